@@ -1,0 +1,35 @@
+# dmnode — build, test, demo.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+
+.PHONY: build test unit e2e quickstart bench deps clean
+
+build:
+	$(GO) build -o bin/dmnode ./cmd/dmnode
+
+# The whole suite: vet, unit tests with the race detector, then the
+# end-to-end tests on real MariaDB servers and dmnode processes.
+test: unit e2e
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /tests)
+
+e2e:
+	$(GO) test -count=1 -timeout 20m -v ./tests/... 2>&1 | tee /tmp/dmnode-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
+
+deps:
+	bash deploy/quickstart/install-deps.sh
+	$(GO) mod download
+
+# Three MariaDB shards merged into one target table, full copy then live
+# replication, with a summary of what arrived.
+quickstart: deps build
+	bash deploy/quickstart/quickstart.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./jetstream/...
+
+clean:
+	rm -rf bin .quickstart

@@ -1,0 +1,131 @@
+// Package actors holds dmnode's shard actors: the dumper, loader, tailer and
+// applier. Each is a small unit with one method, Run(ctx), and an explicit
+// checkpoint in the JetStream KV bucket, so the node host can start it on
+// any node and it continues where its previous incarnation stopped.
+//
+// Run returns nil when its work is finished (a dumper after the last chunk)
+// or when its context ends, and an error when it cannot go on. Errors wrapped
+// with Permanent need an operator; every other error is retried by the host
+// with backoff.
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/jetstream"
+)
+
+// Env is what an actor gets from the node that hosts it.
+type Env struct {
+	Node  string
+	Epoch uint64 // the assignment epoch of this incarnation
+	Store *jetstream.Store
+	// Catalog returns a private copy of the current catalog.
+	Catalog func() *catalog.State
+	// Propose applies a catalog command through Raft (forwarded to the
+	// leader when needed) and returns the command's error.
+	Propose func(ctx context.Context, c catalog.Command) error
+	Log     *slog.Logger
+}
+
+// Actor is one incarnation of a shard actor.
+type Actor interface {
+	Run(ctx context.Context) error
+}
+
+// New returns the actor for spec.
+func New(spec catalog.ActorSpec, env Env) (Actor, error) {
+	switch spec.Kind {
+	case catalog.KindTail:
+		return &Tailer{env: env, source: spec.Source}, nil
+	case catalog.KindDump:
+		return &Dumper{env: env, task: spec.Task, source: spec.Source}, nil
+	case catalog.KindLoad:
+		return &Loader{env: env, task: spec.Task, source: spec.Source}, nil
+	case catalog.KindApply:
+		return &Applier{env: env, task: spec.Task, source: spec.Source}, nil
+	}
+	return nil, Permanent(fmt.Errorf("unknown actor kind %q", spec.Kind))
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying cannot fix.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, is permanent.
+// A fenced checkpoint is permanent: a newer incarnation owns the work.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p) || errors.Is(err, jetstream.ErrFenced)
+}
+
+// taskEnv is the decoded configuration one actor of a task works with.
+type taskEnv struct {
+	task   *config.Task
+	inst   *config.Instance
+	source *config.Source
+	rules  *rules.Rules
+	state  *catalog.TaskSource
+	mode   string
+}
+
+// loadTask decodes the task and source configuration from the catalog and
+// compiles the task's rules for the source.
+func loadTask(env Env, taskName, sourceID string) (*taskEnv, error) {
+	st := env.Catalog()
+	t, ok := st.Tasks[taskName]
+	if !ok {
+		return nil, Permanent(fmt.Errorf("task %q is not in the catalog", taskName))
+	}
+	ts, ok := t.Sources[sourceID]
+	if !ok {
+		return nil, Permanent(fmt.Errorf("task %q has no source %q", taskName, sourceID))
+	}
+	task, err := config.DecodeTask(t.File, []byte(t.YAML))
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("decode task %q: %w", taskName, err))
+	}
+	src, err := loadSource(st, sourceID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range task.MySQLInstances {
+		inst := &task.MySQLInstances[i]
+		if inst.SourceID != sourceID {
+			continue
+		}
+		r, err := rules.Compile(task, inst)
+		if err != nil {
+			return nil, Permanent(fmt.Errorf("compile rules of task %q for source %q: %w", taskName, sourceID, err))
+		}
+		return &taskEnv{task: task, inst: inst, source: src, rules: r, state: ts, mode: t.Mode}, nil
+	}
+	return nil, Permanent(fmt.Errorf("task %q has no mysql-instance for source %q", taskName, sourceID))
+}
+
+func loadSource(st *catalog.State, id string) (*config.Source, error) {
+	s, ok := st.Sources[id]
+	if !ok {
+		return nil, Permanent(fmt.Errorf("source %q is not in the catalog", id))
+	}
+	src, err := config.DecodeSource(s.File, []byte(s.YAML))
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("decode source %q: %w", id, err))
+	}
+	return src, nil
+}

@@ -1,0 +1,448 @@
+package actors
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/jetstream"
+)
+
+// Dumper takes a consistent snapshot of one source for one task and
+// publishes its rows, chunk by chunk, to the task's snapshot stream.
+//
+// The snapshot: a brief FLUSH TABLES WITH READ LOCK, during which it reads
+// the binlog position and every table's schema and opens one
+// consistent-snapshot transaction per reader; then the lock is released and
+// the readers share one point in time. A chunk is marked done in the
+// checkpoint once all its messages are in the stream. A restarted dumper
+// takes a new snapshot and dumps only the chunks not done: rows of chunks
+// from an older snapshot are brought up to date by replaying the binlog
+// from the first snapshot, idempotently, up to the newest one.
+type Dumper struct {
+	env    Env
+	task   string
+	source string
+}
+
+// DumpCheckpoint is the dumper's KV checkpoint.
+type DumpCheckpoint struct {
+	Tables []*DumpTable `json:"tables"`
+	Epoch  uint64       `json:"epoch"`
+}
+
+// DumpTable is one table's chunk plan.
+type DumpTable struct {
+	Schema *schema.Table `json:"schema"`
+	// KeyCol is the integer key column the table is split on; -1 when the
+	// table is read as one chunk.
+	KeyCol int          `json:"key_col"`
+	Chunks []*DumpChunk `json:"chunks"`
+}
+
+// DumpChunk is a half-open key range [Lo, Hi); Last chunks have no Hi.
+type DumpChunk struct {
+	Lo   string `json:"lo,omitempty"`
+	Hi   string `json:"hi,omitempty"`
+	Done bool   `json:"done,omitempty"`
+	Rows int64  `json:"rows,omitempty"`
+}
+
+// DumpProgress is what the dumper reports for status.
+type DumpProgress struct {
+	Tables      int       `json:"tables"`
+	ChunksTotal int       `json:"chunks_total"`
+	ChunksDone  int       `json:"chunks_done"`
+	RowsDumped  int64     `json:"rows_dumped"`
+	RowsTotal   int64     `json:"rows_estimated"`
+	Updated     time.Time `json:"updated"`
+}
+
+func dumpKey(task, source string) string     { return jetstream.Key("dump", task, source) }
+func dumpProgKey(task, source string) string { return jetstream.Key("progress", "dump", task, source) }
+
+func (d *Dumper) Run(ctx context.Context) error {
+	te, err := loadTask(d.env, d.task, d.source)
+	if err != nil {
+		return err
+	}
+	if te.state.Stage != catalog.StageDump {
+		return nil
+	}
+	if _, err := d.env.Store.SnapshotStream(ctx, d.task); err != nil {
+		return err
+	}
+	var cp DumpCheckpoint
+	rev, err := d.env.Store.Load(ctx, dumpKey(d.task, d.source), &cp)
+	if err != nil {
+		return err
+	}
+	threads := max(te.inst.Dump.Threads, 1)
+	db, err := OpenDB(ctx, te.source.From, threads+1)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", d.source, err)
+	}
+	defer db.Close()
+	snap, err := takeSnapshot(ctx, db, te.source.Flavor, threads)
+	if err != nil {
+		return err
+	}
+	defer snap.close()
+	if err := InitTailCheckpoint(ctx, d.env.Store, d.source, snap.flavor, snap.pos, snap.tracker); err != nil {
+		return err
+	}
+	if err := d.env.Propose(ctx, catalog.Command{Op: catalog.OpSnapshotTaken, Name: d.task, Src: d.source, Pos: snap.pos}); err != nil {
+		return fmt.Errorf("record snapshot position: %w", err)
+	}
+	d.env.Log.Info("consistent snapshot taken", "pos", snap.pos.String(), "readers", threads)
+	if cp.Tables == nil {
+		if cp.Tables, err = d.plan(ctx, snap, te); err != nil {
+			return err
+		}
+	}
+	cp.Epoch = d.env.Epoch
+	if rev, err = d.env.Store.Save(ctx, dumpKey(d.task, d.source), &cp, rev); err != nil {
+		return err
+	}
+	w := &dumpWriter{d: d, cp: &cp, rev: rev, subject: jetstream.SnapshotSubject(d.task, d.source)}
+	if err := w.dumpAll(ctx, snap); err != nil {
+		return err
+	}
+	w.report(ctx)
+	if err := d.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: d.task, Src: d.source, Stage: catalog.StageDump}); err != nil {
+		return fmt.Errorf("record dump done: %w", err)
+	}
+	d.env.Log.Info("dump finished", "rows", w.rows)
+	return nil
+}
+
+// snapshot is a set of connections that read the same point in time.
+type snapshot struct {
+	pos     dmnode.Position
+	flavor  string
+	tracker *schema.Tracker
+	conns   []*sql.Conn
+}
+
+func (s *snapshot) close() {
+	for _, c := range s.conns {
+		c.Close()
+	}
+}
+
+func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, readers int) (*snapshot, error) {
+	lock, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot connection: %w", err)
+	}
+	defer lock.Close()
+	if flavor, err = DetectFlavor(ctx, lock, flavor); err != nil {
+		return nil, err
+	}
+	s := &snapshot{flavor: flavor}
+	if _, err := lock.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+		return nil, Permanent(fmt.Errorf("flush tables with read lock (needs the RELOAD privilege): %w", err))
+	}
+	defer lock.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+	for range readers {
+		c, err := db.Conn(ctx)
+		if err == nil {
+			_, err = c.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+		}
+		if err == nil {
+			_, err = c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
+		}
+		if err != nil {
+			if c != nil {
+				c.Close()
+			}
+			s.close()
+			return nil, fmt.Errorf("open consistent snapshot: %w", err)
+		}
+		s.conns = append(s.conns, c)
+	}
+	if s.pos, err = MasterPosition(ctx, lock, flavor); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.tracker, err = LoadSchemas(ctx, lock); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// plan lists the task's tables with their chunks. Tables with a one-column
+// integer key are split into key ranges of about rows-per-chunk rows;
+// others are one chunk.
+func (d *Dumper) plan(ctx context.Context, snap *snapshot, te *taskEnv) ([]*DumpTable, error) {
+	var out []*DumpTable
+	for _, t := range snap.tracker.Tables() {
+		if !te.rules.Allowed(t.Schema, t.Name) {
+			continue
+		}
+		dt := &DumpTable{Schema: t, KeyCol: -1}
+		if len(t.Key) == 1 && isIntType(t.Columns[t.Key[0]].Type) {
+			dt.KeyCol = t.Key[0]
+		}
+		chunks, err := planChunks(ctx, snap.conns[0], dt, int64(max(te.inst.Dump.ChunkRows, 1)))
+		if err != nil {
+			return nil, err
+		}
+		dt.Chunks = chunks
+		out = append(out, dt)
+	}
+	return out, nil
+}
+
+func isIntType(t string) bool {
+	switch t {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+		return true
+	}
+	return false
+}
+
+func planChunks(ctx context.Context, c *sql.Conn, dt *DumpTable, perChunk int64) ([]*DumpChunk, error) {
+	if dt.KeyCol < 0 {
+		return []*DumpChunk{{}}, nil
+	}
+	col := quoteIdent(dt.Schema.Columns[dt.KeyCol].Name)
+	var lo, hi sql.NullString
+	q := fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s.%s", col, col, quoteIdent(dt.Schema.Schema), quoteIdent(dt.Schema.Name))
+	if err := c.QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil {
+		return nil, fmt.Errorf("key range of %s.%s: %w", dt.Schema.Schema, dt.Schema.Name, err)
+	}
+	if !lo.Valid {
+		return []*DumpChunk{{}}, nil
+	}
+	// Split on the value range; keys are assumed dense enough that a range
+	// of perChunk values holds about perChunk rows.
+	var bounds []string
+	if dt.Schema.Columns[dt.KeyCol].Unsigned {
+		l, _ := strconv.ParseUint(lo.String, 10, 64)
+		h, _ := strconv.ParseUint(hi.String, 10, 64)
+		for v := l + uint64(perChunk); v <= h && v > l; v += uint64(perChunk) {
+			bounds = append(bounds, strconv.FormatUint(v, 10))
+		}
+	} else {
+		l, _ := strconv.ParseInt(lo.String, 10, 64)
+		h, _ := strconv.ParseInt(hi.String, 10, 64)
+		for v := l + perChunk; v <= h && v > l; v += perChunk {
+			bounds = append(bounds, strconv.FormatInt(v, 10))
+		}
+	}
+	chunks := make([]*DumpChunk, 0, len(bounds)+1)
+	prev := ""
+	for _, b := range bounds {
+		chunks = append(chunks, &DumpChunk{Lo: prev, Hi: b})
+		prev = b
+	}
+	return append(chunks, &DumpChunk{Lo: prev}), nil
+}
+
+// dumpWriter reads chunks on the snapshot's connections and publishes them.
+type dumpWriter struct {
+	d       *Dumper
+	subject string
+	mu      sync.Mutex // guards cp, rev and rows
+	cp      *DumpCheckpoint
+	rev     uint64
+	rows    int64
+}
+
+type chunkRef struct {
+	table *DumpTable
+	n     int
+}
+
+func (w *dumpWriter) dumpAll(ctx context.Context, snap *snapshot) error {
+	work := make(chan chunkRef) // unbuffered: a reader takes the next chunk when free
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(work)
+		for _, t := range w.cp.Tables {
+			for i, c := range t.Chunks {
+				if c.Done {
+					continue
+				}
+				select {
+				case work <- chunkRef{t, i}:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+		}
+		return nil
+	})
+	for _, conn := range snap.conns {
+		g.Go(func() error {
+			for ref := range work {
+				if err := w.dumpChunk(gctx, conn, ref); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	stop := make(chan struct{})
+	var rep sync.WaitGroup
+	rep.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				w.report(ctx)
+			}
+		}
+	})
+	err := g.Wait()
+	close(stop)
+	rep.Wait()
+	return err
+}
+
+func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef) error {
+	t := ref.table.Schema
+	chunk := ref.table.Chunks[ref.n]
+	q, args := chunkQuery(ref.table, chunk)
+	rows, err := conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read %s.%s chunk %d: %w", t.Schema, t.Name, ref.n, err)
+	}
+	defer rows.Close()
+	raw := make([]sql.RawBytes, len(t.Columns))
+	ptrs := make([]any, len(raw))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	rb := &jetstream.RowBatch{Source: w.d.source, Table: dmnode.TableID{Schema: t.Schema, Table: t.Name},
+		Columns: t.ColumnNames(), Key: t.Key, Chunk: ref.n}
+	size := 0
+	var n int64
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("read %s.%s: %w", t.Schema, t.Name, err)
+		}
+		row := make([]any, len(raw))
+		for i, b := range raw {
+			if row[i], err = scanValue(t.Columns[i], b); err != nil {
+				return Permanent(fmt.Errorf("read %s.%s column %s: %w", t.Schema, t.Name, t.Columns[i].Name, err))
+			}
+			size += valueSize(row[i])
+		}
+		rb.Rows = append(rb.Rows, row)
+		n++
+		if size >= batchBytes {
+			if err := w.publish(ctx, rb); err != nil {
+				return err
+			}
+			rb.Rows, rb.Part, size = nil, rb.Part+1, 0
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read %s.%s: %w", t.Schema, t.Name, err)
+	}
+	rb.Last = true
+	if err := w.publish(ctx, rb); err != nil {
+		return err
+	}
+	return w.chunkDone(ctx, ref, n)
+}
+
+func chunkQuery(t *DumpTable, c *DumpChunk) (string, []any) {
+	cols := make([]string, len(t.Schema.Columns))
+	for i, col := range t.Schema.Columns {
+		cols[i] = quoteIdent(col.Name)
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quoteIdent(t.Schema.Schema) + "." + quoteIdent(t.Schema.Name)
+	var conds []string
+	var args []any
+	if t.KeyCol >= 0 {
+		key := quoteIdent(t.Schema.Columns[t.KeyCol].Name)
+		if c.Lo != "" {
+			conds, args = append(conds, key+" >= ?"), append(args, c.Lo)
+		}
+		if c.Hi != "" {
+			conds, args = append(conds, key+" < ?"), append(args, c.Hi)
+		}
+		if len(conds) > 0 {
+			q += " WHERE " + strings.Join(conds, " AND ")
+		}
+		q += " ORDER BY " + key
+	}
+	return q, args
+}
+
+func (w *dumpWriter) publish(ctx context.Context, rb *jetstream.RowBatch) error {
+	data, err := jetstream.EncodeRowBatch(nil, rb)
+	if err != nil {
+		return Permanent(err)
+	}
+	if len(data) > 1<<20-4096 {
+		return Permanent(fmt.Errorf("a row of %s is larger than a message can hold; rows over 1 MiB are not supported yet", rb.Table))
+	}
+	msg := &nats.Msg{Subject: w.subject, Data: data}
+	if _, err := w.d.env.Store.JS.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publish chunk of %s: %w", rb.Table, err)
+	}
+	return nil
+}
+
+func (w *dumpWriter) chunkDone(ctx context.Context, ref chunkRef, n int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := ref.table.Chunks[ref.n]
+	c.Done, c.Rows = true, n
+	w.rows += n
+	rev, err := w.d.env.Store.Save(ctx, dumpKey(w.d.task, w.d.source), w.cp, w.rev)
+	if err != nil {
+		return err
+	}
+	w.rev = rev
+	return nil
+}
+
+func (w *dumpWriter) report(ctx context.Context) {
+	w.mu.Lock()
+	p := DumpProgress{Tables: len(w.cp.Tables), Updated: time.Now().UTC()}
+	for _, t := range w.cp.Tables {
+		for _, c := range t.Chunks {
+			p.ChunksTotal++
+			if c.Done {
+				p.ChunksDone++
+				p.RowsDumped += c.Rows
+			}
+		}
+	}
+	w.mu.Unlock()
+	if err := w.d.env.Store.Put(ctx, dumpProgKey(w.d.task, w.d.source), p); err != nil && ctx.Err() == nil {
+		w.d.env.Log.Debug("report dump progress", "err", err)
+	}
+}
+
+// dumpSchemas returns the upstream table schemas recorded by the dumper.
+func dumpSchemas(ctx context.Context, env Env, task, source string) (map[dmnode.TableID]*schema.Table, error) {
+	var cp DumpCheckpoint
+	if _, err := env.Store.Load(ctx, dumpKey(task, source), &cp); err != nil {
+		return nil, err
+	}
+	m := map[dmnode.TableID]*schema.Table{}
+	for _, t := range cp.Tables {
+		m[dmnode.TableID{Schema: t.Schema.Schema, Table: t.Schema.Name}] = t.Schema
+	}
+	return m, nil
+}

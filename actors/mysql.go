@@ -1,0 +1,235 @@
+package actors
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/schema"
+)
+
+// systemSchemas are never migrated.
+var systemSchemas = map[string]bool{
+	"mysql": true, "information_schema": true, "performance_schema": true, "sys": true,
+}
+
+// IsSystemSchema reports whether db is one of the server's own schemas.
+func IsSystemSchema(db string) bool { return systemSchemas[strings.ToLower(db)] }
+
+// OpenDB opens a connection pool to a MySQL-protocol server. Sessions run in
+// UTC so TIMESTAMP values read from one server and written to another keep
+// their instant. The password never appears in errors.
+func OpenDB(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.User = c.User
+	cfg.Passwd = c.Password
+	cfg.Net = "tcp"
+	cfg.Addr = net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	cfg.InterpolateParams = true
+	cfg.Timeout = 10 * time.Second
+	cfg.ReadTimeout = 5 * time.Minute
+	cfg.WriteTimeout = 5 * time.Minute
+	cfg.MaxAllowedPacket = 0 // read the server's value
+	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	for k, v := range c.Session {
+		cfg.Params[k] = v
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("configure connection to %s: %w", cfg.Addr, err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxLifetime(time.Hour)
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s as %s: %w", cfg.Addr, c.User, err)
+	}
+	return db, nil
+}
+
+// MasterPosition reads the server's current binlog position and GTID set.
+func MasterPosition(ctx context.Context, q Queryer, flavor string) (dmnode.Position, error) {
+	rows, err := q.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		return dmnode.Position{}, fmt.Errorf("show master status: %w", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return dmnode.Position{}, fmt.Errorf("show master status: %w", err)
+		}
+		return dmnode.Position{}, Permanent(errors.New("show master status returned nothing: binary logging is off (set log_bin and restart the server)"))
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return dmnode.Position{}, fmt.Errorf("show master status: %w", err)
+	}
+	pos, err := strconv.ParseUint(vals[1].String, 10, 32)
+	if err != nil {
+		return dmnode.Position{}, fmt.Errorf("show master status: position %q: %w", vals[1].String, err)
+	}
+	p := dmnode.Position{File: vals[0].String, Pos: uint32(pos)}
+	rows.Close()
+	gtidVar := "@@GLOBAL.gtid_executed"
+	if flavor == "mariadb" {
+		gtidVar = "@@GLOBAL.gtid_binlog_pos"
+	}
+	var gtid sql.NullString
+	if err := q.QueryRowContext(ctx, "SELECT "+gtidVar).Scan(&gtid); err == nil {
+		p.GTID = strings.ReplaceAll(gtid.String, "\n", "")
+	}
+	return p, nil
+}
+
+// Queryer is what the schema and position readers need: a *sql.DB, *sql.Conn or *sql.Tx.
+type Queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// DetectFlavor returns the configured flavor, or asks the server.
+func DetectFlavor(ctx context.Context, q Queryer, configured string) (string, error) {
+	if configured != "" {
+		return strings.ToLower(configured), nil
+	}
+	var v string
+	if err := q.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
+		return "", fmt.Errorf("read server version: %w", err)
+	}
+	if strings.Contains(strings.ToLower(v), "mariadb") {
+		return "mariadb", nil
+	}
+	return "mysql", nil
+}
+
+// LoadSchemas reads the CREATE TABLE of every base table outside the system
+// schemas into a tracker.
+func LoadSchemas(ctx context.Context, q Queryer) (*schema.Tracker, error) {
+	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	var ids []dmnode.TableID
+	for rows.Next() {
+		var id dmnode.TableID
+		if err := rows.Scan(&id.Schema, &id.Table); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list tables: %w", err)
+		}
+		if !IsSystemSchema(id.Schema) {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	tr := schema.NewTracker()
+	for _, id := range ids {
+		t, err := showCreateTable(ctx, q, id)
+		if err != nil {
+			return nil, err
+		}
+		tr.Put(t)
+	}
+	return tr, nil
+}
+
+func showCreateTable(ctx context.Context, q Queryer, id dmnode.TableID) (*schema.Table, error) {
+	var name, create string
+	query := "SHOW CREATE TABLE " + quoteIdent(id.Schema) + "." + quoteIdent(id.Table)
+	if err := q.QueryRowContext(ctx, query).Scan(&name, &create); err != nil {
+		return nil, fmt.Errorf("show create table %s: %w", id, err)
+	}
+	t, err := schema.ParseCreateTable(id.Schema, create)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("parse schema of %s: %w", id, err))
+	}
+	return t, nil
+}
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// scanValue converts a column read as text (nil for NULL) into the value
+// representation of row events: integers as int64/uint64, floats as
+// float64, binary types as []byte, everything else as string.
+func scanValue(c schema.Column, raw []byte) (any, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	switch c.Type {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year":
+		if c.Unsigned {
+			return strconv.ParseUint(string(raw), 10, 64)
+		}
+		return strconv.ParseInt(string(raw), 10, 64)
+	case "float", "double", "real":
+		return strconv.ParseFloat(string(raw), 64)
+	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit", "geometry":
+		return append([]byte(nil), raw...), nil
+	}
+	return string(raw), nil
+}
+
+// normalizeValue converts a value decoded from a binlog row event into the
+// row event representation, using the tracked column type: all signed
+// integers become int64, unsigned ones uint64 (the binlog carries them as
+// signed when the server logs no signedness metadata), decimals strings.
+func normalizeValue(c schema.Column, v any) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case int8:
+		return fixUnsigned(c, int64(x))
+	case int16:
+		return fixUnsigned(c, int64(x))
+	case int32:
+		return fixUnsigned(c, int64(x))
+	case int64:
+		return fixUnsigned(c, x)
+	case int:
+		return fixUnsigned(c, int64(x))
+	case uint8:
+		return uint64(x)
+	case uint16:
+		return uint64(x)
+	case uint32:
+		return uint64(x)
+	case uint64:
+		return x
+	case float32, float64, string, []byte:
+		return x
+	case fmt.Stringer: // decimal.Decimal and friends
+		return x.String()
+	}
+	return fmt.Sprint(v)
+}
+
+func fixUnsigned(c schema.Column, v int64) any {
+	if !c.Unsigned {
+		return v
+	}
+	if v < 0 && c.Bits > 0 && c.Bits < 64 {
+		return uint64(v + 1<<c.Bits)
+	}
+	return uint64(v)
+}

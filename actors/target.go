@@ -1,0 +1,205 @@
+package actors
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
+)
+
+// MetaSchema is the target schema where dmnode keeps the applied position
+// of every task and source, committed in the same transaction as the rows.
+const MetaSchema = "dmnode_meta"
+
+const checkpointDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.checkpoint (
+	task        VARCHAR(128) NOT NULL,
+	source      VARCHAR(128) NOT NULL,
+	epoch       BIGINT UNSIGNED NOT NULL,
+	binlog_file VARCHAR(255) NOT NULL,
+	binlog_pos  INT UNSIGNED NOT NULL,
+	binlog_gtid TEXT,
+	event_time  INT UNSIGNED NOT NULL,
+	updated_at  TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+	PRIMARY KEY (task, source)
+)`
+
+// targetTables prepares target tables for one task and source: it compiles
+// and caches the per-table plan, creates the target table from the upstream
+// schema when it does not exist, and checks that a pre-created one has
+// every column the plan writes. Safe for concurrent use.
+type targetTables struct {
+	db    *sql.DB
+	rules *rules.Rules
+
+	mu    sync.Mutex
+	plans map[string]*rules.TablePlan // by upstream table and column list
+	ready map[string]bool             // target tables checked or created
+}
+
+func newTargetTables(db *sql.DB, r *rules.Rules) *targetTables {
+	return &targetTables{db: db, rules: r, plans: map[string]*rules.TablePlan{}, ready: map[string]bool{}}
+}
+
+// plan returns the compiled plan for an upstream table with the given
+// columns, preparing its target table on first use. upstream supplies the
+// schema used to create a missing target table; it may return nil when
+// none is known, and a missing table is then an error.
+func (tt *targetTables) plan(ctx context.Context, id dmnode.TableID, columns []string, upstream func() *schema.Table) (*rules.TablePlan, error) {
+	key := id.Schema + "\x00" + id.Table + "\x00" + strings.Join(columns, "\x00")
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	if p, ok := tt.plans[key]; ok {
+		return p, nil
+	}
+	p, err := tt.rules.Plan(id.Schema, id.Table, columns)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("plan %s: %w", id, err))
+	}
+	tkey := p.TargetSchema + "\x00" + p.TargetTable
+	if !tt.ready[tkey] {
+		if err := tt.prepare(ctx, p, upstream); err != nil {
+			return nil, err
+		}
+		tt.ready[tkey] = true
+	}
+	tt.plans[key] = p
+	return p, nil
+}
+
+func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstream func() *schema.Table) error {
+	cols, err := targetColumns(ctx, tt.db, p.TargetSchema, p.TargetTable)
+	if err != nil {
+		return err
+	}
+	if cols == nil {
+		up := upstream()
+		if up == nil {
+			return Permanent(fmt.Errorf("target table %s.%s does not exist and the schema of %s.%s is not known; create it on the target",
+				p.TargetSchema, p.TargetTable, p.Schema, p.Table))
+		}
+		create, err := schema.TargetCreateTable(up, p.TargetSchema, p.TargetTable, p.Extra)
+		if err != nil {
+			return Permanent(fmt.Errorf("derive target table for %s.%s: %w", p.Schema, p.Table, err))
+		}
+		if _, err := tt.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(p.TargetSchema)); err != nil {
+			return fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
+		}
+		if _, err := tt.db.ExecContext(ctx, create); err != nil {
+			return Permanent(fmt.Errorf("create target table: %s: %w", create, err))
+		}
+		return nil
+	}
+	var missing []string
+	for _, c := range p.Columns {
+		if !cols[strings.ToLower(c)] {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return Permanent(fmt.Errorf("target table %s.%s has no column %s, which rows of %s.%s carry; add the column(s) to the target table",
+			p.TargetSchema, p.TargetTable, strings.Join(missing, ", "), p.Schema, p.Table))
+	}
+	return nil
+}
+
+// targetColumns returns the lower-cased column names of a target table, or
+// nil when it does not exist.
+func targetColumns(ctx context.Context, db *sql.DB, schemaName, table string) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schemaName, table)
+	if err != nil {
+		return nil, fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
+	}
+	defer rows.Close()
+	var cols map[string]bool
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
+		}
+		if cols == nil {
+			cols = map[string]bool{}
+		}
+		cols[strings.ToLower(c)] = true
+	}
+	return cols, rows.Err()
+}
+
+// targetKey returns the indexes of the target row that identify a row: the
+// upstream key (or every upstream column when it has none) plus the
+// extracted columns, which join the key of a merged table.
+func targetKey(p *rules.TablePlan, upstreamKey []int, upstreamCols int) []int {
+	var key []int
+	if len(upstreamKey) > 0 {
+		key = append(key, upstreamKey...)
+	} else {
+		for i := range upstreamCols {
+			key = append(key, i)
+		}
+	}
+	for i := range p.Extra {
+		key = append(key, upstreamCols+i)
+	}
+	return key
+}
+
+// stmt is one SQL statement with its arguments.
+type stmt struct {
+	query string
+	args  []any
+}
+
+// execTx runs statements in one target transaction, then fn inside the
+// same transaction (for the checkpoint), and commits.
+func execTx(ctx context.Context, db *sql.DB, stmts []stmt, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin target transaction: %w", err)
+	}
+	defer tx.Rollback()
+	if fn != nil {
+		if err := fn(tx); err != nil {
+			return err
+		}
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s.query, s.args...); err != nil {
+			return classifyTargetError(fmt.Errorf("target: %s: %w", abbreviate(s.query), err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit target transaction: %w", err)
+	}
+	return nil
+}
+
+// classifyTargetError marks errors the target server returns for a
+// statement (a row or DDL it rejects) as permanent, except deadlocks and
+// lock wait timeouts; connection trouble stays retryable.
+func classifyTargetError(err error) error {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return err
+	}
+	switch me.Number {
+	case 1205, 1213: // lock wait timeout, deadlock
+		return err
+	}
+	return Permanent(err)
+}
+
+func abbreviate(q string) string {
+	if len(q) > 160 {
+		return q[:160] + "…"
+	}
+	return q
+}

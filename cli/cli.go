@@ -1,0 +1,109 @@
+// Package cli is dmnode's command tree: it parses the command line, calls
+// the control API of a node and prints the answer. It holds no logic of its
+// own beyond presentation.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/dmnode/dmnode/node"
+)
+
+// CLI is the root of the command tree. Flags of the root are accepted before
+// or after the command words.
+type CLI struct {
+	Server string `help:"NATS URL of any dmnode node." default:"nats://127.0.0.1:4222" env:"DMNODE_SERVER"`
+
+	Dev    DevCmd    `cmd:"" help:"Run one node with everything embedded (development and demos)."`
+	Source SourceCmd `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
+	Task   TaskCmd   `cmd:"" help:"Check, submit and follow migration tasks."`
+}
+
+// Globals is what every command receives.
+type Globals struct {
+	Server string
+	Out    io.Writer
+	Err    io.Writer
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	var c CLI
+	parser, err := kong.New(&c,
+		kong.Name("dmnode"),
+		kong.Description("dmnode migrates MySQL/MariaDB estates into TiDB or any MySQL-protocol target."),
+		kong.Writers(stdout, stderr),
+		kong.UsageOnError(),
+		kong.Exit(func(int) {}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		if kctx == nil || !strings.Contains(err.Error(), "help") {
+			fmt.Fprintln(stderr, "error:", err)
+		}
+		return 2
+	}
+	if kctx.Command() == "" {
+		return 0
+	}
+	g := &Globals{Server: c.Server, Out: stdout, Err: stderr}
+	if err := kctx.Run(g); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+	return 0
+}
+
+// call dials the server, calls one method and prints the server's warnings.
+func call(g *Globals, method string, req *node.Request, timeout time.Duration) (*node.Response, error) {
+	c, err := node.Dial(g.Server)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	resp, err := c.Call(ctx, method, req)
+	if resp != nil {
+		for _, w := range resp.Warnings {
+			fmt.Fprintln(g.Err, "warning:", w)
+		}
+	}
+	return resp, err
+}
+
+// readFiles reads configuration files; "-" is standard input.
+func readFiles(paths []string) ([]node.File, error) {
+	files := make([]node.File, 0, len(paths))
+	for _, p := range paths {
+		var data []byte
+		var err error
+		if p == "-" {
+			data, err = io.ReadAll(os.Stdin)
+		} else {
+			data, err = os.ReadFile(p)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		files = append(files, node.File{Name: p, Data: string(data)})
+	}
+	return files, nil
+}
+
+func printLines(w io.Writer, lines []string) {
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+}

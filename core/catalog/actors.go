@@ -1,0 +1,123 @@
+package catalog
+
+import (
+	"sort"
+	"strings"
+)
+
+// Actor kinds.
+const (
+	KindDump  = "dump"
+	KindLoad  = "load"
+	KindTail  = "tail"
+	KindApply = "apply"
+)
+
+// ActorSpec names one actor the catalog wants running.
+type ActorSpec struct {
+	Kind   string
+	Task   string // empty for a tailer
+	Source string
+}
+
+// ID is the actor's identity in assignments: kind/task/source or tail/source.
+func (a ActorSpec) ID() string {
+	if a.Kind == KindTail {
+		return KindTail + "/" + a.Source
+	}
+	return a.Kind + "/" + a.Task + "/" + a.Source
+}
+
+// ParseActorID is the inverse of ActorSpec.ID.
+func ParseActorID(id string) (ActorSpec, bool) {
+	parts := strings.SplitN(id, "/", 3)
+	switch {
+	case len(parts) == 2 && parts[0] == KindTail:
+		return ActorSpec{Kind: KindTail, Source: parts[1]}, true
+	case len(parts) == 3:
+		return ActorSpec{Kind: parts[0], Task: parts[1], Source: parts[2]}, true
+	}
+	return ActorSpec{}, false
+}
+
+// Desired returns the actors the catalog wants running, sorted by id:
+// in stage dump the dumper and the loader, in stage load the loader, in
+// stage sync the applier; and one tailer per source that some running task
+// needs binlog from (a task in sync, or one whose snapshot position is known
+// so the binlog since then is kept in the stream while it loads).
+func (s *State) Desired() []ActorSpec {
+	var out []ActorSpec
+	tails := map[string]bool{}
+	for _, name := range s.TaskNames() {
+		t := s.Tasks[name]
+		if t.Desired != Running {
+			continue
+		}
+		for _, src := range t.SortedSources() {
+			ts := t.Sources[src]
+			switch ts.Stage {
+			case StageDump:
+				out = append(out, ActorSpec{Kind: KindDump, Task: name, Source: src},
+					ActorSpec{Kind: KindLoad, Task: name, Source: src})
+			case StageLoad:
+				out = append(out, ActorSpec{Kind: KindLoad, Task: name, Source: src})
+			case StageSync:
+				out = append(out, ActorSpec{Kind: KindApply, Task: name, Source: src})
+			}
+			needsBinlog := ts.Stage == StageSync || (t.Mode == ModeAll && !ts.Start.IsZero() && ts.Stage != StageDone)
+			if needsBinlog {
+				tails[src] = true
+			}
+		}
+	}
+	for src := range tails {
+		out = append(out, ActorSpec{Kind: KindTail, Source: src})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
+	return out
+}
+
+// Place decides where every desired actor runs: an actor keeps its node
+// while that node is alive; otherwise it goes to the live node with the
+// fewest actors (ties broken by name), so placement is deterministic. It
+// returns only the changes: actor → node, with "" for actors to remove.
+func Place(live []string, desired []ActorSpec, current map[string]Assignment) map[string]string {
+	changes := map[string]string{}
+	if len(live) == 0 {
+		return changes
+	}
+	alive := map[string]bool{}
+	load := map[string]int{}
+	for _, n := range live {
+		alive[n] = true
+		load[n] = 0
+	}
+	want := map[string]bool{}
+	for _, a := range desired {
+		want[a.ID()] = true
+		if as, ok := current[a.ID()]; ok && alive[as.Node] {
+			load[as.Node]++
+		}
+	}
+	for id := range current {
+		if !want[id] {
+			changes[id] = ""
+		}
+	}
+	nodes := append([]string(nil), live...)
+	sort.Strings(nodes)
+	for _, a := range desired {
+		if as, ok := current[a.ID()]; ok && alive[as.Node] {
+			continue
+		}
+		best := nodes[0]
+		for _, n := range nodes[1:] {
+			if load[n] < load[best] {
+				best = n
+			}
+		}
+		load[best]++
+		changes[a.ID()] = best
+	}
+	return changes
+}

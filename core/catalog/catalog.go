@@ -1,0 +1,152 @@
+// Package catalog is the cluster's replicated state: sources, tasks with
+// their desired state and per-source stage, members, and the assignment of
+// every actor to a node. It is a pure state machine: Apply takes a command
+// and changes the state deterministically, with no I/O and no clock, so every
+// Raft member that applies the same log holds the same catalog.
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/dmnode/dmnode"
+)
+
+// Task modes, as in TiDB DM's task-mode.
+const (
+	ModeFull        = "full"
+	ModeIncremental = "incremental"
+	ModeAll         = "all"
+)
+
+// Stages of one source within a task.
+const (
+	StageDump = "dump" // dumper and loader run; chunks stream from one to the other
+	StageLoad = "load" // every chunk is dumped; the loader drains the rest
+	StageSync = "sync" // the applier replays the source's binlog stream
+	StageDone = "done" // a full-mode task finished loading
+)
+
+// Desired states of a task.
+const (
+	Running = "running"
+	Stopped = "stopped"
+)
+
+// Errors returned by Apply. They are permanent: retrying the same command
+// gives the same answer.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrInUse    = errors.New("in use")
+	ErrInvalid  = errors.New("invalid command")
+)
+
+// State is the whole catalog.
+type State struct {
+	Sources map[string]*Source    `json:"sources"`
+	Tasks   map[string]*Task      `json:"tasks"`
+	Members map[string]*Member    `json:"members"`
+	Assign  map[string]Assignment `json:"assign"` // actor id → node
+	Epoch   uint64                `json:"epoch"`  // last assignment epoch handed out
+	// Seen holds the idempotency keys of the most recent commands, oldest
+	// first, bounded by maxSeen: a command retried after a leadership change
+	// applies once.
+	Seen []string `json:"seen"`
+}
+
+const maxSeen = 4096
+
+// Source is an upstream MySQL/MariaDB instance, as its source.yaml said.
+type Source struct {
+	ID   string `json:"id"`
+	File string `json:"file"`
+	YAML string `json:"yaml"`
+	// TailFrom is where the source's tailer starts when it has no
+	// checkpoint yet: the earliest position any task asked for.
+	TailFrom dmnode.Position `json:"tail_from"`
+}
+
+// Task is a submitted task file and its progress through the stages.
+type Task struct {
+	Name    string                 `json:"name"`
+	File    string                 `json:"file"`
+	YAML    string                 `json:"yaml"`
+	Mode    string                 `json:"mode"`
+	Desired string                 `json:"desired"`
+	Sources map[string]*TaskSource `json:"sources"`
+}
+
+// TaskSource is the progress of one source within a task.
+type TaskSource struct {
+	Stage string `json:"stage"`
+	// Start is where the applier begins: the binlog position of the first
+	// consistent snapshot (all), or the configured or current position
+	// (incremental).
+	Start dmnode.Position `json:"start"`
+	// SafeUntil is the position up to which the applier replays changes
+	// idempotently: the latest snapshot's position when the dump had to be
+	// redone, since chunks of older snapshots may already hold newer rows.
+	SafeUntil dmnode.Position `json:"safe_until"`
+	// Snapshots counts the consistent snapshots taken (more than one after
+	// an interrupted dump).
+	Snapshots int `json:"snapshots"`
+}
+
+// Member is a node of the cluster.
+type Member struct {
+	ID      string `json:"id"`
+	Control string `json:"control"` // NATS client URL of the node
+}
+
+// Assignment places an actor on a node. Epoch increases with every new
+// placement; actors tag their checkpoints with it.
+type Assignment struct {
+	Node  string `json:"node"`
+	Epoch uint64 `json:"epoch"`
+}
+
+// New returns an empty catalog.
+func New() *State {
+	return &State{
+		Sources: map[string]*Source{},
+		Tasks:   map[string]*Task{},
+		Members: map[string]*Member{},
+		Assign:  map[string]Assignment{},
+	}
+}
+
+// TaskNames returns the task names in order.
+func (s *State) TaskNames() []string {
+	names := make([]string, 0, len(s.Tasks))
+	for n := range s.Tasks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// SourceIDs returns the source ids in order.
+func (s *State) SourceIDs() []string {
+	ids := make([]string, 0, len(s.Sources))
+	for id := range s.Sources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// SortedSources returns the source ids of a task in order.
+func (t *Task) SortedSources() []string {
+	ids := make([]string, 0, len(t.Sources))
+	for id := range t.Sources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func notFound(kind, name string) error {
+	return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
+}

@@ -1,0 +1,151 @@
+package catalog
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/dmnode/dmnode"
+)
+
+func pos(file string, p uint32) dmnode.Position { return dmnode.Position{File: file, Pos: p} }
+
+func mustApply(t *testing.T, s *State, c Command) {
+	t.Helper()
+	if err := s.Apply(c); err != nil {
+		t.Fatalf("apply %s: %v", c.Op, err)
+	}
+}
+
+func newTaskState(t *testing.T, mode string) *State {
+	s := New()
+	mustApply(t, s, Command{Op: OpAddSource, Source: &Source{ID: "s1", YAML: "a"}})
+	mustApply(t, s, Command{Op: OpAddSource, Source: &Source{ID: "s2", YAML: "b"}})
+	mustApply(t, s, Command{Op: OpSubmitTask, Task: &Task{Name: "t", YAML: "x", Mode: mode,
+		Sources: map[string]*TaskSource{"s1": {}, "s2": {}}}})
+	return s
+}
+
+func actorIDs(specs []ActorSpec) []string {
+	var ids []string
+	for _, a := range specs {
+		ids = append(ids, a.ID())
+	}
+	return ids
+}
+
+// A task in mode all walks dump → load → sync per source, and the catalog
+// asks for the right actors at every step.
+func TestStagesOfModeAll(t *testing.T) {
+	s := newTaskState(t, ModeAll)
+	want := []string{"dump/t/s1", "dump/t/s2", "load/t/s1", "load/t/s2"}
+	if got := actorIDs(s.Desired()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("desired = %v, want %v", got, want)
+	}
+	// Finishing a dump before a snapshot position is known is refused.
+	if err := s.Apply(Command{Op: OpStageDone, Name: "t", Src: "s1", Stage: StageDump}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("dump done without snapshot: %v", err)
+	}
+	mustApply(t, s, Command{Op: OpSnapshotTaken, Name: "t", Src: "s1", Pos: pos("bin.000002", 100)})
+	if s.Sources["s1"].TailFrom != pos("bin.000002", 100) {
+		t.Fatalf("tail from = %v", s.Sources["s1"].TailFrom)
+	}
+	// A redone dump keeps the first start and widens the safe window.
+	mustApply(t, s, Command{Op: OpSnapshotTaken, Name: "t", Src: "s1", Pos: pos("bin.000002", 900)})
+	ts := s.Tasks["t"].Sources["s1"]
+	if ts.Start != pos("bin.000002", 100) || ts.SafeUntil != pos("bin.000002", 900) || ts.Snapshots != 2 {
+		t.Fatalf("after two snapshots: %+v", ts)
+	}
+	mustApply(t, s, Command{Op: OpStageDone, Name: "t", Src: "s1", Stage: StageDump})
+	mustApply(t, s, Command{Op: OpStageDone, Name: "t", Src: "s1", Stage: StageLoad})
+	// A retried report of an earlier stage is a no-op.
+	mustApply(t, s, Command{Op: OpStageDone, Name: "t", Src: "s1", Stage: StageDump})
+	want = []string{"apply/t/s1", "dump/t/s2", "load/t/s2", "tail/s1"}
+	if got := actorIDs(s.Desired()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("desired = %v, want %v", got, want)
+	}
+	mustApply(t, s, Command{Op: OpSetDesired, Name: "t", Desired: Stopped})
+	if got := s.Desired(); len(got) != 0 {
+		t.Fatalf("stopped task still wants %v", actorIDs(got))
+	}
+}
+
+func TestFullModeEndsDone(t *testing.T) {
+	s := newTaskState(t, ModeFull)
+	mustApply(t, s, Command{Op: OpSnapshotTaken, Name: "t", Src: "s1", Pos: pos("b.1", 4)})
+	mustApply(t, s, Command{Op: OpStageDone, Name: "t", Src: "s1", Stage: StageDump})
+	mustApply(t, s, Command{Op: OpStageDone, Name: "t", Src: "s1", Stage: StageLoad})
+	if st := s.Tasks["t"].Sources["s1"].Stage; st != StageDone {
+		t.Fatalf("stage = %s", st)
+	}
+	for _, a := range s.Desired() {
+		if a.Source == "s1" {
+			t.Fatalf("finished full task still wants %s", a.ID())
+		}
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	s := New()
+	c := Command{Op: OpAssign, ID: "k1", Assign: map[string]string{"tail/s1": "n1"}}
+	mustApply(t, s, c)
+	mustApply(t, s, c)
+	if s.Epoch != 1 {
+		t.Fatalf("retried command applied twice: epoch %d", s.Epoch)
+	}
+}
+
+func TestSourceInUse(t *testing.T) {
+	s := newTaskState(t, ModeAll)
+	if err := s.Apply(Command{Op: OpRemoveSource, Name: "s1"}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("remove used source: %v", err)
+	}
+	if err := s.Apply(Command{Op: OpAddSource, Source: &Source{ID: "s1", YAML: "changed"}}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("change used source: %v", err)
+	}
+	if err := s.Apply(Command{Op: OpSubmitTask, Task: &Task{Name: "t", YAML: "other", Sources: map[string]*TaskSource{"s1": {}}}}); !errors.Is(err, ErrExists) {
+		t.Fatalf("resubmit with other yaml: %v", err)
+	}
+}
+
+// Placement keeps actors on live nodes, moves those of dead nodes to the
+// least loaded live node, and removes actors no longer desired.
+func TestPlace(t *testing.T) {
+	desired := []ActorSpec{{Kind: KindTail, Source: "a"}, {Kind: KindTail, Source: "b"}, {Kind: KindTail, Source: "c"}}
+	cases := []struct {
+		name    string
+		live    []string
+		current map[string]Assignment
+		want    map[string]string
+	}{
+		{"empty cluster spreads", []string{"n1", "n2"}, nil,
+			map[string]string{"tail/a": "n1", "tail/b": "n2", "tail/c": "n1"}},
+		{"stable when nothing changed", []string{"n1", "n2"},
+			map[string]Assignment{"tail/a": {"n1", 1}, "tail/b": {"n2", 2}, "tail/c": {"n1", 3}},
+			map[string]string{}},
+		{"dead node's actors move", []string{"n1", "n3"},
+			map[string]Assignment{"tail/a": {"n1", 1}, "tail/b": {"n2", 2}, "tail/c": {"n1", 3}},
+			map[string]string{"tail/b": "n3"}},
+		{"undesired actor removed", []string{"n1"},
+			map[string]Assignment{"tail/a": {"n1", 1}, "tail/b": {"n1", 2}, "tail/c": {"n1", 3}, "tail/z": {"n1", 4}},
+			map[string]string{"tail/z": ""}},
+		{"no live node places nothing", nil, nil, map[string]string{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Place(tc.live, desired, tc.current)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("Place = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseActorID(t *testing.T) {
+	for _, a := range []ActorSpec{{Kind: KindTail, Source: "s"}, {Kind: KindApply, Task: "t", Source: "s"}} {
+		got, ok := ParseActorID(a.ID())
+		if !ok || got != a {
+			t.Fatalf("ParseActorID(%q) = %v, %v", a.ID(), got, ok)
+		}
+	}
+}

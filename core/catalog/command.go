@@ -1,0 +1,270 @@
+package catalog
+
+import (
+	"fmt"
+
+	"github.com/dmnode/dmnode"
+)
+
+// Command operations.
+const (
+	OpAddSource     = "add-source"
+	OpRemoveSource  = "remove-source"
+	OpSubmitTask    = "submit-task"
+	OpSetDesired    = "set-desired"
+	OpSnapshotTaken = "snapshot-taken"
+	OpStageDone     = "stage-done"
+	OpAssign        = "assign"
+	OpAddMember     = "add-member"
+)
+
+// Command is one entry of the Raft log.
+type Command struct {
+	Op string `json:"op"`
+	// ID is an idempotency key: a command whose ID was already applied is
+	// a no-op. Empty means "always apply".
+	ID string `json:"id,omitempty"`
+
+	Source  *Source           `json:"source,omitempty"`
+	Task    *Task             `json:"task,omitempty"`
+	Member  *Member           `json:"member,omitempty"`
+	Name    string            `json:"name,omitempty"`
+	Src     string            `json:"src,omitempty"`
+	Stage   string            `json:"stage,omitempty"`
+	Desired string            `json:"desired,omitempty"`
+	Pos     dmnode.Position   `json:"pos,omitempty"`
+	Assign  map[string]string `json:"assign,omitempty"` // actor → node; "" removes
+}
+
+// Apply applies c to s. It is deterministic and either changes the state
+// fully or returns an error and changes nothing.
+func (s *State) Apply(c Command) error {
+	if c.ID != "" && s.seen(c.ID) {
+		return nil
+	}
+	var err error
+	switch c.Op {
+	case OpAddSource:
+		err = s.addSource(c.Source)
+	case OpRemoveSource:
+		err = s.removeSource(c.Name)
+	case OpSubmitTask:
+		err = s.submitTask(c.Task)
+	case OpSetDesired:
+		err = s.setDesired(c.Name, c.Desired)
+	case OpSnapshotTaken:
+		err = s.snapshotTaken(c.Name, c.Src, c.Pos)
+	case OpStageDone:
+		err = s.stageDone(c.Name, c.Src, c.Stage)
+	case OpAssign:
+		s.assign(c.Assign)
+	case OpAddMember:
+		if c.Member == nil || c.Member.ID == "" {
+			err = fmt.Errorf("add member: %w", ErrInvalid)
+		} else {
+			s.Members[c.Member.ID] = c.Member
+		}
+	default:
+		err = fmt.Errorf("unknown operation %q: %w", c.Op, ErrInvalid)
+	}
+	if err == nil && c.ID != "" {
+		s.Seen = append(s.Seen, c.ID)
+		if len(s.Seen) > maxSeen {
+			s.Seen = s.Seen[len(s.Seen)-maxSeen:]
+		}
+	}
+	return err
+}
+
+func (s *State) seen(id string) bool {
+	for _, k := range s.Seen {
+		if k == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *State) addSource(src *Source) error {
+	if src == nil || src.ID == "" {
+		return fmt.Errorf("add source: %w", ErrInvalid)
+	}
+	if old, ok := s.Sources[src.ID]; ok {
+		if old.YAML == src.YAML {
+			return nil
+		}
+		if s.sourceInUse(src.ID) != "" {
+			return fmt.Errorf("source %q is used by task %q; stop the task before changing the source: %w",
+				src.ID, s.sourceInUse(src.ID), ErrInUse)
+		}
+		src.TailFrom = old.TailFrom
+	}
+	cp := *src
+	s.Sources[src.ID] = &cp
+	return nil
+}
+
+func (s *State) sourceInUse(id string) string {
+	for _, name := range s.TaskNames() {
+		if _, ok := s.Tasks[name].Sources[id]; ok {
+			return name
+		}
+	}
+	return ""
+}
+
+func (s *State) removeSource(id string) error {
+	if _, ok := s.Sources[id]; !ok {
+		return notFound("source", id)
+	}
+	if t := s.sourceInUse(id); t != "" {
+		return fmt.Errorf("source %q is used by task %q: %w", id, t, ErrInUse)
+	}
+	delete(s.Sources, id)
+	return nil
+}
+
+func (s *State) submitTask(t *Task) error {
+	if t == nil || t.Name == "" || len(t.Sources) == 0 {
+		return fmt.Errorf("submit task: %w", ErrInvalid)
+	}
+	if old, ok := s.Tasks[t.Name]; ok {
+		if old.YAML != t.YAML {
+			return fmt.Errorf("task %q exists with a different configuration: %w", t.Name, ErrExists)
+		}
+		old.Desired = Running
+		return nil
+	}
+	for id := range t.Sources {
+		if _, ok := s.Sources[id]; !ok {
+			return notFound("source", id)
+		}
+	}
+	cp := *t
+	cp.Desired = Running
+	cp.Sources = map[string]*TaskSource{}
+	for id, ts := range t.Sources {
+		c := *ts
+		if c.Stage == "" {
+			c.Stage = StageDump
+			if t.Mode == ModeIncremental {
+				c.Stage = StageSync
+			}
+		}
+		cp.Sources[id] = &c
+		if c.Stage == StageSync && !c.Start.IsZero() {
+			s.requestTail(id, c.Start)
+		}
+	}
+	s.Tasks[t.Name] = &cp
+	return nil
+}
+
+// requestTail lowers a source's TailFrom to p when p is earlier.
+func (s *State) requestTail(source string, p dmnode.Position) {
+	src := s.Sources[source]
+	if src == nil || p.IsZero() {
+		return
+	}
+	if src.TailFrom.IsZero() || p.Compare(src.TailFrom) < 0 {
+		src.TailFrom = p
+	}
+}
+
+func (s *State) setDesired(name, desired string) error {
+	t, ok := s.Tasks[name]
+	if !ok {
+		return notFound("task", name)
+	}
+	if desired != Running && desired != Stopped {
+		return fmt.Errorf("desired state %q: %w", desired, ErrInvalid)
+	}
+	t.Desired = desired
+	return nil
+}
+
+func (s *State) taskSource(name, src string) (*Task, *TaskSource, error) {
+	t, ok := s.Tasks[name]
+	if !ok {
+		return nil, nil, notFound("task", name)
+	}
+	ts, ok := t.Sources[src]
+	if !ok {
+		return nil, nil, notFound("source of task "+name, src)
+	}
+	return t, ts, nil
+}
+
+// snapshotTaken records a consistent snapshot's position. The first one is
+// where the binlog replay starts; later ones (after an interrupted dump)
+// extend the idempotent window.
+func (s *State) snapshotTaken(name, src string, p dmnode.Position) error {
+	_, ts, err := s.taskSource(name, src)
+	if err != nil {
+		return err
+	}
+	if ts.Stage != StageDump {
+		return fmt.Errorf("snapshot of %s/%s in stage %s: %w", name, src, ts.Stage, ErrInvalid)
+	}
+	if ts.Start.IsZero() || p.Compare(ts.Start) < 0 {
+		ts.Start = p
+	}
+	if p.Compare(ts.SafeUntil) > 0 {
+		ts.SafeUntil = p
+	}
+	ts.Snapshots++
+	s.requestTail(src, ts.Start)
+	return nil
+}
+
+// stageDone moves a task's source past the named stage.
+func (s *State) stageDone(name, src, stage string) error {
+	t, ts, err := s.taskSource(name, src)
+	if err != nil {
+		return err
+	}
+	if ts.Stage != stage {
+		if stageOrder(ts.Stage) > stageOrder(stage) {
+			return nil // already past it: a retried report
+		}
+		return fmt.Errorf("%s/%s is in stage %s, not %s: %w", name, src, ts.Stage, stage, ErrInvalid)
+	}
+	switch stage {
+	case StageDump:
+		if ts.Start.IsZero() {
+			return fmt.Errorf("dump of %s/%s done without a snapshot position: %w", name, src, ErrInvalid)
+		}
+		ts.Stage = StageLoad
+	case StageLoad:
+		ts.Stage = StageSync
+		if t.Mode == ModeFull {
+			ts.Stage = StageDone
+		}
+	default:
+		return fmt.Errorf("stage %q cannot be completed: %w", stage, ErrInvalid)
+	}
+	return nil
+}
+
+func stageOrder(stage string) int {
+	switch stage {
+	case StageDump:
+		return 1
+	case StageLoad:
+		return 2
+	case StageSync, StageDone:
+		return 3
+	}
+	return 0
+}
+
+func (s *State) assign(m map[string]string) {
+	for actor, node := range m {
+		if node == "" {
+			delete(s.Assign, actor)
+			continue
+		}
+		s.Epoch++
+		s.Assign[actor] = Assignment{Node: node, Epoch: s.Epoch}
+	}
+}

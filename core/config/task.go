@@ -1,0 +1,251 @@
+package config
+
+import (
+	"maps"
+	"slices"
+)
+
+// Task modes and shard modes, as in DM.
+const (
+	ModeFull        = "full"
+	ModeIncremental = "incremental"
+	ModeAll         = "all"
+
+	ShardPessimistic = "pessimistic"
+	ShardOptimistic  = "optimistic"
+)
+
+// MaxSourceIDLength is DM's limit on the length of a source-id.
+const MaxSourceIDLength = 32
+
+// checkTask validates a decoded task and fills in what DM derives: the
+// shard mode implied by is-sharding, the fourth partition id argument and
+// the effective unit settings of each instance.
+func checkTask(r *report, t *Task) {
+	checkHeader(r, t)
+	checkDB(r, &t.TargetDatabase, "target-database")
+	used, complete := checkInstances(r, t)
+	if complete {
+		checkUnused(r, t, used)
+	}
+	checkRoutes(r, t.Routes)
+	checkColumnMappings(r, t.ColumnMappings)
+	checkBALists(r, t.BAList)
+	checkUnitConfigs(r, t)
+	resolveUnits(t)
+}
+
+// checkHeader checks name, task-mode, shard-mode and is-sharding.
+func checkHeader(r *report, t *Task) {
+	if t.Name == "" {
+		r.errorf("name", "required")
+	}
+	switch t.TaskMode {
+	case ModeFull, ModeIncremental, ModeAll:
+	case "":
+		r.errorf("task-mode", "required: full, incremental or all")
+	case "dump", "load", "load&sync":
+		r.errorf("task-mode", "not supported yet: %s (supported: full, incremental, all)", t.TaskMode)
+	default:
+		r.errorf("task-mode", "invalid value %q: must be full, incremental or all", t.TaskMode)
+	}
+	switch t.ShardMode {
+	case "", ShardPessimistic, ShardOptimistic:
+	default:
+		r.errorf("shard-mode", "invalid value %q: must be pessimistic or optimistic, or empty for no shard DDL coordination", t.ShardMode)
+		return
+	}
+	switch {
+	case t.IsSharding && t.ShardMode == "":
+		t.ShardMode = ShardPessimistic // DM's reading of the deprecated is-sharding
+	case !t.IsSharding && t.ShardMode != "" && r.has("is-sharding"):
+		r.errorf("is-sharding", "false contradicts shard-mode: %s (line %d): remove is-sharding",
+			t.ShardMode, r.line("shard-mode"))
+	}
+	t.IsSharding = t.ShardMode != ""
+}
+
+// checkDB checks a database connection: target-database or a source's from.
+func checkDB(r *report, db *DBConfig, p string) {
+	if !r.has(p) {
+		r.errorf(p, "required")
+		return
+	}
+	if db.Host == "" {
+		r.errorf(childPath(p, "host"), "required")
+	}
+	switch {
+	case !r.has(childPath(p, "port")):
+		r.errorf(childPath(p, "port"), "required")
+	case db.Port < 1 || db.Port > 65535:
+		r.errorf(childPath(p, "port"), "must be from 1 to 65535")
+	}
+}
+
+func checkSourceID(r *report, p, id string) {
+	switch {
+	case id == "":
+		r.errorf(p, "required")
+	case len(id) > MaxSourceIDLength:
+		r.errorf(p, "longer than %d characters", MaxSourceIDLength)
+	}
+}
+
+// usage records, for each section of named rules, the names instances refer to.
+type usage map[string]map[string]bool
+
+func (u usage) use(section, name string) {
+	if u[section] == nil {
+		u[section] = map[string]bool{}
+	}
+	u[section][name] = true
+}
+
+// checkInstances checks mysql-instances and returns the rules they use.
+// complete is false when an instance could not be read, so that the rules
+// it uses are unknown.
+func checkInstances(r *report, t *Task) (used usage, complete bool) {
+	used, complete = usage{}, true
+	if len(t.MySQLInstances) == 0 {
+		r.errorf("mysql-instances", "at least one instance is required")
+		return used, complete
+	}
+	first := map[string]string{} // source-id → path of the instance that has it
+	for i := range t.MySQLInstances {
+		inst, p := &t.MySQLInstances[i], indexPath("mysql-instances", i)
+		if r.skipped(p) {
+			complete = false
+			continue
+		}
+		idPath := childPath(p, "source-id")
+		checkSourceID(r, idPath, inst.SourceID)
+		if prev, ok := first[inst.SourceID]; ok && inst.SourceID != "" {
+			r.errorf(idPath, "duplicate source-id %q: %s at line %d has it too",
+				inst.SourceID, r.at(prev, "").Key, r.line(prev))
+		} else {
+			first[inst.SourceID] = idPath
+		}
+		checkRefs(r, t, inst, p, used)
+		checkMeta(r, t.TaskMode, inst.Meta, childPath(p, "meta"))
+		positive(r, p, "mydumper-thread", inst.MydumperThread)
+		positive(r, p, "loader-thread", inst.LoaderThread)
+		positive(r, p, "syncer-thread", inst.SyncerThread)
+	}
+	return used, complete
+}
+
+// checkRefs checks the rule names an instance refers to and records them.
+func checkRefs(r *report, t *Task, inst *Instance, p string, used usage) {
+	refOne(r, used, childPath(p, "block-allow-list"), "block-allow-list", inst.BAListName, defined(t.BAList))
+	refList(r, used, childPath(p, "route-rules"), "routes", inst.RouteRules, defined(t.Routes))
+	refList(r, used, childPath(p, "column-mapping-rules"), "column-mappings", inst.ColumnMappingRules,
+		defined(t.ColumnMappings))
+	refUnit(r, used, p, "mydumper", inst.MydumperConfigName, inst.Mydumper != nil, "mydumpers", defined(t.Mydumpers))
+	refUnit(r, used, p, "loader", inst.LoaderConfigName, inst.Loader != nil, "loaders", defined(t.Loaders))
+	refUnit(r, used, p, "syncer", inst.SyncerConfigName, inst.Syncer != nil, "syncers", defined(t.Syncers))
+}
+
+func defined[V any](m map[string]V) func(string) bool {
+	return func(name string) bool {
+		_, ok := m[name]
+		return ok
+	}
+}
+
+// refOne checks the rule name at path p, which must be defined in section.
+func refOne(r *report, used usage, p, section, name string, exists func(string) bool) {
+	if name == "" {
+		return
+	}
+	used.use(section, name)
+	if !exists(name) {
+		r.errorf(p, "%q is not defined in %s", name, r.at(section, "").Key)
+	}
+}
+
+// refList checks a list of rule names: each defined, none twice.
+func refList(r *report, used usage, p, section string, names []string, exists func(string) bool) {
+	seen := map[string]string{} // name → path of its first listing
+	for i, name := range names {
+		ip := indexPath(p, i)
+		if name == "" {
+			r.errorf(ip, "empty rule name")
+			continue
+		}
+		if prev, ok := seen[name]; ok {
+			r.errorf(ip, "%q is listed twice (first as %s)", name, r.at(prev, "").Key)
+			continue
+		}
+		seen[name] = ip
+		refOne(r, used, ip, section, name, exists)
+	}
+}
+
+// refUnit checks an instance's reference to a unit config (mydumper,
+// loader, syncer): a name defined in section, or an inline config, not both.
+func refUnit(r *report, used usage, p, unit, name string, inline bool, section string, exists func(string) bool) {
+	namePath := childPath(p, unit+"-config-name")
+	if name != "" && inline {
+		r.errorf(childPath(p, unit), "conflicts with %s (line %d): write either one",
+			r.at(namePath, "").Key, r.line(namePath))
+	}
+	refOne(r, used, namePath, section, name, exists)
+}
+
+// checkMeta checks an instance's start position, which only incremental
+// tasks use.
+func checkMeta(r *report, mode string, m *Meta, p string) {
+	if m == nil || r.skipped(p) {
+		return
+	}
+	switch mode {
+	case ModeFull:
+		r.warnf(p, "ignored in task-mode full: it replicates no binlog")
+		return
+	case ModeAll:
+		r.warnf(p, "ignored in task-mode all: the dump's position is used")
+		return
+	case ModeIncremental:
+	default:
+		return
+	}
+	namePath, posPath := childPath(p, "binlog-name"), childPath(p, "binlog-pos")
+	switch {
+	case m.BinlogGTID != "":
+		// A GTID set; whether the source uses it (enable-gtid) is only
+		// known when the task is submitted.
+	case m.BinlogName == "" && !r.has(posPath):
+		r.errorf(p, "needs binlog-name and binlog-pos, or binlog-gtid")
+	case m.BinlogName == "":
+		r.errorf(namePath, "required with binlog-pos, or write binlog-gtid")
+	case !r.has(posPath):
+		r.errorf(posPath, "required with binlog-name, or write binlog-gtid")
+	}
+}
+
+// checkUnused reports named rules that no instance refers to. DM tolerates
+// unused block/allow lists; dmnode does not, as an unused rule is most
+// likely a rule the operator meant to apply.
+func checkUnused(r *report, t *Task, used usage) {
+	unused(r, used, "block-allow-list", slices.Sorted(maps.Keys(t.BAList)))
+	unused(r, used, "routes", slices.Sorted(maps.Keys(t.Routes)))
+	unused(r, used, "column-mappings", slices.Sorted(maps.Keys(t.ColumnMappings)))
+	unused(r, used, "mydumpers", slices.Sorted(maps.Keys(t.Mydumpers)))
+	unused(r, used, "loaders", slices.Sorted(maps.Keys(t.Loaders)))
+	unused(r, used, "syncers", slices.Sorted(maps.Keys(t.Syncers)))
+}
+
+func unused(r *report, used usage, section string, names []string) {
+	for _, name := range names {
+		if !used[section][name] {
+			r.errorf(childPath(section, name), "defined but never used: no mysql-instances entry refers to it")
+		}
+	}
+}
+
+// positive reports a negative count; zero means DM's default.
+func positive(r *report, p, key string, v int) {
+	if v < 0 {
+		r.errorf(childPath(p, key), "must be positive")
+	}
+}

@@ -1,0 +1,188 @@
+package config
+
+// Task is a TiDB DM task file (task.yaml). Field names and YAML keys follow
+// TiDB DM so that a DM user's file decodes unchanged; keys that dmnode does
+// not implement are rejected by DecodeTask as "KEY: not supported yet".
+type Task struct {
+	Name          string `yaml:"name"`
+	TaskMode      string `yaml:"task-mode"`   // full | incremental | all
+	ShardMode     string `yaml:"shard-mode"`  // "" | pessimistic | optimistic
+	IsSharding    bool   `yaml:"is-sharding"` // deprecated in DM; Decode sets it exactly when ShardMode is set
+	MetaSchema    string `yaml:"meta-schema"` // ignored with a warning: dmnode keeps its meta in dmnode_meta
+	Timezone      string `yaml:"timezone"`    // ignored with a warning: dmnode's sessions run in UTC
+	CaseSensitive bool   `yaml:"case-sensitive"`
+
+	// IgnoreCheckingItems lists the prechecks to skip; "all" skips them all.
+	IgnoreCheckingItems []string `yaml:"ignore-checking-items"`
+
+	TargetDatabase DBConfig   `yaml:"target-database"`
+	MySQLInstances []Instance `yaml:"mysql-instances"`
+
+	Routes         map[string]*RouteRule         `yaml:"routes"`
+	ColumnMappings map[string]*ColumnMappingRule `yaml:"column-mappings"`
+	BAList         map[string]*BAListRule        `yaml:"block-allow-list"` // also accepted as black-white-list
+
+	Mydumpers map[string]*MydumperConfig `yaml:"mydumpers"`
+	Loaders   map[string]*LoaderConfig   `yaml:"loaders"`
+	Syncers   map[string]*SyncerConfig   `yaml:"syncers"`
+
+	// File is the path the task was read from ("-" for standard input);
+	// set by Decode, used in error messages.
+	File string `yaml:"-"`
+	// Warnings lists keys that were accepted but have no effect in dmnode,
+	// each with the reason (for example loaders.*.dir: rows are streamed).
+	Warnings []string `yaml:"-"`
+}
+
+// DBConfig is a database connection (target-database, or a source's from).
+type DBConfig struct {
+	Host     string            `yaml:"host"`
+	Port     int               `yaml:"port"`
+	User     string            `yaml:"user"`
+	Password string            `yaml:"password"`
+	Session  map[string]string `yaml:"session"`
+}
+
+// Instance is one entry of mysql-instances: a source and the rules applied to it.
+type Instance struct {
+	SourceID           string   `yaml:"source-id"`
+	Meta               *Meta    `yaml:"meta"`
+	BAListName         string   `yaml:"block-allow-list"` // also black-white-list
+	RouteRules         []string `yaml:"route-rules"`
+	ColumnMappingRules []string `yaml:"column-mapping-rules"`
+
+	MydumperConfigName string          `yaml:"mydumper-config-name"`
+	Mydumper           *MydumperConfig `yaml:"mydumper"`
+	MydumperThread     int             `yaml:"mydumper-thread"`
+	LoaderConfigName   string          `yaml:"loader-config-name"`
+	Loader             *LoaderConfig   `yaml:"loader"`
+	LoaderThread       int             `yaml:"loader-thread"`
+	SyncerConfigName   string          `yaml:"syncer-config-name"`
+	Syncer             *SyncerConfig   `yaml:"syncer"`
+	SyncerThread       int             `yaml:"syncer-thread"`
+
+	// Resolved by Decode from the named or inline unit configs and the
+	// *-thread overrides, with defaults filled in.
+	Dump DumpSettings `yaml:"-"`
+	Load LoadSettings `yaml:"-"`
+	Sync SyncSettings `yaml:"-"`
+}
+
+// Meta is the start position of an incremental task without a checkpoint.
+type Meta struct {
+	BinlogName string `yaml:"binlog-name"`
+	BinlogPos  uint32 `yaml:"binlog-pos"`
+	BinlogGTID string `yaml:"binlog-gtid"`
+}
+
+// RouteRule maps upstream schema/table names to a target (DM table routing).
+type RouteRule struct {
+	SchemaPattern string     `yaml:"schema-pattern"`
+	TablePattern  string     `yaml:"table-pattern"`
+	TargetSchema  string     `yaml:"target-schema"`
+	TargetTable   string     `yaml:"target-table"`
+	ExtractTable  *Extractor `yaml:"extract-table"`
+	ExtractSchema *Extractor `yaml:"extract-schema"`
+	ExtractSource *Extractor `yaml:"extract-source"`
+}
+
+// Extractor writes the capture groups of a regexp applied to the table name,
+// schema name or source id into TargetColumn.
+type Extractor struct {
+	TableRegexp  string `yaml:"table-regexp"`
+	SchemaRegexp string `yaml:"schema-regexp"`
+	SourceRegexp string `yaml:"source-regexp"`
+	TargetColumn string `yaml:"target-column"`
+}
+
+// ColumnMappingRule is a DM column mapping (partition id, add prefix, add suffix).
+type ColumnMappingRule struct {
+	SchemaPattern    string   `yaml:"schema-pattern"`
+	TablePattern     string   `yaml:"table-pattern"`
+	SourceColumn     string   `yaml:"source-column"`
+	TargetColumn     string   `yaml:"target-column"`
+	Expression       string   `yaml:"expression"`
+	Arguments        []string `yaml:"arguments"`
+	CreateTableQuery string   `yaml:"create-table-query"`
+}
+
+// BAListRule is a block/allow list.
+type BAListRule struct {
+	DoDBs        []string   `yaml:"do-dbs"`
+	IgnoreDBs    []string   `yaml:"ignore-dbs"`
+	DoTables     []TableRef `yaml:"do-tables"`
+	IgnoreTables []TableRef `yaml:"ignore-tables"`
+}
+
+// TableRef names a table pattern in a block/allow list.
+type TableRef struct {
+	DBName  string `yaml:"db-name"`
+	TblName string `yaml:"tbl-name"`
+}
+
+// MydumperConfig is DM's dump unit configuration.
+type MydumperConfig struct {
+	Threads       int    `yaml:"threads"`
+	ChunkFilesize string `yaml:"chunk-filesize"`
+	Rows          int    `yaml:"rows"`
+	StatementSize int    `yaml:"statement-size"`
+	Where         string `yaml:"where"`
+	SkipTzUTC     bool   `yaml:"skip-tz-utc"`
+	ExtraArgs     string `yaml:"extra-args"`
+	MydumperPath  string `yaml:"mydumper-path"`
+}
+
+// LoaderConfig is DM's load unit configuration.
+type LoaderConfig struct {
+	PoolSize           int    `yaml:"pool-size"`
+	Dir                string `yaml:"dir"`
+	ImportMode         string `yaml:"import-mode"`
+	OnDuplicateLogical string `yaml:"on-duplicate-logical"`
+	OnDuplicate        string `yaml:"on-duplicate"`
+}
+
+// SyncerConfig is DM's binlog replication unit configuration.
+type SyncerConfig struct {
+	WorkerCount             int    `yaml:"worker-count"`
+	Batch                   int    `yaml:"batch"`
+	QueueSize               int    `yaml:"queue-size"`
+	CheckpointFlushInterval int    `yaml:"checkpoint-flush-interval"`
+	SafeMode                bool   `yaml:"safe-mode"`
+	SafeModeDuration        string `yaml:"safe-mode-duration"`
+	Compact                 bool   `yaml:"compact"`
+	MultipleRows            bool   `yaml:"multiple-rows"`
+	EnableGTID              bool   `yaml:"enable-gtid"`
+	AutoFixGTID             bool   `yaml:"auto-fix-gtid"`
+}
+
+// DumpSettings are the effective dump settings of one instance.
+type DumpSettings struct {
+	Threads   int // parallel chunk readers (default 4)
+	ChunkRows int // rows per primary-key chunk (default 200000, DM's rows)
+	Where     string
+}
+
+// LoadSettings are the effective load settings of one instance.
+type LoadSettings struct {
+	PoolSize int // target connections (default 16)
+}
+
+// SyncSettings are the effective sync settings of one instance.
+type SyncSettings struct {
+	WorkerCount int  // default 16
+	Batch       int  // row changes per target transaction (default 100)
+	SafeMode    bool // apply every change idempotently for the whole run
+}
+
+// Source is a TiDB DM source file (source.yaml).
+type Source struct {
+	SourceID    string   `yaml:"source-id"`
+	EnableGTID  bool     `yaml:"enable-gtid"`
+	EnableRelay bool     `yaml:"enable-relay"` // ignored with a warning: the binlog stream is always the relay
+	Flavor      string   `yaml:"flavor"`       // mysql | mariadb (lower-cased by Decode); detected when empty
+	ServerID    uint32   `yaml:"server-id"`
+	From        DBConfig `yaml:"from"`
+
+	File     string   `yaml:"-"`
+	Warnings []string `yaml:"-"`
+}

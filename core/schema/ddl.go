@@ -1,0 +1,62 @@
+package schema
+
+import "fmt"
+
+// DDLKind says what a statement given to Tracker.Apply is.
+type DDLKind int
+
+// Statement kinds. Skip is for statements that do not change data or table
+// schemas (transactions, accounts, views, stored programs, table
+// maintenance, temporary tables). Other is for statements the tracker does
+// not model but that may change data or schemas: DML logged as a statement,
+// ALTER DATABASE, sequences.
+const (
+	Skip DDLKind = iota
+	CreateDatabase
+	DropDatabase
+	CreateTable
+	DropTable
+	TruncateTable
+	RenameTable
+	AlterTable
+	CreateIndex
+	DropIndex
+	Other
+)
+
+var kindNames = [...]string{
+	Skip: "skip", CreateDatabase: "create-database", DropDatabase: "drop-database",
+	CreateTable: "create-table", DropTable: "drop-table", TruncateTable: "truncate-table",
+	RenameTable: "rename-table", AlterTable: "alter-table", CreateIndex: "create-index",
+	DropIndex: "drop-index", Other: "other",
+}
+
+func (k DDLKind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("DDLKind(%d)", int(k))
+}
+
+// TableRef names a table.
+type TableRef struct {
+	Schema string `json:"schema"`
+	Name   string `json:"name"`
+}
+
+func (r TableRef) String() string { return r.Schema + "." + r.Name }
+
+// DDL describes one applied statement.
+type DDL struct {
+	Kind DDLKind
+	// Tables are the tables the statement affects, with the schema filled
+	// in from the current database when the statement leaves it out:
+	// RENAME TABLE lists old then new name for each pair, ALTER TABLE ...
+	// RENAME the old then the new name, CREATE TABLE ... LIKE the new then
+	// the source table, DROP DATABASE the tracked tables it dropped.
+	Tables []TableRef
+	// Schema is the database of CREATE/DROP/ALTER DATABASE.
+	Schema string
+	// SQL is the statement's text as given.
+	SQL string
+}

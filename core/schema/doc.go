@@ -1,0 +1,21 @@
+// Package schema tracks the schemas of upstream tables through the DDL of a
+// binlog, and derives the CREATE TABLE statements of target tables.
+//
+// A Tracker starts from the tables' CREATE TABLE statements (ParseCreateTable
+// on the output of SHOW CREATE TABLE, or a restored snapshot) and applies the
+// text of every QUERY event with Apply, which says what the statement was
+// (DDL) and keeps each Table current: its columns as row events need them,
+// its row identity (Key) and an equivalent CREATE TABLE statement
+// (CreateSQL). The tracker is a pure state machine: no database, no clock.
+//
+// Statements are parsed with the TiDB parser. What it lacks is smoothed over
+// before parsing: statements that are not DDL on data (accounts, stored
+// programs, XA, table maintenance...) are recognised from their first words
+// and skipped unparsed; MariaDB's CREATE OR REPLACE and ALTER ONLINE are
+// rewritten; charsets and collations TiDB does not support (cp1251,
+// utf8mb4_uca1400_ai_ci...) are registered with the parser; and when a
+// statement still fails, words that change no column or key (INVISIBLE,
+// IGNORED, WITH SYSTEM VERSIONING, COMPRESSED...) are dropped and types the
+// parser lacks (spatial types, UUID, INET4, INET6) are parsed through a
+// stand-in, keeping their names in Column.Type and CreateSQL.
+package schema

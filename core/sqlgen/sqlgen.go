@@ -1,0 +1,220 @@
+// Package sqlgen builds the SQL text that applies row changes to a target:
+// statements with ? placeholders and their arguments in order. It is pure:
+// no database and no driver, only text.
+//
+// Identifiers are always backquoted. A key is a list of indexes into the
+// row's columns; an empty key means all columns, for tables without a
+// primary or unique key. Rows must have one value per column: a violation
+// is a bug in the caller and panics.
+package sqlgen
+
+import (
+	"database/sql/driver"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// QuoteIdent quotes an identifier with backquotes, doubling any backquote
+// inside it, as MySQL requires.
+func QuoteIdent(s string) string {
+	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+}
+
+// QuoteTable quotes schema.table; an empty schema leaves the table
+// unqualified.
+func QuoteTable(schema, table string) string {
+	if schema == "" {
+		return QuoteIdent(table)
+	}
+	return QuoteIdent(schema) + "." + QuoteIdent(table)
+}
+
+// IsNull reports whether v is sent to the server as NULL: nil, a nil
+// []byte, a nil pointer, or a driver.Valuer whose value is nil.
+func IsNull(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case []byte:
+		return x == nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return true
+	}
+	if vr, ok := v.(driver.Valuer); ok {
+		val, err := vr.Value()
+		return err == nil && val == nil
+	}
+	return false
+}
+
+// Insert builds one INSERT (or REPLACE when replace is true) of all rows,
+// which must each have one value per column; the arguments are the values
+// in row-major order. With no rows it returns "" and nil.
+func Insert(schema, table string, columns []string, rows [][]any, replace bool) (string, []any) {
+	if len(rows) == 0 {
+		return "", nil
+	}
+	var b strings.Builder
+	if replace {
+		b.WriteString("REPLACE INTO ")
+	} else {
+		b.WriteString("INSERT INTO ")
+	}
+	b.WriteString(QuoteTable(schema, table))
+	b.WriteString(" (")
+	writeColumns(&b, columns)
+	b.WriteString(") VALUES ")
+	group := placeholders(len(columns))
+	args := make([]any, 0, len(rows)*len(columns))
+	for i, row := range rows {
+		checkWidth(columns, row)
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(group)
+		args = append(args, row...)
+	}
+	return b.String(), args
+}
+
+// Delete builds a DELETE of the one row whose key columns equal those of
+// row, comparing NULL values with IS NULL.
+func Delete(schema, table string, columns []string, key []int, row []any) (string, []any) {
+	checkWidth(columns, row)
+	var b strings.Builder
+	b.WriteString("DELETE FROM ")
+	b.WriteString(QuoteTable(schema, table))
+	args := writeWhere(&b, columns, key, row, nil)
+	b.WriteString(" LIMIT 1")
+	return b.String(), args
+}
+
+// Update builds an UPDATE setting every column to its value in after, of
+// the one row whose key columns equal those of before. The arguments are
+// after's values, then before's non-NULL key values.
+func Update(schema, table string, columns []string, key []int, before, after []any) (string, []any) {
+	checkWidth(columns, before)
+	checkWidth(columns, after)
+	var b strings.Builder
+	b.WriteString("UPDATE ")
+	b.WriteString(QuoteTable(schema, table))
+	b.WriteString(" SET ")
+	for i, c := range columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(QuoteIdent(c))
+		b.WriteString(" = ?")
+	}
+	args := make([]any, len(after), len(after)+len(columns))
+	copy(args, after)
+	args = writeWhere(&b, columns, key, before, args)
+	b.WriteString(" LIMIT 1")
+	return b.String(), args
+}
+
+// DeleteMany builds one DELETE of all rows by key: k IN (?,?) for a
+// one-column key, (k1,k2) IN ((?,?),(?,?)) otherwise. Every key value must
+// be non-NULL, since NULL never matches IN; use Delete for the other rows.
+// It panics on a NULL key value, and returns "" and nil with no rows.
+func DeleteMany(schema, table string, columns []string, key []int, rows [][]any) (string, []any) {
+	if len(rows) == 0 {
+		return "", nil
+	}
+	key = keyOrAll(key, len(columns))
+	var b strings.Builder
+	b.WriteString("DELETE FROM ")
+	b.WriteString(QuoteTable(schema, table))
+	b.WriteString(" WHERE ")
+	group := placeholders(len(key))
+	if len(key) == 1 {
+		b.WriteString(QuoteIdent(columns[key[0]]))
+		group = "?"
+	} else {
+		b.WriteByte('(')
+		writeColumns(&b, pick(columns, key))
+		b.WriteByte(')')
+	}
+	b.WriteString(" IN (")
+	args := make([]any, 0, len(rows)*len(key))
+	for i, row := range rows {
+		checkWidth(columns, row)
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(group)
+		for _, k := range key {
+			if IsNull(row[k]) {
+				panic(fmt.Sprintf("sqlgen: DeleteMany: NULL in key column %s of row %d", columns[k], i))
+			}
+			args = append(args, row[k])
+		}
+	}
+	b.WriteByte(')')
+	return b.String(), args
+}
+
+// writeWhere writes " WHERE k1 = ? AND k2 IS NULL ..." for the key values
+// of row and returns args with the non-NULL ones appended.
+func writeWhere(b *strings.Builder, columns []string, key []int, row []any, args []any) []any {
+	b.WriteString(" WHERE ")
+	for i, k := range keyOrAll(key, len(columns)) {
+		if i > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteString(QuoteIdent(columns[k]))
+		if IsNull(row[k]) {
+			b.WriteString(" IS NULL")
+			continue
+		}
+		b.WriteString(" = ?")
+		args = append(args, row[k])
+	}
+	return args
+}
+
+// keyOrAll returns key, or the indexes of all n columns when key is empty.
+func keyOrAll(key []int, n int) []int {
+	if len(key) > 0 {
+		return key
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
+func pick(columns []string, key []int) []string {
+	out := make([]string, len(key))
+	for i, k := range key {
+		out[i] = columns[k]
+	}
+	return out
+}
+
+func writeColumns(b *strings.Builder, columns []string) {
+	for i, c := range columns {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(QuoteIdent(c))
+	}
+}
+
+// placeholders returns "(?,?,...)" with n placeholders.
+func placeholders(n int) string {
+	if n == 0 {
+		return "()"
+	}
+	return "(" + strings.Repeat("?,", n-1) + "?)"
+}
+
+func checkWidth(columns []string, row []any) {
+	if len(row) != len(columns) {
+		panic(fmt.Sprintf("sqlgen: row has %d values for %d columns", len(row), len(columns)))
+	}
+}

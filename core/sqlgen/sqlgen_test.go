@@ -1,0 +1,177 @@
+package sqlgen
+
+import (
+	"database/sql"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestQuote(t *testing.T) {
+	tests := []struct{ schema, table, ident, table2 string }{
+		{"db", "t", "`t`", "`db`.`t`"},
+		{"", "t", "`t`", "`t`"},
+		{"d`b", "a``b", "`a````b`", "`d``b`.`a````b`"},
+		{"db", "a.b", "`a.b`", "`db`.`a.b`"},
+		{"", "", "``", "``"},
+	}
+	for _, tt := range tests {
+		if got := QuoteIdent(tt.table); got != tt.ident {
+			t.Errorf("QuoteIdent(%q) = %s, want %s", tt.table, got, tt.ident)
+		}
+		if got := QuoteTable(tt.schema, tt.table); got != tt.table2 {
+			t.Errorf("QuoteTable(%q, %q) = %s, want %s", tt.schema, tt.table, got, tt.table2)
+		}
+	}
+}
+
+func TestIsNull(t *testing.T) {
+	var nilString *string
+	s := "x"
+	tests := []struct {
+		v    any
+		want bool
+	}{
+		{nil, true}, {[]byte(nil), true}, {nilString, true}, {sql.NullString{}, true},
+		{0, false}, {"", false}, {[]byte{}, false}, {&s, false}, {sql.NullString{Valid: true}, false},
+	}
+	for _, tt := range tests {
+		if got := IsNull(tt.v); got != tt.want {
+			t.Errorf("IsNull(%#v) = %v", tt.v, got)
+		}
+	}
+}
+
+// call is a generated statement with its arguments.
+type call struct {
+	sql  string
+	args []any
+}
+
+func check(t *testing.T, name string, got, want call) {
+	t.Helper()
+	if got.sql != want.sql {
+		t.Errorf("%s:\n got  %s\n want %s", name, got.sql, want.sql)
+	}
+	if !reflect.DeepEqual(got.args, want.args) {
+		t.Errorf("%s: args %#v, want %#v", name, got.args, want.args)
+	}
+}
+
+func TestInsert(t *testing.T) {
+	cols := []string{"id", "na`me"}
+	tests := []struct {
+		name    string
+		rows    [][]any
+		replace bool
+		want    call
+	}{
+		{"one row", [][]any{{1, "a"}}, false,
+			call{"INSERT INTO `db`.`t` (`id`,`na``me`) VALUES (?,?)", []any{1, "a"}}},
+		{"rows with NULL", [][]any{{1, nil}, {2, "b"}, {nil, "c"}}, false,
+			call{"INSERT INTO `db`.`t` (`id`,`na``me`) VALUES (?,?),(?,?),(?,?)", []any{1, nil, 2, "b", nil, "c"}}},
+		{"replace", [][]any{{1, "a"}, {2, "b"}}, true,
+			call{"REPLACE INTO `db`.`t` (`id`,`na``me`) VALUES (?,?),(?,?)", []any{1, "a", 2, "b"}}},
+		{"no rows", nil, false, call{"", nil}},
+	}
+	for _, tt := range tests {
+		sql, args := Insert("db", "t", cols, tt.rows, tt.replace)
+		check(t, tt.name, call{sql, args}, tt.want)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	cols := []string{"a", "b", "c"}
+	tests := []struct {
+		name string
+		key  []int
+		row  []any
+		want call
+	}{
+		{"primary key", []int{0}, []any{1, "x", nil},
+			call{"DELETE FROM `db`.`t` WHERE `a` = ? LIMIT 1", []any{1}}},
+		{"composite key in key order", []int{2, 0}, []any{1, "x", 3},
+			call{"DELETE FROM `db`.`t` WHERE `c` = ? AND `a` = ? LIMIT 1", []any{3, 1}}},
+		{"all columns with NULL", nil, []any{1, nil, []byte(nil)},
+			call{"DELETE FROM `db`.`t` WHERE `a` = ? AND `b` IS NULL AND `c` IS NULL LIMIT 1", []any{1}}},
+		{"all NULL", []int{}, []any{nil, nil, nil},
+			call{"DELETE FROM `db`.`t` WHERE `a` IS NULL AND `b` IS NULL AND `c` IS NULL LIMIT 1", nil}},
+	}
+	for _, tt := range tests {
+		sql, args := Delete("db", "t", cols, tt.key, tt.row)
+		check(t, tt.name, call{sql, args}, tt.want)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	cols := []string{"id", "v", "w`"}
+	tests := []struct {
+		name          string
+		key           []int
+		before, after []any
+		want          call
+	}{
+		{"primary key", []int{0}, []any{1, "a", nil}, []any{1, "b", 2},
+			call{"UPDATE `db`.`t` SET `id` = ?, `v` = ?, `w``` = ? WHERE `id` = ? LIMIT 1", []any{1, "b", 2, 1}}},
+		{"key changes", []int{0}, []any{1, "a", nil}, []any{5, "a", nil},
+			call{"UPDATE `db`.`t` SET `id` = ?, `v` = ?, `w``` = ? WHERE `id` = ? LIMIT 1", []any{5, "a", nil, 1}}},
+		{"no key, NULL in before image", nil, []any{1, nil, 3}, []any{1, "x", 3},
+			call{"UPDATE `db`.`t` SET `id` = ?, `v` = ?, `w``` = ? WHERE `id` = ? AND `v` IS NULL AND `w``` = ? LIMIT 1", []any{1, "x", 3, 1, 3}}},
+	}
+	for _, tt := range tests {
+		sql, args := Update("db", "t", cols, tt.key, tt.before, tt.after)
+		check(t, tt.name, call{sql, args}, tt.want)
+	}
+}
+
+func TestDeleteMany(t *testing.T) {
+	cols := []string{"a", "b", "c"}
+	tests := []struct {
+		name string
+		key  []int
+		rows [][]any
+		want call
+	}{
+		{"one-column key", []int{1}, [][]any{{1, "x", nil}, {2, "y", nil}},
+			call{"DELETE FROM `db`.`t` WHERE `b` IN (?,?)", []any{"x", "y"}}},
+		{"one row", []int{0}, [][]any{{1, "x", nil}},
+			call{"DELETE FROM `db`.`t` WHERE `a` IN (?)", []any{1}}},
+		{"composite key", []int{2, 0}, [][]any{{1, "x", 3}, {4, "y", 6}},
+			call{"DELETE FROM `db`.`t` WHERE (`c`,`a`) IN ((?,?),(?,?))", []any{3, 1, 6, 4}}},
+		{"all columns", nil, [][]any{{1, "x", 3}},
+			call{"DELETE FROM `db`.`t` WHERE (`a`,`b`,`c`) IN ((?,?,?))", []any{1, "x", 3}}},
+		{"no rows", []int{0}, nil, call{"", nil}},
+	}
+	for _, tt := range tests {
+		sql, args := DeleteMany("db", "t", cols, tt.key, tt.rows)
+		check(t, tt.name, call{sql, args}, tt.want)
+	}
+}
+
+func TestPanics(t *testing.T) {
+	cols := []string{"a", "b"}
+	tests := []struct {
+		name, want string
+		f          func()
+	}{
+		{"DeleteMany NULL key", "NULL in key column b of row 1",
+			func() { DeleteMany("db", "t", cols, []int{1}, [][]any{{1, 2}, {3, nil}}) }},
+		{"Insert short row", "row has 1 values for 2 columns",
+			func() { Insert("db", "t", cols, [][]any{{1, 2}, {3}}, false) }},
+		{"Update long row", "row has 3 values for 2 columns",
+			func() { Update("db", "t", cols, nil, []any{1, 2}, []any{1, 2, 3}) }},
+		{"Delete short row", "row has 1 values for 2 columns",
+			func() { Delete("db", "t", cols, nil, []any{1}) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				if s, _ := r.(string); !strings.Contains(s, tt.want) {
+					t.Errorf("panic %v, want %q", r, tt.want)
+				}
+			}()
+			tt.f()
+		})
+	}
+}

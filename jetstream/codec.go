@@ -1,0 +1,374 @@
+package jetstream
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/dmnode/dmnode"
+)
+
+// The event codec is a compact binary encoding of batches: every integer is a
+// varint, every string and byte slice is length-prefixed, and row values
+// carry a one-byte type tag. A message starts with a format version byte so
+// that readers reject what they do not understand instead of misreading it.
+
+const codecVersion = 1
+
+// Value type tags.
+const (
+	tagNil byte = iota
+	tagInt
+	tagUint
+	tagFloat32
+	tagFloat64
+	tagString
+	tagBytes
+)
+
+// ErrCorrupt is returned by the decoders for a message that is truncated or
+// malformed.
+var ErrCorrupt = errors.New("corrupt message")
+
+// EncodeBatch appends the encoding of b to dst.
+func EncodeBatch(dst []byte, b *dmnode.Batch) ([]byte, error) {
+	e := encoder{buf: append(dst, codecVersion)}
+	e.uvarint(uint64(len(b.Txns)))
+	for i := range b.Txns {
+		if err := e.txn(&b.Txns[i]); err != nil {
+			return nil, err
+		}
+	}
+	return e.buf, nil
+}
+
+// DecodeBatch decodes a message written by EncodeBatch.
+func DecodeBatch(data []byte) (*dmnode.Batch, error) {
+	d := decoder{buf: data}
+	if v := d.byte(); v != codecVersion {
+		return nil, fmt.Errorf("decode batch: unknown format version %d", v)
+	}
+	n := d.count()
+	b := &dmnode.Batch{Txns: make([]dmnode.Txn, 0, n)}
+	for i := 0; i < n && d.err == nil; i++ {
+		b.Txns = append(b.Txns, d.txn())
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode batch: %w", d.err)
+	}
+	return b, nil
+}
+
+// RowBatch is a message of the snapshot stream: rows of one primary-key
+// chunk of one table, read inside the dump's consistent snapshot.
+type RowBatch struct {
+	Source  string
+	Table   dmnode.TableID
+	Columns []string
+	Key     []int
+	Chunk   int  // chunk number within the table
+	Part    int  // message number within the chunk, from 0
+	Last    bool // the chunk's last message
+	Rows    [][]any
+}
+
+// EncodeRowBatch appends the encoding of r to dst.
+func EncodeRowBatch(dst []byte, r *RowBatch) ([]byte, error) {
+	e := encoder{buf: append(dst, codecVersion)}
+	e.string(r.Source)
+	e.string(r.Table.Schema)
+	e.string(r.Table.Table)
+	e.strings(r.Columns)
+	e.ints(r.Key)
+	e.uvarint(uint64(r.Chunk))
+	e.uvarint(uint64(r.Part))
+	e.bool(r.Last)
+	e.uvarint(uint64(len(r.Rows)))
+	for _, row := range r.Rows {
+		if err := e.row(row); err != nil {
+			return nil, err
+		}
+	}
+	return e.buf, nil
+}
+
+// DecodeRowBatch decodes a message written by EncodeRowBatch.
+func DecodeRowBatch(data []byte) (*RowBatch, error) {
+	d := decoder{buf: data}
+	if v := d.byte(); v != codecVersion {
+		return nil, fmt.Errorf("decode row batch: unknown format version %d", v)
+	}
+	r := &RowBatch{Source: d.string()}
+	r.Table = dmnode.TableID{Schema: d.string(), Table: d.string()}
+	r.Columns = d.strings()
+	r.Key = d.ints()
+	r.Chunk = int(d.uvarint())
+	r.Part = int(d.uvarint())
+	r.Last = d.bool()
+	n := d.count()
+	r.Rows = make([][]any, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		r.Rows = append(r.Rows, d.row())
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode row batch: %w", d.err)
+	}
+	return r, nil
+}
+
+type encoder struct{ buf []byte }
+
+func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
+func (e *encoder) string(s string)  { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) bool(b bool) {
+	if b {
+		e.buf = append(e.buf, 1)
+	} else {
+		e.buf = append(e.buf, 0)
+	}
+}
+
+func (e *encoder) strings(ss []string) {
+	e.uvarint(uint64(len(ss)))
+	for _, s := range ss {
+		e.string(s)
+	}
+}
+
+func (e *encoder) ints(is []int) {
+	e.uvarint(uint64(len(is)))
+	for _, i := range is {
+		e.uvarint(uint64(i))
+	}
+}
+
+func (e *encoder) position(p dmnode.Position) {
+	e.string(p.File)
+	e.uvarint(uint64(p.Pos))
+	e.string(p.GTID)
+}
+
+func (e *encoder) txn(t *dmnode.Txn) error {
+	e.position(t.End)
+	e.uvarint(uint64(t.Time))
+	e.uvarint(uint64(len(t.Changes)))
+	for i := range t.Changes {
+		c := &t.Changes[i]
+		e.string(c.Table.Schema)
+		e.string(c.Table.Table)
+		e.string(c.DDL)
+		e.string(c.DDLSchema)
+		e.strings(c.Columns)
+		e.ints(c.Key)
+		e.uvarint(uint64(len(c.Rows)))
+		for _, r := range c.Rows {
+			e.buf = append(e.buf, byte(r.Kind))
+			if err := e.row(r.Before); err != nil {
+				return err
+			}
+			if err := e.row(r.After); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *encoder) row(vals []any) error {
+	e.uvarint(uint64(len(vals)))
+	for _, v := range vals {
+		if err := e.value(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *encoder) value(v any) error {
+	switch x := v.(type) {
+	case nil:
+		e.buf = append(e.buf, tagNil)
+	case int64:
+		e.buf = append(e.buf, tagInt)
+		e.varint(x)
+	case uint64:
+		e.buf = append(e.buf, tagUint)
+		e.uvarint(x)
+	case float32:
+		e.buf = append(e.buf, tagFloat32)
+		e.buf = binary.LittleEndian.AppendUint32(e.buf, math.Float32bits(x))
+	case float64:
+		e.buf = append(e.buf, tagFloat64)
+		e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(x))
+	case string:
+		e.buf = append(e.buf, tagString)
+		e.string(x)
+	case []byte:
+		e.buf = append(e.buf, tagBytes)
+		e.uvarint(uint64(len(x)))
+		e.buf = append(e.buf, x...)
+	default:
+		return fmt.Errorf("encode value: unsupported type %T", v)
+	}
+	return nil
+}
+
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = ErrCorrupt
+	}
+	d.buf = nil
+}
+
+func (d *decoder) byte() byte {
+	if len(d.buf) < 1 {
+		d.fail()
+		return 0
+	}
+	b := d.buf[0]
+	d.buf = d.buf[1:]
+	return b
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+// count reads a length and checks it against the bytes left, so a corrupt
+// length cannot make the decoder allocate without bound.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) raw(n int) []byte {
+	if n > len(d.buf) {
+		d.fail()
+		return nil
+	}
+	b := d.buf[:n:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) string() string { return string(d.raw(d.count())) }
+func (d *decoder) bool() bool     { return d.byte() == 1 }
+
+func (d *decoder) strings() []string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.string()
+	}
+	return ss
+}
+
+func (d *decoder) ints() []int {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	is := make([]int, n)
+	for i := range is {
+		is[i] = int(d.uvarint())
+	}
+	return is
+}
+
+func (d *decoder) txn() dmnode.Txn {
+	t := dmnode.Txn{End: dmnode.Position{File: d.string(), Pos: uint32(d.uvarint()), GTID: d.string()}}
+	t.Time = uint32(d.uvarint())
+	n := d.count()
+	t.Changes = make([]dmnode.Change, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		c := dmnode.Change{Table: dmnode.TableID{Schema: d.string(), Table: d.string()}}
+		c.DDL = d.string()
+		c.DDLSchema = d.string()
+		c.Columns = d.strings()
+		c.Key = d.ints()
+		rn := d.count()
+		if rn > 0 {
+			c.Rows = make([]dmnode.RowChange, 0, rn)
+		}
+		for j := 0; j < rn && d.err == nil; j++ {
+			r := dmnode.RowChange{Kind: dmnode.ChangeKind(d.byte())}
+			r.Before = d.row()
+			r.After = d.row()
+			c.Rows = append(c.Rows, r)
+		}
+		t.Changes = append(t.Changes, c)
+	}
+	return t
+}
+
+func (d *decoder) row() []any {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	vals := make([]any, n)
+	for i := range vals {
+		vals[i] = d.value()
+	}
+	return vals
+}
+
+func (d *decoder) value() any {
+	switch tag := d.byte(); tag {
+	case tagNil:
+		return nil
+	case tagInt:
+		return d.varint()
+	case tagUint:
+		return d.uvarint()
+	case tagFloat32:
+		b := d.raw(4)
+		if b == nil {
+			return nil
+		}
+		return math.Float32frombits(binary.LittleEndian.Uint32(b))
+	case tagFloat64:
+		b := d.raw(8)
+		if b == nil {
+			return nil
+		}
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	case tagString:
+		return d.string()
+	case tagBytes:
+		return d.raw(d.count())
+	default:
+		d.fail()
+		return nil
+	}
+}

@@ -1,0 +1,128 @@
+package jetstream
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/dmnode/dmnode"
+)
+
+func sampleBatch() *dmnode.Batch {
+	return &dmnode.Batch{Txns: []dmnode.Txn{
+		{
+			End:  dmnode.Position{File: "mysql-bin.000003", Pos: 4711, GTID: "0-1-42"},
+			Time: 1700000000,
+			Changes: []dmnode.Change{{
+				Table:   dmnode.TableID{Schema: "dmtest", Table: "t1"},
+				Columns: []string{"id", "c", "port", "f", "d", "b"},
+				Key:     []int{0},
+				Rows: []dmnode.RowChange{
+					{Kind: dmnode.Insert, After: []any{uint64(1<<63 + 5), "x", int64(-3307), float64(1.5), float32(2.25), []byte{0, 1, 2}}},
+					{Kind: dmnode.Update, Before: []any{uint64(1), nil, int64(0), float64(0), float32(0), []byte{}},
+						After: []any{uint64(1), "y", nil, float64(-1e300), float32(1), []byte("z")}},
+					{Kind: dmnode.Delete, Before: []any{uint64(2), "", int64(1), nil, nil, nil}},
+				},
+			}},
+		},
+		{
+			End:     dmnode.Position{File: "mysql-bin.000003", Pos: 5000},
+			Changes: []dmnode.Change{{Table: dmnode.TableID{Schema: "dmtest"}, DDL: "CREATE TABLE t2 (id int primary key)", DDLSchema: "dmtest"}},
+		},
+	}}
+}
+
+func TestBatchRoundTrip(t *testing.T) {
+	b := sampleBatch()
+	data, err := EncodeBatch(nil, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeBatch(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, b) {
+		t.Fatalf("round trip differs:\n got %#v\nwant %#v", got, b)
+	}
+}
+
+func TestRowBatchRoundTrip(t *testing.T) {
+	rb := &RowBatch{Source: "mysql-replica-01", Table: dmnode.TableID{Schema: "s", Table: "t"},
+		Columns: []string{"a", "b"}, Key: []int{0}, Chunk: 7, Part: 2, Last: true,
+		Rows: [][]any{{int64(1), "a"}, {int64(2), nil}}}
+	data, err := EncodeRowBatch(nil, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeRowBatch(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, rb) {
+		t.Fatalf("round trip differs:\n got %#v\nwant %#v", got, rb)
+	}
+}
+
+func TestDecodeRejectsCorruptInput(t *testing.T) {
+	data, err := EncodeBatch(nil, sampleBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cut := 1; cut < len(data); cut += 7 {
+		if _, err := DecodeBatch(data[:cut]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated at %d: got %v, want ErrCorrupt", cut, err)
+		}
+	}
+	bad := bytes.Clone(data)
+	bad[0] = 99
+	if _, err := DecodeBatch(bad); err == nil {
+		t.Fatal("unknown version accepted")
+	}
+}
+
+func TestEncodeRejectsUnknownType(t *testing.T) {
+	b := &dmnode.Batch{Txns: []dmnode.Txn{{Changes: []dmnode.Change{{Rows: []dmnode.RowChange{{Kind: dmnode.Insert, After: []any{struct{}{}}}}}}}}}
+	if _, err := EncodeBatch(nil, b); err == nil {
+		t.Fatal("struct value encoded")
+	}
+}
+
+func TestTokenIsOneToOne(t *testing.T) {
+	cases := map[string]string{
+		"mysql-replica-01": "mysql-replica-01",
+		"a.b":              "a_2eb",
+		"a_2eb":            "a_5f2eb",
+		"x y*>":            "x_20y_2a_3e",
+	}
+	for in, want := range cases {
+		if got := Token(in); got != want {
+			t.Errorf("Token(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func BenchmarkEncodeBatch(b *testing.B) {
+	batch := sampleBatch()
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = EncodeBatch(buf[:0], batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkDecodeBatch(b *testing.B) {
+	data, _ := EncodeBatch(nil, sampleBatch())
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := DecodeBatch(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

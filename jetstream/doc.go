@@ -1,0 +1,14 @@
+// Package jetstream is the only part of dmnode that knows JetStream's API
+// shapes: the names of streams, subjects and the checkpoint bucket, their
+// definitions, the binary event codec, and fenced checkpoint reads and writes.
+//
+// Streams:
+//
+//	BINLOG_<source>   subject dmnode.binlog.<source>          the relay log of one source:
+//	                                                          batches of whole transactions
+//	SNAPSHOT_<task>   subject dmnode.snapshot.<task>.<source> a work queue of dumped row chunks
+//
+// Checkpoints live in the KV bucket dmnode_checkpoints. Every write is a
+// compare-and-set on the key's revision, so a stale incarnation of an actor
+// that lost its assignment gets ErrFenced instead of overwriting progress.
+package jetstream

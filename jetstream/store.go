@@ -1,0 +1,242 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmnode/dmnode"
+)
+
+// Bucket is the KV bucket that holds every checkpoint.
+const Bucket = "dmnode_checkpoints"
+
+// MaxMessageBytes bounds the encoded size of one published batch; it stays
+// below JetStream's default 1 MiB max payload with room for headers.
+const MaxMessageBytes = 900 << 10
+
+// Message headers of the binlog stream: the position after the batch's last
+// transaction and its commit time. A restarted tailer reads them from the
+// stream's last message to know what is already published.
+const (
+	HeaderFile = "Dmnode-File"
+	HeaderPos  = "Dmnode-Pos"
+	HeaderGTID = "Dmnode-Gtid"
+	HeaderTime = "Dmnode-Time"
+)
+
+// ErrFenced is returned by Save when the checkpoint was written by someone
+// else since it was loaded: the caller's incarnation is stale and must stop.
+var ErrFenced = errors.New("checkpoint fenced: written by a newer incarnation")
+
+// Token turns a source id or task name into a string that is safe in a
+// subject, stream name and KV key: letters, digits, '-' and '_' are kept,
+// every other byte becomes '_' followed by two hex digits. The mapping is
+// one-to-one, so two names never share a stream.
+func Token(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "_%02x", c)
+		}
+	}
+	return b.String()
+}
+
+// BinlogStream is the stream name of a source's relay log.
+func BinlogStream(source string) string { return "BINLOG_" + Token(source) }
+
+// BinlogSubject is the subject a source's tailer publishes to.
+func BinlogSubject(source string) string { return "dmnode.binlog." + Token(source) }
+
+// SnapshotStream is the stream name of a task's dumped chunks.
+func SnapshotStream(task string) string { return "SNAPSHOT_" + Token(task) }
+
+// SnapshotSubject is the subject of one source's chunks within a task.
+func SnapshotSubject(task, source string) string {
+	return "dmnode.snapshot." + Token(task) + "." + Token(source)
+}
+
+// Key builds a checkpoint key from its parts, e.g. Key("apply", task,
+// source). Empty names are left out (a tailer has no task).
+func Key(kind string, names ...string) string {
+	parts := []string{kind}
+	for _, n := range names {
+		if n != "" {
+			parts = append(parts, Token(n))
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+// Store gives the actors their streams and checkpoints.
+type Store struct {
+	JS       jetstream.JetStream
+	KV       jetstream.KeyValue
+	Replicas int
+}
+
+// Open creates (or opens) the checkpoint bucket. replicas is the replication
+// factor of every stream and bucket it creates: 1 for a single node, 3 for a
+// cluster of three or more.
+func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      Bucket,
+		Description: "dmnode checkpoints",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create checkpoint bucket: %w", err)
+	}
+	return &Store{JS: js, KV: kv, Replicas: replicas}, nil
+}
+
+// BinlogStream creates or opens a source's relay log stream. Messages are
+// kept until removed by name (limits retention, no age limit): the stream
+// must outlive the node that wrote it and every task that still reads it.
+func (s *Store) BinlogStream(ctx context.Context, source string) (jetstream.Stream, error) {
+	st, err := s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        BinlogStream(source),
+		Description: "binlog of source " + source,
+		Subjects:    []string{BinlogSubject(source)},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		Duplicates:  2 * time.Minute,
+		MaxMsgSize:  1 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create stream for source %s: %w", source, err)
+	}
+	return st, nil
+}
+
+// SnapshotStream creates or opens a task's work queue of dumped chunks. A
+// message is removed once the loader acknowledges it, after its rows are
+// committed on the target.
+func (s *Store) SnapshotStream(ctx context.Context, task string) (jetstream.Stream, error) {
+	st, err := s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        SnapshotStream(task),
+		Description: "dumped chunks of task " + task,
+		Subjects:    []string{"dmnode.snapshot." + Token(task) + ".*"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		MaxMsgSize:  1 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create snapshot stream for task %s: %w", task, err)
+	}
+	return st, nil
+}
+
+// Load reads the checkpoint at key into v and returns its revision; a
+// missing key leaves v untouched and returns revision 0.
+func (s *Store) Load(ctx context.Context, key string, v any) (uint64, error) {
+	e, err := s.KV.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("load checkpoint %s: %w", key, err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, fmt.Errorf("decode checkpoint %s: %w", key, err)
+	}
+	return e.Revision(), nil
+}
+
+// Save writes v at key if the key is still at revision rev (0: the key must
+// not exist yet) and returns the new revision. It returns ErrFenced when
+// another writer got there first.
+func (s *Store) Save(ctx context.Context, key string, v any, rev uint64) (uint64, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode checkpoint %s: %w", key, err)
+	}
+	var n uint64
+	if rev == 0 {
+		n, err = s.KV.Create(ctx, key, data)
+	} else {
+		n, err = s.KV.Update(ctx, key, data, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
+		return 0, fmt.Errorf("save checkpoint %s: %w", key, ErrFenced)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("save checkpoint %s: %w", key, err)
+	}
+	return n, nil
+}
+
+// Put writes v at key unconditionally: for progress reports, which are
+// advisory and may be overwritten by anyone.
+func (s *Store) Put(ctx context.Context, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if _, err := s.KV.Put(ctx, key, data); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes the keys, ignoring ones that do not exist.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	for _, k := range keys {
+		if err := s.KV.Purge(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("delete %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// BatchHeaders returns the headers of a binlog batch message.
+func BatchHeaders(b *dmnode.Batch) nats.Header {
+	end := b.End()
+	h := nats.Header{}
+	h.Set(HeaderFile, end.File)
+	h.Set(HeaderPos, strconv.FormatUint(uint64(end.Pos), 10))
+	if end.GTID != "" {
+		h.Set(HeaderGTID, end.GTID)
+	}
+	h.Set(HeaderTime, strconv.FormatUint(uint64(b.Txns[len(b.Txns)-1].Time), 10))
+	// The message id makes a re-publish of the same batch end a no-op
+	// within the stream's duplicate window.
+	h.Set(jetstream.MsgIDHeader, end.File+":"+strconv.FormatUint(uint64(end.Pos), 10))
+	return h
+}
+
+// HeaderPosition reads the end position and commit time from a binlog
+// batch message's headers.
+func HeaderPosition(h nats.Header) (dmnode.Position, uint32, error) {
+	pos, err := strconv.ParseUint(h.Get(HeaderPos), 10, 32)
+	if err != nil || h.Get(HeaderFile) == "" {
+		return dmnode.Position{}, 0, fmt.Errorf("batch headers: missing position: %w", ErrCorrupt)
+	}
+	t, _ := strconv.ParseUint(h.Get(HeaderTime), 10, 32)
+	return dmnode.Position{File: h.Get(HeaderFile), Pos: uint32(pos), GTID: h.Get(HeaderGTID)}, uint32(t), nil
+}

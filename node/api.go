@@ -1,0 +1,203 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/config"
+)
+
+// APIPrefix is the subject prefix of the control API: a request for method
+// M goes to APIPrefix+M, with a JSON Request and a JSON Response.
+const APIPrefix = "dmnode.api."
+
+// Request is a control API request.
+type Request struct {
+	Files []File `json:"files,omitempty"`
+	Name  string `json:"name,omitempty"`
+}
+
+// File is a configuration file sent by the CLI, named as the user gave it
+// so errors can point into it.
+type File struct {
+	Name string `json:"name"`
+	Data string `json:"data"`
+}
+
+// Response is a control API response. Error is set when the request failed.
+type Response struct {
+	Error    string       `json:"error,omitempty"`
+	Warnings []string     `json:"warnings,omitempty"`
+	Report   []string     `json:"report,omitempty"`
+	Sources  []SourceInfo `json:"sources,omitempty"`
+	Tasks    []TaskStatus `json:"tasks,omitempty"`
+}
+
+// SourceInfo describes a source for source list; it never holds a password.
+type SourceInfo struct {
+	ID         string   `json:"source"`
+	Address    string   `json:"address"`
+	User       string   `json:"user"`
+	Flavor     string   `json:"flavor"`
+	EnableGTID bool     `json:"enable_gtid"`
+	Tasks      []string `json:"tasks"`
+}
+
+type handler func(ctx context.Context, req *Request) (*Response, error)
+
+type apiServer struct {
+	subs []*nats.Subscription
+	wg   sync.WaitGroup
+}
+
+func (a *apiServer) stop() {
+	for _, s := range a.subs {
+		_ = s.Unsubscribe()
+	}
+	a.wg.Wait()
+}
+
+func (n *Node) handlers() map[string]handler {
+	return map[string]handler{
+		"source.add":    n.apiSourceAdd,
+		"source.list":   n.apiSourceList,
+		"source.remove": n.apiSourceRemove,
+		"task.check":    n.apiTaskCheck,
+		"task.submit":   n.apiTaskSubmit,
+		"task.status":   n.apiTaskStatus,
+		"task.list":     n.apiTaskStatus,
+		"task.stop":     n.apiTaskStop,
+	}
+}
+
+// serveAPI subscribes the control API (any node answers; writes reach the
+// leader through propose) and the leader's propose subject. Each request
+// runs in its own goroutine, bounded by the request's own timeout.
+func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
+	a := &apiServer{}
+	hs := n.handlers()
+	sub, err := n.nc.QueueSubscribe(APIPrefix+"*", "dmnode-api", func(m *nats.Msg) {
+		method := strings.TrimPrefix(m.Subject, APIPrefix)
+		a.wg.Go(func() {
+			resp := n.serve(ctx, hs[method], method, m.Data)
+			data, _ := json.Marshal(resp)
+			if err := m.Respond(data); err != nil {
+				n.log.Warn("reply to api request", "method", method, "err", err)
+			}
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe control api: %w", err)
+	}
+	a.subs = append(a.subs, sub)
+	sub, err = n.nc.Subscribe(proposeSubject(n.id), func(m *nats.Msg) {
+		a.wg.Go(func() {
+			var c catalog.Command
+			err := json.Unmarshal(m.Data, &c)
+			if err == nil {
+				err = n.propose(ctx, c)
+			}
+			var reply []byte
+			if err != nil {
+				reply = []byte(err.Error())
+			}
+			_ = m.Respond(reply)
+		})
+	})
+	if err != nil {
+		a.stop()
+		return nil, fmt.Errorf("subscribe propose: %w", err)
+	}
+	a.subs = append(a.subs, sub)
+	return a, nil
+}
+
+func (n *Node) serve(ctx context.Context, h handler, method string, data []byte) *Response {
+	if h == nil {
+		return &Response{Error: fmt.Sprintf("unknown method %q", method)}
+	}
+	var req Request
+	if err := json.Unmarshal(data, &req); err != nil {
+		return &Response{Error: fmt.Sprintf("decode request: %v", err)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	resp, err := h(ctx, &req)
+	if resp == nil {
+		resp = &Response{}
+	}
+	if err != nil {
+		resp.Error = err.Error()
+	}
+	return resp
+}
+
+func (n *Node) apiSourceAdd(ctx context.Context, req *Request) (*Response, error) {
+	if len(req.Files) == 0 {
+		return nil, errors.New("no source file given")
+	}
+	resp := &Response{}
+	var errs []error
+	for _, f := range req.Files {
+		src, err := config.DecodeSource(f.Name, []byte(f.Data))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		resp.Warnings = append(resp.Warnings, src.Warnings...)
+		if err := checkSourceReachable(ctx, src); err != nil {
+			errs = append(errs, fmt.Errorf("%s: source %s: %w", f.Name, src.SourceID, err))
+			continue
+		}
+		c := catalog.Command{Op: catalog.OpAddSource, Source: &catalog.Source{ID: src.SourceID, File: f.Name, YAML: f.Data}}
+		if err := n.propose(ctx, c); err != nil {
+			errs = append(errs, fmt.Errorf("%s: add source %s: %w", f.Name, src.SourceID, err))
+			continue
+		}
+		resp.Report = append(resp.Report, fmt.Sprintf("source %s added (%s:%d)", src.SourceID, src.From.Host, src.From.Port))
+	}
+	return resp, errors.Join(errs...)
+}
+
+func (n *Node) apiSourceList(ctx context.Context, req *Request) (*Response, error) {
+	st := n.fsm.State()
+	resp := &Response{}
+	for _, id := range st.SourceIDs() {
+		s := st.Sources[id]
+		info := SourceInfo{ID: id}
+		if src, err := config.DecodeSource(s.File, []byte(s.YAML)); err == nil {
+			info.Address = fmt.Sprintf("%s:%d", src.From.Host, src.From.Port)
+			info.User, info.Flavor, info.EnableGTID = src.From.User, src.Flavor, src.EnableGTID
+		}
+		for _, name := range st.TaskNames() {
+			if _, ok := st.Tasks[name].Sources[id]; ok {
+				info.Tasks = append(info.Tasks, name)
+			}
+		}
+		resp.Sources = append(resp.Sources, info)
+	}
+	return resp, nil
+}
+
+func (n *Node) apiSourceRemove(ctx context.Context, req *Request) (*Response, error) {
+	if err := n.propose(ctx, catalog.Command{Op: catalog.OpRemoveSource, Name: req.Name}); err != nil {
+		return nil, err
+	}
+	return &Response{Report: []string{"source " + req.Name + " removed"}}, nil
+}
+
+func (n *Node) apiTaskStop(ctx context.Context, req *Request) (*Response, error) {
+	c := catalog.Command{Op: catalog.OpSetDesired, Name: req.Name, Desired: catalog.Stopped}
+	if err := n.propose(ctx, c); err != nil {
+		return nil, err
+	}
+	return &Response{Report: []string{"task " + req.Name + " stopped; its checkpoints are kept, submit the same file to resume it"}}, nil
+}

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Client calls the control API of any node.
+type Client struct {
+	nc *nats.Conn
+}
+
+// Dial connects to a node's NATS URL.
+func Dial(url string) (*Client, error) {
+	nc, err := nats.Connect(url, nats.Name("dmnode-cli"), nats.Timeout(5*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return nil, fmt.Errorf("connect to dmnode at %s: %w (is a node running there? set --server or DMNODE_SERVER)", url, err)
+	}
+	return &Client{nc: nc}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() { c.nc.Close() }
+
+// Call sends a request and returns the response; a failure the server
+// reports comes back as an error, with the response (for warnings).
+func (c *Client) Call(ctx context.Context, method string, req *Request) (*Response, error) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	msg, err := c.nc.RequestWithContext(ctx, APIPrefix+method, data)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("%s: no dmnode node answers at %s", method, c.nc.ConnectedUrlRedacted())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	var resp Response
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, fmt.Errorf("%s: decode response: %w", method, err)
+	}
+	if resp.Error != "" {
+		return &resp, errors.New(resp.Error)
+	}
+	return &resp, nil
+}

@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"time"
+
+	"github.com/dmnode/dmnode/actors"
+	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/jetstream"
+)
+
+// host runs the actors the catalog places on this node. It reconciles on
+// every catalog change and every second: an actor assigned here with a new
+// epoch is started, one no longer assigned here (or with an older epoch) is
+// cancelled and waited for.
+type host struct {
+	n       *Node
+	running map[string]*supervised
+}
+
+type supervised struct {
+	epoch  uint64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newHost(n *Node) *host {
+	return &host{n: n, running: map[string]*supervised{}}
+}
+
+func (h *host) run(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		h.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			h.stopAll()
+			return
+		case <-tick.C:
+		case <-h.n.hostKick:
+		}
+	}
+}
+
+func (h *host) reconcile(ctx context.Context) {
+	st := h.n.fsm.State()
+	want := map[string]uint64{}
+	for id, a := range st.Assign {
+		if a.Node == h.n.id {
+			want[id] = a.Epoch
+		}
+	}
+	for id, s := range h.running {
+		if e, ok := want[id]; !ok || e != s.epoch {
+			s.cancel()
+			<-s.done
+			delete(h.running, id)
+		}
+	}
+	for id, epoch := range want {
+		if _, ok := h.running[id]; ok {
+			continue
+		}
+		spec, ok := catalog.ParseActorID(id)
+		if !ok {
+			continue
+		}
+		actx, cancel := context.WithCancel(ctx)
+		s := &supervised{epoch: epoch, cancel: cancel, done: make(chan struct{})}
+		h.running[id] = s
+		go func() {
+			defer close(s.done)
+			h.supervise(actx, spec, epoch)
+		}()
+	}
+}
+
+func (h *host) stopAll() {
+	for id, s := range h.running {
+		s.cancel()
+		<-s.done
+		delete(h.running, id)
+	}
+}
+
+// supervise runs one actor until ctx ends: a recoverable error restarts it
+// after an exponential backoff (1 s doubling to 30 s, with jitter, reset
+// after a minute of healthy running); a permanent error parks it until its
+// assignment changes. Every error is recorded for task status, and logged
+// once per distinct message.
+func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint64) {
+	log := h.n.log.With("actor", spec.ID(), "epoch", epoch)
+	env := actors.Env{
+		Node:    h.n.id,
+		Epoch:   epoch,
+		Store:   h.n.store,
+		Catalog: h.n.fsm.State,
+		Propose: h.n.propose,
+		Log:     log,
+	}
+	backoff := time.Second
+	lastMsg := ""
+	for ctx.Err() == nil {
+		log.Info("actor starting")
+		started := time.Now()
+		err := runActor(ctx, spec, env)
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil {
+			// The actor finished its work; it stays idle until the catalog
+			// moves on and unassigns it.
+			h.recordError(spec, nil)
+			log.Info("actor finished")
+			<-ctx.Done()
+			break
+		}
+		h.recordError(spec, err)
+		if err.Error() != lastMsg {
+			log.Error("actor failed", "err", err, "permanent", actors.IsPermanent(err))
+			lastMsg = err.Error()
+		}
+		if actors.IsPermanent(err) {
+			<-ctx.Done()
+			break
+		}
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	log.Info("actor stopped")
+}
+
+func runActor(ctx context.Context, spec catalog.ActorSpec, env actors.Env) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("actor %s panicked: %v\n%s", spec.ID(), r, debug.Stack())
+		}
+	}()
+	a, err := actors.New(spec, env)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// ActorError is the last error of an actor, as task status shows it.
+type ActorError struct {
+	Actor     string    `json:"actor"`
+	Error     string    `json:"error"`
+	Permanent bool      `json:"permanent"`
+	Time      time.Time `json:"time"`
+}
+
+func (h *host) recordError(spec catalog.ActorSpec, err error) {
+	key := jetstream.Key("error", spec.Kind, spec.Task, spec.Source)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var werr error
+	if err == nil {
+		werr = h.n.store.Delete(ctx, key)
+	} else {
+		werr = h.n.store.Put(ctx, key, ActorError{
+			Actor: spec.ID(), Error: err.Error(), Permanent: actors.IsPermanent(err), Time: time.Now().UTC(),
+		})
+	}
+	if werr != nil && !errors.Is(werr, context.Canceled) {
+		h.n.log.Warn("record actor error", "actor", spec.ID(), "err", werr)
+	}
+}

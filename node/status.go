@@ -1,0 +1,130 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dmnode/dmnode/actors"
+	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/jetstream"
+)
+
+// TaskStatus is the status of one task, as `task status -o json` prints it.
+// The field names are a stable interface for scripts.
+type TaskStatus struct {
+	Name    string         `json:"name"`
+	Mode    string         `json:"mode"`
+	State   string         `json:"state"` // running | stopped
+	Sources []SourceStatus `json:"sources"`
+}
+
+// SourceStatus is the status of one source within a task.
+type SourceStatus struct {
+	Source string `json:"source"`
+	// Stage is dump, load, sync, done (a finished full task), stopped, or
+	// error (an actor stopped on an error that needs an operator).
+	Stage         string `json:"stage"`
+	TablesTotal   int    `json:"tables_total"`
+	ChunksTotal   int    `json:"chunks_total"`
+	ChunksDone    int    `json:"chunks_done"`
+	RowsDumped    int64  `json:"rows_dumped"`
+	RowsLoaded    int64  `json:"rows_loaded"`
+	RowsInserted  int64  `json:"rows_inserted"`
+	RowsUpdated   int64  `json:"rows_updated"`
+	RowsDeleted   int64  `json:"rows_deleted"`
+	Upstream      string `json:"upstream_position"`
+	Relayed       string `json:"relayed_position"`
+	Applied       string `json:"applied_position"`
+	LagSeconds    int64  `json:"lag_seconds"`
+	LastError     string `json:"last_error,omitempty"`
+	LastErrorTime string `json:"last_error_time,omitempty"`
+}
+
+func (n *Node) apiTaskStatus(ctx context.Context, req *Request) (*Response, error) {
+	st := n.fsm.State()
+	resp := &Response{}
+	for _, name := range st.TaskNames() {
+		if req.Name != "" && name != req.Name {
+			continue
+		}
+		ts, err := n.taskStatus(ctx, st.Tasks[name])
+		if err != nil {
+			return nil, err
+		}
+		resp.Tasks = append(resp.Tasks, ts)
+	}
+	if req.Name != "" && len(resp.Tasks) == 0 {
+		return nil, errors.New("task " + req.Name + " not found")
+	}
+	return resp, nil
+}
+
+func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, error) {
+	out := TaskStatus{Name: t.Name, Mode: t.Mode, State: t.Desired}
+	for _, src := range t.SortedSources() {
+		ss := SourceStatus{Source: src, Stage: t.Sources[src].Stage}
+		var dump actors.DumpProgress
+		var load actors.LoadProgress
+		var apply actors.ApplyProgress
+		var tail actors.TailProgress
+		loads := []struct {
+			key string
+			v   any
+		}{
+			{jetstream.Key("progress", "dump", t.Name, src), &dump},
+			{jetstream.Key("progress", "load", t.Name, src), &load},
+			{jetstream.Key("progress", "apply", t.Name, src), &apply},
+			{jetstream.Key("progress", "tail", src), &tail},
+		}
+		for _, l := range loads {
+			if _, err := n.store.Load(ctx, l.key, l.v); err != nil {
+				return out, err
+			}
+		}
+		ss.TablesTotal, ss.ChunksTotal, ss.ChunksDone, ss.RowsDumped = dump.Tables, dump.ChunksTotal, dump.ChunksDone, dump.RowsDumped
+		ss.RowsLoaded = load.RowsLoaded
+		ss.RowsInserted, ss.RowsUpdated, ss.RowsDeleted = apply.RowsInsert, apply.RowsUpdate, apply.RowsDelete
+		ss.Upstream, ss.Relayed = tail.Upstream.String(), tail.Published.String()
+		ss.Applied = apply.Applied.String()
+		if ss.Stage == catalog.StageSync && !apply.Applied.IsZero() && apply.Applied.Compare(tail.Upstream) < 0 && apply.EventTime > 0 {
+			ss.LagSeconds = max(0, time.Now().Unix()-int64(apply.EventTime))
+		}
+		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
+			return out, err
+		}
+		if t.Desired == catalog.Stopped {
+			ss.Stage = "stopped"
+		}
+		out.Sources = append(out.Sources, ss)
+	}
+	return out, nil
+}
+
+// lastError fills in the most recent error of the source's actors; an
+// actor parked on a permanent error puts the source in stage error.
+func (n *Node) lastError(ctx context.Context, task, src string, ss *SourceStatus) error {
+	var latest ActorError
+	for _, kind := range []string{catalog.KindDump, catalog.KindLoad, catalog.KindApply, catalog.KindTail} {
+		var e ActorError
+		key := jetstream.Key("error", kind, task, src)
+		if kind == catalog.KindTail {
+			key = jetstream.Key("error", kind, src)
+		}
+		if _, err := n.store.Load(ctx, key, &e); err != nil {
+			return err
+		}
+		if e.Error != "" && e.Time.After(latest.Time) {
+			latest = e
+		}
+	}
+	if latest.Error == "" {
+		return nil
+	}
+	ss.LastError = latest.Actor + ": " + latest.Error
+	ss.LastErrorTime = latest.Time.Format(time.RFC3339)
+	if latest.Permanent {
+		ss.Stage = "error"
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package tests
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// taskYAML renders the example's TiDB DM task file for n sources and the
+// target, with the given routes and per-instance rule lines.
+func (c *cluster) taskYAML(name string, instanceRules func(i int) string, rules string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `name: %s
+task-mode: all
+is-sharding: true
+target-database:
+  host: "127.0.0.1"
+  port: %d
+  user: "root"
+  password: ""
+mysql-instances:
+`, name, c.target.Port)
+	for i := range c.sources {
+		fmt.Fprintf(&b, "  - source-id: %q\n%s", sourceID(i), instanceRules(i))
+	}
+	b.WriteString(rules)
+	return b.String()
+}
+
+// The example: three shards with the same ids 1..256 merged into one table,
+// the clash resolved with DM's partition id column mapping. Writes run on
+// every source during the dump, the load and the sync; the node is killed
+// with SIGKILL during sync and restarted while the writes go on.
+func TestMergeWithPartitionID(t *testing.T) {
+	c := newCluster(t, 3)
+	c.seed(256)
+	c.addSources()
+	task := c.writeFile("task.yaml", c.taskYAML("merge-pid", func(i int) string {
+		return fmt.Sprintf(`    block-allow-list: "instance"
+    route-rules: ["sharding-route-rules-table", "sharding-route-rules-schema"]
+    column-mapping-rules: ["instance-%d"]
+    mydumper-config-name: "global"
+`, i+1)
+	}, `block-allow-list:
+  instance:
+    do-dbs: ["dmtest"]
+routes:
+  sharding-route-rules-table:
+    schema-pattern: dmtest
+    table-pattern: t*
+    target-schema: dmtest
+    target-table: t
+  sharding-route-rules-schema:
+    schema-pattern: dmtest
+    target-schema: dmtest
+column-mappings:
+  instance-1:
+    schema-pattern: "dmtest"
+    table-pattern: "t*"
+    expression: "partition id"
+    source-column: "id"
+    target-column: "id"
+    arguments: ["1", "", "t"]
+  instance-2:
+    schema-pattern: "dmtest"
+    table-pattern: "t*"
+    expression: "partition id"
+    source-column: "id"
+    target-column: "id"
+    arguments: ["2", "", "t"]
+  instance-3:
+    schema-pattern: "dmtest"
+    table-pattern: "t*"
+    expression: "partition id"
+    source-column: "id"
+    target-column: "id"
+    arguments: ["3", "", "t"]
+mydumpers:
+  global:
+    threads: 2
+    rows: 50
+`))
+	out := c.dmnode("task", "check", task)
+	if !strings.Contains(out, "partition id") {
+		t.Fatalf("task check does not report the id mapping:\n%s", out)
+	}
+	w := startWriters(t, c.sources, 1)
+	c.dmnode("task", "submit", task)
+	c.dmnode("task", "wait", "merge-pid", "--stage", "sync", "--timeout", "3m")
+
+	// Let sync run under load, then crash the node mid-stream.
+	waitForOps(t, w, 300)
+	c.node.Kill(t)
+	waitForOps(t, w, 600)
+	c.startNode()
+	waitForOps(t, w, 900)
+	w.stop(t)
+
+	// instance id in bits 62..59, table id 1 in bits 58..51, original id below.
+	c.expectEqual("dmtest.t", func(i int) string {
+		return fmt.Sprintf("SELECT (%d << 59) | (1 << 51) | id, c, port FROM dmtest.t1", i+1)
+	}, "SELECT id, c, port FROM dmtest.t")
+	status := c.dmnode("task", "status", "merge-pid", "-o", "json")
+	if !strings.Contains(status, `"stage": "sync"`) {
+		t.Fatalf("unexpected status:\n%s", status)
+	}
+}
+
+// The DM-recommended alternative: extract the source id into a column of a
+// pre-created target table whose primary key is (id, c_source).
+func TestMergeWithExtractSource(t *testing.T) {
+	c := newCluster(t, 3)
+	c.seed(256)
+	c.target.Exec(t, "CREATE DATABASE dmtest",
+		"CREATE TABLE dmtest.t (id bigint unsigned NOT NULL, c char(32), port int, c_source varchar(32) NOT NULL, PRIMARY KEY (id, c_source))")
+	c.addSources()
+	task := c.writeFile("task.yaml", c.taskYAML("merge-extract", func(int) string {
+		return `    block-allow-list: "instance"
+    route-rules: ["merge"]
+`
+	}, `block-allow-list:
+  instance:
+    do-dbs: ["dmtest"]
+routes:
+  merge:
+    schema-pattern: dmtest
+    table-pattern: t*
+    target-schema: dmtest
+    target-table: t
+    extract-source:
+      source-regexp: "mysql-replica-(.*)"
+      target-column: c_source
+`))
+	w := startWriters(t, c.sources, 2)
+	c.dmnode("task", "submit", task)
+	c.dmnode("task", "wait", "merge-extract", "--stage", "sync", "--timeout", "3m")
+	waitForOps(t, w, 500)
+	w.stop(t)
+	c.expectEqual("dmtest.t", func(i int) string {
+		return fmt.Sprintf("SELECT id, c, port, '%02d' FROM dmtest.t1", i+1)
+	}, "SELECT id, c, port, c_source FROM dmtest.t")
+}
+
+// waitForOps waits until the writers have performed at least n operations
+// in total, so each phase of a test runs under real load.
+func waitForOps(t *testing.T, w *writers, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		w.mu.Lock()
+		ops := w.ops
+		w.mu.Unlock()
+		if ops >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("writers reached only %d of %d operations", ops, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
