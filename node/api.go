@@ -84,7 +84,7 @@ func (n *Node) handlers() map[string]handler {
 func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	a := &apiServer{}
 	hs := n.handlers()
-	sub, err := n.nc.QueueSubscribe(APIPrefix+"*", "dmnode-api", func(m *nats.Msg) {
+	sub, err := n.nc.QueueSubscribe(APIPrefix+">", "dmnode-api", func(m *nats.Msg) {
 		method := strings.TrimPrefix(m.Subject, APIPrefix)
 		a.wg.Go(func() {
 			resp := n.serve(ctx, hs[method], method, m.Data)

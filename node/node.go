@@ -130,29 +130,43 @@ func (n *Node) Close() error {
 }
 
 // propose applies a command through Raft: locally when this node leads,
-// otherwise forwarded to the leader over NATS.
+// otherwise forwarded to the leader over NATS. While no leader is known (an
+// election is in progress) it waits, until ctx ends.
 func (n *Node) propose(ctx context.Context, c catalog.Command) error {
 	data, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encode command: %w", err)
 	}
-	if n.raft.State() == raft.Leader {
-		f := n.raft.Apply(data, 10*time.Second)
-		if err := f.Error(); err != nil {
-			return fmt.Errorf("apply %s: %w", c.Op, err)
+	for {
+		if n.raft.State() == raft.Leader {
+			return n.applyLocal(c.Op, data)
 		}
-		if err, ok := f.Response().(error); ok && err != nil {
-			return err
+		if _, leader := n.raft.LeaderWithID(); leader != "" {
+			return n.forward(ctx, c.Op, string(leader), data)
 		}
-		return nil
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("apply %s: %w", c.Op, ErrNotLeader)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	_, leader := n.raft.LeaderWithID()
-	if leader == "" {
-		return ErrNotLeader
+}
+
+func (n *Node) applyLocal(op string, data []byte) error {
+	f := n.raft.Apply(data, 10*time.Second)
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("apply %s: %w", op, err)
 	}
-	msg, err := n.nc.RequestWithContext(ctx, proposeSubject(string(leader)), data)
+	if err, ok := f.Response().(error); ok && err != nil {
+		return err
+	}
+	return nil
+}
+
+func (n *Node) forward(ctx context.Context, op, leader string, data []byte) error {
+	msg, err := n.nc.RequestWithContext(ctx, proposeSubject(leader), data)
 	if err != nil {
-		return fmt.Errorf("forward %s to leader %s: %w", c.Op, leader, err)
+		return fmt.Errorf("forward %s to leader %s: %w", op, leader, err)
 	}
 	if len(msg.Data) > 0 {
 		return errors.New(string(msg.Data))

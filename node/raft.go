@@ -20,7 +20,11 @@ func openRaft(id, dataDir string, f raft.FSM) (*raft.Raft, *raftwal.WAL, error) 
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("create raft dir: %w", err)
 	}
-	wal, err := raftwal.Open(filepath.Join(dir, "wal"))
+	walDir := filepath.Join(dir, "wal")
+	if err := os.MkdirAll(walDir, 0o750); err != nil {
+		return nil, nil, fmt.Errorf("create raft log dir: %w", err)
+	}
+	wal, err := raftwal.Open(walDir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open raft log: %w", err)
 	}
