@@ -58,8 +58,16 @@ func (l *Loader) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A fresh consumer per incarnation: messages a dead incarnation
+	// fetched but never acknowledged are delivered again at once instead of
+	// after AckWait, and a stale incarnation still running elsewhere fails
+	// on its next acknowledgement because its consumer is gone.
+	durable := "load_" + jetstream.Token(l.source)
+	if err := stream.DeleteConsumer(ctx, durable); err != nil && !errors.Is(err, njs.ErrConsumerNotFound) {
+		return fmt.Errorf("reset load consumer: %w", err)
+	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, njs.ConsumerConfig{
-		Durable:       "load_" + jetstream.Token(l.source),
+		Durable:       durable,
 		FilterSubject: jetstream.SnapshotSubject(l.task, l.source),
 		AckPolicy:     njs.AckExplicitPolicy,
 		AckWait:       10 * time.Minute,

@@ -95,6 +95,9 @@ func (n *Node) ClientURL() string { return n.ns.ClientURL() }
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if err := n.catchUp(ctx); err != nil {
+		return err
+	}
 	api, err := n.serveAPI(ctx)
 	if err != nil {
 		return err
@@ -107,6 +110,23 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("node running", "nats", n.ns.ClientURL(), "data_dir", n.cfg.DataDir)
 	<-ctx.Done()
 	wg.Wait()
+	return nil
+}
+
+// catchUp waits until the catalog holds every entry of the node's own
+// Raft log: after a restart the log is replayed only once a leader commits,
+// and until then the catalog would look empty to readers and to the host.
+func (n *Node) catchUp(ctx context.Context) error {
+	last := n.raft.LastIndex()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for n.raft.AppliedIndex() < last {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 	return nil
 }
 

@@ -93,16 +93,9 @@ from:
 func (c *cluster) seed(rows int) {
 	for _, s := range c.sources {
 		s.Exec(c.t, "CREATE DATABASE dmtest",
-			"CREATE TABLE dmtest.t1 (id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, c char(32), port int)")
-		var b strings.Builder
-		b.WriteString("INSERT INTO dmtest.t1 (id, c, port) VALUES ")
-		for i := 1; i <= rows; i++ {
-			if i > 1 {
-				b.WriteString(",")
-			}
-			fmt.Fprintf(&b, "(%d, MD5(%d), %d)", i, i, s.Port)
-		}
-		s.Exec(c.t, b.String())
+			"CREATE TABLE dmtest.t1 (id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, c char(32), port int)",
+			// seq_1_to_N is MariaDB's sequence engine; it needs a current database.
+			fmt.Sprintf("INSERT INTO dmtest.t1 (id, c, port) SELECT seq, MD5(seq), %d FROM dmtest.seq_1_to_%d", s.Port, rows))
 	}
 }
 
@@ -158,6 +151,13 @@ func (w *writers) run(db *sql.DB, rng *rand.Rand, port int) {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// count returns the operations performed so far.
+func (w *writers) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ops
 }
 
 // stop ends the writers and fails the test if any write failed.

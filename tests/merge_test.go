@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -159,4 +160,94 @@ func waitForOps(t *testing.T, w *writers, n int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// partitionIDTask is the example's task: routes merging dmtest.t* into
+// dmtest.t and a partition id mapping per instance.
+func (c *cluster) partitionIDTask(name, dumper string) string {
+	var mappings strings.Builder
+	for i := range c.sources {
+		fmt.Fprintf(&mappings, `  instance-%d:
+    schema-pattern: "dmtest"
+    table-pattern: "t*"
+    expression: "partition id"
+    source-column: "id"
+    target-column: "id"
+    arguments: ["%d", "", "t"]
+`, i+1, i+1)
+	}
+	return c.writeFile(name+".yaml", c.taskYAML(name, func(i int) string {
+		return fmt.Sprintf(`    block-allow-list: "instance"
+    route-rules: ["table", "schema"]
+    column-mapping-rules: ["instance-%d"]
+    mydumper-config-name: "global"
+`, i+1)
+	}, `block-allow-list:
+  instance:
+    do-dbs: ["dmtest"]
+routes:
+  table:
+    schema-pattern: dmtest
+    table-pattern: t*
+    target-schema: dmtest
+    target-table: t
+  schema:
+    schema-pattern: dmtest
+    target-schema: dmtest
+column-mappings:
+`+mappings.String()+`mydumpers:
+  global:
+`+dumper))
+}
+
+func partitionIDQuery(i int) string {
+	return fmt.Sprintf("SELECT (%d << 59) | (1 << 51) | id, c, port FROM dmtest.t1", i+1)
+}
+
+// A node killed in the middle of the dump: the restarted dumper takes a new
+// snapshot and dumps only the chunks that were not done, and the binlog is
+// replayed idempotently from the first snapshot to the last, so rows of
+// chunks read at different points in time converge.
+func TestKillDuringDump(t *testing.T) {
+	c := newCluster(t, 2)
+	c.seed(300000)
+	c.addSources()
+	task := c.partitionIDTask("kill-dump", "    threads: 1\n    rows: 20000\n")
+	w := startWriters(t, c.sources, 3)
+	c.dmnode("task", "submit", task)
+	killed := false
+	deadline := time.Now().Add(2 * time.Minute)
+	for !killed && time.Now().Before(deadline) {
+		var st struct {
+			Tasks []struct {
+				Sources []struct {
+					Stage      string `json:"stage"`
+					ChunksDone int    `json:"chunks_done"`
+					ChunksAll  int    `json:"chunks_total"`
+				} `json:"sources"`
+			} `json:"tasks"`
+		}
+		out := c.dmnode("task", "status", "kill-dump", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("decode status: %v\n%s", err, out)
+		}
+		for _, s := range st.Tasks[0].Sources {
+			if s.Stage == "dump" && s.ChunksDone > 0 && s.ChunksDone < s.ChunksAll {
+				c.node.Kill(t)
+				killed = true
+				break
+			}
+		}
+	}
+	if !killed {
+		t.Fatal("the dump finished before it could be interrupted; make the table larger")
+	}
+	c.startNode()
+	c.dmnode("task", "wait", "kill-dump", "--stage", "sync", "--timeout", "5m")
+	if !strings.Contains(c.node.Log(), "consistent snapshot taken") {
+		t.Fatalf("the restarted node did not redo the dump:\n%s", c.node.Log())
+	}
+	waitForOps(t, w, w.count()+300)
+	w.stop(t)
+	c.expectEqual("dmtest.t", partitionIDQuery, "SELECT id, c, port FROM dmtest.t")
 }

@@ -149,3 +149,17 @@ func TestParseActorID(t *testing.T) {
 		}
 	}
 }
+
+// Replaying the same commands must give the same state, epochs included.
+func TestAssignIsDeterministic(t *testing.T) {
+	var first map[string]Assignment
+	for range 20 {
+		s := New()
+		mustApply(t, s, Command{Op: OpAssign, Assign: map[string]string{"a": "n1", "b": "n1", "c": "n2", "d": "n2"}})
+		if first == nil {
+			first = s.Assign
+		} else if !reflect.DeepEqual(first, s.Assign) {
+			t.Fatalf("assignments differ between replays: %v vs %v", first, s.Assign)
+		}
+	}
+}

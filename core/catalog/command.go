@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/dmnode/dmnode"
 )
@@ -258,8 +259,16 @@ func stageOrder(stage string) int {
 	return 0
 }
 
+// assign applies placement changes in actor id order, so every replica and
+// every replay hands out the same epochs.
 func (s *State) assign(m map[string]string) {
-	for actor, node := range m {
+	actors := make([]string, 0, len(m))
+	for a := range m {
+		actors = append(actors, a)
+	}
+	sort.Strings(actors)
+	for _, actor := range actors {
+		node := m[actor]
 		if node == "" {
 			delete(s.Assign, actor)
 			continue

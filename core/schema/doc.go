@@ -7,6 +7,9 @@
 // (DDL) and keeps each Table current: its columns as row events need them,
 // its row identity (Key) and an equivalent CREATE TABLE statement
 // (CreateSQL). The tracker is a pure state machine: no database, no clock.
+// Told the databases' default charsets (SetDatabaseCharset) and the server
+// flavor (SetFlavor), it also knows the charset of every character column.
+// TargetCreateTable derives the table a target creates for merged shards.
 //
 // Statements are parsed with the TiDB parser. What it lacks is smoothed over
 // before parsing: statements that are not DDL on data (accounts, stored

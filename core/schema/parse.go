@@ -208,6 +208,8 @@ func compatRewrite(text string) (string, bool) {
 		switch {
 		case compatDrop[w]:
 			cut(i, i+1, " ")
+		case w == "PERSISTENT": // MariaDB's STORED
+			cut(i, i+1, " STORED ")
 		case strings.HasPrefix(w, "_") && next.kind == tokString && isUnsupportedCharset(w[1:]):
 			cut(i, i+1, " ") // the parser takes introducers of its own charsets only
 		case w == "START" && next.upper() == "TRANSACTION": // MySQL 8 CREATE ... SELECT

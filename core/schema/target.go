@@ -19,9 +19,10 @@ const extraColumnSQL = "CREATE TABLE t (c VARCHAR(255) NOT NULL DEFAULT '')"
 //     when there are any, they are appended to the primary key and to every
 //     UNIQUE key, so that rows merged from different shards never clash (with
 //     or without a primary key: a unique key alone would clash just the same);
-//   - foreign keys, the AUTO_INCREMENT=N table option and the partitioning
-//     are dropped: the target takes rows from many shards, and the tracker
-//     does not follow partition maintenance.
+//   - foreign keys, CHECK constraints, the AUTO_INCREMENT=N table option and
+//     the partitioning are dropped: the target takes rows the upstream has
+//     already checked, from many shards, and the tracker does not follow
+//     partition maintenance.
 //
 // An extra column named like an upstream column is an error.
 func TargetCreateTable(t *Table, targetSchema, targetTable string, extraColumns []string) (string, error) {
@@ -31,6 +32,7 @@ func TargetCreateTable(t *Table, targetSchema, targetTable string, extraColumns 
 	}
 	normalize(ct)
 	dropForeignKeys(ct)
+	dropChecks(ct)
 	ct.Partition = nil
 	ct.Options = slices.DeleteFunc(ct.Options, func(o *ast.TableOption) bool {
 		return o.Tp == ast.TableOptionAutoIncrement
@@ -55,6 +57,16 @@ func TargetCreateTable(t *Table, targetSchema, targetTable string, extraColumns 
 		}
 	}
 	return restoreCreate(ct, targetSchema, targetTable, true)
+}
+
+// dropChecks removes CHECK constraints, of the table and of columns.
+func dropChecks(ct *ast.CreateTableStmt) {
+	dropConstraints(ct, func(c *ast.Constraint) bool { return c.Tp == ast.ConstraintCheck })
+	for _, cd := range ct.Cols {
+		cd.Options = slices.DeleteFunc(cd.Options, func(o *ast.ColumnOption) bool {
+			return o.Tp == ast.ColumnOptionCheck
+		})
+	}
 }
 
 // extraColumn returns a fresh definition of an extra column.

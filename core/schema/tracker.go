@@ -20,7 +20,9 @@ import (
 // on a server with lower_case_table_names=0; column and index names are
 // compared without regard to case, as MySQL does.
 type Tracker struct {
-	tables map[TableRef]*Table
+	tables   map[TableRef]*Table
+	charsets map[string]dbCharset // by database, "" for the server
+	flavor   string               // "mariadb" or else MySQL
 }
 
 // NewTracker returns an empty tracker. The zero Tracker is also ready to use.
@@ -137,14 +139,19 @@ func (t *Tracker) dispatch(currentDB string, node ast.StmtNode, orReplace bool) 
 		if orReplace {
 			d.Tables = t.dropSchema(n.Name.O)
 		}
+		if _, exists := t.charsets[n.Name.O]; !exists || !n.IfNotExists || orReplace {
+			t.createDatabase(n.Name.O, n.Options)
+		}
 		return d, nil
 	case *ast.DropDatabaseStmt:
+		delete(t.charsets, n.Name.O)
 		return DDL{Kind: DropDatabase, Schema: n.Name.O, Tables: t.dropSchema(n.Name.O)}, nil
 	case *ast.AlterDatabaseStmt:
 		d := DDL{Kind: Other, Schema: n.Name.O}
 		if n.AlterDefaultDatabase {
 			d.Schema = currentDB
 		}
+		t.alterDatabase(d.Schema, n.Options)
 		return d, nil
 	case *ast.CreateTableStmt:
 		return t.createTable(currentDB, n, orReplace)
@@ -227,6 +234,9 @@ func (t *Tracker) createTable(currentDB string, n *ast.CreateTableStmt, orReplac
 		dropForeignKeys(ct) // LIKE does not copy them
 	case n.Select != nil:
 		return d, fmt.Errorf("create table %s: %w: CREATE TABLE ... SELECT", ref, ErrUnsupported)
+	default:
+		t.defaultTableCharset(ref.Schema, ct)
+		t.flavorTypes(ct.Cols)
 	}
 	tbl, err := buildTable(ref.Schema, ref.Name, ct)
 	if err != nil {
@@ -338,6 +348,7 @@ func (t *Tracker) alter(d DDL, currentDB string, tn *ast.TableName, specs []*ast
 	if err := applySpecs(ct, specs); err != nil {
 		return d, fmt.Errorf("%s %s: %w", d.Kind, ref, err)
 	}
+	t.flavorTypes(ct.Cols)
 	altered, err := buildTable(to.Schema, to.Name, ct)
 	if err != nil {
 		return d, err
@@ -349,19 +360,22 @@ func (t *Tracker) alter(d DDL, currentDB string, tn *ast.TableName, specs []*ast
 
 // snapshot is the JSON form of a Tracker.
 type snapshot struct {
-	Version int      `json:"version"`
-	Tables  []*Table `json:"tables"`
+	Version  int                  `json:"version"`
+	Tables   []*Table             `json:"tables"`
+	Charsets map[string]dbCharset `json:"charsets,omitempty"` // by database, "" for the server
+	Flavor   string               `json:"flavor,omitempty"`
 }
 
 const snapshotVersion = 1
 
-// MarshalJSON encodes the tracked tables, so that a tailer can checkpoint
-// them with its binlog position.
+// MarshalJSON encodes the tracked tables and database charsets, so that a
+// tailer can checkpoint them with its binlog position.
 func (t *Tracker) MarshalJSON() ([]byte, error) {
-	return json.Marshal(snapshot{Version: snapshotVersion, Tables: t.Tables()})
+	return json.Marshal(snapshot{Version: snapshotVersion, Tables: t.Tables(), Charsets: t.charsets, Flavor: t.flavor})
 }
 
-// UnmarshalJSON replaces the tracked tables with those encoded by MarshalJSON.
+// UnmarshalJSON replaces the tracked tables and database charsets with
+// those encoded by MarshalJSON.
 func (t *Tracker) UnmarshalJSON(b []byte) error {
 	var s snapshot
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -371,6 +385,7 @@ func (t *Tracker) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("decode schema snapshot: unknown version %d", s.Version)
 	}
 	t.tables = make(map[TableRef]*Table, len(s.Tables))
+	t.charsets, t.flavor = s.Charsets, s.Flavor
 	for _, tbl := range s.Tables {
 		if tbl == nil {
 			return errors.New("decode schema snapshot: null table")

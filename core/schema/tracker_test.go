@@ -456,6 +456,8 @@ func TestTablesAreNotModified(t *testing.T) {
 
 func TestSnapshot(t *testing.T) {
 	tr := NewTracker()
+	tr.SetFlavor("mariadb")
+	tr.SetDatabaseCharset("", "latin1", "")
 	for _, sql := range []string{
 		"CREATE TABLE a (id bigint unsigned PRIMARY KEY, s varchar(3))",
 		"CREATE TABLE d2.b (u uuid NOT NULL, UNIQUE KEY (u))",
@@ -472,7 +474,7 @@ func TestSnapshot(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(back.Tables(), tr.Tables()) {
+	if !reflect.DeepEqual(back.Tables(), tr.Tables()) || !reflect.DeepEqual(back.charsets, tr.charsets) || back.flavor != "mariadb" {
 		t.Errorf("snapshot does not round-trip: %s", b)
 	}
 	if _, err := back.Apply("db", "ALTER TABLE a DROP s"); err != nil {
@@ -485,6 +487,66 @@ func TestSnapshot(t *testing.T) {
 	for _, bad := range []string{`{"version":2,"tables":[]}`, `{"version":1,"tables":[null]}`, `[]`} {
 		if err := json.Unmarshal([]byte(bad), &back); err == nil {
 			t.Errorf("%s: no error", bad)
+		}
+	}
+}
+
+func TestDatabaseCharsets(t *testing.T) {
+	tr := NewTracker()
+	tr.SetDatabaseCharset("", "latin1", "latin1_swedish_ci")
+	tr.SetDatabaseCharset("old", "", "cp1251_bin")
+	for _, sql := range []string{
+		"CREATE DATABASE d1",
+		"CREATE DATABASE d2 CHARACTER SET utf8mb4",
+		"CREATE TABLE d1.t (a varchar(3))",
+		"CREATE TABLE d2.t (a varchar(3))",
+		"CREATE TABLE old.t (a varchar(3))",
+		"CREATE TABLE nodb.t (a varchar(3))",
+		"CREATE TABLE d2.own (a varchar(3)) COLLATE latin2_bin",
+		"ALTER DATABASE d2 COLLATE koi8r_bin",
+		"CREATE TABLE d2.later (a varchar(3))",
+		"CREATE DATABASE IF NOT EXISTS d2",
+		"CREATE TABLE d2.again (a varchar(3))",
+		"DROP DATABASE d1",
+		"CREATE TABLE d1.gone (a varchar(3))",
+	} {
+		if _, err := tr.Apply("db", sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	var got []string
+	for _, tbl := range tr.Tables() {
+		checkRoundTrip(t, tbl)
+		got = append(got, tbl.Schema+"."+tbl.Name+" "+tbl.Columns[0].Charset)
+	}
+	want := []string{"d1.gone ", "d2.again koi8r", "d2.later koi8r", "d2.own latin2", "d2.t utf8mb4", "nodb.t ", "old.t cp1251"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	tbl, _ := tr.Get("old", "t")
+	if want := "DEFAULT CHARACTER SET = CP1251 DEFAULT COLLATE = CP1251_BIN"; !strings.HasSuffix(tbl.CreateSQL, want) {
+		t.Errorf("CreateSQL %s lacks %s", tbl.CreateSQL, want)
+	}
+}
+
+func TestFlavorMariaDB(t *testing.T) {
+	for _, flavor := range []string{"mysql", "MariaDB"} {
+		tr := NewTracker()
+		tr.SetFlavor(flavor)
+		runSteps(t, tr, "db", []step{
+			{"CREATE TABLE t (a json, b int)", CreateTable, "db.t", nil},
+			{"ALTER TABLE t MODIFY b json, ADD c json", AlterTable, "db.t", nil},
+		})
+		tbl, _ := tr.Get("db", "t")
+		want := "a json null, b json null, c json null | key"
+		if flavor == "MariaDB" {
+			want = "a longtext null, b longtext null, c longtext null | key"
+			if tbl.Columns[0].Charset != "utf8mb4" {
+				t.Errorf("charset %q", tbl.Columns[0].Charset)
+			}
+		}
+		if got := describe(tbl); got != want {
+			t.Errorf("%s: got %s, want %s", flavor, got, want)
 		}
 	}
 }
