@@ -383,7 +383,7 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change) error {
 	tr := schema.NewTracker()
 	d, err := tr.Apply(c.DDLSchema, c.DDL)
-	if err != nil {
+	if err != nil && !(errors.Is(err, schema.ErrUnknownTable) && d.Kind == schema.CreateTable) {
 		return Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
 	}
 	switch d.Kind {

@@ -175,7 +175,7 @@ func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, readers int) (
 		s.close()
 		return nil, err
 	}
-	if s.tracker, err = LoadSchemas(ctx, lock); err != nil {
+	if s.tracker, err = LoadSchemas(ctx, lock, flavor); err != nil {
 		s.close()
 		return nil, err
 	}

@@ -121,8 +121,14 @@ func DetectFlavor(ctx context.Context, q Queryer, configured string) (string, er
 }
 
 // LoadSchemas reads the CREATE TABLE of every base table outside the system
-// schemas into a tracker.
-func LoadSchemas(ctx context.Context, q Queryer) (*schema.Tracker, error) {
+// schemas into a tracker, with the server's and every database's default
+// character set (tables created later inherit them).
+func LoadSchemas(ctx context.Context, q Queryer, flavor string) (*schema.Tracker, error) {
+	tr := schema.NewTracker()
+	tr.SetFlavor(flavor)
+	if err := loadCharsets(ctx, q, tr); err != nil {
+		return nil, err
+	}
 	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES
 		WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`)
 	if err != nil {
@@ -143,7 +149,6 @@ func LoadSchemas(ctx context.Context, q Queryer) (*schema.Tracker, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
-	tr := schema.NewTracker()
 	for _, id := range ids {
 		t, err := showCreateTable(ctx, q, id)
 		if err != nil {
@@ -152,6 +157,29 @@ func LoadSchemas(ctx context.Context, q Queryer) (*schema.Tracker, error) {
 		tr.Put(t)
 	}
 	return tr, nil
+}
+
+func loadCharsets(ctx context.Context, q Queryer, tr *schema.Tracker) error {
+	var cs, coll string
+	if err := q.QueryRowContext(ctx, "SELECT @@character_set_server, @@collation_server").Scan(&cs, &coll); err != nil {
+		return fmt.Errorf("read server character set: %w", err)
+	}
+	tr.SetDatabaseCharset("", cs, coll)
+	rows, err := q.QueryContext(ctx, "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA")
+	if err != nil {
+		return fmt.Errorf("read database character sets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var db string
+		if err := rows.Scan(&db, &cs, &coll); err != nil {
+			return fmt.Errorf("read database character sets: %w", err)
+		}
+		if !IsSystemSchema(db) {
+			tr.SetDatabaseCharset(db, cs, coll)
+		}
+	}
+	return rows.Err()
 }
 
 func showCreateTable(ctx context.Context, q Queryer, id dmnode.TableID) (*schema.Table, error) {

@@ -118,7 +118,7 @@ func (t *Tailer) initCheckpoint(ctx context.Context, src *config.Source, from dm
 			return TailCheckpoint{}, 0, err
 		}
 	}
-	tr, err := LoadSchemas(ctx, db)
+	tr, err := LoadSchemas(ctx, db, flavor)
 	if err != nil {
 		return TailCheckpoint{}, 0, err
 	}
@@ -316,7 +316,12 @@ func (r *tailRun) query(ctx context.Context, h *replication.EventHeader, e *repl
 	}
 	db := string(e.Schema)
 	ddl, err := r.tracker.Apply(db, q)
-	if err != nil {
+	if errors.Is(err, schema.ErrUnknownTable) {
+		// A table the tracker never saw (for example one of a system
+		// schema): the rest of the statement is tracked; a row event for
+		// an unknown table fails later, where it matters.
+		r.log.Warn("DDL on a table whose schema is not tracked", "pos", fmt.Sprintf("%s:%d", r.file, h.LogPos), "ddl", abbreviate(q), "err", err)
+	} else if err != nil {
 		return Permanent(fmt.Errorf("source %s at %s:%d: %w", r.t.source, r.file, h.LogPos, err))
 	}
 	if r.txn == nil {

@@ -115,7 +115,11 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 			return nil, nil, err
 		}
 	}
-	tr, err := actors.LoadSchemas(ctx, db)
+	flavor, err := actors.DetectFlavor(ctx, db, src.Flavor)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := actors.LoadSchemas(ctx, db, flavor)
 	if err != nil {
 		return nil, nil, err
 	}

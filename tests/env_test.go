@@ -42,6 +42,9 @@ func newCluster(t *testing.T, nSources int) *cluster {
 
 func (c *cluster) server() string { return fmt.Sprintf("nats://127.0.0.1:%d", c.natsPort) }
 
+// stopNode stops the node cleanly (SIGTERM) and checks that it exited.
+func (c *cluster) stopNode() { c.node.Stop(c.t) }
+
 func (c *cluster) startNode() {
 	c.t.Helper()
 	c.node = harness.StartProcess(c.t, c.bin, []string{"dev", "--data-dir", c.dataDir, "--nats-port", fmt.Sprint(c.natsPort)})
@@ -72,18 +75,22 @@ func (c *cluster) writeFile(name, content string) string {
 func sourceID(i int) string { return fmt.Sprintf("mysql-replica-%02d", i+1) }
 
 // addSources writes a DM source.yaml per source and adds them all.
-func (c *cluster) addSources() {
+func (c *cluster) addSources() { c.addSourcesGTID(false) }
+
+// addSourcesGTID adds the sources, reading their binlog by GTID or by
+// file and position.
+func (c *cluster) addSourcesGTID(gtid bool) {
 	var files []string
 	for i, s := range c.sources {
 		files = append(files, c.writeFile(fmt.Sprintf("source%d.yaml", i+1), fmt.Sprintf(`source-id: %q
-enable-gtid: false
+enable-gtid: %v
 flavor: mariadb
 from:
   host: 127.0.0.1
   port: %d
   user: root
   password: ""
-`, sourceID(i), s.Port)))
+`, sourceID(i), gtid, s.Port)))
 	}
 	c.dmnode(append([]string{"source", "add"}, files...)...)
 }
@@ -204,4 +211,8 @@ func queryRows(db *sql.DB, q string) (rows [][]string, err error) {
 		}
 	}()
 	return harness.QueryRows(db, q)
+}
+
+func harnessRows(t *testing.T, s *harness.Server, q string) [][]string {
+	return harness.Rows(t, s.DB(t), q)
 }

@@ -109,13 +109,15 @@ mydumpers:
 }
 
 // The DM-recommended alternative: extract the source id into a column of a
-// pre-created target table whose primary key is (id, c_source).
+// pre-created target table whose primary key is (id, c_source). The sources
+// are read by GTID, and the node is stopped cleanly (SIGTERM) during sync and
+// started again on the same data dir.
 func TestMergeWithExtractSource(t *testing.T) {
 	c := newCluster(t, 3)
 	c.seed(256)
 	c.target.Exec(t, "CREATE DATABASE dmtest",
 		"CREATE TABLE dmtest.t (id bigint unsigned NOT NULL, c char(32), port int, c_source varchar(32) NOT NULL, PRIMARY KEY (id, c_source))")
-	c.addSources()
+	c.addSourcesGTID(true)
 	task := c.writeFile("task.yaml", c.taskYAML("merge-extract", func(int) string {
 		return `    block-allow-list: "instance"
     route-rules: ["merge"]
@@ -136,7 +138,11 @@ routes:
 	w := startWriters(t, c.sources, 2)
 	c.dmnode("task", "submit", task)
 	c.dmnode("task", "wait", "merge-extract", "--stage", "sync", "--timeout", "3m")
-	waitForOps(t, w, 500)
+	waitForOps(t, w, w.count()+300)
+	c.stopNode()
+	waitForOps(t, w, w.count()+300)
+	c.startNode()
+	waitForOps(t, w, w.count()+300)
 	w.stop(t)
 	c.expectEqual("dmtest.t", func(i int) string {
 		return fmt.Sprintf("SELECT id, c, port, '%02d' FROM dmtest.t1", i+1)
