@@ -105,10 +105,20 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 	}
 	backoff := time.Second
 	lastMsg := ""
+	h.recordError(spec, nil) // a new incarnation starts with a clean slate
 	for ctx.Err() == nil {
 		log.Info("actor starting")
 		started := time.Now()
+		// An actor that has run for a while after a failure has recovered:
+		// its last error no longer describes it.
+		failedBefore := lastMsg != ""
+		healthy := time.AfterFunc(healthyAfter, func() {
+			if failedBefore {
+				h.recordError(spec, nil)
+			}
+		})
 		err := runActor(ctx, spec, env)
+		healthy.Stop()
 		if ctx.Err() != nil {
 			break
 		}
@@ -154,6 +164,10 @@ func runActor(ctx context.Context, spec catalog.ActorSpec, env actors.Env) (err 
 	}
 	return a.Run(ctx)
 }
+
+// healthyAfter is how long an actor must run after a failure before its
+// error is cleared from the status.
+const healthyAfter = 30 * time.Second
 
 // ActorError is the last error of an actor, as task status shows it.
 type ActorError struct {

@@ -37,51 +37,7 @@ func TestMergeWithPartitionID(t *testing.T) {
 	c := newCluster(t, 3)
 	c.seed(256)
 	c.addSources()
-	task := c.writeFile("task.yaml", c.taskYAML("merge-pid", func(i int) string {
-		return fmt.Sprintf(`    block-allow-list: "instance"
-    route-rules: ["sharding-route-rules-table", "sharding-route-rules-schema"]
-    column-mapping-rules: ["instance-%d"]
-    mydumper-config-name: "global"
-`, i+1)
-	}, `block-allow-list:
-  instance:
-    do-dbs: ["dmtest"]
-routes:
-  sharding-route-rules-table:
-    schema-pattern: dmtest
-    table-pattern: t*
-    target-schema: dmtest
-    target-table: t
-  sharding-route-rules-schema:
-    schema-pattern: dmtest
-    target-schema: dmtest
-column-mappings:
-  instance-1:
-    schema-pattern: "dmtest"
-    table-pattern: "t*"
-    expression: "partition id"
-    source-column: "id"
-    target-column: "id"
-    arguments: ["1", "", "t"]
-  instance-2:
-    schema-pattern: "dmtest"
-    table-pattern: "t*"
-    expression: "partition id"
-    source-column: "id"
-    target-column: "id"
-    arguments: ["2", "", "t"]
-  instance-3:
-    schema-pattern: "dmtest"
-    table-pattern: "t*"
-    expression: "partition id"
-    source-column: "id"
-    target-column: "id"
-    arguments: ["3", "", "t"]
-mydumpers:
-  global:
-    threads: 2
-    rows: 50
-`))
+	task := c.partitionIDTask("merge-pid", "    threads: 2\n    rows: 50\n")
 	out := c.dmnode("task", "check", task)
 	if !strings.Contains(out, "partition id") {
 		t.Fatalf("task check does not report the id mapping:\n%s", out)
@@ -98,10 +54,7 @@ mydumpers:
 	waitForOps(t, w, 900)
 	w.stop(t)
 
-	// instance id in bits 62..59, table id 1 in bits 58..51, original id below.
-	c.expectEqual("dmtest.t", func(i int) string {
-		return fmt.Sprintf("SELECT (%d << 59) | (1 << 51) | id, c, port FROM dmtest.t1", i+1)
-	}, "SELECT id, c, port FROM dmtest.t")
+	c.expectEqual("dmtest.t", partitionIDQuery, "SELECT id, c, port FROM dmtest.t")
 	status := c.dmnode("task", "status", "merge-pid", "-o", "json")
 	if !strings.Contains(status, `"stage": "sync"`) {
 		t.Fatalf("unexpected status:\n%s", status)
@@ -206,6 +159,9 @@ column-mappings:
 `+dumper))
 }
 
+// partitionIDQuery computes, independently of dmnode, what the partition
+// id mapping ["i+1", "", "t"] makes of source i's rows: the instance id in
+// bits 62..59, table id 1 in bits 58..51, the original id below.
 func partitionIDQuery(i int) string {
 	return fmt.Sprintf("SELECT (%d << 59) | (1 << 51) | id, c, port FROM dmtest.t1", i+1)
 }
