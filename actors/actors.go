@@ -109,7 +109,7 @@ func loadTask(env Env, taskName, sourceID string) (*taskEnv, error) {
 		if inst.SourceID != sourceID {
 			continue
 		}
-		r, err := rules.Compile(task, inst)
+		r, err := rules.Compile(task, inst, src)
 		if err != nil {
 			return nil, Permanent(fmt.Errorf("compile rules of task %q for source %q: %w", taskName, sourceID, err))
 		}

@@ -63,10 +63,13 @@ func (a *Applier) Run(ctx context.Context) error {
 		return fmt.Errorf("target: %w", err)
 	}
 	defer db.Close()
-	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + MetaSchema, checkpointDDL} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return classifyTargetError(fmt.Errorf("create checkpoint table: %w", err))
-		}
+	if err := prepareMeta(ctx, db); err != nil {
+		return err
+	}
+	// Claimed before the checkpoint is read: from here on no older
+	// incarnation (of this applier or of the loader) can write.
+	if err := claimFence(ctx, db, a.task, a.source, a.env.Epoch); err != nil {
+		return err
 	}
 	applied, err := a.readCheckpoint(ctx, db)
 	if err != nil {
@@ -107,22 +110,17 @@ func (a *Applier) Run(ctx context.Context) error {
 	return r.run(ctx, cons)
 }
 
-// readCheckpoint reads the applied position from the target, fencing off
-// a newer incarnation's checkpoint.
+// readCheckpoint reads the applied position from the target.
 func (a *Applier) readCheckpoint(ctx context.Context, db *sql.DB) (dmnode.Position, error) {
 	var p dmnode.Position
 	var gtid sql.NullString
-	var epoch uint64
-	err := db.QueryRowContext(ctx, `SELECT binlog_file, binlog_pos, binlog_gtid, epoch FROM `+MetaSchema+
-		`.checkpoint WHERE task = ? AND source = ?`, a.task, a.source).Scan(&p.File, &p.Pos, &gtid, &epoch)
+	err := db.QueryRowContext(ctx, `SELECT binlog_file, binlog_pos, binlog_gtid FROM `+MetaSchema+
+		`.checkpoint WHERE task = ? AND source = ?`, a.task, a.source).Scan(&p.File, &p.Pos, &gtid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return dmnode.Position{}, nil
 	}
 	if err != nil {
 		return dmnode.Position{}, fmt.Errorf("read checkpoint from target: %w", err)
-	}
-	if epoch > a.env.Epoch {
-		return dmnode.Position{}, fmt.Errorf("target checkpoint of epoch %d, this applier has epoch %d: %w", epoch, a.env.Epoch, jetstream.ErrFenced)
 	}
 	p.GTID = gtid.String
 	return p, nil
@@ -257,7 +255,18 @@ func (r *applyRun) txn(ctx context.Context, t *dmnode.Txn) error {
 }
 
 func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) error {
-	if !r.te.rules.Allowed(c.Table.Schema, c.Table.Table) {
+	if len(c.Rows) == 0 || !r.te.rules.Allowed(c.Table.Schema, c.Table.Table) {
+		return nil
+	}
+	if kind, _ := r.te.rules.OnlineTable(c.Table.Table); kind != rules.OnlineReal {
+		return nil // rows of an online schema change tool's shadow or trash table
+	}
+	// One rows event holds changes of one kind.
+	skip, err := r.te.rules.FilterDML(c.Table.Schema, c.Table.Table, c.Rows[0].Kind)
+	if err != nil {
+		return Permanent(err)
+	}
+	if skip {
 		return nil
 	}
 	p, err := r.tables.plan(ctx, c.Table, c.Columns, func() *schema.Table { return r.upstream(ctx, c.Table) })
@@ -274,6 +283,13 @@ func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) erro
 		}
 	}
 	for _, rc := range c.Rows {
+		drop, err := p.DropRow(rc.Kind, rc.Before, rc.After)
+		if err != nil {
+			return Permanent(err)
+		}
+		if drop {
+			continue
+		}
 		before, after, err := applyPlan(p, rc)
 		if err != nil {
 			return Permanent(err)
@@ -324,8 +340,8 @@ func applyPlan(p *rules.TablePlan, rc dmnode.RowChange) (before, after []any, er
 }
 
 // commit writes the statements built so far and the position after them in
-// one target transaction. The checkpoint row is locked first, so a stale
-// incarnation (lower epoch) fails instead of writing.
+// one target transaction, which first checks that this incarnation still
+// holds the target fence.
 func (r *applyRun) commit(ctx context.Context) error {
 	if r.pending.IsZero() {
 		return nil
@@ -341,73 +357,16 @@ func (r *applyRun) commit(ctx context.Context) error {
 }
 
 func (r *applyRun) fence(ctx context.Context, tx *sql.Tx, pos dmnode.Position, at uint32) error {
-	var epoch uint64
-	err := tx.QueryRowContext(ctx, `SELECT epoch FROM `+MetaSchema+`.checkpoint WHERE task = ? AND source = ? FOR UPDATE`,
-		r.a.task, r.a.source).Scan(&epoch)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("lock checkpoint: %w", err)
+	if err := checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch); err != nil {
+		return err
 	}
-	if epoch > r.a.env.Epoch {
-		return fmt.Errorf("checkpoint written by epoch %d, this applier has epoch %d: %w", epoch, r.a.env.Epoch, jetstream.ErrFenced)
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.checkpoint
+	_, err := tx.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.checkpoint
 		(task, source, epoch, binlog_file, binlog_pos, binlog_gtid, event_time) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON DUPLICATE KEY UPDATE epoch = VALUES(epoch), binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos),
 		binlog_gtid = VALUES(binlog_gtid), event_time = VALUES(event_time)`,
 		r.a.task, r.a.source, r.a.env.Epoch, pos.File, pos.Pos, pos.GTID, at)
 	if err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	return nil
-}
-
-// ddl applies a schema change. dmnode creates tables and databases that
-// appear upstream; other DDL needs shard coordination that dmnode does not
-// have yet, so the task stops at it with the statement named rather than
-// letting rows of a changed shape fail later.
-func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) error {
-	id := c.Table
-	inScope := r.te.rules.AllowedSchema(id.Schema)
-	if id.Table != "" {
-		inScope = r.te.rules.Allowed(id.Schema, id.Table)
-	}
-	if inScope {
-		if err := r.execDDL(ctx, c); err != nil {
-			return err
-		}
-	}
-	r.pending, r.pendAt = t.End, t.Time
-	return r.commit(ctx)
-}
-
-func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change) error {
-	tr := schema.NewTracker()
-	d, err := tr.Apply(c.DDLSchema, c.DDL)
-	if err != nil && !(errors.Is(err, schema.ErrUnknownTable) && d.Kind == schema.CreateTable) {
-		return Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
-	}
-	switch d.Kind {
-	case schema.CreateDatabase:
-		target, _, err := r.te.rules.Route(d.Schema, "")
-		if err != nil {
-			return Permanent(err)
-		}
-		_, err = r.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(target))
-		return classifyTargetError(err)
-	case schema.CreateTable:
-		up, ok := tr.Get(d.Tables[0].Schema, d.Tables[0].Name)
-		if !ok {
-			break // CREATE TABLE ... LIKE: the target table is created with its first row
-		}
-		if r.upSchemas == nil {
-			r.upSchemas = schema.NewTracker()
-		}
-		r.upSchemas.Put(up)
-		_, err := r.tables.plan(ctx, c.Table, up.ColumnNames(), func() *schema.Table { return up })
-		return err
-	default:
-		return Permanent(fmt.Errorf("DDL on replicated tables is not supported yet, the task stops at it: %q at position %s; apply it on the target by hand, then skip it (not supported yet) or redo the task",
-			abbreviate(c.DDL), r.pending))
 	}
 	return nil
 }

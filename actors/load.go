@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -54,6 +55,12 @@ func (l *Loader) Run(ctx context.Context) error {
 		return fmt.Errorf("target: %w", err)
 	}
 	defer db.Close()
+	if err := prepareMeta(ctx, db); err != nil {
+		return err
+	}
+	if err := claimFence(ctx, db, l.task, l.source, l.env.Epoch); err != nil {
+		return err
+	}
 	stream, err := l.env.Store.SnapshotStream(ctx, l.task)
 	if err != nil {
 		return err
@@ -207,7 +214,8 @@ func (ld *loadRun) apply(ctx context.Context, m njs.Msg) error {
 		q, args := sqlgen.Insert(plan.TargetSchema, plan.TargetTable, plan.Columns, rows, true)
 		stmts = append(stmts, stmt{q, args})
 	}
-	if err := execTx(ctx, ld.tables.db, stmts, nil); err != nil {
+	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, ld.l.task, ld.l.source, ld.l.env.Epoch) }
+	if err := execTx(ctx, ld.tables.db, stmts, fence); err != nil {
 		return fmt.Errorf("load %s chunk %d: %w", rb.Table, rb.Chunk, err)
 	}
 	// Acknowledged only after commit, and confirmed by the server, so

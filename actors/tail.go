@@ -84,7 +84,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if err := json.Unmarshal(cp.Schemas, tracker); err != nil {
 		return Permanent(fmt.Errorf("decode tracked schemas of source %s: %w", t.source, err))
 	}
-	published, err := lastPublished(ctx, stream, jetstream.BinlogSubject(t.source))
+	published, lastSeq, err := lastPublished(ctx, stream, jetstream.BinlogSubject(t.source))
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	log.Info("tailing binlog", "source", t.source, "from", cp.Pos.String(), "published", published.String())
 	r := &tailRun{
 		t: t, src: src, log: log, tracker: tracker, cp: cp, rev: rev,
-		published: published, subject: jetstream.BinlogSubject(t.source),
+		published: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source),
 	}
 	return r.run(ctx)
 }
@@ -146,17 +146,18 @@ func InitTailCheckpoint(ctx context.Context, store *jetstream.Store, source, fla
 	return err
 }
 
-// lastPublished returns the end position of the stream's last batch.
-func lastPublished(ctx context.Context, stream njs.Stream, subject string) (dmnode.Position, error) {
+// lastPublished returns the end position and sequence of the stream's
+// last batch.
+func lastPublished(ctx context.Context, stream njs.Stream, subject string) (dmnode.Position, uint64, error) {
 	msg, err := stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, njs.ErrMsgNotFound) {
-		return dmnode.Position{}, nil
+		return dmnode.Position{}, 0, nil
 	}
 	if err != nil {
-		return dmnode.Position{}, fmt.Errorf("read last message of %s: %w", subject, err)
+		return dmnode.Position{}, 0, fmt.Errorf("read last message of %s: %w", subject, err)
 	}
 	p, _, err := jetstream.HeaderPosition(msg.Header)
-	return p, err
+	return p, msg.Sequence, err
 }
 
 // tailRun is one incarnation's reading state.
@@ -168,7 +169,11 @@ type tailRun struct {
 	cp        TailCheckpoint
 	rev       uint64
 	published dmnode.Position
-	subject   string
+	// lastSeq is the stream sequence of the last batch of this source: a
+	// publish expects it, so a stale incarnation that lost its assignment
+	// cannot append once its successor has.
+	lastSeq uint64
+	subject string
 	// read is the end of the last transaction read, published or (when
 	// re-reading what an earlier incarnation published) skipped. With no
 	// transaction pending, the tracker's state is the state at read.
@@ -462,9 +467,14 @@ func (r *tailRun) flush(ctx context.Context) error {
 		}
 		b := dmnode.Batch{Txns: r.pending.Txns[:n]}
 		msg := &nats.Msg{Subject: r.subject, Data: data, Header: jetstream.BatchHeaders(&b)}
-		if _, err := r.t.env.Store.JS.PublishMsg(ctx, msg); err != nil {
+		ack, err := r.t.env.Store.JS.PublishMsg(ctx, msg, njs.WithExpectLastSequencePerSubject(r.lastSeq))
+		if jetstream.IsWrongLastSequence(err) {
+			return Permanent(fmt.Errorf("publish binlog batch of source %s: another tailer appended to the stream: %w", r.t.source, jetstream.ErrFenced))
+		}
+		if err != nil {
 			return fmt.Errorf("publish binlog batch of source %s: %w", r.t.source, err)
 		}
+		r.lastSeq = ack.Sequence
 		r.published = b.End()
 		r.pubTime = b.Txns[n-1].Time
 		r.pending.Txns = r.pending.Txns[n:]

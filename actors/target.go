@@ -14,6 +14,7 @@ import (
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/sqlgen"
+	"github.com/dmnode/dmnode/jetstream"
 )
 
 // MetaSchema is the target schema where dmnode keeps the applied position
@@ -31,6 +32,61 @@ const checkpointDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.checkpoint 
 	updated_at  TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
 	PRIMARY KEY (task, source)
 )`
+
+// fenceDDL holds, per task and source, the assignment epoch of the actor
+// allowed to write rows to the target. Each loader or applier incarnation
+// raises it when it starts and checks it, under a shared lock, in every
+// transaction: an incarnation on a node that was cut off and replaced
+// cannot write after its successor started.
+const fenceDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.fence (
+	task   VARCHAR(128) NOT NULL,
+	source VARCHAR(128) NOT NULL,
+	epoch  BIGINT UNSIGNED NOT NULL,
+	PRIMARY KEY (task, source)
+)`
+
+// prepareMeta creates dmnode's tables on the target.
+func prepareMeta(ctx context.Context, db *sql.DB) error {
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + MetaSchema, checkpointDDL, onlineDDLTable, fenceDDL} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return classifyTargetError(fmt.Errorf("create %s tables on the target: %w", MetaSchema, err))
+		}
+	}
+	return nil
+}
+
+// claimFence raises the fence of a task and source to epoch and fails with
+// ErrFenced when a newer incarnation already holds it.
+func claimFence(ctx context.Context, db *sql.DB, task, source string, epoch uint64) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.fence (task, source, epoch) VALUES (?, ?, ?)
+		ON DUPLICATE KEY UPDATE epoch = GREATEST(epoch, VALUES(epoch))`, task, source, epoch)
+	if err != nil {
+		return fmt.Errorf("claim target fence: %w", err)
+	}
+	var held uint64
+	if err := db.QueryRowContext(ctx, `SELECT epoch FROM `+MetaSchema+`.fence WHERE task = ? AND source = ?`, task, source).Scan(&held); err != nil {
+		return fmt.Errorf("read target fence: %w", err)
+	}
+	if held != epoch {
+		return fmt.Errorf("target fence of %s/%s held by epoch %d, this incarnation has %d: %w", task, source, held, epoch, jetstream.ErrFenced)
+	}
+	return nil
+}
+
+// checkFence verifies, inside a write transaction, that this incarnation
+// still holds the fence; the shared lock keeps a successor's claim waiting
+// until the transaction ends.
+func checkFence(ctx context.Context, tx *sql.Tx, task, source string, epoch uint64) error {
+	var held uint64
+	err := tx.QueryRowContext(ctx, `SELECT epoch FROM `+MetaSchema+`.fence WHERE task = ? AND source = ? LOCK IN SHARE MODE`, task, source).Scan(&held)
+	if err != nil {
+		return fmt.Errorf("check target fence: %w", err)
+	}
+	if held != epoch {
+		return fmt.Errorf("target fence of %s/%s taken over by epoch %d, this incarnation has %d: %w", task, source, held, epoch, jetstream.ErrFenced)
+	}
+	return nil
+}
 
 // targetTables prepares target tables for one task and source: it compiles
 // and caches the per-table plan, creates the target table from the upstream
@@ -73,6 +129,23 @@ func (tt *targetTables) plan(ctx context.Context, id dmnode.TableID, columns []s
 	}
 	tt.plans[key] = p
 	return p, nil
+}
+
+// forget drops the cached plans of an upstream table and the record of
+// checked target tables, after a schema change: the next row compiles its
+// plan and checks its target table again.
+func (tt *targetTables) forget(schemaName, table string) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	prefix := schemaName + "\x00" + table + "\x00"
+	for k := range tt.plans {
+		if strings.HasPrefix(k, prefix) {
+			delete(tt.plans, k)
+		}
+	}
+	for k := range tt.ready {
+		delete(tt.ready, k)
+	}
 }
 
 func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstream func() *schema.Table) error {

@@ -21,9 +21,11 @@ import (
 type CLI struct {
 	Server string `help:"NATS URL of any dmnode node." default:"nats://127.0.0.1:4222" env:"DMNODE_SERVER"`
 
-	Dev    DevCmd    `cmd:"" help:"Run one node with everything embedded (development and demos)."`
-	Source SourceCmd `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
-	Task   TaskCmd   `cmd:"" help:"Check, submit and follow migration tasks."`
+	Dev     DevCmd     `cmd:"" help:"Run one node with everything embedded (development and demos)."`
+	Start   StartCmd   `cmd:"" help:"Run a cluster node; the first one without --join founds the cluster."`
+	Cluster ClusterCmd `cmd:"" help:"Join, inspect and shrink the cluster."`
+	Source  SourceCmd  `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
+	Task    TaskCmd    `cmd:"" help:"Check, submit and follow migration tasks."`
 }
 
 // Globals is what every command receives.
@@ -33,15 +35,28 @@ type Globals struct {
 	Err    io.Writer
 }
 
+// exitRequest carries an exit code out of kong's --help handling, which
+// would otherwise go on to run the command.
+type exitRequest struct{ code int }
+
 // Main runs the command line and returns the process exit code.
-func Main(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = e.code
+		}
+	}()
 	var c CLI
 	parser, err := kong.New(&c,
 		kong.Name("dmnode"),
 		kong.Description("dmnode migrates MySQL/MariaDB estates into TiDB or any MySQL-protocol target."),
 		kong.Writers(stdout, stderr),
 		kong.UsageOnError(),
-		kong.Exit(func(int) {}),
+		kong.Exit(func(code int) { panic(exitRequest{code}) }),
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)

@@ -50,3 +50,14 @@ func TestStageReached(t *testing.T) {
 		t.Fatal("missing task not reported")
 	}
 }
+
+// --help prints the help and exits 0 without running the command.
+func TestHelpDoesNotRun(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"task", "list", "--help", "--server", "nats://127.0.0.1:1"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit code %d, stderr %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "Usage:") || strings.Contains(errOut.String(), "127.0.0.1:1") {
+		t.Fatalf("help ran the command:\nstdout %s\nstderr %s", out.String(), errOut.String())
+	}
+}

@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/dmnode/dmnode/node"
 )
@@ -16,26 +18,65 @@ import (
 type DevCmd struct {
 	DataDir  string `help:"Directory for JetStream, Raft and the node's identity." default:"./dmnode-data" type:"path"`
 	NATSPort int    `name:"nats-port" help:"NATS client port (the control API and --server)." default:"4222"`
+	HTTPPort int    `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"0"`
 	Host     string `help:"Address the NATS server listens on." default:"127.0.0.1"`
 	LogLevel string `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 }
 
 func (d *DevCmd) Run(g *Globals) error {
+	return runNode(g, node.Config{Dev: true, DataDir: d.DataDir, Host: d.Host, NATSPort: d.NATSPort, HTTPPort: d.HTTPPort}, d.LogLevel, "text")
+}
+
+// StartCmd runs a cluster node. The first node started without --join
+// founds a cluster; a node restarted on its data dir rejoins by itself.
+type StartCmd struct {
+	Name             string        `help:"Node name, kept in the data dir (default: host name and a random suffix)."`
+	DataDir          string        `help:"Directory for JetStream, Raft and the node's identity." default:"./dmnode-data" type:"path"`
+	Host             string        `help:"Address every listener binds." default:"127.0.0.1"`
+	Advertise        string        `help:"Address peers and clients reach this node at (default: --host)."`
+	NATSPort         int           `name:"nats-port" help:"NATS client port (the control API and --server)." default:"4222"`
+	ClusterPort      int           `help:"NATS route port between nodes." default:"6222"`
+	RaftPort         int           `help:"Raft port." default:"7222"`
+	HTTPPort         int           `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"8290"`
+	Join             string        `help:"Client URL of any member, to join its cluster on first start (e.g. nats://10.0.0.5:4222)."`
+	NATSURL          string        `name:"nats-url" help:"Use this existing NATS cluster instead of the embedded server."`
+	HeartbeatTimeout time.Duration `help:"How long a node may stay silent before its actors move." default:"5s"`
+	LogLevel         string        `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
+	LogFormat        string        `help:"json or text." default:"json" enum:"json,text"`
+}
+
+func (s *StartCmd) Run(g *Globals) error {
+	return runNode(g, node.Config{
+		Name: s.Name, DataDir: s.DataDir, Host: s.Host, Advertise: s.Advertise,
+		NATSPort: s.NATSPort, ClusterPort: s.ClusterPort, RaftPort: s.RaftPort, HTTPPort: s.HTTPPort,
+		Join: s.Join, NATSURL: s.NATSURL, HeartbeatTimeout: s.HeartbeatTimeout,
+	}, s.LogLevel, s.LogFormat)
+}
+
+func runNode(g *Globals, cfg node.Config, levelName, format string) error {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(d.LogLevel)); err != nil {
+	if err := level.UnmarshalText([]byte(levelName)); err != nil {
 		return fmt.Errorf("log level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(g.Err, &slog.HandlerOptions{Level: level}))
+	cfg.Log = slog.New(logHandler(g.Err, format, level))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := node.Open(ctx, node.Config{DataDir: d.DataDir, Host: d.Host, NATSPort: d.NATSPort, Log: log})
+	n, err := node.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	runErr := n.Run(ctx)
-	log.Info("stopping node")
+	cfg.Log.Info("stopping node")
 	if err := n.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("close node: %w", err)
 	}
 	return runErr
+}
+
+func logHandler(w io.Writer, format string, level slog.Level) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
 }

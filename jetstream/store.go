@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -82,9 +83,11 @@ func Key(kind string, names ...string) string {
 
 // Store gives the actors their streams and checkpoints.
 type Store struct {
-	JS       jetstream.JetStream
-	KV       jetstream.KeyValue
-	Replicas int
+	JS jetstream.JetStream
+	KV jetstream.KeyValue
+	// replicas is the replication factor for new streams, raised by Scale
+	// as the cluster grows.
+	replicas atomic.Int32
 }
 
 // Open creates (or opens) the checkpoint bucket. replicas is the replication
@@ -95,30 +98,113 @@ func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open jetstream: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      Bucket,
-		Description: "dmnode checkpoints",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create checkpoint bucket: %w", err)
+	if err := waitJetStream(ctx, js); err != nil {
+		return nil, err
 	}
-	return &Store{JS: js, KV: kv, Replicas: replicas}, nil
+	kv, err := js.KeyValue(ctx, Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      Bucket,
+			Description: "dmnode checkpoints",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint bucket: %w", err)
+	}
+	s := &Store{JS: js, KV: kv}
+	s.replicas.Store(int32(replicas))
+	return s, nil
+}
+
+// waitJetStream waits until JetStream answers: in a cluster, its API is
+// served only once the servers have elected a metadata leader.
+func waitJetStream(ctx context.Context, js jetstream.JetStream) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("jetstream is not available: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Scale sets the replication factor for new streams to min(members, 3) and
+// raises existing streams and the checkpoint bucket to it. It never lowers
+// a stream's replicas.
+func (s *Store) Scale(ctx context.Context, members int) error {
+	want := min(max(members, 1), 3)
+	if int(s.replicas.Load()) >= want {
+		return nil
+	}
+	names := s.JS.StreamNames(ctx)
+	var errs []error
+	for name := range names.Name() {
+		if !strings.HasPrefix(name, "BINLOG_") && !strings.HasPrefix(name, "SNAPSHOT_") && name != "KV_"+Bucket {
+			continue
+		}
+		st, err := s.JS.Stream(ctx, name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cfg := st.CachedInfo().Config
+		if cfg.Replicas >= want {
+			continue
+		}
+		cfg.Replicas = want
+		uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err = s.JS.UpdateStream(uctx, cfg)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("replicate stream %s: %w", name, err))
+		}
+	}
+	if err := names.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	s.replicas.Store(int32(want))
+	return nil
+}
+
+// ensureStream opens a stream, creating it with cfg when it does not exist.
+// An existing stream keeps its configuration (its replicas in particular).
+func (s *Store) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := s.JS.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		cfg.Replicas = int(s.replicas.Load())
+		st, err = s.JS.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			st, err = s.JS.Stream(ctx, cfg.Name)
+		}
+	}
+	return st, err
 }
 
 // BinlogStream creates or opens a source's relay log stream. Messages are
 // kept until removed by name (limits retention, no age limit): the stream
 // must outlive the node that wrote it and every task that still reads it.
 func (s *Store) BinlogStream(ctx context.Context, source string) (jetstream.Stream, error) {
-	st, err := s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := s.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        BinlogStream(source),
 		Description: "binlog of source " + source,
 		Subjects:    []string{BinlogSubject(source)},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
-		Replicas:    s.Replicas,
 		Duplicates:  2 * time.Minute,
 		MaxMsgSize:  1 << 20,
 	})
@@ -132,13 +218,12 @@ func (s *Store) BinlogStream(ctx context.Context, source string) (jetstream.Stre
 // message is removed once the loader acknowledges it, after its rows are
 // committed on the target.
 func (s *Store) SnapshotStream(ctx context.Context, task string) (jetstream.Stream, error) {
-	st, err := s.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := s.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        SnapshotStream(task),
 		Description: "dumped chunks of task " + task,
 		Subjects:    []string{"dmnode.snapshot." + Token(task) + ".*"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
-		Replicas:    s.Replicas,
 		MaxMsgSize:  1 << 20,
 	})
 	if err != nil {
@@ -208,6 +293,10 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	}
 	return nil
 }
+
+// IsWrongLastSequence reports whether a publish or KV update failed because
+// the stream (or key) moved on since the caller last saw it.
+func IsWrongLastSequence(err error) bool { return isWrongSequence(err) }
 
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError

@@ -23,6 +23,9 @@ const APIPrefix = "dmnode.api."
 type Request struct {
 	Files []File `json:"files,omitempty"`
 	Name  string `json:"name,omitempty"`
+	// Retry marks a cluster.join from a node that tried to join before
+	// and holds the start of a Raft log (not a wiped node).
+	Retry bool `json:"retry,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -34,11 +37,12 @@ type File struct {
 
 // Response is a control API response. Error is set when the request failed.
 type Response struct {
-	Error    string       `json:"error,omitempty"`
-	Warnings []string     `json:"warnings,omitempty"`
-	Report   []string     `json:"report,omitempty"`
-	Sources  []SourceInfo `json:"sources,omitempty"`
-	Tasks    []TaskStatus `json:"tasks,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Report   []string       `json:"report,omitempty"`
+	Sources  []SourceInfo   `json:"sources,omitempty"`
+	Tasks    []TaskStatus   `json:"tasks,omitempty"`
+	Members  []MemberStatus `json:"members,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -67,16 +71,24 @@ func (a *apiServer) stop() {
 
 func (n *Node) handlers() map[string]handler {
 	return map[string]handler{
-		"source.add":    n.apiSourceAdd,
-		"source.list":   n.apiSourceList,
-		"source.remove": n.apiSourceRemove,
-		"task.check":    n.apiTaskCheck,
-		"task.submit":   n.apiTaskSubmit,
-		"task.status":   n.apiTaskStatus,
-		"task.list":     n.apiTaskStatus,
-		"task.stop":     n.apiTaskStop,
+		"source.add":     n.apiSourceAdd,
+		"source.list":    n.apiSourceList,
+		"source.remove":  n.apiSourceRemove,
+		"task.check":     n.apiTaskCheck,
+		"task.submit":    n.apiTaskSubmit,
+		"task.status":    n.apiTaskStatus,
+		"task.list":      n.apiTaskStatus,
+		"task.stop":      n.apiTaskStop,
+		"cluster.status": n.apiClusterStatus,
+		"cluster.join":   n.apiClusterJoin,
+		"cluster.remove": n.apiClusterRemove,
+		"cluster.leave":  n.apiClusterLeave,
 	}
 }
+
+// nodeSubject is the prefix of the control API of one particular node,
+// used to reach the leader.
+func nodeSubject(id string) string { return "dmnode.node." + id + ".api." }
 
 // serveAPI subscribes the control API (any node answers; writes reach the
 // leader through propose) and the leader's propose subject. Each request
@@ -84,18 +96,29 @@ func (n *Node) handlers() map[string]handler {
 func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	a := &apiServer{}
 	hs := n.handlers()
-	sub, err := n.nc.QueueSubscribe(APIPrefix+">", "dmnode-api", func(m *nats.Msg) {
-		method := strings.TrimPrefix(m.Subject, APIPrefix)
-		a.wg.Go(func() {
-			resp := n.serve(ctx, hs[method], method, m.Data)
-			data, _ := json.Marshal(resp)
-			if err := m.Respond(data); err != nil {
-				n.log.Warn("reply to api request", "method", method, "err", err)
-			}
-		})
-	})
+	handle := func(prefix string) nats.MsgHandler {
+		return func(m *nats.Msg) {
+			method := strings.TrimPrefix(m.Subject, prefix)
+			a.wg.Go(func() {
+				resp := n.serve(ctx, hs[method], method, m.Data)
+				data, _ := json.Marshal(resp)
+				if err := m.Respond(data); err != nil {
+					n.log.Warn("reply to api request", "method", method, "err", err)
+				}
+			})
+		}
+	}
+	// A client's connection is always to one node (the one at --server),
+	// so the queue group means: the local node answers.
+	sub, err := n.nc.QueueSubscribe(APIPrefix+">", "dmnode-api-"+n.id, handle(APIPrefix))
 	if err != nil {
 		return nil, fmt.Errorf("subscribe control api: %w", err)
+	}
+	a.subs = append(a.subs, sub)
+	sub, err = n.nc.Subscribe(nodeSubject(n.id)+">", handle(nodeSubject(n.id)))
+	if err != nil {
+		a.stop()
+		return nil, fmt.Errorf("subscribe node api: %w", err)
 	}
 	a.subs = append(a.subs, sub)
 	sub, err = n.nc.Subscribe(proposeSubject(n.id), func(m *nats.Msg) {
@@ -128,6 +151,10 @@ func (n *Node) serve(ctx context.Context, h handler, method string, data []byte)
 	if err := json.Unmarshal(data, &req); err != nil {
 		return &Response{Error: fmt.Sprintf("decode request: %v", err)}
 	}
+	if !n.ready.Load() && !strings.HasPrefix(method, "cluster.") {
+		return &Response{Error: "the node is still loading its catalog: it waits for a Raft leader (a majority of voters must be up)"}
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	resp, err := h(ctx, &req)

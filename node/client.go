@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,11 +31,16 @@ func (c *Client) Close() { c.nc.Close() }
 // Call sends a request and returns the response; a failure the server
 // reports comes back as an error, with the response (for warnings).
 func (c *Client) Call(ctx context.Context, method string, req *Request) (*Response, error) {
+	return c.call(ctx, APIPrefix+method, req)
+}
+
+func (c *Client) call(ctx context.Context, subject string, req *Request) (*Response, error) {
+	method := subject[strings.LastIndex(subject, ".api.")+len(".api."):]
 	data, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
-	msg, err := c.nc.RequestWithContext(ctx, APIPrefix+method, data)
+	msg, err := c.nc.RequestWithContext(ctx, subject, data)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, fmt.Errorf("%s: no dmnode node answers at %s", method, c.nc.ConnectedUrlRedacted())
 	}

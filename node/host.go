@@ -49,6 +49,7 @@ func (h *host) run(ctx context.Context) {
 
 func (h *host) reconcile(ctx context.Context) {
 	st := h.n.fsm.State()
+	h.n.savePeers(st)
 	want := map[string]uint64{}
 	for id, a := range st.Assign {
 		if a.Node == h.n.id {

@@ -2,28 +2,50 @@ package node
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// startNATS starts the embedded NATS server with JetStream stored under
-// dataDir. Every JetStream write is fsynced before it is acknowledged
+// startNATS starts the embedded NATS server with JetStream stored under the
+// data dir. Every JetStream write is fsynced before it is acknowledged
 // (SyncAlways): with the default two-minute sync interval acknowledged
-// writes can be lost on power failure.
-func startNATS(name, dataDir, host string, port int) (*server.Server, error) {
+// writes can be lost on power failure. Outside dev mode the server listens
+// for routes from its peers and routes to the peers it knows.
+func startNATS(name string, cfg *Config, peers []string) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName:         name,
-		Host:               host,
-		Port:               port,
+		Host:               cfg.Host,
+		Port:               cfg.NATSPort,
 		JetStream:          true,
-		StoreDir:           filepath.Join(dataDir, "jetstream"),
+		StoreDir:           filepath.Join(cfg.DataDir, "jetstream"),
 		SyncAlways:         true,
 		NoSigs:             true,
 		NoLog:              true,
 		MaxPayload:         1 << 20,
 		JetStreamMaxMemory: 256 << 20,
+	}
+	if !cfg.Dev {
+		opts.Cluster = server.ClusterOpts{
+			Name:      "dmnode",
+			Host:      cfg.Host,
+			Port:      cfg.ClusterPort,
+			Advertise: fmt.Sprintf("%s:%d", cfg.advertise(), cfg.ClusterPort),
+		}
+		opts.ClientAdvertise = fmt.Sprintf("%s:%d", cfg.advertise(), cfg.NATSPort)
+		// JetStream in cluster mode needs at least one route; a route to
+		// itself, which the server recognises and drops, lets the first
+		// node of a cluster start alone.
+		self := fmt.Sprintf("nats-route://%s:%d", cfg.advertise(), cfg.ClusterPort)
+		for _, p := range append(peers, self) {
+			u, err := url.Parse(p)
+			if err != nil {
+				return nil, fmt.Errorf("peer route %q: %w", p, err)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -32,7 +54,7 @@ func startNATS(name, dataDir, host string, port int) (*server.Server, error) {
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
-		return nil, fmt.Errorf("nats server on %s:%d did not become ready (is the port in use?)", host, port)
+		return nil, fmt.Errorf("nats server on %s:%d did not become ready (is the port in use?)", cfg.Host, cfg.NATSPort)
 	}
 	return ns, nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -28,10 +29,41 @@ var ErrNotLeader = errors.New("no raft leader")
 
 // Config configures one node.
 type Config struct {
-	DataDir  string
-	Host     string // NATS client listen address
-	NATSPort int
-	Log      *slog.Logger
+	// Name is the node's identity; empty keeps the one stored in the data
+	// dir, or makes one from the host name on first start.
+	Name    string
+	DataDir string
+	// Dev runs a single node with an in-memory Raft transport and no NATS
+	// cluster port: everything in one process, nothing else can join.
+	Dev bool
+	// Host is the address every listener binds; Advertise the address
+	// peers and clients use to reach this node (default Host).
+	Host, Advertise string
+	NATSPort        int
+	ClusterPort     int // NATS routes between nodes
+	RaftPort        int
+	HTTPPort        int // /healthz and /metrics; 0 disables
+	// Join is the client URL of any member of an existing cluster; used
+	// only on the first start, when the data dir holds no Raft state.
+	Join string
+	// NATSURL points the node at an existing NATS cluster instead of the
+	// embedded server.
+	NATSURL string
+	// HeartbeatTimeout is how long a node may stay silent before the
+	// leader moves its actors (default 5 s).
+	HeartbeatTimeout time.Duration
+	Log              *slog.Logger
+}
+
+func (c *Config) advertise() string {
+	if c.Advertise != "" {
+		return c.Advertise
+	}
+	if c.Host == "" || c.Host == "0.0.0.0" || c.Host == "::" {
+		h, _ := os.Hostname()
+		return h
+	}
+	return c.Host
 }
 
 // Node is one running dmnode process.
@@ -39,44 +71,47 @@ type Node struct {
 	id    string
 	cfg   Config
 	log   *slog.Logger
-	ns    *server.Server
+	ns    *server.Server // nil with Config.NATSURL
 	nc    *nats.Conn
 	store *jetstream.Store
 	raft  *raft.Raft
 	wal   *raftwal.WAL
 	fsm   *fsm
 	host  *host
+	beats *heartbeats
+	self  catalog.Member
 	// catalog change notifications for the scheduler and the host
 	schedKick, hostKick <-chan struct{}
+	// ready is set once the catalog holds the node's whole Raft log.
+	ready atomic.Bool
+	// storeReady is set once store is open; store is not read before.
+	storeReady atomic.Bool
+	// stopped is closed when the node has left the cluster and should exit.
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
-// Open starts the node's embedded NATS server and Raft member. Run serves
-// it until its context ends; Close releases everything.
+// Open starts the node's NATS server (or connects to an external one) and
+// its Raft member, joining the cluster at Config.Join on first start. Run
+// serves it until its context ends; Close releases everything.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = 5 * time.Second
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	id, err := nodeID(cfg.DataDir)
+	id, err := nodeID(cfg.DataDir, cfg.Name)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{id: id, cfg: cfg, log: cfg.Log.With("node", id), fsm: newFSM()}
+	n := &Node{id: id, cfg: cfg, log: cfg.Log.With("node", id), fsm: newFSM(), stopped: make(chan struct{})}
 	n.schedKick, n.hostKick = n.fsm.watch(), n.fsm.watch()
-	if n.ns, err = startNATS(id, cfg.DataDir, cfg.Host, cfg.NATSPort); err != nil {
-		return nil, err
-	}
-	if n.nc, err = nats.Connect(n.ns.ClientURL(), nats.Name("dmnode-"+id), nats.MaxReconnects(-1)); err != nil {
-		n.Close()
-		return nil, fmt.Errorf("connect to embedded nats: %w", err)
-	}
-	if n.store, err = jetstream.Open(ctx, n.nc, 1); err != nil {
-		n.Close()
-		return nil, err
-	}
-	if n.raft, n.wal, err = openRaft(id, cfg.DataDir, n.fsm); err != nil {
+	n.beats = newHeartbeats(cfg.HeartbeatTimeout)
+	if err := n.open(ctx); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -84,33 +119,168 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+func (n *Node) open(ctx context.Context) error {
+	cfg := &n.cfg
+	adv := cfg.advertise()
+	n.self = catalog.Member{ID: n.id, Control: fmt.Sprintf("nats://%s:%d", adv, cfg.NATSPort)}
+	if !cfg.Dev {
+		n.self.Route = fmt.Sprintf("nats-route://%s:%d", adv, cfg.ClusterPort)
+		n.self.Raft = fmt.Sprintf("%s:%d", adv, cfg.RaftPort)
+	}
+	if cfg.HTTPPort > 0 {
+		n.self.HTTP = fmt.Sprintf("%s:%d", adv, cfg.HTTPPort)
+	}
+	existing, err := isMember(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	started, err := hasRaftState(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if !existing && started && cfg.Join == "" {
+		return fmt.Errorf("data dir %s holds a node that never finished joining a cluster: start it again with --join PEER", cfg.DataDir)
+	}
+	peers, err := loadPeers(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if cfg.Join != "" && !existing {
+		if peers, err = discoverPeers(ctx, cfg.Join, n.id); err != nil {
+			return err
+		}
+	}
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		if n.ns, err = startNATS(n.id, cfg, peers); err != nil {
+			return err
+		}
+		natsURL = n.ns.ClientURL()
+	} else {
+		n.self.Control, n.self.Route = natsURL, ""
+	}
+	if n.nc, err = nats.Connect(natsURL, nats.Name("dmnode-"+n.id), nats.MaxReconnects(-1)); err != nil {
+		return fmt.Errorf("connect to nats at %s: %w", natsURL, err)
+	}
+	if cfg.Dev {
+		// A lone embedded server has JetStream at once.
+		if n.store, err = jetstream.Open(ctx, n.nc, 1); err != nil {
+			return err
+		}
+		n.storeReady.Store(true)
+	}
+	bootstrap := !existing && cfg.Join == ""
+	if n.raft, n.wal, err = openRaft(n.id, cfg, n.fsm, bootstrap); err != nil {
+		return err
+	}
+	if cfg.Join != "" && !existing {
+		if err := n.requestJoin(ctx, started); err != nil {
+			return err
+		}
+	}
+	return markMember(cfg.DataDir)
+}
+
+// The member file marks a data dir whose node founded or joined a cluster;
+// without it a Raft log is the remains of a join that did not finish.
+const memberFile = "member"
+
+func isMember(dataDir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dataDir, memberFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("inspect data dir: %w", err)
+	}
+	return true, nil
+}
+
+func markMember(dataDir string) error {
+	if err := os.WriteFile(filepath.Join(dataDir, memberFile), []byte("1\n"), 0o640); err != nil {
+		return fmt.Errorf("mark data dir as member: %w", err)
+	}
+	return nil
+}
+
 // ID is the node's stable identity, kept in its data dir.
 func (n *Node) ID() string { return n.id }
 
 // ClientURL is the NATS URL clients reach this node at.
-func (n *Node) ClientURL() string { return n.ns.ClientURL() }
+func (n *Node) ClientURL() string { return n.nc.ConnectedUrlRedacted() }
 
 // Run serves the control API, schedules actors while this node leads, and
 // runs the actors placed on it, until ctx ends.
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := n.catchUp(ctx); err != nil {
-		return err
-	}
 	api, err := n.serveAPI(ctx)
 	if err != nil {
 		return err
 	}
 	defer api.stop()
+	if err := n.runHeartbeats(ctx); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); n.schedule(ctx) }()
-	go func() { defer wg.Done(); n.host.run(ctx) }()
-	n.log.Info("node running", "nats", n.ns.ClientURL(), "data_dir", n.cfg.DataDir)
-	<-ctx.Done()
+	wg.Go(func() {
+		// The catalog is complete only once the node has applied its own
+		// log, which needs a leader (a quorum of voters) after a restart.
+		if err := n.catchUp(ctx); err != nil {
+			return
+		}
+		n.ready.Store(true)
+		n.log.Info("catalog loaded", "applied_index", n.raft.AppliedIndex())
+		var inner sync.WaitGroup
+		inner.Go(func() { n.schedule(ctx) })
+		// Actors need JetStream; the catalog and placement do not.
+		if err := n.openStore(ctx); err == nil {
+			inner.Go(func() { n.host.run(ctx) })
+		}
+		inner.Wait()
+	})
+	if n.cfg.HTTPPort > 0 {
+		srv, err := n.serveHTTP()
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		defer srv.Close()
+	}
+	n.log.Info("node running", "nats", n.self.Control, "raft", n.self.Raft, "data_dir", n.cfg.DataDir)
+	select {
+	case <-ctx.Done():
+	case <-n.stopped:
+		n.log.Info("node left the cluster")
+	}
+	cancel()
 	wg.Wait()
 	return nil
+}
+
+// openStore opens the JetStream streams and checkpoints. In a cluster the
+// embedded servers serve JetStream once they have routes to each other and
+// have elected a metadata leader, so a node started alone waits here until
+// a second node joins.
+func (n *Node) openStore(ctx context.Context) error {
+	if n.storeReady.Load() {
+		return nil
+	}
+	for {
+		replicas := min(max(len(n.fsm.State().Members), 1), 3)
+		store, err := jetstream.Open(ctx, n.nc, replicas)
+		if err == nil {
+			n.store = store
+			n.storeReady.Store(true)
+			n.log.Info("jetstream ready")
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		n.log.Warn("waiting for jetstream: a cluster serves it once at least two nodes are routed to each other", "err", err)
+	}
 }
 
 // catchUp waits until the catalog holds every entry of the node's own
@@ -197,18 +367,28 @@ func (n *Node) forward(ctx context.Context, op, leader string, data []byte) erro
 func proposeSubject(node string) string { return "dmnode.propose." + jetstream.Token(node) }
 
 // nodeID reads the node's identity from its data dir, creating it on first
-// start from the host name and a random suffix.
-func nodeID(dataDir string) (string, error) {
+// start from the given name, or the host name and a random suffix. A data
+// dir keeps its identity: starting it under another name is an error.
+func nodeID(dataDir, name string) (string, error) {
 	path := filepath.Join(dataDir, "node-id")
 	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
+		id := strings.TrimSpace(string(b))
+		if name != "" && name != id {
+			return "", fmt.Errorf("data dir %s belongs to node %q, not %q: start it with --name %s, or use another data dir", dataDir, id, name, id)
+		}
+		return id, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("read node id: %w", err)
 	}
-	host, _ := os.Hostname()
-	var suffix [3]byte
-	_, _ = rand.Read(suffix[:])
-	id := jetstream.Token(host) + "-" + hex.EncodeToString(suffix[:])
+	id := name
+	if id == "" {
+		host, _ := os.Hostname()
+		var suffix [3]byte
+		_, _ = rand.Read(suffix[:])
+		id = jetstream.Token(host) + "-" + hex.EncodeToString(suffix[:])
+	} else if jetstream.Token(id) != id {
+		return "", fmt.Errorf("node name %q: use letters, digits and '-' only", id)
+	}
 	if err := os.WriteFile(path, []byte(id+"\n"), 0o640); err != nil {
 		return "", fmt.Errorf("write node id: %w", err)
 	}

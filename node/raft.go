@@ -6,20 +6,34 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
 )
 
-// openRaft starts the Raft member with its log in a write-ahead log under
-// dataDir/raft. A node with no state bootstraps a single-voter cluster of
-// itself; a node with state resumes it.
-func openRaft(id, dataDir string, f raft.FSM) (*raft.Raft, *raftwal.WAL, error) {
-	dir := filepath.Join(dataDir, "raft")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, nil, fmt.Errorf("create raft dir: %w", err)
+func raftDir(dataDir string) string { return filepath.Join(dataDir, "raft") }
+
+// hasRaftState reports whether the data dir holds a Raft log, i.e. the node
+// was a member before.
+func hasRaftState(dataDir string) (bool, error) {
+	entries, err := os.ReadDir(filepath.Join(raftDir(dataDir), "wal"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
 	}
+	if err != nil {
+		return false, fmt.Errorf("inspect raft dir: %w", err)
+	}
+	return len(entries) > 0, nil
+}
+
+// openRaft starts the Raft member with its log in a write-ahead log under
+// dataDir/raft. With bootstrap it founds a single-voter cluster of itself;
+// otherwise it resumes its state, or waits to be added by a leader. Dev mode
+// uses an in-memory transport: nothing else can reach it.
+func openRaft(id string, cfg *Config, f raft.FSM, bootstrap bool) (*raft.Raft, *raftwal.WAL, error) {
+	dir := raftDir(cfg.DataDir)
 	walDir := filepath.Join(dir, "wal")
 	if err := os.MkdirAll(walDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("create raft log dir: %w", err)
@@ -28,32 +42,43 @@ func openRaft(id, dataDir string, f raft.FSM) (*raft.Raft, *raftwal.WAL, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("open raft log: %w", err)
 	}
+	fail := func(err error) (*raft.Raft, *raftwal.WAL, error) {
+		wal.Close()
+		return nil, nil, err
+	}
 	snaps, err := raft.NewFileSnapshotStore(dir, 2, io.Discard)
 	if err != nil {
-		wal.Close()
-		return nil, nil, fmt.Errorf("open raft snapshots: %w", err)
+		return fail(fmt.Errorf("open raft snapshots: %w", err))
 	}
 	conf := raft.DefaultConfig()
 	conf.LocalID = raft.ServerID(id)
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	conf.SnapshotThreshold = 1024
-	addr, trans := raft.NewInmemTransport(raft.ServerAddress(id))
-	existing, err := raft.HasExistingState(wal, wal, snaps)
-	if err != nil {
-		wal.Close()
-		return nil, nil, fmt.Errorf("inspect raft state: %w", err)
+	var trans raft.Transport
+	var addr raft.ServerAddress
+	if cfg.Dev {
+		addr, trans = raft.NewInmemTransport(raft.ServerAddress(id))
+	} else {
+		bind := fmt.Sprintf("%s:%d", cfg.Host, cfg.RaftPort)
+		adv, err := resolveTCP(fmt.Sprintf("%s:%d", cfg.advertise(), cfg.RaftPort))
+		if err != nil {
+			return fail(err)
+		}
+		tcp, err := raft.NewTCPTransportWithLogger(bind, adv, 3, 10*time.Second, conf.Logger)
+		if err != nil {
+			return fail(fmt.Errorf("listen for raft on %s: %w", bind, err))
+		}
+		addr, trans = tcp.LocalAddr(), tcp
 	}
 	r, err := raft.NewRaft(conf, f, wal, wal, snaps, trans)
 	if err != nil {
-		wal.Close()
-		return nil, nil, fmt.Errorf("start raft: %w", err)
+		return fail(fmt.Errorf("start raft: %w", err))
 	}
-	if !existing {
+	if bootstrap {
 		cfg := raft.Configuration{Servers: []raft.Server{{ID: conf.LocalID, Address: addr}}}
 		if err := r.BootstrapCluster(cfg).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			r.Shutdown()
-			wal.Close()
-			return nil, nil, fmt.Errorf("bootstrap raft: %w", err)
+			return fail(fmt.Errorf("bootstrap raft: %w", err))
 		}
 	}
 	return r, wal, nil

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -33,18 +34,25 @@ func (n *Node) schedule(ctx context.Context) {
 
 func (n *Node) placeOnce(ctx context.Context) error {
 	st := n.fsm.State()
-	if _, ok := st.Members[n.id]; !ok {
-		m := &catalog.Member{ID: n.id, Control: n.ns.ClientURL()}
-		if err := n.propose(ctx, catalog.Command{Op: catalog.OpAddMember, Member: m}); err != nil {
+	if m, ok := st.Members[n.id]; !ok || (*m != n.self && !m.Leaving) {
+		self := n.self
+		if err := n.propose(ctx, catalog.Command{Op: catalog.OpAddMember, Member: &self}); err != nil {
 			return err
 		}
 		st = n.fsm.State()
 	}
-	live := make([]string, 0, len(st.Members))
-	for id := range st.Members {
-		live = append(live, id)
+	if !n.cfg.Dev {
+		// No work is placed before this node can reach JetStream and the
+		// streams and checkpoints are replicated as the cluster allows:
+		// an actor's progress must survive the loss of any one node.
+		if !n.storeReady.Load() {
+			return nil
+		}
+		if err := n.store.Scale(ctx, len(st.Members)); err != nil {
+			return fmt.Errorf("replicate streams before placing actors: %w", err)
+		}
 	}
-	changes := catalog.Place(live, st.Desired(), st.Assign)
+	changes := catalog.Place(n.liveMembers(st), st.Desired(), st.Assign)
 	if len(changes) == 0 {
 		return nil
 	}

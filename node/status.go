@@ -77,6 +77,11 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 			{jetstream.Key("progress", "apply", t.Name, src), &apply},
 			{jetstream.Key("progress", "tail", src), &tail},
 		}
+		if !n.storeReady.Load() {
+			ss.LastError = "jetstream is not available yet: a cluster serves it once at least two nodes are up and routed to each other"
+			out.Sources = append(out.Sources, ss)
+			continue
+		}
 		for _, l := range loads {
 			if _, err := n.store.Load(ctx, l.key, l.v); err != nil {
 				return out, err

@@ -216,3 +216,11 @@ func queryRows(db *sql.DB, q string) (rows [][]string, err error) {
 func harnessRows(t *testing.T, s *harness.Server, q string) [][]string {
 	return harness.Rows(t, s.DB(t), q)
 }
+
+func readFile(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -79,7 +79,9 @@ func (s *State) Desired() []ActorSpec {
 
 // Place decides where every desired actor runs: an actor keeps its node
 // while that node is alive; otherwise it goes to the live node with the
-// fewest actors (ties broken by name), so placement is deterministic. It
+// fewest actors (ties broken by name). When the live nodes' actor counts
+// differ by more than one (a node joined), actors move from the busiest
+// node to the idlest until they do not. Placement is deterministic. It
 // returns only the changes: actor → node, with "" for actors to remove.
 func Place(live []string, desired []ActorSpec, current map[string]Assignment) map[string]string {
 	changes := map[string]string{}
@@ -119,5 +121,45 @@ func Place(live []string, desired []ActorSpec, current map[string]Assignment) ma
 		load[best]++
 		changes[a.ID()] = best
 	}
+	rebalance(nodes, desired, current, changes, load)
 	return changes
+}
+
+// rebalance moves actors from the busiest to the idlest live node while
+// their counts differ by more than one; it moves the actor with the highest
+// id first, so the outcome does not depend on map order.
+func rebalance(nodes []string, desired []ActorSpec, current map[string]Assignment, changes map[string]string, load map[string]int) {
+	where := func(id string) string {
+		if n, ok := changes[id]; ok {
+			return n
+		}
+		return current[id].Node
+	}
+	for {
+		busiest, idlest := nodes[0], nodes[0]
+		for _, n := range nodes {
+			if load[n] > load[busiest] {
+				busiest = n
+			}
+			if load[n] < load[idlest] {
+				idlest = n
+			}
+		}
+		if load[busiest]-load[idlest] <= 1 {
+			return
+		}
+		moved := false
+		for i := len(desired) - 1; i >= 0; i-- {
+			if id := desired[i].ID(); where(id) == busiest {
+				changes[id] = idlest
+				load[busiest]--
+				load[idlest]++
+				moved = true
+				break
+			}
+		}
+		if !moved {
+			return
+		}
+	}
 }

@@ -97,7 +97,23 @@ type TaskSource struct {
 // Member is a node of the cluster.
 type Member struct {
 	ID      string `json:"id"`
-	Control string `json:"control"` // NATS client URL of the node
+	Control string `json:"control"`         // NATS client URL
+	Route   string `json:"route,omitempty"` // NATS cluster route URL, for peers
+	Raft    string `json:"raft,omitempty"`  // Raft address
+	HTTP    string `json:"http,omitempty"`  // metrics and health address
+	// Leaving is set by a graceful leave: the node gets no new actors and
+	// its actors move elsewhere before it is removed.
+	Leaving bool `json:"leaving,omitempty"`
+}
+
+// MemberIDs returns the member ids in order.
+func (s *State) MemberIDs() []string {
+	ids := make([]string, 0, len(s.Members))
+	for id := range s.Members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // Assignment places an actor on a node. Epoch increases with every new

@@ -130,6 +130,9 @@ func TestPlace(t *testing.T) {
 			map[string]Assignment{"tail/a": {"n1", 1}, "tail/b": {"n1", 2}, "tail/c": {"n1", 3}, "tail/z": {"n1", 4}},
 			map[string]string{"tail/z": ""}},
 		{"no live node places nothing", nil, nil, map[string]string{}},
+		{"a joining node gets actors", []string{"n1", "n2"},
+			map[string]Assignment{"tail/a": {"n1", 1}, "tail/b": {"n1", 2}, "tail/c": {"n1", 3}},
+			map[string]string{"tail/c": "n2"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,5 +164,46 @@ func TestAssignIsDeterministic(t *testing.T) {
 		} else if !reflect.DeepEqual(first, s.Assign) {
 			t.Fatalf("assignments differ between replays: %v vs %v", first, s.Assign)
 		}
+	}
+}
+
+// A scripted life of a cluster: placement as nodes join, fail, come back and
+// leave, checked step by step. Applying the script twice gives the same
+// epochs: a new leader replaying the log reaches the same assignment.
+func TestPlacementScript(t *testing.T) {
+	run := func() *State {
+		s := newTaskState(t, ModeAll)
+		for _, id := range []string{"n1", "n2", "n3"} {
+			mustApply(t, s, Command{Op: OpAddMember, Member: &Member{ID: id}})
+		}
+		step := func(live []string, want map[string]int) {
+			t.Helper()
+			mustApply(t, s, Command{Op: OpAssign, Assign: Place(live, s.Desired(), s.Assign)})
+			got := map[string]int{}
+			for _, a := range s.Assign {
+				got[a.Node]++
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("live %v: actors per node %v, want %v", live, got, want)
+			}
+		}
+		// dump and load of two sources: four actors over three nodes
+		step([]string{"n1", "n2", "n3"}, map[string]int{"n1": 2, "n2": 1, "n3": 1})
+		// n1 fails: its actors move, nothing else does
+		step([]string{"n2", "n3"}, map[string]int{"n2": 2, "n3": 2})
+		// n1 comes back: the idle node gets actors from the busiest
+		step([]string{"n1", "n2", "n3"}, map[string]int{"n1": 1, "n2": 1, "n3": 2})
+		// n3 leaves gracefully
+		mustApply(t, s, Command{Op: OpLeaveMember, Name: "n3"})
+		step([]string{"n1", "n2"}, map[string]int{"n1": 2, "n2": 2})
+		mustApply(t, s, Command{Op: OpRemoveMember, Name: "n3"})
+		if _, ok := s.Members["n3"]; ok {
+			t.Fatal("removed member still listed")
+		}
+		return s
+	}
+	a, b := run(), run()
+	if !reflect.DeepEqual(a.Assign, b.Assign) || a.Epoch != b.Epoch {
+		t.Fatalf("two runs of the script differ:\n%v (epoch %d)\n%v (epoch %d)", a.Assign, a.Epoch, b.Assign, b.Epoch)
 	}
 }

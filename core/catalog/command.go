@@ -17,6 +17,8 @@ const (
 	OpStageDone     = "stage-done"
 	OpAssign        = "assign"
 	OpAddMember     = "add-member"
+	OpRemoveMember  = "remove-member"
+	OpLeaveMember   = "leave-member"
 )
 
 // Command is one entry of the Raft log.
@@ -63,7 +65,16 @@ func (s *State) Apply(c Command) error {
 		if c.Member == nil || c.Member.ID == "" {
 			err = fmt.Errorf("add member: %w", ErrInvalid)
 		} else {
-			s.Members[c.Member.ID] = c.Member
+			m := *c.Member
+			s.Members[m.ID] = &m
+		}
+	case OpRemoveMember:
+		s.removeMember(c.Name)
+	case OpLeaveMember:
+		if m, ok := s.Members[c.Name]; ok {
+			m.Leaving = true
+		} else {
+			err = notFound("member", c.Name)
 		}
 	default:
 		err = fmt.Errorf("unknown operation %q: %w", c.Op, ErrInvalid)
@@ -275,5 +286,16 @@ func (s *State) assign(m map[string]string) {
 		}
 		s.Epoch++
 		s.Assign[actor] = Assignment{Node: node, Epoch: s.Epoch}
+	}
+}
+
+// removeMember forgets a member and drops its assignments, so the next
+// placement moves its actors.
+func (s *State) removeMember(id string) {
+	delete(s.Members, id)
+	for actor, a := range s.Assign {
+		if a.Node == id {
+			delete(s.Assign, actor)
+		}
 	}
 }

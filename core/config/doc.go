@@ -15,18 +15,25 @@
 //
 //   - supported keys are decoded and validated with DM's semantics (required
 //     keys, rule references, unused rules, route extractors, column mapping
-//     arguments, block/allow list entries, shard mode);
-//   - keys that ask for a feature dmnode does not implement yet (binlog event
-//     filters, expression filters, validators, online DDL, physical import,
-//     TLS, ...) are errors "not supported yet", unless their value is empty or
-//     false and so asks for nothing;
+//     arguments, block/allow list entries, shard mode, binlog event filter
+//     events and sql-patterns, expression filter expressions, online DDL
+//     rules);
+//   - keys that ask for a feature dmnode does not implement yet (validators,
+//     physical import, TLS, ...) are errors "not supported yet", unless
+//     their value is empty or false and so asks for nothing;
 //   - keys that are accepted but have no effect in dmnode (deprecated DM keys,
 //     dump-file and relay-directory settings, ...) add a line to the
 //     Warnings of the result that says why, so nothing is ignored silently.
 //
 // Decode fills the effective per-instance settings (Instance.Dump, Load,
 // Sync) from the named or inline unit configurations, the *-thread
-// overrides and DM's defaults.
+// overrides and DM's defaults, and DM's online DDL defaults (online-ddl
+// true, gh-ost and pt-osc table rules).
+//
+// Expressions of expression-filter are parsed and checked here, with
+// package exprfilter, so that an unsupported function is reported with the
+// file position before the task runs; event names are checked with package
+// filter.
 //
 // The package is pure: apart from LoadTask and LoadSource, which read a file
 // or standard input, there is no I/O. No message quotes a password.

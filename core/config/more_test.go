@@ -72,6 +72,37 @@ var taskWarningCases = []fileCase{
 		"    meta: {binlog-gtid: \"3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5\"}\n", []string{
 		"task.yaml:8:5: mysql-instances[0].meta: ignored in task-mode full: it replicates no binlog",
 	}},
+	{"filters", task(strings.Join([]string{
+		"    filter-rules: [f1, f2, f3]",
+		"filters:",
+		"  f1: {schema-pattern: s, events: [create view, \"recover table\", \"Multi Schema Change\"], action: Ignore}",
+		"  f2: {schema-pattern: s, action: Do}",
+		"  f3: {schema-pattern: s, action: Error}",
+		"online-ddl: false",
+		"shadow-table-rules: [\"^_(.+)_gho$\"]",
+		"",
+	}, "\n")), []string{
+		"task.yaml:10:36: filters.f1.events[0]: never matches: view statements are always skipped, as in DM",
+		"task.yaml:10:49: filters.f1.events[1]: never matches: it names a TiDB statement, which MySQL and MariaDB do not log",
+		"task.yaml:10:66: filters.f1.events[2]: never matches: dmnode classifies each part of an ALTER TABLE separately",
+		"task.yaml:11:27: filters.f2.action: Do without events skips every event of the tables the rule covers, as in DM",
+		"task.yaml:12:3: filters.f3: matches nothing: it has neither events nor sql-pattern",
+		"task.yaml:14:1: shadow-table-rules: ignored: online-ddl is false",
+	}},
+	{"filters in task-mode full", strings.Replace(baseTask, "task-mode: all", "task-mode: full", 1) + strings.Join([]string{
+		"    filter-rules: [f1]",
+		"    expression-filters: [e1]",
+		"filters:",
+		"  f1: {schema-pattern: s, events: [insert], action: Ignore}",
+		"expression-filter:",
+		"  e1: {schema: s, table: t, insert-value-expr: \"a > 1\"}",
+		"online-ddl-scheme: pt",
+		"",
+	}, "\n"), []string{
+		"task.yaml:8:5: mysql-instances[0].filter-rules: ignored in task-mode full: filters apply to the binlog only, as in DM",
+		"task.yaml:9:5: mysql-instances[0].expression-filters: ignored in task-mode full: filters apply to the binlog only, as in DM",
+		"task.yaml:14:1: online-ddl-scheme: deprecated in DM: write online-ddl: true, which recognises both tools",
+	}},
 }
 
 func TestTaskWarnings(t *testing.T) {
@@ -231,8 +262,6 @@ var sourceErrorCases = []fileCase{
 		"enable: false",
 		"relay-binlog-name: mysql-bin.000001",
 		"relay-binlog-gtid: \"3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5\"",
-		"filters:",
-		"  - {schema-pattern: a, events: [\"all dml\"], action: Ignore}",
 		"from:",
 		"  host: h",
 		"  port: 3306",
@@ -243,9 +272,25 @@ var sourceErrorCases = []fileCase{
 		"source.yaml:2:1: enable: not supported yet: false (a disabled source); remove the source instead",
 		"source.yaml:3:1: relay-binlog-name: not supported yet",
 		"source.yaml:4:1: relay-binlog-gtid: not supported yet",
-		"source.yaml:5:1: filters: not supported yet",
-		"source.yaml:10:3: from.security: not supported yet",
-		"source.yaml:11:3: from.sesion: unknown key (did you mean session?)",
+		"source.yaml:8:3: from.security: not supported yet",
+		"source.yaml:9:3: from.sesion: unknown key (did you mean session?)",
+	}},
+	{"filters", strings.Join([]string{
+		"source-id: a",
+		"from: {host: h, port: 3306}",
+		"filters:",
+		"  - {schema-pattern: a, events: [\"all dml\"], action: Ignore}",
+		"  - {table-pattern: t, events: [\"al dml\"], sql-pattern: [\"[\"], action: IGNORE}",
+		"  -",
+		"  - {schema-pattern: a, action: Do, sql: x}",
+		"",
+	}, "\n"), []string{
+		"source.yaml:5:6: filters[1].schema-pattern: required",
+		`source.yaml:5:33: filters[1].events[0]: unknown event "al dml" (did you mean "all dml"?)`,
+		"source.yaml:5:58: filters[1].sql-pattern[0]: invalid regular expression: error parsing regexp: missing closing ]: `[`",
+		`source.yaml:5:64: filters[1].action: invalid value "IGNORE": must be Do, Ignore or Error (capitalized, as in DM)`,
+		"source.yaml:6:4: filters[2]: must be a mapping",
+		"source.yaml:7:37: filters[3].sql: unknown key",
 	}},
 }
 
@@ -274,7 +319,7 @@ func TestSourceWarnings(t *testing.T) {
 		"flavor: MySQL",
 		"server-id: 101",
 		"charset: utf8mb4",
-		"case-sensitive: false",
+		"case-sensitive: true",
 		"from:",
 		"  host: 10.0.0.1",
 		"  port: 3306",
@@ -284,6 +329,8 @@ func TestSourceWarnings(t *testing.T) {
 		"  session: {time_zone: \"+00:00\"}",
 		"purge: {interval: 3600, expires: 0, remain-space: 15}",
 		"checker: {check-enable: true, backoff-rollback: 5m, backoff-max: 5m}",
+		"filters:",
+		"  - {schema-pattern: \"Shop\", table-pattern: \"t_*\", events: [\"drop table\"], action: Ignore}",
 		"",
 	}, "\n")))
 	if err != nil {
@@ -293,12 +340,13 @@ func TestSourceWarnings(t *testing.T) {
 		SourceID: "mysql-01", EnableGTID: true, EnableRelay: true, Flavor: FlavorMySQL, ServerID: 101,
 		From: DBConfig{Host: "10.0.0.1", Port: 3306, User: "dm", Password: "secret",
 			Session: map[string]string{"time_zone": "+00:00"}},
-		File: "source.yaml",
+		Filters:       []*FilterRule{{SchemaPattern: "Shop", TablePattern: "t_*", Events: []string{"drop table"}, Action: "Ignore"}},
+		CaseSensitive: true,
+		File:          "source.yaml",
 		Warnings: []string{
 			"source.yaml:4:1: enable-relay: ignored: the source's binlog stream is always the relay, shared by its tasks",
 			"source.yaml:5:1: relay-dir: ignored: " + whyRelay,
 			"source.yaml:8:1: charset: ignored: " + whyDeprecated,
-			"source.yaml:9:1: case-sensitive: ignored: it only applies to source filters, which dmnode does not support",
 			"source.yaml:15:3: from.max-allowed-packet: ignored: deprecated in DM: the value is read from the server",
 			"source.yaml:17:1: purge: ignored: " + whyRelay + ", with its own retention limits",
 			"source.yaml:18:1: checker: ignored: dmnode restarts failed actors with its own backoff",
@@ -410,5 +458,33 @@ func TestScalarTextKept(t *testing.T) {
 	}
 	if src.From.Password != "010" || src.From.User != "010" {
 		t.Errorf("anchored 010 decoded as password %q, user %q", src.From.Password, src.From.User)
+	}
+}
+
+// TestOnlineDDL checks DM's defaults for online DDL and the anchoring of
+// custom rules.
+func TestOnlineDDL(t *testing.T) {
+	tests := []struct {
+		extra         string
+		online        bool
+		shadow, trash []string
+	}{
+		{"", true, []string{DefaultShadowTableRule}, []string{DefaultTrashTableRule}},
+		{"online-ddl: false\n", false, nil, nil},
+		{"online-ddl: no\nonline-ddl-scheme: \"\"\n", false, nil, nil},
+		{"online-ddl-scheme: pt\n", true, []string{DefaultShadowTableRule}, []string{DefaultTrashTableRule}},
+		{"online-ddl: true\nshadow-table-rules: [\"_(.+)_shadow\", \"^x_(.+)$\"]\n", true,
+			[]string{"^_(.+)_shadow$", "^x_(.+)$"}, []string{DefaultTrashTableRule}},
+		{"trash-table-rules: [\"(.+)_bak$\"]\n", true, []string{DefaultShadowTableRule}, []string{"^(.+)_bak$"}},
+	}
+	for _, tt := range tests {
+		task, err := DecodeTask("task.yaml", []byte(task(tt.extra)))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.extra, err)
+		}
+		if task.OnlineDDL != tt.online || !reflect.DeepEqual(task.ShadowTableRules, tt.shadow) ||
+			!reflect.DeepEqual(task.TrashTableRules, tt.trash) {
+			t.Errorf("%q: online %v shadow %q trash %q", tt.extra, task.OnlineDDL, task.ShadowTableRules, task.TrashTableRules)
+		}
 	}
 }

@@ -31,17 +31,6 @@ func dropped(s *spec, why string) *field { return &field{spec: s, warn: why, dro
 // other than an empty one (null, "", 0, false, {}, []) is an error.
 func notYet(s *spec) *field { return &field{spec: s, check: notSupported, drop: true} }
 
-// notYetHint is notYet with a hint appended to the message.
-func notYetHint(s *spec, hint string) *field {
-	check := func(n ast.Node) string {
-		if msg := notSupported(n); msg != "" {
-			return msg + " (" + hint + ")"
-		}
-		return ""
-	}
-	return &field{spec: s, check: check, drop: true}
-}
-
 func aliasOf(name string) *field { return &field{alias: name} }
 
 func notSupported(n ast.Node) string {
@@ -105,10 +94,10 @@ var metaSpec = mapSpec(map[string]*field{
 var instanceSpec = mapSpec(map[string]*field{
 	"source-id":             key(stringSpec),
 	"meta":                  key(metaSpec),
-	"filter-rules":          notYet(anySpec),
+	"filter-rules":          key(listSpec),
 	"column-mapping-rules":  key(listSpec),
 	"route-rules":           key(listSpec),
-	"expression-filters":    notYet(anySpec),
+	"expression-filters":    key(listSpec),
 	"black-white-list":      aliasOf("block-allow-list"),
 	"block-allow-list":      key(stringSpec),
 	"mydumper-config-name":  key(stringSpec),
@@ -148,6 +137,23 @@ var columnMappingSpec = mapSpec(map[string]*field{
 	"expression":         key(stringSpec),
 	"arguments":          key(listSpec),
 	"create-table-query": ignored(stringSpec, "unused by DM as well"),
+})
+
+var filterRuleSpec = mapSpec(map[string]*field{
+	"schema-pattern": key(stringSpec),
+	"table-pattern":  key(stringSpec),
+	"events":         key(listSpec),
+	"sql-pattern":    key(listSpec),
+	"action":         key(stringSpec),
+})
+
+var expressionFilterSpec = mapSpec(map[string]*field{
+	"schema":                key(stringSpec),
+	"table":                 key(stringSpec),
+	"insert-value-expr":     key(stringSpec),
+	"update-old-value-expr": key(stringSpec),
+	"update-new-value-expr": key(stringSpec),
+	"delete-value-expr":     key(stringSpec),
 })
 
 var tableRefSpec = mapSpec(map[string]*field{
@@ -224,25 +230,24 @@ var taskSpec = mapSpec(map[string]*field{
 	"mariadb2tidb":                 notYet(anySpec),
 	"target-database":              key(dbSpec),
 	"mysql-instances":              key(listOf(instanceSpec)),
-	"online-ddl": notYetHint(boolSpec,
-		"dmnode does not follow gh-ost or pt-osc schema changes; write online-ddl: false"),
-	"shadow-table-rules": notYet(anySpec),
-	"trash-table-rules":  notYet(anySpec),
-	"online-ddl-scheme":  notYet(anySpec),
-	"routes":             key(namedSpec(routeSpec)),
-	"filters":            notYet(anySpec),
-	"column-mappings":    key(namedSpec(columnMappingSpec)),
-	"expression-filter":  notYet(anySpec),
-	"black-white-list":   aliasOf("block-allow-list"),
-	"block-allow-list":   key(namedSpec(baListSpec)),
-	"mydumpers":          key(namedSpec(mydumperSpec)),
-	"loaders":            key(namedSpec(loaderSpec)),
-	"syncers":            key(namedSpec(syncerSpec)),
-	"validators":         notYet(anySpec),
-	"clean-dump-file":    dropped(boolSpec, whyNoDumpFiles),
-	"ansi-quotes":        dropped(boolSpec, whyDeprecated),
-	"remove-meta":        dropped(boolSpec, "deprecated in DM, replaced by start-task --remove-meta"),
-	"experimental":       notYet(anySpec),
+	"online-ddl":                   key(boolSpec),
+	"shadow-table-rules":           key(listSpec),
+	"trash-table-rules":            key(listSpec),
+	"online-ddl-scheme":            key(stringSpec),
+	"routes":                       key(namedSpec(routeSpec)),
+	"filters":                      key(namedSpec(filterRuleSpec)),
+	"column-mappings":              key(namedSpec(columnMappingSpec)),
+	"expression-filter":            key(namedSpec(expressionFilterSpec)),
+	"black-white-list":             aliasOf("block-allow-list"),
+	"block-allow-list":             key(namedSpec(baListSpec)),
+	"mydumpers":                    key(namedSpec(mydumperSpec)),
+	"loaders":                      key(namedSpec(loaderSpec)),
+	"syncers":                      key(namedSpec(syncerSpec)),
+	"validators":                   notYet(anySpec),
+	"clean-dump-file":              dropped(boolSpec, whyNoDumpFiles),
+	"ansi-quotes":                  dropped(boolSpec, whyDeprecated),
+	"remove-meta":                  dropped(boolSpec, "deprecated in DM, replaced by start-task --remove-meta"),
+	"experimental":                 notYet(anySpec),
 })
 
 var purgeSpec = mapSpec(map[string]*field{
@@ -278,6 +283,6 @@ var sourceSpec = mapSpec(map[string]*field{
 	"checker":           dropped(checkerSpec, "dmnode restarts failed actors with its own backoff"),
 	"server-id":         key(uint32Spec),
 	"tracer":            dropped(anySpec, whyDeprecated),
-	"case-sensitive":    dropped(boolSpec, "it only applies to source filters, which dmnode does not support"),
-	"filters":           notYet(anySpec),
+	"case-sensitive":    key(boolSpec),
+	"filters":           key(listOf(filterRuleSpec)),
 })

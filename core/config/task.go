@@ -19,8 +19,9 @@ const (
 const MaxSourceIDLength = 32
 
 // checkTask validates a decoded task and fills in what DM derives: the
-// shard mode implied by is-sharding, the fourth partition id argument and
-// the effective unit settings of each instance.
+// shard mode implied by is-sharding, online DDL and its default rules, the
+// fourth partition id argument and the effective unit settings of each
+// instance.
 func checkTask(r *report, t *Task) {
 	checkHeader(r, t)
 	checkDB(r, &t.TargetDatabase, "target-database")
@@ -28,9 +29,12 @@ func checkTask(r *report, t *Task) {
 	if complete {
 		checkUnused(r, t, used)
 	}
+	checkOnlineDDL(r, t)
 	checkRoutes(r, t.Routes)
 	checkColumnMappings(r, t.ColumnMappings)
 	checkBALists(r, t.BAList)
+	checkFilters(r, t.Filters)
+	checkExpressionFilters(r, t.ExpressionFilters)
 	checkUnitConfigs(r, t)
 	resolveUnits(t)
 }
@@ -140,6 +144,16 @@ func checkRefs(r *report, t *Task, inst *Instance, p string, used usage) {
 	refList(r, used, childPath(p, "route-rules"), "routes", inst.RouteRules, defined(t.Routes))
 	refList(r, used, childPath(p, "column-mapping-rules"), "column-mappings", inst.ColumnMappingRules,
 		defined(t.ColumnMappings))
+	refList(r, used, childPath(p, "filter-rules"), "filters", inst.FilterRules, defined(t.Filters))
+	refList(r, used, childPath(p, "expression-filters"), "expression-filter", inst.ExpressionFilters,
+		defined(t.ExpressionFilters))
+	if t.TaskMode == ModeFull {
+		for _, key := range []string{"filter-rules", "expression-filters"} {
+			if kp := childPath(p, key); r.has(kp) && !r.skipped(kp) {
+				r.warnf(kp, "ignored in task-mode full: filters apply to the binlog only, as in DM")
+			}
+		}
+	}
 	refUnit(r, used, p, "mydumper", inst.MydumperConfigName, inst.Mydumper != nil, "mydumpers", defined(t.Mydumpers))
 	refUnit(r, used, p, "loader", inst.LoaderConfigName, inst.Loader != nil, "loaders", defined(t.Loaders))
 	refUnit(r, used, p, "syncer", inst.SyncerConfigName, inst.Syncer != nil, "syncers", defined(t.Syncers))
@@ -230,6 +244,8 @@ func checkUnused(r *report, t *Task, used usage) {
 	unused(r, used, "block-allow-list", slices.Sorted(maps.Keys(t.BAList)))
 	unused(r, used, "routes", slices.Sorted(maps.Keys(t.Routes)))
 	unused(r, used, "column-mappings", slices.Sorted(maps.Keys(t.ColumnMappings)))
+	unused(r, used, "filters", slices.Sorted(maps.Keys(t.Filters)))
+	unused(r, used, "expression-filter", slices.Sorted(maps.Keys(t.ExpressionFilters)))
 	unused(r, used, "mydumpers", slices.Sorted(maps.Keys(t.Mydumpers)))
 	unused(r, used, "loaders", slices.Sorted(maps.Keys(t.Loaders)))
 	unused(r, used, "syncers", slices.Sorted(maps.Keys(t.Syncers)))

@@ -49,6 +49,10 @@ var quickStartTask = &Task{
 	ShardMode:      ShardPessimistic, // from is-sharding: true
 	IsSharding:     true,
 	TargetDatabase: DBConfig{Host: "127.0.0.1", Port: 4000, User: "root"},
+	// online-ddl is not written: true, with DM's rules
+	OnlineDDL:        true,
+	ShadowTableRules: []string{DefaultShadowTableRule},
+	TrashTableRules:  []string{DefaultTrashTableRule},
 	MySQLInstances: []Instance{
 		quickStartInstance("mysql-replica-01", "instance-1"),
 		quickStartInstance("mysql-replica-02", "instance-2"),
@@ -110,6 +114,9 @@ var fullTask = &Task{
 	MetaSchema:          "dm_meta",
 	Timezone:            "Asia/Shanghai",
 	IgnoreCheckingItems: []string{"auto_increment_ID"},
+	OnlineDDL:           true,
+	ShadowTableRules:    []string{DefaultShadowTableRule},
+	TrashTableRules:     []string{DefaultTrashTableRule},
 	TargetDatabase: DBConfig{
 		Host: "tidb.example.com", Port: 4000, User: "dm", Password: "c2VjcmV0",
 		Session: map[string]string{
@@ -124,6 +131,8 @@ var fullTask = &Task{
 		BAListName:         "bw-rule-1",
 		RouteRules:         []string{"route-rule-1", "route-rule-2"},
 		ColumnMappingRules: []string{"cm-rule-1"},
+		FilterRules:        []string{"filter-rule-1", "filter-rule-2"},
+		ExpressionFilters:  []string{"even_c"},
 		MydumperConfigName: "global",
 		LoaderConfigName:   "global",
 		SyncerConfigName:   "global",
@@ -135,6 +144,7 @@ var fullTask = &Task{
 		Meta:           &Meta{BinlogGTID: "03fc0263-28c7-11e7-a653-6c0b84d59f30:1-40"},
 		BAListName:     "bw-rule-1",
 		RouteRules:     []string{"route-rule-2"},
+		FilterRules:    []string{"filter-rule-1"},
 		Mydumper:       &MydumperConfig{Threads: 8, Rows: 10000, Where: "id < 1000000"},
 		MydumperThread: 16,
 		Loader:         &LoaderConfig{PoolSize: 4, ImportMode: "sql", OnDuplicate: "replace"},
@@ -167,6 +177,14 @@ var fullTask = &Task{
 		},
 		IgnoreTables: []TableRef{{DBName: "user", TblName: "log"}},
 	}},
+	Filters: map[string]*FilterRule{
+		"filter-rule-1": {SchemaPattern: "test_*", TablePattern: "t_*", Events: []string{"truncate table", "drop table"},
+			SQLPattern: []string{`^DROP\s+PROCEDURE`, `^CREATE\s+PROCEDURE`}, Action: "Ignore"},
+		"filter-rule-2": {SchemaPattern: "test_*", Events: []string{"all dml", "Create Schema"}, Action: "Do"},
+	},
+	ExpressionFilters: map[string]*ExpressionFilter{
+		"even_c": {Schema: "expr_filter", Table: "tbl", InsertValueExpr: "c % 2 = 0"},
+	},
 	Mydumpers: map[string]*MydumperConfig{"global": {Threads: 4, ChunkFilesize: "64", Rows: 100000, SkipTzUTC: true}},
 	Loaders: map[string]*LoaderConfig{"global": {PoolSize: 16, Dir: "./dumped_data", ImportMode: "logical",
 		OnDuplicateLogical: "replace"}},
@@ -175,17 +193,17 @@ var fullTask = &Task{
 	File: "testdata/dm-full-task.yaml",
 	Warnings: []string{
 		fullFile + "8:1: meta-schema: ignored: dmnode keeps its metadata in schema dmnode_meta",
-		fullFile + "13:1: clean-dump-file: ignored: " + whyNoDumpFiles,
-		fullFile + "14:1: timezone: ignored: " + whyUTC,
-		fullFile + "15:1: enable-heartbeat: ignored: " + whyDeprecated,
-		fullFile + "23:3: target-database.max-allowed-packet: ignored: deprecated in DM: the value is read from the server",
-		fullFile + "107:5: mydumpers.global.chunk-filesize: ignored: dmnode splits tables into chunks of rows (rows), not files",
-		fullFile + "109:5: mydumpers.global.skip-tz-utc: ignored: " + whyUTC,
-		fullFile + "115:5: loaders.global.dir: ignored: " + whyNoDumpFiles,
-		fullFile + "123:5: syncers.global.queue-size: ignored: dmnode bounds its buffers itself",
-		fullFile + "124:5: syncers.global.checkpoint-flush-interval: ignored: " + whyCheckpoint,
-		fullFile + "126:5: syncers.global.safe-mode-duration: ignored: " + whyCheckpoint + ", so no automatic safe mode is needed after a restart",
-		fullFile + "128:5: syncers.global.multiple-rows: ignored: dmnode always batches row changes, up to batch per transaction",
+		fullFile + "15:1: clean-dump-file: ignored: " + whyNoDumpFiles,
+		fullFile + "16:1: timezone: ignored: " + whyUTC,
+		fullFile + "17:1: enable-heartbeat: ignored: " + whyDeprecated,
+		fullFile + "24:3: target-database.max-allowed-packet: ignored: deprecated in DM: the value is read from the server",
+		fullFile + "128:5: mydumpers.global.chunk-filesize: ignored: dmnode splits tables into chunks of rows (rows), not files",
+		fullFile + "130:5: mydumpers.global.skip-tz-utc: ignored: " + whyUTC,
+		fullFile + "136:5: loaders.global.dir: ignored: " + whyNoDumpFiles,
+		fullFile + "144:5: syncers.global.queue-size: ignored: dmnode bounds its buffers itself",
+		fullFile + "145:5: syncers.global.checkpoint-flush-interval: ignored: " + whyCheckpoint,
+		fullFile + "147:5: syncers.global.safe-mode-duration: ignored: " + whyCheckpoint + ", so no automatic safe mode is needed after a restart",
+		fullFile + "149:5: syncers.global.multiple-rows: ignored: dmnode always batches row changes, up to batch per transaction",
 	},
 }
 

@@ -12,6 +12,17 @@ type Task struct {
 	Timezone      string `yaml:"timezone"`    // ignored with a warning: dmnode's sessions run in UTC
 	CaseSensitive bool   `yaml:"case-sensitive"`
 
+	// OnlineDDL makes the rules recognise the ghost and trash tables of
+	// gh-ost, pt-online-schema-change and similar tools. True unless the
+	// file says online-ddl: false, as in DM. When it is true and the file
+	// gives no rules, Decode fills in DM's default ShadowTableRules and
+	// TrashTableRules (DefaultShadowTableRule, DefaultTrashTableRule).
+	OnlineDDL        bool     `yaml:"online-ddl"`
+	ShadowTableRules []string `yaml:"shadow-table-rules"` // regexps, anchored by Decode; the one group captures the real table name
+	TrashTableRules  []string `yaml:"trash-table-rules"`
+	// OnlineDDLScheme is DM's deprecated gh-ost | pt; either implies OnlineDDL.
+	OnlineDDLScheme string `yaml:"online-ddl-scheme"`
+
 	// IgnoreCheckingItems lists the prechecks to skip; "all" skips them all.
 	IgnoreCheckingItems []string `yaml:"ignore-checking-items"`
 
@@ -21,6 +32,9 @@ type Task struct {
 	Routes         map[string]*RouteRule         `yaml:"routes"`
 	ColumnMappings map[string]*ColumnMappingRule `yaml:"column-mappings"`
 	BAList         map[string]*BAListRule        `yaml:"block-allow-list"` // also accepted as black-white-list
+
+	Filters           map[string]*FilterRule       `yaml:"filters"`
+	ExpressionFilters map[string]*ExpressionFilter `yaml:"expression-filter"`
 
 	Mydumpers map[string]*MydumperConfig `yaml:"mydumpers"`
 	Loaders   map[string]*LoaderConfig   `yaml:"loaders"`
@@ -50,6 +64,8 @@ type Instance struct {
 	BAListName         string   `yaml:"block-allow-list"` // also black-white-list
 	RouteRules         []string `yaml:"route-rules"`
 	ColumnMappingRules []string `yaml:"column-mapping-rules"`
+	FilterRules        []string `yaml:"filter-rules"`       // names in Task.Filters, in order
+	ExpressionFilters  []string `yaml:"expression-filters"` // names in Task.ExpressionFilters
 
 	MydumperConfigName string          `yaml:"mydumper-config-name"`
 	Mydumper           *MydumperConfig `yaml:"mydumper"`
@@ -120,6 +136,28 @@ type TableRef struct {
 	TblName string `yaml:"tbl-name"`
 }
 
+// FilterRule is a binlog event filter rule (a task's filters entry, or an
+// element of a source's filters).
+type FilterRule struct {
+	SchemaPattern string   `yaml:"schema-pattern"`
+	TablePattern  string   `yaml:"table-pattern"`
+	Events        []string `yaml:"events"`      // DM's event names, any case
+	SQLPattern    []string `yaml:"sql-pattern"` // regexps matched against DDL text, case-insensitively
+	Action        string   `yaml:"action"`      // Do | Ignore | Error
+}
+
+// ExpressionFilter drops the row changes of one table for which a SQL
+// expression over the row is true. Exactly one of InsertValueExpr,
+// DeleteValueExpr, or UpdateOldValueExpr and/or UpdateNewValueExpr is set.
+type ExpressionFilter struct {
+	Schema             string `yaml:"schema"`
+	Table              string `yaml:"table"`
+	InsertValueExpr    string `yaml:"insert-value-expr"`
+	UpdateOldValueExpr string `yaml:"update-old-value-expr"`
+	UpdateNewValueExpr string `yaml:"update-new-value-expr"`
+	DeleteValueExpr    string `yaml:"delete-value-expr"`
+}
+
 // MydumperConfig is DM's dump unit configuration.
 type MydumperConfig struct {
 	Threads       int    `yaml:"threads"`
@@ -182,6 +220,11 @@ type Source struct {
 	Flavor      string   `yaml:"flavor"`       // mysql | mariadb (lower-cased by Decode); detected when empty
 	ServerID    uint32   `yaml:"server-id"`
 	From        DBConfig `yaml:"from"`
+
+	// Filters are binlog event filter rules that apply to every task
+	// replicating from the source, matched with CaseSensitive.
+	Filters       []*FilterRule `yaml:"filters"`
+	CaseSensitive bool          `yaml:"case-sensitive"`
 
 	File     string   `yaml:"-"`
 	Warnings []string `yaml:"-"`

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/pattern"
 )
 
 // systemSchemas are never migrated, whatever the block/allow list says.
@@ -22,16 +23,16 @@ func isSystemSchema(schema string) bool {
 
 // tablePattern is one do-tables or ignore-tables entry.
 type tablePattern struct {
-	schema, table pattern
+	schema, table pattern.Pattern
 }
 
 func (t *tablePattern) match(schema, table string) bool {
-	return t.schema.match(schema) && t.table.match(table)
+	return t.schema.Match(schema) && t.table.Match(table)
 }
 
 // baList is a compiled block/allow list.
 type baList struct {
-	doDBs, ignoreDBs       []pattern
+	doDBs, ignoreDBs       []pattern.Pattern
 	doTables, ignoreTables []tablePattern
 }
 
@@ -42,10 +43,10 @@ func compileBAList(name string, rule *config.BAListRule, caseSensitive bool) (*b
 	}
 	var errs []error
 	ba := &baList{}
-	compileList := func(key string, list []string) []pattern {
-		out := make([]pattern, 0, len(list))
+	compileList := func(key string, list []string) []pattern.Pattern {
+		out := make([]pattern.Pattern, 0, len(list))
 		for i, raw := range list {
-			p, err := compilePattern(raw, caseSensitive)
+			p, err := pattern.Compile(raw, caseSensitive)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("block-allow-list %q %s[%d]: %w", name, key, i, err))
 				continue
@@ -61,8 +62,8 @@ func compileBAList(name string, rule *config.BAListRule, caseSensitive bool) (*b
 				errs = append(errs, fmt.Errorf("block-allow-list %q %s[%d]: db-name and tbl-name are both required", name, key, i))
 				continue
 			}
-			s, err1 := compilePattern(ref.DBName, caseSensitive)
-			t, err2 := compilePattern(ref.TblName, caseSensitive)
+			s, err1 := pattern.Compile(ref.DBName, caseSensitive)
+			t, err2 := pattern.Compile(ref.TblName, caseSensitive)
 			if err := errors.Join(err1, err2); err != nil {
 				errs = append(errs, fmt.Errorf("block-allow-list %q %s[%d]: %w", name, key, i, err))
 				continue
@@ -116,16 +117,16 @@ func (ba *baList) schemaReferenced(schema string) bool {
 		return true
 	}
 	for i := range ba.doTables {
-		if ba.doTables[i].schema.match(schema) {
+		if ba.doTables[i].schema.Match(schema) {
 			return true
 		}
 	}
 	return false
 }
 
-func anyMatch(list []pattern, name string) bool {
+func anyMatch(list []pattern.Pattern, name string) bool {
 	for i := range list {
-		if list[i].match(name) {
+		if list[i].Match(name) {
 			return true
 		}
 	}

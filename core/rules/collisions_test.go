@@ -13,7 +13,7 @@ func planAll(t *testing.T, task *config.Task, tables map[string][][2]string) []*
 	var plans []*TablePlan
 	for i := range task.MySQLInstances {
 		inst := &task.MySQLInstances[i]
-		r, err := Compile(task, inst)
+		r, err := Compile(task, inst, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -112,7 +112,7 @@ func TestDocPartitionExample(t *testing.T) {
 	requireDoc(t, doc, "`"+after(err.Error(), "value ")+"`")
 
 	task := docTask("16", "", "t")
-	_, err = Compile(task, &task.MySQLInstances[0])
+	_, err = Compile(task, &task.MySQLInstances[0], nil)
 	requireDoc(t, doc, "`"+after(err.Error(), "instance id ")+"`")
 
 	task = docTask("", "shard", "", "_")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/pattern"
 )
 
 // Bit widths of a partition id, as in TiDB DM. Parts are packed from bit 62
@@ -38,7 +39,7 @@ var exprNames = map[string]mappingExpr{
 // columnMapping is one compiled column mapping rule.
 type columnMapping struct {
 	name          string
-	schema, table pattern
+	schema, table pattern.Pattern
 	isTable       bool // has a table-pattern
 	column        string
 	expr          mappingExpr
@@ -64,11 +65,11 @@ func compileColumnMapping(name string, rule *config.ColumnMappingRule, caseSensi
 	var err error
 	if rule.SchemaPattern == "" {
 		fail("schema-pattern is required")
-	} else if m.schema, err = compilePattern(rule.SchemaPattern, caseSensitive); err != nil {
+	} else if m.schema, err = pattern.Compile(rule.SchemaPattern, caseSensitive); err != nil {
 		fail("schema-pattern: %w", err)
 	}
 	if m.isTable {
-		if m.table, err = compilePattern(rule.TablePattern, caseSensitive); err != nil {
+		if m.table, err = pattern.Compile(rule.TablePattern, caseSensitive); err != nil {
 			fail("table-pattern: %w", err)
 		}
 	}
@@ -119,7 +120,7 @@ func (m *columnMapping) setArguments(args []string) error {
 
 // matches reports whether the rule's patterns match schema.table.
 func (m *columnMapping) matches(schema, table string) bool {
-	return m.schema.match(schema) && (!m.isTable || m.table.match(table))
+	return m.schema.Match(schema) && (!m.isTable || m.table.Match(table))
 }
 
 // partitionIDs are the parts of a partition id prefix.

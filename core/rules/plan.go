@@ -8,7 +8,8 @@ import (
 )
 
 // TablePlan is the compiled transformation of the rows of one upstream
-// table: routing target, column mapping and extracted columns. It is built
+// table: routing target, column mapping, extracted columns and expression
+// filters. It is built
 // once per table and schema version by Rules.Plan, is immutable and is safe
 // for concurrent use; callers must not modify its exported slices.
 type TablePlan struct {
@@ -23,9 +24,10 @@ type TablePlan struct {
 	// ExtraValues holds their values (strings), computed once by Plan.
 	ExtraValues []any
 
-	upstream int          // number of upstream columns
-	extra    []any        // private copy of ExtraValues, used by Apply
-	mapping  *mappingStep // nil without column mapping
+	upstream   int          // number of upstream columns
+	extra      []any        // private copy of ExtraValues, used by Apply
+	mapping    *mappingStep // nil without column mapping
+	rowFilters []rowFilter  // expression filters of the table, used by DropRow
 }
 
 // mappingStep is a column mapping bound to one table: the column position
@@ -42,11 +44,13 @@ type mappingStep struct {
 
 // Plan compiles the plan for one upstream table with the given column names
 // (in row order). It routes the table, evaluates the winning route's
-// extractors and binds the column mapping rule that applies, if any. It
-// does not consult the block/allow list. Errors: conflicting route or
+// extractors, binds the column mapping rule that applies, if any, and the
+// expression filters that name the table. It does not consult the
+// block/allow list or the event filter. Errors: conflicting route or
 // column mapping rules, an extracted column that the table already has, a
-// column mapping target-column the table lacks, or a schema or table name
-// that does not fit the partition id prefixes of the rule.
+// column mapping target-column the table lacks, a schema or table name
+// that does not fit the partition id prefixes of the rule, or an
+// expression filter that reads a column the table lacks.
 func (r *Rules) Plan(schema, table string, columns []string) (*TablePlan, error) {
 	rt, err := r.findRoute(schema, table)
 	if err != nil {
@@ -72,6 +76,9 @@ func (r *Rules) Plan(schema, table string, columns []string) (*TablePlan, error)
 	}
 	p.Columns = append(p.Columns, p.Extra...)
 	p.extra = append([]any(nil), p.ExtraValues...)
+	if p.rowFilters, err = r.bindExprFilters(schema, table, columns); err != nil {
+		return nil, fmt.Errorf("plan source %q table %s: %w", r.source, quoteTable(schema, table), err)
+	}
 	m, err := r.findMapping(schema, table)
 	if err != nil {
 		return nil, fmt.Errorf("plan source %q: %w", r.source, err)

@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/pattern"
 )
 
 // route is one compiled route rule.
 type route struct {
 	name          string
-	schema, table pattern // table is unused for a schema rule
-	isTable       bool    // has a table-pattern
+	schema, table pattern.Pattern // table is unused for a schema rule
+	isTable       bool            // has a table-pattern
 	targetSchema  string
 	targetTable   string
 	extracts      []extractor // in DM's order: table, schema, source
@@ -62,12 +63,12 @@ func compileRoute(name string, rule *config.RouteRule, caseSensitive bool) (*rou
 		fail("target-schema is required")
 	}
 	var err error
-	if rt.schema, err = compilePattern(rule.SchemaPattern, caseSensitive); err != nil {
+	if rt.schema, err = pattern.Compile(rule.SchemaPattern, caseSensitive); err != nil {
 		fail("schema-pattern: %w", err)
 	}
 	if rule.TablePattern != "" {
 		rt.isTable = true
-		if rt.table, err = compilePattern(rule.TablePattern, caseSensitive); err != nil {
+		if rt.table, err = pattern.Compile(rule.TablePattern, caseSensitive); err != nil {
 			fail("table-pattern: %w", err)
 		}
 	}
@@ -137,7 +138,7 @@ func (r *Rules) findRoute(schema, table string) (*route, error) {
 	var winner *route
 	if table != "" {
 		for _, rt := range r.tableRoutes {
-			if !rt.schema.match(schema) || !rt.table.match(table) {
+			if !rt.schema.Match(schema) || !rt.table.Match(table) {
 				continue
 			}
 			if winner != nil {
@@ -150,7 +151,7 @@ func (r *Rules) findRoute(schema, table string) (*route, error) {
 		}
 	}
 	for _, rt := range r.schemaRoutes {
-		if !rt.schema.match(schema) {
+		if !rt.schema.Match(schema) {
 			continue
 		}
 		if winner != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/filter"
 )
 
 // Rules are the compiled table rules of one task for one of its sources.
@@ -19,17 +20,35 @@ type Rules struct {
 	schemaRoutes []*route
 	tableMaps    []*columnMapping
 	schemaMaps   []*columnMapping
+
+	filter      *filter.Filter // binlog event filter; never nil
+	exprFilters []*exprFilter
+	online      *onlineRules // nil when online-ddl is false
 }
 
 // Compile builds the rules of one task for one of its instances (source).
-// It checks every rule the instance references and returns all problems
-// found, joined, each naming the rule and key at fault.
-func Compile(task *config.Task, inst *config.Instance) (*Rules, error) {
+// src is the instance's source file, or nil: it adds the source's binlog
+// event filter rules, matched with the source's case-sensitive (the task's
+// own rules use the task's). It checks every rule the instance references
+// and returns all problems found, joined, each naming the rule and key at
+// fault.
+func Compile(task *config.Task, inst *config.Instance, src *config.Source) (*Rules, error) {
 	if task == nil || inst == nil {
 		return nil, errors.New("compile rules: task and instance are required")
 	}
+	if src != nil && src.SourceID != inst.SourceID {
+		return nil, fmt.Errorf("compile rules of task %q: instance of source %q given source file of %q",
+			task.Name, inst.SourceID, src.SourceID)
+	}
 	r := &Rules{task: task.Name, source: inst.SourceID, caseSensitive: task.CaseSensitive}
 	var errs []error
+	var err error
+	r.filter, err = compileFilters(task, inst, src)
+	errs = append(errs, err)
+	r.exprFilters, err = compileExprFilters(task, inst)
+	errs = append(errs, err)
+	r.online, err = compileOnline(task)
+	errs = append(errs, err)
 	if inst.BAListName != "" {
 		ba, err := compileBAList(inst.BAListName, task.BAList[inst.BAListName], task.CaseSensitive)
 		errs = append(errs, err)

@@ -13,7 +13,7 @@ func compileOne(t *testing.T, task *config.Task, source string) *Rules {
 	t.Helper()
 	for i := range task.MySQLInstances {
 		if task.MySQLInstances[i].SourceID == source {
-			r, err := Compile(task, &task.MySQLInstances[i])
+			r, err := Compile(task, &task.MySQLInstances[i], nil)
 			if err != nil {
 				t.Fatalf("Compile: %v", err)
 			}
@@ -327,7 +327,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compile(tt.task, &tt.task.MySQLInstances[0])
+			_, err := Compile(tt.task, &tt.task.MySQLInstances[0], nil)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -338,7 +338,7 @@ func TestCompileErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Compile(nil, nil); err == nil {
-		t.Error("Compile(nil, nil): no error")
+	if _, err := Compile(nil, nil, nil); err == nil {
+		t.Error("Compile(nil, nil, nil): no error")
 	}
 }

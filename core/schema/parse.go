@@ -44,6 +44,32 @@ var (
 	nextCollationID = 1 << 20 // above any real collation id
 )
 
+// Parse parses SQL text with the tidb parser the way the tracker does: the
+// text is split into statements, those that are not DDL on data (triggers,
+// grants, ...) are left out, MariaDB-only words (OR REPLACE, ALTER ONLINE)
+// are removed, the charsets and collations it names are registered, other
+// MariaDB and MySQL 8 spellings are rewritten on a retry, and the parser's
+// shared tables are read under a lock. Every package that parses SQL uses
+// it, so no parse races a registration.
+func Parse(text string) ([]ast.StmtNode, error) {
+	var out []ast.StmtNode
+	for _, st := range splitStatements(text) {
+		if st.class != classParse {
+			continue
+		}
+		stmts, err := parseStatement(st.text)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, stmts...)
+	}
+	return out, nil
+}
+
+// ParseStatement parses one statement of any kind (a SELECT, say) under
+// the parser lock, with the same retry as Parse but no classification.
+func ParseStatement(text string) ([]ast.StmtNode, error) { return parseStatement(text) }
+
 // parseStatement parses the text of one statement. When the parser rejects
 // it, the text is retried once after compatRewrite.
 func parseStatement(text string) ([]ast.StmtNode, error) {

@@ -223,3 +223,22 @@ func Run(t testing.TB, bin string, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// Wait waits for the process to exit by itself, failing the test (after a
+// SIGKILL) if it has not within timeout; it returns cmd.Wait's error.
+func (p *Process) Wait(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	if err := waitDone(p.c.done, timeout); err != nil {
+		p.c.kill()
+		t.Fatalf("%s did not exit within %v; killed", p.name, timeout)
+	}
+	return p.c.err
+}
+
+// Signal sends sig to the process, e.g. SIGSTOP and SIGCONT to freeze it.
+func (p *Process) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := p.c.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %s: %v", p.name, err)
+	}
+}

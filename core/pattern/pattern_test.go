@@ -1,4 +1,4 @@
-package rules
+package pattern
 
 import "testing"
 
@@ -41,11 +41,11 @@ func TestPatternMatch(t *testing.T) {
 		{"~^orders$", false, "orders_bak", false},
 	}
 	for _, tt := range tests {
-		p, err := compilePattern(tt.pattern, tt.caseSensitive)
+		p, err := Compile(tt.pattern, tt.caseSensitive)
 		if err != nil {
-			t.Fatalf("compilePattern(%q): %v", tt.pattern, err)
+			t.Fatalf("Compile(%q): %v", tt.pattern, err)
 		}
-		if got := p.match(tt.name); got != tt.want {
+		if got := p.Match(tt.name); got != tt.want {
 			t.Errorf("pattern %q (case-sensitive %v) match %q = %v, want %v", tt.pattern, tt.caseSensitive, tt.name, got, tt.want)
 		}
 	}
@@ -53,8 +53,8 @@ func TestPatternMatch(t *testing.T) {
 
 func TestPatternErrors(t *testing.T) {
 	for _, p := range []string{"t_[0-9", "t_[", "~t_(", "[z-a]"} {
-		if _, err := compilePattern(p, false); err == nil {
-			t.Errorf("compilePattern(%q): no error", p)
+		if _, err := Compile(p, false); err == nil {
+			t.Errorf("Compile(%q): no error", p)
 		}
 	}
 }

@@ -1,4 +1,13 @@
-package rules
+// Package pattern matches schema and table names against the patterns of
+// TiDB DM's rules: wildcards (`*` any run of characters, `?` one character,
+// `[...]` a character class, `[!...]` or `[^...]` negated) matched against
+// the whole name, or Go regular expressions when the pattern starts with
+// `~`, matched anywhere in the name. Matching is case-insensitive unless
+// asked otherwise.
+//
+// The package is pure and a compiled Pattern is immutable and safe for
+// concurrent use.
+package pattern
 
 import (
 	"fmt"
@@ -18,8 +27,9 @@ const (
 	patternRegexp                    // anything else, or "~regexp"
 )
 
-// pattern is one compiled schema or table pattern.
-type pattern struct {
+// Pattern is one compiled schema or table pattern. The zero Pattern
+// matches only the empty name.
+type Pattern struct {
 	raw  string
 	kind patternKind
 	lit  string // exact name or prefix
@@ -27,10 +37,10 @@ type pattern struct {
 	re   *regexp.Regexp
 }
 
-// compilePattern compiles a wildcard pattern, or a Go regular expression
-// when p starts with "~".
-func compilePattern(p string, caseSensitive bool) (pattern, error) {
-	pat := pattern{raw: p, fold: !caseSensitive}
+// Compile compiles a wildcard pattern, or a Go regular expression when p
+// starts with "~".
+func Compile(p string, caseSensitive bool) (Pattern, error) {
+	pat := Pattern{raw: p, fold: !caseSensitive}
 	flags := ""
 	if !caseSensitive {
 		flags = "(?i)"
@@ -38,7 +48,7 @@ func compilePattern(p string, caseSensitive bool) (pattern, error) {
 	if expr, ok := strings.CutPrefix(p, "~"); ok {
 		re, err := regexp.Compile(flags + expr)
 		if err != nil {
-			return pattern{}, fmt.Errorf("pattern %q: %w", p, err)
+			return Pattern{}, fmt.Errorf("pattern %q: %w", p, err)
 		}
 		pat.kind, pat.re = patternRegexp, re
 		return pat, nil
@@ -57,18 +67,21 @@ func compilePattern(p string, caseSensitive bool) (pattern, error) {
 	}
 	expr, err := wildcardToRegexp(p)
 	if err != nil {
-		return pattern{}, fmt.Errorf("pattern %q: %w", p, err)
+		return Pattern{}, fmt.Errorf("pattern %q: %w", p, err)
 	}
 	re, err := regexp.Compile(flags + expr)
 	if err != nil {
-		return pattern{}, fmt.Errorf("pattern %q: %w", p, err)
+		return Pattern{}, fmt.Errorf("pattern %q: %w", p, err)
 	}
 	pat.kind, pat.re = patternRegexp, re
 	return pat, nil
 }
 
-// match reports whether name matches the pattern.
-func (p *pattern) match(name string) bool {
+// String returns the pattern as written.
+func (p *Pattern) String() string { return p.raw }
+
+// Match reports whether name matches the pattern.
+func (p *Pattern) Match(name string) bool {
 	switch p.kind {
 	case patternAny:
 		return true

@@ -1,0 +1,244 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/core/schema"
+)
+
+// onlineDDLTable keeps the ALTERs seen on online schema change tools' shadow
+// tables (gh-ost's _t_gho, pt-online-schema-change's _t_new) until the tool
+// swaps the shadow table in; they are then applied to the real target table.
+// Rows are written in the same transaction as the checkpoint, so a restart
+// between the ALTER and the swap loses nothing.
+const onlineDDLTable = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.online_ddl (
+	task       VARCHAR(128) NOT NULL,
+	source     VARCHAR(128) NOT NULL,
+	db         VARCHAR(64) NOT NULL,
+	tbl        VARCHAR(64) NOT NULL,
+	seq        BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+	current_db VARCHAR(64) NOT NULL,
+	stmt       MEDIUMTEXT NOT NULL,
+	PRIMARY KEY (task, source, db, tbl, seq),
+	KEY (seq)
+)`
+
+// ddl applies one upstream schema change at a transaction boundary: the
+// DML before it is committed first, and the position after it is committed
+// once it is applied. Statements on tables outside the task are skipped.
+func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) error {
+	d, err := schema.NewTracker().Apply(c.DDLSchema, c.DDL)
+	if err != nil && !errors.Is(err, schema.ErrUnknownTable) {
+		return Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	r.pending, r.pendAt = t.End, t.Time
+	handled, err := r.onlineDDL(ctx, c, d)
+	if err != nil || handled {
+		if err != nil {
+			return err
+		}
+		return r.commit(ctx)
+	}
+	if !r.ddlInScope(d) {
+		return r.commit(ctx)
+	}
+	if skip, err := r.te.rules.FilterDDL(c.DDLSchema, c.DDL); err != nil || skip {
+		if err != nil {
+			return Permanent(err)
+		}
+		r.log.Info("DDL filtered by the task's rules", "ddl", abbreviate(c.DDL), "pos", t.End.String())
+		return r.commit(ctx)
+	}
+	if err := r.execDDL(ctx, c, d); err != nil {
+		return err
+	}
+	return r.commit(ctx)
+}
+
+func (r *applyRun) ddlInScope(d schema.DDL) bool {
+	if len(d.Tables) == 0 {
+		return d.Schema != "" && r.te.rules.AllowedSchema(d.Schema)
+	}
+	for _, tb := range d.Tables {
+		if r.te.rules.Allowed(tb.Schema, tb.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
+	switch d.Kind {
+	case schema.Skip:
+		return nil
+	case schema.CreateTable:
+		return r.createTable(ctx, c)
+	case schema.CreateDatabase:
+	default:
+		if r.te.task.ShardMode != "" {
+			return Permanent(fmt.Errorf("DDL %q at %s arrived on a sharded table (shard-mode %s); shard DDL coordination is not supported yet, so the applier stops here: apply the change on the target by hand and redo the task from a new snapshot",
+				abbreviate(c.DDL), r.pending, r.te.task.ShardMode))
+		}
+	}
+	stmt, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	if err != nil {
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	return r.execTargetDDL(ctx, stmt, c.DDL)
+}
+
+// createTable creates the target table of a table created upstream, from
+// its definition with the route applied and extracted columns added.
+func (r *applyRun) createTable(ctx context.Context, c *dmnode.Change) error {
+	tr := schema.NewTracker()
+	d, err := tr.Apply(c.DDLSchema, c.DDL)
+	if err != nil && !errors.Is(err, schema.ErrUnknownTable) {
+		return Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	up, ok := tr.Get(d.Tables[0].Schema, d.Tables[0].Name)
+	if !ok {
+		return nil // CREATE TABLE ... LIKE: the target table is created with its first row
+	}
+	if r.upSchemas == nil {
+		r.upSchemas = schema.NewTracker()
+	}
+	r.upSchemas.Put(up)
+	_, err = r.tables.plan(ctx, c.Table, up.ColumnNames(), func() *schema.Table { return up })
+	return err
+}
+
+func (r *applyRun) routeFunc() schema.RouteFunc {
+	return func(db, table string) (string, string, error) {
+		return r.te.rules.Route(db, table)
+	}
+}
+
+// execTargetDDL runs a routed DDL on the target. Errors that say the change
+// is already there (a replay after a crash between the DDL and its
+// checkpoint) are taken as success; any other rejection stops the applier
+// with the statement, the target's answer and the way out.
+func (r *applyRun) execTargetDDL(ctx context.Context, stmt, upstream string) error {
+	_, err := r.db.ExecContext(ctx, stmt)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1007, 1008, 1050, 1051, 1060, 1061, 1091:
+			r.log.Warn("DDL already applied on the target", "ddl", abbreviate(stmt), "target_error", me.Message)
+			return nil
+		}
+	}
+	if err != nil {
+		err = classifyTargetError(err)
+		if IsPermanent(err) {
+			return Permanent(fmt.Errorf("the target rejected DDL %q (upstream %q) at %s: %w; apply an equivalent change on the target by hand and restart the task, or redo it from a new snapshot",
+				abbreviate(stmt), abbreviate(upstream), r.pending, err))
+		}
+		return fmt.Errorf("DDL %q: %w", abbreviate(stmt), err)
+	}
+	r.log.Info("DDL applied", "ddl", abbreviate(stmt))
+	return nil
+}
+
+// onlineDDL handles statements on the shadow and trash tables of online
+// schema change tools. It reports whether the statement was one.
+func (r *applyRun) onlineDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) (bool, error) {
+	if d.Kind == schema.RenameTable {
+		return r.onlineSwap(ctx, d)
+	}
+	ghost := false
+	for _, tb := range d.Tables {
+		if kind, _ := r.te.rules.OnlineTable(tb.Name); kind != rules.OnlineReal {
+			ghost = true
+		}
+	}
+	if !ghost {
+		return false, nil
+	}
+	tb := d.Tables[0]
+	kind, real := r.te.rules.OnlineTable(tb.Name)
+	if kind != rules.OnlineShadow || d.Kind != schema.AlterTable || !r.te.rules.Allowed(tb.Schema, real) {
+		return true, nil // creating, filling or dropping a shadow or trash table
+	}
+	r.stmts = append(r.stmts, stmt{
+		query: "INSERT INTO " + MetaSchema + ".online_ddl (task, source, db, tbl, current_db, stmt) VALUES (?, ?, ?, ?, ?, ?)",
+		args:  []any{r.a.task, r.a.source, tb.Schema, real, c.DDLSchema, c.DDL},
+	})
+	r.log.Info("online schema change: ALTER of a shadow table kept until the swap", "table", tb.String(), "real", real)
+	return true, nil
+}
+
+// onlineSwap applies the kept ALTERs of a shadow table when a RENAME swaps
+// it in for the real table, and skips the renames of the tool's tables.
+func (r *applyRun) onlineSwap(ctx context.Context, d schema.DDL) (bool, error) {
+	handled := false
+	for i := 0; i+1 < len(d.Tables); i += 2 {
+		from, to := d.Tables[i], d.Tables[i+1]
+		fromKind, real := r.te.rules.OnlineTable(from.Name)
+		toKind, _ := r.te.rules.OnlineTable(to.Name)
+		switch {
+		case fromKind == rules.OnlineShadow && real == to.Name:
+			handled = true
+			if err := r.applyKeptDDL(ctx, from, to); err != nil {
+				return true, err
+			}
+		case fromKind != rules.OnlineReal || toKind != rules.OnlineReal:
+			handled = true
+		}
+	}
+	return handled, nil
+}
+
+func (r *applyRun) applyKeptDDL(ctx context.Context, shadow, real schema.TableRef) error {
+	rows, err := r.db.QueryContext(ctx, "SELECT seq, current_db, stmt FROM "+MetaSchema+
+		".online_ddl WHERE task = ? AND source = ? AND db = ? AND tbl = ? ORDER BY seq", r.a.task, r.a.source, real.Schema, real.Name)
+	if err != nil {
+		return fmt.Errorf("read kept online DDL: %w", err)
+	}
+	type kept struct {
+		seq       uint64
+		db, query string
+	}
+	var all []kept
+	for rows.Next() {
+		var k kept
+		if err := rows.Scan(&k.seq, &k.db, &k.query); err != nil {
+			rows.Close()
+			return fmt.Errorf("read kept online DDL: %w", err)
+		}
+		all = append(all, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read kept online DDL: %w", err)
+	}
+	route := func(db, table string) (string, string, error) {
+		if db == shadow.Schema && table == shadow.Name {
+			table = real.Name
+		}
+		return r.te.rules.Route(db, table)
+	}
+	for _, k := range all {
+		if r.te.task.ShardMode != "" {
+			return Permanent(fmt.Errorf("online schema change of sharded table %s (shard-mode %s): shard DDL coordination is not supported yet; stopped before %q", real, r.te.task.ShardMode, abbreviate(k.query)))
+		}
+		stmt, err := schema.RouteDDL(k.db, k.query, route)
+		if err != nil {
+			return Permanent(fmt.Errorf("route online DDL %q: %w", abbreviate(k.query), err))
+		}
+		if err := r.execTargetDDL(ctx, stmt, k.query); err != nil {
+			return err
+		}
+	}
+	r.stmts = append(r.stmts, stmt{
+		query: "DELETE FROM " + MetaSchema + ".online_ddl WHERE task = ? AND source = ? AND db = ? AND tbl = ?",
+		args:  []any{r.a.task, r.a.source, real.Schema, real.Name},
+	})
+	r.tables.forget(real.Schema, real.Name)
+	return nil
+}

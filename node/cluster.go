@@ -1,0 +1,331 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/nats-io/nats.go"
+
+	"github.com/dmnode/dmnode/core/catalog"
+)
+
+// Subjects of cluster membership.
+const (
+	heartbeatSubject = "dmnode.heartbeat"
+	peersFile        = "peers.json"
+)
+
+func resolveTCP(addr string) (*net.TCPAddr, error) {
+	a, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("resolve advertised address %s: %w", addr, err)
+	}
+	if a.IP == nil || a.IP.IsUnspecified() {
+		return nil, fmt.Errorf("advertised address %s is not reachable by peers: set --advertise", addr)
+	}
+	return a, nil
+}
+
+// loadPeers reads the route URLs of the other members, kept in the data dir
+// so a restarted node finds its cluster without --join.
+func loadPeers(dataDir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, peersFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read peers: %w", err)
+	}
+	var peers []string
+	if err := json.Unmarshal(b, &peers); err != nil {
+		return nil, fmt.Errorf("read peers: %w", err)
+	}
+	return peers, nil
+}
+
+// savePeers records the other members' route URLs when they changed.
+func (n *Node) savePeers(st *catalog.State) {
+	if n.cfg.Dev {
+		return
+	}
+	var peers []string
+	for _, id := range st.MemberIDs() {
+		if m := st.Members[id]; id != n.id && m.Route != "" {
+			peers = append(peers, m.Route)
+		}
+	}
+	if len(peers) == 0 {
+		return
+	}
+	old, _ := loadPeers(n.cfg.DataDir)
+	if fmt.Sprint(old) == fmt.Sprint(peers) {
+		return
+	}
+	b, _ := json.Marshal(peers)
+	tmp := filepath.Join(n.cfg.DataDir, peersFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o640); err == nil {
+		err = os.Rename(tmp, filepath.Join(n.cfg.DataDir, peersFile))
+		if err != nil {
+			n.log.Warn("save peers", "err", err)
+		}
+	}
+}
+
+// discoverPeers asks a member of an existing cluster for the route URLs of
+// every member, before this node's NATS server starts.
+func discoverPeers(ctx context.Context, join, self string) ([]string, error) {
+	nc, err := nats.Connect(join, nats.Name("dmnode-join-"+self), nats.Timeout(10*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return nil, fmt.Errorf("join %s: %w", join, err)
+	}
+	defer nc.Close()
+	c := &Client{nc: nc}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := c.Call(ctx, "cluster.status", &Request{})
+	if err != nil {
+		return nil, fmt.Errorf("join %s: %w", join, err)
+	}
+	var peers []string
+	for _, m := range resp.Members {
+		if m.Route != "" && m.ID != self {
+			peers = append(peers, m.Route)
+		}
+	}
+	if len(peers) == 0 {
+		return nil, fmt.Errorf("join %s: the cluster has no member with a route URL (is it a dev node? dev nodes cannot be joined)", join)
+	}
+	return peers, nil
+}
+
+// requestJoin asks the leader to add this node as a voter; the request goes
+// through the now routed NATS cluster.
+func (n *Node) requestJoin(ctx context.Context, retry bool) error {
+	data, _ := json.Marshal(n.self)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c := &Client{nc: n.nc}
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		_, err := c.Call(rctx, "cluster.join", &Request{Files: []File{{Name: "member", Data: string(data)}}, Retry: retry})
+		cancel()
+		if err == nil {
+			n.log.Info("joined the cluster")
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil || !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("join the cluster: %w", err)
+		}
+		time.Sleep(500 * time.Millisecond) // routes still forming
+	}
+}
+
+// heartbeats tracks when each node was last heard from. Every node records
+// them, so any node can answer cluster status; the leader uses them to
+// decide which nodes are live.
+type heartbeats struct {
+	timeout time.Duration
+	mu      sync.Mutex
+	seen    map[string]time.Time
+	since   time.Time // when this node started listening
+}
+
+func newHeartbeats(timeout time.Duration) *heartbeats {
+	return &heartbeats{timeout: timeout, seen: map[string]time.Time{}, since: time.Now()}
+}
+
+func (h *heartbeats) beat(id string) {
+	h.mu.Lock()
+	h.seen[id] = time.Now()
+	h.mu.Unlock()
+}
+
+// alive reports whether a node has been heard from within the timeout. A
+// node not heard from at all counts as alive during the first timeout after
+// this node started listening: it has had no chance to speak yet.
+func (h *heartbeats) alive(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.seen[id]
+	if !ok {
+		return time.Since(h.since) < h.timeout
+	}
+	return time.Since(t) < h.timeout
+}
+
+// runHeartbeats publishes this node's heartbeat every second and records
+// everyone's, until ctx ends.
+func (n *Node) runHeartbeats(ctx context.Context) error {
+	sub, err := n.nc.Subscribe(heartbeatSubject, func(m *nats.Msg) { n.beats.beat(string(m.Data)) })
+	if err != nil {
+		return fmt.Errorf("subscribe heartbeats: %w", err)
+	}
+	go func() {
+		defer sub.Unsubscribe()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			_ = n.nc.Publish(heartbeatSubject, []byte(n.id))
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return nil
+}
+
+// liveMembers returns the members placement may use: heard from recently
+// and not leaving.
+func (n *Node) liveMembers(st *catalog.State) []string {
+	var live []string
+	for _, id := range st.MemberIDs() {
+		if m := st.Members[id]; !m.Leaving && (id == n.id || n.beats.alive(id)) {
+			live = append(live, id)
+		}
+	}
+	return live
+}
+
+// MemberStatus is one member as cluster status shows it.
+type MemberStatus struct {
+	catalog.Member
+	Voter   bool `json:"voter"`
+	Leader  bool `json:"leader"`
+	Healthy bool `json:"healthy"`
+	Actors  int  `json:"actors"`
+	// ActorIDs names the actors placed on the member.
+	ActorIDs []string `json:"actor_ids,omitempty"`
+}
+
+func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, error) {
+	st := n.fsm.State()
+	voters := map[string]bool{}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			voters[string(s.ID)] = s.Suffrage == raft.Voter
+		}
+	}
+	_, leader := n.raft.LeaderWithID()
+	actors := map[string][]string{}
+	for id, a := range st.Assign {
+		actors[a.Node] = append(actors[a.Node], id)
+	}
+	resp := &Response{}
+	for _, id := range st.MemberIDs() {
+		resp.Members = append(resp.Members, MemberStatus{
+			Member: *st.Members[id], Voter: voters[id], Leader: string(leader) == id,
+			Healthy: id == n.id || n.beats.alive(id), Actors: len(actors[id]), ActorIDs: actors[id],
+		})
+		sort.Strings(resp.Members[len(resp.Members)-1].ActorIDs)
+	}
+	sort.Slice(resp.Members, func(i, j int) bool { return resp.Members[i].ID < resp.Members[j].ID })
+	return resp, nil
+}
+
+// apiClusterJoin adds a node as a Raft voter and a catalog member; only the
+// leader can, so other nodes forward it.
+func (n *Node) apiClusterJoin(ctx context.Context, req *Request) (*Response, error) {
+	if len(req.Files) != 1 {
+		return nil, errors.New("join: no member given")
+	}
+	var m catalog.Member
+	if err := json.Unmarshal([]byte(req.Files[0].Data), &m); err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	if n.raft.State() != raft.Leader {
+		return n.forwardToLeader(ctx, "cluster.join", req)
+	}
+	if old, ok := n.fsm.State().Members[m.ID]; ok && (!req.Retry || old.Raft != m.Raft) {
+		return nil, fmt.Errorf("node %s is already a member; if its data dir was wiped, remove it first with `dmnode cluster remove %s`, then join again", m.ID, m.ID)
+	}
+	if err := n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.Raft), 0, 30*time.Second).Error(); err != nil {
+		return nil, fmt.Errorf("add %s as raft voter: %w", m.ID, err)
+	}
+	if err := n.propose(ctx, catalog.Command{Op: catalog.OpAddMember, Member: &m}); err != nil {
+		return nil, err
+	}
+	n.log.Info("node joined", "member", m.ID, "raft", m.Raft)
+	return &Response{Report: []string{"node " + m.ID + " joined"}}, nil
+}
+
+// apiClusterRemove removes a member that is gone: from Raft and from the
+// catalog, whose next placement moves its actors.
+func (n *Node) apiClusterRemove(ctx context.Context, req *Request) (*Response, error) {
+	if n.raft.State() != raft.Leader {
+		return n.forwardToLeader(ctx, "cluster.remove", req)
+	}
+	if _, ok := n.fsm.State().Members[req.Name]; !ok {
+		return nil, fmt.Errorf("node %q is not a member", req.Name)
+	}
+	if req.Name == n.id {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			return nil, fmt.Errorf("hand over leadership before removing %s: %w", n.id, err)
+		}
+		return n.forwardToLeader(ctx, "cluster.remove", req)
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(req.Name), 0, 30*time.Second).Error(); err != nil {
+		return nil, fmt.Errorf("remove %s from raft: %w", req.Name, err)
+	}
+	if err := n.propose(ctx, catalog.Command{Op: catalog.OpRemoveMember, Name: req.Name}); err != nil {
+		return nil, err
+	}
+	return &Response{Report: []string{"node " + req.Name + " removed"}}, nil
+}
+
+// apiClusterLeave makes the node answering it leave gracefully: it stops
+// getting actors, waits until its actors run elsewhere, has itself removed,
+// and then stops.
+func (n *Node) apiClusterLeave(ctx context.Context, req *Request) (*Response, error) {
+	if n.cfg.Dev {
+		return nil, errors.New("a dev node is not part of a cluster")
+	}
+	if err := n.propose(ctx, catalog.Command{Op: catalog.OpLeaveMember, Name: n.id}); err != nil {
+		return nil, err
+	}
+	for {
+		mine := 0
+		for _, a := range n.fsm.State().Assign {
+			if a.Node == n.id {
+				mine++
+			}
+		}
+		if mine == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("leave: %d actors still placed here: %w", mine, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if _, err := n.apiClusterRemove(ctx, &Request{Name: n.id}); err != nil {
+		return nil, err
+	}
+	n.stopOnce.Do(func() { close(n.stopped) })
+	return &Response{Report: []string{"node " + n.id + " left the cluster and is stopping"}}, nil
+}
+
+// forwardToLeader sends a control request to the leader's own subject.
+func (n *Node) forwardToLeader(ctx context.Context, method string, req *Request) (*Response, error) {
+	for {
+		if _, leader := n.raft.LeaderWithID(); leader != "" && string(leader) != n.id {
+			c := &Client{nc: n.nc}
+			return c.call(ctx, nodeSubject(string(leader))+method, req)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: %w", method, ErrNotLeader)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// serveHTTP serves /healthz on the node's HTTP port: 200 while a Raft
+// leader is known and the catalog is caught up, 503 otherwise.
+func (n *Node) serveHTTP() (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, leader := n.raft.LeaderWithID()
+		if leader == "" {
+			http.Error(w, "no raft leader known", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok: node %s, leader %s\n", n.id, leader)
+	})
+	addr := fmt.Sprintf("%s:%d", n.cfg.Host, n.cfg.HTTPPort)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for http on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server", "err", err)
+		}
+	}()
+	return srv, nil
+}

@@ -1,0 +1,318 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dmnode/dmnode/tests/harness"
+)
+
+// clusterNode is one dmnode process of a multi-node cluster.
+type clusterNode struct {
+	name                            string
+	dataDir                         string
+	natsPort, clusterPort, raftPort int
+	proc                            *harness.Process
+}
+
+func (n *clusterNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.natsPort) }
+
+type member struct {
+	ID       string   `json:"id"`
+	Leader   bool     `json:"leader"`
+	Healthy  bool     `json:"healthy"`
+	Leaving  bool     `json:"leaving"`
+	ActorIDs []string `json:"actor_ids"`
+}
+
+// multi is a cluster of dmnode processes sharing the sources and target of
+// an end-to-end environment.
+type multi struct {
+	*cluster
+	nodes []*clusterNode
+}
+
+const heartbeatTimeout = "2s"
+
+func newMulti(t *testing.T, nSources, nNodes int) *multi {
+	c := &cluster{t: t, bin: harness.BuildDmnode(t), dir: t.TempDir()}
+	for i := range nSources {
+		c.sources = append(c.sources, harness.StartMariaDB(t, harness.Options{ServerID: i + 1}))
+	}
+	c.target = harness.StartMariaDB(t, harness.Options{ServerID: 100})
+	m := &multi{cluster: c}
+	for i := range nNodes {
+		m.addNode(t, i > 0)
+	}
+	return m
+}
+
+// addNode starts a new node; join makes it join the first node's cluster.
+func (m *multi) addNode(t *testing.T, join bool) *clusterNode {
+	i := len(m.nodes)
+	n := &clusterNode{
+		name:     fmt.Sprintf("node%d", i+1),
+		dataDir:  filepath.Join(m.dir, fmt.Sprintf("node%d", i+1)),
+		natsPort: harness.FreePort(t), clusterPort: harness.FreePort(t), raftPort: harness.FreePort(t),
+	}
+	m.nodes = append(m.nodes, n)
+	var joinArgs []string
+	if join {
+		joinArgs = []string{"--join", m.nodes[0].url()}
+	}
+	m.start(t, n, joinArgs...)
+	return n
+}
+
+func (m *multi) start(t *testing.T, n *clusterNode, extra ...string) {
+	m.launch(t, n, extra...)
+	m.waitReady(t, n)
+}
+
+// launch starts a node's process without waiting for it.
+func (m *multi) launch(t *testing.T, n *clusterNode, extra ...string) {
+	args := append([]string{"start", "--name", n.name, "--data-dir", n.dataDir, "--host", "127.0.0.1",
+		"--nats-port", fmt.Sprint(n.natsPort), "--cluster-port", fmt.Sprint(n.clusterPort),
+		"--raft-port", fmt.Sprint(n.raftPort), "--http-port", "0", "--heartbeat-timeout", heartbeatTimeout,
+		"--log-format", "text"}, extra...)
+	n.proc = harness.StartProcess(t, m.bin, args)
+}
+
+// waitReady waits until the node answers with its catalog loaded.
+func (m *multi) waitReady(t *testing.T, n *clusterNode) {
+	harness.Eventually(t, 60*time.Second, func() error {
+		out, err := harness.Run(t, m.bin, "--server", n.url(), "task", "list")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+}
+
+func (m *multi) statusAt(n *clusterNode) ([]member, error) {
+	out, err := harness.Run(m.t, m.bin, "--server", n.url(), "cluster", "status", "-o", "json")
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	var st struct{ Members []member }
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return nil, fmt.Errorf("decode cluster status: %v\n%s", err, out)
+	}
+	return st.Members, nil
+}
+
+// alive returns the nodes whose processes run.
+func (m *multi) alive() []*clusterNode {
+	var out []*clusterNode
+	for _, n := range m.nodes {
+		if n.proc != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// members asks any live node for the cluster's members.
+func (m *multi) members() ([]member, error) {
+	var last error
+	for _, n := range m.alive() {
+		ms, err := m.statusAt(n)
+		if err == nil {
+			return ms, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// cli runs a client command against a live node.
+func (m *multi) cli(args ...string) string {
+	m.t.Helper()
+	var out string
+	harness.Eventually(m.t, 60*time.Second, func() error {
+		var err error
+		out, err = harness.Run(m.t, m.bin, append([]string{"--server", m.alive()[0].url()}, args...)...)
+		if err != nil {
+			return fmt.Errorf("dmnode %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	})
+	return out
+}
+
+// waitSync waits until every source of the task replicates the binlog.
+func (m *multi) waitSync(task string) {
+	m.t.Helper()
+	out, err := harness.Run(m.t, m.bin, "--server", m.alive()[0].url(), "task", "wait", task, "--stage", "sync", "--timeout", "2m")
+	if err != nil {
+		m.t.Fatalf("task wait: %v\n%s", err, out)
+	}
+}
+
+// nodeRunning waits until some node has the actor placed and returns it.
+func (m *multi) nodeRunning(actor string) *clusterNode {
+	var found *clusterNode
+	harness.Eventually(m.t, 60*time.Second, func() error {
+		ms, err := m.members()
+		if err != nil {
+			return err
+		}
+		for _, mb := range ms {
+			if slices.Contains(mb.ActorIDs, actor) {
+				for _, n := range m.nodes {
+					if n.name == mb.ID && n.proc != nil {
+						found = n
+						return nil
+					}
+				}
+			}
+		}
+		return fmt.Errorf("no live node runs %s: %+v", actor, ms)
+	})
+	return found
+}
+
+func (m *multi) leader() *clusterNode {
+	ms, err := m.members()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	for _, mb := range ms {
+		if mb.Leader {
+			for _, n := range m.nodes {
+				if n.name == mb.ID {
+					return n
+				}
+			}
+		}
+	}
+	m.t.Fatalf("no leader: %+v", ms)
+	return nil
+}
+
+func (m *multi) kill(n *clusterNode) {
+	n.proc.Kill(m.t)
+	n.proc = nil
+}
+
+// placedOnLive waits until every actor is placed on a healthy member other
+// than the excluded ones, and reports how long that took.
+func (m *multi) placedOnLive(want int, excluded ...*clusterNode) time.Duration {
+	start := time.Now()
+	harness.Eventually(m.t, 90*time.Second, func() error {
+		ms, err := m.members()
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, mb := range ms {
+			for _, x := range excluded {
+				if mb.ID == x.name && len(mb.ActorIDs) > 0 {
+					return fmt.Errorf("%s still has actors %v", mb.ID, mb.ActorIDs)
+				}
+			}
+			if !mb.Healthy && len(mb.ActorIDs) > 0 {
+				return fmt.Errorf("silent %s still has actors %v", mb.ID, mb.ActorIDs)
+			}
+			n += len(mb.ActorIDs)
+		}
+		if n != want {
+			return fmt.Errorf("%d actors placed, want %d", n, want)
+		}
+		return nil
+	})
+	return time.Since(start)
+}
+
+// phase runs writers until n operations are done, stops them and compares
+// source and target row by row.
+func (m *multi) phase(name string, seed uint64, ops int, during func(w *writers)) {
+	m.t.Helper()
+	m.t.Logf("phase %s", name)
+	w := startWriters(m.t, m.sources, seed)
+	waitForOps(m.t, w, 100)
+	if during != nil {
+		during(w)
+	}
+	waitForOps(m.t, w, w.count()+ops)
+	w.stop(m.t)
+	m.expectEqual("dmtest.t after "+name, partitionIDQuery, "SELECT id, c, port FROM dmtest.t")
+}
+
+// Three nodes run the example merge while the sources keep writing; nodes
+// die, the leader dies, all restart, a fourth joins, one leaves; after each
+// step the actors run again on live nodes and no row is lost or doubled.
+func TestClusterFailover(t *testing.T) {
+	m := newMulti(t, 3, 3)
+	m.seed(20000)
+	m.cluster.natsPort = m.nodes[0].natsPort
+	m.addSources()
+	task := m.partitionIDTask("merge-pid", "    threads: 2\n    rows: 2000\n")
+	m.cli("task", "submit", task)
+
+	// SIGKILL a node during the full load.
+	loader := m.nodeRunning("load/merge-pid/mysql-replica-01")
+	m.kill(loader)
+	t.Logf("killed %s during the load", loader.name)
+	m.waitSync("merge-pid")
+	const actors = 6 // a tailer and an applier per source
+	m.placedOnLive(actors, loader)
+	m.start(t, loader)
+	m.phase("load failover", 11, 300, nil)
+
+	m.phase("tailer failover", 12, 300, func(w *writers) {
+		n := m.nodeRunning("tail/mysql-replica-02")
+		m.kill(n)
+		t.Logf("killed %s running tail/mysql-replica-02; actors placed again in %s", n.name, m.placedOnLive(actors, n))
+		m.start(t, n)
+	})
+	m.phase("leader failover", 13, 300, func(w *writers) {
+		n := m.leader()
+		m.kill(n)
+		t.Logf("killed leader %s; actors placed again in %s", n.name, m.placedOnLive(actors, n))
+		m.start(t, n)
+	})
+	m.phase("restart all", 14, 300, func(w *writers) {
+		for _, n := range m.nodes {
+			n.proc.Stop(t)
+			n.proc = nil
+		}
+		for _, n := range m.nodes {
+			m.launch(t, n)
+		}
+		for _, n := range m.nodes {
+			m.waitReady(t, n)
+		}
+		m.placedOnLive(actors)
+	})
+	m.phase("join and leave", 15, 300, func(w *writers) {
+		fourth := m.addNode(t, true)
+		harness.Eventually(t, 60*time.Second, func() error {
+			ms, err := m.members()
+			if err != nil {
+				return err
+			}
+			for _, mb := range ms {
+				if mb.ID == fourth.name && len(mb.ActorIDs) > 0 {
+					return nil
+				}
+			}
+			return fmt.Errorf("the new node got no actors: %+v", ms)
+		})
+		leaving := m.nodes[1]
+		out, err := harness.Run(t, m.bin, "--server", leaving.url(), "cluster", "leave")
+		if err != nil {
+			t.Fatalf("cluster leave: %v\n%s", err, out)
+		}
+		if err := leaving.proc.Wait(t, time.Minute); err != nil {
+			t.Fatalf("the node that left exited with %v", err)
+		}
+		leaving.proc = nil
+		m.placedOnLive(actors, leaving)
+	})
+}
