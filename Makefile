@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: build test unit e2e quickstart bench deps clean
+.PHONY: build test unit e2e chaos quickstart bench deps clean
 
 build:
 	$(GO) build -o bin/dmnode ./cmd/dmnode
@@ -18,6 +18,11 @@ unit:
 
 e2e:
 	$(GO) test -count=1 -timeout 20m -v ./tests/... 2>&1 | tee /tmp/dmnode-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
+
+# The longer cluster fault scenarios: full restarts, joins and leaves,
+# a frozen (partitioned) node.
+chaos:
+	DMNODE_CHAOS=1 $(GO) test -count=1 -timeout 30m -v -run 'TestCluster' ./tests/
 
 deps:
 	bash deploy/quickstart/install-deps.sh

@@ -103,6 +103,10 @@ func (a *Applier) Run(ctx context.Context) error {
 		FilterSubjects: []string{jetstream.BinlogSubject(a.source)},
 		DeliverPolicy:  njs.DeliverByStartSequencePolicy,
 		OptStartSeq:    seq,
+		// Without a bound a consumer whose stream lost its quorum retries
+		// for ever inside Fetch, deaf to ctx; the host's backoff retries
+		// instead.
+		MaxResetAttempts: 1,
 	})
 	if err != nil {
 		return fmt.Errorf("read stream of source %s: %w", a.source, err)
@@ -199,7 +203,7 @@ func (r *applyRun) run(ctx context.Context, cons njs.Consumer) error {
 			}
 			return fmt.Errorf("fetch binlog batches: %w", err)
 		}
-		for m := range batch.Messages() {
+		for m := range jetstream.Messages(ctx, batch) {
 			b, err := jetstream.DecodeBatch(m.Data())
 			if err != nil {
 				return Permanent(fmt.Errorf("stream of source %s: %w", r.a.source, err))

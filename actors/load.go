@@ -145,7 +145,7 @@ func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out c
 			return fmt.Errorf("fetch dumped chunks: %w", err)
 		}
 		n := 0
-		for m := range batch.Messages() {
+		for m := range jetstream.Messages(ctx, batch) {
 			n++
 			select {
 			case out <- m:

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -53,10 +54,19 @@ func (c *ClusterStatusCmd) Run(g *Globals) error {
 	return w.Flush()
 }
 
-type ClusterLeaveCmd struct{}
+type ClusterLeaveCmd struct {
+	Node string `help:"Node to leave (default: the node at --server)."`
+}
 
 func (c *ClusterLeaveCmd) Run(g *Globals) error {
-	resp, err := call(g, "cluster.leave", &node.Request{}, 10*time.Minute)
+	cl, err := node.Dial(g.Server)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	resp, err := cl.CallNode(ctx, c.Node, "cluster.leave", &node.Request{})
 	if resp != nil {
 		printLines(g.Out, resp.Report)
 	}

@@ -140,10 +140,21 @@ var stageRank = map[string]int{"dump": 1, "load": 2, "sync": 3, "done": 3}
 
 func (c *TaskWaitCmd) Run(g *Globals) error {
 	deadline := time.Now().Add(c.Timeout)
+	var lastErr error
 	for {
 		resp, err := call(g, "task.status", &node.Request{Name: c.Name}, 30*time.Second)
 		if err != nil {
-			return err
+			// A node restarting or an election in progress: keep
+			// waiting, and say why if the time runs out.
+			if time.Now().After(deadline) {
+				return fmt.Errorf("task %s: stage %s not reached within %s; last error: %w", c.Name, c.Stage, c.Timeout, err)
+			}
+			if lastErr == nil || lastErr.Error() != err.Error() {
+				fmt.Fprintln(g.Err, "waiting:", err)
+			}
+			lastErr = err
+			time.Sleep(time.Second)
+			continue
 		}
 		reached, err := stageReached(resp.Tasks, c.Stage)
 		if err != nil || reached {

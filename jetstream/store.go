@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,24 @@ const (
 	HeaderGTID = "Dmnode-Gtid"
 	HeaderTime = "Dmnode-Time"
 )
+
+// Messages returns the messages of a fetch until it ends or ctx does. A
+// fetch from a consumer that lost its quorum may never end by itself, so
+// every reader of a batch goes through here rather than ranging over it.
+func Messages(ctx context.Context, b jetstream.MessageBatch) func(yield func(jetstream.Msg) bool) {
+	return func(yield func(jetstream.Msg) bool) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-b.Messages():
+				if !ok || !yield(m) {
+					return
+				}
+			}
+		}
+	}
+}
 
 // ErrFenced is returned by Save when the checkpoint was written by someone
 // else since it was loaded: the caller's incarnation is stale and must stop.
@@ -86,8 +105,14 @@ type Store struct {
 	JS jetstream.JetStream
 	KV jetstream.KeyValue
 	// replicas is the replication factor for new streams, raised by Scale
-	// as the cluster grows.
-	replicas atomic.Int32
+	// as the cluster grows; verified is the factor every existing stream
+	// was last seen to have.
+	replicas, verified atomic.Int32
+	// raised holds the streams this process raised to more replicas; they
+	// count as replicated only once every replica is current, since a peer
+	// just added may not be part of the group yet.
+	mu     sync.Mutex
+	raised map[string]bool
 }
 
 // Open creates (or opens) the checkpoint bucket. replicas is the replication
@@ -140,12 +165,27 @@ func waitJetStream(ctx context.Context, js jetstream.JetStream) error {
 	}
 }
 
+// SetReplicas raises the replication factor new streams are created with.
+func (s *Store) SetReplicas(n int) {
+	n = min(max(n, 1), 3)
+	for {
+		old := s.replicas.Load()
+		if int(old) >= n || s.replicas.CompareAndSwap(old, int32(n)) {
+			return
+		}
+	}
+}
+
 // Scale sets the replication factor for new streams to min(members, 3) and
 // raises existing streams and the checkpoint bucket to it. It never lowers
-// a stream's replicas.
+// a stream's replicas. It returns nil only once every stream has been seen
+// at that factor.
 func (s *Store) Scale(ctx context.Context, members int) error {
 	want := min(max(members, 1), 3)
-	if int(s.replicas.Load()) >= want {
+	if int(s.replicas.Load()) < want {
+		s.replicas.Store(int32(want))
+	}
+	if int(s.verified.Load()) >= want {
 		return nil
 	}
 	names := s.JS.StreamNames(ctx)
@@ -159,8 +199,18 @@ func (s *Store) Scale(ctx context.Context, members int) error {
 			errs = append(errs, err)
 			continue
 		}
-		cfg := st.CachedInfo().Config
+		info := st.CachedInfo()
+		cfg := info.Config
 		if cfg.Replicas >= want {
+			s.mu.Lock()
+			need := want/2 + 1
+			if s.raised[name] {
+				need = want
+			}
+			s.mu.Unlock()
+			if err := replicasCurrent(info, want, need); err != nil {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		cfg.Replicas = want
@@ -169,7 +219,15 @@ func (s *Store) Scale(ctx context.Context, members int) error {
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("replicate stream %s: %w", name, err))
+			continue
 		}
+		s.mu.Lock()
+		if s.raised == nil {
+			s.raised = map[string]bool{}
+		}
+		s.raised[name] = true
+		s.mu.Unlock()
+		errs = append(errs, fmt.Errorf("stream %s: replicas catching up", name))
 	}
 	if err := names.Err(); err != nil {
 		errs = append(errs, err)
@@ -177,7 +235,28 @@ func (s *Store) Scale(ctx context.Context, members int) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	s.replicas.Store(int32(want))
+	s.verified.Store(int32(want))
+	return nil
+}
+
+// replicasCurrent checks that a stream has a leader and that need of its
+// want replicas (the leader included) are caught up with it.
+func replicasCurrent(info *jetstream.StreamInfo, want, need int) error {
+	if want <= 1 {
+		return nil
+	}
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		return fmt.Errorf("stream %s has no leader yet", info.Config.Name)
+	}
+	current := 1 // the leader
+	for _, p := range info.Cluster.Replicas {
+		if p.Current && !p.Offline {
+			current++
+		}
+	}
+	if current < need {
+		return fmt.Errorf("stream %s: %d of %d replicas are current, %d needed", info.Config.Name, current, want, need)
+	}
 	return nil
 }
 

@@ -108,9 +108,11 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 			})
 		}
 	}
-	// A client's connection is always to one node (the one at --server),
-	// so the queue group means: the local node answers.
-	sub, err := n.nc.QueueSubscribe(APIPrefix+">", "dmnode-api-"+n.id, handle(APIPrefix))
+	// One queue group for the whole cluster: one node answers each
+	// request, the one the client is connected to when it can (NATS
+	// prefers local queue members). Requests about a particular node go to
+	// its own subject below.
+	sub, err := n.nc.QueueSubscribe(APIPrefix+">", "dmnode-api", handle(APIPrefix))
 	if err != nil {
 		return nil, fmt.Errorf("subscribe control api: %w", err)
 	}

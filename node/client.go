@@ -25,6 +25,19 @@ func Dial(url string) (*Client, error) {
 	return &Client{nc: nc}, nil
 }
 
+// CallNode sends a request to one node's own subject: the node named, or,
+// when name is empty, the node whose embedded NATS server the client is
+// connected to.
+func (c *Client) CallNode(ctx context.Context, name, method string, req *Request) (*Response, error) {
+	if name == "" {
+		name = c.nc.ConnectedServerName()
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%s: cannot tell which node answers at %s; name it", method, c.nc.ConnectedUrlRedacted())
+	}
+	return c.call(ctx, nodeSubject(name)+method, req)
+}
+
 // Close closes the connection.
 func (c *Client) Close() { c.nc.Close() }
 

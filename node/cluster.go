@@ -22,6 +22,8 @@ import (
 const (
 	heartbeatSubject = "dmnode.heartbeat"
 	peersFile        = "peers.json"
+	// leftFile marks the data dir of a node that left the cluster.
+	leftFile = "left"
 )
 
 func resolveTCP(addr string) (*net.TCPAddr, error) {
@@ -81,7 +83,9 @@ func (n *Node) savePeers(st *catalog.State) {
 }
 
 // discoverPeers asks a member of an existing cluster for the route URLs of
-// every member, before this node's NATS server starts.
+// every member, before this node's NATS server starts. A cluster that was
+// just founded may not list its first member yet: it is asked again for up
+// to a minute.
 func discoverPeers(ctx context.Context, join, self string) ([]string, error) {
 	nc, err := nats.Connect(join, nats.Name("dmnode-join-"+self), nats.Timeout(10*time.Second), nats.MaxReconnects(0))
 	if err != nil {
@@ -89,22 +93,28 @@ func discoverPeers(ctx context.Context, join, self string) ([]string, error) {
 	}
 	defer nc.Close()
 	c := &Client{nc: nc}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := c.Call(ctx, "cluster.status", &Request{})
-	if err != nil {
-		return nil, fmt.Errorf("join %s: %w", join, err)
-	}
-	var peers []string
-	for _, m := range resp.Members {
-		if m.Route != "" && m.ID != self {
-			peers = append(peers, m.Route)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		resp, err := c.Call(rctx, "cluster.status", &Request{})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("join %s: %w", join, err)
 		}
+		var peers []string
+		for _, m := range resp.Members {
+			if m.Route != "" && m.ID != self {
+				peers = append(peers, m.Route)
+			}
+		}
+		if len(peers) > 0 {
+			return peers, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("join %s: the cluster lists no member with a route URL (is it a dev node? dev nodes cannot be joined)", join)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	if len(peers) == 0 {
-		return nil, fmt.Errorf("join %s: the cluster has no member with a route URL (is it a dev node? dev nodes cannot be joined)", join)
-	}
-	return peers, nil
 }
 
 // requestJoin asks the leader to add this node as a voter; the request goes
@@ -161,8 +171,8 @@ func (h *heartbeats) alive(id string) bool {
 	return time.Since(t) < h.timeout
 }
 
-// runHeartbeats publishes this node's heartbeat every second and records
-// everyone's, until ctx ends.
+// runHeartbeats publishes this node's heartbeat every second, once it can
+// run actors (JetStream is open), and records everyone's, until ctx ends.
 func (n *Node) runHeartbeats(ctx context.Context) error {
 	sub, err := n.nc.Subscribe(heartbeatSubject, func(m *nats.Msg) { n.beats.beat(string(m.Data)) })
 	if err != nil {
@@ -173,7 +183,9 @@ func (n *Node) runHeartbeats(ctx context.Context) error {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
-			_ = n.nc.Publish(heartbeatSubject, []byte(n.id))
+			if n.storeReady.Load() {
+				_ = n.nc.Publish(heartbeatSubject, []byte(n.id))
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -185,11 +197,12 @@ func (n *Node) runHeartbeats(ctx context.Context) error {
 }
 
 // liveMembers returns the members placement may use: heard from recently
-// and not leaving.
+// (a node beats only once it can run actors) and not leaving.
 func (n *Node) liveMembers(st *catalog.State) []string {
 	var live []string
 	for _, id := range st.MemberIDs() {
-		if m := st.Members[id]; !m.Leaving && (id == n.id || n.beats.alive(id)) {
+		self := id == n.id && n.storeReady.Load()
+		if m := st.Members[id]; !m.Leaving && (self || n.beats.alive(id)) {
 			live = append(live, id)
 		}
 	}
@@ -310,6 +323,9 @@ func (n *Node) apiClusterLeave(ctx context.Context, req *Request) (*Response, er
 	}
 	if _, err := n.apiClusterRemove(ctx, &Request{Name: n.id}); err != nil {
 		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(n.cfg.DataDir, leftFile), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o640); err != nil {
+		n.log.Warn("mark data dir as left", "err", err)
 	}
 	n.stopOnce.Do(func() { close(n.stopped) })
 	return &Response{Report: []string{"node " + n.id + " left the cluster and is stopping"}}, nil

@@ -50,6 +50,11 @@ func (h *host) run(ctx context.Context) {
 func (h *host) reconcile(ctx context.Context) {
 	st := h.n.fsm.State()
 	h.n.savePeers(st)
+	if !h.n.cfg.Dev {
+		// Streams an actor creates get the replication the live cluster
+		// can give them now; the leader raises them as it grows.
+		h.n.store.SetReplicas(len(h.n.liveMembers(st)))
+	}
 	want := map[string]uint64{}
 	for id, a := range st.Assign {
 		if a.Node == h.n.id {

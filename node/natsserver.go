@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"time"
@@ -15,6 +16,7 @@ import (
 // writes can be lost on power failure. Outside dev mode the server listens
 // for routes from its peers and routes to the peers it knows.
 func startNATS(name string, cfg *Config, peers []string) (*server.Server, error) {
+	log := cfg.Log.With("component", "nats")
 	opts := &server.Options{
 		ServerName:         name,
 		Host:               cfg.Host,
@@ -23,7 +25,6 @@ func startNATS(name string, cfg *Config, peers []string) (*server.Server, error)
 		StoreDir:           filepath.Join(cfg.DataDir, "jetstream"),
 		SyncAlways:         true,
 		NoSigs:             true,
-		NoLog:              true,
 		MaxPayload:         1 << 20,
 		JetStreamMaxMemory: 256 << 20,
 	}
@@ -51,6 +52,7 @@ func startNATS(name string, cfg *Config, peers []string) (*server.Server, error)
 	if err != nil {
 		return nil, fmt.Errorf("configure nats server: %w", err)
 	}
+	ns.SetLoggerV2(natsLogger{log}, false, false, false)
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
@@ -58,3 +60,14 @@ func startNATS(name string, cfg *Config, peers []string) (*server.Server, error)
 	}
 	return ns, nil
 }
+
+// natsLogger passes the embedded server's warnings and errors to the node's
+// log; its notices (a banner and routine events) are kept at debug level.
+type natsLogger struct{ log *slog.Logger }
+
+func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Tracef(format string, v ...any)  {}

@@ -130,6 +130,9 @@ func (n *Node) open(ctx context.Context) error {
 	if cfg.HTTPPort > 0 {
 		n.self.HTTP = fmt.Sprintf("%s:%d", adv, cfg.HTTPPort)
 	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, leftFile)); err == nil {
+		return fmt.Errorf("node %s left the cluster; to add it again, start it with an empty data dir and --join PEER", n.id)
+	}
 	existing, err := isMember(cfg.DataDir)
 	if err != nil {
 		return err
@@ -145,7 +148,7 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Join != "" && !existing {
+	if cfg.Join != "" && !existing && cfg.NATSURL == "" {
 		if peers, err = discoverPeers(ctx, cfg.Join, n.id); err != nil {
 			return err
 		}
@@ -267,7 +270,11 @@ func (n *Node) openStore(ctx context.Context) error {
 	if n.storeReady.Load() {
 		return nil
 	}
-	for {
+	for attempt := 0; ; attempt++ {
+		// Created, if missing, with as many replicas as the cluster has
+		// members (up to 3): raising an R1 bucket later means moving it to
+		// a new group, raising R2 to R3 only adds a peer. The leader
+		// raises every stream before it places any actor.
 		replicas := min(max(len(n.fsm.State().Members), 1), 3)
 		store, err := jetstream.Open(ctx, n.nc, replicas)
 		if err == nil {
@@ -276,10 +283,14 @@ func (n *Node) openStore(ctx context.Context) error {
 			n.log.Info("jetstream ready")
 			return nil
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if attempt%10 == 0 {
+			n.log.Warn("waiting for jetstream: a cluster serves it once at least two nodes are routed to each other", "err", err)
 		}
-		n.log.Warn("waiting for jetstream: a cluster serves it once at least two nodes are routed to each other", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 }
 

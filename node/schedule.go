@@ -41,18 +41,19 @@ func (n *Node) placeOnce(ctx context.Context) error {
 		}
 		st = n.fsm.State()
 	}
+	live := n.liveMembers(st)
 	if !n.cfg.Dev {
 		// No work is placed before this node can reach JetStream and the
-		// streams and checkpoints are replicated as the cluster allows:
-		// an actor's progress must survive the loss of any one node.
+		// streams and checkpoints are replicated as the live cluster
+		// allows: an actor's progress must survive the loss of a node.
 		if !n.storeReady.Load() {
 			return nil
 		}
-		if err := n.store.Scale(ctx, len(st.Members)); err != nil {
+		if err := n.store.Scale(ctx, len(live)); err != nil {
 			return fmt.Errorf("replicate streams before placing actors: %w", err)
 		}
 	}
-	changes := catalog.Place(n.liveMembers(st), st.Desired(), st.Assign)
+	changes := catalog.Place(live, st.Desired(), st.Assign)
 	if len(changes) == 0 {
 		return nil
 	}

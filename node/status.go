@@ -82,10 +82,18 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 			out.Sources = append(out.Sources, ss)
 			continue
 		}
+		var loadErr error
 		for _, l := range loads {
 			if _, err := n.store.Load(ctx, l.key, l.v); err != nil {
-				return out, err
+				loadErr = err
 			}
+		}
+		if loadErr != nil {
+			// JetStream is electing a leader or a node is down: say so
+			// and show what the catalog knows.
+			ss.LastError = "progress unavailable: " + loadErr.Error()
+			out.Sources = append(out.Sources, ss)
+			continue
 		}
 		ss.TablesTotal, ss.ChunksTotal, ss.ChunksDone, ss.RowsDumped = dump.Tables, dump.ChunksTotal, dump.ChunksDone, dump.RowsDumped
 		ss.RowsLoaded = load.RowsLoaded
@@ -96,7 +104,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 			ss.LagSeconds = max(0, time.Now().Unix()-int64(apply.EventTime))
 		}
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
-			return out, err
+			ss.LastError = "progress unavailable: " + err.Error()
 		}
 		if t.Desired == catalog.Stopped {
 			ss.Stage = "stopped"

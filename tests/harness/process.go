@@ -66,6 +66,10 @@ func (c *child) stop(timeout time.Duration) error {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	}
 	if err := waitDone(c.done, timeout); err != nil {
+		// A Go program prints every goroutine's stack on SIGQUIT: the log
+		// then shows where it hung.
+		_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+		_ = waitDone(c.done, 3*time.Second)
 		c.kill()
 		return err
 	}
