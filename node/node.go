@@ -324,8 +324,21 @@ func (n *Node) Close() error {
 		n.nc.Close()
 	}
 	if n.ns != nil {
-		n.ns.Shutdown()
-		n.ns.WaitForShutdown()
+		// The embedded server's JetStream shutdown can wait a long time
+		// for stream groups that lost their quorum (the other nodes are
+		// stopping too). Every write is already fsynced, so the node does
+		// not wait for it without bound.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.ns.Shutdown()
+			n.ns.WaitForShutdown()
+		}()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			n.log.Warn("nats server still shutting down after 3s; exiting anyway (its data is fsynced)")
+		}
 	}
 	return errors.Join(errs...)
 }

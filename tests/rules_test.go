@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
@@ -94,8 +95,7 @@ expression-filter:
 	w := startShopWriters(t, c.sources, shops)
 	waitForOps(t, w.writers, 300)
 	// A truncate on source b is filtered: the target keeps the rows.
-	truncated := harness.Rows(t, c.sources[1].DB(t), "SELECT id, kind FROM shop_b.events")
-	c.sources[1].Exec(t, "TRUNCATE TABLE shop_b.events")
+	truncated := truncateKeeping(t, c.sources[1].DB(t), "shop_b.events")
 	waitForOps(t, w.writers, w.count()+200)
 	// An online schema change on source a while the writes go on.
 	out, err := exec.Command(ptosc, "--alter", "ADD COLUMN nick VARCHAR(20) NOT NULL DEFAULT 'n'",
@@ -131,6 +131,39 @@ expression-filter:
 			t.Errorf("%s: %s, want 0: a filtered object reached the target", q, got[0][0])
 		}
 	}
+}
+
+// truncateKeeping truncates a table and returns the rows it held, under a
+// write lock so that no concurrent insert slips in between.
+func truncateKeeping(t *testing.T, db *sql.DB, table string) [][]string {
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "LOCK TABLES "+table+" WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT id, kind FROM "+table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for rows.Next() {
+		var id, kind string
+		if err := rows.Scan(&id, &kind); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, []string{id, kind})
+	}
+	rows.Close()
+	for _, q := range []string{"TRUNCATE TABLE " + table, "UNLOCK TABLES"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return out
 }
 
 func idList(rows [][]string) string {

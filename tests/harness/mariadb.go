@@ -71,8 +71,13 @@ func StartMariaDB(t testing.TB, opt Options) *Server {
 	s := &Server{DataDir: filepath.Join(dir, "data"), ServerID: opt.ServerID, dir: dir}
 	t.Cleanup(func() { s.cleanup(t) })
 
+	// Every server gets a tmpdir of its own: servers bootstrapped at the
+	// same time in a shared /tmp collide on temporary table names.
+	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
+		t.Fatalf("create mariadb tmpdir: %v", err)
+	}
 	install := exec.Command(installDB, "--no-defaults", "--datadir="+s.DataDir,
-		"--auth-root-authentication-method=normal", "--skip-test-db")
+		"--auth-root-authentication-method=normal", "--skip-test-db", "--tmpdir="+s.tmpDir())
 	if os.Geteuid() == 0 {
 		install.Args = append(install.Args, "--user=root")
 	}
@@ -128,6 +133,8 @@ func lookPath(name string) (string, error) {
 	return "", fmt.Errorf("%s not found on PATH or in /usr/sbin", name)
 }
 
+func (s *Server) tmpDir() string { return filepath.Join(s.dir, "tmp") }
+
 func (s *Server) mariadbdArgs(mariadbd string, opt Options) []string {
 	args := []string{
 		mariadbd,
@@ -136,6 +143,7 @@ func (s *Server) mariadbdArgs(mariadbd string, opt Options) []string {
 		"--bind-address=127.0.0.1",
 		"--port=" + strconv.Itoa(s.Port),
 		"--socket=" + filepath.Join(s.DataDir, "mysql.sock"),
+		"--tmpdir=" + s.tmpDir(),
 		"--pid-file=" + filepath.Join(s.DataDir, "mariadbd.pid"),
 		"--log-error=" + s.errorLogPath(),
 		"--skip-name-resolve",

@@ -15,7 +15,7 @@ import (
 
 // stopTimeout is how long a child gets to exit after SIGTERM before it is
 // killed.
-const stopTimeout = 10 * time.Second
+const stopTimeout = 30 * time.Second
 
 // child is a started command and the goroutine that reaps it. The goroutine
 // ends when the process exits; whoever owns the child waits on done before
@@ -152,7 +152,7 @@ type Process struct {
 
 // StartProcess starts bin with args. The child inherits the environment plus
 // extraEnv ("KEY=value"). At cleanup it is stopped (SIGTERM, then SIGKILL
-// after 10s) and waited for, and its output is logged if the test failed.
+// after 30s) and waited for, and its output is logged if the test failed.
 func StartProcess(t testing.TB, bin string, args []string, extraEnv ...string) *Process {
 	t.Helper()
 	logFile, err := os.CreateTemp(t.TempDir(), filepath.Base(bin)+"-*.log")
@@ -187,7 +187,7 @@ func (p *Process) Kill(t testing.TB) {
 }
 
 // Stop sends SIGTERM and waits for the process to exit. If it has not exited
-// within 10s it is killed and the test fails.
+// within 30s it is killed and the test fails.
 func (p *Process) Stop(t testing.TB) {
 	t.Helper()
 	if err := p.c.stop(stopTimeout); err != nil {
