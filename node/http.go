@@ -8,9 +8,21 @@ import (
 	"time"
 )
 
+// httpServer is the node's HTTP listener; close waits for it to stop.
+type httpServer struct {
+	srv  *http.Server
+	done chan struct{}
+}
+
+func (h *httpServer) Close() error {
+	err := h.srv.Close()
+	<-h.done
+	return err
+}
+
 // serveHTTP serves /healthz on the node's HTTP port: 200 while a Raft
-// leader is known and the catalog is caught up, 503 otherwise.
-func (n *Node) serveHTTP() (*http.Server, error) {
+// leader is known, 503 otherwise.
+func (n *Node) serveHTTP() (*httpServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, leader := n.raft.LeaderWithID()
@@ -25,11 +37,12 @@ func (n *Node) serveHTTP() (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for http on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	h := &httpServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(h.done)
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server", "err", err)
 		}
 	}()
-	return srv, nil
+	return h, nil
 }

@@ -1,0 +1,103 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dmnode/dmnode/core/catalog"
+)
+
+// A data dir keeps the identity it was created with.
+func TestNodeIDIsKeptInTheDataDir(t *testing.T) {
+	dir := t.TempDir()
+	id, err := nodeID(dir, "node1")
+	if err != nil || id != "node1" {
+		t.Fatalf("first start: %q, %v", id, err)
+	}
+	if id, err := nodeID(dir, ""); err != nil || id != "node1" {
+		t.Fatalf("restart without a name: %q, %v", id, err)
+	}
+	if _, err := nodeID(dir, "node2"); err == nil || !strings.Contains(err.Error(), "belongs to node \"node1\"") {
+		t.Fatalf("restart under another name: %v", err)
+	}
+	if _, err := nodeID(t.TempDir(), "bad name"); err == nil {
+		t.Fatal("a name with a space was accepted")
+	}
+	generated, err := nodeID(t.TempDir(), "")
+	if err != nil || generated == "" {
+		t.Fatalf("generated id: %q, %v", generated, err)
+	}
+}
+
+func TestMemberMarker(t *testing.T) {
+	dir := t.TempDir()
+	if ok, err := isMember(dir); ok || err != nil {
+		t.Fatalf("fresh dir is a member: %v, %v", ok, err)
+	}
+	if err := markMember(dir); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := isMember(dir); !ok || err != nil {
+		t.Fatalf("marked dir is not a member: %v, %v", ok, err)
+	}
+	if started, err := hasRaftState(dir); started || err != nil {
+		t.Fatalf("no raft log yet, got %v, %v", started, err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "raft", "wal"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "raft", "wal", "00001.wal"), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if started, err := hasRaftState(dir); !started || err != nil {
+		t.Fatalf("raft log not seen: %v, %v", started, err)
+	}
+}
+
+// A node is live while it beats within the timeout; one never heard from
+// gets the benefit of the doubt only during the first timeout.
+func TestHeartbeats(t *testing.T) {
+	h := newHeartbeats(time.Hour)
+	if !h.alive("unheard") {
+		t.Fatal("a node not heard from yet counts as dead during the grace period")
+	}
+	h = newHeartbeats(time.Millisecond)
+	h.since = time.Now().Add(-time.Second)
+	if h.alive("unheard") {
+		t.Fatal("a node never heard from counts as alive after the grace period")
+	}
+	h.beat("n1")
+	h.timeout = time.Hour
+	if !h.alive("n1") {
+		t.Fatal("a node that just beat counts as dead")
+	}
+	h.seen["n1"] = time.Now().Add(-2 * time.Hour)
+	if h.alive("n1") {
+		t.Fatal("a silent node counts as alive")
+	}
+}
+
+// Leaving members and silent ones get no actors.
+func TestLiveMembers(t *testing.T) {
+	n := &Node{id: "n1", beats: newHeartbeats(time.Hour)}
+	n.storeReady.Store(true)
+	n.beats.since = time.Now().Add(-2 * time.Hour)
+	n.beats.beat("n2")
+	st := catalog.New()
+	for _, id := range []string{"n1", "n2", "n3", "n4"} {
+		st.Members[id] = &catalog.Member{ID: id}
+	}
+	st.Members["n4"].Leaving = true
+	n.beats.beat("n4")
+	got := n.liveMembers(st)
+	if strings.Join(got, ",") != "n1,n2" {
+		t.Fatalf("live members %v, want n1,n2", got)
+	}
+	n.storeReady.Store(false)
+	if got := n.liveMembers(st); strings.Join(got, ",") != "n2" {
+		t.Fatalf("a node without JetStream placed actors on itself: %v", got)
+	}
+}
