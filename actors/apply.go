@@ -142,13 +142,6 @@ func firstAfter(ctx context.Context, stream njs.Stream, p dmnode.Position) (uint
 	if info.State.Msgs == 0 {
 		return max(hi, 1), nil
 	}
-	first, err := msgEnd(ctx, stream, lo)
-	if err != nil {
-		return 0, err
-	}
-	// The first message's transactions must not start after p, or the
-	// stream misses what lies between.
-	_ = first
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		end, err := msgEnd(ctx, stream, mid)
@@ -259,11 +252,8 @@ func (r *applyRun) txn(ctx context.Context, t *dmnode.Txn) error {
 }
 
 func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) error {
-	if len(c.Rows) == 0 || !r.te.rules.Allowed(c.Table.Schema, c.Table.Table) {
+	if len(c.Rows) == 0 || !r.te.rules.Replicated(c.Table.Schema, c.Table.Table) {
 		return nil
-	}
-	if kind, _ := r.te.rules.OnlineTable(c.Table.Table); kind != rules.OnlineReal {
-		return nil // rows of an online schema change tool's shadow or trash table
 	}
 	// One rows event holds changes of one kind.
 	skip, err := r.te.rules.FilterDML(c.Table.Schema, c.Table.Table, c.Rows[0].Kind)

@@ -33,7 +33,10 @@ const onlineDDLTable = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.online_ddl
 // DML before it is committed first, and the position after it is committed
 // once it is applied. Statements on tables outside the task are skipped.
 func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) error {
-	d, err := schema.NewTracker().Apply(c.DDLSchema, c.DDL)
+	// A tracker of its own: it reads the statement's kind and tables, and
+	// for CREATE TABLE the new table's definition.
+	tr := schema.NewTracker()
+	d, err := tr.Apply(c.DDLSchema, c.DDL)
 	if err != nil && !errors.Is(err, schema.ErrUnknownTable) {
 		return Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
 	}
@@ -55,7 +58,7 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		r.log.Info("DDL filtered by the task's rules", "ddl", abbreviate(c.DDL), "pos", t.End.String())
 		return r.commit(ctx)
 	}
-	if err := r.execDDL(ctx, c, d); err != nil {
+	if err := r.execDDL(ctx, c, d, tr); err != nil {
 		return err
 	}
 	return r.commit(ctx)
@@ -73,12 +76,12 @@ func (r *applyRun) ddlInScope(d schema.DDL) bool {
 	return false
 }
 
-func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
+func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, tr *schema.Tracker) error {
 	switch d.Kind {
 	case schema.Skip:
 		return nil
 	case schema.CreateTable:
-		return r.createTable(ctx, c)
+		return r.createTable(ctx, c, d, tr)
 	case schema.CreateDatabase:
 	default:
 		if r.te.task.ShardMode != "" {
@@ -94,13 +97,9 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 }
 
 // createTable creates the target table of a table created upstream, from
-// its definition with the route applied and extracted columns added.
-func (r *applyRun) createTable(ctx context.Context, c *dmnode.Change) error {
-	tr := schema.NewTracker()
-	d, err := tr.Apply(c.DDLSchema, c.DDL)
-	if err != nil && !errors.Is(err, schema.ErrUnknownTable) {
-		return Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
-	}
+// its definition (in tr, which applied the statement) with the route
+// applied and extracted columns added.
+func (r *applyRun) createTable(ctx context.Context, c *dmnode.Change, d schema.DDL, tr *schema.Tracker) error {
 	up, ok := tr.Get(d.Tables[0].Schema, d.Tables[0].Name)
 	if !ok {
 		return nil // CREATE TABLE ... LIKE: the target table is created with its first row
@@ -109,7 +108,7 @@ func (r *applyRun) createTable(ctx context.Context, c *dmnode.Change) error {
 		r.upSchemas = schema.NewTracker()
 	}
 	r.upSchemas.Put(up)
-	_, err = r.tables.plan(ctx, c.Table, up.ColumnNames(), func() *schema.Table { return up })
+	_, err := r.tables.plan(ctx, c.Table, up.ColumnNames(), func() *schema.Table { return up })
 	return err
 }
 

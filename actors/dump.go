@@ -14,7 +14,6 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
-	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -189,7 +188,7 @@ func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, readers int) (
 func (d *Dumper) plan(ctx context.Context, snap *snapshot, te *taskEnv) ([]*DumpTable, error) {
 	var out []*DumpTable
 	for _, t := range snap.tracker.Tables() {
-		if kind, _ := te.rules.OnlineTable(t.Name); kind != rules.OnlineReal || !te.rules.Allowed(t.Schema, t.Name) {
+		if !te.rules.Replicated(t.Schema, t.Name) {
 			continue
 		}
 		dt := &DumpTable{Schema: t, KeyCol: -1}

@@ -98,6 +98,16 @@ func call(g *Globals, method string, req *node.Request, timeout time.Duration) (
 	return resp, err
 }
 
+// callAndReport calls one method and prints the node's report, also when
+// the call failed (the report then says what was done before the failure).
+func callAndReport(g *Globals, method string, req *node.Request, timeout time.Duration) error {
+	resp, err := call(g, method, req, timeout)
+	if resp != nil {
+		printLines(g.Out, resp.Report)
+	}
+	return err
+}
+
 // readFiles reads configuration files; "-" is standard input.
 func readFiles(paths []string) ([]node.File, error) {
 	files := make([]node.File, 0, len(paths))

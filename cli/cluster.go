@@ -78,9 +78,5 @@ type ClusterRemoveCmd struct {
 }
 
 func (c *ClusterRemoveCmd) Run(g *Globals) error {
-	resp, err := call(g, "cluster.remove", &node.Request{Name: c.Name}, time.Minute)
-	if resp != nil {
-		printLines(g.Out, resp.Report)
-	}
-	return err
+	return callAndReport(g, "cluster.remove", &node.Request{Name: c.Name}, time.Minute)
 }

@@ -25,11 +25,7 @@ func (c *SourceAddCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	resp, err := call(g, "source.add", &node.Request{Files: files}, time.Minute)
-	if resp != nil {
-		printLines(g.Out, resp.Report)
-	}
-	return err
+	return callAndReport(g, "source.add", &node.Request{Files: files}, time.Minute)
 }
 
 type SourceListCmd struct {
@@ -61,9 +57,5 @@ type SourceRemoveCmd struct {
 }
 
 func (c *SourceRemoveCmd) Run(g *Globals) error {
-	resp, err := call(g, "source.remove", &node.Request{Name: c.Name}, 30*time.Second)
-	if resp != nil {
-		printLines(g.Out, resp.Report)
-	}
-	return err
+	return callAndReport(g, "source.remove", &node.Request{Name: c.Name}, 30*time.Second)
 }

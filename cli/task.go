@@ -31,11 +31,7 @@ func (c *TaskCheckCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	resp, err := call(g, "task.check", &node.Request{Files: files}, 2*time.Minute)
-	if resp != nil {
-		printLines(g.Out, resp.Report)
-	}
-	return err
+	return callAndReport(g, "task.check", &node.Request{Files: files}, 2*time.Minute)
 }
 
 type TaskSubmitCmd struct {
@@ -47,11 +43,7 @@ func (c *TaskSubmitCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	resp, err := call(g, "task.submit", &node.Request{Files: files}, 2*time.Minute)
-	if resp != nil {
-		printLines(g.Out, resp.Report)
-	}
-	return err
+	return callAndReport(g, "task.submit", &node.Request{Files: files}, 2*time.Minute)
 }
 
 type TaskStatusCmd struct {
@@ -123,11 +115,7 @@ type TaskStopCmd struct {
 }
 
 func (c *TaskStopCmd) Run(g *Globals) error {
-	resp, err := call(g, "task.stop", &node.Request{Name: c.Name}, 30*time.Second)
-	if resp != nil {
-		printLines(g.Out, resp.Report)
-	}
-	return err
+	return callAndReport(g, "task.stop", &node.Request{Name: c.Name}, 30*time.Second)
 }
 
 type TaskWaitCmd struct {

@@ -126,7 +126,7 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 	var plans []*rules.TablePlan
 	var errs []error
 	for _, t := range tr.Tables() {
-		if kind, _ := r.OnlineTable(t.Name); kind != rules.OnlineReal || !r.Allowed(t.Schema, t.Name) {
+		if !r.Replicated(t.Schema, t.Name) {
 			continue
 		}
 		p, err := r.Plan(t.Schema, t.Name, t.ColumnNames())

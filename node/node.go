@@ -209,9 +209,6 @@ func markMember(dataDir string) error {
 // ID is the node's stable identity, kept in its data dir.
 func (n *Node) ID() string { return n.id }
 
-// ClientURL is the NATS URL clients reach this node at.
-func (n *Node) ClientURL() string { return n.nc.ConnectedUrlRedacted() }
-
 // Run serves the control API, schedules actors while this node leads, and
 // runs the actors placed on it, until ctx ends.
 func (n *Node) Run(ctx context.Context) error {

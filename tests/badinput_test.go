@@ -60,4 +60,15 @@ routes:
 	if list := c.dmnode("source", "list"); strings.Contains(list, "down") {
 		t.Errorf("a failed source add left the source behind:\n%s", list)
 	}
+
+	// After the rejected input, a valid task still runs and moves every row.
+	good := c.writeFile("good.yaml", fmt.Sprintf(`name: good
+task-mode: all
+target-database: {host: 127.0.0.1, port: %d, user: root, password: ""}
+mysql-instances:
+  - source-id: %s
+`, c.target.Port, sourceID(0)))
+	c.dmnode("task", "submit", good)
+	c.dmnode("task", "wait", "good", "--stage", "sync", "--timeout", "1m")
+	c.expectEqual("dmtest.t1", func(int) string { return "SELECT id, c, port FROM dmtest.t1" }, "SELECT id, c, port FROM dmtest.t1")
 }

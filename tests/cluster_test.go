@@ -156,44 +156,50 @@ func (m *multi) waitSync(task string) {
 	}
 }
 
-// nodeWith returns a live node running an actor whose id starts with
-// prefix, or nil.
-func (m *multi) nodeWith(prefix string) *clusterNode {
-	ms, err := m.members()
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	for _, mb := range ms {
-		for _, a := range mb.ActorIDs {
-			if strings.HasPrefix(a, prefix) {
-				for _, n := range m.nodes {
-					if n.name == mb.ID && n.proc != nil {
-						return n
-					}
-				}
-			}
+// byName returns the running node of that name, or nil.
+func (m *multi) byName(name string) *clusterNode {
+	for _, n := range m.nodes {
+		if n.name == name && n.proc != nil {
+			return n
 		}
 	}
 	return nil
+}
+
+// find returns the first running node whose member entry satisfies ok.
+func (m *multi) find(ok func(member) bool) (*clusterNode, []member, error) {
+	ms, err := m.members()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, mb := range ms {
+		if n := m.byName(mb.ID); n != nil && ok(mb) {
+			return n, ms, nil
+		}
+	}
+	return nil, ms, nil
+}
+
+// nodeWith returns a live node running an actor whose id starts with
+// prefix, or nil.
+func (m *multi) nodeWith(prefix string) *clusterNode {
+	n, _, err := m.find(func(mb member) bool {
+		return slices.ContainsFunc(mb.ActorIDs, func(a string) bool { return strings.HasPrefix(a, prefix) })
+	})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return n
 }
 
 // nodeRunning waits until some node has the actor placed and returns it.
 func (m *multi) nodeRunning(actor string) *clusterNode {
 	var found *clusterNode
 	harness.Eventually(m.t, 60*time.Second, func() error {
-		ms, err := m.members()
-		if err != nil {
+		n, ms, err := m.find(func(mb member) bool { return slices.Contains(mb.ActorIDs, actor) })
+		if err != nil || n != nil {
+			found = n
 			return err
-		}
-		for _, mb := range ms {
-			if slices.Contains(mb.ActorIDs, actor) {
-				for _, n := range m.nodes {
-					if n.name == mb.ID && n.proc != nil {
-						found = n
-						return nil
-					}
-				}
-			}
 		}
 		return fmt.Errorf("no live node runs %s: %+v", actor, ms)
 	})
@@ -201,21 +207,14 @@ func (m *multi) nodeRunning(actor string) *clusterNode {
 }
 
 func (m *multi) leader() *clusterNode {
-	ms, err := m.members()
+	n, ms, err := m.find(func(mb member) bool { return mb.Leader })
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	for _, mb := range ms {
-		if mb.Leader {
-			for _, n := range m.nodes {
-				if n.name == mb.ID {
-					return n
-				}
-			}
-		}
+	if n == nil {
+		m.t.Fatalf("no leader: %+v", ms)
 	}
-	m.t.Fatalf("no leader: %+v", ms)
-	return nil
+	return n
 }
 
 func (m *multi) kill(n *clusterNode) {

@@ -81,18 +81,7 @@ func (c *compiler) call(x *ast.FuncCallExpr) (evalFn, error) {
 		return f.lazy(args), nil
 	}
 	eval := f.eval
-	return func(row []any) (val, error) {
-		var buf [3]val
-		vals := buf[:0]
-		for _, fn := range args {
-			v, err := fn(row)
-			if err != nil {
-				return null, err
-			}
-			vals = append(vals, v)
-		}
-		return eval(vals)
-	}, nil
+	return evalArgs(args, eval), nil
 }
 
 func absFn(a []val) (val, error) {
@@ -226,18 +215,7 @@ func (c *compiler) trim(x *ast.FuncCallExpr) (evalFn, error) {
 		return nil, err
 	}
 	eval := trimFn(dir)
-	return func(row []any) (val, error) {
-		var buf [2]val
-		vals := buf[:0]
-		for _, fn := range args {
-			v, err := fn(row)
-			if err != nil {
-				return null, err
-			}
-			vals = append(vals, v)
-		}
-		return eval(vals)
-	}, nil
+	return evalArgs(args, eval), nil
 }
 
 // trimFn removes every leading and/or trailing occurrence of remstr (a
@@ -468,4 +446,20 @@ func truncateText(s string, limit int, k kind) string {
 		limit--
 	}
 	return s
+}
+
+// evalArgs evaluates a function's arguments on a row, then the function.
+func evalArgs(args []evalFn, eval func([]val) (val, error)) evalFn {
+	return func(row []any) (val, error) {
+		var buf [3]val
+		vals := buf[:0]
+		for _, fn := range args {
+			v, err := fn(row)
+			if err != nil {
+				return null, err
+			}
+			vals = append(vals, v)
+		}
+		return eval(vals)
+	}
 }

@@ -57,41 +57,24 @@ func (c *compiler) binary(x *ast.BinaryOperationExpr) (evalFn, error) {
 
 // logicAnd is three-valued AND: false wins over NULL. The right side is
 // not evaluated when the left is false.
-func logicAnd(l, r evalFn) evalFn {
-	return func(row []any) (val, error) {
-		a, err := l(row)
-		if err != nil {
-			return null, err
-		}
-		ab, aok := a.truth()
-		if aok && !ab {
-			return boolVal(false), nil
-		}
-		b, err := r(row)
-		if err != nil {
-			return null, err
-		}
-		bb, bok := b.truth()
-		switch {
-		case bok && !bb:
-			return boolVal(false), nil
-		case !aok || !bok:
-			return null, nil
-		}
-		return boolVal(true), nil
-	}
-}
+func logicAnd(l, r evalFn) evalFn { return logicShort(l, r, false) }
 
 // logicOr is three-valued OR: true wins over NULL.
-func logicOr(l, r evalFn) evalFn {
+func logicOr(l, r evalFn) evalFn { return logicShort(l, r, true) }
+
+// logicShort is three-valued AND (decisive false) or OR (decisive true):
+// the decisive value on either side wins, even over NULL; otherwise NULL on
+// either side gives NULL, else the other value. The right side is not
+// evaluated when the left is decisive.
+func logicShort(l, r evalFn, decisive bool) evalFn {
 	return func(row []any) (val, error) {
 		a, err := l(row)
 		if err != nil {
 			return null, err
 		}
 		ab, aok := a.truth()
-		if aok && ab {
-			return boolVal(true), nil
+		if aok && ab == decisive {
+			return boolVal(decisive), nil
 		}
 		b, err := r(row)
 		if err != nil {
@@ -99,12 +82,12 @@ func logicOr(l, r evalFn) evalFn {
 		}
 		bb, bok := b.truth()
 		switch {
-		case bok && bb:
-			return boolVal(true), nil
+		case bok && bb == decisive:
+			return boolVal(decisive), nil
 		case !aok || !bok:
 			return null, nil
 		}
-		return boolVal(false), nil
+		return boolVal(!decisive), nil
 	}
 }
 

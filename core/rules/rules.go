@@ -116,6 +116,16 @@ func (r *Rules) Allowed(schema, table string) bool {
 	return r.ba.schemaPasses(schema) && r.ba.tablePasses(schema, table)
 }
 
+// Replicated reports whether the rows of an upstream table are migrated:
+// the block/allow list admits it and it is not the shadow or trash table
+// of an online schema change tool (whose rows never reach the target).
+func (r *Rules) Replicated(schema, table string) bool {
+	if kind, _ := r.OnlineTable(table); kind != OnlineReal {
+		return false
+	}
+	return r.Allowed(schema, table)
+}
+
 // AllowedSchema reports whether a schema as a whole is in scope, for
 // CREATE/DROP DATABASE and for listing tables: not a system schema, passing
 // the schema level of the block/allow list and, when do-tables is set,
