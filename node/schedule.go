@@ -49,8 +49,13 @@ func (n *Node) placeOnce(ctx context.Context) error {
 		if !n.storeReady.Load() {
 			return nil
 		}
-		if err := n.store.Scale(ctx, len(live)); err != nil {
-			return fmt.Errorf("replicate streams before placing actors: %w", err)
+		if want := min(len(live), 3); st.Replicas < want {
+			if err := n.store.Scale(ctx, len(live)); err != nil {
+				return fmt.Errorf("replicate streams before placing actors: %w", err)
+			}
+			if err := n.propose(ctx, catalog.Command{Op: catalog.OpReplicated, Replicas: want}); err != nil {
+				return err
+			}
 		}
 	}
 	changes := catalog.Place(live, st.Desired(), st.Assign)

@@ -50,6 +50,11 @@ type State struct {
 	Members map[string]*Member    `json:"members"`
 	Assign  map[string]Assignment `json:"assign"` // actor id → node
 	Epoch   uint64                `json:"epoch"`  // last assignment epoch handed out
+	// Replicas is the replication factor the streams and checkpoints were
+	// last verified at (caught up on a quorum). A leader that takes over
+	// does not verify again what an earlier leader did, so a node loss
+	// never holds placement back behind JetStream's own re-elections.
+	Replicas int `json:"replicas,omitempty"`
 	// Seen holds the idempotency keys of the most recent commands, oldest
 	// first, bounded by maxSeen: a command retried after a leadership change
 	// applies once.

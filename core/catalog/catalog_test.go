@@ -95,6 +95,18 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
+// The verified replication factor only grows: losing a node must not make
+// a new leader verify (or shrink) the streams again.
+func TestReplicatedOnlyGrows(t *testing.T) {
+	s := New()
+	for _, step := range []struct{ set, want int }{{1, 1}, {3, 3}, {2, 3}, {0, 3}} {
+		mustApply(t, s, Command{Op: OpReplicated, Replicas: step.set})
+		if s.Replicas != step.want {
+			t.Fatalf("after replicated %d: factor %d, want %d", step.set, s.Replicas, step.want)
+		}
+	}
+}
+
 func TestSourceInUse(t *testing.T) {
 	s := newTaskState(t, ModeAll)
 	if err := s.Apply(Command{Op: OpRemoveSource, Name: "s1"}); !errors.Is(err, ErrInUse) {

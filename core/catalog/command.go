@@ -19,6 +19,7 @@ const (
 	OpAddMember     = "add-member"
 	OpRemoveMember  = "remove-member"
 	OpLeaveMember   = "leave-member"
+	OpReplicated    = "replicated"
 )
 
 // Command is one entry of the Raft log.
@@ -37,6 +38,8 @@ type Command struct {
 	Desired string            `json:"desired,omitempty"`
 	Pos     dmnode.Position   `json:"pos,omitempty"`
 	Assign  map[string]string `json:"assign,omitempty"` // actor → node; "" removes
+	// Replicas is the replication factor every stream was verified at.
+	Replicas int `json:"replicas,omitempty"`
 }
 
 // Apply applies c to s. It is deterministic and either changes the state
@@ -70,6 +73,10 @@ func (s *State) Apply(c Command) error {
 		}
 	case OpRemoveMember:
 		s.removeMember(c.Name)
+	case OpReplicated:
+		// The factor only grows: streams are never scaled down when a
+		// node is lost, only when one is removed by hand.
+		s.Replicas = max(s.Replicas, c.Replicas)
 	case OpLeaveMember:
 		if m, ok := s.Members[c.Name]; ok {
 			m.Leaving = true
