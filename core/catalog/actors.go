@@ -79,7 +79,8 @@ func (s *State) Desired() []ActorSpec {
 
 // Place decides where every desired actor runs: an actor keeps its node
 // while that node is alive; otherwise it goes to the live node with the
-// fewest actors (ties broken by name). When the live nodes' actor counts
+// fewest actors (ties broken in favour of a node that runs another actor of
+// the same source, then by name). When the live nodes' actor counts
 // differ by more than one (a node joined), actors move from the busiest
 // node to the idlest until they do not. Placement is deterministic. It
 // returns only the changes: actor → node, with "" for actors to remove.
@@ -108,18 +109,33 @@ func Place(live []string, desired []ActorSpec, current map[string]Assignment) ma
 	}
 	nodes := append([]string(nil), live...)
 	sort.Strings(nodes)
+	// bySource records where each source's actors run, so that a tailer
+	// and the appliers reading its stream share a node when load allows.
+	bySource := map[string]map[string]bool{}
+	near := func(src, node string) {
+		if bySource[src] == nil {
+			bySource[src] = map[string]bool{}
+		}
+		bySource[src][node] = true
+	}
+	for _, a := range desired {
+		if as, ok := current[a.ID()]; ok && alive[as.Node] {
+			near(a.Source, as.Node)
+		}
+	}
 	for _, a := range desired {
 		if as, ok := current[a.ID()]; ok && alive[as.Node] {
 			continue
 		}
 		best := nodes[0]
 		for _, n := range nodes[1:] {
-			if load[n] < load[best] {
+			if load[n] < load[best] || load[n] == load[best] && bySource[a.Source][n] && !bySource[a.Source][best] {
 				best = n
 			}
 		}
 		load[best]++
 		changes[a.ID()] = best
+		near(a.Source, best)
 	}
 	rebalance(nodes, desired, current, changes, load)
 	return changes

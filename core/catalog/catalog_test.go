@@ -165,6 +165,27 @@ func TestParseActorID(t *testing.T) {
 	}
 }
 
+// A source's tailer and applier share a node when the load allows it, so
+// the applier reads the stream where it is written. Balance comes first:
+// on two nodes, one of three sources must be split.
+func TestPlaceKeepsASourceTogether(t *testing.T) {
+	var desired []ActorSpec
+	for _, src := range []string{"a", "b", "c"} {
+		desired = append(desired, ActorSpec{Kind: KindApply, Task: "t", Source: src})
+	}
+	for _, src := range []string{"a", "b", "c"} {
+		desired = append(desired, ActorSpec{Kind: KindTail, Source: src})
+	}
+	got := Place([]string{"n1", "n2", "n3"}, desired, nil)
+	want := map[string]string{
+		"apply/t/a": "n1", "apply/t/b": "n2", "apply/t/c": "n3",
+		"tail/a": "n1", "tail/b": "n2", "tail/c": "n3",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Place = %v, want %v", got, want)
+	}
+}
+
 // Replaying the same commands must give the same state, epochs included.
 func TestAssignIsDeterministic(t *testing.T) {
 	var first map[string]Assignment
@@ -199,8 +220,9 @@ func TestPlacementScript(t *testing.T) {
 				t.Fatalf("live %v: actors per node %v, want %v", live, got, want)
 			}
 		}
-		// dump and load of two sources: four actors over three nodes
-		step([]string{"n1", "n2", "n3"}, map[string]int{"n1": 2, "n2": 1, "n3": 1})
+		// dump and load of two sources: four actors over three nodes, the
+		// second source's pair together
+		step([]string{"n1", "n2", "n3"}, map[string]int{"n1": 1, "n2": 2, "n3": 1})
 		// n1 fails: its actors move, nothing else does
 		step([]string{"n2", "n3"}, map[string]int{"n2": 2, "n3": 2})
 		// n1 comes back: the idle node gets actors from the busiest
