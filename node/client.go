@@ -55,7 +55,7 @@ func (c *Client) call(ctx context.Context, subject string, req *Request) (*Respo
 	}
 	msg, err := c.nc.RequestWithContext(ctx, subject, data)
 	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("%s: no dmnode node answers at %s", method, c.nc.ConnectedUrlRedacted())
+		return nil, &noResponderError{method: method, url: c.nc.ConnectedUrlRedacted()}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
@@ -69,3 +69,14 @@ func (c *Client) call(ctx context.Context, subject string, req *Request) (*Respo
 	}
 	return &resp, nil
 }
+
+// noResponderError says that no node serves the control API behind the
+// server the client is connected to; it matches nats.ErrNoResponders, so
+// callers can wait for the API to come up.
+type noResponderError struct{ method, url string }
+
+func (e *noResponderError) Error() string {
+	return fmt.Sprintf("%s: no dmnode node answers at %s", e.method, e.url)
+}
+
+func (e *noResponderError) Unwrap() error { return nats.ErrNoResponders }
