@@ -111,7 +111,7 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 	}
 	backoff := time.Second
 	lastMsg := ""
-	h.recordError(spec, nil) // a new incarnation starts with a clean slate
+	h.recordError(spec, nil, false) // a new incarnation starts with a clean slate
 	for ctx.Err() == nil {
 		log.Info("actor starting")
 		started := time.Now()
@@ -120,7 +120,7 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 		failedBefore := lastMsg != ""
 		healthy := time.AfterFunc(healthyAfter, func() {
 			if failedBefore {
-				h.recordError(spec, nil)
+				h.recordError(spec, nil, false)
 			}
 		})
 		err := runActor(ctx, spec, env)
@@ -131,17 +131,24 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 		if err == nil {
 			// The actor finished its work; it stays idle until the catalog
 			// moves on and unassigns it.
-			h.recordError(spec, nil)
+			h.recordError(spec, nil, false)
 			log.Info("actor finished")
 			<-ctx.Done()
 			break
 		}
-		h.recordError(spec, err)
+		permanent := actors.IsPermanent(err)
+		if permanent && errors.Is(err, jetstream.ErrFenced) && h.assigned(spec, epoch) {
+			// The catalog still names this incarnation: what fenced it was
+			// a stale one writing after this one started. Starting again
+			// resumes from what that one left.
+			permanent = false
+		}
+		h.recordError(spec, err, permanent)
 		if err.Error() != lastMsg {
-			log.Error("actor failed", "err", err, "permanent", actors.IsPermanent(err))
+			log.Error("actor failed", "err", err, "permanent", permanent)
 			lastMsg = err.Error()
 		}
-		if actors.IsPermanent(err) {
+		if permanent {
 			<-ctx.Done()
 			break
 		}
@@ -183,7 +190,14 @@ type ActorError struct {
 	Time      time.Time `json:"time"`
 }
 
-func (h *host) recordError(spec catalog.ActorSpec, err error) {
+// assigned reports whether the catalog, as this node knows it, still places
+// the actor here with this epoch.
+func (h *host) assigned(spec catalog.ActorSpec, epoch uint64) bool {
+	a, ok := h.n.fsm.State().Assign[spec.ID()]
+	return ok && a.Node == h.n.id && a.Epoch == epoch
+}
+
+func (h *host) recordError(spec catalog.ActorSpec, err error, permanent bool) {
 	key := jetstream.Key("error", spec.Kind, spec.Task, spec.Source)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -192,7 +206,7 @@ func (h *host) recordError(spec catalog.ActorSpec, err error) {
 		werr = h.n.store.Delete(ctx, key)
 	} else {
 		werr = h.n.store.Put(ctx, key, ActorError{
-			Actor: spec.ID(), Error: err.Error(), Permanent: actors.IsPermanent(err), Time: time.Now().UTC(),
+			Actor: spec.ID(), Error: err.Error(), Permanent: permanent, Time: time.Now().UTC(),
 		})
 	}
 	if werr != nil && !errors.Is(werr, context.Canceled) {
