@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode"
@@ -104,14 +105,14 @@ func (a *Applier) Run(ctx context.Context) error {
 		DeliverPolicy:  njs.DeliverByStartSequencePolicy,
 		OptStartSeq:    seq,
 		// Without a bound a consumer whose stream lost its quorum retries
-		// for ever inside Fetch, deaf to ctx; the host's backoff retries
-		// instead.
-		MaxResetAttempts: 1,
+		// for ever, deaf to ctx; a few attempts ride out a stream leader
+		// election, then the host's backoff retries instead.
+		MaxResetAttempts: 3,
 	})
 	if err != nil {
 		return fmt.Errorf("read stream of source %s: %w", a.source, err)
 	}
-	return r.run(ctx, cons)
+	return r.run(ctx, stream, seq, cons)
 }
 
 // readCheckpoint reads the applied position from the target.
@@ -186,17 +187,43 @@ type applyRun struct {
 	upSchemas *schema.Tracker
 }
 
-func (r *applyRun) run(ctx context.Context, cons njs.Consumer) error {
+// Reading the stream: the ordered consumer is iterated (not fetched, which
+// would create a consumer on the server for every fetch), and the target
+// transaction is committed when the stream runs dry, after applyMaxMsgs
+// messages, or applyMaxDelay after it was started, whichever comes first.
+const (
+	applyMaxMsgs  = 64
+	applyMaxDelay = 200 * time.Millisecond
+)
+
+// stallAfter is how long a reader may see nothing while its stream holds
+// messages it has not delivered before it is restarted: a consumer lost
+// with a node may otherwise go unnoticed.
+const stallAfter = 5 * time.Second
+
+func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons njs.Consumer) error {
+	it, err := cons.Messages(njs.PullMaxMessages(applyMaxMsgs), njs.PullExpiry(10*time.Second), njs.PullHeartbeat(2*time.Second))
+	if err != nil {
+		return fmt.Errorf("read stream of source %s: %w", r.a.source, err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
 	lastReport := time.Time{}
-	for {
-		batch, err := cons.Fetch(64, njs.FetchMaxWait(200*time.Millisecond))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("fetch binlog batches: %w", err)
+	msgs, started := 0, time.Time{}
+	lastMsg := time.Now()
+	for ctx.Err() == nil {
+		wait := applyMaxDelay
+		if msgs > 0 {
+			wait = max(time.Millisecond, applyMaxDelay-time.Since(started))
 		}
-		for m := range jetstream.Messages(ctx, batch) {
+		m, err := it.Next(njs.NextMaxWait(wait))
+		switch {
+		case err == nil:
+			lastMsg = time.Now()
+			if md, err := m.Metadata(); err == nil {
+				next = md.Sequence.Stream + 1
+			}
 			b, err := jetstream.DecodeBatch(m.Data())
 			if err != nil {
 				return Permanent(fmt.Errorf("stream of source %s: %w", r.a.source, err))
@@ -206,21 +233,36 @@ func (r *applyRun) run(ctx context.Context, cons njs.Consumer) error {
 					return err
 				}
 			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, njs.ErrNoMessages) && ctx.Err() == nil {
-			return fmt.Errorf("fetch binlog batches: %w", err)
-		}
-		if ctx.Err() != nil {
+			if msgs == 0 {
+				started = time.Now()
+			}
+			msgs++
+			if msgs < applyMaxMsgs && time.Since(started) < applyMaxDelay {
+				continue
+			}
+		case errors.Is(err, nats.ErrTimeout):
+			if time.Since(lastMsg) >= stallAfter {
+				lastMsg = time.Now()
+				if info, err := stream.Info(ctx); err == nil && info.State.LastSeq >= next {
+					return fmt.Errorf("stream of source %s holds messages up to %d but none arrived after %d for %s; reading again",
+						r.a.source, info.State.LastSeq, next-1, stallAfter)
+				}
+			}
+		case ctx.Err() != nil:
 			return nil
+		default:
+			return fmt.Errorf("read binlog batches: %w", err)
 		}
 		if err := r.commit(ctx); err != nil {
 			return err
 		}
+		msgs = 0
 		if time.Since(lastReport) >= time.Second {
 			r.report(ctx)
 			lastReport = time.Now()
 		}
 	}
+	return nil
 }
 
 // txn adds one upstream transaction to the target transaction being built.
