@@ -51,7 +51,22 @@ func newMulti(t *testing.T, nSources, nNodes int) *multi {
 	for i := range nNodes {
 		m.addNode(t, i > 0)
 	}
+	c.diagnose = m.describe
 	return m
+}
+
+// describe returns the cluster's and the task's status as the first live
+// node that answers sees them (every node's log is printed by the harness).
+func (m *multi) describe() string {
+	for _, n := range m.alive() {
+		cluster, err := harness.Run(m.t, m.bin, "--server", n.url(), "cluster", "status")
+		if err != nil {
+			continue
+		}
+		task, err := harness.Run(m.t, m.bin, "--server", n.url(), "task", "status", "-o", "json")
+		return fmt.Sprintf("%s: cluster status:\n%s\ntask status (err %v):\n%s", n.name, cluster, err, task)
+	}
+	return "no live node answers"
 }
 
 // addNode starts a new node; join makes it join the first node's cluster.

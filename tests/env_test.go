@@ -25,6 +25,8 @@ type cluster struct {
 	dataDir  string
 	node     *harness.Process
 	dir      string
+	// diagnose, when set, describes the system's state for a failure.
+	diagnose func() string
 }
 
 func newCluster(t *testing.T, nSources int) *cluster {
@@ -190,7 +192,7 @@ func (c *cluster) expectEqual(name string, sourceQuery func(i int) string, targe
 		return rows
 	}
 	expected := want()
-	harness.Eventually(c.t, 90*time.Second, func() error {
+	err := harness.Within(90*time.Second, func() error {
 		got, err := queryRows(tdb, targetQuery)
 		if err != nil {
 			return err
@@ -200,6 +202,12 @@ func (c *cluster) expectEqual(name string, sourceQuery func(i int) string, targe
 		}
 		return nil
 	})
+	if err != nil {
+		if c.diagnose != nil {
+			c.t.Logf("state when the target fell behind:\n%s", c.diagnose())
+		}
+		c.t.Fatalf("%s: not within 90s: %v", name, err)
+	}
 	sum := harness.CompareRows(c.t, name, expected, harness.Rows(c.t, tdb, targetQuery))
 	c.t.Logf("%s: %d rows identical, checksum %s", name, len(expected), sum)
 }

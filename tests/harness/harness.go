@@ -65,14 +65,14 @@ func FreePort(t testing.TB) int {
 // timeout passes first it fails the test (t.Fatalf) with fn's last error.
 func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
 	t.Helper()
-	if err := eventually(timeout, fn); err != nil {
+	if err := Within(timeout, fn); err != nil {
 		t.Fatalf("not within %v: %v", timeout, err)
 	}
 }
 
-// eventually is Eventually without a test: it returns fn's last error when
+// Within is Eventually without a test: it returns fn's last error when
 // timeout passes.
-func eventually(timeout time.Duration, fn func() error) error {
+func Within(timeout time.Duration, fn func() error) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
