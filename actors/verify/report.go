@@ -101,9 +101,9 @@ type TableReport struct {
 	MissingKeys   [][]string `json:"missing_keys,omitempty"`
 	ExtraKeys     [][]string `json:"extra_keys,omitempty"`
 	DifferentKeys [][]string `json:"different_keys,omitempty"`
-	// ChunksRechecked counts chunks that differed when first read;
-	// ChunksConverged those of them that came right on a recheck, after at
-	// most MaxRechecks rechecks.
+	// ChunksRechecked counts chunks (of either pass) read again because
+	// they differed; ChunksConverged those of them that came right on a
+	// recheck, after at most MaxRechecks rechecks.
 	ChunksRechecked int64    `json:"chunks_rechecked"`
 	ChunksConverged int64    `json:"chunks_converged"`
 	MaxRechecks     int      `json:"max_rechecks"`
