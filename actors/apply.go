@@ -309,7 +309,7 @@ func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) erro
 	if err != nil {
 		return err
 	}
-	key := targetKey(p, c.Key, len(c.Columns))
+	key := TargetKey(p, c.Key, len(c.Columns))
 	var inserts [][]any
 	flush := func() {
 		if len(inserts) > 0 {

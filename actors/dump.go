@@ -339,7 +339,7 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 		}
 		row := make([]any, len(raw))
 		for i, b := range raw {
-			if row[i], err = scanValue(t.Columns[i], b); err != nil {
+			if row[i], err = ScanValue(t.Columns[i], b); err != nil {
 				return Permanent(fmt.Errorf("read %s.%s column %s: %w", t.Schema, t.Name, t.Columns[i].Name, err))
 			}
 			size += valueSize(row[i])

@@ -129,34 +129,43 @@ func LoadSchemas(ctx context.Context, q Queryer, flavor string) (*schema.Tracker
 	if err := loadCharsets(ctx, q, tr); err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES
-		WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`)
+	ids, err := ListTables(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("list tables: %w", err)
-	}
-	var ids []dmnode.TableID
-	for rows.Next() {
-		var id dmnode.TableID
-		if err := rows.Scan(&id.Schema, &id.Table); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list tables: %w", err)
-		}
-		if !IsSystemSchema(id.Schema) {
-			ids = append(ids, id)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tables: %w", err)
+		return nil, err
 	}
 	for _, id := range ids {
-		t, err := showCreateTable(ctx, q, id)
+		t, err := ShowCreateTable(ctx, q, id)
 		if err != nil {
 			return nil, err
 		}
 		tr.Put(t)
 	}
 	return tr, nil
+}
+
+// ListTables lists the base tables outside the system schemas, ordered by
+// schema and name.
+func ListTables(ctx context.Context, q Queryer) ([]dmnode.TableID, error) {
+	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	defer rows.Close()
+	var ids []dmnode.TableID
+	for rows.Next() {
+		var id dmnode.TableID
+		if err := rows.Scan(&id.Schema, &id.Table); err != nil {
+			return nil, fmt.Errorf("list tables: %w", err)
+		}
+		if !IsSystemSchema(id.Schema) {
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	return ids, nil
 }
 
 func loadCharsets(ctx context.Context, q Queryer, tr *schema.Tracker) error {
@@ -182,7 +191,8 @@ func loadCharsets(ctx context.Context, q Queryer, tr *schema.Tracker) error {
 	return rows.Err()
 }
 
-func showCreateTable(ctx context.Context, q Queryer, id dmnode.TableID) (*schema.Table, error) {
+// ShowCreateTable reads and parses the schema of one table.
+func ShowCreateTable(ctx context.Context, q Queryer, id dmnode.TableID) (*schema.Table, error) {
 	var name, create string
 	query := "SHOW CREATE TABLE " + quoteIdent(id.Schema) + "." + quoteIdent(id.Table)
 	if err := q.QueryRowContext(ctx, query).Scan(&name, &create); err != nil {
@@ -197,10 +207,10 @@ func showCreateTable(ctx context.Context, q Queryer, id dmnode.TableID) (*schema
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
-// scanValue converts a column read as text (nil for NULL) into the value
+// ScanValue converts a column read as text (nil for NULL) into the value
 // representation of row events: integers as int64/uint64, floats as
 // float64, binary types as []byte, everything else as string.
-func scanValue(c schema.Column, raw []byte) (any, error) {
+func ScanValue(c schema.Column, raw []byte) (any, error) {
 	if raw == nil {
 		return nil, nil
 	}

@@ -207,10 +207,10 @@ func targetColumns(ctx context.Context, db *sql.DB, schemaName, table string) (m
 	return cols, rows.Err()
 }
 
-// targetKey returns the indexes of the target row that identify a row: the
+// TargetKey returns the indexes of the target row that identify a row: the
 // upstream key (or every upstream column when it has none) plus the
 // extracted columns, which join the key of a merged table.
-func targetKey(p *rules.TablePlan, upstreamKey []int, upstreamCols int) []int {
+func TargetKey(p *rules.TablePlan, upstreamKey []int, upstreamCols int) []int {
 	var key []int
 	if len(upstreamKey) > 0 {
 		key = append(key, upstreamKey...)

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,6 +76,12 @@ func Main(args []string, stdout, stderr io.Writer) (code int) {
 	g := &Globals{Server: c.Server, Out: stdout, Err: stderr}
 	if err := kctx.Run(g); err != nil {
 		fmt.Fprintln(stderr, "error:", err)
+		// A command may give its own exit status (task verify: 3 when
+		// the tables differ).
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			return coded.ExitCode()
+		}
 		return 1
 	}
 	return 0

@@ -20,6 +20,7 @@ type TaskCmd struct {
 	List   TaskListCmd   `cmd:"" help:"List the tasks."`
 	Stop   TaskStopCmd   `cmd:"" help:"Stop a task; its checkpoints are kept."`
 	Wait   TaskWaitCmd   `cmd:"" help:"Wait until every source of a task reaches a stage."`
+	Verify TaskVerifyCmd `cmd:"" help:"Compare source and target tables, with the task's rules applied, chunk by chunk; exits 3 when they differ."`
 }
 
 type TaskCheckCmd struct {

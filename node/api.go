@@ -26,6 +26,8 @@ type Request struct {
 	// Retry marks a cluster.join from a node that tried to join before
 	// and holds the start of a Raft log (not a wiped node).
 	Retry bool `json:"retry,omitempty"`
+	// Verify is the step of a task.verify request.
+	Verify *VerifyStep `json:"verify,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -43,6 +45,7 @@ type Response struct {
 	Sources  []SourceInfo   `json:"sources,omitempty"`
 	Tasks    []TaskStatus   `json:"tasks,omitempty"`
 	Members  []MemberStatus `json:"members,omitempty"`
+	Verify   *VerifyStep    `json:"verify,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -79,6 +82,7 @@ func (n *Node) handlers() map[string]handler {
 		"task.status":    n.apiTaskStatus,
 		"task.list":      n.apiTaskStatus,
 		"task.stop":      n.apiTaskStop,
+		"task.verify":    n.apiTaskVerify,
 		"cluster.status": n.apiClusterStatus,
 		"cluster.join":   n.apiClusterJoin,
 		"cluster.remove": n.apiClusterRemove,

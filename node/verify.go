@@ -1,0 +1,59 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dmnode/dmnode/actors/verify"
+	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/config"
+)
+
+// VerifyStep carries a verification between the CLI and a node
+// (task.verify). The request holds the options and the state the previous
+// step returned (none to start); the response holds the new state. The
+// state travels with every request, so whichever node answers takes the
+// next step, no step outlives the control API's request timeout, and
+// nothing is kept on the node. The source passwords verification needs
+// stay on the node.
+type VerifyStep struct {
+	Options verify.Options `json:"options"`
+	State   *verify.State  `json:"state,omitempty"`
+}
+
+// apiTaskVerify takes one step of the verification of a task (see package
+// verify). The response carries the state also when the step failed, so
+// the caller keeps the progress made.
+func (n *Node) apiTaskVerify(ctx context.Context, req *Request) (*Response, error) {
+	step := req.Verify
+	if step == nil {
+		step = &VerifyStep{}
+	}
+	st := n.fsm.State()
+	t, ok := st.Tasks[req.Name]
+	if !ok {
+		return nil, errors.New("task " + req.Name + " not found")
+	}
+	for _, src := range t.SortedSources() {
+		if stage := t.Sources[src].Stage; stage == catalog.StageDump || stage == catalog.StageLoad {
+			return nil, fmt.Errorf("task %s: source %s is still in stage %s; verify once every source is in stage sync (or done)", t.Name, src, stage)
+		}
+	}
+	task, err := config.DecodeTask(t.File, []byte(t.YAML))
+	if err != nil {
+		return nil, fmt.Errorf("decode task %s: %w", t.Name, err)
+	}
+	in := verify.Input{Task: task, Spec: t.YAML, Sources: map[string]*config.Source{}, Log: n.log.With("task", t.Name, "component", "verify")}
+	for _, inst := range task.MySQLInstances {
+		s, ok := st.Sources[inst.SourceID]
+		if !ok {
+			return nil, fmt.Errorf("task %s: source %s is not in the catalog", t.Name, inst.SourceID)
+		}
+		if in.Sources[inst.SourceID], err = config.DecodeSource(s.File, []byte(s.YAML)); err != nil {
+			return nil, fmt.Errorf("decode source %s: %w", inst.SourceID, err)
+		}
+	}
+	state, err := verify.Step(ctx, in, step.State, step.Options)
+	return &Response{Verify: &VerifyStep{Options: step.Options, State: state}}, err
+}
