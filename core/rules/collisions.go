@@ -15,8 +15,8 @@ import (
 // below 2^44, so ranges are either equal or disjoint. Tables whose extracted
 // column values differ are told apart by those columns and are not
 // reported. Plans without partition id are not checked here (see
-// AutoIncrementClashes), and a plan passed twice is counted once. The error names both tables of every
-// collision.
+// AutoIncrementClashes), and a plan passed twice is counted once. The
+// error names both tables of every collision.
 func CheckCollisions(plans []*TablePlan) error {
 	type upstream struct{ source, schema, table string }
 	type key struct {
