@@ -191,7 +191,8 @@ func parseObject(s string) (schema, table string, err error) {
 	return schema, table, nil
 }
 
-// readIdent reads one name: *, `quoted` (“ for a backquote) or bare.
+// readIdent reads one name: *, quoted in backquotes (a doubled backquote
+// stands for one) or bare.
 func readIdent(s string) (name, rest string, err error) {
 	switch {
 	case s == "":
