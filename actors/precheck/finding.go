@@ -35,10 +35,10 @@ type Finding struct {
 	Fix string `json:"fix"`
 }
 
-// String renders the finding on one line: "error binlog_format: MESSAGE;
-// fix: FIX".
+// String renders the finding on one line: "binlog_format: MESSAGE; fix:
+// FIX".
 func (f Finding) String() string {
-	return fmt.Sprintf("%s %s: %s; fix: %s", f.Severity, f.Item, f.Message, f.Fix)
+	return fmt.Sprintf("%s: %s; fix: %s", f.Item, f.Message, f.Fix)
 }
 
 // Count returns the number of errors and warnings among fs.

@@ -25,6 +25,7 @@ type Task struct {
 // Source is one mysql-instances entry of the task.
 type Source struct {
 	ID       string
+	Config   *config.Source
 	Instance *config.Instance
 	// DB is the source, as the source's user.
 	DB *sql.DB
