@@ -151,8 +151,7 @@ func targetPrivilegeFindings(g *Grants, acct account, schemas []string, sync boo
 		}
 		if len(rowMissing) > 0 {
 			out = append(out, Finding{Item: config.CheckTargetPrivilege, Severity: Error, Target: true, Table: s + ".*",
-				Message: fmt.Sprintf("%s lacks %s on %s: dmnode creates %s and writes its rows there",
-					acct, strings.Join(rowMissing, ", "), s, whatInSchema(s)),
+				Message: fmt.Sprintf("%s lacks %s on %s: %s", acct, strings.Join(rowMissing, ", "), s, whatInSchema(s)),
 				Fix: grant(rowMissing, quoteIdent(s)+".*", acct)})
 		}
 		if len(ddlMissing) > 0 {
@@ -165,11 +164,12 @@ func targetPrivilegeFindings(g *Grants, acct account, schemas []string, sync boo
 	return out
 }
 
+// whatInSchema says what dmnode does in a target schema.
 func whatInSchema(s string) string {
 	if s == actors.MetaSchema {
-		return "its checkpoint tables"
+		return "dmnode creates its checkpoint tables there and writes to them"
 	}
-	return "the target tables"
+	return "dmnode creates the target tables there and writes their rows"
 }
 
 // grant renders GRANT privs ON object TO account;

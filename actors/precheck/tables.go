@@ -206,7 +206,7 @@ func targetColumnFindings(plans []*rules.TablePlan, up upstreamInfo, targets map
 			p.TargetSchema, p.TargetTable, strings.Join(missing, ", "), p.Schema, p.Table, p.Source)
 		fix := fmt.Sprintf("ALTER TABLE %s %s;", quoteTable(p.TargetSchema, p.TargetTable), strings.Join(adds, ", "))
 		if len(p.Extra) > 0 {
-			fix += " An extracted column belongs in the primary key too, to keep merged rows apart"
+			fix += " (an extracted column that keeps merged rows apart must also join the primary key)"
 		}
 		out = append(out, Finding{Item: config.CheckTableSchema, Severity: Error, Target: true,
 			Table: p.TargetSchema + "." + p.TargetTable, Message: msg, Fix: fix})
@@ -372,7 +372,8 @@ func autoIncrementFindings(plans []*rules.TablePlan, up upstreamInfo, targets ma
 			names = append(names, fmt.Sprintf("%s %s.%s (%s)", p.Source, p.Schema, p.Table, c.Columns[i]))
 		}
 		col := c.Columns[0]
-		fix := fmt.Sprintf(`add a column-mapping rule with expression: "partition id", source-column and target-column %s and a distinct instance id per source (arguments), `+
+		fix := fmt.Sprintf(`add a column-mapping rule with expression: "partition id" on %s (source-column and target-column) whose arguments `+
+			`(instance id, schema prefix, table prefix) tell the merged tables apart, `+
 			`or extract the source, schema or table name into a column of the key with extract-source, extract-schema or extract-table in the route`, col)
 		if p := c.Tables[0]; len(p.Extra) > 0 && !extraInKey(p) {
 			fix = fmt.Sprintf("the pre-created target table's key lacks the extracted column: ALTER TABLE %s DROP PRIMARY KEY, ADD PRIMARY KEY (%s, %s); or %s",
