@@ -152,7 +152,7 @@ func targetPrivilegeFindings(g *Grants, acct account, schemas []string, sync boo
 		if len(rowMissing) > 0 {
 			out = append(out, Finding{Item: config.CheckTargetPrivilege, Severity: Error, Target: true, Table: s + ".*",
 				Message: fmt.Sprintf("%s lacks %s on %s: %s", acct, strings.Join(rowMissing, ", "), s, whatInSchema(s)),
-				Fix: grant(rowMissing, quoteIdent(s)+".*", acct)})
+				Fix:     grant(rowMissing, quoteIdent(s)+".*", acct)})
 		}
 		if len(ddlMissing) > 0 {
 			out = append(out, Finding{Item: config.CheckTargetPrivilege, Severity: Warning, Target: true, Table: s + ".*",
