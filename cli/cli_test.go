@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/dmnode/dmnode/actors/precheck"
 )
 
 // The global --server flag is accepted before or after the command words,
@@ -59,5 +61,34 @@ func TestHelpDoesNotRun(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Usage:") || strings.Contains(errOut.String(), "127.0.0.1:1") {
 		t.Fatalf("help ran the command:\nstdout %s\nstderr %s", out.String(), errOut.String())
+	}
+}
+
+func TestPrintFindings(t *testing.T) {
+	var b strings.Builder
+	printFindings(&b, []precheck.Finding{
+		{Item: "target_privilege", Severity: precheck.Warning, Target: true, Message: "m1", Fix: "f1"},
+		{Item: "auto_increment_ID", Severity: precheck.Error, Message: "m2", Fix: "f2"},
+		{Item: "binlog_format", Severity: precheck.Error, Source: "s1", Message: "m3", Fix: "f3"},
+		{Item: "version", Severity: precheck.Warning, Source: "s2", Message: "m4", Fix: "f4"},
+		{Item: "binlog_row_image", Severity: precheck.Error, Source: "s1", Message: "m5", Fix: "f5"},
+	})
+	want := `source s1:
+  error   binlog_format: m3
+          fix: f3
+  error   binlog_row_image: m5
+          fix: f5
+source s2:
+  warning version: m4
+          fix: f4
+merged tables:
+  error   auto_increment_ID: m2
+          fix: f2
+target:
+  warning target_privilege: m1
+          fix: f1
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

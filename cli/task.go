@@ -5,17 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/dmnode/dmnode/actors/precheck"
 	"github.com/dmnode/dmnode/node"
 )
 
 // TaskCmd groups the task commands.
 type TaskCmd struct {
-	Check  TaskCheckCmd  `cmd:"" help:"Check a TiDB DM task.yaml against the sources and the target; prints each table's plan and id ranges."`
-	Submit TaskSubmitCmd `cmd:"" help:"Check and start a task (or resume a stopped one with the same file)."`
+	Check  TaskCheckCmd  `cmd:"" help:"Check a TiDB DM task.yaml against the sources and the target: DM's prechecks, each finding with its fix, and each table's plan and id ranges."`
+	Submit TaskSubmitCmd `cmd:"" help:"Check and start a task (or resume a stopped one with the same file); precheck errors block it."`
 	Status TaskStatusCmd `cmd:"" help:"Show the progress of one task or all."`
 	List   TaskListCmd   `cmd:"" help:"List the tasks."`
 	Stop   TaskStopCmd   `cmd:"" help:"Stop a task; its checkpoints are kept."`
@@ -32,7 +34,7 @@ func (c *TaskCheckCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	return callAndReport(g, "task.check", &node.Request{Files: files}, 2*time.Minute)
+	return callAndReportFindings(g, "task.check", &node.Request{Files: files})
 }
 
 type TaskSubmitCmd struct {
@@ -44,7 +46,64 @@ func (c *TaskSubmitCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	return callAndReport(g, "task.submit", &node.Request{Files: files}, 2*time.Minute)
+	return callAndReportFindings(g, "task.submit", &node.Request{Files: files})
+}
+
+// callAndReportFindings calls task.check or task.submit and prints the
+// precheck's findings, then the report. An error finding fails the call.
+func callAndReportFindings(g *Globals, method string, req *node.Request) error {
+	resp, err := call(g, method, req, 2*time.Minute)
+	if resp != nil {
+		printFindings(g.Out, resp.Findings)
+		printLines(g.Out, resp.Report)
+	}
+	return err
+}
+
+// printFindings prints precheck findings grouped by source, then those of
+// merged tables, then the target's: a line with severity, item and
+// message, and a line with the fix.
+//
+//	source mysql-replica-01:
+//	  error   binlog_format: binlog_format is STATEMENT: ...
+//	          fix: run SET GLOBAL binlog_format = 'ROW' ...
+func printFindings(w io.Writer, fs []precheck.Finding) {
+	group := func(f precheck.Finding) string {
+		switch {
+		case f.Target:
+			return "target"
+		case f.Source == "":
+			return "merged tables"
+		}
+		return "source " + f.Source
+	}
+	var order []string
+	byGroup := map[string][]precheck.Finding{}
+	for _, f := range fs {
+		k := group(f)
+		if byGroup[k] == nil {
+			order = append(order, k)
+		}
+		byGroup[k] = append(byGroup[k], f)
+	}
+	// Sources first, in the order found; then merged tables; then the target.
+	rank := func(k string) int {
+		switch k {
+		case "merged tables":
+			return 1
+		case "target":
+			return 2
+		}
+		return 0
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return rank(a) - rank(b) })
+	for _, k := range order {
+		fmt.Fprintf(w, "%s:\n", k)
+		for _, f := range byGroup[k] {
+			fmt.Fprintf(w, "  %-7s %s: %s\n", f.Severity, f.Item, f.Message)
+			fmt.Fprintf(w, "          fix: %s\n", f.Fix)
+		}
+	}
 }
 
 type TaskStatusCmd struct {

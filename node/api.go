@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/dmnode/dmnode/actors/precheck"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
 )
@@ -39,13 +40,15 @@ type File struct {
 
 // Response is a control API response. Error is set when the request failed.
 type Response struct {
-	Error    string         `json:"error,omitempty"`
-	Warnings []string       `json:"warnings,omitempty"`
-	Report   []string       `json:"report,omitempty"`
-	Sources  []SourceInfo   `json:"sources,omitempty"`
-	Tasks    []TaskStatus   `json:"tasks,omitempty"`
-	Members  []MemberStatus `json:"members,omitempty"`
-	Verify   *VerifyStep    `json:"verify,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Report   []string `json:"report,omitempty"`
+	// Findings are the precheck's findings of task check and submit.
+	Findings []precheck.Finding `json:"findings,omitempty"`
+	Sources  []SourceInfo       `json:"sources,omitempty"`
+	Tasks    []TaskStatus       `json:"tasks,omitempty"`
+	Members  []MemberStatus     `json:"members,omitempty"`
+	Verify   *VerifyStep        `json:"verify,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/actors"
+	"github.com/dmnode/dmnode/actors/precheck"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/rules"
@@ -22,60 +23,55 @@ func checkSourceReachable(ctx context.Context, src *config.Source) error {
 		return err
 	}
 	defer db.Close()
-	return checkBinlog(ctx, db)
-}
-
-// checkBinlog reports binlog settings that make replication impossible,
-// each with the fix.
-func checkBinlog(ctx context.Context, db *sql.DB) error {
-	var logBin, format, image string
-	err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image").Scan(&logBin, &format, &image)
+	fs, err := precheck.Binlog(ctx, db)
 	if err != nil {
-		return fmt.Errorf("read binlog settings: %w", err)
+		return err
 	}
 	var errs []error
-	if logBin != "1" && !strings.EqualFold(logBin, "ON") {
-		errs = append(errs, errors.New("binary logging is off: start the server with log_bin (e.g. log-bin=mysql-bin) and a server_id"))
-	}
-	if !strings.EqualFold(format, "ROW") {
-		errs = append(errs, fmt.Errorf("binlog_format is %s: run SET GLOBAL binlog_format = 'ROW' and set it in the server's configuration", format))
-	}
-	if !strings.EqualFold(image, "FULL") {
-		errs = append(errs, fmt.Errorf("binlog_row_image is %s: run SET GLOBAL binlog_row_image = 'FULL' and set it in the server's configuration", image))
+	for _, f := range fs {
+		errs = append(errs, errors.New(f.String()))
 	}
 	return errors.Join(errs...)
 }
 
-// checkedTask is a task file that passed every check.
+// checkedTask is what task check found in a task file.
 type checkedTask struct {
-	task    *config.Task
-	report  []string
-	sources map[string]*catalog.TaskSource
+	task     *config.Task
+	report   []string
+	findings []precheck.Finding
+	sources  map[string]*catalog.TaskSource
 }
 
 // checkTask decodes a task file and checks it against the catalog, the
 // sources and the target before any data moves: every source is known and
-// reachable with a usable binlog, every migrated table has a plan, no two
-// tables map onto the same ids, and the target is reachable. It reports the
-// plan of every table, with the id range of column mappings.
+// reachable, every migrated table has a plan, no two tables map onto the
+// same ids, the target is reachable, and the prechecks find no error. It
+// reports the plan of every table, with the id range of column mappings,
+// and the precheck findings. The result is nil only when the file cannot
+// be decoded; with an error it holds what was found before it.
 func (n *Node) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 	task, err := config.DecodeTask(f.Name, []byte(f.Data))
 	if err != nil {
 		return nil, err
 	}
 	st := n.fsm.State()
+	_, ranBefore := st.Tasks[task.Name]
 	ct := &checkedTask{task: task, sources: map[string]*catalog.TaskSource{}}
+	pt := &precheck.Task{Config: task, Fresh: !ranBefore}
 	var errs []error
 	var plans []*rules.TablePlan
 	for i := range task.MySQLInstances {
 		inst := &task.MySQLInstances[i]
-		p, ts, err := n.checkInstance(ctx, st, task, inst, &ct.report)
+		s, err := n.checkInstance(ctx, st, task, inst, &ct.report)
+		if s != nil {
+			defer s.DB.Close()
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: source %s: %w", f.Name, inst.SourceID, err))
 			continue
 		}
-		plans = append(plans, p...)
-		ct.sources[inst.SourceID] = ts
+		plans = append(plans, s.Plans...)
+		pt.Sources = append(pt.Sources, s)
 	}
 	if err := rules.CheckCollisions(plans); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
@@ -84,46 +80,58 @@ func (n *Node) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s: target-database: %w", f.Name, err))
 	} else {
-		tdb.Close()
+		defer tdb.Close()
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return ct, errors.Join(errs...)
 	}
-	return ct, nil
+	pt.Target = tdb
+	ct.findings = precheck.Run(ctx, pt)
+	if nerr, nwarn := precheck.Count(ct.findings); nerr > 0 {
+		return ct, fmt.Errorf("%s: task %s: the precheck found %s and %s: fix the errors, or list their items in ignore-checking-items",
+			f.Name, task.Name, plural(nerr, "error"), plural(nwarn, "warning"))
+	}
+	for _, s := range pt.Sources {
+		ts := &catalog.TaskSource{}
+		if task.TaskMode == catalog.ModeIncremental {
+			if ts.Start, ts.SafeUntil, err = incrementalStart(ctx, s.DB, s.Config, s.Instance); err != nil {
+				errs = append(errs, fmt.Errorf("%s: source %s: %w", f.Name, s.ID, err))
+			}
+		}
+		ct.sources[s.ID] = ts
+	}
+	return ct, errors.Join(errs...)
 }
 
-func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *config.Task, inst *config.Instance, report *[]string) ([]*rules.TablePlan, *catalog.TaskSource, error) {
+// checkInstance compiles the rules of one instance and plans every table
+// of its source they migrate. The source stays open for the prechecks:
+// the caller closes it, also after an error.
+func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *config.Task, inst *config.Instance, report *[]string) (*precheck.Source, error) {
 	s, ok := st.Sources[inst.SourceID]
 	if !ok {
-		return nil, nil, fmt.Errorf("not added yet: run dmnode source add with its source.yaml first")
+		return nil, fmt.Errorf("not added yet: run dmnode source add with its source.yaml first")
 	}
 	src, err := config.DecodeSource(s.File, []byte(s.YAML))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	r, err := rules.Compile(task, inst, src)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	db, err := actors.OpenDB(ctx, src.From, 1)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	defer db.Close()
-	if task.TaskMode != catalog.ModeFull {
-		if err := checkBinlog(ctx, db); err != nil {
-			return nil, nil, err
-		}
-	}
+	ps := &precheck.Source{ID: inst.SourceID, Config: src, Instance: inst, DB: db}
 	flavor, err := actors.DetectFlavor(ctx, db, src.Flavor)
 	if err != nil {
-		return nil, nil, err
+		return ps, err
 	}
 	tr, err := actors.LoadSchemas(ctx, db, flavor)
 	if err != nil {
-		return nil, nil, err
+		return ps, err
 	}
-	var plans []*rules.TablePlan
 	var errs []error
 	for _, t := range tr.Tables() {
 		if !r.Replicated(t.Schema, t.Name) {
@@ -134,7 +142,7 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 			errs = append(errs, err)
 			continue
 		}
-		plans = append(plans, p)
+		ps.Plans = append(ps.Plans, p)
 		line := fmt.Sprintf("%s: %s.%s → %s.%s", inst.SourceID, t.Schema, t.Name, p.TargetSchema, p.TargetTable)
 		if m := p.Mapping(); m != "" {
 			line += "; " + m
@@ -144,16 +152,17 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 		}
 		*report = append(*report, line)
 	}
-	if len(plans) == 0 && len(errs) == 0 {
+	if len(ps.Plans) == 0 && len(errs) == 0 {
 		*report = append(*report, fmt.Sprintf("%s: no table matches the task's rules", inst.SourceID))
 	}
-	ts := &catalog.TaskSource{}
-	if task.TaskMode == catalog.ModeIncremental {
-		if ts.Start, ts.SafeUntil, err = incrementalStart(ctx, db, src, inst); err != nil {
-			errs = append(errs, err)
-		}
+	return ps, errors.Join(errs...)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
 	}
-	return plans, ts, errors.Join(errs...)
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // incrementalStart returns where an incremental task starts on a source:
@@ -184,10 +193,15 @@ func (n *Node) apiTaskCheck(ctx context.Context, req *Request) (*Response, error
 		return nil, errors.New("give exactly one task file")
 	}
 	ct, err := n.checkTask(ctx, req.Files[0])
-	if err != nil {
+	if ct == nil {
 		return nil, err
 	}
-	return &Response{Report: append(ct.report, "task "+ct.task.Name+": check passed"), Warnings: ct.task.Warnings}, nil
+	resp := &Response{Report: ct.report, Findings: ct.findings, Warnings: ct.task.Warnings}
+	if err != nil {
+		return resp, err
+	}
+	resp.Report = append(resp.Report, "task "+ct.task.Name+": check passed"+withWarnings(ct.findings))
+	return resp, nil
 }
 
 func (n *Node) apiTaskSubmit(ctx context.Context, req *Request) (*Response, error) {
@@ -195,15 +209,29 @@ func (n *Node) apiTaskSubmit(ctx context.Context, req *Request) (*Response, erro
 		return nil, errors.New("give exactly one task file")
 	}
 	ct, err := n.checkTask(ctx, req.Files[0])
-	if err != nil {
+	if ct == nil {
 		return nil, err
+	}
+	resp := &Response{Report: ct.report, Findings: ct.findings, Warnings: ct.task.Warnings}
+	if err != nil {
+		return resp, err
 	}
 	t := &catalog.Task{
 		Name: ct.task.Name, File: req.Files[0].Name, YAML: req.Files[0].Data,
 		Mode: ct.task.TaskMode, Sources: ct.sources,
 	}
 	if err := n.propose(ctx, catalog.Command{Op: catalog.OpSubmitTask, Task: t}); err != nil {
-		return nil, err
+		return resp, err
 	}
-	return &Response{Report: append(ct.report, "task "+t.Name+" submitted"), Warnings: ct.task.Warnings}, nil
+	resp.Report = append(resp.Report, "task "+t.Name+" submitted"+withWarnings(ct.findings))
+	return resp, nil
+}
+
+// withWarnings counts the precheck's warnings for the last line of a
+// report: "" or " with 2 precheck warnings".
+func withWarnings(fs []precheck.Finding) string {
+	if _, n := precheck.Count(fs); n > 0 {
+		return " with " + plural(n, "precheck warning")
+	}
+	return ""
 }

@@ -31,11 +31,18 @@ type cluster struct {
 
 func newCluster(t *testing.T, nSources int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, bin: harness.BuildDmnode(t), dir: t.TempDir()}
+	var sources []*harness.Server
 	for i := range nSources {
-		c.sources = append(c.sources, harness.StartMariaDB(t, harness.Options{ServerID: i + 1}))
+		sources = append(sources, harness.StartMariaDB(t, harness.Options{ServerID: i + 1}))
 	}
-	c.target = harness.StartMariaDB(t, harness.Options{ServerID: 100})
+	return newClusterOn(t, sources, harness.StartMariaDB(t, harness.Options{ServerID: 100}))
+}
+
+// newClusterOn starts a dmnode dev node for sources and target started by
+// the caller.
+func newClusterOn(t *testing.T, sources []*harness.Server, target *harness.Server) *cluster {
+	t.Helper()
+	c := &cluster{t: t, bin: harness.BuildDmnode(t), dir: t.TempDir(), sources: sources, target: target}
 	c.natsPort = harness.FreePort(t)
 	c.dataDir = filepath.Join(c.dir, "dmnode-data")
 	c.startNode()

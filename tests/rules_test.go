@@ -51,7 +51,10 @@ func TestRulesAndOnlineDDL(t *testing.T) {
     filter-rules: ["keep-deleted-orders", "no-truncate"]
     expression-filters: ["adults-only-a"]
 `
-	}, inst.String()+`block-allow-list:
+	}, inst.String()+`# shop_?.events merge into shops.events kept apart by their AUTO_INCREMENT
+# offsets, which the precheck cannot see.
+ignore-checking-items: ["auto_increment_ID"]
+block-allow-list:
   shops:
     do-dbs: ["~^shop_[a-z]$"]
     ignore-tables:

@@ -36,6 +36,7 @@ func checkTask(r *report, t *Task) {
 	checkFilters(r, t.Filters)
 	checkExpressionFilters(r, t.ExpressionFilters)
 	checkUnitConfigs(r, t)
+	checkIgnoredItems(r, t.IgnoreCheckingItems)
 	resolveUnits(t)
 }
 

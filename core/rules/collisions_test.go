@@ -116,3 +116,59 @@ func TestCheckCollisionsTargetCase(t *testing.T) {
 		t.Error("db.t and DB.T are one TiDB table: collision expected")
 	}
 }
+
+func TestAutoIncrementClashes(t *testing.T) {
+	tables := map[string][][2]string{
+		"mysql-replica-01": {{"shard_1", "t_1"}, {"shard_1", "t_2"}},
+		"mysql-replica-02": {{"shard_1", "t_1"}},
+	}
+	autoID := func(*TablePlan) string { return "id" }
+	inKey := func(*TablePlan) bool { return true }
+	names := func(cs []Clash) []string {
+		var out []string
+		for _, c := range cs {
+			var ts []string
+			for i, p := range c.Tables {
+				ts = append(ts, p.Source+":"+p.Schema+"."+p.Table+"."+c.Columns[i])
+			}
+			out = append(out, c.TargetSchema+"."+c.TargetTable+" <- "+strings.Join(ts, ", "))
+		}
+		return out
+	}
+	bare := func() *config.Task {
+		task := shardTask()
+		task.ColumnMappings = nil
+		task.Routes["r"].ExtractSource = nil
+		for i := range task.MySQLInstances {
+			task.MySQLInstances[i].ColumnMappingRules = nil
+		}
+		return task
+	}
+
+	// Partition id on the key column: no clash here (CheckCollisions' business).
+	if got := AutoIncrementClashes(planAll(t, shardTask(), tables), autoID, inKey); got != nil {
+		t.Errorf("partition id: %q", names(got))
+	}
+	// Nothing keeps the ids apart: all three clash.
+	plans := planAll(t, bare(), tables)
+	want := "db.t <- mysql-replica-01:shard_1.t_1.id, mysql-replica-01:shard_1.t_2.id, mysql-replica-02:shard_1.t_1.id"
+	if got := names(AutoIncrementClashes(append(plans, plans[0]), autoID, inKey)); len(got) != 1 || got[0] != want {
+		t.Errorf("no resolution:\n got %q\nwant %q", got, want)
+	}
+	// extract-source tells the sources apart, not the two tables of one source.
+	task := bare()
+	task.Routes["r"].ExtractSource = &config.Extractor{SourceRegexp: "mysql-(.*)", TargetColumn: "c_source"}
+	plans = planAll(t, task, tables)
+	want = "db.t <- mysql-replica-01:shard_1.t_1.id, mysql-replica-01:shard_1.t_2.id"
+	if got := names(AutoIncrementClashes(plans, autoID, inKey)); len(got) != 1 || got[0] != want {
+		t.Errorf("extract-source:\n got %q\nwant %q", got, want)
+	}
+	// A pre-created target whose key lacks the extracted column: all clash.
+	if got := AutoIncrementClashes(plans, autoID, func(*TablePlan) bool { return false }); len(got) != 1 || len(got[0].Tables) != 3 {
+		t.Errorf("extracted column outside the key: %q", names(got))
+	}
+	// No auto-increment key: nothing to report.
+	if got := AutoIncrementClashes(planAll(t, bare(), tables), func(*TablePlan) string { return "" }, inKey); got != nil {
+		t.Errorf("no auto-increment: %q", names(got))
+	}
+}
