@@ -192,7 +192,8 @@ func startShopWriters(t *testing.T, sources []*harness.Server, shops []string) *
 	for i, s := range sources {
 		db := s.DB(t)
 		rng := rand.New(rand.NewPCG(7, uint64(i)))
-		next := &shopIDs{user: 200 + i*1000, event: 500000 + i*1000000}
+		next := &shopIDs{seeded: i * 1000, first: 100000 + i*1000000, event: 500000 + i*1000000}
+		next.user = next.first
 		w.wg.Go(func() { w.run(db, rng, shops[i], next) })
 	}
 	return w
@@ -202,9 +203,22 @@ var shopOps = sync.OnceValue(func() []string {
 	return []string{"order", "order", "note", "delete", "user", "user", "rename", "event"}
 })
 
-// shopIDs are the next ids a writer inserts, in ranges of its own so that
-// merged tables do not clash (a TRUNCATE resets AUTO_INCREMENT).
-type shopIDs struct{ user, event int }
+// shopIDs are the next ids a writer inserts, in ranges of its own, far from
+// every shop's seeded users, so that merged tables do not clash however
+// long the writer runs (a TRUNCATE resets AUTO_INCREMENT).
+type shopIDs struct {
+	seeded      int // the shop's seeded users are seeded+1 … seeded+100
+	first, user int // the writer's users are first+1 … user
+	event       int
+}
+
+// someUser returns an existing user id: seeded or written.
+func (ids *shopIDs) someUser(rng *rand.Rand) int {
+	if ids.user > ids.first && rng.IntN(2) == 0 {
+		return ids.first + 1 + rng.IntN(ids.user-ids.first)
+	}
+	return ids.seeded + 1 + rng.IntN(100)
+}
 
 func (w *shopWriters) run(db *sql.DB, rng *rand.Rand, shop string, next *shopIDs) {
 	for n := 0; n < 20000; n++ {
@@ -226,7 +240,7 @@ func (w *shopWriters) run(db *sql.DB, rng *rand.Rand, shop string, next *shopIDs
 			next.user++
 			_, err = db.Exec("INSERT INTO "+shop+".users (id, name, age) VALUES (?, ?, ?)", next.user, fmt.Sprintf("w%d", next.user), 10+rng.IntN(50))
 		case "rename":
-			_, err = db.Exec("UPDATE "+shop+".users SET name = ? WHERE id = ? AND age >= 18", fmt.Sprintf("r%d", rng.IntN(1000)), rng.IntN(next.user)+1)
+			_, err = db.Exec("UPDATE "+shop+".users SET name = ? WHERE id = ? AND age >= 18", fmt.Sprintf("r%d", rng.IntN(1000)), next.someUser(rng))
 		case "event":
 			next.event++
 			_, err = db.Exec("INSERT INTO "+shop+".events (id, kind) VALUES (?, 'w')", next.event)
