@@ -19,10 +19,10 @@ unit:
 e2e:
 	$(GO) test -count=1 -timeout 20m -v ./tests/... 2>&1 | tee /tmp/dmnode-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
 
-# The longer cluster fault scenarios: full restarts, joins and leaves,
-# a frozen (partitioned) node.
+# The cluster fault scenarios (node loss during load and sync, leader loss,
+# full restart, join and leave, a frozen node) three times over.
 chaos:
-	DMNODE_CHAOS=1 $(GO) test -count=1 -timeout 30m -v -run 'TestCluster' ./tests/
+	$(GO) test -count=3 -timeout 30m -v -run 'TestCluster' ./tests/
 
 deps:
 	bash deploy/quickstart/install-deps.sh

@@ -3,7 +3,6 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -284,9 +283,8 @@ func (m *multi) phase(name string, seed uint64, ops int, during func(w *writers)
 // Three nodes run the example merge while the sources keep writing: a node
 // dies during the load, the node running a tailer dies, the leader dies;
 // after each step the actors run again on live nodes and no row is lost or
-// doubled. With DMNODE_CHAOS=1 (make chaos) it goes on: all nodes restart,
-// a fourth joins and one leaves, a node is frozen past the heartbeat
-// timeout, and a wiped node tries to come back.
+// doubled. Then all nodes restart, a fourth joins and one leaves, a node is
+// frozen past the heartbeat timeout, and a wiped node tries to come back.
 func TestClusterFailover(t *testing.T) {
 	m := newMulti(t, 3, 3)
 	m.seed(20000)
@@ -328,10 +326,6 @@ func TestClusterFailover(t *testing.T) {
 		t.Logf("killed leader %s; actors placed again in %s", n.name, m.placedOnLive(actors, n))
 		m.start(t, n)
 	})
-	if os.Getenv("DMNODE_CHAOS") == "" {
-		t.Log("restart-all, join/leave, partition and wiped-node phases run with make chaos (DMNODE_CHAOS=1)")
-		return
-	}
 	m.phase("restart all", 14, 300, func(w *writers) {
 		for _, n := range m.nodes {
 			n.proc.Stop(t)
@@ -374,10 +368,11 @@ func TestClusterFailover(t *testing.T) {
 		// A node frozen for longer than the heartbeat timeout loses its
 		// actors; when it wakes up it must not write to the target.
 		n := m.nodeRunning("apply/merge-pid/mysql-replica-01")
+		wasLeader := m.leader() == n
 		n.proc.Signal(t, syscall.SIGSTOP)
 		frozen := n.proc
 		n.proc = nil
-		t.Logf("froze %s; actors placed again in %s", n.name, m.placedOnLive(actors, n))
+		t.Logf("froze %s (leader: %v); actors placed again in %s", n.name, wasLeader, m.placedOnLive(actors, n))
 		waitForOps(t, w, w.count()+300)
 		frozen.Signal(t, syscall.SIGCONT)
 		n.proc = frozen
