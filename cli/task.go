@@ -18,9 +18,13 @@ import (
 type TaskCmd struct {
 	Check  TaskCheckCmd  `cmd:"" help:"Check a TiDB DM task.yaml against the sources and the target: DM's prechecks, each finding with its fix, and each table's plan and id ranges."`
 	Submit TaskSubmitCmd `cmd:"" help:"Check and start a task (or resume a stopped one with the same file); precheck errors block it."`
+	Start  TaskStartCmd  `cmd:"" help:"Like submit; --remove-meta first removes what an earlier task of the same name left, for a fresh start."`
 	Status TaskStatusCmd `cmd:"" help:"Show the progress of one task or all."`
 	List   TaskListCmd   `cmd:"" help:"List the tasks."`
+	Pause  TaskPauseCmd  `cmd:"" help:"Pause a task at a transaction boundary; its binlog is still relayed."`
+	Resume TaskResumeCmd `cmd:"" help:"Resume a paused or stopped task from its checkpoints."`
 	Stop   TaskStopCmd   `cmd:"" help:"Stop a task; its checkpoints are kept."`
+	Delete TaskDeleteCmd `cmd:"" help:"Delete a paused or stopped task; --purge removes its checkpoints too."`
 	Wait   TaskWaitCmd   `cmd:"" help:"Wait until every source of a task reaches a stage."`
 	Verify TaskVerifyCmd `cmd:"" help:"Compare source and target tables, with the task's rules applied, chunk by chunk; exits 3 when they differ."`
 }
@@ -168,14 +172,6 @@ func (c *TaskListCmd) Run(g *Globals) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Mode, t.State, strings.Join(stages, " "))
 	}
 	return w.Flush()
-}
-
-type TaskStopCmd struct {
-	Name string `arg:"" help:"Task name."`
-}
-
-func (c *TaskStopCmd) Run(g *Globals) error {
-	return callAndReport(g, "task.stop", &node.Request{Name: c.Name}, 30*time.Second)
 }
 
 type TaskWaitCmd struct {

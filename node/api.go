@@ -29,6 +29,11 @@ type Request struct {
 	Retry bool `json:"retry,omitempty"`
 	// Verify is the step of a task.verify request.
 	Verify *VerifyStep `json:"verify,omitempty"`
+	// Purge makes task.delete remove the task's checkpoints too.
+	Purge bool `json:"purge,omitempty"`
+	// RemoveMeta makes task.submit remove checkpoints an earlier task of
+	// the same name left, and start afresh.
+	RemoveMeta bool `json:"remove_meta,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -85,6 +90,9 @@ func (n *Node) handlers() map[string]handler {
 		"task.status":    n.apiTaskStatus,
 		"task.list":      n.apiTaskStatus,
 		"task.stop":      n.apiTaskStop,
+		"task.pause":     n.apiTaskPause,
+		"task.resume":    n.apiTaskResume,
+		"task.delete":    n.apiTaskDelete,
 		"task.verify":    n.apiTaskVerify,
 		"cluster.status": n.apiClusterStatus,
 		"cluster.join":   n.apiClusterJoin,
@@ -228,12 +236,4 @@ func (n *Node) apiSourceRemove(ctx context.Context, req *Request) (*Response, er
 		return nil, err
 	}
 	return &Response{Report: []string{"source " + req.Name + " removed"}}, nil
-}
-
-func (n *Node) apiTaskStop(ctx context.Context, req *Request) (*Response, error) {
-	c := catalog.Command{Op: catalog.OpSetDesired, Name: req.Name, Desired: catalog.Stopped}
-	if err := n.propose(ctx, c); err != nil {
-		return nil, err
-	}
-	return &Response{Report: []string{"task " + req.Name + " stopped; its checkpoints are kept, submit the same file to resume it"}}, nil
 }

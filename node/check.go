@@ -220,6 +220,9 @@ func (n *Node) apiTaskSubmit(ctx context.Context, req *Request) (*Response, erro
 		Name: ct.task.Name, File: req.Files[0].Name, YAML: req.Files[0].Data,
 		Mode: ct.task.TaskMode, Sources: ct.sources,
 	}
+	if err := n.prepareNewTask(ctx, ct.task, t.SortedSources(), req.RemoveMeta); err != nil {
+		return resp, err
+	}
 	if err := n.propose(ctx, catalog.Command{Op: catalog.OpSubmitTask, Task: t}); err != nil {
 		return resp, err
 	}

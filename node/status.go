@@ -15,15 +15,16 @@ import (
 type TaskStatus struct {
 	Name    string         `json:"name"`
 	Mode    string         `json:"mode"`
-	State   string         `json:"state"` // running | stopped
+	State   string         `json:"state"` // running | paused | stopped
 	Sources []SourceStatus `json:"sources"`
 }
 
 // SourceStatus is the status of one source within a task.
 type SourceStatus struct {
 	Source string `json:"source"`
-	// Stage is dump, load, sync, done (a finished full task), stopped, or
-	// error (an actor stopped on an error that needs an operator).
+	// Stage is dump, load, sync, done (a finished full task), paused,
+	// stopped, or error (an actor stopped on an error that needs an
+	// operator).
 	Stage         string `json:"stage"`
 	TablesTotal   int    `json:"tables_total"`
 	ChunksTotal   int    `json:"chunks_total"`
@@ -106,8 +107,8 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()
 		}
-		if t.Desired == catalog.Stopped {
-			ss.Stage = "stopped"
+		if t.Desired != catalog.Running {
+			ss.Stage = t.Desired // paused or stopped
 		}
 		out.Sources = append(out.Sources, ss)
 	}

@@ -40,21 +40,28 @@ func ParseActorID(id string) (ActorSpec, bool) {
 	return ActorSpec{}, false
 }
 
-// Desired returns the actors the catalog wants running, sorted by id:
-// in stage dump the dumper and the loader, in stage load the loader, in
-// stage sync the applier; and one tailer per source that some running task
-// needs binlog from (a task in sync, or one whose snapshot position is known
-// so the binlog since then is kept in the stream while it loads).
+// Desired returns the actors the catalog wants running, sorted by id: for
+// a running task, in stage dump the dumper and the loader, in stage load
+// the loader, in stage sync the applier; and one tailer per source that
+// some running or paused task needs binlog from (a task in sync, or one
+// whose snapshot position is known so the binlog since then is kept in the
+// stream while it loads).
 func (s *State) Desired() []ActorSpec {
 	var out []ActorSpec
 	tails := map[string]bool{}
 	for _, name := range s.TaskNames() {
 		t := s.Tasks[name]
-		if t.Desired != Running {
+		if t.Desired == Stopped {
 			continue
 		}
 		for _, src := range t.SortedSources() {
 			ts := t.Sources[src]
+			if ts.Stage == StageSync || (t.Mode == ModeAll && !ts.Start.IsZero() && ts.Stage != StageDone) {
+				tails[src] = true // the task needs binlog from here on
+			}
+			if t.Desired == Paused {
+				continue
+			}
 			switch ts.Stage {
 			case StageDump:
 				out = append(out, ActorSpec{Kind: KindDump, Task: name, Source: src},
@@ -63,10 +70,6 @@ func (s *State) Desired() []ActorSpec {
 				out = append(out, ActorSpec{Kind: KindLoad, Task: name, Source: src})
 			case StageSync:
 				out = append(out, ActorSpec{Kind: KindApply, Task: name, Source: src})
-			}
-			needsBinlog := ts.Stage == StageSync || (t.Mode == ModeAll && !ts.Start.IsZero() && ts.Stage != StageDone)
-			if needsBinlog {
-				tails[src] = true
 			}
 		}
 	}

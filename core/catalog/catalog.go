@@ -28,9 +28,13 @@ const (
 	StageDone = "done" // a full-mode task finished loading
 )
 
-// Desired states of a task.
+// Desired states of a task. A paused task's dumpers, loaders and appliers
+// stop, but the tailers it reads from keep relaying the binlog into the
+// stream, so the upstream may purge its binlog while the task is paused; a
+// stopped task runs nothing.
 const (
 	Running = "running"
+	Paused  = "paused"
 	Stopped = "stopped"
 )
 

@@ -64,10 +64,36 @@ func TestStagesOfModeAll(t *testing.T) {
 	if got := actorIDs(s.Desired()); !reflect.DeepEqual(got, want) {
 		t.Fatalf("desired = %v, want %v", got, want)
 	}
+	// Paused, only the tailer keeps relaying the binlog.
+	mustApply(t, s, Command{Op: OpSetDesired, Name: "t", Desired: Paused})
+	if got, want := actorIDs(s.Desired()), []string{"tail/s1"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("paused: desired = %v, want %v", got, want)
+	}
+	if err := s.Apply(Command{Op: OpSetDesired, Name: "t", Desired: "sleeping"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("unknown desired state: %v", err)
+	}
 	mustApply(t, s, Command{Op: OpSetDesired, Name: "t", Desired: Stopped})
 	if got := s.Desired(); len(got) != 0 {
 		t.Fatalf("stopped task still wants %v", actorIDs(got))
 	}
+}
+
+// A task is deleted only once it no longer runs.
+func TestDeleteTask(t *testing.T) {
+	s := newTaskState(t, ModeAll)
+	if err := s.Apply(Command{Op: OpDeleteTask, Name: "t"}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("delete running task: %v", err)
+	}
+	mustApply(t, s, Command{Op: OpSetDesired, Name: "t", Desired: Paused})
+	mustApply(t, s, Command{Op: OpDeleteTask, Name: "t"})
+	if _, ok := s.Tasks["t"]; ok || len(s.Desired()) != 0 {
+		t.Fatalf("deleted task still there: %v", actorIDs(s.Desired()))
+	}
+	if err := s.Apply(Command{Op: OpDeleteTask, Name: "t"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete missing task: %v", err)
+	}
+	// Its sources are free again.
+	mustApply(t, s, Command{Op: OpRemoveSource, Name: "s1"})
 }
 
 func TestFullModeEndsDone(t *testing.T) {

@@ -20,6 +20,7 @@ const (
 	OpRemoveMember  = "remove-member"
 	OpLeaveMember   = "leave-member"
 	OpReplicated    = "replicated"
+	OpDeleteTask    = "delete-task"
 )
 
 // Command is one entry of the Raft log.
@@ -58,6 +59,8 @@ func (s *State) Apply(c Command) error {
 		err = s.submitTask(c.Task)
 	case OpSetDesired:
 		err = s.setDesired(c.Name, c.Desired)
+	case OpDeleteTask:
+		err = s.deleteTask(c.Name)
 	case OpSnapshotTaken:
 		err = s.snapshotTaken(c.Name, c.Src, c.Pos)
 	case OpStageDone:
@@ -195,10 +198,24 @@ func (s *State) setDesired(name, desired string) error {
 	if !ok {
 		return notFound("task", name)
 	}
-	if desired != Running && desired != Stopped {
+	if desired != Running && desired != Paused && desired != Stopped {
 		return fmt.Errorf("desired state %q: %w", desired, ErrInvalid)
 	}
 	t.Desired = desired
+	return nil
+}
+
+// deleteTask removes a task that runs no longer (paused or stopped); its
+// actors are unassigned by the next placement.
+func (s *State) deleteTask(name string) error {
+	t, ok := s.Tasks[name]
+	if !ok {
+		return notFound("task", name)
+	}
+	if t.Desired == Running {
+		return fmt.Errorf("task %q is running; stop it first: %w", name, ErrInUse)
+	}
+	delete(s.Tasks, name)
 	return nil
 }
 

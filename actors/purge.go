@@ -1,0 +1,76 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-sql-driver/mysql"
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/jetstream"
+)
+
+// metaTables are the target tables where a task keeps state, each with a
+// task column.
+var metaTables = []string{"checkpoint", "fence", "online_ddl"}
+
+// TargetCheckpoints counts the rows a task named name left in the target's
+// dmnode_meta tables: a task submitted under that name would resume from
+// them, which is right only for the same task.
+func TargetCheckpoints(ctx context.Context, target config.DBConfig, name string) (int, error) {
+	db, err := OpenDB(ctx, target, 1)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+MetaSchema+`.checkpoint WHERE task = ?`, name).Scan(&n)
+	if isMissingTable(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read checkpoints on the target: %w", err)
+	}
+	return n, nil
+}
+
+// PurgeTask removes everything a task keeps: its checkpoints and progress
+// in the KV bucket, its snapshot stream, and its rows in the target's
+// dmnode_meta tables. The source binlog streams are shared by tasks and
+// stay. The task must not run.
+func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConfig, name string, sources []string) error {
+	var keys []string
+	for _, src := range sources {
+		keys = append(keys, dumpKey(name, src), dumpProgKey(name, src), loadProgKey(name, src), applyProgKey(name, src))
+		for _, kind := range []string{"dump", "load", "apply"} {
+			keys = append(keys, jetstream.Key("error", kind, name, src))
+		}
+	}
+	if err := store.Delete(ctx, keys...); err != nil {
+		return err
+	}
+	if err := store.JS.DeleteStream(ctx, jetstream.SnapshotStream(name)); err != nil && !errors.Is(err, njs.ErrStreamNotFound) {
+		return fmt.Errorf("delete snapshot stream of task %s: %w", name, err)
+	}
+	db, err := OpenDB(ctx, target, 1)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, tbl := range metaTables {
+		_, err := db.ExecContext(ctx, `DELETE FROM `+MetaSchema+`.`+tbl+` WHERE task = ?`, name)
+		if err != nil && !isMissingTable(err) {
+			return fmt.Errorf("delete the task's rows from %s.%s on the target: %w", MetaSchema, tbl, err)
+		}
+	}
+	return nil
+}
+
+// isMissingTable reports a query on a table (or schema) that does not
+// exist: nothing to read or delete.
+func isMissingTable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049)
+}
