@@ -40,7 +40,9 @@ type ApplyProgress struct {
 	RowsInsert int64           `json:"rows_insert"`
 	RowsUpdate int64           `json:"rows_update"`
 	RowsDelete int64           `json:"rows_delete"`
-	Updated    time.Time       `json:"updated"`
+	// Rate is the recent rate of row changes applied, per second.
+	Rate    float64   `json:"rate"`
+	Updated time.Time `json:"updated"`
 }
 
 func applyProgKey(task, source string) string {
@@ -177,6 +179,7 @@ type applyRun struct {
 	appliedAt uint32
 	safeUntil dmnode.Position
 	prog      ApplyProgress
+	rate      rate
 
 	// the target transaction being built
 	stmts     []stmt
@@ -438,8 +441,10 @@ func (r *applyRun) report(ctx context.Context) {
 	p.RowsUpdate += r.counts[1]
 	p.RowsDelete += r.counts[2]
 	r.prog, r.counts = p, [3]int64{}
-	p.Updated = time.Now().UTC()
-	r.prog.Updated = p.Updated
+	now := time.Now()
+	p.Rate = r.rate.sample(p.RowsInsert+p.RowsUpdate+p.RowsDelete, now)
+	p.Updated = now.UTC()
+	r.prog.Updated, r.prog.Rate = p.Updated, p.Rate
 	if err := r.a.env.Store.Put(ctx, applyProgKey(r.a.task, r.a.source), p); err != nil && ctx.Err() == nil {
 		r.log.Debug("report apply progress", "err", err)
 	}

@@ -31,8 +31,10 @@ type Loader struct {
 
 // LoadProgress is what the loader reports for status.
 type LoadProgress struct {
-	RowsLoaded int64     `json:"rows_loaded"`
-	Updated    time.Time `json:"updated"`
+	RowsLoaded int64 `json:"rows_loaded"`
+	// Rate is the recent rate of rows written, per second.
+	Rate    float64   `json:"rate"`
+	Updated time.Time `json:"updated"`
 }
 
 // Rows per REPLACE statement: large enough to amortise round trips, small
@@ -92,6 +94,7 @@ func (l *Loader) Run(ctx context.Context) error {
 }
 
 type loadRun struct {
+	rate    rate
 	l       *Loader
 	tables  *targetTables
 	schemas map[dmnode.TableID]*schema.Table
@@ -241,7 +244,9 @@ func (ld *loadRun) upstream(ctx context.Context, id dmnode.TableID) *schema.Tabl
 }
 
 func (ld *loadRun) report(ctx context.Context) {
-	p := LoadProgress{RowsLoaded: atomic.LoadInt64(&ld.rows), Updated: time.Now().UTC()}
+	now := time.Now()
+	rows := atomic.LoadInt64(&ld.rows)
+	p := LoadProgress{RowsLoaded: rows, Rate: ld.rate.sample(rows, now), Updated: now.UTC()}
 	if err := ld.l.env.Store.Put(ctx, loadProgKey(ld.l.task, ld.l.source), p); err != nil && ctx.Err() == nil {
 		ld.l.env.Log.Debug("report load progress", "err", err)
 	}

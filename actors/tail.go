@@ -44,7 +44,12 @@ type TailProgress struct {
 	Published dmnode.Position `json:"published"`  // end of the last published batch
 	Upstream  dmnode.Position `json:"upstream"`   // latest position the source reported
 	EventTime uint32          `json:"event_time"` // commit time of the last published transaction
-	Updated   time.Time       `json:"updated"`
+	// CaughtUp is when the source last said, by a heartbeat, that it had
+	// nothing newer than what the tailer had published: the relay was
+	// current then. An idle source keeps it fresh; a stuck tailer lets it
+	// age.
+	CaughtUp time.Time `json:"caught_up"`
+	Updated  time.Time `json:"updated"`
 }
 
 // Batch bounds: a batch is published when it holds this many bytes of
@@ -187,6 +192,7 @@ type tailRun struct {
 	pendAt   time.Time
 	txn      *dmnode.Txn // transaction being read
 	upstream dmnode.Position
+	caughtUp time.Time
 	lastSave time.Time
 }
 
@@ -278,6 +284,9 @@ func (r *tailRun) handle(ctx context.Context, ev *replication.BinlogEvent) error
 		if h.EventType == replication.HEARTBEAT_EVENT || h.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
 			if h.LogPos > 0 {
 				r.upstream = dmnode.Position{File: r.file, Pos: h.LogPos}
+			}
+			if r.txn == nil && len(r.pending.Txns) == 0 {
+				r.caughtUp = time.Now()
 			}
 		}
 		return nil
@@ -528,7 +537,7 @@ func (r *tailRun) saveCheckpoint(ctx context.Context) error {
 }
 
 func (r *tailRun) reportProgress(ctx context.Context) {
-	p := TailProgress{Published: r.published, Upstream: r.upstream, EventTime: r.pubTime, Updated: time.Now().UTC()}
+	p := TailProgress{Published: r.published, Upstream: r.upstream, EventTime: r.pubTime, CaughtUp: r.caughtUp.UTC(), Updated: time.Now().UTC()}
 	if err := r.t.env.Store.Put(ctx, tailProgKey(r.t.source), p); err != nil && ctx.Err() == nil {
 		r.log.Debug("report tail progress", "err", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dmnode/dmnode/actors/precheck"
+	"github.com/dmnode/dmnode/node"
 )
 
 // The global --server flag is accepted before or after the command words,
@@ -90,5 +91,28 @@ target:
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestPrintStatus(t *testing.T) {
+	tasks := []node.TaskStatus{{Name: "merge", Mode: "all", State: "paused", Sources: []node.SourceStatus{
+		{Source: "s1", Stage: "load", RowsLoaded: 6200, RowsEstimated: 20000, Percent: 31, RowsPerSecond: 4100, ETASeconds: 3, GapBytes: -1, Next: "dmnode task resume merge"},
+		{Source: "s2", Stage: "sync", RowsInserted: 1200, RowsUpdated: 310, RowsDeleted: 42, Applied: "b.1:4", RowsPerSecond: 85, ETASeconds: -1, LagSeconds: 2, GapBytes: 1229, Next: "dmnode task resume merge"},
+	}}}
+	var b strings.Builder
+	printStatus(&b, tasks)
+	out := b.String()
+	for _, want := range []string{
+		"task merge (all, paused)",
+		"[######--------------]  31%  6.2k/20k",
+		"4.1k rows/s", "3s",
+		"ins 1.2k  upd 310  del 42", "85 rows/s", "2s", "1.2 KiB",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "next: dmnode task resume merge") != 1 {
+		t.Errorf("the next step should be printed once:\n%s", out)
 	}
 }

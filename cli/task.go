@@ -110,51 +110,6 @@ func printFindings(w io.Writer, fs []precheck.Finding) {
 	}
 }
 
-type TaskStatusCmd struct {
-	Name   string `arg:"" optional:"" help:"Task name; all tasks when omitted."`
-	Output string `short:"o" help:"Output format: table or json." default:"table" enum:"table,json"`
-}
-
-func (c *TaskStatusCmd) Run(g *Globals) error {
-	resp, err := call(g, "task.status", &node.Request{Name: c.Name}, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	if c.Output == "json" {
-		return printJSON(g.Out, map[string]any{"tasks": resp.Tasks})
-	}
-	printStatus(g.Out, resp.Tasks)
-	for _, t := range resp.Tasks {
-		for _, s := range t.Sources {
-			if s.Stage == "error" {
-				return fmt.Errorf("task %s: source %s stopped on an error", t.Name, s.Source)
-			}
-		}
-	}
-	return nil
-}
-
-func printStatus(out io.Writer, tasks []node.TaskStatus) {
-	for i, t := range tasks {
-		if i > 0 {
-			fmt.Fprintln(out)
-		}
-		fmt.Fprintf(out, "task %s (%s, %s)\n", t.Name, t.Mode, t.State)
-		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "SOURCE\tSTAGE\tDUMPED\tLOADED\tCHUNKS\tSYNCED (ins/upd/del)\tAPPLIED\tUPSTREAM\tLAG")
-		for _, s := range t.Sources {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d/%d\t%d/%d/%d\t%s\t%s\t%ds\n", s.Source, s.Stage, s.RowsDumped, s.RowsLoaded,
-				s.ChunksDone, s.ChunksTotal, s.RowsInserted, s.RowsUpdated, s.RowsDeleted, s.Applied, s.Upstream, s.LagSeconds)
-		}
-		w.Flush()
-		for _, s := range t.Sources {
-			if s.LastError != "" {
-				fmt.Fprintf(out, "  %s last error (%s): %s\n", s.Source, s.LastErrorTime, s.LastError)
-			}
-		}
-	}
-}
-
 type TaskListCmd struct{}
 
 func (c *TaskListCmd) Run(g *Globals) error {

@@ -40,6 +40,66 @@ type SourceStatus struct {
 	LagSeconds    int64  `json:"lag_seconds"`
 	LastError     string `json:"last_error,omitempty"`
 	LastErrorTime string `json:"last_error_time,omitempty"`
+
+	// RowsEstimated is the dump's estimate of the rows to copy.
+	RowsEstimated int64 `json:"rows_estimated"`
+	// Percent is the share of RowsEstimated loaded (dump and load).
+	Percent float64 `json:"percent"`
+	// RowsPerSecond is the recent rate: rows loaded (dump and load) or row
+	// changes applied (sync).
+	RowsPerSecond float64 `json:"rows_per_second"`
+	// ETASeconds is the time the load needs still at the current rate;
+	// -1 when unknown (no rate yet, or not loading).
+	ETASeconds int64 `json:"eta_seconds"`
+	// GapBytes is how far the applied position trails the upstream one in
+	// the binlog; -1 when they are in different files.
+	GapBytes int64 `json:"gap_bytes"`
+	// Next is the command that moves a paused, stopped or failed source on.
+	Next string `json:"next,omitempty"`
+}
+
+// figures is what status derives from the actors' progress records: rate,
+// share done and ETA of the copy; lag and binlog gap of replication.
+//
+// Lag is the age of the newest moment at which everything upstream is
+// known to be on the target: the upstream commit time of the last applied
+// transaction, or, once the applier has applied all the tailer relayed,
+// the last heartbeat at which the source had nothing newer. An idle source
+// so reads as current (its heartbeats keep arriving), and a stuck tailer
+// or applier as lagging more every second.
+func figures(ss *SourceStatus, dump actors.DumpProgress, load actors.LoadProgress, apply actors.ApplyProgress, tail actors.TailProgress, now time.Time) {
+	ss.RowsEstimated = dump.RowsTotal
+	ss.ETASeconds, ss.GapBytes = -1, -1
+	switch ss.Stage {
+	case catalog.StageDump, catalog.StageLoad:
+		ss.RowsPerSecond = load.Rate
+		if dump.RowsTotal > 0 {
+			ss.Percent = min(100, 100*float64(load.RowsLoaded)/float64(dump.RowsTotal))
+			if load.Rate > 0 {
+				ss.ETASeconds = int64(float64(max(0, dump.RowsTotal-load.RowsLoaded)) / load.Rate)
+			}
+		}
+	case catalog.StageSync:
+		ss.RowsPerSecond = apply.Rate
+		if apply.Applied.IsZero() {
+			return
+		}
+		if apply.Applied.File == tail.Upstream.File {
+			ss.GapBytes = max(0, int64(tail.Upstream.Pos)-int64(apply.Applied.Pos))
+		}
+		current := time.Time{}
+		if apply.EventTime > 0 {
+			current = time.Unix(int64(apply.EventTime), 0)
+		}
+		if apply.Applied.Compare(tail.Published) >= 0 && tail.CaughtUp.After(current) {
+			current = tail.CaughtUp
+		}
+		if !current.IsZero() {
+			ss.LagSeconds = max(0, int64(now.Sub(current).Seconds()))
+		}
+	case catalog.StageDone:
+		ss.Percent = 100
+	}
 }
 
 func (n *Node) apiTaskStatus(ctx context.Context, req *Request) (*Response, error) {
@@ -101,14 +161,16 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		ss.RowsInserted, ss.RowsUpdated, ss.RowsDeleted = apply.RowsInsert, apply.RowsUpdate, apply.RowsDelete
 		ss.Upstream, ss.Relayed = tail.Upstream.String(), tail.Published.String()
 		ss.Applied = apply.Applied.String()
-		if ss.Stage == catalog.StageSync && !apply.Applied.IsZero() && apply.Applied.Compare(tail.Upstream) < 0 && apply.EventTime > 0 {
-			ss.LagSeconds = max(0, time.Now().Unix()-int64(apply.EventTime))
-		}
+		figures(&ss, dump, load, apply, tail, time.Now())
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()
 		}
-		if t.Desired != catalog.Running {
+		switch {
+		case t.Desired != catalog.Running:
 			ss.Stage = t.Desired // paused or stopped
+			ss.Next = "dmnode task resume " + t.Name
+		case ss.Stage == "error":
+			ss.Next = "fix the cause above, then: dmnode task stop " + t.Name + " && dmnode task resume " + t.Name
 		}
 		out.Sources = append(out.Sources, ss)
 	}

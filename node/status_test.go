@@ -1,0 +1,58 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/actors"
+)
+
+func TestFigures(t *testing.T) {
+	now := time.Unix(10_000, 0)
+	at := func(file string, pos uint32) dmnode.Position { return dmnode.Position{File: file, Pos: pos} }
+	cases := []struct {
+		name          string
+		stage         string
+		dump          actors.DumpProgress
+		load          actors.LoadProgress
+		apply         actors.ApplyProgress
+		tail          actors.TailProgress
+		percent, rate float64
+		eta, lag, gap int64
+	}{
+		{name: "loading at 100 rows/s", stage: "load",
+			dump: actors.DumpProgress{RowsTotal: 1000}, load: actors.LoadProgress{RowsLoaded: 250, Rate: 100},
+			percent: 25, rate: 100, eta: 7, gap: -1},
+		{name: "loading, no rate yet", stage: "dump",
+			dump: actors.DumpProgress{RowsTotal: 1000}, load: actors.LoadProgress{RowsLoaded: 0},
+			eta: -1, gap: -1},
+		{name: "applier behind the stream: age of the last applied commit", stage: "sync",
+			apply: actors.ApplyProgress{Applied: at("b.1", 500), EventTime: 9_990, Rate: 40},
+			tail:  actors.TailProgress{Published: at("b.1", 900), Upstream: at("b.1", 900), CaughtUp: now.Add(-time.Second)},
+			rate:  40, eta: -1, lag: 10, gap: 400},
+		{name: "idle source, all applied: heartbeats keep it current", stage: "sync",
+			apply: actors.ApplyProgress{Applied: at("b.1", 900), EventTime: 5_000},
+			tail:  actors.TailProgress{Published: at("b.1", 900), Upstream: at("b.1", 900), CaughtUp: now.Add(-time.Second)},
+			eta:   -1, lag: 1, gap: 0},
+		{name: "stuck tailer: its last heartbeat ages", stage: "sync",
+			apply: actors.ApplyProgress{Applied: at("b.1", 900), EventTime: 5_000},
+			tail:  actors.TailProgress{Published: at("b.1", 900), Upstream: at("b.1", 900), CaughtUp: now.Add(-2 * time.Minute)},
+			eta:   -1, lag: 120, gap: 0},
+		{name: "applied in an older file: gap unknown", stage: "sync",
+			apply: actors.ApplyProgress{Applied: at("b.1", 900), EventTime: 9_999},
+			tail:  actors.TailProgress{Published: at("b.2", 100), Upstream: at("b.2", 100)},
+			eta:   -1, lag: 1, gap: -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ss := SourceStatus{Stage: tc.stage}
+			figures(&ss, tc.dump, tc.load, tc.apply, tc.tail, now)
+			if ss.Percent != tc.percent || ss.RowsPerSecond != tc.rate || ss.ETASeconds != tc.eta || ss.LagSeconds != tc.lag || ss.GapBytes != tc.gap {
+				t.Fatalf("percent %v rate %v eta %d lag %d gap %d; want %v %v %d %d %d",
+					ss.Percent, ss.RowsPerSecond, ss.ETASeconds, ss.LagSeconds, ss.GapBytes,
+					tc.percent, tc.rate, tc.eta, tc.lag, tc.gap)
+			}
+		})
+	}
+}
