@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/nats-io/nats.go"
 
 	"github.com/dmnode/dmnode/node"
 )
@@ -61,14 +62,14 @@ func Main(args []string, stdout, stderr io.Writer) (code int) {
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
-		return 2
+		return exitUsage
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		if kctx == nil || !strings.Contains(err.Error(), "help") {
 			fmt.Fprintln(stderr, "error:", err)
 		}
-		return 2
+		return exitUsage
 	}
 	if kctx.Command() == "" {
 		return 0
@@ -76,16 +77,39 @@ func Main(args []string, stdout, stderr io.Writer) (code int) {
 	g := &Globals{Server: c.Server, Out: stdout, Err: stderr}
 	if err := kctx.Run(g); err != nil {
 		fmt.Fprintln(stderr, "error:", err)
-		// A command may give its own exit status (task verify: 3 when
-		// the tables differ).
-		var coded interface{ ExitCode() int }
-		if errors.As(err, &coded) {
-			return coded.ExitCode()
-		}
-		return 1
+		return exitCode(err)
 	}
 	return 0
 }
+
+// Exit statuses: scripts tell a refused or failed request from a command
+// line they got wrong and from a cluster they cannot reach.
+const (
+	exitFailed      = 1 // the node refused or failed the request
+	exitUsage       = 2 // the command line is wrong
+	exitUnreachable = 4 // no dmnode answers at --server
+	// 3 is task verify's "verified, not equal" (exitNotEqual).
+)
+
+func exitCode(err error) int {
+	// A command may give its own exit status (task verify: 3 when the
+	// tables differ).
+	var coded interface{ ExitCode() int }
+	var unreachable *node.UnreachableError
+	switch {
+	case errors.As(err, &coded):
+		return coded.ExitCode()
+	case errors.As(err, &unreachable), errors.Is(err, nats.ErrNoResponders):
+		return exitUnreachable
+	}
+	return exitFailed
+}
+
+// readOnly are the methods that change nothing, so a call that timed out
+// may be sent again; readAttempt bounds each attempt.
+var readOnly = map[string]bool{"task.status": true, "task.list": true, "source.list": true, "cluster.status": true}
+
+const readAttempt = 5 * time.Second
 
 // call dials the server, calls one method and prints the server's warnings.
 func call(g *Globals, method string, req *node.Request, timeout time.Duration) (*node.Response, error) {
@@ -96,7 +120,21 @@ func call(g *Globals, method string, req *node.Request, timeout time.Duration) (
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	resp, err := c.Call(ctx, method, req)
+	var resp *node.Response
+	if readOnly[method] {
+		// A read may be handed to a node that stopped answering but still
+		// has its routes; asked again, another node answers.
+		for {
+			actx, acancel := context.WithTimeout(ctx, readAttempt)
+			resp, err = c.Call(actx, method, req)
+			acancel()
+			if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				break
+			}
+		}
+	} else {
+		resp, err = c.Call(ctx, method, req)
+	}
 	if resp != nil {
 		for _, w := range resp.Warnings {
 			fmt.Fprintln(g.Err, "warning:", w)

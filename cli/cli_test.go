@@ -11,7 +11,8 @@ import (
 
 // The global --server flag is accepted before or after the command words,
 // and DMNODE_SERVER supplies it otherwise; a failure exits non-zero with
-// the address in the message.
+// the address in the message, the way to start a node and the exit status
+// of an unreachable cluster.
 func TestServerFlagAnywhere(t *testing.T) {
 	cases := []struct {
 		name string
@@ -29,11 +30,11 @@ func TestServerFlagAnywhere(t *testing.T) {
 			t.Setenv("DMNODE_SERVER", tc.env)
 			var out, errOut bytes.Buffer
 			code := Main(tc.args, &out, &errOut)
-			if code != 1 {
-				t.Fatalf("exit code %d, want 1; stderr: %s", code, errOut.String())
+			if code != exitUnreachable {
+				t.Fatalf("exit code %d, want %d; stderr: %s", code, exitUnreachable, errOut.String())
 			}
-			if !strings.Contains(errOut.String(), tc.want) {
-				t.Fatalf("stderr %q does not name %s", errOut.String(), tc.want)
+			if !strings.Contains(errOut.String(), "no dmnode at nats://"+tc.want) || !strings.Contains(errOut.String(), "dmnode dev") {
+				t.Fatalf("stderr %q does not name %s and how to start a node", errOut.String(), tc.want)
 			}
 		})
 	}
@@ -91,6 +92,16 @@ target:
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// A command line that does not parse exits 2, apart from failures.
+func TestUsageExitCode(t *testing.T) {
+	for _, args := range [][]string{{"task", "nope"}, {"task", "status", "-o", "yaml"}, {"--no-such-flag"}} {
+		var out, errOut bytes.Buffer
+		if code := Main(args, &out, &errOut); code != exitUsage {
+			t.Errorf("%v: exit code %d, want %d; stderr: %s", args, code, exitUsage, errOut.String())
+		}
 	}
 }
 

@@ -95,7 +95,7 @@ func TestVerifyStateFile(t *testing.T) {
 }
 
 // A verification that finds differences exits 3, distinct from failing to
-// run (1) and usage errors (2).
+// run (1), usage errors (2) and an unreachable cluster (4).
 func TestNotEqualExitCode(t *testing.T) {
 	var coded interface{ ExitCode() int }
 	err := error(&notEqualError{"x"})
@@ -103,7 +103,7 @@ func TestNotEqualExitCode(t *testing.T) {
 		t.Fatal("notEqualError does not carry exit status 3")
 	}
 	var out, errOut bytes.Buffer
-	if code := Main([]string{"task", "verify", "x", "--server", "nats://127.0.0.1:1"}, &out, &errOut); code != 1 {
-		t.Errorf("unreachable server: exit %d, want 1", code)
+	if code := Main([]string{"task", "verify", "x", "--server", "nats://127.0.0.1:1"}, &out, &errOut); code != exitUnreachable {
+		t.Errorf("unreachable server: exit %d, want %d", code, exitUnreachable)
 	}
 }

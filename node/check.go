@@ -226,7 +226,8 @@ func (n *Node) apiTaskSubmit(ctx context.Context, req *Request) (*Response, erro
 	if err := n.propose(ctx, catalog.Command{Op: catalog.OpSubmitTask, Task: t}); err != nil {
 		return resp, err
 	}
-	resp.Report = append(resp.Report, "task "+t.Name+" submitted"+withWarnings(ct.findings))
+	resp.Report = append(resp.Report, "task "+t.Name+" submitted"+withWarnings(ct.findings),
+		"next: dmnode task status "+t.Name+" --watch")
 	return resp, nil
 }
 

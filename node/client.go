@@ -20,7 +20,7 @@ type Client struct {
 func Dial(url string) (*Client, error) {
 	nc, err := nats.Connect(url, nats.Name("dmnode-cli"), nats.Timeout(5*time.Second), nats.MaxReconnects(0))
 	if err != nil {
-		return nil, fmt.Errorf("connect to dmnode at %s: %w (is a node running there? set --server or DMNODE_SERVER)", url, err)
+		return nil, &UnreachableError{URL: url, Err: err}
 	}
 	return &Client{nc: nc}, nil
 }
@@ -69,6 +69,19 @@ func (c *Client) call(ctx context.Context, subject string, req *Request) (*Respo
 	}
 	return &resp, nil
 }
+
+// UnreachableError says that no dmnode listens at the URL the client was
+// pointed at.
+type UnreachableError struct {
+	URL string
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("no dmnode at %s (%v): start one with `dmnode dev`, or pass --server (or DMNODE_SERVER)", e.URL, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // noResponderError says that no node serves the control API behind the
 // server the client is connected to; it matches nats.ErrNoResponders, so
