@@ -30,7 +30,7 @@ func (n *Node) serveHTTP() (*httpServer, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
-		// A scrape reads progress from JetStream; one at a time is plenty.
+		// A scrape reads progress from JetStream; a couple at a time is plenty.
 		MaxRequestsInFlight: 2,
 		Timeout:             2 * scrapeTimeout,
 	}))

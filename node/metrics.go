@@ -40,6 +40,9 @@ type metrics struct {
 	actorErrors *prometheus.CounterVec
 	actorsUp    *prometheus.GaugeVec
 	pending     *prometheus.GaugeVec
+	// own lists the dmnode_ collectors (the registry also holds the Go
+	// runtime's and the process's).
+	own []prometheus.Collector
 }
 
 func newMetrics(n *Node) *metrics {
@@ -73,9 +76,9 @@ func newMetrics(n *Node) *metrics {
 	for _, kind := range []string{catalog.KindDump, catalog.KindLoad, catalog.KindApply, catalog.KindTail} {
 		m.actorsUp.WithLabelValues(kind)
 	}
-	m.reg.MustRegister(m.rows, m.bytes, m.actorErrors, m.actorsUp, m.pending,
-		&nodeCollector{n: n}, newTaskCollector(n),
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.own = []prometheus.Collector{m.rows, m.bytes, m.actorErrors, m.actorsUp, m.pending, &nodeCollector{n: n}, newTaskCollector(n)}
+	m.reg.MustRegister(m.own...)
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
