@@ -32,6 +32,46 @@ type Env struct {
 	// leader when needed) and returns the command's error.
 	Propose func(ctx context.Context, c catalog.Command) error
 	Log     *slog.Logger
+	// Metrics counts what the actor moves; nil counts nothing.
+	Metrics Metrics
+}
+
+// Phases an actor reports its rows and bytes under.
+const (
+	PhaseDump  = "dump"  // rows read from the snapshot and published
+	PhaseLoad  = "load"  // dumped rows committed to the target
+	PhaseSync  = "sync"  // binlog row changes committed to the target
+	PhaseRelay = "relay" // binlog row changes published to the source's stream
+)
+
+// Metrics receives what an actor moves, for the node's /metrics endpoint.
+// The host binds it to the actor's kind, task and source. Methods are safe
+// for concurrent use, never block and never fail.
+type Metrics interface {
+	// Rows counts n rows of one operation (insert, update or delete; dump
+	// and load rows are inserts) done in phase: published for dump and
+	// relay, committed to the target for load and sync.
+	Rows(phase, op string, n int64)
+	// Bytes counts n bytes of encoded messages published (dump, relay) or
+	// consumed and committed (load, sync).
+	Bytes(phase string, n int64)
+	// Pending reports how many messages of stream are still to be read by
+	// the actor after the last one it received.
+	Pending(stream string, n uint64)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Rows(string, string, int64) {}
+func (nopMetrics) Bytes(string, int64)        {}
+func (nopMetrics) Pending(string, uint64)     {}
+
+// metrics returns env.Metrics, or one that counts nothing.
+func (env Env) metrics() Metrics {
+	if env.Metrics == nil {
+		return nopMetrics{}
+	}
+	return env.Metrics
 }
 
 // Actor is one incarnation of a shard actor.

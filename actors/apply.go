@@ -188,6 +188,11 @@ type applyRun struct {
 	pendAt    uint32
 	counts    [3]int64
 	upSchemas *schema.Tracker
+
+	// rows and message bytes in the target transaction being built,
+	// counted in the metrics when it commits
+	batch      [3]int64
+	batchBytes int64
 }
 
 // Reading the stream: the ordered consumer is iterated (not fetched, which
@@ -226,7 +231,9 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 			lastMsg = time.Now()
 			if md, err := m.Metadata(); err == nil {
 				next = md.Sequence.Stream + 1
+				r.a.env.metrics().Pending(jetstream.BinlogStream(r.a.source), md.NumPending)
 			}
+			r.batchBytes += int64(len(m.Data()))
 			b, err := jetstream.DecodeBatch(m.Data())
 			if err != nil {
 				return Permanent(fmt.Errorf("stream of source %s: %w", r.a.source, err))
@@ -338,12 +345,14 @@ func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) erro
 		case dmnode.Insert:
 			inserts = append(inserts, after)
 			r.counts[0]++
+			r.batch[0]++
 			if len(inserts) == loadRowsPerStmt {
 				flush()
 			}
 		case dmnode.Update:
 			flush()
 			r.counts[1]++
+			r.batch[1]++
 			if safe {
 				q, args := sqlgen.Delete(p.TargetSchema, p.TargetTable, p.Columns, key, before)
 				r.stmts = append(r.stmts, stmt{q, args})
@@ -356,6 +365,7 @@ func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) erro
 		case dmnode.Delete:
 			flush()
 			r.counts[2]++
+			r.batch[2]++
 			q, args := sqlgen.Delete(p.TargetSchema, p.TargetTable, p.Columns, key, before)
 			r.stmts = append(r.stmts, stmt{q, args})
 		}
@@ -392,6 +402,14 @@ func (r *applyRun) commit(ctx context.Context) error {
 	}
 	r.applied, r.appliedAt = pos, at
 	r.stmts, r.rows, r.pending = r.stmts[:0], 0, dmnode.Position{}
+	m := r.a.env.metrics()
+	for i, n := range r.batch {
+		if n > 0 {
+			m.Rows(PhaseSync, (dmnode.Insert + dmnode.ChangeKind(i)).String(), n)
+		}
+	}
+	m.Bytes(PhaseSync, r.batchBytes)
+	r.batch, r.batchBytes = [3]int64{}, 0
 	return nil
 }
 

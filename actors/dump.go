@@ -399,6 +399,9 @@ func (w *dumpWriter) publish(ctx context.Context, rb *jetstream.RowBatch) error 
 	if _, err := w.d.env.Store.JS.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publish chunk of %s: %w", rb.Table, err)
 	}
+	m := w.d.env.metrics()
+	m.Rows(PhaseDump, dmnode.Insert.String(), int64(len(rb.Rows)))
+	m.Bytes(PhaseDump, int64(len(data)))
 	return nil
 }
 

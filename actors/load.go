@@ -227,6 +227,12 @@ func (ld *loadRun) apply(ctx context.Context, m njs.Msg) error {
 		return fmt.Errorf("acknowledge chunk of %s: %w", rb.Table, err)
 	}
 	atomic.AddInt64(&ld.rows, int64(len(rb.Rows)))
+	met := ld.l.env.metrics()
+	met.Rows(PhaseLoad, dmnode.Insert.String(), int64(len(rb.Rows)))
+	met.Bytes(PhaseLoad, int64(len(m.Data())))
+	if md, err := m.Metadata(); err == nil {
+		met.Pending(jetstream.SnapshotStream(ld.l.task), md.NumPending)
+	}
 	return nil
 }
 

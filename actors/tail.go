@@ -484,6 +484,7 @@ func (r *tailRun) flush(ctx context.Context) error {
 			return fmt.Errorf("publish binlog batch of source %s: %w", r.t.source, err)
 		}
 		r.lastSeq = ack.Sequence
+		r.countPublished(&b, len(data))
 		r.published = b.End()
 		r.pubTime = b.Txns[n-1].Time
 		r.pending.Txns = r.pending.Txns[n:]
@@ -534,6 +535,27 @@ func (r *tailRun) saveCheckpoint(ctx context.Context) error {
 	}
 	r.cp, r.rev, r.lastSave = cp, rev, time.Now()
 	return nil
+}
+
+// countPublished counts a published batch's row changes and bytes.
+func (r *tailRun) countPublished(b *dmnode.Batch, size int) {
+	var counts [3]int64
+	for i := range b.Txns {
+		for j := range b.Txns[i].Changes {
+			for _, rc := range b.Txns[i].Changes[j].Rows {
+				if rc.Kind >= dmnode.Insert && rc.Kind <= dmnode.Delete {
+					counts[rc.Kind-dmnode.Insert]++
+				}
+			}
+		}
+	}
+	m := r.t.env.metrics()
+	for i, n := range counts {
+		if n > 0 {
+			m.Rows(PhaseRelay, (dmnode.Insert + dmnode.ChangeKind(i)).String(), n)
+		}
+	}
+	m.Bytes(PhaseRelay, int64(size))
 }
 
 func (r *tailRun) reportProgress(ctx context.Context) {

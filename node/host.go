@@ -108,7 +108,9 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 		Catalog: h.n.fsm.State,
 		Propose: h.n.propose,
 		Log:     log,
+		Metrics: h.n.metrics.actor(spec),
 	}
+	defer h.n.metrics.forget(spec)
 	backoff := time.Second
 	lastMsg := ""
 	h.recordError(spec, nil, false) // a new incarnation starts with a clean slate
@@ -123,7 +125,10 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 				h.recordError(spec, nil, false)
 			}
 		})
+		running := h.n.metrics.actorsUp.WithLabelValues(spec.Kind)
+		running.Inc()
 		err := runActor(ctx, spec, env)
+		running.Dec()
 		healthy.Stop()
 		if ctx.Err() != nil {
 			break
@@ -144,6 +149,7 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 			permanent = false
 		}
 		h.recordError(spec, err, permanent)
+		h.n.metrics.actorError(spec, permanent)
 		if err.Error() != lastMsg {
 			log.Error("actor failed", "err", err, "permanent", permanent)
 			lastMsg = err.Error()

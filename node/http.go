@@ -3,9 +3,12 @@ package node
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // httpServer is the node's HTTP listener; close waits for it to stop.
@@ -20,10 +23,17 @@ func (h *httpServer) Close() error {
 	return err
 }
 
-// serveHTTP serves /healthz on the node's HTTP port: 200 while a Raft
-// leader is known, 503 otherwise.
+// serveHTTP serves the node's HTTP port: /healthz answers 200 while a Raft
+// leader is known and 503 otherwise; /metrics serves the node's Prometheus
+// metrics (see metrics.go).
 func (n *Node) serveHTTP() (*httpServer, error) {
 	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+		// A scrape reads progress from JetStream; a couple at a time is plenty.
+		MaxRequestsInFlight: 2,
+		Timeout:             2 * scrapeTimeout,
+	}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, leader := n.raft.LeaderWithID()
 		if leader == "" {

@@ -79,7 +79,9 @@ type Node struct {
 	fsm   *fsm
 	host  *host
 	beats *heartbeats
-	self  catalog.Member
+	// metrics is the node's own registry, served at /metrics.
+	metrics *metrics
+	self    catalog.Member
 	// catalog change notifications for the scheduler and the host
 	schedKick, hostKick <-chan struct{}
 	// ready is set once the catalog holds the node's whole Raft log.
@@ -111,6 +113,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{id: id, cfg: cfg, log: cfg.Log.With("node", id), fsm: newFSM(), stopped: make(chan struct{})}
 	n.schedKick, n.hostKick = n.fsm.watch(), n.fsm.watch()
 	n.beats = newHeartbeats(cfg.HeartbeatTimeout)
+	n.metrics = newMetrics(n)
 	if err := n.open(ctx); err != nil {
 		n.Close()
 		return nil, err

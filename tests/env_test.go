@@ -22,6 +22,7 @@ type cluster struct {
 	sources  []*harness.Server
 	target   *harness.Server
 	natsPort int
+	httpPort int // /healthz and /metrics
 	dataDir  string
 	node     *harness.Process
 	dir      string
@@ -44,6 +45,7 @@ func newClusterOn(t *testing.T, sources []*harness.Server, target *harness.Serve
 	t.Helper()
 	c := &cluster{t: t, bin: harness.BuildDmnode(t), dir: t.TempDir(), sources: sources, target: target}
 	c.natsPort = harness.FreePort(t)
+	c.httpPort = harness.FreePort(t)
 	c.dataDir = filepath.Join(c.dir, "dmnode-data")
 	c.startNode()
 	return c
@@ -56,7 +58,8 @@ func (c *cluster) stopNode() { c.node.Stop(c.t) }
 
 func (c *cluster) startNode() {
 	c.t.Helper()
-	c.node = harness.StartProcess(c.t, c.bin, []string{"dev", "--data-dir", c.dataDir, "--nats-port", fmt.Sprint(c.natsPort)})
+	c.node = harness.StartProcess(c.t, c.bin, []string{"dev", "--data-dir", c.dataDir,
+		"--nats-port", fmt.Sprint(c.natsPort), "--http-port", fmt.Sprint(c.httpPort)})
 	harness.Eventually(c.t, 60*time.Second, func() error {
 		_, err := harness.Run(c.t, c.bin, "--server", c.server(), "task", "list")
 		return err
