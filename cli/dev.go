@@ -20,11 +20,12 @@ type DevCmd struct {
 	NATSPort int    `name:"nats-port" help:"NATS client port (the control API and --server)." default:"4222"`
 	HTTPPort int    `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"0"`
 	Host     string `help:"Address the NATS server listens on." default:"127.0.0.1"`
-	LogLevel string `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
+	LogLevel  string `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
+	LogFormat string `help:"json, text, or auto: text on a terminal, json otherwise." default:"auto" enum:"auto,json,text"`
 }
 
 func (d *DevCmd) Run(g *Globals) error {
-	return runNode(g, node.Config{Dev: true, DataDir: d.DataDir, Host: d.Host, NATSPort: d.NATSPort, HTTPPort: d.HTTPPort}, d.LogLevel, "text")
+	return runNode(g, node.Config{Dev: true, DataDir: d.DataDir, Host: d.Host, NATSPort: d.NATSPort, HTTPPort: d.HTTPPort}, d.LogLevel, d.LogFormat)
 }
 
 // StartCmd runs a cluster node. The first node started without --join
@@ -42,7 +43,7 @@ type StartCmd struct {
 	NATSURL          string        `name:"nats-url" help:"Use this existing NATS cluster instead of the embedded server."`
 	HeartbeatTimeout time.Duration `help:"How long a node may stay silent before its actors move." default:"5s"`
 	LogLevel         string        `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
-	LogFormat        string        `help:"json or text." default:"json" enum:"json,text"`
+	LogFormat        string        `help:"json, text, or auto: text on a terminal, json otherwise." default:"auto" enum:"auto,json,text"`
 }
 
 func (s *StartCmd) Run(g *Globals) error {
@@ -75,6 +76,12 @@ func runNode(g *Globals, cfg node.Config, levelName, format string) error {
 
 func logHandler(w io.Writer, format string, level slog.Level) slog.Handler {
 	opts := &slog.HandlerOptions{Level: level}
+	if format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
 	if format == "json" {
 		return slog.NewJSONHandler(w, opts)
 	}

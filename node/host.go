@@ -100,7 +100,7 @@ func (h *host) stopAll() {
 // assignment changes. Every error is recorded for task status, and logged
 // once per distinct message.
 func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint64) {
-	log := h.n.log.With("actor", spec.ID(), "epoch", epoch)
+	log := h.n.log.With("actor", spec.ID(), "task", spec.Task, "source", spec.Source, "epoch", epoch)
 	env := actors.Env{
 		Node:    h.n.id,
 		Epoch:   epoch,

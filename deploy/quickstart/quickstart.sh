@@ -238,7 +238,7 @@ main() {
 	done
 
 	section "Starting dmnode (dev mode: one node with embedded NATS on port $NATS_PORT)"
-	"$DMNODE" dev --data-dir "$QS/dmnode-data" --nats-port "$NATS_PORT" >"$QS/dmnode.log" 2>&1 &
+	"$DMNODE" dev --data-dir "$QS/dmnode-data" --nats-port "$NATS_PORT" --log-format text >"$QS/dmnode.log" 2>&1 &
 	local dmnode_pid=$!
 	echo "$dmnode_pid" >"$QS/pids/dmnode.pid"
 	info "pid $dmnode_pid, log in .quickstart/dmnode.log"
