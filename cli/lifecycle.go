@@ -43,6 +43,18 @@ func (c *TaskStopCmd) Run(g *Globals) error {
 	return callAndReport(g, "task.stop", &node.Request{Name: c.Name}, 30*time.Second)
 }
 
+type TaskUpdateCmd struct {
+	File string `arg:"" help:"The task's new task.yaml; - reads standard input."`
+}
+
+func (c *TaskUpdateCmd) Run(g *Globals) error {
+	files, err := readFiles([]string{c.File})
+	if err != nil {
+		return err
+	}
+	return callAndReport(g, "task.update", &node.Request{Files: files}, time.Minute)
+}
+
 type TaskDeleteCmd struct {
 	Name  string `arg:"" help:"Task name."`
 	Purge bool   `help:"Also remove the task's checkpoints, snapshot stream and rows in the target's dmnode_meta tables."`

@@ -25,6 +25,7 @@ type TaskCmd struct {
 	Resume TaskResumeCmd `cmd:"" help:"Resume a paused or stopped task from its checkpoints."`
 	Stop   TaskStopCmd   `cmd:"" help:"Stop a task; its checkpoints are kept."`
 	Delete TaskDeleteCmd `cmd:"" help:"Delete a paused or stopped task; --purge removes its checkpoints too."`
+	Update TaskUpdateCmd `cmd:"" help:"Change a task's filters and unit settings in place; other changes are refused with the keys named."`
 	Wait   TaskWaitCmd   `cmd:"" help:"Wait until every source of a task reaches a stage."`
 	Verify TaskVerifyCmd `cmd:"" help:"Compare source and target tables, with the task's rules applied, chunk by chunk; exits 3 when they differ."`
 }

@@ -93,6 +93,7 @@ func (n *Node) handlers() map[string]handler {
 		"task.pause":     n.apiTaskPause,
 		"task.resume":    n.apiTaskResume,
 		"task.delete":    n.apiTaskDelete,
+		"task.update":    n.apiTaskUpdate,
 		"task.verify":    n.apiTaskVerify,
 		"cluster.status": n.apiClusterStatus,
 		"cluster.join":   n.apiClusterJoin,

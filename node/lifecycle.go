@@ -50,6 +50,38 @@ func (n *Node) setDesired(ctx context.Context, name, desired string) error {
 	return n.propose(ctx, catalog.Command{Op: catalog.OpSetDesired, Name: name, Desired: desired})
 }
 
+// apiTaskUpdate replaces a task's file when only settings that may change
+// in place differ (filters, unit settings) and restarts its actors with
+// it; any other difference is refused, naming the keys.
+func (n *Node) apiTaskUpdate(ctx context.Context, req *Request) (*Response, error) {
+	if len(req.Files) != 1 {
+		return nil, errors.New("give exactly one task file")
+	}
+	f := req.Files[0]
+	nt, err := config.DecodeTask(f.Name, []byte(f.Data))
+	if err != nil {
+		return nil, err
+	}
+	t, ok := n.fsm.State().Tasks[nt.Name]
+	if !ok {
+		return nil, fmt.Errorf("no task %q to update: submit it instead", nt.Name)
+	}
+	old, err := config.DecodeTask(t.File, []byte(t.YAML))
+	if err != nil {
+		return nil, fmt.Errorf("decode task %q: %w", t.Name, err)
+	}
+	if keys := config.UpdateRefused(old, nt); len(keys) > 0 {
+		return nil, &config.RefusedUpdateError{Task: t.Name, Keys: keys}
+	}
+	c := catalog.Command{Op: catalog.OpUpdateTask, Task: &catalog.Task{Name: t.Name, File: f.Name, YAML: f.Data}}
+	if err := n.propose(ctx, c); err != nil {
+		return nil, err
+	}
+	return &Response{Warnings: nt.Warnings, Report: []string{
+		"task " + t.Name + " updated; its actors restart with the new file from their checkpoints",
+	}}, nil
+}
+
 // apiTaskDelete removes a paused or stopped task from the catalog; with
 // Purge it first removes its checkpoints, snapshot stream and target
 // metadata, once none of its actors is placed any more.

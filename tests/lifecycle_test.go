@@ -71,6 +71,22 @@ func TestTaskLifecycle(t *testing.T) {
 	w.stop(t)
 	equal("stop and resume")
 
+	// An update of the unit settings restarts the actors with the new
+	// file; a change of the routes is refused, naming the key.
+	orig := readFile(t, task)
+	updated := c.writeFile("life-updated.yaml", strings.ReplaceAll(orig, "    mydumper-config-name: \"global\"\n",
+		"    mydumper-config-name: \"global\"\n    syncer-config-name: \"global\"\n")+"syncers:\n  global:\n    worker-count: 8\n    batch: 500\n")
+	rerouted := c.writeFile("life-rerouted.yaml", strings.Replace(orig, "target-table: t\n", "target-table: t2\n", 1))
+	if out, err := harness.Run(t, c.bin, "--server", c.server(), "task", "update", rerouted); err == nil || !strings.Contains(out, "routes") {
+		t.Fatalf("an update of the routes was not refused by name: %v\n%s", err, out)
+	}
+	w = startWriters(t, c.sources, 24)
+	waitForOps(t, w, 100)
+	c.dmnode("task", "update", updated)
+	waitForOps(t, w, w.count()+300)
+	w.stop(t)
+	equal("an update")
+
 	// Deleted without --purge, its checkpoints stay on the target: the same
 	// name starts again only with --remove-meta.
 	c.dmnode("task", "stop", "life")

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"testing"
 
@@ -265,5 +266,31 @@ func TestPlacementScript(t *testing.T) {
 	a, b := run(), run()
 	if !reflect.DeepEqual(a.Assign, b.Assign) || a.Epoch != b.Epoch {
 		t.Fatalf("two runs of the script differ:\n%v (epoch %d)\n%v (epoch %d)", a.Assign, a.Epoch, b.Assign, b.Epoch)
+	}
+}
+
+// An update replaces the file and restarts the task's actors where they
+// are, with new epochs; other tasks' actors are left alone.
+func TestUpdateTask(t *testing.T) {
+	s := newTaskState(t, ModeAll)
+	mustApply(t, s, Command{Op: OpAssign, Assign: map[string]string{"dump/t/s1": "n1", "load/t/s1": "n2", "tail/s9": "n3"}})
+	before := maps.Clone(s.Assign)
+	mustApply(t, s, Command{Op: OpUpdateTask, Task: &Task{Name: "t", File: "t2.yaml", YAML: "y"}})
+	if s.Tasks["t"].YAML != "y" || s.Tasks["t"].File != "t2.yaml" {
+		t.Fatalf("file not replaced: %+v", s.Tasks["t"])
+	}
+	for id, a := range s.Assign {
+		b := before[id]
+		switch {
+		case a.Node != b.Node:
+			t.Errorf("%s moved from %s to %s", id, b.Node, a.Node)
+		case id == "tail/s9" && a.Epoch != b.Epoch:
+			t.Errorf("another task's actor restarted")
+		case id != "tail/s9" && a.Epoch <= b.Epoch:
+			t.Errorf("%s keeps epoch %d", id, a.Epoch)
+		}
+	}
+	if err := s.Apply(Command{Op: OpUpdateTask, Task: &Task{Name: "nope"}}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update of a missing task: %v", err)
 	}
 }

@@ -21,6 +21,7 @@ const (
 	OpLeaveMember   = "leave-member"
 	OpReplicated    = "replicated"
 	OpDeleteTask    = "delete-task"
+	OpUpdateTask    = "update-task"
 )
 
 // Command is one entry of the Raft log.
@@ -61,6 +62,8 @@ func (s *State) Apply(c Command) error {
 		err = s.setDesired(c.Name, c.Desired)
 	case OpDeleteTask:
 		err = s.deleteTask(c.Name)
+	case OpUpdateTask:
+		err = s.updateTask(c.Task)
 	case OpSnapshotTaken:
 		err = s.snapshotTaken(c.Name, c.Src, c.Pos)
 	case OpStageDone:
@@ -202,6 +205,28 @@ func (s *State) setDesired(name, desired string) error {
 		return fmt.Errorf("desired state %q: %w", desired, ErrInvalid)
 	}
 	t.Desired = desired
+	return nil
+}
+
+// updateTask replaces a task's file (the caller checked that only settings
+// that may change in place differ) and hands its placed actors new epochs
+// on the same nodes, so they restart with the new file.
+func (s *State) updateTask(t *Task) error {
+	if t == nil {
+		return fmt.Errorf("update task: %w", ErrInvalid)
+	}
+	old, ok := s.Tasks[t.Name]
+	if !ok {
+		return notFound("task", t.Name)
+	}
+	old.File, old.YAML = t.File, t.YAML
+	again := map[string]string{}
+	for id, a := range s.Assign {
+		if spec, ok := ParseActorID(id); ok && spec.Task == t.Name {
+			again[id] = a.Node
+		}
+	}
+	s.assign(again)
 	return nil
 }
 
