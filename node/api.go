@@ -126,14 +126,16 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	sub, err = n.nc.Subscribe(proposeSubject(n.id), func(m *nats.Msg) {
 		a.wg.Go(func() {
 			var c catalog.Command
+			var r proposeReply
 			err := json.Unmarshal(m.Data, &c)
 			if err == nil {
-				err = n.propose(ctx, c)
+				r.Result, err = n.request(ctx, c)
 			}
-			var reply []byte
 			if err != nil {
-				reply = []byte(err.Error())
+				var rej *catalog.RejectedError
+				r.Error, r.Rejected = err.Error(), errors.As(err, &rej)
 			}
+			reply, _ := json.Marshal(r)
 			_ = m.Respond(reply)
 		})
 	})
