@@ -50,9 +50,9 @@ type ShardOp struct {
 	Tables []shardddl.Registration `json:"tables,omitempty"`
 	Extra  []string                `json:"extra,omitempty"`
 	// Join (Tables[0]), Leave, Arrive, Done: the member.
-	Member  shardddl.Member    `json:"member,omitzero"`
-	Arrival *shardddl.Arrival  `json:"arrival,omitempty"`
-	Pos     shardddl.Position  `json:"pos,omitzero"`
+	Member  shardddl.Member   `json:"member,omitzero"`
+	Arrival *shardddl.Arrival `json:"arrival,omitempty"`
+	Pos     shardddl.Position `json:"pos,omitzero"`
 	// CreateSQL (join, register, arrive) is the member's CREATE TABLE after
 	// the DDL (optimistic mode), kept so the applier can derive the schema
 	// after the member's next DDL.
