@@ -20,6 +20,11 @@ type TaskCmd struct {
 	List   TaskListCmd   `cmd:"" help:"List the tasks."`
 	Stop   TaskStopCmd   `cmd:"" help:"Stop a task; its checkpoints are kept."`
 	Wait   TaskWaitCmd   `cmd:"" help:"Wait until every source of a task reaches a stage."`
+
+	DDLLocks TaskDDLLocksCmd `cmd:"" name:"ddl-locks" help:"List a sharded task's DDL locks: target table, DDL, shards arrived and missing."`
+	DDLLock  TaskDDLLockCmd  `cmd:"" name:"ddl-lock" help:"Resolve a shard DDL lock by hand."`
+	Skip     TaskSkipCmd     `cmd:"" help:"Skip the DDL the target rejected and go on."`
+	Replace  TaskReplaceCmd  `cmd:"" help:"Run other statements instead of the DDL the target rejected, and go on."`
 }
 
 type TaskCheckCmd struct {
@@ -88,6 +93,7 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 				fmt.Fprintf(out, "  %s last error (%s): %s\n", s.Source, s.LastErrorTime, s.LastError)
 			}
 		}
+		printShardStatus(out, t)
 	}
 }
 

@@ -26,6 +26,8 @@ type Request struct {
 	// Retry marks a cluster.join from a node that tried to join before
 	// and holds the start of a Raft log (not a wiped node).
 	Retry bool `json:"retry,omitempty"`
+	// Shard carries the arguments of the shard DDL methods.
+	Shard *ShardRequest `json:"shard,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -43,6 +45,8 @@ type Response struct {
 	Sources  []SourceInfo   `json:"sources,omitempty"`
 	Tasks    []TaskStatus   `json:"tasks,omitempty"`
 	Members  []MemberStatus `json:"members,omitempty"`
+	// ShardLocks answers task.ddl-locks.
+	ShardLocks *ShardLocks `json:"shard_locks,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -71,18 +75,22 @@ func (a *apiServer) stop() {
 
 func (n *Node) handlers() map[string]handler {
 	return map[string]handler{
-		"source.add":     n.apiSourceAdd,
-		"source.list":    n.apiSourceList,
-		"source.remove":  n.apiSourceRemove,
-		"task.check":     n.apiTaskCheck,
-		"task.submit":    n.apiTaskSubmit,
-		"task.status":    n.apiTaskStatus,
-		"task.list":      n.apiTaskStatus,
-		"task.stop":      n.apiTaskStop,
-		"cluster.status": n.apiClusterStatus,
-		"cluster.join":   n.apiClusterJoin,
-		"cluster.remove": n.apiClusterRemove,
-		"cluster.leave":  n.apiClusterLeave,
+		"source.add":      n.apiSourceAdd,
+		"source.list":     n.apiSourceList,
+		"source.remove":   n.apiSourceRemove,
+		"task.check":      n.apiTaskCheck,
+		"task.submit":     n.apiTaskSubmit,
+		"task.status":     n.apiTaskStatus,
+		"task.list":       n.apiTaskStatus,
+		"task.stop":       n.apiTaskStop,
+		"task.ddl-locks":  n.apiDDLLocks,
+		"task.ddl-unlock": n.apiDDLUnlock,
+		"task.skip":       n.apiTaskSkip,
+		"task.replace":    n.apiTaskReplace,
+		"cluster.status":  n.apiClusterStatus,
+		"cluster.join":    n.apiClusterJoin,
+		"cluster.remove":  n.apiClusterRemove,
+		"cluster.leave":   n.apiClusterLeave,
 	}
 }
 

@@ -76,6 +76,8 @@ type ShardTask struct {
 	// Schemas holds each member's CREATE TABLE after its latest arrival
 	// (optimistic mode), by member key.
 	Schemas map[string]MemberSchema `json:"schemas,omitempty"`
+	// Registered lists the sources that registered their tables.
+	Registered []string `json:"registered,omitempty"`
 }
 
 // TaskRejections holds, by source, the DDL the target rejected and the
@@ -175,6 +177,10 @@ func (st *ShardTask) apply(op *ShardOp) (Result, error) {
 	case ShardRegister:
 		if err := m.Register(op.Source, op.Tables, op.Extra); err != nil {
 			return Result{}, err
+		}
+		if !slices.Contains(st.Registered, op.Source) {
+			st.Registered = append(st.Registered, op.Source)
+			slices.Sort(st.Registered)
 		}
 		st.keepSchemas(op.CreateSQL, shardddl.Position{}, false)
 	case ShardJoin:
