@@ -74,6 +74,8 @@ type hold struct {
 	// stays at or before it while the member is held.
 	Floor   dmnode.Position  `json:"floor"`
 	Arrival shardddl.Arrival `json:"arrival"`
+	// Action is the lock's last answer (wait or conflict).
+	Action shardddl.Action `json:"action"`
 	// Held: the lock holds the member (its changes from From on are
 	// dropped). Not held: the member is re-syncing, or its DDL must be
 	// reported again when it is read again.
@@ -290,8 +292,14 @@ func (r *applyRun) pollHolds() error {
 	}
 	for _, h := range held {
 		out, err := st.Manager.Arrive(h.Member, h.Arrival) // on a private copy
-		if err == nil && (out.Action == shardddl.Execute || out.Action == shardddl.Skip) {
+		switch {
+		case err == nil && (out.Action == shardddl.Execute || out.Action == shardddl.Skip):
 			r.log.Info("held shard table may go on; re-syncing", "table", h.Member.String(), "pos", h.From.String())
+			return errRewind
+		case err != nil || out.Action != h.Action:
+			// The lock's answer changed (a wait became a conflict, or
+			// an error): ask it for real, so its state and the task's
+			// status say so.
 			return errRewind
 		}
 	}
@@ -411,7 +419,7 @@ func (r *applyRun) coordinate(ctx context.Context, c *dmnode.Change, m shardddl.
 	case shardddl.Skip:
 		r.tables.forgetAll()
 	default: // Wait, Conflict: hold the member
-		s.Holds[m.String()] = &hold{Member: m, From: t.End, Floor: r.lastEnd, Arrival: a, Held: true}
+		s.Holds[m.String()] = &hold{Member: m, From: t.End, Floor: r.lastEnd, Arrival: a, Action: out.Action, Held: true}
 	}
 	return nil
 }
