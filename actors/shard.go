@@ -512,6 +512,12 @@ func (r *applyRun) runTargetDDL(ctx context.Context, stmts []string, upstream st
 		return Permanent(fmt.Errorf("%w; the task is paused at this DDL: run `dmnode task skip %s --source %s` to go on without it, or `dmnode task replace %s --source %s --sql \"...\"` to run other statements instead",
 			err, r.a.task, r.a.source, r.a.task, r.a.source))
 	}
+	// Accepted now (the operator fixed the target and restarted the
+	// task): the rejection no longer describes the source.
+	if rj := r.a.env.Catalog().Rejections[r.a.task]; rj != nil && rj.Rejected[r.a.source] != nil && rj.Rejected[r.a.source].Pos == pos {
+		_, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}})
+		return err
+	}
 	return nil
 }
 

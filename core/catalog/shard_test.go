@@ -96,3 +96,27 @@ func TestRejectedDDLDecision(t *testing.T) {
 		t.Fatalf("rejections left: %+v", s.Rejections)
 	}
 }
+
+// An unlock retried with the same idempotency key applies once.
+func TestShardUnlockOnce(t *testing.T) {
+	s := newTaskState(t, ModeAll)
+	target := schema.TableRef{Schema: "tgt", Name: "t"}
+	for _, src := range []string{"s1", "s2"} {
+		exec(t, s, shardCmd(ShardOp{Kind: ShardRegister, Task: "t", Source: src, Mode: shardddl.Pessimistic,
+			Tables: []shardddl.Registration{{Member: shardddl.Member{Source: src, Schema: "db", Table: "t1"}, Target: target}}}))
+	}
+	exec(t, s, shardCmd(ShardOp{Kind: ShardArrive, Task: "t", Member: shardddl.Member{Source: "s1", Schema: "db", Table: "t1"},
+		Arrival: &shardddl.Arrival{Pos: shardddl.Position{Binlog: pos("bin.000001", 100)}, DDLs: []string{"ALTER TABLE `tgt`.`t` ADD COLUMN `c` INT"}}}))
+	id := shardddl.LockID("t", target)
+	unlock := shardCmd(ShardOp{Kind: ShardUnlock, Task: "t", Lock: id, Unlock: &shardddl.UnlockOptions{Action: shardddl.UnlockSkip}})
+	unlock.ID = "op-1"
+	exec(t, s, unlock)
+	if locks := s.ShardDDL["t"].Manager.Locks(); len(locks) != 0 {
+		t.Fatalf("locks after unlock: %+v", locks)
+	}
+	exec(t, s, unlock) // a retry: no error although nothing is held any more
+	unlock.ID = "op-2"
+	if _, err := s.Exec(unlock); !errors.Is(err, shardddl.ErrNoLock) {
+		t.Fatalf("a second unlock: %v", err)
+	}
+}
