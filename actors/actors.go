@@ -31,6 +31,10 @@ type Env struct {
 	// Propose applies a catalog command through Raft (forwarded to the
 	// leader when needed) and returns the command's error.
 	Propose func(ctx context.Context, c catalog.Command) error
+	// Request is Propose returning the command's result (the outcome of a
+	// shard DDL arrival). An error the catalog gave is a
+	// *catalog.RejectedError: asking again gives the same answer.
+	Request func(ctx context.Context, c catalog.Command) (catalog.Result, error)
 	Log     *slog.Logger
 	// Metrics counts what the actor moves; nil counts nothing.
 	Metrics Metrics

@@ -99,11 +99,37 @@ func (a *Applier) Run(ctx context.Context) error {
 	prog.Applied = applied
 	r := &applyRun{
 		a: a, db: db, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules),
-		applied: applied, safeUntil: te.state.SafeUntil, prog: prog,
+		applied: applied, safeUntil: te.state.SafeUntil, prog: prog, lastEnd: applied,
 	}
-	a.env.Log.Info("applying binlog", "from", applied.String(), "stream_seq", seq, "safe_until", te.state.SafeUntil.String())
+	if te.task.ShardMode != "" {
+		if err := r.openShard(ctx); err != nil {
+			return err
+		}
+	}
+	for {
+		err := r.consume(ctx, stream, seq)
+		if !errors.Is(err, errRewind) {
+			return err
+		}
+		// Read again from the checkpoint: the released shard tables
+		// re-sync, what was applied before is passed over.
+		r.shard.rewind()
+		r.tables = newTargetTables(db, te.rules)
+		r.lastEnd = r.applied
+		if !r.shard.Reached.IsZero() && r.shard.Reached.Compare(r.safeUntil) > 0 {
+			r.safeUntil = r.shard.Reached
+		}
+		if seq, err = firstAfter(ctx, stream, r.applied); err != nil {
+			return err
+		}
+	}
+}
+
+// consume reads the stream from seq.
+func (r *applyRun) consume(ctx context.Context, stream njs.Stream, seq uint64) error {
+	r.log.Info("applying binlog", "from", r.applied.String(), "stream_seq", seq, "safe_until", r.safeUntil.String())
 	cons, err := stream.OrderedConsumer(ctx, njs.OrderedConsumerConfig{
-		FilterSubjects: []string{jetstream.BinlogSubject(a.source)},
+		FilterSubjects: []string{jetstream.BinlogSubject(r.a.source)},
 		DeliverPolicy:  njs.DeliverByStartSequencePolicy,
 		OptStartSeq:    seq,
 		// Without a bound a consumer whose stream lost its quorum retries
@@ -112,7 +138,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		MaxResetAttempts: 3,
 	})
 	if err != nil {
-		return fmt.Errorf("read stream of source %s: %w", a.source, err)
+		return fmt.Errorf("read stream of source %s: %w", r.a.source, err)
 	}
 	return r.run(ctx, stream, seq, cons)
 }
@@ -193,6 +219,11 @@ type applyRun struct {
 	// counted in the metrics when it commits
 	batch      [3]int64
 	batchBytes int64
+
+	// lastEnd is the end of the last transaction read.
+	lastEnd dmnode.Position
+	// shard is the shard DDL coordination of a task with a shard-mode.
+	shard *shardState
 }
 
 // Reading the stream: the ordered consumer is iterated (not fetched, which
@@ -266,6 +297,9 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 		if err := r.commit(ctx); err != nil {
 			return err
 		}
+		if err := r.pollHolds(); err != nil {
+			return err
+		}
 		msgs = 0
 		if time.Since(lastReport) >= time.Second {
 			r.report(ctx)
@@ -281,8 +315,17 @@ func (r *applyRun) txn(ctx context.Context, t *dmnode.Txn) error {
 		return nil // applied before
 	}
 	safe := r.te.inst.Sync.SafeMode || t.End.Compare(r.safeUntil) <= 0
+	replay := false
+	if r.shard != nil {
+		replay = r.shard.enter(t.End)
+		defer r.shard.leave(t.End)
+	}
+	defer func() { r.lastEnd = t.End }()
 	for i := range t.Changes {
 		c := &t.Changes[i]
+		if r.shard != nil && !r.shard.applies(c.Table, t.End, replay) {
+			continue
+		}
 		if c.DDL != "" {
 			if err := r.commit(ctx); err != nil {
 				return err
@@ -396,7 +439,15 @@ func (r *applyRun) commit(ctx context.Context) error {
 		return nil
 	}
 	pos, at := r.pending, r.pendAt
-	err := execTx(ctx, r.db, r.stmts, func(tx *sql.Tx) error { return r.fence(ctx, tx, pos, at) })
+	if r.shard != nil {
+		pos = r.shard.checkpoint(pos)
+	}
+	err := execTx(ctx, r.db, r.stmts, func(tx *sql.Tx) error {
+		if err := r.fence(ctx, tx, pos, at); err != nil {
+			return err
+		}
+		return r.saveState(ctx, tx)
+	})
 	if err != nil {
 		return fmt.Errorf("apply up to %s: %w", pos, err)
 	}

@@ -58,6 +58,12 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		r.log.Info("DDL filtered by the task's rules", "ddl", abbreviate(c.DDL), "pos", t.End.String())
 		return r.commit(ctx)
 	}
+	if r.shard != nil {
+		if err := r.shardDDL(ctx, c, d, tr, t); err != nil {
+			return err
+		}
+		return r.commit(ctx)
+	}
 	if err := r.execDDL(ctx, c, d, tr); err != nil {
 		return err
 	}
@@ -82,18 +88,8 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, 
 		return nil
 	case schema.CreateTable:
 		return r.createTable(ctx, c, d, tr)
-	case schema.CreateDatabase:
-	default:
-		if r.te.task.ShardMode != "" {
-			return Permanent(fmt.Errorf("DDL %q at %s arrived on a sharded table (shard-mode %s); shard DDL coordination is not supported yet, so the applier stops here: apply the change on the target by hand and redo the task from a new snapshot",
-				abbreviate(c.DDL), r.pending, r.te.task.ShardMode))
-		}
 	}
-	stmt, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
-	if err != nil {
-		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
-	}
-	return r.execTargetDDL(ctx, stmt, c.DDL)
+	return r.execPlainDDL(ctx, c)
 }
 
 // createTable creates the target table of a table created upstream, from
@@ -120,8 +116,9 @@ func (r *applyRun) routeFunc() schema.RouteFunc {
 
 // execTargetDDL runs a routed DDL on the target. Errors that say the change
 // is already there (a replay after a crash between the DDL and its
-// checkpoint) are taken as success; any other rejection stops the applier
-// with the statement, the target's answer and the way out.
+// checkpoint) are taken as success; any other rejection is permanent and
+// names the statement and the target's answer (runTargetDDL adds the way
+// out).
 func (r *applyRun) execTargetDDL(ctx context.Context, stmt, upstream string) error {
 	_, err := r.db.ExecContext(ctx, stmt)
 	var me *mysql.MySQLError
@@ -135,7 +132,7 @@ func (r *applyRun) execTargetDDL(ctx context.Context, stmt, upstream string) err
 	if err != nil {
 		err = classifyTargetError(err)
 		if IsPermanent(err) {
-			return Permanent(fmt.Errorf("the target rejected DDL %q (upstream %q) at %s: %w; apply an equivalent change on the target by hand and restart the task, or redo it from a new snapshot",
+			return Permanent(fmt.Errorf("the target rejected DDL %q (upstream %q) at %s: %w",
 				abbreviate(stmt), abbreviate(upstream), r.pending, err))
 		}
 		return fmt.Errorf("DDL %q: %w", abbreviate(stmt), err)
@@ -224,13 +221,14 @@ func (r *applyRun) applyKeptDDL(ctx context.Context, shadow, real schema.TableRe
 	}
 	for _, k := range all {
 		if r.te.task.ShardMode != "" {
-			return Permanent(fmt.Errorf("online schema change of sharded table %s (shard-mode %s): shard DDL coordination is not supported yet; stopped before %q", real, r.te.task.ShardMode, abbreviate(k.query)))
+			return Permanent(fmt.Errorf("online schema change of sharded table %s (shard-mode %s): the ALTERs an online schema change tool runs on its shadow table are not coordinated across shards; stopped before %q: run the same ALTER directly on every shard instead, or stop the task, apply the change on the target by hand and redo the task from a new snapshot",
+				real, r.te.task.ShardMode, abbreviate(k.query)))
 		}
 		stmt, err := schema.RouteDDL(k.db, k.query, route)
 		if err != nil {
 			return Permanent(fmt.Errorf("route online DDL %q: %w", abbreviate(k.query), err))
 		}
-		if err := r.execTargetDDL(ctx, stmt, k.query); err != nil {
+		if err := r.runTargetDDL(ctx, []string{stmt}, k.query); err != nil {
 			return err
 		}
 	}

@@ -112,6 +112,7 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 				fmt.Fprintf(out, "  %s last error (%s): %s\n", s.Source, s.LastErrorTime, s.LastError)
 			}
 		}
+		printShardStatus(out, t)
 		next := map[string]bool{}
 		for _, s := range t.Sources {
 			if s.Next != "" && !next[s.Next] {

@@ -28,6 +28,11 @@ type TaskCmd struct {
 	Update TaskUpdateCmd `cmd:"" help:"Change a task's filters and unit settings in place; other changes are refused with the keys named."`
 	Wait   TaskWaitCmd   `cmd:"" help:"Wait until every source of a task reaches a stage."`
 	Verify TaskVerifyCmd `cmd:"" help:"Compare source and target tables, with the task's rules applied, chunk by chunk; exits 3 when they differ."`
+
+	DDLLocks TaskDDLLocksCmd `cmd:"" name:"ddl-locks" help:"List a sharded task's DDL locks: target table, DDL, shards arrived and missing."`
+	DDLLock  TaskDDLLockCmd  `cmd:"" name:"ddl-lock" help:"Resolve a shard DDL lock by hand."`
+	Skip     TaskSkipCmd     `cmd:"" help:"Skip the DDL the target rejected and go on."`
+	Replace  TaskReplaceCmd  `cmd:"" help:"Run other statements instead of the DDL the target rejected, and go on."`
 }
 
 type TaskCheckCmd struct {

@@ -34,6 +34,8 @@ type Request struct {
 	// RemoveMeta makes task.submit remove checkpoints an earlier task of
 	// the same name left, and start afresh.
 	RemoveMeta bool `json:"remove_meta,omitempty"`
+	// Shard carries the arguments of the shard DDL methods.
+	Shard *ShardRequest `json:"shard,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -54,6 +56,8 @@ type Response struct {
 	Tasks    []TaskStatus       `json:"tasks,omitempty"`
 	Members  []MemberStatus     `json:"members,omitempty"`
 	Verify   *VerifyStep        `json:"verify,omitempty"`
+	// ShardLocks answers task.ddl-locks.
+	ShardLocks *ShardLocks `json:"shard_locks,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -82,23 +86,27 @@ func (a *apiServer) stop() {
 
 func (n *Node) handlers() map[string]handler {
 	return map[string]handler{
-		"source.add":     n.apiSourceAdd,
-		"source.list":    n.apiSourceList,
-		"source.remove":  n.apiSourceRemove,
-		"task.check":     n.apiTaskCheck,
-		"task.submit":    n.apiTaskSubmit,
-		"task.status":    n.apiTaskStatus,
-		"task.list":      n.apiTaskStatus,
-		"task.stop":      n.apiTaskStop,
-		"task.pause":     n.apiTaskPause,
-		"task.resume":    n.apiTaskResume,
-		"task.delete":    n.apiTaskDelete,
-		"task.update":    n.apiTaskUpdate,
-		"task.verify":    n.apiTaskVerify,
-		"cluster.status": n.apiClusterStatus,
-		"cluster.join":   n.apiClusterJoin,
-		"cluster.remove": n.apiClusterRemove,
-		"cluster.leave":  n.apiClusterLeave,
+		"source.add":      n.apiSourceAdd,
+		"source.list":     n.apiSourceList,
+		"source.remove":   n.apiSourceRemove,
+		"task.check":      n.apiTaskCheck,
+		"task.submit":     n.apiTaskSubmit,
+		"task.status":     n.apiTaskStatus,
+		"task.list":       n.apiTaskStatus,
+		"task.stop":       n.apiTaskStop,
+		"task.pause":      n.apiTaskPause,
+		"task.resume":     n.apiTaskResume,
+		"task.delete":     n.apiTaskDelete,
+		"task.update":     n.apiTaskUpdate,
+		"task.verify":     n.apiTaskVerify,
+		"cluster.status":  n.apiClusterStatus,
+		"cluster.join":    n.apiClusterJoin,
+		"cluster.remove":  n.apiClusterRemove,
+		"cluster.leave":   n.apiClusterLeave,
+		"task.ddl-locks":  n.apiDDLLocks,
+		"task.ddl-unlock": n.apiDDLUnlock,
+		"task.skip":       n.apiTaskSkip,
+		"task.replace":    n.apiTaskReplace,
 	}
 }
 
@@ -142,14 +150,16 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	sub, err = n.nc.Subscribe(proposeSubject(n.id), func(m *nats.Msg) {
 		a.wg.Go(func() {
 			var c catalog.Command
+			var r proposeReply
 			err := json.Unmarshal(m.Data, &c)
 			if err == nil {
-				err = n.propose(ctx, c)
+				r.Result, err = n.request(ctx, c)
 			}
-			var reply []byte
 			if err != nil {
-				reply = []byte(err.Error())
+				var rej *catalog.RejectedError
+				r.Error, r.Rejected = err.Error(), errors.As(err, &rej)
 			}
+			reply, _ := json.Marshal(r)
 			_ = m.Respond(reply)
 		})
 	})

@@ -36,13 +36,21 @@ func (f *fsm) watch() <-chan struct{} {
 func (f *fsm) Apply(l *raft.Log) any {
 	var c catalog.Command
 	if err := json.Unmarshal(l.Data, &c); err != nil {
-		return fmt.Errorf("decode command: %w", err)
+		return applyResult{Err: fmt.Errorf("decode command: %w", err)}
 	}
 	f.mu.Lock()
-	err := f.state.Apply(c)
+	res, err := f.state.Exec(c)
 	f.mu.Unlock()
 	f.notify()
-	return err
+	return applyResult{Result: res, Err: err}
+}
+
+// applyResult is what the FSM's Apply returns to the proposer (through
+// raft.ApplyFuture.Response): the command's result and its error, which
+// came from the catalog's deterministic Apply.
+type applyResult struct {
+	Result catalog.Result
+	Err    error
 }
 
 func (f *fsm) notify() {

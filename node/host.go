@@ -107,6 +107,7 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 		Store:   h.n.store,
 		Catalog: h.n.fsm.State,
 		Propose: h.n.propose,
+		Request: h.n.request,
 		Log:     log,
 		Metrics: h.n.metrics.actor(spec),
 	}

@@ -347,9 +347,17 @@ func (n *Node) Close() error {
 // otherwise forwarded to the leader over NATS. While no leader is known (an
 // election is in progress) it waits, until ctx ends.
 func (n *Node) propose(ctx context.Context, c catalog.Command) error {
+	_, err := n.request(ctx, c)
+	return err
+}
+
+// request is propose returning the command's result. An error the catalog
+// returned for the command is a *catalog.RejectedError, also when the
+// command was forwarded.
+func (n *Node) request(ctx context.Context, c catalog.Command) (catalog.Result, error) {
 	data, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("encode command: %w", err)
+		return catalog.Result{}, fmt.Errorf("encode command: %w", err)
 	}
 	for {
 		if n.raft.State() == raft.Leader {
@@ -360,32 +368,47 @@ func (n *Node) propose(ctx context.Context, c catalog.Command) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("apply %s: %w", c.Op, ErrNotLeader)
+			return catalog.Result{}, fmt.Errorf("apply %s: %w", c.Op, ErrNotLeader)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-func (n *Node) applyLocal(op string, data []byte) error {
+func (n *Node) applyLocal(op string, data []byte) (catalog.Result, error) {
 	f := n.raft.Apply(data, 10*time.Second)
 	if err := f.Error(); err != nil {
-		return fmt.Errorf("apply %s: %w", op, err)
+		return catalog.Result{}, fmt.Errorf("apply %s: %w", op, err)
 	}
-	if err, ok := f.Response().(error); ok && err != nil {
-		return err
+	r, _ := f.Response().(applyResult)
+	if r.Err != nil {
+		return catalog.Result{}, &catalog.RejectedError{Err: r.Err}
 	}
-	return nil
+	return r.Result, nil
 }
 
-func (n *Node) forward(ctx context.Context, op, leader string, data []byte) error {
+// proposeReply is the leader's answer to a forwarded command.
+type proposeReply struct {
+	Error    string         `json:"error,omitempty"`
+	Rejected bool           `json:"rejected,omitempty"` // Error came from the catalog
+	Result   catalog.Result `json:"result"`
+}
+
+func (n *Node) forward(ctx context.Context, op, leader string, data []byte) (catalog.Result, error) {
 	msg, err := n.nc.RequestWithContext(ctx, proposeSubject(leader), data)
 	if err != nil {
-		return fmt.Errorf("forward %s to leader %s: %w", op, leader, err)
+		return catalog.Result{}, fmt.Errorf("forward %s to leader %s: %w", op, leader, err)
 	}
-	if len(msg.Data) > 0 {
-		return errors.New(string(msg.Data))
+	var r proposeReply
+	if err := json.Unmarshal(msg.Data, &r); err != nil {
+		return catalog.Result{}, fmt.Errorf("forward %s to leader %s: decode reply: %w", op, leader, err)
 	}
-	return nil
+	switch {
+	case r.Rejected:
+		return catalog.Result{}, &catalog.RejectedError{Err: errors.New(r.Error)}
+	case r.Error != "":
+		return catalog.Result{}, errors.New(r.Error)
+	}
+	return r.Result, nil
 }
 
 func proposeSubject(node string) string { return "dmnode.propose." + jetstream.Token(node) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/shardddl"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
@@ -17,6 +18,10 @@ type TaskStatus struct {
 	Mode    string         `json:"mode"`
 	State   string         `json:"state"` // running | paused | stopped
 	Sources []SourceStatus `json:"sources"`
+	// ShardLocks are the shard DDL locks holding a DDL (shard-mode), and
+	// Rejected the DDLs the target refused, on which a source is paused.
+	ShardLocks []shardddl.LockStatus `json:"shard_ddl_locks,omitempty"`
+	Rejected   []catalog.RejectedDDL `json:"rejected_ddls,omitempty"`
 }
 
 // SourceStatus is the status of one source within a task.
@@ -113,6 +118,10 @@ func (n *Node) apiTaskStatus(ctx context.Context, req *Request) (*Response, erro
 		if err != nil {
 			return nil, err
 		}
+		if sd := st.ShardDDL[name]; sd != nil {
+			ts.ShardLocks = sd.Manager.Locks()
+		}
+		ts.Rejected = rejectedOf(st, name)
 		resp.Tasks = append(resp.Tasks, ts)
 	}
 	if req.Name != "" && len(resp.Tasks) == 0 {

@@ -63,6 +63,10 @@ type State struct {
 	// first, bounded by maxSeen: a command retried after a leadership change
 	// applies once.
 	Seen []string `json:"seen"`
+	// ShardDDL holds the shard DDL locks of every task with a shard-mode,
+	// by task; Rejections the DDLs the target rejected, by task.
+	ShardDDL   map[string]*ShardTask      `json:"shard_ddl,omitempty"`
+	Rejections map[string]*TaskRejections `json:"rejections,omitempty"`
 }
 
 const maxSeen = 4096

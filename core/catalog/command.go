@@ -42,6 +42,8 @@ type Command struct {
 	Assign  map[string]string `json:"assign,omitempty"` // actor → node; "" removes
 	// Replicas is the replication factor every stream was verified at.
 	Replicas int `json:"replicas,omitempty"`
+	// Shard is the payload of OpShardDDL.
+	Shard *ShardOp `json:"shard,omitempty"`
 }
 
 // Apply applies c to s. It is deterministic and either changes the state
@@ -52,6 +54,9 @@ func (s *State) Apply(c Command) error {
 	}
 	var err error
 	switch c.Op {
+	case OpShardDDL:
+		_, err = s.Exec(c)
+		return err
 	case OpAddSource:
 		err = s.addSource(c.Source)
 	case OpRemoveSource:
@@ -93,12 +98,16 @@ func (s *State) Apply(c Command) error {
 		err = fmt.Errorf("unknown operation %q: %w", c.Op, ErrInvalid)
 	}
 	if err == nil && c.ID != "" {
-		s.Seen = append(s.Seen, c.ID)
-		if len(s.Seen) > maxSeen {
-			s.Seen = s.Seen[len(s.Seen)-maxSeen:]
-		}
+		s.remember(c.ID)
 	}
 	return err
+}
+
+func (s *State) remember(id string) {
+	s.Seen = append(s.Seen, id)
+	if len(s.Seen) > maxSeen {
+		s.Seen = s.Seen[len(s.Seen)-maxSeen:]
+	}
 }
 
 func (s *State) seen(id string) bool {

@@ -261,7 +261,7 @@ func (l *lock) checkAdded(ms *memberState, a Arrival, ac Column) *parked {
 
 func (l *lock) conflictOf(ms *memberState, a Arrival, reason string, je *joinError) *ConflictInfo {
 	c := &ConflictInfo{Lock: l.ID, Member: ms.Member, Pos: a.Pos, DDLs: slices.Clone(a.DDLs), Reason: reason,
-		Resolve: fmt.Sprintf("the shard is held at this DDL until every shard makes the same change, or `dmnode task ddl-lock unlock %s -s %s --action exec|skip`",
+		Resolve: fmt.Sprintf("the shard is held at this DDL until every shard makes the same change, or `dmnode task ddl-lock unlock %s --member %s --action exec|skip`",
 			l.ID, ms.Member)}
 	if je != nil && len(je.against) > 0 {
 		if o, ok := l.Members[je.against[0]]; ok {

@@ -1,0 +1,544 @@
+package actors
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/shardddl"
+)
+
+// Shard DDL coordination in the applier (a task with a shard-mode), as
+// core/shardddl's package documentation asks of an integrator.
+//
+// Every replicated upstream table of the source is a member of the group
+// of the target table it is routed to; the applier registers them when it
+// starts. A DDL on a member is reported to the task's locks in the catalog
+// (Arrive) and the answer decides: execute it on the target, skip it, or
+// hold the member. A held member's later changes are dropped while the
+// applier goes on with every other table, so two tables of one source in
+// one group cannot deadlock. The checkpoint does not move past the
+// position just before the first held DDL (its floor); what the applier
+// did beyond it is described by a small resync state written in the same
+// target transaction as the rows: the furthest position processed
+// (Reached) and, per held or re-syncing member, the position of its DDL
+// (From). A member's change in (checkpoint, Reached] has already been
+// applied unless the member has a hold and the change is at or after From.
+//
+// When the catalog's locks would now let a held member go on (the
+// applier asks its own copy of the catalog, a read), the applier rewinds
+// to its checkpoint and reads again: changes already applied are passed
+// over, the member's DDL is reported again (Arrive is idempotent: it now
+// answers Execute or Skip) and its dropped changes are applied, in safe
+// mode, up to Reached (DM's re-sync). A restart does the same from the
+// state in the target.
+
+// errRewind makes the applier read its stream again from the checkpoint.
+var errRewind = errors.New("rewind to re-sync released shard tables")
+
+const shardStateDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.shard_resync (
+	task   VARCHAR(128) NOT NULL,
+	source VARCHAR(128) NOT NULL,
+	state  MEDIUMTEXT NOT NULL,
+	PRIMARY KEY (task, source)
+)`
+
+// shardState is the applier's part of shard DDL coordination; its
+// exported fields are the resync state kept in the target.
+type shardState struct {
+	mode    shardddl.Mode
+	members map[string]shardddl.Member // registered tables, by upstream schema\x00table
+	extra   []string
+	// Reached is the end of the furthest transaction processed.
+	Reached dmnode.Position  `json:"reached"`
+	Holds   map[string]*hold `json:"holds,omitempty"` // by member key
+	written bool             // a state row may exist in the target
+	polled  time.Time
+	logged  map[string]string // last outcome logged per member
+}
+
+// hold is a member whose changes from a DDL on were dropped.
+type hold struct {
+	Member shardddl.Member `json:"member"`
+	// From is the end position of the member's DDL: its changes at or
+	// after From in (checkpoint, Reached] have not been applied.
+	From dmnode.Position `json:"from"`
+	// Floor is the end of the transaction before the DDL: the checkpoint
+	// stays at or before it while the member is held.
+	Floor   dmnode.Position  `json:"floor"`
+	Arrival shardddl.Arrival `json:"arrival"`
+	// Action is the lock's last answer (wait or conflict).
+	Action shardddl.Action `json:"action"`
+	// Held: the lock holds the member (its changes from From on are
+	// dropped). Not held: the member is re-syncing, or its DDL must be
+	// reported again when it is read again.
+	Held bool `json:"held"`
+}
+
+func memberTableKey(db, table string) string { return db + "\x00" + table }
+
+// openShard loads the resync state from the target and registers the
+// source's tables with the task's locks.
+func (r *applyRun) openShard(ctx context.Context) error {
+	s := &shardState{mode: shardddl.Mode(r.te.task.ShardMode), Holds: map[string]*hold{}, logged: map[string]string{}}
+	if _, err := r.db.ExecContext(ctx, shardStateDDL); err != nil {
+		return classifyTargetError(fmt.Errorf("create %s.shard_resync on the target: %w", MetaSchema, err))
+	}
+	var data string
+	err := r.db.QueryRowContext(ctx, `SELECT state FROM `+MetaSchema+`.shard_resync WHERE task = ? AND source = ?`,
+		r.a.task, r.a.source).Scan(&data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read shard resync state: %w", err)
+	default:
+		if err := json.Unmarshal([]byte(data), s); err != nil {
+			return Permanent(fmt.Errorf("decode shard resync state: %w", err))
+		}
+		s.written = true
+		if s.Holds == nil {
+			s.Holds = map[string]*hold{}
+		}
+	}
+	s.rewind()
+	r.shard = s
+	if !s.Reached.IsZero() && s.Reached.Compare(r.safeUntil) > 0 {
+		r.safeUntil = s.Reached
+	}
+	return r.registerShards(ctx)
+}
+
+// registerShards reports the source's replicated tables, as the tailer's
+// schema tracker knows them, with their target tables.
+func (r *applyRun) registerShards(ctx context.Context) error {
+	var cp TailCheckpoint
+	if _, err := r.a.env.Store.Load(ctx, tailKey(r.a.source), &cp); err != nil {
+		return err
+	}
+	if cp.Schemas == nil {
+		return fmt.Errorf("register shard tables of source %s: the source's schemas are not known yet (its tailer has not started)", r.a.source)
+	}
+	tr := schema.NewTracker()
+	if err := json.Unmarshal(cp.Schemas, tr); err != nil {
+		return Permanent(fmt.Errorf("decode schemas of source %s: %w", r.a.source, err))
+	}
+	s := r.shard
+	s.members = map[string]shardddl.Member{}
+	op := catalog.ShardOp{Kind: catalog.ShardRegister, Task: r.a.task, Source: r.a.source, Mode: s.mode, CreateSQL: map[string]string{}}
+	extra := map[string]bool{}
+	for _, tbl := range tr.Tables() {
+		reg, err := r.registration(tbl)
+		if err != nil || reg == nil {
+			return err
+		}
+		p, err := r.te.rules.Plan(tbl.Schema, tbl.Name, tbl.ColumnNames())
+		if err != nil {
+			return Permanent(fmt.Errorf("plan %s.%s: %w", tbl.Schema, tbl.Name, err))
+		}
+		for _, e := range p.Extra {
+			if !extra[e] {
+				extra[e] = true
+				op.Extra = append(op.Extra, e)
+			}
+		}
+		op.Tables = append(op.Tables, *reg)
+		op.CreateSQL[reg.Member.String()] = tbl.CreateSQL
+		s.members[memberTableKey(tbl.Schema, tbl.Name)] = reg.Member
+	}
+	s.extra = op.Extra
+	if _, err := r.request(ctx, op); err != nil {
+		return fmt.Errorf("register shard tables: %w", err)
+	}
+	r.log.Info("shard tables registered", "mode", string(s.mode), "tables", len(op.Tables))
+	return nil
+}
+
+// registration describes one upstream table for the locks, nil when the
+// task does not replicate it.
+func (r *applyRun) registration(tbl *schema.Table) (*shardddl.Registration, error) {
+	if !r.te.rules.Replicated(tbl.Schema, tbl.Name) {
+		return nil, nil
+	}
+	ts, tt, err := r.te.rules.Route(tbl.Schema, tbl.Name)
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	reg := &shardddl.Registration{Member: shardddl.Member{Source: r.a.source, Schema: tbl.Schema, Table: tbl.Name},
+		Target: schema.TableRef{Schema: ts, Name: tt}}
+	if r.shard.mode == shardddl.Optimistic {
+		if reg.Schema, err = shardddl.FromSchema(tbl); err != nil {
+			return nil, Permanent(err)
+		}
+	}
+	return reg, nil
+}
+
+// request runs a shard DDL command; an answer the catalog gave is final.
+func (r *applyRun) request(ctx context.Context, op catalog.ShardOp) (catalog.Result, error) {
+	res, err := r.a.env.Request(ctx, catalog.Command{Op: catalog.OpShardDDL, Shard: &op})
+	var rej *catalog.RejectedError
+	if errors.As(err, &rej) {
+		return res, Permanent(err)
+	}
+	return res, err
+}
+
+// rewind makes every hold report its DDL again when it is read again.
+func (s *shardState) rewind() {
+	for _, h := range s.Holds {
+		h.Held = false
+	}
+}
+
+// enter is called before a transaction: it reports whether the
+// transaction was processed before (a replay), and forgets the holds of
+// members that have re-synced once the replay is over.
+func (s *shardState) enter(end dmnode.Position) bool {
+	if end.Compare(s.Reached) <= 0 {
+		return true
+	}
+	for k, h := range s.Holds {
+		if !h.Held {
+			delete(s.Holds, k)
+		}
+	}
+	return false
+}
+
+func (s *shardState) leave(end dmnode.Position) {
+	if end.Compare(s.Reached) > 0 {
+		s.Reached = end
+	}
+}
+
+// applies reports whether a change of table id at end is to be applied:
+// not when it was applied before (replay) or its member is held.
+func (s *shardState) applies(id dmnode.TableID, end dmnode.Position, replay bool) bool {
+	m, ok := s.members[memberTableKey(id.Schema, id.Table)]
+	if !ok {
+		return !replay
+	}
+	h := s.Holds[m.String()]
+	if h == nil || end.Compare(h.From) < 0 {
+		return !replay
+	}
+	return !h.Held
+}
+
+// checkpoint returns the position the checkpoint may move to: pos, or the
+// floor of the earliest held member.
+func (s *shardState) checkpoint(pos dmnode.Position) dmnode.Position {
+	for _, h := range s.Holds {
+		if h.Held && h.Floor.Compare(pos) < 0 {
+			pos = h.Floor
+		}
+	}
+	return pos
+}
+
+// saveState adds the resync state to the target transaction being
+// committed.
+func (r *applyRun) saveState(ctx context.Context, tx *sql.Tx) error {
+	s := r.shard
+	if s == nil || (len(s.Holds) == 0 && !s.written) {
+		return nil
+	}
+	if len(s.Holds) == 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+MetaSchema+`.shard_resync WHERE task = ? AND source = ?`, r.a.task, r.a.source); err != nil {
+			return fmt.Errorf("write shard resync state: %w", err)
+		}
+		s.written = false
+		return nil
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode shard resync state: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.shard_resync (task, source, state) VALUES (?, ?, ?)
+		ON DUPLICATE KEY UPDATE state = VALUES(state)`, r.a.task, r.a.source, string(data)); err != nil {
+		return fmt.Errorf("write shard resync state: %w", err)
+	}
+	s.written = true
+	return nil
+}
+
+// pollHolds asks, at most once a second, the catalog as this node knows
+// it whether a held member may go on; it returns errRewind when one may.
+func (r *applyRun) pollHolds() error {
+	s := r.shard
+	if s == nil || time.Since(s.polled) < time.Second {
+		return nil
+	}
+	s.polled = time.Now()
+	var held []*hold
+	for _, h := range s.Holds {
+		if h.Held {
+			held = append(held, h)
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	st := r.a.env.Catalog().ShardDDL[r.a.task]
+	if st == nil {
+		return nil
+	}
+	for _, h := range held {
+		out, err := st.Manager.Arrive(h.Member, h.Arrival) // on a private copy
+		switch {
+		case err == nil && (out.Action == shardddl.Execute || out.Action == shardddl.Skip):
+			r.log.Info("held shard table may go on; re-syncing", "table", h.Member.String(), "pos", h.From.String())
+			return errRewind
+		case err != nil || out.Action != h.Action:
+			// The lock's answer changed (a wait became a conflict, or
+			// an error): ask it for real, so its state and the task's
+			// status say so.
+			return errRewind
+		}
+	}
+	return nil
+}
+
+// shardDDL handles a DDL of a task with a shard-mode: statements on
+// members are coordinated, CREATE TABLE joins a group, DROP TABLE leaves
+// it (the target table stays), TRUNCATE is ignored.
+func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, tr *schema.Tracker, t *dmnode.Txn) error {
+	s := r.shard
+	switch d.Kind {
+	case schema.Skip, schema.TruncateTable:
+		return nil
+	case schema.CreateTable:
+		if err := r.createTable(ctx, c, d, tr); err != nil {
+			return err
+		}
+		return r.joinShard(ctx, d, tr)
+	case schema.CreateDatabase:
+		return r.execPlainDDL(ctx, c)
+	case schema.DropTable, schema.DropDatabase:
+		for _, tb := range d.Tables {
+			m, ok := s.members[memberTableKey(tb.Schema, tb.Name)]
+			if !ok {
+				continue
+			}
+			if _, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardLeave, Task: r.a.task, Member: m}); err != nil {
+				return err
+			}
+			delete(s.members, memberTableKey(tb.Schema, tb.Name))
+			r.log.Info("shard table dropped upstream; it leaves its group, the target table stays", "table", m.String())
+		}
+		return nil
+	case schema.RenameTable:
+		return Permanent(fmt.Errorf("DDL %q at %s renames a table of a task with shard-mode %s, which cannot be coordinated; stop the task, make the change on the target by hand and redo the task from a new snapshot",
+			abbreviate(c.DDL), t.End, s.mode))
+	}
+	if len(d.Tables) != 1 {
+		return Permanent(fmt.Errorf("DDL %q at %s touches %d tables; in shard-mode each DDL may change one table", abbreviate(c.DDL), t.End, len(d.Tables)))
+	}
+	m, ok := s.members[memberTableKey(d.Tables[0].Schema, d.Tables[0].Name)]
+	if !ok {
+		return r.execPlainDDL(ctx, c)
+	}
+	return r.coordinate(ctx, c, m, t)
+}
+
+// execPlainDDL routes and runs a statement that needs no coordination.
+func (r *applyRun) execPlainDDL(ctx context.Context, c *dmnode.Change) error {
+	stmt, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	if err != nil {
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	return r.runTargetDDL(ctx, []string{stmt}, c.DDL)
+}
+
+func (r *applyRun) joinShard(ctx context.Context, d schema.DDL, tr *schema.Tracker) error {
+	tbl, ok := tr.Get(d.Tables[0].Schema, d.Tables[0].Name)
+	if !ok {
+		return nil
+	}
+	reg, err := r.registration(tbl)
+	if err != nil || reg == nil {
+		return err
+	}
+	op := catalog.ShardOp{Kind: catalog.ShardJoin, Task: r.a.task, Tables: []shardddl.Registration{*reg}, Extra: r.shard.extra,
+		CreateSQL: map[string]string{reg.Member.String(): tbl.CreateSQL}}
+	if _, err := r.request(ctx, op); err != nil {
+		return err
+	}
+	r.shard.members[memberTableKey(tbl.Schema, tbl.Name)] = reg.Member
+	return nil
+}
+
+// coordinate reports a member's DDL to its lock and follows the answer.
+func (r *applyRun) coordinate(ctx context.Context, c *dmnode.Change, m shardddl.Member, t *dmnode.Txn) error {
+	s := r.shard
+	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	if err != nil {
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	norm, err := shardddl.Normalize(routed)
+	if err != nil {
+		return Permanent(fmt.Errorf("DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	a := shardddl.Arrival{Pos: shardddl.Position{Binlog: t.End}, DDLs: []string{norm}}
+	op := catalog.ShardOp{Kind: catalog.ShardArrive, Task: r.a.task, Member: m, Arrival: &a}
+	if s.mode == shardddl.Optimistic {
+		after, err := r.schemaAfter(m, c, a.Pos)
+		if err != nil {
+			return err
+		}
+		if a.After, err = shardddl.FromCreateSQL(after); err != nil {
+			return Permanent(fmt.Errorf("schema of %s after %q: %w", m, abbreviate(c.DDL), err))
+		}
+		op.CreateSQL = map[string]string{m.String(): after}
+	}
+	res, err := r.request(ctx, op)
+	if err != nil {
+		return fmt.Errorf("shard DDL %q of %s: %w", abbreviate(c.DDL), m, err)
+	}
+	out := res.Outcome
+	if out == nil {
+		return fmt.Errorf("shard DDL %q of %s: no answer from the catalog", abbreviate(c.DDL), m)
+	}
+	r.logOutcome(m, out, t.End)
+	switch out.Action {
+	case shardddl.Execute:
+		if err := r.runTargetDDL(ctx, out.Exec, c.DDL); err != nil {
+			return err
+		}
+		if _, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardDone, Task: r.a.task, Member: m, Pos: a.Pos}); err != nil {
+			return err
+		}
+		r.tables.forgetAll()
+	case shardddl.Skip:
+		r.tables.forgetAll()
+	default: // Wait, Conflict: hold the member
+		s.Holds[m.String()] = &hold{Member: m, From: t.End, Floor: r.lastEnd, Arrival: a, Action: out.Action, Held: true}
+	}
+	return nil
+}
+
+func (r *applyRun) logOutcome(m shardddl.Member, out *shardddl.Outcome, pos dmnode.Position) {
+	msg := string(out.Action) + " " + out.Reason
+	if out.Conflict != nil {
+		msg += " " + out.Conflict.Error()
+	}
+	if r.shard.logged[m.String()] == msg {
+		return
+	}
+	r.shard.logged[m.String()] = msg
+	args := []any{"table", m.String(), "pos", pos.String(), "lock", out.Lock, "action", string(out.Action)}
+	switch {
+	case out.Conflict != nil:
+		r.log.Warn("shard DDL conflict: table held", append(args, "conflict", out.Conflict.Error())...)
+	case out.Action == shardddl.Execute:
+		r.log.Info("shard DDL: executing on the target", append(args, "ddl", strings.Join(out.Exec, "; "))...)
+	default:
+		r.log.Info("shard DDL", append(args, "reason", out.Reason)...)
+	}
+}
+
+// schemaAfter returns a member's CREATE TABLE after its DDL at pos: the
+// catalog keeps the member's definition after its previous arrival.
+func (r *applyRun) schemaAfter(m shardddl.Member, c *dmnode.Change, pos shardddl.Position) (string, error) {
+	st := r.a.env.Catalog().ShardDDL[r.a.task]
+	if st == nil {
+		return "", fmt.Errorf("task %s has no shard DDL state yet", r.a.task)
+	}
+	prev, ok := st.Schemas[m.String()]
+	if !ok {
+		return "", Permanent(fmt.Errorf("the schema of %s is not known to the shard DDL locks", m))
+	}
+	if prev.Pos.Compare(pos) == 0 {
+		return prev.CreateSQL, nil // asked before
+	}
+	tbl, err := schema.ParseCreateTable(m.Schema, prev.CreateSQL)
+	if err != nil {
+		return "", Permanent(fmt.Errorf("schema of %s: %w", m, err))
+	}
+	tr := schema.NewTracker()
+	tr.Put(tbl)
+	if _, err := tr.Apply(c.DDLSchema, c.DDL); err != nil {
+		return "", Permanent(fmt.Errorf("apply %q to the schema of %s recorded at %s: %w", abbreviate(c.DDL), m, prev.Pos, err))
+	}
+	after, ok := tr.Get(m.Schema, m.Table)
+	if !ok {
+		return "", Permanent(fmt.Errorf("%s has no schema after %q", m, abbreviate(c.DDL)))
+	}
+	return after.CreateSQL, nil
+}
+
+// runTargetDDL runs statements for one upstream DDL on the target, unless
+// an operator decided otherwise for this position (task skip, task
+// replace). When the target rejects them the applier stops, records the
+// rejection in the catalog and says how to go on.
+func (r *applyRun) runTargetDDL(ctx context.Context, stmts []string, upstream string) error {
+	pos := r.pending
+	if d := r.decision(pos); d != nil {
+		switch d.Action {
+		case catalog.DecideSkip:
+			r.log.Warn("DDL skipped by the operator", "ddl", abbreviate(strings.Join(stmts, "; ")), "pos", pos.String())
+			stmts = nil
+		case catalog.DecideReplace:
+			r.log.Warn("DDL replaced by the operator", "ddl", abbreviate(strings.Join(stmts, "; ")), "with", abbreviate(strings.Join(d.SQL, "; ")), "pos", pos.String())
+			stmts = d.SQL
+		}
+		for _, q := range stmts {
+			if err := r.execTargetDDL(ctx, q, upstream); err != nil {
+				return err
+			}
+		}
+		_, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}})
+		return err
+	}
+	for _, q := range stmts {
+		err := r.execTargetDDL(ctx, q, upstream)
+		if err == nil || !IsPermanent(err) {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		rej := &catalog.RejectedDDL{Pos: pos, Stmts: stmts, Error: err.Error()}
+		if _, perr := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardReject, Task: r.a.task, Source: r.a.source, Rejected: rej}); perr != nil {
+			return fmt.Errorf("record the rejected DDL: %w (the target's answer: %v)", perr, err)
+		}
+		return Permanent(fmt.Errorf("%w; the task is paused at this DDL: run `dmnode task skip %s --source %s` to go on without it, or `dmnode task replace %s --source %s --sql \"...\"` to run other statements instead",
+			err, r.a.task, r.a.source, r.a.task, r.a.source))
+	}
+	// Accepted now (the operator fixed the target and restarted the
+	// task): the rejection no longer describes the source.
+	if rj := r.a.env.Catalog().Rejections[r.a.task]; rj != nil && rj.Rejected[r.a.source] != nil && rj.Rejected[r.a.source].Pos == pos {
+		_, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}})
+		return err
+	}
+	return nil
+}
+
+// decision returns the operator's decision for the DDL at pos, if any.
+func (r *applyRun) decision(pos dmnode.Position) *catalog.Decision {
+	rj := r.a.env.Catalog().Rejections[r.a.task]
+	if rj == nil {
+		return nil
+	}
+	if d := rj.Decisions[r.a.source]; d != nil && d.Pos == pos {
+		return d
+	}
+	return nil
+}
+
+// forgetAll drops every cached plan and checked target table, after a
+// shard DDL changed a target table (perhaps run by another source's
+// applier): the next rows compile their plans and check the table again.
+func (tt *targetTables) forgetAll() {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	clear(tt.plans)
+	clear(tt.ready)
+}
