@@ -53,7 +53,7 @@ func (h *host) reconcile(ctx context.Context) {
 	if !h.n.cfg.Dev {
 		// Streams an actor creates get the replication the live cluster
 		// can give them now; the leader raises them as it grows.
-		h.n.store.SetReplicas(len(h.n.liveMembers(st)))
+		h.n.store.SetReplicas(h.n.replicas(len(h.n.liveMembers(st))))
 	}
 	want := map[string]uint64{}
 	for id, a := range st.Assign {

@@ -272,11 +272,11 @@ func (n *Node) openStore(ctx context.Context) error {
 	}
 	for attempt := 0; ; attempt++ {
 		// Created, if missing, with as many replicas as the cluster has
-		// members (up to 3): raising an R1 bucket later means moving it to
+		// members (up to 3, and no more than an external NATS cluster
+		// has servers): raising an R1 bucket later means moving it to
 		// a new group, raising R2 to R3 only adds a peer. The leader
 		// raises every stream before it places any actor.
-		replicas := min(max(len(n.fsm.State().Members), 1), 3)
-		store, err := jetstream.Open(ctx, n.nc, replicas)
+		store, err := jetstream.Open(ctx, n.nc, n.replicas(len(n.fsm.State().Members)))
 		if err == nil {
 			n.store = store
 			n.storeReady.Store(true)

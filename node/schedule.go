@@ -32,6 +32,17 @@ func (n *Node) schedule(ctx context.Context) {
 	}
 }
 
+// replicas is the replication factor streams should have with live nodes
+// up: one copy per node up to three. On an external NATS cluster
+// (--nats-url) the copies live on its servers, so their number bounds it.
+func (n *Node) replicas(live int) int {
+	want := min(max(live, 1), 3)
+	if n.cfg.NATSURL != "" {
+		want = min(want, max(1, len(n.nc.Servers())))
+	}
+	return want
+}
+
 func (n *Node) placeOnce(ctx context.Context) error {
 	st := n.fsm.State()
 	if m, ok := st.Members[n.id]; !ok || (*m != n.self && !m.Leaving) {
@@ -49,8 +60,8 @@ func (n *Node) placeOnce(ctx context.Context) error {
 		if !n.storeReady.Load() {
 			return nil
 		}
-		if want := min(len(live), 3); st.Replicas < want {
-			if err := n.store.Scale(ctx, len(live)); err != nil {
+		if want := n.replicas(len(live)); st.Replicas < want {
+			if err := n.store.Scale(ctx, want); err != nil {
 				return fmt.Errorf("replicate streams before placing actors: %w", err)
 			}
 			if err := n.propose(ctx, catalog.Command{Op: catalog.OpReplicated, Replicas: want}); err != nil {
