@@ -43,7 +43,7 @@ quickstart: deps build
 bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./jetstream/...
 	DMNODE_BENCH=1 $(GO) test -count=1 -timeout 90m -v -run '^TestBench$$' ./tests/bench/ 2>&1 | tee /tmp/dmnode-bench.log \
-		| grep -vE '^\s*$$|^=== (RUN|NAME|PAUSE|CONT)' ; exit $${PIPESTATUS[0]}
+		| grep --line-buffered -vE '^\s*$$|^=== (RUN|NAME|PAUSE|CONT)' ; exit $${PIPESTATUS[0]}
 
 bench-deps:
 	bash deploy/quickstart/install-deps.sh --bench

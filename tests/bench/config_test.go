@@ -13,7 +13,8 @@ import (
 // native replica when both run.
 var allWorkloads = []string{"full", "fanin", "incr", "steady", "failover"}
 
-// config is what the BENCH* environment variables select. The defaults
+// config is what the BENCH* environment variables select (envHelp lists
+// them). The defaults
 // fit a run of every workload into about eight minutes on two cores.
 type config struct {
 	Workloads []string `json:"workloads"`
@@ -37,6 +38,8 @@ type config struct {
 	// incr); SlowRuns of steady and failover.
 	Runs     int `json:"runs"`
 	SlowRuns int `json:"slow_runs"`
+	// Warmup runs one untimed round of the full copy first.
+	Warmup bool `json:"warmup"`
 	// SteadyFor is how long the steady workload writes; SteadyRate, when
 	// set, its row events per second instead of half the measured ceiling.
 	SteadyFor  time.Duration `json:"steady_duration_ns"`
@@ -52,9 +55,11 @@ BENCH_SCALE=1        multiplies rows and events (4 gives a >=1.2M-event backlog)
 BENCH_ROWS=N         rows per source for full/fanin (default 100000 x scale)
 BENCH_EVENTS=N       backlog row events over all sources (default 300000 x scale)
 BENCH_RUNS=3         runs of full, fanin and incr; BENCH_SLOW_RUNS=1 of steady and failover
+BENCH_WARMUP=1       one untimed full-copy round first (0: none)
 BENCH_THREADS=2      dump threads and target connections per source, every contender
 BENCH_STEADY=60s     steady write duration per rate; BENCH_STEADY_RATE=N fixes its rate (row events/s)
-BENCH_FAILOVER_RATE=1500  row events/s during failover; BENCH_HEARTBEAT=5s node heartbeat timeout`
+BENCH_FAILOVER_RATE=1500  row events/s during failover; BENCH_HEARTBEAT=5s node heartbeat timeout
+BENCH_VERBOSE=1      dmnode logs at info level, printed after every run`
 
 func loadConfig() (config, error) {
 	c := config{Scale: 1, Runs: 3, SlowRuns: 1, Threads: 2, SteadyFor: 60 * time.Second,
@@ -115,6 +120,7 @@ func loadConfig() (config, error) {
 	c.Runs = num("BENCH_RUNS", c.Runs)
 	c.SlowRuns = num("BENCH_SLOW_RUNS", c.SlowRuns)
 	c.Threads = num("BENCH_THREADS", c.Threads)
+	c.Warmup = os.Getenv("BENCH_WARMUP") != "0"
 	c.SteadyFor = dur("BENCH_STEADY", c.SteadyFor)
 	c.SteadyRate = num("BENCH_STEADY_RATE", 0)
 	c.FailoverRate = num("BENCH_FAILOVER_RATE", c.FailoverRate)
@@ -128,7 +134,7 @@ func loadConfig() (config, error) {
 func (c config) has(w string) bool { return slices.Contains(c.Workloads, w) }
 
 func (c config) String() string {
-	return fmt.Sprintf("workloads=%s scale=%g rows/source=%d chunk=%d threads/source=%d backlog=%d row events base rows/source=%d runs=%d slow runs=%d steady=%s failover rate=%d/s heartbeat=%s",
-		strings.Join(c.Workloads, ","), c.Scale, c.Rows, c.ChunkRows, c.Threads, c.Events, c.BaseRows, c.Runs, c.SlowRuns,
+	return fmt.Sprintf("workloads=%s scale=%g rows/source=%d chunk=%d threads/source=%d backlog=%d row events base rows/source=%d runs=%d slow runs=%d warmup=%v steady=%s failover rate=%d/s heartbeat=%s",
+		strings.Join(c.Workloads, ","), c.Scale, c.Rows, c.ChunkRows, c.Threads, c.Events, c.BaseRows, c.Runs, c.SlowRuns, c.Warmup,
 		c.SteadyFor, c.FailoverRate, c.Heartbeat)
 }

@@ -126,9 +126,23 @@ func startDev(t *testing.T, bin string) *dmnodeProc {
 	port := harness.FreePort(t)
 	d := &dmnodeProc{bin: bin, url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
 	d.proc = harness.StartProcess(t, bin, []string{"dev", "--data-dir", filepath.Join(t.TempDir(), "dmnode-data"),
-		"--nats-port", strconv.Itoa(port), "--log-level", "warn"})
+		"--nats-port", strconv.Itoa(port), "--log-level", logLevel()})
 	d.connect(t)
+	d.logOnVerbose(t)
 	return d
+}
+
+// logOnVerbose prints the process's log at the end of t when BENCH_VERBOSE
+// is set; the harness prints it anyway when t fails.
+func (d *dmnodeProc) logOnVerbose(t *testing.T) {
+	if os.Getenv("BENCH_VERBOSE") == "" {
+		return
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			t.Logf("log of dmnode at %s:\n%s", d.url, d.proc.Log())
+		}
+	})
 }
 
 // connect waits until the node answers its control API and keeps a client.
@@ -260,6 +274,15 @@ func procStats(pid int) (peakMiB, cpuSec float64, err error) {
 	stime, _ := strconv.ParseFloat(fields[12], 64)
 	const ticks = 100 // USER_HZ on Linux
 	return peakMiB, (utime + stime) / ticks, nil
+}
+
+// logLevel is the dmnode processes' log level: info with BENCH_VERBOSE set,
+// warn otherwise. A node's log is printed when its run fails.
+func logLevel() string {
+	if os.Getenv("BENCH_VERBOSE") != "" {
+		return "info"
+	}
+	return "warn"
 }
 
 // moduleRoot walks up from the working directory to the one holding go.mod.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,12 +29,13 @@ func (e *env) startCluster(t *testing.T, n int) []*dmnodeProc {
 		args := []string{"start", "--name", fmt.Sprintf("node%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprintf("node%d", i+1)),
 			"--host", "127.0.0.1", "--nats-port", strconv.Itoa(natsPort),
 			"--cluster-port", strconv.Itoa(harness.FreePort(t)), "--raft-port", strconv.Itoa(harness.FreePort(t)),
-			"--http-port", "0", "--heartbeat-timeout", e.cfg.Heartbeat.String(), "--log-format", "text", "--log-level", "warn"}
+			"--http-port", "0", "--heartbeat-timeout", e.cfg.Heartbeat.String(), "--log-format", "text", "--log-level", logLevel()}
 		if i > 0 {
 			args = append(args, "--join", nodes[0].url)
 		}
 		d.proc = harness.StartProcess(t, e.bin, args)
 		d.connect(t)
+		d.logOnVerbose(t)
 		nodes = append(nodes, d)
 	}
 	return nodes
@@ -152,12 +154,17 @@ func (e *env) failoverRun(t *testing.T, name string) failoverStats {
 		return last
 	})
 	// Lag back under a second, and staying there for three seconds.
-	harness.Eventually(t, 3*time.Minute, func() error {
+	harness.Eventually(t, 2*time.Minute, func() error {
 		l.lag.mu.Lock()
 		defer l.lag.mu.Unlock()
 		s := l.lag.series
 		if len(s) == 0 || s[len(s)-1].lag >= time.Second {
-			return fmt.Errorf("lag not under 1s yet")
+			var behind []string
+			for i := range l.lag.seen {
+				behind = append(behind, fmt.Sprintf("%s: %d of %d markers", sourceID(i), l.lag.seen[i], len(l.lag.sent[i])))
+			}
+			st, err := survivors[0].status(name)
+			return fmt.Errorf("lag not under 1s yet (%s); task status %+v %v", strings.Join(behind, ", "), st.Sources, err)
 		}
 		if since := time.Since(recoveredAt(s, killed)); since < 3*time.Second {
 			return fmt.Errorf("lag under 1s for only %v", since)
@@ -172,6 +179,7 @@ func (e *env) failoverRun(t *testing.T, name string) failoverStats {
 			peak = max(peak, p.lag)
 		}
 	}
+	t.Logf("lag ≥ 1s after the kill: %s", lagSpells(l.lag.series, killed))
 	l.lag.mu.Unlock()
 	events, rate := l.finish(t, 5*time.Minute)
 	e.verifyLive(t, e.tgtDB, "fo", "bench_fo")
@@ -199,6 +207,38 @@ func recoveredAt(s []lagPoint, killed time.Time) time.Time {
 		return time.Now()
 	}
 	return at
+}
+
+// lagSpells describes the stretches of polls after killed whose lag was at
+// least a second, in seconds since killed, with each one's peak.
+func lagSpells(s []lagPoint, killed time.Time) string {
+	var b strings.Builder
+	var from time.Time
+	var peak time.Duration
+	end := func(to time.Time) {
+		fmt.Fprintf(&b, "[%.1fs–%.1fs, peak %.1fs] ", from.Sub(killed).Seconds(), to.Sub(killed).Seconds(), peak.Seconds())
+		from, peak = time.Time{}, 0
+	}
+	for _, p := range s {
+		if !p.at.After(killed) {
+			continue
+		}
+		if p.lag >= time.Second {
+			if from.IsZero() {
+				from = p.at
+			}
+			peak = max(peak, p.lag)
+		} else if !from.IsZero() {
+			end(p.at)
+		}
+	}
+	if !from.IsZero() {
+		end(s[len(s)-1].at)
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return strings.TrimSpace(b.String())
 }
 
 func (e *env) runFailover(t *testing.T) {
