@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: build test unit e2e chaos quickstart bench deps clean
+.PHONY: build test unit e2e chaos quickstart bench bench-deps deps clean
 
 build:
 	$(GO) build -o bin/dmnode ./cmd/dmnode
@@ -33,8 +33,20 @@ deps:
 quickstart: deps build
 	bash deploy/quickstart/quickstart.sh
 
-bench:
+# The Go micro-benchmarks (codec, rules), then the pipeline benchmark on
+# MariaDB servers it starts itself: full copy against mydumper+myloader and
+# the target's INSERT ceiling, shard fan-in, binlog catch-up against a
+# MariaDB replica, steady-state lag and cluster failover. It prints a table
+# and writes bench/results/<time>.json. Select and scale with BENCH=full,
+# fanin,incr,steady,failover, BENCH_SCALE, BENCH_RUNS, ... (tests/bench/
+# config_test.go lists them). The default run takes about 8 minutes.
+bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./jetstream/...
+	DMNODE_BENCH=1 $(GO) test -count=1 -timeout 90m -v -run '^TestBench$$' ./tests/bench/ 2>&1 | tee /tmp/dmnode-bench.log \
+		| grep --line-buffered -vE '^\s*$$|^=== (RUN|NAME|PAUSE|CONT)' ; exit $${PIPESTATUS[0]}
+
+bench-deps:
+	bash deploy/quickstart/install-deps.sh --bench
 
 clean:
 	rm -rf bin .quickstart

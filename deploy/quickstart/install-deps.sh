@@ -1,21 +1,46 @@
 #!/usr/bin/env bash
 # install-deps.sh installs what the quick start needs besides Go: MariaDB
 # server and client, from the distribution's packages (Debian/Ubuntu apt).
-# Idempotent: it does nothing when mariadbd is already installed.
+# With --bench it also installs what `make bench` compares dmnode with:
+# mydumper and myloader (Debian's `mydumper` package).
+# Idempotent: it installs only what is missing, and runs apt-get only then.
 set -euo pipefail
 
-have_mariadbd() {
-	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]
+bench=false
+for arg in "$@"; do
+	case "$arg" in
+	--bench) bench=true ;;
+	*)
+		echo "usage: install-deps.sh [--bench]" >&2
+		exit 2
+		;;
+	esac
+done
+
+have() {
+	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]
 }
 
-if have_mariadbd && command -v mariadb >/dev/null 2>&1; then
-	echo "install-deps: MariaDB is already installed"
+missing=()
+if ! have mariadbd || ! have mariadb; then
+	missing+=(mariadb-server mariadb-client)
+fi
+if $bench && { ! have mydumper || ! have myloader; }; then
+	missing+=(mydumper)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+	if $bench; then
+		echo "install-deps: MariaDB, mydumper and myloader are already installed"
+	else
+		echo "install-deps: MariaDB is already installed"
+	fi
 	exit 0
 fi
 
 fail() {
 	echo "install-deps: $*" >&2
-	echo "install-deps: install MariaDB server and client (mariadbd, mariadb, mariadb-install-db) by hand, then run the quick start again" >&2
+	echo "install-deps: install ${missing[*]} by hand, then run the quick start (or make bench) again" >&2
 	exit 1
 }
 
@@ -27,10 +52,13 @@ if [ "$(id -u)" -ne 0 ]; then
 	sudo=(sudo)
 fi
 
-echo "install-deps: installing mariadb-server and mariadb-client with apt-get"
+echo "install-deps: installing ${missing[*]} with apt-get"
 apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
 "${apt[@]}" update || fail "apt-get update failed"
-"${apt[@]}" install -y mariadb-server mariadb-client || fail "apt-get install mariadb-server mariadb-client failed"
+"${apt[@]}" install -y "${missing[@]}" || fail "apt-get install ${missing[*]} failed"
 
-have_mariadbd || fail "mariadbd is still missing after apt-get install"
-echo "install-deps: MariaDB installed"
+have mariadbd || fail "mariadbd is still missing after apt-get install"
+if $bench; then
+	have mydumper && have myloader || fail "mydumper or myloader is still missing after apt-get install"
+fi
+echo "install-deps: installed ${missing[*]}"

@@ -180,6 +180,9 @@ func StartProcess(t testing.TB, bin string, args []string, extraEnv ...string) *
 	return p
 }
 
+// Pid returns the process id, e.g. to read /proc/PID/status.
+func (p *Process) Pid() int { return p.c.cmd.Process.Pid }
+
 // Kill sends SIGKILL and waits for the process to exit.
 func (p *Process) Kill(t testing.TB) {
 	t.Helper()

@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// workloads in the order they run. steady takes its rate from incr's
+// native replica when both run.
+var allWorkloads = []string{"full", "fanin", "incr", "steady", "failover"}
+
+// config is what the BENCH* environment variables select (envHelp lists
+// them). The defaults
+// fit a run of every workload into about eight minutes on two cores.
+type config struct {
+	Workloads []string `json:"workloads"`
+	// Scale multiplies the default sizes (rows, events, steady duration
+	// stays as set).
+	Scale float64 `json:"scale"`
+	// Rows is the number of rows per source for the full copy and fan-in.
+	Rows int `json:"rows_per_source"`
+	// ChunkRows is dmnode's and mydumper's rows per chunk.
+	ChunkRows int `json:"chunk_rows"`
+	// Threads is the number of dump threads and of target connections per
+	// source, for every contender.
+	Threads int `json:"threads_per_source"`
+	// Events is the size of the binlog backlog, in row events over all
+	// sources.
+	Events int `json:"backlog_row_events"`
+	// BaseRows is the number of rows each source's table holds before the
+	// backlog (incr) or the steady writes start.
+	BaseRows int `json:"base_rows_per_source"`
+	// Runs is the number of runs of each quick workload (full, fanin,
+	// incr); SlowRuns of steady and failover.
+	Runs     int `json:"runs"`
+	SlowRuns int `json:"slow_runs"`
+	// Warmup runs one untimed round of the full copy first.
+	Warmup bool `json:"warmup"`
+	// SteadyFor is how long the steady workload writes; SteadyRate, when
+	// set, its row events per second instead of half the measured ceiling.
+	SteadyFor  time.Duration `json:"steady_duration_ns"`
+	SteadyRate int           `json:"steady_rate,omitempty"`
+	// FailoverRate is the failover workload's write rate in row events/s.
+	FailoverRate int `json:"failover_rate"`
+	// Heartbeat is the cluster nodes' --heartbeat-timeout.
+	Heartbeat time.Duration `json:"heartbeat_timeout_ns"`
+}
+
+const envHelp = `BENCH=full,fanin,incr,steady,failover  workloads (default all)
+BENCH_SCALE=1        multiplies rows and events (4 gives a >=1.2M-event backlog)
+BENCH_ROWS=N         rows per source for full/fanin (default 100000 x scale)
+BENCH_EVENTS=N       backlog row events over all sources (default 300000 x scale)
+BENCH_RUNS=3         runs of full, fanin and incr; BENCH_SLOW_RUNS=1 of steady and failover
+BENCH_WARMUP=1       one untimed full-copy round first (0: none)
+BENCH_THREADS=2      dump threads and target connections per source, every contender
+BENCH_STEADY=60s     steady write duration per rate; BENCH_STEADY_RATE=N fixes its rate (row events/s)
+BENCH_FAILOVER_RATE=1500  row events/s during failover; BENCH_HEARTBEAT=5s node heartbeat timeout
+BENCH_VERBOSE=1      dmnode logs at info level, printed after every run`
+
+func loadConfig() (config, error) {
+	c := config{Scale: 1, Runs: 3, SlowRuns: 1, Threads: 2, SteadyFor: 60 * time.Second,
+		FailoverRate: 1500, Heartbeat: 5 * time.Second}
+	var errs []string
+	num := func(name string, def int) int {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Sprintf("%s=%q: want a positive integer", name, v))
+			return def
+		}
+		return n
+	}
+	dur := func(name string, def time.Duration) time.Duration {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Sprintf("%s=%q: want a duration such as 90s", name, v))
+			return def
+		}
+		return d
+	}
+	if v := os.Getenv("BENCH_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			errs = append(errs, fmt.Sprintf("BENCH_SCALE=%q: want a positive number", v))
+		} else {
+			c.Scale = f
+		}
+	}
+	c.Workloads = allWorkloads
+	if v := os.Getenv("BENCH"); v != "" && v != "all" {
+		c.Workloads = nil
+		for _, w := range strings.Split(v, ",") {
+			w = strings.TrimSpace(w)
+			if !slices.Contains(allWorkloads, w) {
+				errs = append(errs, fmt.Sprintf("BENCH: unknown workload %q (have %s)", w, strings.Join(allWorkloads, ",")))
+				continue
+			}
+			c.Workloads = append(c.Workloads, w)
+		}
+		// Run them in the canonical order whatever order they were named in.
+		slices.SortFunc(c.Workloads, func(a, b string) int {
+			return slices.Index(allWorkloads, a) - slices.Index(allWorkloads, b)
+		})
+	}
+	c.Rows = num("BENCH_ROWS", int(100_000*c.Scale))
+	c.Events = num("BENCH_EVENTS", int(300_000*c.Scale))
+	c.BaseRows = max(10_000, min(c.Rows/5, 200_000))
+	c.ChunkRows = max(1000, c.Rows/10)
+	c.Runs = num("BENCH_RUNS", c.Runs)
+	c.SlowRuns = num("BENCH_SLOW_RUNS", c.SlowRuns)
+	c.Threads = num("BENCH_THREADS", c.Threads)
+	c.Warmup = os.Getenv("BENCH_WARMUP") != "0"
+	c.SteadyFor = dur("BENCH_STEADY", c.SteadyFor)
+	c.SteadyRate = num("BENCH_STEADY_RATE", 0)
+	c.FailoverRate = num("BENCH_FAILOVER_RATE", c.FailoverRate)
+	c.Heartbeat = dur("BENCH_HEARTBEAT", c.Heartbeat)
+	if len(errs) > 0 {
+		return c, fmt.Errorf("%s\n\n%s", strings.Join(errs, "\n"), envHelp)
+	}
+	return c, nil
+}
+
+func (c config) has(w string) bool { return slices.Contains(c.Workloads, w) }
+
+func (c config) String() string {
+	return fmt.Sprintf("workloads=%s scale=%g rows/source=%d chunk=%d threads/source=%d backlog=%d row events base rows/source=%d runs=%d slow runs=%d warmup=%v steady=%s failover rate=%d/s heartbeat=%s",
+		strings.Join(c.Workloads, ","), c.Scale, c.Rows, c.ChunkRows, c.Threads, c.Events, c.BaseRows, c.Runs, c.SlowRuns, c.Warmup,
+		c.SteadyFor, c.FailoverRate, c.Heartbeat)
+}

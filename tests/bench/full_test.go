@@ -1,0 +1,379 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// The full copy reads sbtest.sbtest1 of every source; the merged copies go
+// to fullDB on the target, mydumper's to mydumperDB(i).
+const (
+	fullDB    = "bench_full"
+	fullTable = fullDB + ".sbtest1"
+)
+
+func mydumperDB(i int) string { return fmt.Sprintf("bench_mydumper_%d", i+1) }
+
+// prepareFull creates and fills sbtest.sbtest1 on every source, once for
+// the full copy and fan-in workloads.
+func (e *env) prepareFull(t *testing.T) {
+	start := time.Now()
+	g := errgroup.Group{}
+	for i, s := range e.sources {
+		execAll(t, e.srcDB[i], "CREATE DATABASE sbtest", fmt.Sprintf(sbtestDDL, "sbtest.sbtest1"))
+		db := openDB(t, s, "sbtest")
+		g.Go(func() error { return seed(db, "sbtest1", i+1, e.cfg.Rows) })
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("full: seeded %d rows on each of 3 sources in %v", e.cfg.Rows, time.Since(start).Round(time.Millisecond))
+}
+
+// copyStats is what one full copy run measured.
+type copyStats struct {
+	wall, rows, bytes float64
+	peakMiB, cpuSec   float64
+}
+
+func (c copyStats) rowsPerSec() float64 { return c.rows / c.wall }
+func (c copyStats) mbPerSec() float64   { return c.bytes / c.wall / 1e6 }
+
+// resetMerged drops dmnode's metadata and the merged target table and
+// creates the table again, empty.
+func (e *env) resetMerged(t testing.TB, db *sql.DB, schema string, tables ...string) {
+	t.Helper()
+	execAll(t, db, "DROP DATABASE IF EXISTS dmnode_meta", "DROP DATABASE IF EXISTS "+schema, "CREATE DATABASE "+schema)
+	for _, tbl := range tables {
+		ddl := mergedDDL
+		if tbl == "marker" {
+			ddl = mergedMarkerDDL
+		}
+		execAll(t, db, fmt.Sprintf(ddl, schema+"."+tbl))
+	}
+}
+
+// fullTaskYAML is the full copy task for the first n sources: every
+// sbtest.sbtest1 merged into bench_full.sbtest1, the source id extracted
+// into c_source.
+func (e *env) fullTaskYAML(name string, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %s\ntask-mode: full\nis-sharding: true\ntarget-database:\n  host: 127.0.0.1\n  port: %d\n  user: root\n  password: \"\"\nmysql-instances:\n",
+		name, e.target.Port)
+	for i := range n {
+		fmt.Fprintf(&b, "  - source-id: %q\n    block-allow-list: bench\n    route-rules: [merge]\n    mydumper-config-name: dump\n    loader-config-name: load\n", sourceID(i))
+	}
+	fmt.Fprintf(&b, `block-allow-list:
+  bench:
+    do-tables:
+      - db-name: sbtest
+        tbl-name: sbtest1
+routes:
+  merge:
+    schema-pattern: sbtest
+    table-pattern: sbtest1
+    target-schema: %s
+    target-table: sbtest1
+    extract-source:
+      source-regexp: "mysql-replica-(.*)"
+      target-column: c_source
+mydumpers:
+  dump:
+    threads: %d
+    rows: %d
+loaders:
+  load:
+    pool-size: %d
+`, fullDB, e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
+	return b.String()
+}
+
+// dmnodeFull copies the first n sources with a fresh `dmnode dev` and a
+// full-mode task, from submit until every source is done.
+func (e *env) dmnodeFull(t *testing.T, n int, name string) copyStats {
+	e.resetMerged(t, e.tgtDB, fullDB, "sbtest1")
+	d := startDev(t, e.bin)
+	d.cli(t, append([]string{"source", "add"}, e.srcYAML[:n]...)...)
+	task := writeFile(t, t.TempDir(), "task.yaml", e.fullTaskYAML(name, n))
+	_, cpu0, err := procStats(d.proc.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	d.cli(t, "task", "submit", task)
+	d.waitStage(t, name, "done", 30*time.Minute)
+	wall := time.Since(start).Seconds()
+	peak, cpu1, err := procStats(d.proc.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.verifyMerged(t, n)
+	return copyStats{wall: wall, rows: float64(n * e.cfg.Rows), bytes: float64(e.bytesOf(n)), peakMiB: peak, cpuSec: cpu1 - cpu0}
+}
+
+// bytesOf is the CSV size of the first n sources' tables.
+func (e *env) bytesOf(n int) int64 {
+	var b int64
+	for i := range n {
+		b += csvBytes(i+1, e.cfg.Rows)
+	}
+	return b
+}
+
+// verifyMerged compares every one of the first n sources with its rows in
+// the merged table, and the merged table's row count with theirs.
+func (e *env) verifyMerged(t testing.TB, n int) {
+	t.Helper()
+	for i := range n {
+		diff, err := sameTable(e.srcDB[i], "sbtest.sbtest1", e.tgtDB, fullTable, "c_source = '"+sourceTag(i)+"'", sbtestCols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff != "" {
+			t.Fatalf("rows differ: %s", diff)
+		}
+	}
+	var total int
+	if err := e.tgtDB.QueryRow("SELECT COUNT(*) FROM " + fullTable).Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	if total != n*e.cfg.Rows {
+		t.Fatalf("%s holds %d rows, want %d", fullTable, total, n*e.cfg.Rows)
+	}
+}
+
+// mydumperFull dumps every source's sbtest with mydumper (in parallel, one
+// process per source) and then loads each dump into its own database on the
+// target with myloader (in parallel): DM's own dump and load tools, with
+// the same threads per source and the binlog on, as dmnode's loads have it.
+func (e *env) mydumperFull(t *testing.T) copyStats {
+	for i := range e.sources {
+		execAll(t, e.tgtDB, "DROP DATABASE IF EXISTS "+mydumperDB(i))
+	}
+	dir := t.TempDir()
+	threads := strconv.Itoa(e.cfg.Threads)
+	start := time.Now()
+	runAll(t, len(e.sources), func(i int) []string {
+		return []string{"mydumper", "--host", "127.0.0.1", "--port", strconv.Itoa(e.sources[i].Port), "--user", "root",
+			"--database", "sbtest", "--threads", threads, "--rows", strconv.Itoa(e.cfg.ChunkRows),
+			"--outputdir", filepath.Join(dir, strconv.Itoa(i)), "--verbose", "1"}
+	})
+	dumped := time.Since(start)
+	runAll(t, len(e.sources), func(i int) []string {
+		return []string{"myloader", "--host", "127.0.0.1", "--port", strconv.Itoa(e.target.Port), "--user", "root",
+			"--directory", filepath.Join(dir, strconv.Itoa(i)), "--database", mydumperDB(i), "--threads", threads,
+			"--enable-binlog", "--overwrite-tables", "--verbose", "1"}
+	})
+	wall := time.Since(start).Seconds()
+	t.Logf("mydumper %.1fs, myloader %.1fs", dumped.Seconds(), wall-dumped.Seconds())
+	for i := range e.sources {
+		diff, err := sameTable(e.srcDB[i], "sbtest.sbtest1", e.tgtDB, mydumperDB(i)+".sbtest1", "", sbtestCols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff != "" {
+			t.Fatalf("rows differ: %s", diff)
+		}
+	}
+	return copyStats{wall: wall, rows: float64(3 * e.cfg.Rows), bytes: float64(e.bytesOf(3))}
+}
+
+// runAll runs n commands in parallel and fails the test if any fails.
+func runAll(t *testing.T, n int, cmd func(i int) []string) {
+	t.Helper()
+	g, ctx := errgroup.WithContext(t.Context())
+	for i := range n {
+		args := cmd(i)
+		g.Go(func() error {
+			out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rows per INSERT of the ceiling client: dmnode's loader writes 500.
+const ceilingRowsPerStmt = 500
+
+// insertCeiling writes the same rows as the merged copy with multi-row
+// INSERTs from a plain client over threads × sources connections. The
+// statements are built before the clock starts, so the figure is the
+// target's: what a loader could reach at best.
+func (e *env) insertCeiling(t *testing.T) copyStats {
+	e.resetMerged(t, e.tgtDB, fullDB, "sbtest1")
+	var stmts []string
+	var b strings.Builder
+	for i := range e.sources {
+		for from := 1; from <= e.cfg.Rows; from += ceilingRowsPerStmt {
+			b.Reset()
+			b.WriteString("INSERT INTO " + fullTable + " (id, k, c, pad, c_source) VALUES ")
+			for id := from; id < from+ceilingRowsPerStmt && id <= e.cfg.Rows; id++ {
+				if id > from {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "(%d,%d,'%s','%s','%s')", id, kOf(i+1, id), cOf(i+1, id), padOf(i+1, id), sourceTag(i))
+			}
+			stmts = append(stmts, b.String())
+		}
+	}
+	conns := e.cfg.Threads * len(e.sources)
+	work := make(chan string, len(stmts)) // holds every statement: the workers never wait for a producer
+	for _, s := range stmts {
+		work <- s
+	}
+	close(work)
+	ctx := context.Background()
+	var cs []*sql.Conn
+	for range conns {
+		c, err := e.tgtDB.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Go(func() {
+			for s := range work {
+				if _, err := c.ExecContext(ctx, s); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start).Seconds()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	if firstErr != nil {
+		t.Fatalf("insert ceiling: %v", firstErr)
+	}
+	e.verifyMerged(t, len(e.sources))
+	return copyStats{wall: wall, rows: float64(3 * e.cfg.Rows), bytes: float64(e.bytesOf(3))}
+}
+
+// runFull measures the full copy of three sources by every contender,
+// alternating contenders within each round so drift on the shared machine
+// spreads over all of them.
+func (e *env) runFull(t *testing.T) []copyStats {
+	if e.cfg.Warmup {
+		// One round whose figures are dropped: the target's and the
+		// sources' first runs pay for cold caches and file growth.
+		t.Run("warmup", func(t *testing.T) {
+			e.dmnodeFull(t, 3, "full-warmup")
+			e.mydumperFull(t)
+			e.insertCeiling(t)
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	var dm, my, ceil []copyStats
+	for r := range e.cfg.Runs {
+		t.Run(fmt.Sprintf("dmnode/%d", r+1), func(t *testing.T) {
+			s := e.dmnodeFull(t, 3, fmt.Sprintf("full-%d", r+1))
+			t.Logf("dmnode: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
+			dm = append(dm, s)
+		})
+		t.Run(fmt.Sprintf("mydumper/%d", r+1), func(t *testing.T) {
+			s := e.mydumperFull(t)
+			t.Logf("mydumper+myloader: %.1fs, %.0f rows/s", s.wall, s.rowsPerSec())
+			my = append(my, s)
+		})
+		t.Run(fmt.Sprintf("ceiling/%d", r+1), func(t *testing.T) {
+			s := e.insertCeiling(t)
+			t.Logf("INSERT ceiling: %.1fs, %.0f rows/s", s.wall, s.rowsPerSec())
+			ceil = append(ceil, s)
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	for i := range e.sources {
+		execAll(t, e.tgtDB, "DROP DATABASE IF EXISTS "+mydumperDB(i))
+	}
+	e.addCopy("full", "dmnode", dm, true)
+	e.addCopy("full", "mydumper+myloader", my, false).Note =
+		fmt.Sprintf("mydumper %s -t %d -r %d, then myloader -t %d --enable-binlog, one process per source in parallel; each shard into its own database",
+			toolVersion("mydumper"), e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
+	e.addCopy("full", "INSERT ceiling", ceil, false).Note =
+		fmt.Sprintf("%d connections, %d rows per INSERT, statements built before timing", e.cfg.Threads*3, ceilingRowsPerStmt)
+	return dm
+}
+
+// addCopy records a contender's copy figures; it returns the rows/s result.
+func (e *env) addCopy(workload, contender string, runs []copyStats, withProc bool) *result {
+	pick := func(f func(copyStats) float64) []float64 {
+		var v []float64
+		for _, r := range runs {
+			v = append(v, f(r))
+		}
+		return v
+	}
+	res := e.rep.add(workload, contender, "rows/s", "rows/s", higherIsBetter, pick(copyStats.rowsPerSec)...)
+	e.rep.add(workload, contender, "MB/s", "MB/s", higherIsBetter, pick(copyStats.mbPerSec)...)
+	e.rep.add(workload, contender, "wall", "s", lowerIsBetter, pick(func(c copyStats) float64 { return c.wall })...)
+	if withProc {
+		e.rep.add(workload, contender, "peak RSS", "MiB", lowerIsBetter, pick(func(c copyStats) float64 { return c.peakMiB })...)
+		e.rep.add(workload, contender, "CPU per 100k rows", "CPU-s", lowerIsBetter,
+			pick(func(c copyStats) float64 { return c.cpuSec / c.rows * 1e5 })...)
+	}
+	return res
+}
+
+// runFanIn measures dmnode's full copy from one, two and three sources;
+// three sources reuse the full workload's runs when it ran.
+func (e *env) runFanIn(t *testing.T, three []copyStats) {
+	for n := 1; n <= 3; n++ {
+		runs := three
+		if n < 3 || runs == nil {
+			runs = nil
+			for r := range e.cfg.Runs {
+				t.Run(fmt.Sprintf("%d-sources/%d", n, r+1), func(t *testing.T) {
+					s := e.dmnodeFull(t, n, fmt.Sprintf("fanin-%d-%d", n, r+1))
+					t.Logf("dmnode, %d sources: %.1fs, %.0f rows/s", n, s.wall, s.rowsPerSec())
+					runs = append(runs, s)
+				})
+				if t.Failed() {
+					t.FailNow()
+				}
+			}
+		}
+		e.addCopy("fanin", fmt.Sprintf("dmnode %d src", n), runs, true)
+	}
+}
+
+// toolVersion returns the first line of `tool --version`.
+func toolVersion(tool string) string {
+	out, err := exec.Command(tool, "--version").CombinedOutput()
+	if err != nil {
+		return "(unknown version)"
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if f := strings.Fields(line); len(f) >= 2 {
+		return f[1]
+	}
+	return line
+}
