@@ -280,15 +280,16 @@ func (r *tailRun) handle(ctx context.Context, ev *replication.BinlogEvent) error
 		r.file = string(e.NextLogName)
 		r.upstream = dmnode.Position{File: r.file, Pos: uint32(e.Position)}
 		return nil
-	case *replication.GenericEvent:
-		if h.EventType == replication.HEARTBEAT_EVENT || h.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
-			if h.LogPos > 0 {
-				r.upstream = dmnode.Position{File: r.file, Pos: h.LogPos}
-			}
-			if r.txn == nil && len(r.pending.Txns) == 0 {
-				r.caughtUp = time.Now()
-			}
+	case *replication.HeartbeatEvent:
+		// The source had nothing newer for a heartbeat period.
+		if h.LogPos > 0 {
+			r.upstream = dmnode.Position{File: r.file, Pos: h.LogPos}
 		}
+		if r.txn == nil && len(r.pending.Txns) == 0 {
+			r.caughtUp = time.Now()
+		}
+		return nil
+	case *replication.GenericEvent:
 		return nil
 	}
 	if h.LogPos > 0 {

@@ -63,15 +63,20 @@ type SourceStatus struct {
 	Next string `json:"next,omitempty"`
 }
 
+// heartbeatSlack is how old the source's last heartbeat may be for an
+// applier that applied everything relayed to count as current.
+const heartbeatSlack = 3 * time.Second
+
 // figures is what status derives from the actors' progress records: rate,
 // share done and ETA of the copy; lag and binlog gap of replication.
 //
 // Lag is the age of the newest moment at which everything upstream is
 // known to be on the target: the upstream commit time of the last applied
 // transaction, or, once the applier has applied all the tailer relayed,
-// the last heartbeat at which the source had nothing newer. An idle source
-// so reads as current (its heartbeats keep arriving), and a stuck tailer
-// or applier as lagging more every second.
+// the last heartbeat at which the source had nothing newer (current when at
+// most heartbeatSlack old). An idle source so reads as current (its
+// heartbeats keep arriving), and a stuck tailer or applier as lagging more
+// every second.
 func figures(ss *SourceStatus, dump actors.DumpProgress, load actors.LoadProgress, apply actors.ApplyProgress, tail actors.TailProgress, now time.Time) {
 	ss.RowsEstimated = dump.RowsTotal
 	ss.ETASeconds, ss.GapBytes = -1, -1
@@ -97,6 +102,11 @@ func figures(ss *SourceStatus, dump actors.DumpProgress, load actors.LoadProgres
 			current = time.Unix(int64(apply.EventTime), 0)
 		}
 		if apply.Applied.Compare(tail.Published) >= 0 && tail.CaughtUp.After(current) {
+			// Heartbeats come every second and progress is reported every
+			// second: a heartbeat that recent means current.
+			if now.Sub(tail.CaughtUp) <= heartbeatSlack {
+				return
+			}
 			current = tail.CaughtUp
 		}
 		if !current.IsZero() {
