@@ -43,7 +43,11 @@ func newShardEnv(t *testing.T, mode string) *shardEnv {
 		for _, tb := range []string{"t1", "t2"} {
 			stmts = append(stmts,
 				"CREATE TABLE shard."+tb+" (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, c varchar(40) NOT NULL, n int)",
-				"INSERT INTO shard."+tb+" (c, n) SELECT MD5(seq), seq FROM shard.seq_1_to_100")
+				"INSERT INTO shard."+tb+" (c, n) SELECT MD5(seq), seq FROM shard.seq_1_to_100",
+				// The same (c, n) in every shard, out of the writers' reach
+				// (they change ids 1..150): a UNIQUE key over c, n is always
+				// rejected by the merged target table.
+				"INSERT INTO shard."+tb+" (id, c, n) VALUES (100000, 'in-every-shard', 0)")
 		}
 		s.Exec(t, stmts...)
 	}
