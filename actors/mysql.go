@@ -35,6 +35,9 @@ func OpenDB(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, erro
 	cfg.Net = "tcp"
 	cfg.Addr = net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	cfg.InterpolateParams = true
+	// Row changes are sent several statements to a query (groupStmts);
+	// every parameter is interpolated by the driver with its escaping.
+	cfg.MultiStatements = true
 	cfg.Timeout = 10 * time.Second
 	cfg.ReadTimeout = 5 * time.Minute
 	cfg.WriteTimeout = 5 * time.Minute

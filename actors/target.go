@@ -47,7 +47,7 @@ const fenceDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.fence (
 
 // prepareMeta creates dmnode's tables on the target.
 func prepareMeta(ctx context.Context, db *sql.DB) error {
-	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + MetaSchema, checkpointDDL, onlineDDLTable, fenceDDL} {
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + MetaSchema, checkpointDDL, onlineDDLTable, fenceDDL, applyWindowDDL} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return classifyTargetError(fmt.Errorf("create %s tables on the target: %w", MetaSchema, err))
 		}
@@ -99,10 +99,13 @@ type targetTables struct {
 	mu    sync.Mutex
 	plans map[string]*rules.TablePlan // by upstream table and column list
 	ready map[string]bool             // target tables checked or created
+	// uniques holds each plan's target unique keys (targetUniques).
+	uniques map[*rules.TablePlan][][]int
 }
 
 func newTargetTables(db *sql.DB, r *rules.Rules) *targetTables {
-	return &targetTables{db: db, rules: r, plans: map[string]*rules.TablePlan{}, ready: map[string]bool{}}
+	return &targetTables{db: db, rules: r, plans: map[string]*rules.TablePlan{}, ready: map[string]bool{},
+		uniques: map[*rules.TablePlan][][]int{}}
 }
 
 // plan returns the compiled plan for an upstream table with the given
@@ -146,6 +149,7 @@ func (tt *targetTables) forget(schemaName, table string) {
 	for k := range tt.ready {
 		delete(tt.ready, k)
 	}
+	clear(tt.uniques)
 }
 
 func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstream func() *schema.Table) error {
@@ -244,15 +248,72 @@ func execTx(ctx context.Context, db *sql.DB, stmts []stmt, fn func(*sql.Tx) erro
 			return err
 		}
 	}
-	for _, s := range stmts {
-		if _, err := tx.ExecContext(ctx, s.query, s.args...); err != nil {
-			return classifyTargetError(fmt.Errorf("target: %s: %w", abbreviate(s.query), err))
+	for _, g := range groupStmts(stmts, groupBytes) {
+		if _, err := tx.ExecContext(ctx, g.query, g.args...); err != nil {
+			return classifyTargetError(fmt.Errorf("target: %s: %w", abbreviate(g.query), err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit target transaction: %w", err)
 	}
 	return nil
+}
+
+// groupBytes bounds the estimated size of statements sent together: well
+// under the 16 MiB default max_allowed_packet of MariaDB and TiDB's 64 MiB.
+const groupBytes = 1 << 20
+
+// groupStmts joins consecutive statements into multi-statement queries of
+// up to about limit bytes, so that a transaction of many small row changes
+// costs a few round trips instead of one per statement. Parameters are
+// interpolated by the driver (InterpolateParams), which takes the joined
+// parameters in order; connections allow several statements per query
+// (MultiStatements).
+func groupStmts(stmts []stmt, limit int) []stmt {
+	var out []stmt
+	var b strings.Builder
+	var args []any
+	size, n := 0, 0
+	flush := func() {
+		if n == 0 {
+			return
+		}
+		out = append(out, stmt{b.String(), args})
+		b.Reset()
+		args, size, n = nil, 0, 0
+	}
+	for _, s := range stmts {
+		est := stmtSize(s)
+		if n > 0 && size+est > limit {
+			flush()
+		}
+		if n > 0 {
+			b.WriteString(";\n")
+		}
+		b.WriteString(s.query)
+		args = append(args, s.args...)
+		size += est
+		n++
+	}
+	flush()
+	return out
+}
+
+// stmtSize estimates a statement's size once its parameters are
+// interpolated.
+func stmtSize(s stmt) int {
+	n := len(s.query)
+	for _, a := range s.args {
+		switch v := a.(type) {
+		case string:
+			n += 2*len(v) + 2
+		case []byte:
+			n += 2*len(v) + 10
+		default:
+			n += 24
+		}
+	}
+	return n
 }
 
 // classifyTargetError marks errors the target server returns for a
