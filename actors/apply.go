@@ -16,17 +16,19 @@ import (
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
-	"github.com/dmnode/dmnode/core/sqlgen"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
 // Applier replays one source's binlog stream into the target for one task.
-// It writes the position it has applied into dmnode_meta.checkpoint in the
-// same target transaction as the rows, so after any crash it resumes exactly
-// after the last committed transaction: nothing is lost or applied twice.
-// Changes up to the task's SafeUntil position (rows that chunks of a redone
-// dump may already hold) are applied idempotently: INSERT as REPLACE,
-// UPDATE as DELETE plus REPLACE.
+// With one worker it writes the position it has applied into
+// dmnode_meta.checkpoint in the same target transaction as the rows, so
+// after any crash it resumes exactly after the last committed transaction.
+// With several (the syncer's worker-count) the rows of a batch are spread
+// over connections by causality and the checkpoint follows them; a restart
+// replays the last batch in safe mode (see parallel.go). Either way nothing
+// is lost or doubled. Changes up to the task's SafeUntil position (rows that
+// chunks of a redone dump may already hold) are applied idempotently:
+// INSERT as REPLACE, UPDATE as DELETE plus REPLACE.
 type Applier struct {
 	env    Env
 	task   string
@@ -61,7 +63,13 @@ func (a *Applier) Run(ctx context.Context) error {
 	if te.state.Stage != catalog.StageSync {
 		return nil
 	}
-	db, err := OpenDB(ctx, te.task.TargetDatabase, 2)
+	// Row changes spread over the syncer's worker-count connections; a
+	// sharded task's re-sync after a DDL lock needs them in one.
+	workers := max(1, te.inst.Sync.WorkerCount)
+	if te.task.ShardMode != "" {
+		workers = 1
+	}
+	db, err := OpenDB(ctx, te.task.TargetDatabase, workers+1)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
@@ -81,6 +89,16 @@ func (a *Applier) Run(ctx context.Context) error {
 	if applied.IsZero() {
 		applied = te.state.Start
 	}
+	// Rows up to the last window handed to parallel workers may be on the
+	// target already: replayed in safe mode.
+	window, err := a.readApplyWindow(ctx, db)
+	if err != nil {
+		return err
+	}
+	safeUntil := te.state.SafeUntil
+	if window.Compare(safeUntil) > 0 {
+		safeUntil = window
+	}
 	if applied.IsZero() {
 		return Permanent(fmt.Errorf("no start position for task %s source %s", a.task, a.source))
 	}
@@ -99,7 +117,8 @@ func (a *Applier) Run(ctx context.Context) error {
 	prog.Applied = applied
 	r := &applyRun{
 		a: a, db: db, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules),
-		applied: applied, safeUntil: te.state.SafeUntil, prog: prog, lastEnd: applied,
+		applied: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
+		workers: workers, causal: newCausality(workers),
 	}
 	if te.task.ShardMode != "" {
 		if err := r.openShard(ctx); err != nil {
@@ -207,9 +226,13 @@ type applyRun struct {
 	prog      ApplyProgress
 	rate      rate
 
-	// the target transaction being built
+	// the target batch being built: row changes, and statements on
+	// dmnode's own tables that commit with the checkpoint
+	ops       []rowOp
 	stmts     []stmt
 	rows      int
+	workers   int
+	causal    *causality
 	pending   dmnode.Position
 	pendAt    uint32
 	counts    [3]int64
@@ -241,7 +264,9 @@ const (
 const stallAfter = 5 * time.Second
 
 func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons njs.Consumer) error {
-	it, err := cons.Messages(njs.PullMaxMessages(applyMaxMsgs), njs.PullExpiry(10*time.Second), njs.PullHeartbeat(2*time.Second))
+	// At most applyMaxMsgs messages and 8 MiB wait in the client's buffer.
+	it, err := cons.Messages(njs.PullMaxMessagesWithBytesLimit(applyMaxMsgs, 8<<20),
+		njs.PullExpiry(10*time.Second), njs.PullHeartbeat(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("read stream of source %s: %w", r.a.source, err)
 	}
@@ -363,14 +388,6 @@ func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) erro
 		return err
 	}
 	key := TargetKey(p, c.Key, len(c.Columns))
-	var inserts [][]any
-	flush := func() {
-		if len(inserts) > 0 {
-			q, args := sqlgen.Insert(p.TargetSchema, p.TargetTable, p.Columns, inserts, safe)
-			r.stmts = append(r.stmts, stmt{q, args})
-			inserts = nil
-		}
-	}
 	for _, rc := range c.Rows {
 		drop, err := p.DropRow(rc.Kind, rc.Before, rc.After)
 		if err != nil {
@@ -384,36 +401,10 @@ func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) erro
 			return Permanent(err)
 		}
 		r.rows++
-		switch rc.Kind {
-		case dmnode.Insert:
-			inserts = append(inserts, after)
-			r.counts[0]++
-			r.batch[0]++
-			if len(inserts) == loadRowsPerStmt {
-				flush()
-			}
-		case dmnode.Update:
-			flush()
-			r.counts[1]++
-			r.batch[1]++
-			if safe {
-				q, args := sqlgen.Delete(p.TargetSchema, p.TargetTable, p.Columns, key, before)
-				r.stmts = append(r.stmts, stmt{q, args})
-				q, args = sqlgen.Insert(p.TargetSchema, p.TargetTable, p.Columns, [][]any{after}, true)
-				r.stmts = append(r.stmts, stmt{q, args})
-			} else {
-				q, args := sqlgen.Update(p.TargetSchema, p.TargetTable, p.Columns, key, before, after)
-				r.stmts = append(r.stmts, stmt{q, args})
-			}
-		case dmnode.Delete:
-			flush()
-			r.counts[2]++
-			r.batch[2]++
-			q, args := sqlgen.Delete(p.TargetSchema, p.TargetTable, p.Columns, key, before)
-			r.stmts = append(r.stmts, stmt{q, args})
-		}
+		r.counts[rc.Kind-dmnode.Insert]++
+		r.batch[rc.Kind-dmnode.Insert]++
+		r.ops = append(r.ops, rowOp{p: p, key: key, kind: rc.Kind, before: before, after: after, safe: safe})
 	}
-	flush()
 	return nil
 }
 
@@ -442,17 +433,23 @@ func (r *applyRun) commit(ctx context.Context) error {
 	if r.shard != nil {
 		pos = r.shard.checkpoint(pos)
 	}
-	err := execTx(ctx, r.db, r.stmts, func(tx *sql.Tx) error {
-		if err := r.fence(ctx, tx, pos, at); err != nil {
+	if r.workers > 1 && len(r.ops) > 0 && len(r.stmts) == 0 {
+		if err := r.commitParallel(ctx, pos, at); err != nil {
 			return err
 		}
-		return r.saveState(ctx, tx)
-	})
-	if err != nil {
-		return fmt.Errorf("apply up to %s: %w", pos, err)
+	} else {
+		err := execTx(ctx, r.db, append(statements(r.ops), r.stmts...), func(tx *sql.Tx) error {
+			if err := r.fence(ctx, tx, pos, at); err != nil {
+				return err
+			}
+			return r.saveState(ctx, tx)
+		})
+		if err != nil {
+			return fmt.Errorf("apply up to %s: %w", pos, err)
+		}
 	}
 	r.applied, r.appliedAt = pos, at
-	r.stmts, r.rows, r.pending = r.stmts[:0], 0, dmnode.Position{}
+	r.ops, r.stmts, r.rows, r.pending = r.ops[:0], r.stmts[:0], 0, dmnode.Position{}
 	m := r.a.env.metrics()
 	for i, n := range r.batch {
 		if n > 0 {

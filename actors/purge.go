@@ -14,7 +14,7 @@ import (
 
 // metaTables are the target tables where a task keeps state, each with a
 // task column.
-var metaTables = []string{"checkpoint", "fence", "online_ddl"}
+var metaTables = []string{"checkpoint", "fence", "online_ddl", "apply_window", "shard_resync"}
 
 // TargetCheckpoints counts the rows a task named name left in the target's
 // dmnode_meta tables: a task submitted under that name would resume from

@@ -1,0 +1,337 @@
+package actors
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/core/sqlgen"
+)
+
+// Parallel apply. The row changes of one target batch are spread over the
+// syncer's worker-count connections by causality: every change names the
+// values of each unique key of its target table (the primary key among
+// them) before and after it, and changes that share such a value go to the
+// same worker, in their upstream order. A change whose values are already
+// owned by two different workers ends a wave: what was assigned so far is
+// committed first. Rows of different keys may so reach the target in
+// another order than upstream, and an upstream transaction may be visible
+// in part for a moment; every row ends as upstream left it.
+//
+// The checkpoint cannot share a transaction with rows spread over several
+// connections. So before the workers write, the end of the batch is
+// recorded as the apply window (dmnode_meta.apply_window), and the
+// checkpoint is written once they all committed. An applier that restarts
+// replays up to the recorded window in safe mode, which makes a row written
+// twice harmless.
+
+// rowOp is one row change, transformed for the target.
+type rowOp struct {
+	p             *rules.TablePlan
+	key           []int // target key columns, for UPDATE and DELETE
+	kind          dmnode.ChangeKind
+	before, after []any
+	safe          bool
+}
+
+const applyWindowDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.apply_window (
+	task        VARCHAR(128) NOT NULL,
+	source      VARCHAR(128) NOT NULL,
+	binlog_file VARCHAR(255) NOT NULL,
+	binlog_pos  INT UNSIGNED NOT NULL,
+	binlog_gtid TEXT,
+	PRIMARY KEY (task, source)
+)`
+
+// statements turns row changes into SQL in their order: consecutive
+// inserts into one table share a multi-row INSERT.
+func statements(ops []rowOp) []stmt {
+	var out []stmt
+	for i := 0; i < len(ops); {
+		op := &ops[i]
+		switch op.kind {
+		case dmnode.Insert:
+			j := i
+			var rows [][]any
+			for j < len(ops) && ops[j].kind == dmnode.Insert && ops[j].p == op.p && ops[j].safe == op.safe && len(rows) < loadRowsPerStmt {
+				rows = append(rows, ops[j].after)
+				j++
+			}
+			q, args := sqlgen.Insert(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, rows, op.safe)
+			out = append(out, stmt{q, args})
+			i = j
+			continue
+		case dmnode.Update:
+			if op.safe {
+				q, args := sqlgen.Delete(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, op.key, op.before)
+				out = append(out, stmt{q, args})
+				q, args = sqlgen.Insert(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, [][]any{op.after}, true)
+				out = append(out, stmt{q, args})
+			} else {
+				q, args := sqlgen.Update(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, op.key, op.before, op.after)
+				out = append(out, stmt{q, args})
+			}
+		case dmnode.Delete:
+			q, args := sqlgen.Delete(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, op.key, op.before)
+			out = append(out, stmt{q, args})
+		}
+		i++
+	}
+	return out
+}
+
+// causality assigns row changes to workers; see the comment at the top.
+type causality struct {
+	workers int
+	owner   map[string]int
+	keys    []string // scratch
+}
+
+func newCausality(workers int) *causality {
+	return &causality{workers: workers, owner: map[string]int{}}
+}
+
+// assign returns the worker of a change with the given conflict keys, or
+// -1 when the keys are owned by different workers (the caller ends the
+// wave, resets and asks again).
+func (c *causality) assign(keys []string) int {
+	w := -1
+	for _, k := range keys {
+		if o, ok := c.owner[k]; ok {
+			if w >= 0 && o != w {
+				return -1
+			}
+			w = o
+		}
+	}
+	if w < 0 {
+		h := fnv.New32a()
+		h.Write([]byte(keys[0]))
+		w = int(h.Sum32() % uint32(c.workers))
+	}
+	for _, k := range keys {
+		c.owner[k] = w
+	}
+	return w
+}
+
+func (c *causality) reset() { clear(c.owner) }
+
+// conflictKeys returns the values of the unique keys of the change's target
+// table, before and after it, each prefixed with the table and key: two
+// changes that share one must stay in order.
+func conflictKeys(dst []string, op *rowOp, uniques [][]int) []string {
+	table := op.p.TargetSchema + "." + op.p.TargetTable
+	for _, row := range [][]any{op.before, op.after} {
+		if row == nil {
+			continue
+		}
+		for ui, cols := range uniques {
+			var b strings.Builder
+			b.WriteString(table)
+			b.WriteByte(0)
+			b.WriteString(strconv.Itoa(ui))
+			null := false
+			for _, c := range cols {
+				b.WriteByte(0)
+				if row[c] == nil {
+					null = true // NULLs never collide in a unique key
+					break
+				}
+				writeValue(&b, row[c])
+			}
+			if !null {
+				dst = append(dst, b.String())
+			}
+		}
+	}
+	if len(dst) == 0 {
+		// No unique key with values: the row's own identity orders it.
+		var b strings.Builder
+		b.WriteString(table)
+		for _, c := range op.key {
+			b.WriteByte(0)
+			if r := op.after; r != nil {
+				writeValue(&b, r[c])
+			} else {
+				writeValue(&b, op.before[c])
+			}
+		}
+		dst = append(dst, b.String())
+	}
+	return dst
+}
+
+func writeValue(b *strings.Builder, v any) {
+	switch x := v.(type) {
+	case string:
+		b.WriteString(strings.ToLower(x)) // case-insensitive collations collide
+	case []byte:
+		b.Write(x)
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case uint64:
+		b.WriteString(strconv.FormatUint(x, 10))
+	default:
+		fmt.Fprint(b, x)
+	}
+}
+
+// targetUniques returns, for a plan, the unique keys of its target table
+// as indexes into the plan's columns; keys with a column the plan does not
+// write are left out.
+func (tt *targetTables) targetUniques(ctx context.Context, p *rules.TablePlan) ([][]int, error) {
+	tt.mu.Lock()
+	u, ok := tt.uniques[p]
+	tt.mu.Unlock()
+	if ok {
+		return u, nil
+	}
+	rows, err := tt.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX`, p.TargetSchema, p.TargetTable)
+	if err != nil {
+		return nil, fmt.Errorf("read unique keys of target %s.%s: %w", p.TargetSchema, p.TargetTable, err)
+	}
+	defer rows.Close()
+	pos := map[string]int{}
+	for i, c := range p.Columns {
+		pos[strings.ToLower(c)] = i
+	}
+	var order []string
+	byName := map[string][]int{}
+	bad := map[string]bool{}
+	for rows.Next() {
+		var idx, col string
+		if err := rows.Scan(&idx, &col); err != nil {
+			return nil, fmt.Errorf("read unique keys of target %s.%s: %w", p.TargetSchema, p.TargetTable, err)
+		}
+		if _, ok := byName[idx]; !ok && !bad[idx] {
+			order = append(order, idx)
+		}
+		i, ok := pos[strings.ToLower(col)]
+		if !ok {
+			bad[idx] = true
+			continue
+		}
+		byName[idx] = append(byName[idx], i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read unique keys of target %s.%s: %w", p.TargetSchema, p.TargetTable, err)
+	}
+	for _, idx := range order {
+		if !bad[idx] {
+			u = append(u, byName[idx])
+		}
+	}
+	tt.mu.Lock()
+	tt.uniques[p] = u
+	tt.mu.Unlock()
+	return u, nil
+}
+
+// waves splits row changes into waves of per-worker lists.
+func (r *applyRun) waves(ctx context.Context, ops []rowOp) ([][][]rowOp, error) {
+	c := r.causal
+	c.reset()
+	var waves [][][]rowOp
+	cur := make([][]rowOp, c.workers)
+	for i := range ops {
+		op := &ops[i]
+		uniq, err := r.tables.targetUniques(ctx, op.p)
+		if err != nil {
+			return nil, err
+		}
+		c.keys = conflictKeys(c.keys[:0], op, uniq)
+		w := c.assign(c.keys)
+		if w < 0 {
+			waves = append(waves, cur)
+			cur = make([][]rowOp, c.workers)
+			c.reset()
+			w = c.assign(c.keys)
+		}
+		cur[w] = append(cur[w], *op)
+	}
+	return append(waves, cur), nil
+}
+
+// commitParallel writes the batch over the workers, then the checkpoint.
+func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at uint32) error {
+	waves, err := r.waves(ctx, r.ops)
+	if err != nil {
+		return err
+	}
+	// The window is recorded first: from here on a crash may leave part of
+	// the batch written, and a restart replays it in safe mode.
+	if err := execTx(ctx, r.db, nil, func(tx *sql.Tx) error {
+		if err := checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.apply_window (task, source, binlog_file, binlog_pos, binlog_gtid)
+			VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos),
+			binlog_gtid = VALUES(binlog_gtid)`, r.a.task, r.a.source, pos.File, pos.Pos, pos.GTID)
+		return err
+	}); err != nil {
+		return fmt.Errorf("record apply window up to %s: %w", pos, err)
+	}
+	for _, wave := range waves {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, ops := range wave {
+			if len(ops) == 0 {
+				continue
+			}
+			stmts := statements(ops)
+			g.Go(func() error { return r.execWorker(gctx, stmts) })
+		}
+		if err := g.Wait(); err != nil {
+			return fmt.Errorf("apply up to %s: %w", pos, err)
+		}
+	}
+	if err := execTx(ctx, r.db, nil, func(tx *sql.Tx) error { return r.fence(ctx, tx, pos, at) }); err != nil {
+		return fmt.Errorf("apply up to %s: %w", pos, err)
+	}
+	return nil
+}
+
+// execWorker runs one worker's statements in a transaction of their own,
+// again after a deadlock or lock wait timeout (they are independent of the
+// other workers' rows, so the retry is safe).
+func (r *applyRun) execWorker(ctx context.Context, stmts []stmt) error {
+	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch) }
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = execTx(ctx, r.db, stmts, fence); err == nil || !isLockConflict(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func isLockConflict(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
+
+// readApplyWindow reads the end of the batch last handed to the workers.
+func (a *Applier) readApplyWindow(ctx context.Context, db *sql.DB) (dmnode.Position, error) {
+	var p dmnode.Position
+	var gtid sql.NullString
+	err := db.QueryRowContext(ctx, `SELECT binlog_file, binlog_pos, binlog_gtid FROM `+MetaSchema+
+		`.apply_window WHERE task = ? AND source = ?`, a.task, a.source).Scan(&p.File, &p.Pos, &gtid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return dmnode.Position{}, nil
+	}
+	if err != nil {
+		return dmnode.Position{}, fmt.Errorf("read apply window from target: %w", err)
+	}
+	p.GTID = gtid.String
+	return p, nil
+}
