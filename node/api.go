@@ -147,6 +147,23 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 		return nil, fmt.Errorf("subscribe node api: %w", err)
 	}
 	a.subs = append(a.subs, sub)
+	sub, err = n.nc.Subscribe(readIndexSubject(n.id), func(m *nats.Msg) {
+		a.wg.Go(func() {
+			var r readIndexReply
+			if idx, err := n.leaderReadIndex(ctx); err != nil {
+				r.Error = err.Error()
+			} else {
+				r.Index = idx
+			}
+			reply, _ := json.Marshal(r)
+			_ = m.Respond(reply)
+		})
+	})
+	if err != nil {
+		a.stop()
+		return nil, fmt.Errorf("subscribe read index: %w", err)
+	}
+	a.subs = append(a.subs, sub)
 	sub, err = n.nc.Subscribe(proposeSubject(n.id), func(m *nats.Msg) {
 		a.wg.Go(func() {
 			var c catalog.Command
@@ -171,6 +188,10 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	return a, nil
 }
 
+// statusMethods answer from the local catalog when the leader cannot be
+// reached.
+var statusMethods = map[string]bool{"task.status": true, "task.list": true, "source.list": true, "task.ddl-locks": true}
+
 func (n *Node) serve(ctx context.Context, h handler, method string, data []byte) *Response {
 	if h == nil {
 		return &Response{Error: fmt.Sprintf("unknown method %q", method)}
@@ -185,6 +206,22 @@ func (n *Node) serve(ctx context.Context, h handler, method string, data []byte)
 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	switch {
+	case strings.HasPrefix(method, "cluster."):
+	case statusMethods[method]:
+		// Status is wanted most when the cluster is in trouble: it waits
+		// a moment to be current, then answers with what this node knows.
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		_ = n.catchUpWithLeader(cctx)
+		ccancel()
+	default:
+		// Any node may answer; it first catches up with what the leader
+		// committed, so a client reads its own writes (a task submitted
+		// right after its source was added through another node).
+		if err := n.catchUpWithLeader(ctx); err != nil {
+			return &Response{Error: fmt.Sprintf("%s: %v", method, err)}
+		}
+	}
 	resp, err := h(ctx, &req)
 	if resp == nil {
 		resp = &Response{}
