@@ -71,7 +71,11 @@ func (c *cluster) dmnode(args ...string) string {
 	c.t.Helper()
 	out, err := harness.Run(c.t, c.bin, append([]string{"--server", c.server()}, args...)...)
 	if err != nil {
-		c.t.Fatalf("dmnode %s: %v\n%s\nnode log:\n%s", strings.Join(args, " "), err, out, c.node.Log())
+		log := "(the nodes' logs follow the test's output)"
+		if c.node != nil {
+			log = c.node.Log()
+		}
+		c.t.Fatalf("dmnode %s: %v\n%s\nnode log:\n%s", strings.Join(args, " "), err, out, log)
 	}
 	return out
 }
