@@ -438,7 +438,12 @@ func (r *applyRun) commit(ctx context.Context) error {
 			return err
 		}
 	} else {
-		err := execTx(ctx, r.db, append(statements(r.ops), r.stmts...), func(tx *sql.Tx) error {
+		for _, op := range r.ops {
+			if _, err := r.tables.targetUniques(ctx, op.p); err != nil {
+				return err
+			}
+		}
+		err := execTx(ctx, r.db, append(statements(r.ops, r.tables.uniquesOf(r.ops)), r.stmts...), func(tx *sql.Tx) error {
 			if err := r.fence(ctx, tx, pos, at); err != nil {
 				return err
 			}

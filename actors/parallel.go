@@ -52,9 +52,139 @@ const applyWindowDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.apply_wind
 	PRIMARY KEY (task, source)
 )`
 
-// statements turns row changes into SQL in their order: consecutive
-// inserts into one table share a multi-row INSERT.
-func statements(ops []rowOp) []stmt {
+// statements turns row changes into SQL. The changes of each table go in
+// their order, except on a table whose one unique key is the key the
+// changes carry: there, unless a change is in safe mode or moves a row to
+// another key, they are first compacted to one final change per row, and
+// rows of distinct keys commute, so they go as one multi-row DELETE, one
+// multi-row upsert and one multi-row INSERT (per loadRowsPerStmt rows).
+// Changes to different tables never share a unique key; their relative
+// order is not kept.
+func statements(ops []rowOp, uniques map[*rules.TablePlan][][]int) []stmt {
+	var plans []*rules.TablePlan
+	byPlan := map[*rules.TablePlan][]rowOp{}
+	for _, op := range ops {
+		if _, ok := byPlan[op.p]; !ok {
+			plans = append(plans, op.p)
+		}
+		byPlan[op.p] = append(byPlan[op.p], op)
+	}
+	var out []stmt
+	for _, p := range plans {
+		pops := byPlan[p]
+		if final, ok := compact(pops, uniques[p]); ok {
+			out = append(out, grouped(final)...)
+		} else {
+			out = append(out, ordered(pops)...)
+		}
+	}
+	return out
+}
+
+// compact folds the changes of one table into one change per row (kind
+// Update standing for "the row is now after"), or says it cannot: see
+// statements.
+func compact(ops []rowOp, uniques [][]int) ([]rowOp, bool) {
+	if len(uniques) != 1 || !sameSet(uniques[0], ops[0].key) {
+		return nil, false
+	}
+	var order []string
+	last := map[string]*rowOp{}
+	for i := range ops {
+		op := ops[i]
+		if op.safe {
+			return nil, false
+		}
+		row := op.after
+		if op.kind == dmnode.Delete {
+			row = op.before
+		}
+		k, ok := rowKey(row, op.key)
+		if !ok {
+			return nil, false
+		}
+		if op.kind == dmnode.Update {
+			if bk, ok := rowKey(op.before, op.key); !ok || bk != k {
+				return nil, false
+			}
+		}
+		prev, seen := last[k]
+		if !seen || prev == nil {
+			if !seen {
+				order = append(order, k)
+			}
+			if prev == nil && seen {
+				// Inserted and deleted before: only an insert may follow.
+				if op.kind != dmnode.Insert {
+					return nil, false
+				}
+			}
+			last[k] = &op
+			continue
+		}
+		switch {
+		case prev.kind == dmnode.Insert && op.kind == dmnode.Update:
+			prev.after = op.after
+		case prev.kind == dmnode.Insert && op.kind == dmnode.Delete:
+			last[k] = nil // never on the target
+		case prev.kind == dmnode.Update && op.kind == dmnode.Update:
+			prev.after = op.after
+		case prev.kind == dmnode.Update && op.kind == dmnode.Delete:
+			prev.kind, prev.after = dmnode.Delete, nil
+		case prev.kind == dmnode.Delete && op.kind == dmnode.Insert:
+			prev.kind, prev.after = dmnode.Update, op.after
+		default:
+			return nil, false // a change the target would reject: keep it as it came
+		}
+	}
+	var out []rowOp
+	for _, k := range order {
+		if op := last[k]; op != nil {
+			out = append(out, *op)
+		}
+	}
+	return out, true
+}
+
+// grouped sends compacted changes of one table as multi-row statements.
+func grouped(ops []rowOp) []stmt {
+	if len(ops) == 0 {
+		return nil
+	}
+	p, key := ops[0].p, ops[0].key
+	var dels, ups, ins [][]any
+	for _, op := range ops {
+		switch op.kind {
+		case dmnode.Delete:
+			dels = append(dels, op.before)
+		case dmnode.Update:
+			ups = append(ups, op.after)
+		case dmnode.Insert:
+			ins = append(ins, op.after)
+		}
+	}
+	var out []stmt
+	for _, g := range []struct {
+		rows  [][]any
+		build func([][]any) (string, []any)
+	}{
+		{dels, func(r [][]any) (string, []any) { return sqlgen.DeleteMany(p.TargetSchema, p.TargetTable, p.Columns, key, r) }},
+		{ups, func(r [][]any) (string, []any) { return sqlgen.Upsert(p.TargetSchema, p.TargetTable, p.Columns, key, r) }},
+		{ins, func(r [][]any) (string, []any) { return sqlgen.Insert(p.TargetSchema, p.TargetTable, p.Columns, r, false) }},
+	} {
+		for len(g.rows) > 0 {
+			n := min(len(g.rows), loadRowsPerStmt)
+			q, args := g.build(g.rows[:n])
+			out = append(out, stmt{q, args})
+			g.rows = g.rows[n:]
+		}
+	}
+	return out
+}
+
+// ordered sends changes in their order: consecutive inserts share a
+// multi-row INSERT.
+func ordered(ops []rowOp) []stmt {
 	var out []stmt
 	for i := 0; i < len(ops); {
 		op := &ops[i]
@@ -87,6 +217,35 @@ func statements(ops []rowOp) []stmt {
 		i++
 	}
 	return out
+}
+
+// rowKey renders the key columns of a row; false when one is NULL.
+func rowKey(row []any, key []int) (string, bool) {
+	var b strings.Builder
+	for _, c := range key {
+		if row[c] == nil {
+			return "", false
+		}
+		b.WriteByte(0)
+		writeValue(&b, row[c])
+	}
+	return b.String(), true
+}
+
+func sameSet(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := map[int]bool{}
+	for _, x := range a {
+		in[x] = true
+	}
+	for _, x := range b {
+		if !in[x] {
+			return false
+		}
+	}
+	return true
 }
 
 // causality assigns row changes to workers; see the comment at the top.
@@ -238,6 +397,20 @@ func (tt *targetTables) targetUniques(ctx context.Context, p *rules.TablePlan) (
 	return u, nil
 }
 
+// uniquesOf returns the unique keys, as targetUniques found them, of the
+// plans of ops.
+func (tt *targetTables) uniquesOf(ops []rowOp) map[*rules.TablePlan][][]int {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	out := map[*rules.TablePlan][][]int{}
+	for _, op := range ops {
+		if _, ok := out[op.p]; !ok {
+			out[op.p] = tt.uniques[op.p]
+		}
+	}
+	return out
+}
+
 // waves splits row changes into waves of per-worker lists.
 func (r *applyRun) waves(ctx context.Context, ops []rowOp) ([][][]rowOp, error) {
 	c := r.causal
@@ -288,7 +461,7 @@ func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at u
 			if len(ops) == 0 {
 				continue
 			}
-			stmts := statements(ops)
+			stmts := statements(ops, r.tables.uniquesOf(ops))
 			g.Go(func() error { return r.execWorker(gctx, stmts) })
 		}
 		if err := g.Wait(); err != nil {

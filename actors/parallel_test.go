@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,13 +79,74 @@ func TestStatements(t *testing.T) {
 		{p: p, key: []int{0}, kind: dmnode.Update, before: []any{int64(3), "d"}, after: []any{int64(3), "e"}, safe: true},
 	}
 	var kinds []string
-	for _, s := range statements(ops) {
+	for _, s := range statements(ops, nil) {
 		kinds = append(kinds, strings.Fields(s.query)[0])
 	}
 	if got, want := strings.Join(kinds, " "), "INSERT UPDATE INSERT DELETE DELETE REPLACE"; got != want {
 		t.Fatalf("statements %s, want %s", got, want)
 	}
-	if args := statements(ops[:2])[0].args; len(args) != 4 {
+	if args := statements(ops[:2], nil)[0].args; len(args) != 4 {
 		t.Fatalf("two inserts in one statement carry %d arguments, want 4", len(args))
+	}
+}
+
+// On a table whose only unique key is the changes' key, each row's changes
+// fold into one and the rows go as multi-row statements.
+func TestCompactedStatements(t *testing.T) {
+	p := &rules.TablePlan{TargetSchema: "db", TargetTable: "t", Columns: []string{"id", "c"}}
+	pk := map[*rules.TablePlan][][]int{p: {{0}}}
+	ins := func(id int64, c string) rowOp {
+		return rowOp{p: p, key: []int{0}, kind: dmnode.Insert, after: []any{id, c}}
+	}
+	upd := func(id int64, from, to string) rowOp {
+		return rowOp{p: p, key: []int{0}, kind: dmnode.Update, before: []any{id, from}, after: []any{id, to}}
+	}
+	del := func(id int64, c string) rowOp {
+		return rowOp{p: p, key: []int{0}, kind: dmnode.Delete, before: []any{id, c}}
+	}
+	render := func(stmts []stmt) string {
+		var b strings.Builder
+		for _, s := range stmts {
+			fmt.Fprintf(&b, "%s %v\n", strings.Fields(s.query)[0], s.args)
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name string
+		ops  []rowOp
+		want string
+	}{
+		{"insert then updates: one insert of the last values",
+			[]rowOp{ins(1, "a"), upd(1, "a", "b"), upd(1, "b", "c")}, "INSERT [1 c]\n"},
+		{"insert then delete: nothing",
+			[]rowOp{ins(1, "a"), del(1, "a")}, ""},
+		{"update then delete: a delete",
+			[]rowOp{upd(1, "a", "b"), del(1, "b")}, "DELETE [1]\n"},
+		{"delete then insert: an upsert",
+			[]rowOp{del(1, "a"), ins(1, "b")}, "INSERT [1 b]\n"},
+		{"rows of several kinds: deletes, upserts, inserts",
+			[]rowOp{ins(3, "x"), upd(2, "a", "b"), del(4, "d"), upd(5, "e", "f"), del(6, "g")},
+			"DELETE [4 6]\nINSERT [2 b 5 f]\nINSERT [3 x]\n"},
+		{"a key that changes: in order",
+			[]rowOp{ins(3, "x"), {p: p, key: []int{0}, kind: dmnode.Update, before: []any{int64(3), "x"}, after: []any{int64(4), "x"}}},
+			"INSERT [3 x]\nUPDATE [4 x 3]\n"},
+		{"a second insert of a row: in order, for the target to refuse",
+			[]rowOp{ins(1, "a"), ins(1, "b")}, "INSERT [1 a 1 b]\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := render(statements(tc.ops, pk)); got != tc.want {
+				t.Fatalf("statements:\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+	// The upsert is an INSERT ... ON DUPLICATE KEY UPDATE.
+	if q := statements([]rowOp{upd(1, "a", "b")}, pk)[0].query; !strings.Contains(q, "ON DUPLICATE KEY UPDATE") {
+		t.Fatalf("update sent as %s", q)
+	}
+	// With a second unique key the changes go in order.
+	two := map[*rules.TablePlan][][]int{p: {{0}, {1}}}
+	if got := render(statements([]rowOp{ins(1, "a"), upd(1, "a", "b")}, two)); got != "INSERT [1 a]\nUPDATE [1 b 1]\n" {
+		t.Fatalf("with two unique keys:\n%s", got)
 	}
 }

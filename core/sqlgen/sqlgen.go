@@ -80,6 +80,40 @@ func Insert(schema, table string, columns []string, rows [][]any, replace bool) 
 	return b.String(), args
 }
 
+// Upsert builds one INSERT of all rows that updates the rows already there
+// instead: INSERT ... ON DUPLICATE KEY UPDATE c = VALUES(c) for every
+// column outside key. It is right only on a table whose one unique key is
+// key, since a collision on any other unique key would update another row.
+// With no rows it returns "" and nil.
+func Upsert(schema, table string, columns []string, key []int, rows [][]any) (string, []any) {
+	q, args := Insert(schema, table, columns, rows, false)
+	if q == "" {
+		return "", nil
+	}
+	inKey := map[int]bool{}
+	for _, k := range key {
+		inKey[k] = true
+	}
+	var b strings.Builder
+	b.WriteString(q)
+	b.WriteString(" ON DUPLICATE KEY UPDATE ")
+	n := 0
+	for i, c := range columns {
+		if inKey[i] && len(key) < len(columns) {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		n++
+		b.WriteString(QuoteIdent(c))
+		b.WriteString(" = VALUES(")
+		b.WriteString(QuoteIdent(c))
+		b.WriteByte(')')
+	}
+	return b.String(), args
+}
+
 // Delete builds a DELETE of the one row whose key columns equal those of
 // row, comparing NULL values with IS NULL.
 func Delete(schema, table string, columns []string, key []int, row []any) (string, []any) {

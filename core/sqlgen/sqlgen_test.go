@@ -124,6 +124,21 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
+func TestUpsert(t *testing.T) {
+	q, args := Upsert("db", "t", []string{"id", "a", "b"}, []int{0}, [][]any{{1, "x", nil}, {2, "y", 3}})
+	check(t, "upsert", call{q, args}, call{
+		"INSERT INTO `db`.`t` (`id`,`a`,`b`) VALUES (?,?,?),(?,?,?) ON DUPLICATE KEY UPDATE `a` = VALUES(`a`), `b` = VALUES(`b`)",
+		[]any{1, "x", nil, 2, "y", 3},
+	})
+	q, _ = Upsert("db", "t", []string{"a", "b"}, []int{0, 1}, [][]any{{1, 2}})
+	if want := "INSERT INTO `db`.`t` (`a`,`b`) VALUES (?,?) ON DUPLICATE KEY UPDATE `a` = VALUES(`a`), `b` = VALUES(`b`)"; q != want {
+		t.Fatalf("all-key upsert:\n%s\nwant\n%s", q, want)
+	}
+	if q, args := Upsert("db", "t", []string{"a"}, []int{0}, nil); q != "" || args != nil {
+		t.Fatalf("no rows: %q %v", q, args)
+	}
+}
+
 func TestDeleteMany(t *testing.T) {
 	cols := []string{"a", "b", "c"}
 	tests := []struct {
