@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -125,11 +127,57 @@ func startDev(t *testing.T, bin string) *dmnodeProc {
 	t.Helper()
 	port := harness.FreePort(t)
 	d := &dmnodeProc{bin: bin, url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
-	d.proc = harness.StartProcess(t, bin, []string{"dev", "--data-dir", filepath.Join(t.TempDir(), "dmnode-data"),
-		"--nats-port", strconv.Itoa(port), "--log-level", logLevel()})
+	args := []string{"dev", "--data-dir", filepath.Join(t.TempDir(), "dmnode-data"),
+		"--nats-port", strconv.Itoa(port), "--log-level", logLevel()}
+	httpPort := 0
+	if os.Getenv("BENCH_PROFILE") != "" {
+		httpPort = harness.FreePort(t)
+		args = append(args, "--http-port", strconv.Itoa(httpPort))
+	}
+	d.proc = harness.StartProcess(t, bin, args)
 	d.connect(t)
 	d.logOnVerbose(t)
+	if httpPort > 0 {
+		go d.profile(t, httpPort)
+	}
 	return d
+}
+
+// profile saves a CPU profile of the node, BENCH_PROFILE long (e.g. 5s),
+// taken from when it answers, as bench/results/<test>.pprof.
+func (d *dmnodeProc) profile(t *testing.T, httpPort int) {
+	secs, err := time.ParseDuration(os.Getenv("BENCH_PROFILE"))
+	if err != nil {
+		t.Logf("BENCH_PROFILE=%q: want a duration", os.Getenv("BENCH_PROFILE"))
+		return
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", httpPort, int(secs.Seconds()))
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Logf("profile: %v", err)
+		return
+	}
+	dir := filepath.Join(root, "bench", "results")
+	path := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(t.Name())+".pprof")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("profile: %v", err)
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Logf("profile: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err == nil {
+		t.Logf("CPU profile of dmnode: %s", path)
+	}
 }
 
 // logOnVerbose prints the process's log at the end of t when BENCH_VERBOSE
