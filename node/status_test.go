@@ -1,6 +1,9 @@
 package node
 
 import (
+	"encoding/json"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,5 +57,60 @@ func TestFigures(t *testing.T) {
 					tc.percent, tc.rate, tc.eta, tc.lag, tc.gap)
 			}
 		})
+	}
+}
+
+// The JSON of task status is a documented interface for scripts: every
+// field it has is in the README's table, and every field there exists.
+func TestStatusJSONSchema(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	start := strings.Index(section, "## Task status as JSON")
+	if start < 0 {
+		t.Fatal("README has no section \"Task status as JSON\"")
+	}
+	section = section[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		first := strings.Split(line, "|")[1]
+		for _, f := range strings.Split(first, ",") {
+			documented[strings.Trim(strings.TrimSpace(f), "`")] = true
+		}
+	}
+	// The task level is documented in the sentence above the table.
+	for _, f := range []string{"name", "mode", "state", "sources", "shard_ddl_locks", "rejected_ddls"} {
+		if !strings.Contains(section, `"`+f+`"`) && !strings.Contains(section, "`"+f+"`") {
+			t.Errorf("task field %q is not documented", f)
+		}
+	}
+	b, err := json.Marshal(SourceStatus{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"last_error", "last_error_time", "next"} {
+		fields[f] = true // omitted when empty
+	}
+	for f := range fields {
+		if !documented[f] {
+			t.Errorf("source field %q is not documented in the README", f)
+		}
+	}
+	for f := range documented {
+		if _, ok := fields[f]; !ok {
+			t.Errorf("the README documents source field %q, which status does not have", f)
+		}
 	}
 }
