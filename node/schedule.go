@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/jetstream"
 )
 
 // schedule runs the leader's placement loop: while this node leads, it
@@ -69,9 +70,36 @@ func (n *Node) placeOnce(ctx context.Context) error {
 			}
 		}
 	}
-	changes := catalog.Place(live, st.Desired(), st.Assign)
+	desired := st.Desired()
+	changes := catalog.Place(live, desired, st.Assign)
 	if len(changes) == 0 {
 		return nil
 	}
+	// Something moves: weigh the actors by the rows per second they last
+	// reported, so busy actors spread.
+	changes = catalog.PlaceWeighted(live, desired, st.Assign, n.actorRates(ctx, desired))
 	return n.propose(ctx, catalog.Command{Op: catalog.OpAssign, Assign: changes})
+}
+
+// actorRates reads the recent rows per second of loaders and appliers from
+// their progress records; actors without one weigh nothing.
+func (n *Node) actorRates(ctx context.Context, desired []catalog.ActorSpec) map[string]float64 {
+	if !n.storeReady.Load() {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	rates := map[string]float64{}
+	for _, a := range desired {
+		var p struct {
+			Rate float64 `json:"rate"`
+		}
+		switch a.Kind {
+		case catalog.KindLoad, catalog.KindApply:
+			if _, err := n.store.Load(rctx, jetstream.Key("progress", a.Kind, a.Task, a.Source), &p); err == nil && p.Rate > 0 {
+				rates[a.ID()] = p.Rate
+			}
+		}
+	}
+	return rates
 }

@@ -88,12 +88,22 @@ func (s *State) Desired() []ActorSpec {
 // node to the idlest until they do not. Placement is deterministic. It
 // returns only the changes: actor → node, with "" for actors to remove.
 func Place(live []string, desired []ActorSpec, current map[string]Assignment) map[string]string {
+	return PlaceWeighted(live, desired, current, nil)
+}
+
+// PlaceWeighted is Place that also spreads work: rates holds the recent
+// rows per second of actors (as their progress last reported it, also for
+// an actor whose node died), and among the nodes with the fewest actors an
+// actor to place goes to the one with the least rows per second, then to
+// one that runs another actor of its source, then by name.
+func PlaceWeighted(live []string, desired []ActorSpec, current map[string]Assignment, rates map[string]float64) map[string]string {
 	changes := map[string]string{}
 	if len(live) == 0 {
 		return changes
 	}
 	alive := map[string]bool{}
 	load := map[string]int{}
+	work := map[string]float64{}
 	for _, n := range live {
 		alive[n] = true
 		load[n] = 0
@@ -103,6 +113,7 @@ func Place(live []string, desired []ActorSpec, current map[string]Assignment) ma
 		want[a.ID()] = true
 		if as, ok := current[a.ID()]; ok && alive[as.Node] {
 			load[as.Node]++
+			work[as.Node] += rates[a.ID()]
 		}
 	}
 	for id := range current {
@@ -132,11 +143,21 @@ func Place(live []string, desired []ActorSpec, current map[string]Assignment) ma
 		}
 		best := nodes[0]
 		for _, n := range nodes[1:] {
-			if load[n] < load[best] || load[n] == load[best] && bySource[a.Source][n] && !bySource[a.Source][best] {
+			switch {
+			case load[n] != load[best]:
+				if load[n] < load[best] {
+					best = n
+				}
+			case work[n] != work[best]:
+				if work[n] < work[best] {
+					best = n
+				}
+			case bySource[a.Source][n] && !bySource[a.Source][best]:
 				best = n
 			}
 		}
 		load[best]++
+		work[best] += rates[a.ID()]
 		changes[a.ID()] = best
 		near(a.Source, best)
 	}

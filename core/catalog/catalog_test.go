@@ -294,3 +294,27 @@ func TestUpdateTask(t *testing.T) {
 		t.Fatalf("update of a missing task: %v", err)
 	}
 }
+
+// Among nodes with as many actors, work goes where fewer rows per second
+// flow; the rates of a dead node's actors follow them.
+func TestPlaceWeighted(t *testing.T) {
+	spec := func(src string) ActorSpec { return ActorSpec{Kind: KindApply, Task: "t", Source: src} }
+	desired := []ActorSpec{spec("a"), spec("b"), spec("c"), spec("d")}
+	current := map[string]Assignment{
+		"apply/t/a": {Node: "n1", Epoch: 1}, "apply/t/b": {Node: "n2", Epoch: 2}, "apply/t/c": {Node: "n3", Epoch: 3},
+	}
+	rates := map[string]float64{"apply/t/a": 5000, "apply/t/b": 10, "apply/t/c": 900, "apply/t/d": 300}
+	got := PlaceWeighted([]string{"n1", "n2", "n3"}, desired, current, rates)
+	if want := map[string]string{"apply/t/d": "n2"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("new actor placed %v, want %v", got, want)
+	}
+	// Without rates the name decides.
+	if got := Place([]string{"n1", "n2", "n3"}, desired, current); got["apply/t/d"] != "n1" {
+		t.Fatalf("unweighted: %v", got)
+	}
+	// n1 dies: its busy actor goes to the quieter of the two others.
+	got = PlaceWeighted([]string{"n2", "n3"}, desired[:3], current, rates)
+	if want := map[string]string{"apply/t/a": "n2"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after n1 died: %v, want %v (n2 carries 10 rows/s, n3 900)", got, want)
+	}
+}
