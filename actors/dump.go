@@ -48,6 +48,9 @@ type DumpTable struct {
 	// table is read as one chunk.
 	KeyCol int          `json:"key_col"`
 	Chunks []*DumpChunk `json:"chunks"`
+	// Estimate is the server's estimate of the table's rows when it was
+	// planned (information_schema.TABLES.TABLE_ROWS), for progress.
+	Estimate int64 `json:"estimate,omitempty"`
 }
 
 // DumpChunk is a half-open key range [Lo, Hi); Last chunks have no Hi.
@@ -200,9 +203,19 @@ func (d *Dumper) plan(ctx context.Context, snap *snapshot, te *taskEnv) ([]*Dump
 			return nil, err
 		}
 		dt.Chunks = chunks
+		dt.Estimate = estimateRows(ctx, snap.conns[0], t.Schema, t.Name)
 		out = append(out, dt)
 	}
 	return out, nil
+}
+
+// estimateRows returns the server's estimate of a table's rows, 0 when it
+// has none.
+func estimateRows(ctx context.Context, c *sql.Conn, schemaName, table string) int64 {
+	var n sql.NullInt64
+	_ = c.QueryRowContext(ctx, `SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+		schemaName, table).Scan(&n)
+	return n.Int64
 }
 
 func isIntType(t string) bool {
@@ -423,12 +436,23 @@ func (w *dumpWriter) report(ctx context.Context) {
 	w.mu.Lock()
 	p := DumpProgress{Tables: len(w.cp.Tables), Updated: time.Now().UTC()}
 	for _, t := range w.cp.Tables {
+		var done int64
+		pending := false
 		for _, c := range t.Chunks {
 			p.ChunksTotal++
 			if c.Done {
 				p.ChunksDone++
-				p.RowsDumped += c.Rows
+				done += c.Rows
+			} else {
+				pending = true
 			}
+		}
+		p.RowsDumped += done
+		// A table's rows: as counted once it is dumped, else estimated.
+		if pending {
+			p.RowsTotal += max(t.Estimate, done)
+		} else {
+			p.RowsTotal += done
 		}
 	}
 	w.mu.Unlock()

@@ -89,17 +89,22 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 		fmt.Fprintln(w, "SOURCE\tSTAGE\tPROGRESS\tRATE\tETA\tLAG\tBEHIND")
 		for _, s := range t.Sources {
 			progress, eta, lag, behind := "-", "-", "-", "-"
+			copying := s.Stage == "dump" || s.Stage == "load"
 			switch {
-			case s.RowsInserted+s.RowsUpdated+s.RowsDeleted > 0 || s.Applied != "":
+			case copying && s.RowsEstimated > 0:
+				progress = fmt.Sprintf("%s %3.0f%%  %s/%s", bar(s.Percent, 20), s.Percent, count(s.RowsLoaded), count(s.RowsEstimated))
+			case copying && s.ChunksTotal > 0:
+				progress = fmt.Sprintf("chunks %d/%d, %s rows loaded", s.ChunksDone, s.ChunksTotal, count(s.RowsLoaded))
+			case copying:
+				progress = "taking the snapshot"
+			case s.Stage == "done":
+				progress = fmt.Sprintf("%s rows loaded", count(s.RowsLoaded))
+			default:
 				progress = fmt.Sprintf("ins %s  upd %s  del %s", count(s.RowsInserted), count(s.RowsUpdated), count(s.RowsDeleted))
 				lag = fmt.Sprintf("%ds", s.LagSeconds)
 				if s.GapBytes >= 0 {
 					behind = size(s.GapBytes)
 				}
-			case s.RowsEstimated > 0:
-				progress = fmt.Sprintf("%s %3.0f%%  %s/%s", bar(s.Percent, 20), s.Percent, count(s.RowsLoaded), count(s.RowsEstimated))
-			case s.ChunksTotal > 0:
-				progress = fmt.Sprintf("chunks %d/%d", s.ChunksDone, s.ChunksTotal)
 			}
 			if s.ETASeconds >= 0 {
 				eta = (time.Duration(s.ETASeconds) * time.Second).String()
