@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -125,4 +126,44 @@ func BenchmarkDecodeBatch(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// The same batch through encoding/json, the codec's yardstick: size and
+// speed of the alternative a binary codec has to beat.
+func BenchmarkEncodeBatchJSON(b *testing.B) {
+	batch := sampleBatch()
+	var data []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if data, err = json.Marshal(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(data)))
+}
+
+func BenchmarkDecodeBatchJSON(b *testing.B) {
+	data, _ := json.Marshal(sampleBatch())
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var out dmnode.Batch
+		if err := json.Unmarshal(data, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestCodecSmallerThanJSON records the size the binary codec saves.
+func TestCodecSmallerThanJSON(t *testing.T) {
+	bin, err := EncodeBatch(nil, sampleBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(sampleBatch())
+	if len(bin) >= len(js) {
+		t.Fatalf("binary batch %d bytes, JSON %d", len(bin), len(js))
+	}
+	t.Logf("sample batch: binary %d bytes, JSON %d bytes", len(bin), len(js))
 }

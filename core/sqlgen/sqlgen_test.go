@@ -190,3 +190,37 @@ func TestPanics(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkInsert500(b *testing.B) {
+	cols := []string{"id", "k", "c", "pad"}
+	rows := make([][]any, 500)
+	for i := range rows {
+		rows[i] = []any{int64(i), int64(i * 7), "a 120-character sysbench value", "a pad value"}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Insert("sbtest", "sbtest1", cols, rows, false)
+	}
+}
+
+func BenchmarkUpdate(b *testing.B) {
+	cols := []string{"id", "k", "c", "pad"}
+	before := []any{int64(1), int64(7), "old", "pad"}
+	after := []any{int64(1), int64(8), "new", "pad"}
+	b.ReportAllocs()
+	for b.Loop() {
+		Update("sbtest", "sbtest1", cols, []int{0}, before, after)
+	}
+}
+
+func BenchmarkUpsert500(b *testing.B) {
+	cols := []string{"id", "k", "c", "pad"}
+	rows := make([][]any, 500)
+	for i := range rows {
+		rows[i] = []any{int64(i), int64(i * 7), "a 120-character sysbench value", "a pad value"}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Upsert("sbtest", "sbtest1", cols, []int{0}, rows)
+	}
+}
