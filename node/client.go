@@ -13,7 +13,8 @@ import (
 
 // Client calls the control API of any node.
 type Client struct {
-	nc *nats.Conn
+	nc  *nats.Conn
+	url string
 }
 
 // Dial connects to a node's NATS URL.
@@ -22,7 +23,7 @@ func Dial(url string) (*Client, error) {
 	if err != nil {
 		return nil, &UnreachableError{URL: url, Err: err}
 	}
-	return &Client{nc: nc}, nil
+	return &Client{nc: nc, url: url}, nil
 }
 
 // CallNode sends a request to one node's own subject: the node named, or,
@@ -53,7 +54,23 @@ func (c *Client) call(ctx context.Context, subject string, req *Request) (*Respo
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
+	// A node that stops (cluster leave) may take its server, and so the
+	// connection, away before its answer arrives: give up then, too.
+	closed := c.nc.StatusChanged(nats.CLOSED)
+	defer c.nc.RemoveStatusListener(closed)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	msg, err := c.nc.RequestWithContext(ctx, subject, data)
+	if err != nil && c.nc.IsClosed() {
+		return nil, fmt.Errorf("%s: the connection to %s closed before an answer came", method, c.url)
+	}
 	if errors.Is(err, nats.ErrNoResponders) {
 		return nil, &noResponderError{method: method, url: c.nc.ConnectedUrlRedacted()}
 	}

@@ -327,7 +327,8 @@ func (n *Node) apiClusterLeave(ctx context.Context, req *Request) (*Response, er
 	if err := os.WriteFile(filepath.Join(n.cfg.DataDir, leftFile), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o640); err != nil {
 		n.log.Warn("mark data dir as left", "err", err)
 	}
-	n.stopOnce.Do(func() { close(n.stopped) })
+	// The answer goes out before the node stops with its server.
+	time.AfterFunc(time.Second, func() { n.stopOnce.Do(func() { close(n.stopped) }) })
 	return &Response{Report: []string{"node " + n.id + " left the cluster and is stopping"}}, nil
 }
 

@@ -355,7 +355,7 @@ func TestClusterFailover(t *testing.T) {
 		})
 		leaving := m.nodes[1]
 		out, err := harness.Run(t, m.bin, "--server", leaving.url(), "cluster", "leave")
-		if err != nil {
+		if err != nil && !strings.Contains(out, "closed before an answer came") {
 			t.Fatalf("cluster leave: %v\n%s", err, out)
 		}
 		if err := leaving.proc.Wait(t, time.Minute); err != nil {
