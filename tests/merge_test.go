@@ -68,10 +68,29 @@ func TestMergeWithPartitionID(t *testing.T) {
 func TestMergeWithExtractSource(t *testing.T) {
 	c := newCluster(t, 3)
 	c.seed(256)
-	c.target.Exec(t, "CREATE DATABASE dmtest",
+	task := c.extractSourceTask("merge-extract")
+	w := startWriters(t, c.sources, 2)
+	c.dmnode("task", "submit", task)
+	c.dmnode("task", "wait", "merge-extract", "--stage", "sync", "--timeout", "3m")
+	waitForOps(t, w, w.count()+300)
+	c.stopNode()
+	waitForOps(t, w, w.count()+300)
+	c.startNode()
+	waitForOps(t, w, w.count()+300)
+	w.stop(t)
+	c.expectEqual("dmtest.t", func(i int) string {
+		return fmt.Sprintf("SELECT id, c, port, '%02d' FROM dmtest.t1", i+1)
+	}, "SELECT id, c, port, c_source FROM dmtest.t")
+}
+
+// extractSourceTask pre-creates the target table dmtest.t keyed by (id,
+// c_source), adds the sources by GTID and writes a task merging their
+// dmtest.t* into it with the source id extracted into c_source.
+func (c *cluster) extractSourceTask(name string) string {
+	c.target.Exec(c.t, "CREATE DATABASE dmtest",
 		"CREATE TABLE dmtest.t (id bigint unsigned NOT NULL, c char(32), port int, c_source varchar(32) NOT NULL, PRIMARY KEY (id, c_source))")
 	c.addSourcesGTID(true)
-	task := c.writeFile("task.yaml", c.taskYAML("merge-extract", func(int) string {
+	return c.writeFile(name+".yaml", c.taskYAML(name, func(int) string {
 		return `    block-allow-list: "instance"
     route-rules: ["merge"]
 `
@@ -88,18 +107,6 @@ routes:
       source-regexp: "mysql-replica-(.*)"
       target-column: c_source
 `))
-	w := startWriters(t, c.sources, 2)
-	c.dmnode("task", "submit", task)
-	c.dmnode("task", "wait", "merge-extract", "--stage", "sync", "--timeout", "3m")
-	waitForOps(t, w, w.count()+300)
-	c.stopNode()
-	waitForOps(t, w, w.count()+300)
-	c.startNode()
-	waitForOps(t, w, w.count()+300)
-	w.stop(t)
-	c.expectEqual("dmtest.t", func(i int) string {
-		return fmt.Sprintf("SELECT id, c, port, '%02d' FROM dmtest.t1", i+1)
-	}, "SELECT id, c, port, c_source FROM dmtest.t")
 }
 
 // waitForOps waits until the writers have performed at least n operations

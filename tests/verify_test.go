@@ -24,26 +24,7 @@ import (
 func TestVerifyMergeWithExtractSource(t *testing.T) {
 	c := newCluster(t, 2)
 	c.seed(256)
-	c.target.Exec(t, "CREATE DATABASE dmtest",
-		"CREATE TABLE dmtest.t (id bigint unsigned NOT NULL, c char(32), port int, c_source varchar(32) NOT NULL, PRIMARY KEY (id, c_source))")
-	c.addSourcesGTID(true)
-	task := c.writeFile("task.yaml", c.taskYAML("verify-extract", func(int) string {
-		return `    block-allow-list: "instance"
-    route-rules: ["merge"]
-`
-	}, `block-allow-list:
-  instance:
-    do-dbs: ["dmtest"]
-routes:
-  merge:
-    schema-pattern: dmtest
-    table-pattern: t*
-    target-schema: dmtest
-    target-table: t
-    extract-source:
-      source-regexp: "mysql-replica-(.*)"
-      target-column: c_source
-`))
+	task := c.extractSourceTask("verify-extract")
 	w := startWriters(t, c.sources, 4)
 	c.dmnode("task", "submit", task)
 	c.dmnode("task", "wait", "verify-extract", "--stage", "sync", "--timeout", "3m")

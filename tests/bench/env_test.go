@@ -158,7 +158,7 @@ func (d *dmnodeProc) profile(t *testing.T, httpPort int) {
 		return
 	}
 	defer resp.Body.Close()
-	root, err := moduleRoot()
+	root, err := harness.ModuleRoot()
 	if err != nil {
 		t.Logf("profile: %v", err)
 		return
@@ -331,22 +331,4 @@ func logLevel() string {
 		return "info"
 	}
 	return "warn"
-}
-
-// moduleRoot walks up from the working directory to the one holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

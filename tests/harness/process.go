@@ -98,7 +98,7 @@ func BuildDmnode(t testing.TB) string {
 }
 
 func buildDmnode() (string, error) {
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -124,8 +124,8 @@ func removeBuilds() {
 	}
 }
 
-// moduleRoot walks up from the working directory to the one holding go.mod.
-func moduleRoot() (string, error) {
+// ModuleRoot walks up from the working directory to the one holding go.mod.
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
