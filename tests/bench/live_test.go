@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // The live workloads (steady, failover) replicate schema.sbtest1 and
@@ -133,21 +135,34 @@ func (l *live) currentLag() time.Duration {
 	return l.lag.series[len(l.lag.series)-1].lag
 }
 
-// verifyLive compares every source's tables with their rows in dst.
+// verifyLive compares every source's tables with their rows in dst. The
+// last marker can reach the target a moment before rows written earlier
+// upstream (a batch's rows commit on several connections), so a difference
+// is looked at again for up to 30 seconds before it counts.
 func (e *env) verifyLive(t testing.TB, db *sql.DB, schema, dst string) {
 	t.Helper()
-	for i := range e.sources {
-		for _, tc := range []struct {
-			table string
-			cols  []string
-		}{{"sbtest1", sbtestCols}, {"marker", []string{"id", "ts"}}} {
-			diff, err := sameTable(e.srcDB[i], schema+"."+tc.table, db, dst+"."+tc.table, "c_source = '"+sourceTag(i)+"'", tc.cols)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff != "" {
-				t.Fatalf("rows differ: %s", diff)
+	start := time.Now()
+	err := harness.Within(30*time.Second, func() error {
+		for i := range e.sources {
+			for _, tc := range []struct {
+				table string
+				cols  []string
+			}{{"sbtest1", sbtestCols}, {"marker", []string{"id", "ts"}}} {
+				diff, err := sameTable(e.srcDB[i], schema+"."+tc.table, db, dst+"."+tc.table, "c_source = '"+sourceTag(i)+"'", tc.cols)
+				if err != nil {
+					return err
+				}
+				if diff != "" {
+					return fmt.Errorf("rows differ: %s", diff)
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Logf("source and target equal after %.1fs", d.Seconds())
 	}
 }
