@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -117,6 +119,36 @@ type dmnodeProc struct {
 	url    string
 	proc   *harness.Process
 	client *node.Client
+	// httpPort serves /debug/pprof/ when BENCH_PPROF is set; 0 otherwise.
+	httpPort int
+}
+
+// profileCPU starts a CPU profile of the node for secs seconds and returns
+// a function that waits for it and writes it to BENCH_PPROF/name.pprof.
+// Without BENCH_PPROF it does nothing.
+func (d *dmnodeProc) profileCPU(t testing.TB, name string, secs int) (wait func()) {
+	dir := os.Getenv("BENCH_PPROF")
+	if dir == "" || d.httpPort == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", d.httpPort, secs))
+		if err != nil {
+			t.Logf("cpu profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+".pprof"), b, 0o644)
+		}
+		if err != nil {
+			t.Logf("cpu profile: %v", err)
+		}
+	}()
+	return func() { <-done }
 }
 
 // startDev starts `dmnode dev` on a fresh data dir and waits until it
@@ -125,8 +157,13 @@ func startDev(t *testing.T, bin string) *dmnodeProc {
 	t.Helper()
 	port := harness.FreePort(t)
 	d := &dmnodeProc{bin: bin, url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
-	d.proc = harness.StartProcess(t, bin, []string{"dev", "--data-dir", filepath.Join(t.TempDir(), "dmnode-data"),
-		"--nats-port", strconv.Itoa(port), "--log-level", logLevel()})
+	args := []string{"dev", "--data-dir", filepath.Join(t.TempDir(), "dmnode-data"),
+		"--nats-port", strconv.Itoa(port), "--log-level", logLevel()}
+	if os.Getenv("BENCH_PPROF") != "" {
+		d.httpPort = harness.FreePort(t)
+		args = append(args, "--http-port", strconv.Itoa(d.httpPort), "--pprof")
+	}
+	d.proc = harness.StartProcess(t, bin, args)
 	d.connect(t)
 	d.logOnVerbose(t)
 	return d
