@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,9 @@ import (
 // Loader writes one source's dumped chunks to the target. It consumes the
 // task's snapshot stream with a durable consumer and acknowledges a message
 // only after its rows are committed, so a restarted loader gets every
-// unacknowledged message again. Rows are written with REPLACE, which makes
+// unacknowledged message again. Several workers (the task's pool-size)
+// each load a message in its own target transaction; acknowledgements are
+// sent beside them. Rows are written with REPLACE, which makes
 // writing a message twice harmless.
 type Loader struct {
 	env    Env
@@ -80,7 +83,7 @@ func (l *Loader) Run(ctx context.Context) error {
 		FilterSubject: jetstream.SnapshotSubject(l.task, l.source),
 		AckPolicy:     njs.AckExplicitPolicy,
 		AckWait:       10 * time.Minute,
-		MaxAckPending: 2 * pool,
+		MaxAckPending: loadMaxAckPending(pool),
 	})
 	if err != nil {
 		return fmt.Errorf("create load consumer: %w", err)
@@ -99,32 +102,76 @@ type loadRun struct {
 	tables  *targetTables
 	schemas map[dmnode.TableID]*schema.Table
 	rows    int64 // atomic
+	// Time the workers spent, summed over them, for the finish log: in
+	// target transactions, preparing statements, and waiting for work.
+	execNs, buildNs, idleNs atomic.Int64
+}
+
+// Loader buffers. Every message held is at most 1 MiB (the stream's max
+// payload), so a loader holds at most (maxAckPending) MiB of dumped rows.
+const (
+	// loadFetchWait is how long a fetch waits for messages while the dump
+	// runs; loadDrainWait once it finished, so that the end of the load
+	// is noticed promptly.
+	loadFetchWait = 500 * time.Millisecond
+	loadDrainWait = 20 * time.Millisecond
+)
+
+// loaded is a message whose rows are committed, waiting for its
+// acknowledgement.
+type loaded struct {
+	m    njs.Msg
+	rows int
 }
 
 func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
-	msgs := make(chan njs.Msg, pool) // bounded: the fetcher waits for a free worker
+	// Fetched messages wait here for a free worker; when it is full the
+	// fetcher waits. The consumer's MaxAckPending (loadMaxAckPending)
+	// bounds what is fetched, in a worker, or waiting for its ack.
+	msgs := make(chan njs.Msg, pool)
+	// Committed messages wait here for their acknowledgement, so a worker
+	// goes on to the next message without waiting for the server to
+	// confirm one (a confirmed ack costs a stream write, and an fsync with
+	// SyncAlways). It holds every message the consumer lets be pending, so
+	// a worker never waits for it.
+	acks := make(chan loaded, loadMaxAckPending(pool))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(msgs)
 		return ld.fetch(gctx, cons, pool, msgs)
 	})
+	var workers sync.WaitGroup
 	for range pool {
+		workers.Add(1)
 		g.Go(func() error {
-			for m := range msgs {
-				if err := ld.apply(gctx, m); err != nil {
-					return err
-				}
-			}
-			return nil
+			defer workers.Done()
+			return ld.work(gctx, msgs, acks)
 		})
 	}
+	g.Go(func() error {
+		workers.Wait()
+		close(acks)
+		return nil
+	})
+	g.Go(func() error {
+		for a := range acks {
+			if err := ld.ack(gctx, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	start := time.Now()
 	err := g.Wait()
 	ld.report(context.WithoutCancel(ctx))
 	if errors.Is(err, errLoadDone) {
 		if err := ld.l.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: ld.l.task, Src: ld.l.source, Stage: catalog.StageLoad}); err != nil {
 			return fmt.Errorf("record load done: %w", err)
 		}
-		ld.l.env.Log.Info("load finished", "rows", atomic.LoadInt64(&ld.rows))
+		ld.l.env.Log.Info("load finished", "rows", atomic.LoadInt64(&ld.rows), "took", time.Since(start).Round(time.Millisecond),
+			"workers", pool, "in_target", time.Duration(ld.execNs.Load()).Round(time.Millisecond),
+			"preparing", time.Duration(ld.buildNs.Load()).Round(time.Millisecond),
+			"waiting", time.Duration(ld.idleNs.Load()).Round(time.Millisecond))
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -133,6 +180,45 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 	return err
 }
 
+// work loads messages until msgs is closed and hands each to the acker.
+func (ld *loadRun) work(ctx context.Context, msgs <-chan njs.Msg, acks chan<- loaded) error {
+	waitFrom := time.Now()
+	for m := range msgs {
+		ld.idleNs.Add(int64(time.Since(waitFrom)))
+		n, err := ld.apply(ctx, m)
+		if err != nil {
+			return err
+		}
+		select {
+		case acks <- loaded{m, n}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		waitFrom = time.Now()
+	}
+	return nil
+}
+
+// ack acknowledges a committed message, confirmed by the server so that
+// the drain check counts it, and records its rows.
+func (ld *loadRun) ack(ctx context.Context, a loaded) error {
+	if err := a.m.DoubleAck(ctx); err != nil {
+		return fmt.Errorf("acknowledge dumped rows: %w", err)
+	}
+	atomic.AddInt64(&ld.rows, int64(a.rows))
+	met := ld.l.env.metrics()
+	met.Rows(PhaseLoad, dmnode.Insert.String(), int64(a.rows))
+	met.Bytes(PhaseLoad, int64(len(a.m.Data())))
+	if md, err := a.m.Metadata(); err == nil {
+		met.Pending(jetstream.SnapshotStream(ld.l.task), md.NumPending)
+	}
+	return nil
+}
+
+// loadMaxAckPending is the loader consumer's MaxAckPending: messages in a
+// worker, waiting for one, or waiting for their acknowledgement.
+func loadMaxAckPending(pool int) int { return 4 * pool }
+
 var errLoadDone = errors.New("load done")
 
 // fetch pulls messages until the dump is finished and every message is
@@ -140,7 +226,11 @@ var errLoadDone = errors.New("load done")
 func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out chan<- njs.Msg) error {
 	lastReport := time.Now()
 	for {
-		batch, err := cons.Fetch(pool, njs.FetchMaxWait(500*time.Millisecond))
+		wait := loadFetchWait
+		if ld.dumpFinished() {
+			wait = loadDrainWait
+		}
+		batch, err := cons.Fetch(pool, njs.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -176,11 +266,15 @@ func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out c
 	}
 }
 
+// dumpFinished reports whether the catalog records the dump as finished.
+func (ld *loadRun) dumpFinished() bool {
+	t, ok := ld.l.env.Catalog().Tasks[ld.l.task]
+	return ok && t.Sources[ld.l.source] != nil && t.Sources[ld.l.source].Stage == catalog.StageLoad
+}
+
 // drained reports whether the dumper finished and nothing is left to load.
 func (ld *loadRun) drained(ctx context.Context, cons njs.Consumer) (bool, error) {
-	st := ld.l.env.Catalog()
-	t, ok := st.Tasks[ld.l.task]
-	if !ok || t.Sources[ld.l.source] == nil || t.Sources[ld.l.source].Stage != catalog.StageLoad {
+	if !ld.dumpFinished() {
 		return false, nil
 	}
 	info, err := cons.Info(ctx)
@@ -190,21 +284,24 @@ func (ld *loadRun) drained(ctx context.Context, cons njs.Consumer) (bool, error)
 	return info.NumPending == 0 && info.NumAckPending == 0, nil
 }
 
-func (ld *loadRun) apply(ctx context.Context, m njs.Msg) error {
+// apply writes a message's rows to the target in one transaction and
+// returns how many it wrote.
+func (ld *loadRun) apply(ctx context.Context, m njs.Msg) (int, error) {
+	start := time.Now()
 	rb, err := jetstream.DecodeRowBatch(m.Data())
 	if err != nil {
-		return Permanent(err)
+		return 0, Permanent(err)
 	}
 	plan, err := ld.tables.plan(ctx, rb.Table, rb.Columns, func() *schema.Table { return ld.upstream(ctx, rb.Table) })
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var stmts []stmt
 	rows := make([][]any, 0, min(len(rb.Rows), loadRowsPerStmt))
 	for _, r := range rb.Rows {
 		out, err := plan.Apply(r)
 		if err != nil {
-			return Permanent(err)
+			return 0, Permanent(err)
 		}
 		rows = append(rows, out)
 		if len(rows) == loadRowsPerStmt {
@@ -218,22 +315,13 @@ func (ld *loadRun) apply(ctx context.Context, m njs.Msg) error {
 		stmts = append(stmts, stmt{q, args})
 	}
 	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, ld.l.task, ld.l.source, ld.l.env.Epoch) }
+	built := time.Now()
+	ld.buildNs.Add(int64(built.Sub(start)))
 	if err := execTx(ctx, ld.tables.db, stmts, fence); err != nil {
-		return fmt.Errorf("load %s chunk %d: %w", rb.Table, rb.Chunk, err)
+		return 0, fmt.Errorf("load %s chunk %d: %w", rb.Table, rb.Chunk, err)
 	}
-	// Acknowledged only after commit, and confirmed by the server, so
-	// the message is not lost if this node dies now.
-	if err := m.DoubleAck(ctx); err != nil {
-		return fmt.Errorf("acknowledge chunk of %s: %w", rb.Table, err)
-	}
-	atomic.AddInt64(&ld.rows, int64(len(rb.Rows)))
-	met := ld.l.env.metrics()
-	met.Rows(PhaseLoad, dmnode.Insert.String(), int64(len(rb.Rows)))
-	met.Bytes(PhaseLoad, int64(len(m.Data())))
-	if md, err := m.Metadata(); err == nil {
-		met.Pending(jetstream.SnapshotStream(ld.l.task), md.NumPending)
-	}
-	return nil
+	ld.execNs.Add(int64(time.Since(built)))
+	return len(rb.Rows), nil
 }
 
 // upstream returns the dumped schema of an upstream table, for creating its
