@@ -218,3 +218,53 @@ func checkWidth(columns []string, row []any) {
 		panic(fmt.Sprintf("sqlgen: row has %d values for %d columns", len(row), len(columns)))
 	}
 }
+
+// LiteralSize estimates the bytes a value takes in a statement once the
+// driver has interpolated it, with its separator: a string or byte slice
+// its length plus quotes (and _binary for bytes), a number at most its
+// digits. Escaping can make a value longer; the estimate is for sizing
+// statements, not for bounding them exactly.
+func LiteralSize(v any) int {
+	switch x := v.(type) {
+	case nil:
+		return 5
+	case string:
+		return len(x) + 3
+	case []byte:
+		return len(x) + 11
+	}
+	return 21
+}
+
+// RowSize is the estimated size of a row's group in a multi-row INSERT:
+// the LiteralSize of its values and the parentheses.
+func RowSize(row []any) int {
+	n := 3
+	for _, v := range row {
+		n += LiteralSize(v)
+	}
+	return n
+}
+
+// SplitRows divides rows into consecutive groups for multi-row statements
+// and returns the end index of each group: a group holds at most maxRows
+// rows and at most maxBytes bytes by RowSize, except that a row larger
+// than maxBytes makes a group of its own. maxRows <= 0 means no row limit.
+// With no rows it returns nil.
+func SplitRows(rows [][]any, maxRows, maxBytes int) []int {
+	var ends []int
+	n, size := 0, 0
+	for i, r := range rows {
+		rs := RowSize(r)
+		if n > 0 && ((maxRows > 0 && n >= maxRows) || size+rs > maxBytes) {
+			ends = append(ends, i)
+			n, size = 0, 0
+		}
+		n++
+		size += rs
+	}
+	if n > 0 {
+		ends = append(ends, len(rows))
+	}
+	return ends
+}

@@ -175,3 +175,40 @@ func TestPanics(t *testing.T) {
 		})
 	}
 }
+
+func TestSplitRows(t *testing.T) {
+	row := func(s string) []any { return []any{int64(1), s} } // RowSize = 3 + 21 + len(s)+3
+	rows := func(lens ...int) [][]any {
+		var out [][]any
+		for _, n := range lens {
+			out = append(out, row(strings.Repeat("x", n)))
+		}
+		return out
+	}
+	tests := []struct {
+		name              string
+		rows              [][]any
+		maxRows, maxBytes int
+		want              []int
+	}{
+		{"none", nil, 10, 100, nil},
+		{"one group", rows(0, 0, 0), 10, 1000, []int{3}},
+		{"by rows", rows(0, 0, 0, 0, 0), 2, 1000, []int{2, 4, 5}},
+		{"by bytes", rows(3, 3, 3, 3), 0, 60, []int{2, 4}}, // 30 bytes a row
+		{"exactly full", rows(3, 3, 3), 0, 90, []int{3}},   // 3 x 30 = 90 fits
+		{"oversized row alone", rows(0, 200, 0), 0, 100, []int{1, 2, 3}},
+		{"oversized first", rows(200, 0), 10, 100, []int{1, 2}},
+		{"rows and bytes", rows(3, 3, 3, 3, 3), 2, 75, []int{2, 4, 5}},
+	}
+	for _, tt := range tests {
+		if got := SplitRows(tt.rows, tt.maxRows, tt.maxBytes); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: SplitRows = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if got := RowSize(row("abc")); got != 30 {
+		t.Errorf("RowSize = %d, want 30", got)
+	}
+	if got := RowSize([]any{nil, []byte("ab")}); got != 3+5+13 {
+		t.Errorf("RowSize with NULL and bytes = %d", got)
+	}
+}
