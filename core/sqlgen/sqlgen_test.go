@@ -212,3 +212,32 @@ func TestSplitRows(t *testing.T) {
 		t.Errorf("RowSize with NULL and bytes = %d", got)
 	}
 }
+
+func TestAppendTSVRow(t *testing.T) {
+	tests := []struct {
+		row  []any
+		want string
+		ok   bool
+	}{
+		{[]any{int64(-1), uint64(1 << 63), "a", nil, ""}, "-1\t9223372036854775808\ta\t\\N\t\n", true},
+		{[]any{float64(0.1), float32(2.5), float64(1e300)}, "0.1\t2.5\t1e+300\n", true},
+		{[]any{"t\tn\nr\rz\x00b\\", `\N`}, `t\tn\nr\rz\0b\\` + "\t" + `\\N` + "\n", true},
+		{[]any{"héllo 世界"}, "héllo 世界\n", true},
+		{[]any{int64(1), []byte("x")}, "", false},
+		{[]any{true}, "", false},
+	}
+	for _, tt := range tests {
+		got, ok := AppendTSVRow([]byte("prev\n"), tt.row)
+		if ok != tt.ok || (ok && string(got) != "prev\n"+tt.want) {
+			t.Errorf("AppendTSVRow(%#v) = %q, %v; want %q, %v", tt.row, got, ok, "prev\n"+tt.want, tt.ok)
+		}
+	}
+}
+
+func TestLoadData(t *testing.T) {
+	got := LoadData("Reader::x'y", "db", "t", []string{"a", "b`c"})
+	want := "LOAD DATA LOCAL INFILE 'Reader::x''y' REPLACE INTO TABLE `db`.`t` CHARACTER SET utf8mb4 (`a`,`b``c`)"
+	if got != want {
+		t.Errorf("LoadData = %s\nwant %s", got, want)
+	}
+}
