@@ -295,17 +295,27 @@ func (w *dumpWriter) dumpAll(ctx context.Context, snap *snapshot) error {
 			return nil
 		})
 	}
+	// Progress is reported every second, and within dumpProgressEvery of
+	// a chunk finishing: a chunk can take well under a second, and status
+	// should not jump from nothing to done.
 	stop := make(chan struct{})
 	var rep sync.WaitGroup
 	rep.Go(func() {
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(dumpProgressEvery)
 		defer t.Stop()
+		reported, last := int64(-1), time.Time{}
 		for {
 			select {
 			case <-stop:
 				return
-			case <-t.C:
-				w.report(ctx)
+			case now := <-t.C:
+				w.mu.Lock()
+				rows := w.rows
+				w.mu.Unlock()
+				if rows != reported || now.Sub(last) >= time.Second {
+					w.report(ctx)
+					reported, last = rows, now
+				}
 			}
 		}
 	})
@@ -314,6 +324,10 @@ func (w *dumpWriter) dumpAll(ctx context.Context, snap *snapshot) error {
 	rep.Wait()
 	return err
 }
+
+// dumpProgressEvery is how often the dumper checks whether a chunk
+// finished since it last reported progress.
+const dumpProgressEvery = 100 * time.Millisecond
 
 // Snapshot message sizes, by the encoding: a chunk's rows are published
 // once they reach dumpMsgBytes, and a message never exceeds dumpMaxMsg
