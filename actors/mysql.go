@@ -231,6 +231,18 @@ func ScanValue(c schema.Column, raw []byte) (any, error) {
 	return string(raw), nil
 }
 
+// scansAsString reports whether ScanValue returns a column's text as a
+// string, unchanged.
+func scansAsString(c schema.Column) bool {
+	switch c.Type {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year",
+		"float", "double", "real",
+		"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit", "geometry":
+		return false
+	}
+	return true
+}
+
 // normalizeValue converts a value decoded from a binlog row event into the
 // row event representation, using the tracked column type: all signed
 // integers become int64, unsigned ones uint64 (the binlog carries them as

@@ -16,16 +16,17 @@ import (
 // DevCmd runs a single node: embedded NATS with JetStream, a single-voter
 // Raft, the control API and every actor.
 type DevCmd struct {
-	DataDir  string `help:"Directory for JetStream, Raft and the node's identity." default:"./dmnode-data" type:"path"`
-	NATSPort int    `name:"nats-port" help:"NATS client port (the control API and --server)." default:"4222"`
-	HTTPPort int    `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"0"`
-	Host     string `help:"Address the NATS server listens on." default:"127.0.0.1"`
+	DataDir   string `help:"Directory for JetStream, Raft and the node's identity." default:"./dmnode-data" type:"path"`
+	NATSPort  int    `name:"nats-port" help:"NATS client port (the control API and --server)." default:"4222"`
+	HTTPPort  int    `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"0"`
+	Pprof     bool   `help:"Also serve Go's profiler at /debug/pprof/ on --http-port (for performance work; exposes internals)."`
+	Host      string `help:"Address the NATS server listens on." default:"127.0.0.1"`
 	LogLevel  string `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 	LogFormat string `help:"json, text, or auto: text on a terminal, json otherwise." default:"auto" enum:"auto,json,text"`
 }
 
 func (d *DevCmd) Run(g *Globals) error {
-	return runNode(g, node.Config{Dev: true, DataDir: d.DataDir, Host: d.Host, NATSPort: d.NATSPort, HTTPPort: d.HTTPPort}, d.LogLevel, d.LogFormat)
+	return runNode(g, node.Config{Dev: true, DataDir: d.DataDir, Host: d.Host, NATSPort: d.NATSPort, HTTPPort: d.HTTPPort, Pprof: d.Pprof}, d.LogLevel, d.LogFormat)
 }
 
 // StartCmd runs a cluster node. The first node started without --join
@@ -39,6 +40,7 @@ type StartCmd struct {
 	ClusterPort      int           `help:"NATS route port between nodes." default:"6222"`
 	RaftPort         int           `help:"Raft port." default:"7222"`
 	HTTPPort         int           `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"8290"`
+	Pprof            bool          `help:"Also serve Go's profiler at /debug/pprof/ on --http-port (for performance work; exposes internals)."`
 	Join             string        `help:"Client URL of any member, to join its cluster on first start (e.g. nats://10.0.0.5:4222)."`
 	NATSURL          string        `name:"nats-url" help:"Use this existing NATS cluster instead of the embedded server."`
 	HeartbeatTimeout time.Duration `help:"How long a node may stay silent before its actors move." default:"5s"`
@@ -49,7 +51,7 @@ type StartCmd struct {
 func (s *StartCmd) Run(g *Globals) error {
 	return runNode(g, node.Config{
 		Name: s.Name, DataDir: s.DataDir, Host: s.Host, Advertise: s.Advertise,
-		NATSPort: s.NATSPort, ClusterPort: s.ClusterPort, RaftPort: s.RaftPort, HTTPPort: s.HTTPPort,
+		NATSPort: s.NATSPort, ClusterPort: s.ClusterPort, RaftPort: s.RaftPort, HTTPPort: s.HTTPPort, Pprof: s.Pprof,
 		Join: s.Join, NATSURL: s.NATSURL, HeartbeatTimeout: s.HeartbeatTimeout,
 	}, s.LogLevel, s.LogFormat)
 }

@@ -117,6 +117,84 @@ func DecodeRowBatch(data []byte) (*RowBatch, error) {
 	return r, nil
 }
 
+// RowBatchEncoder builds the messages of one chunk row by row, in
+// EncodeRowBatch's format, for a producer that reads rows one at a time:
+// it keeps only their encoding, not the rows as values, and knows the
+// exact size of the message it would make. Not safe for concurrent use.
+type RowBatchEncoder struct {
+	head    []byte  // the encoding up to Part
+	body    encoder // the rows
+	rows    int
+	lastRow int // offset in body of the last row begun
+}
+
+// NewRowBatchEncoder returns an encoder of messages with h's source,
+// table, columns, key and chunk; h.Rows, Part and Last are ignored.
+func NewRowBatchEncoder(h *RowBatch) *RowBatchEncoder {
+	e := encoder{buf: []byte{codecVersion}}
+	e.string(h.Source)
+	e.string(h.Table.Schema)
+	e.string(h.Table.Table)
+	e.strings(h.Columns)
+	e.ints(h.Key)
+	e.uvarint(uint64(h.Chunk))
+	return &RowBatchEncoder{head: e.buf}
+}
+
+// Row begins a row of n values; the next n calls of Value or StringBytes
+// give them.
+func (w *RowBatchEncoder) Row(n int) {
+	w.lastRow = len(w.body.buf)
+	w.rows++
+	w.body.uvarint(uint64(n))
+}
+
+// Value adds a value of the current row. After an error the encoder is
+// unusable until Reset.
+func (w *RowBatchEncoder) Value(v any) error { return w.body.value(v) }
+
+// StringBytes adds a string value of the current row from its bytes, or
+// NULL when b is nil; it decodes as Value(string(b)) would.
+func (w *RowBatchEncoder) StringBytes(b []byte) {
+	if b == nil {
+		w.body.buf = append(w.body.buf, tagNil)
+		return
+	}
+	w.body.buf = append(w.body.buf, tagString)
+	w.body.uvarint(uint64(len(b)))
+	w.body.buf = append(w.body.buf, b...)
+}
+
+// Rows is the number of rows added since the last Reset.
+func (w *RowBatchEncoder) Rows() int { return w.rows }
+
+// Size is an upper bound of the size of Message's result, within 21 bytes.
+func (w *RowBatchEncoder) Size() int { return len(w.head) + 21 + len(w.body.buf) }
+
+// Message appends to dst the message of the rows added since the last
+// Reset, or of all but the last of them when withoutLast is set.
+func (w *RowBatchEncoder) Message(dst []byte, part int, last, withoutLast bool) []byte {
+	rows, end := w.rows, len(w.body.buf)
+	if withoutLast && rows > 0 {
+		rows, end = rows-1, w.lastRow
+	}
+	e := encoder{buf: append(dst, w.head...)}
+	e.uvarint(uint64(part))
+	e.bool(last)
+	e.uvarint(uint64(rows))
+	return append(e.buf, w.body.buf[:end]...)
+}
+
+// Reset drops the rows added, or all but the last when keepLast is set.
+func (w *RowBatchEncoder) Reset(keepLast bool) {
+	if !keepLast || w.rows == 0 {
+		w.body.buf, w.rows = w.body.buf[:0], 0
+		return
+	}
+	n := copy(w.body.buf, w.body.buf[w.lastRow:])
+	w.body.buf, w.rows, w.lastRow = w.body.buf[:n], 1, 0
+}
+
 type encoder struct{ buf []byte }
 
 func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }

@@ -167,3 +167,61 @@ func TestCodecSmallerThanJSON(t *testing.T) {
 	}
 	t.Logf("sample batch: binary %d bytes, JSON %d bytes", len(bin), len(js))
 }
+
+func TestRowBatchEncoder(t *testing.T) {
+	head := &RowBatch{Source: "mysql-replica-01", Table: dmnode.TableID{Schema: "s", Table: "t"},
+		Columns: []string{"a", "b", "c"}, Key: []int{0}, Chunk: 300}
+	rows := [][]any{
+		{int64(1), "a", []byte{0, 1}},
+		{uint64(2), nil, float64(0.5)},
+		{int64(-3), "", nil},
+		{int64(4), "dddd", []byte{}},
+	}
+	w := NewRowBatchEncoder(head)
+	add := func(r []any) {
+		w.Row(len(r))
+		for _, v := range r {
+			if s, ok := v.(string); ok {
+				w.StringBytes([]byte(s))
+			} else if err := w.Value(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := func(part int, last bool, rows [][]any) []byte {
+		rb := *head
+		rb.Part, rb.Last, rb.Rows = part, last, rows
+		b, err := EncodeRowBatch(nil, &rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	check := func(name string, got, want []byte) {
+		t.Helper()
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: message differs from EncodeRowBatch's", name)
+		}
+	}
+	check("empty", w.Message(nil, 0, true, false), want(0, true, nil))
+	add(rows[0])
+	add(rows[1])
+	add(rows[2])
+	msg := w.Message(nil, 200, false, true)
+	check("without last", msg, want(200, false, rows[:2]))
+	if n := len(w.Message(nil, 1<<40, false, false)); n > w.Size() || w.Size()-n > 21 {
+		t.Errorf("Size %d is not within 21 bytes above the message size %d", w.Size(), n)
+	}
+	w.Reset(true)
+	if w.Rows() != 1 {
+		t.Fatalf("Rows after Reset(true) = %d, want 1", w.Rows())
+	}
+	add(rows[3])
+	check("kept last", w.Message(nil, 201, true, false), want(201, true, rows[2:]))
+	w.Reset(false)
+	check("reset", w.Message(nil, 0, false, false), want(0, false, nil))
+	got, err := DecodeRowBatch(w.Message(nil, 3, true, false))
+	if err != nil || got.Chunk != 300 || got.Part != 3 || !got.Last || len(got.Rows) != 0 {
+		t.Errorf("decode: %+v, %v", got, err)
+	}
+}

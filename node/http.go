@@ -26,8 +26,8 @@ func (h *httpServer) Close() error {
 
 // serveHTTP serves the node's HTTP port: /healthz answers 200 while a Raft
 // leader is known and 503 otherwise; /metrics serves the node's Prometheus
-// metrics (see metrics.go); /debug/pprof/ serves Go's profiles, for
-// finding where a slow migration spends its time.
+// metrics (see metrics.go); with Config.Pprof, /debug/pprof/ serves Go's
+// profiler.
 func (n *Node) serveHTTP() (*httpServer, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{
@@ -44,10 +44,13 @@ func (n *Node) serveHTTP() (*httpServer, error) {
 		}
 		fmt.Fprintf(w, "ok: node %s, leader %s\n", n.id, leader)
 	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if n.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	addr := fmt.Sprintf("%s:%d", n.cfg.Host, n.cfg.HTTPPort)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -43,6 +43,8 @@ type Config struct {
 	ClusterPort     int // NATS routes between nodes
 	RaftPort        int
 	HTTPPort        int // /healthz and /metrics; 0 disables
+	// Pprof adds Go's profiler at /debug/pprof/ to the HTTP port.
+	Pprof bool
 	// Join is the client URL of any member of an existing cluster; used
 	// only on the first start, when the data dir holds no Raft state.
 	Join string

@@ -12,6 +12,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -251,4 +252,127 @@ func checkWidth(columns []string, row []any) {
 	if len(row) != len(columns) {
 		panic(fmt.Sprintf("sqlgen: row has %d values for %d columns", len(row), len(columns)))
 	}
+}
+
+// LiteralSize estimates the bytes a value takes in a statement once the
+// driver has interpolated it, with its separator: a string or byte slice
+// its length plus quotes (and _binary for bytes), a number at most its
+// digits. Escaping can make a value longer; the estimate is for sizing
+// statements, not for bounding them exactly.
+func LiteralSize(v any) int {
+	switch x := v.(type) {
+	case nil:
+		return 5
+	case string:
+		return len(x) + 3
+	case []byte:
+		return len(x) + 11
+	}
+	return 21
+}
+
+// RowSize is the estimated size of a row's group in a multi-row INSERT:
+// the LiteralSize of its values and the parentheses.
+func RowSize(row []any) int {
+	n := 3
+	for _, v := range row {
+		n += LiteralSize(v)
+	}
+	return n
+}
+
+// SplitRows divides rows into consecutive groups for multi-row statements
+// and returns the end index of each group: a group holds at most maxRows
+// rows and at most maxBytes bytes by RowSize, except that a row larger
+// than maxBytes makes a group of its own. maxRows <= 0 means no row limit.
+// With no rows it returns nil.
+func SplitRows(rows [][]any, maxRows, maxBytes int) []int {
+	var ends []int
+	n, size := 0, 0
+	for i, r := range rows {
+		rs := RowSize(r)
+		if n > 0 && ((maxRows > 0 && n >= maxRows) || size+rs > maxBytes) {
+			ends = append(ends, i)
+			n, size = 0, 0
+		}
+		n++
+		size += rs
+	}
+	if n > 0 {
+		ends = append(ends, len(rows))
+	}
+	return ends
+}
+
+// LoadData builds a LOAD DATA LOCAL INFILE of the rows in file, in the
+// format AppendTSVRow writes, into columns of schema.table, with REPLACE:
+// a row whose key exists replaces it. The file's fields and lines are
+// MySQL's defaults (tab-separated, newline-terminated, backslash escapes),
+// so the statement holds no escape of its own and means the same under
+// any sql_mode. The file's bytes are read as utf8mb4.
+func LoadData(file, schema, table string, columns []string) string {
+	var b strings.Builder
+	b.WriteString("LOAD DATA LOCAL INFILE '")
+	b.WriteString(strings.ReplaceAll(file, "'", "''"))
+	b.WriteString("' REPLACE INTO TABLE ")
+	b.WriteString(QuoteTable(schema, table))
+	b.WriteString(" CHARACTER SET utf8mb4 (")
+	writeColumns(&b, columns)
+	b.WriteByte(')')
+	return b.String()
+}
+
+// AppendTSVRow appends row to dst as one line of LOAD DATA's default
+// format: NULL as \N, numbers in Go's shortest exact form, strings with
+// backslash, tab, newline, carriage return and NUL escaped. It reports
+// false, and dst may hold part of the row, when a value is of another
+// type ([]byte among them, whose charset LOAD DATA would convert).
+func AppendTSVRow(dst []byte, row []any) ([]byte, bool) {
+	for i, v := range row {
+		if i > 0 {
+			dst = append(dst, '\t')
+		}
+		switch x := v.(type) {
+		case nil:
+			dst = append(dst, `\N`...)
+		case int64:
+			dst = strconv.AppendInt(dst, x, 10)
+		case uint64:
+			dst = strconv.AppendUint(dst, x, 10)
+		case float64:
+			dst = strconv.AppendFloat(dst, x, 'g', -1, 64)
+		case float32:
+			dst = strconv.AppendFloat(dst, float64(x), 'g', -1, 32)
+		case string:
+			dst = appendTSVString(dst, x)
+		default:
+			return dst, false
+		}
+	}
+	return append(dst, '\n'), true
+}
+
+func appendTSVString(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var esc byte
+		switch s[i] {
+		case '\\':
+			esc = '\\'
+		case '\t':
+			esc = 't'
+		case '\n':
+			esc = 'n'
+		case '\r':
+			esc = 'r'
+		case 0:
+			esc = '0'
+		default:
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		dst = append(dst, '\\', esc)
+		start = i + 1
+	}
+	return append(dst, s[start:]...)
 }

@@ -224,3 +224,69 @@ func BenchmarkUpsert500(b *testing.B) {
 		Upsert("sbtest", "sbtest1", cols, []int{0}, rows)
 	}
 }
+
+func TestSplitRows(t *testing.T) {
+	row := func(s string) []any { return []any{int64(1), s} } // RowSize = 3 + 21 + len(s)+3
+	rows := func(lens ...int) [][]any {
+		var out [][]any
+		for _, n := range lens {
+			out = append(out, row(strings.Repeat("x", n)))
+		}
+		return out
+	}
+	tests := []struct {
+		name              string
+		rows              [][]any
+		maxRows, maxBytes int
+		want              []int
+	}{
+		{"none", nil, 10, 100, nil},
+		{"one group", rows(0, 0, 0), 10, 1000, []int{3}},
+		{"by rows", rows(0, 0, 0, 0, 0), 2, 1000, []int{2, 4, 5}},
+		{"by bytes", rows(3, 3, 3, 3), 0, 60, []int{2, 4}}, // 30 bytes a row
+		{"exactly full", rows(3, 3, 3), 0, 90, []int{3}},   // 3 x 30 = 90 fits
+		{"oversized row alone", rows(0, 200, 0), 0, 100, []int{1, 2, 3}},
+		{"oversized first", rows(200, 0), 10, 100, []int{1, 2}},
+		{"rows and bytes", rows(3, 3, 3, 3, 3), 2, 75, []int{2, 4, 5}},
+	}
+	for _, tt := range tests {
+		if got := SplitRows(tt.rows, tt.maxRows, tt.maxBytes); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: SplitRows = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if got := RowSize(row("abc")); got != 30 {
+		t.Errorf("RowSize = %d, want 30", got)
+	}
+	if got := RowSize([]any{nil, []byte("ab")}); got != 3+5+13 {
+		t.Errorf("RowSize with NULL and bytes = %d", got)
+	}
+}
+
+func TestAppendTSVRow(t *testing.T) {
+	tests := []struct {
+		row  []any
+		want string
+		ok   bool
+	}{
+		{[]any{int64(-1), uint64(1 << 63), "a", nil, ""}, "-1\t9223372036854775808\ta\t\\N\t\n", true},
+		{[]any{float64(0.1), float32(2.5), float64(1e300)}, "0.1\t2.5\t1e+300\n", true},
+		{[]any{"t\tn\nr\rz\x00b\\", `\N`}, `t\tn\nr\rz\0b\\` + "\t" + `\\N` + "\n", true},
+		{[]any{"héllo 世界"}, "héllo 世界\n", true},
+		{[]any{int64(1), []byte("x")}, "", false},
+		{[]any{true}, "", false},
+	}
+	for _, tt := range tests {
+		got, ok := AppendTSVRow([]byte("prev\n"), tt.row)
+		if ok != tt.ok || (ok && string(got) != "prev\n"+tt.want) {
+			t.Errorf("AppendTSVRow(%#v) = %q, %v; want %q, %v", tt.row, got, ok, "prev\n"+tt.want, tt.ok)
+		}
+	}
+}
+
+func TestLoadData(t *testing.T) {
+	got := LoadData("Reader::x'y", "db", "t", []string{"a", "b`c"})
+	want := "LOAD DATA LOCAL INFILE 'Reader::x''y' REPLACE INTO TABLE `db`.`t` CHARACTER SET utf8mb4 (`a`,`b``c`)"
+	if got != want {
+		t.Errorf("LoadData = %s\nwant %s", got, want)
+	}
+}

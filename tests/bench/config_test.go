@@ -59,7 +59,8 @@ BENCH_WARMUP=1       one untimed full-copy round first (0: none)
 BENCH_THREADS=2      dump threads and target connections per source, every contender
 BENCH_STEADY=60s     steady write duration per rate; BENCH_STEADY_RATE=N fixes its rate (row events/s)
 BENCH_FAILOVER_RATE=1500  row events/s during failover; BENCH_HEARTBEAT=5s node heartbeat timeout
-BENCH_VERBOSE=1      dmnode logs at info level, printed after every run`
+BENCH_VERBOSE=1      dmnode logs at info level, printed after every run
+BENCH_PPROF=DIR      a 4 s CPU profile of dmnode from each full-copy submit, written to DIR/<task>.pprof`
 
 func loadConfig() (config, error) {
 	c := config{Scale: 1, Runs: 3, SlowRuns: 1, Threads: 2, SteadyFor: 60 * time.Second,

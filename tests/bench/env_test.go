@@ -119,6 +119,36 @@ type dmnodeProc struct {
 	url    string
 	proc   *harness.Process
 	client *node.Client
+	// httpPort serves /debug/pprof/ when BENCH_PPROF is set; 0 otherwise.
+	httpPort int
+}
+
+// profileCPU starts a CPU profile of the node for secs seconds and returns
+// a function that waits for it and writes it to BENCH_PPROF/name.pprof.
+// Without BENCH_PPROF it does nothing.
+func (d *dmnodeProc) profileCPU(t testing.TB, name string, secs int) (wait func()) {
+	dir := os.Getenv("BENCH_PPROF")
+	if dir == "" || d.httpPort == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", d.httpPort, secs))
+		if err != nil {
+			t.Logf("cpu profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+".pprof"), b, 0o644)
+		}
+		if err != nil {
+			t.Logf("cpu profile: %v", err)
+		}
+	}()
+	return func() { <-done }
 }
 
 // startDev starts `dmnode dev` on a fresh data dir and waits until it
@@ -129,55 +159,14 @@ func startDev(t *testing.T, bin string) *dmnodeProc {
 	d := &dmnodeProc{bin: bin, url: fmt.Sprintf("nats://127.0.0.1:%d", port)}
 	args := []string{"dev", "--data-dir", filepath.Join(t.TempDir(), "dmnode-data"),
 		"--nats-port", strconv.Itoa(port), "--log-level", logLevel()}
-	httpPort := 0
-	if os.Getenv("BENCH_PROFILE") != "" {
-		httpPort = harness.FreePort(t)
-		args = append(args, "--http-port", strconv.Itoa(httpPort))
+	if os.Getenv("BENCH_PPROF") != "" {
+		d.httpPort = harness.FreePort(t)
+		args = append(args, "--http-port", strconv.Itoa(d.httpPort), "--pprof")
 	}
 	d.proc = harness.StartProcess(t, bin, args)
 	d.connect(t)
 	d.logOnVerbose(t)
-	if httpPort > 0 {
-		go d.profile(t, httpPort)
-	}
 	return d
-}
-
-// profile saves a CPU profile of the node, BENCH_PROFILE long (e.g. 5s),
-// taken from when it answers, as bench/results/<test>.pprof.
-func (d *dmnodeProc) profile(t *testing.T, httpPort int) {
-	secs, err := time.ParseDuration(os.Getenv("BENCH_PROFILE"))
-	if err != nil {
-		t.Logf("BENCH_PROFILE=%q: want a duration", os.Getenv("BENCH_PROFILE"))
-		return
-	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", httpPort, int(secs.Seconds()))
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Logf("profile: %v", err)
-		return
-	}
-	defer resp.Body.Close()
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Logf("profile: %v", err)
-		return
-	}
-	dir := filepath.Join(root, "bench", "results")
-	path := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(t.Name())+".pprof")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Logf("profile: %v", err)
-		return
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Logf("profile: %v", err)
-		return
-	}
-	defer f.Close()
-	if _, err := io.Copy(f, resp.Body); err == nil {
-		t.Logf("CPU profile of dmnode: %s", path)
-	}
 }
 
 // logOnVerbose prints the process's log at the end of t when BENCH_VERBOSE

@@ -110,9 +110,11 @@ func (e *env) dmnodeFull(t *testing.T, n int, name string) copyStats {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	profiled := d.profileCPU(t, name, 4)
 	d.cli(t, "task", "submit", task)
 	d.waitStage(t, name, "done", 30*time.Minute)
 	wall := time.Since(start).Seconds()
+	defer profiled()
 	peak, cpu1, err := procStats(d.proc.Pid())
 	if err != nil {
 		t.Fatal(err)
