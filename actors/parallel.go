@@ -168,9 +168,15 @@ func grouped(ops []rowOp) []stmt {
 		rows  [][]any
 		build func([][]any) (string, []any)
 	}{
-		{dels, func(r [][]any) (string, []any) { return sqlgen.DeleteMany(p.TargetSchema, p.TargetTable, p.Columns, key, r) }},
-		{ups, func(r [][]any) (string, []any) { return sqlgen.Upsert(p.TargetSchema, p.TargetTable, p.Columns, key, r) }},
-		{ins, func(r [][]any) (string, []any) { return sqlgen.Insert(p.TargetSchema, p.TargetTable, p.Columns, r, false) }},
+		{dels, func(r [][]any) (string, []any) {
+			return sqlgen.DeleteMany(p.TargetSchema, p.TargetTable, p.Columns, key, r)
+		}},
+		{ups, func(r [][]any) (string, []any) {
+			return sqlgen.Upsert(p.TargetSchema, p.TargetTable, p.Columns, key, r)
+		}},
+		{ins, func(r [][]any) (string, []any) {
+			return sqlgen.Insert(p.TargetSchema, p.TargetTable, p.Columns, r, false)
+		}},
 	} {
 		for len(g.rows) > 0 {
 			n := min(len(g.rows), loadRowsPerStmt)
