@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -56,12 +57,22 @@ func (s *StartCmd) Run(g *Globals) error {
 	}, s.LogLevel, s.LogFormat)
 }
 
+// memoryLimit is the node's default soft memory limit (GOMEMLIMIT
+// overrides it).
+const memoryLimit = 256 << 20
+
 func runNode(g *Globals, cfg node.Config, levelName, format string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(levelName)); err != nil {
 		return fmt.Errorf("log level: %w", err)
 	}
 	cfg.Log = slog.New(logHandler(g.Err, format, level))
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the collector works harder before the heap (most
+		// of it relayed batches cached by JetStream and waiting in
+		// appliers) grows past it, and not at all below it.
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Open(ctx, cfg)
