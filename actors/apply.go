@@ -255,7 +255,7 @@ type applyRun struct {
 // messages, or applyMaxDelay after it was started, whichever comes first.
 const (
 	applyMaxMsgs  = 64
-	applyMaxDelay = 200 * time.Millisecond
+	applyMaxDelay = 50 * time.Millisecond
 )
 
 // stallAfter is how long a reader may see nothing while its stream holds
