@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,13 +86,16 @@ func (l *Loader) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A fresh consumer per incarnation: messages a dead incarnation
-	// fetched but never acknowledged are delivered again at once instead of
-	// after AckWait, and a stale incarnation still running elsewhere fails
-	// on its next acknowledgement because its consumer is gone.
-	durable := "load_" + jetstream.Token(l.source)
-	if err := stream.DeleteConsumer(ctx, durable); err != nil && !errors.Is(err, njs.ErrConsumerNotFound) {
-		return fmt.Errorf("reset load consumer: %w", err)
+	// A consumer of its own per incarnation, named with its epoch: messages
+	// a dead incarnation fetched but never acknowledged are delivered again
+	// at once instead of after AckWait, and a stale incarnation still
+	// running elsewhere can neither fetch (and sit on) this one's messages
+	// nor acknowledge any, because its consumer is gone. The fence claimed
+	// above keeps a stale incarnation that starts late from getting here.
+	prefix := "load_" + jetstream.Token(l.source)
+	durable := fmt.Sprintf("%s_%d", prefix, l.env.Epoch)
+	if err := deleteConsumers(ctx, stream, prefix); err != nil {
+		return err
 	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, njs.ConsumerConfig{
 		Durable:       durable,
@@ -109,6 +114,28 @@ func (l *Loader) Run(ctx context.Context) error {
 	ld := &loadRun{l: l, tables: newTargetTables(db, te.rules), rows: prog.RowsLoaded}
 	ld.loadData.Store(true)
 	return ld.run(ctx, cons, pool)
+}
+
+// deleteConsumers deletes the stream's consumers named prefix or
+// prefix_<epoch>: those of earlier loader incarnations of a source.
+func deleteConsumers(ctx context.Context, stream njs.Stream, prefix string) error {
+	names := stream.ConsumerNames(ctx)
+	var old []string
+	for name := range names.Name() {
+		epoch, ok := strings.CutPrefix(name, prefix+"_")
+		if _, err := strconv.ParseUint(epoch, 10, 64); name == prefix || ok && err == nil {
+			old = append(old, name)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return fmt.Errorf("list load consumers: %w", err)
+	}
+	for _, name := range old {
+		if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, njs.ErrConsumerNotFound) {
+			return fmt.Errorf("reset load consumer: %w", err)
+		}
+	}
+	return nil
 }
 
 type loadRun struct {
