@@ -145,11 +145,12 @@ type heartbeats struct {
 	timeout time.Duration
 	mu      sync.Mutex
 	seen    map[string]time.Time
-	since   time.Time // when this node started listening
+	asked   map[string]time.Time // when alive was first asked about a node not heard from
+	since   time.Time            // when this node started listening
 }
 
 func newHeartbeats(timeout time.Duration) *heartbeats {
-	return &heartbeats{timeout: timeout, seen: map[string]time.Time{}, since: time.Now()}
+	return &heartbeats{timeout: timeout, seen: map[string]time.Time{}, asked: map[string]time.Time{}, since: time.Now()}
 }
 
 func (h *heartbeats) beat(id string) {
@@ -160,13 +161,22 @@ func (h *heartbeats) beat(id string) {
 
 // alive reports whether a node has been heard from within the timeout. A
 // node not heard from at all counts as alive during the first timeout after
-// this node started listening: it has had no chance to speak yet.
+// this node started listening or first asked about it (a node that just
+// joined), whichever is later: it has had no chance to speak yet.
 func (h *heartbeats) alive(id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t, ok := h.seen[id]
 	if !ok {
-		return time.Since(h.since) < h.timeout
+		first, asked := h.asked[id]
+		if !asked {
+			first = time.Now()
+			h.asked[id] = first
+		}
+		if first.Before(h.since) {
+			first = h.since
+		}
+		return time.Since(first) < h.timeout
 	}
 	return time.Since(t) < h.timeout
 }
@@ -201,8 +211,12 @@ func (n *Node) runHeartbeats(ctx context.Context) error {
 func (n *Node) liveMembers(st *catalog.State) []string {
 	var live []string
 	for _, id := range st.MemberIDs() {
-		self := id == n.id && n.storeReady.Load()
-		if m := st.Members[id]; !m.Leaving && (self || n.beats.alive(id)) {
+		up := n.beats.alive
+		if id == n.id {
+			// This node knows itself: it can run actors once JetStream is open.
+			up = func(string) bool { return n.storeReady.Load() }
+		}
+		if m := st.Members[id]; !m.Leaving && up(id) {
 			live = append(live, id)
 		}
 	}

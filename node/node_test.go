@@ -58,17 +58,23 @@ func TestMemberMarker(t *testing.T) {
 }
 
 // A node is live while it beats within the timeout; one never heard from
-// gets the benefit of the doubt only during the first timeout.
+// gets the benefit of the doubt only during the first timeout after this
+// node started listening or first asked about it (a node that just joined).
 func TestHeartbeats(t *testing.T) {
 	h := newHeartbeats(time.Hour)
 	if !h.alive("unheard") {
 		t.Fatal("a node not heard from yet counts as dead during the grace period")
 	}
-	h = newHeartbeats(time.Millisecond)
+	h = newHeartbeats(50 * time.Millisecond)
 	h.since = time.Now().Add(-time.Second)
-	if h.alive("unheard") {
+	if !h.alive("joined") {
+		t.Fatal("a node that just joined counts as dead before it could beat")
+	}
+	time.Sleep(60 * time.Millisecond)
+	if h.alive("joined") {
 		t.Fatal("a node never heard from counts as alive after the grace period")
 	}
+	h.timeout = time.Millisecond
 	h.beat("n1")
 	h.timeout = time.Hour
 	if !h.alive("n1") {
@@ -85,6 +91,7 @@ func TestLiveMembers(t *testing.T) {
 	n := &Node{id: "n1", beats: newHeartbeats(time.Hour)}
 	n.storeReady.Store(true)
 	n.beats.since = time.Now().Add(-2 * time.Hour)
+	n.beats.asked["n3"] = time.Now().Add(-2 * time.Hour) // known, silent ever since
 	n.beats.beat("n2")
 	st := catalog.New()
 	for _, id := range []string{"n1", "n2", "n3", "n4"} {
