@@ -222,9 +222,9 @@ func readIdent(s string) (name, rest string, err error) {
 	return s[:end], s[end:], nil
 }
 
-// indexKeyword returns the index of the first " KW " of s outside quotes
-// and parentheses, pointing at KW, or -1.
-func indexKeyword(s, kw string) int {
+// topLevel calls visit with the index of every byte of s outside quotes
+// and parentheses, until visit returns false.
+func topLevel(s string, visit func(i int) bool) {
 	depth := 0
 	var quote byte
 	for i := 0; i < len(s); i++ {
@@ -240,38 +240,40 @@ func indexKeyword(s, kw string) int {
 			depth++
 		case c == ')':
 			depth--
-		case depth == 0 && c == ' ' && i+len(kw)+1 < len(s) && s[i+len(kw)+1] == ' ' &&
-			strings.EqualFold(s[i+1:i+1+len(kw)], kw):
-			return i + 1
+		case depth == 0:
+			if !visit(i) {
+				return
+			}
 		}
 	}
-	return -1
+}
+
+// indexKeyword returns the index of the first " KW " of s outside quotes
+// and parentheses, pointing at KW, or -1.
+func indexKeyword(s, kw string) int {
+	at := -1
+	topLevel(s, func(i int) bool {
+		if s[i] == ' ' && i+len(kw)+1 < len(s) && s[i+len(kw)+1] == ' ' && strings.EqualFold(s[i+1:i+1+len(kw)], kw) {
+			at = i + 1
+			return false
+		}
+		return true
+	})
+	return at
 }
 
 // splitTopLevel splits s at commas outside quotes and parentheses and
 // trims the parts.
 func splitTopLevel(s string) []string {
 	var parts []string
-	depth, start := 0, 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '`' || c == '\'' || c == '"':
-			quote = c
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == ',' && depth == 0:
+	start := 0
+	topLevel(s, func(i int) bool {
+		if s[i] == ',' {
 			parts = append(parts, strings.TrimSpace(s[start:i]))
 			start = i + 1
 		}
-	}
+		return true
+	})
 	return append(parts, strings.TrimSpace(s[start:]))
 }
 
