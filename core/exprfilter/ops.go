@@ -42,6 +42,12 @@ func (c *compiler) binary(x *ast.BinaryOperationExpr) (evalFn, error) {
 		return comparison(x.Op, l, r), nil
 	}
 	op := x.Op
+	return both(l, r, func(a, b val) (val, error) { return arith(op, a, b) }), nil
+}
+
+// both compiles an operator that needs the values of both sides: l's,
+// then r's, the first error winning.
+func both(l, r evalFn, op func(a, b val) (val, error)) evalFn {
 	return func(row []any) (val, error) {
 		a, err := l(row)
 		if err != nil {
@@ -51,8 +57,8 @@ func (c *compiler) binary(x *ast.BinaryOperationExpr) (evalFn, error) {
 		if err != nil {
 			return null, err
 		}
-		return arith(op, a, b)
-	}, nil
+		return op(a, b)
+	}
 }
 
 // logicAnd is three-valued AND: false wins over NULL. The right side is
@@ -92,22 +98,14 @@ func logicShort(l, r evalFn, decisive bool) evalFn {
 }
 
 func logicXor(l, r evalFn) evalFn {
-	return func(row []any) (val, error) {
-		a, err := l(row)
-		if err != nil {
-			return null, err
-		}
-		b, err := r(row)
-		if err != nil {
-			return null, err
-		}
+	return both(l, r, func(a, b val) (val, error) {
 		ab, aok := a.truth()
 		bb, bok := b.truth()
 		if !aok || !bok {
 			return null, nil
 		}
 		return boolVal(ab != bb), nil
-	}
+	})
 }
 
 func logicNot(v val) val {
@@ -120,21 +118,13 @@ func logicNot(v val) val {
 
 // comparison compiles = <> != < <= > >=: NULL when either side is NULL.
 func comparison(op opcode.Op, l, r evalFn) evalFn {
-	return func(row []any) (val, error) {
-		a, err := l(row)
-		if err != nil {
-			return null, err
-		}
-		b, err := r(row)
-		if err != nil {
-			return null, err
-		}
+	return both(l, r, func(a, b val) (val, error) {
 		c, isNull := compare(a, b)
 		if isNull {
 			return null, nil
 		}
 		return boolVal(holds(op, c)), nil
-	}
+	})
 }
 
 // holds reports whether comparison result c satisfies op.
@@ -156,21 +146,13 @@ func holds(op opcode.Op, c int) bool {
 
 // nullSafeEqual compiles <=>: NULL <=> NULL is true, never NULL itself.
 func nullSafeEqual(l, r evalFn) evalFn {
-	return func(row []any) (val, error) {
-		a, err := l(row)
-		if err != nil {
-			return null, err
-		}
-		b, err := r(row)
-		if err != nil {
-			return null, err
-		}
+	return both(l, r, func(a, b val) (val, error) {
 		if a.k == kNull || b.k == kNull {
 			return boolVal(a.k == b.k), nil
 		}
 		c, _ := compare(a, b)
 		return boolVal(c == 0), nil
-	}
+	})
 }
 
 // arith applies + - * / DIV %. NULL in, NULL out; division by zero is
