@@ -105,10 +105,8 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// readOnly are the methods that change nothing, so a call that timed out
-// may be sent again; readAttempt bounds each attempt.
-var readOnly = map[string]bool{"task.status": true, "task.list": true, "source.list": true, "cluster.status": true}
-
+// readAttempt bounds each attempt of a read (node.ReadOnly), which is sent
+// again when no answer came.
 const readAttempt = 5 * time.Second
 
 // call dials the server, calls one method and prints the server's warnings.
@@ -121,7 +119,7 @@ func call(g *Globals, method string, req *node.Request, timeout time.Duration) (
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var resp *node.Response
-	if readOnly[method] {
+	if node.ReadOnly(method) {
 		// A read may be handed to a node that stopped answering but still
 		// has its routes; asked again, another node answers.
 		for {

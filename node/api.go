@@ -188,9 +188,15 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	return a, nil
 }
 
-// statusMethods answer from the local catalog when the leader cannot be
-// reached.
-var statusMethods = map[string]bool{"task.status": true, "task.list": true, "source.list": true, "task.ddl-locks": true}
+// readMethods change nothing: a node answers them from its own catalog
+// when the leader cannot be reached, and a client may send one again when
+// no answer came.
+var readMethods = map[string]bool{
+	"task.status": true, "task.list": true, "source.list": true, "task.ddl-locks": true, "cluster.status": true,
+}
+
+// ReadOnly reports whether a control API method changes nothing.
+func ReadOnly(method string) bool { return readMethods[method] }
 
 func (n *Node) serve(ctx context.Context, h handler, method string, data []byte) *Response {
 	if h == nil {
@@ -208,7 +214,7 @@ func (n *Node) serve(ctx context.Context, h handler, method string, data []byte)
 	defer cancel()
 	switch {
 	case strings.HasPrefix(method, "cluster."):
-	case statusMethods[method]:
+	case readMethods[method]:
 		// Status is wanted most when the cluster is in trouble: it waits
 		// a moment to be current, then answers with what this node knows.
 		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
