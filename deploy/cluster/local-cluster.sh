@@ -75,16 +75,8 @@ data_dir() { echo "$CLUSTER_DIR/node$1"; }
 log_file() { echo "$CLUSTER_DIR/node$1.log"; }
 pid_file() { echo "$CLUSTER_DIR/node$1.pid"; }
 
-# alive PID: whether PID is a running (not zombie) process.
-alive() {
-	local state
-	if [ -r "/proc/$1/stat" ]; then
-		read -r _ _ state _ 2>/dev/null <"/proc/$1/stat" || return 1
-		[ "$state" != Z ]
-	else
-		kill -0 "$1" 2>/dev/null
-	fi
-}
+# shellcheck source=deploy/lib/proc.sh
+. "$ROOT/deploy/lib/proc.sh"
 
 # ours I PID: whether PID is node I of this cluster, that is, runs with node
 # I's data directory as an argument (a pid file can outlive its process and

@@ -32,16 +32,8 @@ die() {
 	exit 1
 }
 
-# alive PID: whether PID is a running (not zombie) process.
-alive() {
-	local state
-	if [ -r "/proc/$1/stat" ]; then
-		read -r _ _ state _ 2>/dev/null <"/proc/$1/stat" || return 1
-		[ "$state" != Z ]
-	else
-		kill -0 "$1" 2>/dev/null
-	fi
-}
+# shellcheck source=deploy/lib/proc.sh
+. "$ROOT/deploy/lib/proc.sh"
 
 # ours PID: whether PID runs with an argument under .quickstart/, that is, was
 # started by a quick start in this repository (pid files can outlive their
