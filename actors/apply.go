@@ -433,17 +433,16 @@ func (r *applyRun) commit(ctx context.Context) error {
 	if r.shard != nil {
 		pos = r.shard.checkpoint(pos)
 	}
+	uniques, err := r.tables.uniquesFor(ctx, r.ops)
+	if err != nil {
+		return err
+	}
 	if r.workers > 1 && len(r.ops) > 0 && len(r.stmts) == 0 {
-		if err := r.commitParallel(ctx, pos, at); err != nil {
+		if err := r.commitParallel(ctx, pos, at, uniques); err != nil {
 			return err
 		}
 	} else {
-		for _, op := range r.ops {
-			if _, err := r.tables.targetUniques(ctx, op.p); err != nil {
-				return err
-			}
-		}
-		err := execTx(ctx, r.db, append(statements(r.ops, r.tables.uniquesOf(r.ops)), r.stmts...), func(tx *sql.Tx) error {
+		err = execTx(ctx, r.db, append(statements(r.ops, uniques), r.stmts...), func(tx *sql.Tx) error {
 			if err := r.fence(ctx, tx, pos, at); err != nil {
 				return err
 			}

@@ -403,33 +403,32 @@ func (tt *targetTables) targetUniques(ctx context.Context, p *rules.TablePlan) (
 	return u, nil
 }
 
-// uniquesOf returns the unique keys, as targetUniques found them, of the
-// plans of ops.
-func (tt *targetTables) uniquesOf(ops []rowOp) map[*rules.TablePlan][][]int {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
+// uniquesFor returns the unique keys of the target tables of ops, by plan
+// (targetUniques), looked up once per plan.
+func (tt *targetTables) uniquesFor(ctx context.Context, ops []rowOp) (map[*rules.TablePlan][][]int, error) {
 	out := map[*rules.TablePlan][][]int{}
 	for _, op := range ops {
-		if _, ok := out[op.p]; !ok {
-			out[op.p] = tt.uniques[op.p]
+		if _, ok := out[op.p]; ok {
+			continue
 		}
+		u, err := tt.targetUniques(ctx, op.p)
+		if err != nil {
+			return nil, err
+		}
+		out[op.p] = u
 	}
-	return out
+	return out, nil
 }
 
 // waves splits row changes into waves of per-worker lists.
-func (r *applyRun) waves(ctx context.Context, ops []rowOp) ([][][]rowOp, error) {
+func (r *applyRun) waves(ops []rowOp, uniques map[*rules.TablePlan][][]int) [][][]rowOp {
 	c := r.causal
 	c.reset()
 	var waves [][][]rowOp
 	cur := make([][]rowOp, c.workers)
 	for i := range ops {
 		op := &ops[i]
-		uniq, err := r.tables.targetUniques(ctx, op.p)
-		if err != nil {
-			return nil, err
-		}
-		c.keys = conflictKeys(c.keys[:0], op, uniq)
+		c.keys = conflictKeys(c.keys[:0], op, uniques[op.p])
 		w := c.assign(c.keys)
 		if w < 0 {
 			waves = append(waves, cur)
@@ -439,15 +438,12 @@ func (r *applyRun) waves(ctx context.Context, ops []rowOp) ([][][]rowOp, error) 
 		}
 		cur[w] = append(cur[w], *op)
 	}
-	return append(waves, cur), nil
+	return append(waves, cur)
 }
 
 // commitParallel writes the batch over the workers, then the checkpoint.
-func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at uint32) error {
-	waves, err := r.waves(ctx, r.ops)
-	if err != nil {
-		return err
-	}
+func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at uint32, uniques map[*rules.TablePlan][][]int) error {
+	waves := r.waves(r.ops, uniques)
 	// The window is recorded first: from here on a crash may leave part of
 	// the batch written, and a restart replays it in safe mode.
 	if err := execTx(ctx, r.db, nil, func(tx *sql.Tx) error {
@@ -467,7 +463,7 @@ func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at u
 			if len(ops) == 0 {
 				continue
 			}
-			stmts := statements(ops, r.tables.uniquesOf(ops))
+			stmts := statements(ops, uniques)
 			g.Go(func() error { return r.execWorker(gctx, stmts) })
 		}
 		if err := g.Wait(); err != nil {
