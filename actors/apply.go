@@ -69,7 +69,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	if te.task.ShardMode != "" {
 		workers = 1
 	}
-	db, err := OpenDB(ctx, te.task.TargetDatabase, workers+1)
+	db, err := OpenTarget(ctx, te.task.TargetDatabase, workers+1)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +30,16 @@ func IsSystemSchema(db string) bool { return systemSchemas[strings.ToLower(db)] 
 // UTC so TIMESTAMP values read from one server and written to another keep
 // their instant. The password never appears in errors.
 func OpenDB(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
+	return openDB(ctx, c, maxConns, nil)
+}
+
+// OpenTarget is OpenDB for a task's target: the statements sent on it are
+// recorded when TargetSQLLogEnv asks for it (see sqllog.go).
+func OpenTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
+	return openDB(ctx, c, maxConns, sqlLog)
+}
+
+func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statementLog) (*sql.DB, error) {
 	cfg := mysql.NewConfig()
 	cfg.User = c.User
 	cfg.Passwd = c.Password
@@ -50,7 +61,11 @@ func OpenDB(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, erro
 	if err != nil {
 		return nil, fmt.Errorf("configure connection to %s: %w", cfg.Addr, err)
 	}
-	db := sql.OpenDB(connector)
+	var conn driver.Connector = connector
+	if log != nil {
+		conn = recordingConnector{Connector: connector, log: log}
+	}
+	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxLifetime(time.Hour)

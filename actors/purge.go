@@ -20,7 +20,7 @@ var metaTables = []string{"checkpoint", "fence", "online_ddl", "apply_window", "
 // dmnode_meta tables: a task submitted under that name would resume from
 // them, which is right only for the same task.
 func TargetCheckpoints(ctx context.Context, target config.DBConfig, name string) (int, error) {
-	db, err := OpenDB(ctx, target, 1)
+	db, err := OpenTarget(ctx, target, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -54,7 +54,7 @@ func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConf
 	if err := store.JS.DeleteStream(ctx, jetstream.SnapshotStream(name)); err != nil && !errors.Is(err, njs.ErrStreamNotFound) {
 		return fmt.Errorf("delete snapshot stream of task %s: %w", name, err)
 	}
-	db, err := OpenDB(ctx, target, 1)
+	db, err := OpenTarget(ctx, target, 1)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (n *Node) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 	if err := rules.CheckCollisions(plans); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
 	}
-	tdb, err := actors.OpenDB(ctx, task.TargetDatabase, 1)
+	tdb, err := actors.OpenTarget(ctx, task.TargetDatabase, 1)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s: target-database: %w", f.Name, err))
 	} else {

@@ -56,7 +56,7 @@ func Step(ctx context.Context, in Input, st *State, opt Options) (*State, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tdb, err := actors.OpenDB(ctx, in.Task.TargetDatabase, 1)
+	tdb, err := actors.OpenTarget(ctx, in.Task.TargetDatabase, 1)
 	if err != nil {
 		return st, fmt.Errorf("target: %w", err)
 	}

@@ -36,6 +36,7 @@ import (
 func Main(m *testing.M) {
 	code := m.Run()
 	removeBuilds()
+	fmt.Println(DialectSummary())
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)

@@ -161,7 +161,7 @@ func StartProcess(t testing.TB, bin string, args []string, extraEnv ...string) *
 	}
 	defer logFile.Close() // the child holds its own descriptor
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), extraEnv...)
+	cmd.Env = withDialectEnv(t, append(os.Environ(), extraEnv...))
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	c, err := startChild(cmd)
@@ -226,6 +226,7 @@ func Run(t testing.TB, bin string, args ...string) (string, error) {
 		ctx = context.Background()
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = withDialectEnv(t, os.Environ())
 	cmd.SysProcAttr = childAttr()
 	out, err := cmd.CombinedOutput()
 	return string(out), err

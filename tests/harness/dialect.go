@@ -1,0 +1,125 @@
+package harness
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // literal values
+
+	"github.com/dmnode/dmnode/actors"
+)
+
+// The dialect check: every dmnode process a test starts (and every CLI
+// command it runs) records each distinct shape of statement it sends to a
+// target (actors.TargetSQLLogEnv), into one file per test. When the test
+// ends, every recorded statement is parsed with TiDB's own parser, and one
+// that TiDB would refuse fails the test. The tests' targets are MariaDB,
+// which accepts more than TiDB; this keeps dmnode to what both run.
+//
+// It is off for the benchmarks (DMNODE_BENCH), whose figures it would
+// change.
+
+var dialect = struct {
+	sync.Mutex
+	logs   map[testing.TB]string // the test's statement log
+	shapes map[string]bool       // digests checked, over all tests
+}{logs: map[testing.TB]string{}, shapes: map[string]bool{}}
+
+// dialectEnv returns the environment entry that points a child process at
+// the test's statement log, creating the log on first use; empty when the
+// check is off.
+func dialectEnv(t testing.TB) string {
+	if os.Getenv("DMNODE_BENCH") != "" {
+		return ""
+	}
+	dialect.Lock()
+	defer dialect.Unlock()
+	path, ok := dialect.logs[t]
+	if !ok && t.Context().Err() != nil {
+		return "" // called from a cleanup: no process of the test sent anything
+	}
+	if !ok {
+		path = filepath.Join(t.TempDir(), "target-statements.log")
+		dialect.logs[t] = path
+		// Registered before the processes' own cleanups, so it runs after
+		// they have stopped.
+		t.Cleanup(func() {
+			dialect.Lock()
+			delete(dialect.logs, t)
+			dialect.Unlock()
+			CheckDialect(t, path)
+		})
+	}
+	return actors.TargetSQLLogEnv + "=" + path
+}
+
+// CheckDialect parses every statement recorded in path with TiDB's parser
+// and fails t for each one it refuses. A missing file means no statement
+// was sent.
+func CheckDialect(t testing.TB, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return
+	}
+	if err != nil {
+		t.Errorf("dialect check: %v", err)
+		return
+	}
+	defer f.Close()
+	p := parser.New()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	seen := map[string]bool{} // processes record on their own: one shape may come twice
+	for sc.Scan() {
+		stmt := actors.UnescapeSQLLogLine(sc.Text())
+		_, digest := parser.NormalizeDigest(stmt)
+		if seen[digest.String()] {
+			continue
+		}
+		seen[digest.String()] = true
+		dialect.Lock()
+		dialect.shapes[digest.String()] = true
+		dialect.Unlock()
+		if _, _, err := p.Parse(stmt, "", ""); err != nil {
+			t.Errorf("dialect check: TiDB's parser refuses a statement dmnode sent to the target: %v\n%s", err, abbreviate(stmt, 600))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Errorf("dialect check: read %s: %v", path, err)
+	}
+	t.Logf("dialect check: %d distinct statement shapes sent to the target, each parsed by TiDB's parser", len(seen))
+}
+
+// DialectSummary describes the statement shapes checked so far, over all
+// tests of the process.
+func DialectSummary() string {
+	dialect.Lock()
+	defer dialect.Unlock()
+	return fmt.Sprintf("dialect check: %d distinct statement shapes sent to targets over all tests, checked with TiDB's parser", len(dialect.shapes))
+}
+
+func abbreviate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + fmt.Sprintf("... (%d bytes)", len(s))
+}
+
+func withDialectEnv(t testing.TB, env []string) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, actors.TargetSQLLogEnv+"=") {
+			return env
+		}
+	}
+	if e := dialectEnv(t); e != "" {
+		env = append(env, e)
+	}
+	return env
+}
