@@ -6,22 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/pingcap/tidb/pkg/parser"
+
+	"github.com/dmnode/dmnode/core/sqltext"
 )
 
-// TargetSQLLogEnv names the environment variable that, when set to a file
-// path, makes every process record the shape of each distinct statement it
-// sends to a target database: one line per shape, appended. The end-to-end
-// tests set it and parse every recorded statement with TiDB's parser, so a
-// statement TiDB would refuse fails the suite even though the tests run
-// against MariaDB. Unset (the default), targets are opened as plain pools.
-const TargetSQLLogEnv = "DMNODE_TARGET_SQL_LOG"
-
-// sqlLog is the process's statement recorder, nil when it is off.
-var sqlLog = openSQLLog(os.Getenv(TargetSQLLogEnv))
+// sqlLog is the process's statement recorder, nil when it is off. When
+// sqltext.LogEnv names a file, every process records the shape of each
+// distinct statement it sends to a target database there: one line per
+// shape, appended. The end-to-end tests set it and parse every recorded
+// statement with TiDB's parser, so a statement TiDB would refuse fails the
+// suite even though the tests run against MariaDB. Unset (the default),
+// targets are opened as plain pools.
+var sqlLog = openSQLLog(os.Getenv(sqltext.LogEnv))
 
 // statementLog records each distinct statement shape once. A shape is the
 // statement with its literals and value lists folded (TiDB's normalizer),
@@ -38,7 +37,7 @@ func openSQLLog(path string) *statementLog {
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "dmnode: %s: %v; statements sent to targets are not recorded\n", TargetSQLLogEnv, err)
+		fmt.Fprintf(os.Stderr, "dmnode: %s: %v; statements sent to targets are not recorded\n", sqltext.LogEnv, err)
 		return nil
 	}
 	return &statementLog{f: f, seen: map[string]bool{}}
@@ -47,100 +46,17 @@ func openSQLLog(path string) *statementLog {
 // record appends query, unless a statement of its shape was recorded
 // before. Statements are kept as sent (with their placeholders); a
 // multi-statement query is one entry. Newlines are escaped so that one
-// line is one entry: the reader undoes EscapeSQLLogLine.
+// line is one entry: the reader undoes sqltext.EscapeLine.
 func (l *statementLog) record(query string) {
-	for _, stmt := range SplitStatements(query) {
+	for _, stmt := range sqltext.SplitStatements(query) {
 		_, digest := parser.NormalizeDigest(stmt)
 		l.mu.Lock()
 		if !l.seen[digest.String()] {
 			l.seen[digest.String()] = true
-			l.f.WriteString(EscapeSQLLogLine(stmt) + "\n")
+			l.f.WriteString(sqltext.EscapeLine(stmt) + "\n")
 		}
 		l.mu.Unlock()
 	}
-}
-
-// SplitStatements splits a multi-statement query at the semicolons outside
-// quoted strings, quoted identifiers and comments; it drops empty
-// statements.
-func SplitStatements(query string) []string {
-	var out []string
-	start := 0
-	add := func(end int) {
-		if s := strings.TrimSpace(query[start:end]); s != "" {
-			out = append(out, s)
-		}
-	}
-	for i := 0; i < len(query); i++ {
-		switch c := query[i]; {
-		case c == '\'' || c == '"' || c == '`':
-			i = quotedEnd(query, i)
-		case c == '-' && strings.HasPrefix(query[i:], "-- "), c == '#':
-			if j := strings.IndexByte(query[i:], '\n'); j >= 0 {
-				i += j
-			} else {
-				i = len(query)
-			}
-		case c == '/' && strings.HasPrefix(query[i:], "/*"):
-			if j := strings.Index(query[i+2:], "*/"); j >= 0 {
-				i += j + 3
-			} else {
-				i = len(query)
-			}
-		case c == ';':
-			add(i)
-			start = i + 1
-		}
-	}
-	if start < len(query) {
-		add(len(query))
-	}
-	return out
-}
-
-// quotedEnd returns the index of the quote that closes the one at i: a
-// doubled quote stands for itself, and in strings a backslash escapes the
-// next byte.
-func quotedEnd(s string, i int) int {
-	q := s[i]
-	for j := i + 1; j < len(s); j++ {
-		switch {
-		case s[j] == '\\' && q != '`':
-			j++
-		case s[j] == q && j+1 < len(s) && s[j+1] == q:
-			j++
-		case s[j] == q:
-			return j
-		}
-	}
-	return len(s) - 1
-}
-
-// EscapeSQLLogLine makes one line of a statement: backslashes and newlines
-// are escaped. UnescapeSQLLogLine reverses it.
-func EscapeSQLLogLine(q string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`).Replace(q)
-}
-
-// UnescapeSQLLogLine reverses EscapeSQLLogLine.
-func UnescapeSQLLogLine(line string) string {
-	var b strings.Builder
-	for i := 0; i < len(line); i++ {
-		if line[i] != '\\' || i+1 == len(line) {
-			b.WriteByte(line[i])
-			continue
-		}
-		i++
-		switch line[i] {
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		default:
-			b.WriteByte(line[i])
-		}
-	}
-	return b.String()
 }
 
 // recordingConnector wraps a target's connector so that every statement

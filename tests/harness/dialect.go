@@ -12,12 +12,12 @@ import (
 	"github.com/pingcap/tidb/pkg/parser"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // literal values
 
-	"github.com/dmnode/dmnode/actors"
+	"github.com/dmnode/dmnode/core/sqltext"
 )
 
 // The dialect check: every dmnode process a test starts (and every CLI
 // command it runs) records each distinct shape of statement it sends to a
-// target (actors.TargetSQLLogEnv), into one file per test. When the test
+// target (sqltext.LogEnv), into one file per test. When the test
 // ends, every recorded statement is parsed with TiDB's own parser, and one
 // that TiDB would refuse fails the test. The tests' targets are MariaDB,
 // which accepts more than TiDB; this keeps dmnode to what both run.
@@ -56,7 +56,7 @@ func dialectEnv(t testing.TB) string {
 			CheckDialect(t, path)
 		})
 	}
-	return actors.TargetSQLLogEnv + "=" + path
+	return sqltext.LogEnv + "=" + path
 }
 
 // CheckDialect parses every statement recorded in path with TiDB's parser
@@ -78,7 +78,7 @@ func CheckDialect(t testing.TB, path string) {
 	sc.Buffer(nil, 64<<20)
 	seen := map[string]bool{} // processes record on their own: one shape may come twice
 	for sc.Scan() {
-		stmt := actors.UnescapeSQLLogLine(sc.Text())
+		stmt := sqltext.UnescapeLine(sc.Text())
 		_, digest := parser.NormalizeDigest(stmt)
 		if seen[digest.String()] {
 			continue
@@ -116,7 +116,7 @@ func abbreviate(s string, n int) string {
 
 func withDialectEnv(t testing.TB, env []string) []string {
 	for _, e := range env {
-		if strings.HasPrefix(e, actors.TargetSQLLogEnv+"=") {
+		if strings.HasPrefix(e, sqltext.LogEnv+"=") {
 			return env
 		}
 	}

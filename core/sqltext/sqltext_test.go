@@ -1,4 +1,4 @@
-package actors
+package sqltext
 
 import (
 	"slices"
@@ -26,12 +26,12 @@ func TestSplitStatements(t *testing.T) {
 
 func TestSQLLogLineEscaping(t *testing.T) {
 	for _, q := range []string{"SELECT 1", "SELECT 'a\nb'", `SELECT 'c:\\n' -- \n`, "x\r\ny\\"} {
-		line := EscapeSQLLogLine(q)
+		line := EscapeLine(q)
 		if slices.Contains([]byte(line), '\n') {
-			t.Errorf("EscapeSQLLogLine(%q) = %q holds a newline", q, line)
+			t.Errorf("EscapeLine(%q) = %q holds a newline", q, line)
 		}
-		if got := UnescapeSQLLogLine(line); got != q {
-			t.Errorf("UnescapeSQLLogLine(EscapeSQLLogLine(%q)) = %q", q, got)
+		if got := UnescapeLine(line); got != q {
+			t.Errorf("UnescapeLine(EscapeLine(%q)) = %q", q, got)
 		}
 	}
 }
