@@ -116,7 +116,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	}
 	prog.Applied = applied
 	r := &applyRun{
-		a: a, db: db, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules),
+		a: a, db: db, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules, a.env.Log),
 		applied: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
 		workers: workers, causal: newCausality(workers),
 	}
@@ -133,7 +133,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		// Read again from the checkpoint: the released shard tables
 		// re-sync, what was applied before is passed over.
 		r.shard.rewind()
-		r.tables = newTargetTables(db, te.rules)
+		r.tables = newTargetTables(db, te.rules, a.env.Log)
 		r.lastEnd = r.applied
 		if !r.shard.Reached.IsZero() && r.shard.Reached.Compare(r.safeUntil) > 0 {
 			r.safeUntil = r.shard.Reached
@@ -247,6 +247,8 @@ type applyRun struct {
 	lastEnd dmnode.Position
 	// shard is the shard DDL coordination of a task with a shard-mode.
 	shard *shardState
+	// dialect is the target's kind, read before the first DDL.
+	dialect targetDialect
 }
 
 // Reading the stream: the ordered consumer is iterated (not fetched, which

@@ -111,7 +111,7 @@ func (l *Loader) Run(ctx context.Context) error {
 	if _, err := l.env.Store.Load(ctx, loadProgKey(l.task, l.source), &prog); err != nil {
 		return err
 	}
-	ld := &loadRun{l: l, tables: newTargetTables(db, te.rules), rows: prog.RowsLoaded}
+	ld := &loadRun{l: l, tables: newTargetTables(db, te.rules, l.env.Log), rows: prog.RowsLoaded}
 	ld.loadData.Store(true)
 	return ld.run(ctx, cons, pool)
 }

@@ -30,16 +30,31 @@ func IsSystemSchema(db string) bool { return systemSchemas[strings.ToLower(db)] 
 // UTC so TIMESTAMP values read from one server and written to another keep
 // their instant. The password never appears in errors.
 func OpenDB(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
-	return openDB(ctx, c, maxConns, nil)
+	return openDB(ctx, c, maxConns, nil, nil)
 }
 
-// OpenTarget is OpenDB for a task's target: the statements sent on it are
-// recorded when TargetSQLLogEnv asks for it (see sqllog.go).
+// OpenTarget is OpenDB for a task's target. On TiDB its sessions also get
+// the settings TiDB DM gives them (tidb.SessionDefaults) unless the task's
+// target-database.session sets them. The statements sent on it are
+// recorded when sqltext.LogEnv asks for it (see sqllog.go).
 func OpenTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
-	return openDB(ctx, c, maxConns, sqlLog)
+	db, err := openDB(ctx, c, maxConns, sqlLog, nil)
+	if err != nil {
+		return nil, err
+	}
+	v, isTiDB, err := TargetTiDB(ctx, db)
+	if err != nil || !isTiDB {
+		return db, err
+	}
+	extra, err := tidbSession(ctx, db, v, c.Session)
+	if err != nil || len(extra) == 0 {
+		return db, err
+	}
+	db.Close()
+	return openDB(ctx, c, maxConns, sqlLog, extra)
 }
 
-func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statementLog) (*sql.DB, error) {
+func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statementLog, extra map[string]string) (*sql.DB, error) {
 	cfg := mysql.NewConfig()
 	cfg.User = c.User
 	cfg.Passwd = c.Password
@@ -54,6 +69,9 @@ func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statement
 	cfg.WriteTimeout = 5 * time.Minute
 	cfg.MaxAllowedPacket = 0 // read the server's value
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	for k, v := range extra {
+		cfg.Params[k] = v
+	}
 	for k, v := range c.Session {
 		cfg.Params[k] = v
 	}

@@ -478,6 +478,21 @@ func (r *applyRun) schemaAfter(m shardddl.Member, c *dmnode.Change, pos shardddl
 // an operator decided otherwise for this position (task skip, task
 // replace). When the target rejects them the applier stops, records the
 // rejection in the catalog and says how to go on.
+// execForTarget runs one routed DDL on the target, adapted to its dialect
+// (forTarget).
+func (r *applyRun) execForTarget(ctx context.Context, stmt, upstream string) error {
+	run, err := r.forTarget(ctx, stmt)
+	if err != nil {
+		return err
+	}
+	for _, q := range run {
+		if err := r.execTargetDDL(ctx, q, upstream); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *applyRun) runTargetDDL(ctx context.Context, stmts []string, upstream string) error {
 	pos := r.pending
 	if d := r.decision(pos); d != nil {
@@ -498,7 +513,7 @@ func (r *applyRun) runTargetDDL(ctx context.Context, stmts []string, upstream st
 		return err
 	}
 	for _, q := range stmts {
-		err := r.execTargetDDL(ctx, q, upstream)
+		err := r.execForTarget(ctx, q, upstream)
 		if err == nil || !IsPermanent(err) {
 			if err != nil {
 				return err

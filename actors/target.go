@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -101,10 +102,13 @@ type targetTables struct {
 	ready map[string]bool             // target tables checked or created
 	// uniques holds each plan's target unique keys (targetUniques).
 	uniques map[*rules.TablePlan][][]int
+	// dialect adapts the CREATE TABLE statements to the target.
+	dialect targetDialect
+	logger  *slog.Logger
 }
 
-func newTargetTables(db *sql.DB, r *rules.Rules) *targetTables {
-	return &targetTables{db: db, rules: r, plans: map[string]*rules.TablePlan{}, ready: map[string]bool{},
+func newTargetTables(db *sql.DB, r *rules.Rules, log *slog.Logger) *targetTables {
+	return &targetTables{db: db, rules: r, logger: log, plans: map[string]*rules.TablePlan{}, ready: map[string]bool{},
 		uniques: map[*rules.TablePlan][][]int{}}
 }
 
@@ -170,8 +174,14 @@ func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstrea
 		if _, err := tt.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(p.TargetSchema)); err != nil {
 			return fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
 		}
-		if _, err := tt.db.ExecContext(ctx, create); err != nil {
-			return Permanent(fmt.Errorf("create target table: %s: %w", create, err))
+		run, err := tt.dialect.adapt(ctx, tt.db, tt.logger, create)
+		if err != nil {
+			return err
+		}
+		for _, q := range run {
+			if _, err := tt.db.ExecContext(ctx, q); err != nil {
+				return Permanent(fmt.Errorf("create target table: %s: %w", q, err))
+			}
 		}
 		return nil
 	}

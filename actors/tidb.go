@@ -1,0 +1,90 @@
+package actors
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/dmnode/dmnode/core/tidb"
+)
+
+// TargetTiDB reads the target's version and reports whether it is TiDB,
+// and which release.
+func TargetTiDB(ctx context.Context, q Queryer) (tidb.Version, bool, error) {
+	var v string
+	if err := q.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
+		return tidb.Version{}, false, fmt.Errorf("read target version: %w", err)
+	}
+	tv, ok := tidb.ParseVersion(v)
+	return tv, ok, nil
+}
+
+// tidbSession returns the session settings to add for a TiDB target
+// (tidb.SessionDefaults) that the server knows: a server that calls itself
+// TiDB but lacks a variable (a stand-in in tests) is not sent it.
+func tidbSession(ctx context.Context, q Queryer, v tidb.Version, userSet map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for k, val := range tidb.SessionDefaults(v, userSet) {
+		var name, cur string
+		err := q.QueryRowContext(ctx, "SHOW VARIABLES LIKE ?", k).Scan(&name, &cur)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("read target variable %s: %w", k, err)
+		}
+		if err == nil {
+			out[k] = val
+		}
+	}
+	return out, nil
+}
+
+// targetDialect is what a writer knows of its target's SQL dialect, read
+// once, before the first statement it adapts. Not safe for concurrent use.
+type targetDialect struct {
+	checked bool
+	tidb    bool
+	version tidb.Version
+}
+
+// adapt returns the statements to run on the target for one DDL statement:
+// on TiDB, adapted by tidb.AdaptDDL, or a permanent error naming the
+// statement, the reason and the fix when TiDB cannot run it; on other
+// targets the statement itself.
+func (d *targetDialect) adapt(ctx context.Context, q Queryer, log *slog.Logger, stmt string) ([]string, error) {
+	if !d.checked {
+		v, ok, err := TargetTiDB(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		*d = targetDialect{checked: true, tidb: ok, version: v}
+		if ok {
+			log.Info("the target is TiDB: DDL is adapted to what it runs", "tidb", v.String())
+		}
+	}
+	if !d.tidb {
+		return []string{stmt}, nil
+	}
+	a, err := tidb.AdaptDDL(d.version, stmt)
+	var ref *tidb.Refusal
+	if errors.As(err, &ref) {
+		return nil, Permanent(fmt.Errorf("the target, TiDB %s, cannot run DDL %q: %s; %s",
+			d.version, abbreviate(stmt), ref.Reason, ref.Fix))
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range a.Notes {
+		log.Warn("DDL adapted for TiDB", "ddl", abbreviate(stmt), "change", n)
+	}
+	return a.Statements, nil
+}
+
+// forTarget adapts one routed DDL of the applier to its target's dialect.
+func (r *applyRun) forTarget(ctx context.Context, stmt string) ([]string, error) {
+	run, err := r.dialect.adapt(ctx, r.db, r.log, stmt)
+	if err != nil && IsPermanent(err) {
+		return nil, Permanent(fmt.Errorf("at %s: %w", r.pending, err))
+	}
+	return run, err
+}
