@@ -72,15 +72,20 @@ func constant(level int, msg string) func(*dumpArgs, string) (int, string) {
 var dumpFlags = []dumpFlag{
 	{long: "database", short: "B", set: listFlag(func(a *dumpArgs) *[]string { return &a.databases })},
 	{long: "tables-list", short: "T", set: func(a *dumpArgs, v string) (int, string) {
+		var tables []string
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s == "" {
 				continue
 			}
 			if strings.Count(s, ".") != 1 || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") {
-				return argError, fmt.Sprintf("invalid table %q: must be schema.table", s)
+				// Dumpling refuses the list; DM logs that and goes on
+				// without it.
+				return argWarn, fmt.Sprintf("ignored, as DM does: %q is not schema.table, so dumpling refuses "+
+					"the list and DM dumps the tables of the block-allow-list", s)
 			}
-			a.tables = append(a.tables, s)
+			tables = append(tables, s)
 		}
+		a.tables = append(a.tables, tables...)
 		return -1, ""
 	}},
 	{long: "threads", short: "t", set: intFlag(func(a *dumpArgs) *int { return &a.threads })},

@@ -84,6 +84,9 @@ var securitySpec = mapSpec(map[string]*field{
 	"ssl-ca-bytes":    key(anySpec),
 	"ssl-key-bytes":   key(anySpec),
 	"ssl-cert-bytes":  key(anySpec),
+	"ssl-ca-base64":   key(stringSpec),
+	"ssl-key-base64":  key(stringSpec),
+	"ssl-cert-base64": key(stringSpec),
 })
 
 var metaSpec = mapSpec(map[string]*field{
