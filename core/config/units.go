@@ -111,8 +111,8 @@ func checkSyncer(r *report, p string, c *SyncerConfig) {
 			"a target transaction holds up to %d row changes (dmnode's own bound)", c.Batch, c.Batch, ApplyMaxRows)
 	}
 	if c.Compact {
-		r.warnf(childPath(p, "compact"), "ignored: dmnode merges the changes of a batch to one key already "+
-			"(an insert and its updates become one upsert), which is what compact asks for")
+		r.warnf(childPath(p, "compact"), "ignored: dmnode already compacts the changes of a batch to one "+
+			"change per row (on tables with one unique key, outside safe mode), which is what compact asks for")
 	}
 }
 
