@@ -52,6 +52,7 @@ var corpus = []struct {
 	{"source-basic.yaml", "source-id and from", true},
 	{"source-full.yaml", "every source key: relay, purge, checker, tracer, filters, server-id, flavor", true},
 	{"source-encrypted.yaml", "a dmctl-encrypted source password", true},
+	{"source-wrong-key.yaml", "a ciphertext of another key (secret-key-path)", true},
 	{"source-disabled.yaml", "enable: false", false},
 }
 
