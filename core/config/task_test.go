@@ -367,6 +367,17 @@ var taskErrorCases = []fileCase{
 	}, "\n"), []string{
 		"task.yaml:6:3: target-database.security: not supported yet: TLS connections (remove the key, or leave every field empty)",
 	}},
+	{"DM's other refusals", task(strings.Join([]string{
+		"    loader: {import-mode: import-into}",
+		"    syncer: {safe-mode: true, safe-mode-duration: 0s}",
+		"  - source-id: s2",
+		"    syncer: {safe-mode-duration: soon}",
+		"",
+	}, "\n")), []string{
+		"task.yaml:8:14: mysql-instances[0].loader.import-mode: import-into: DM refuses it for a task of several sources",
+		"task.yaml:9:31: mysql-instances[0].syncer.safe-mode-duration: 0s contradicts safe-mode: true, as DM says",
+		`task.yaml:11:14: mysql-instances[1].syncer.safe-mode-duration: invalid duration "soon" (write 60s, 5m)`,
+	}},
 	{"invalid unit values", task("    loader: {import-mode: fast, on-duplicate: merge}\n"), []string{
 		`task.yaml:8:14: mysql-instances[0].loader.import-mode: invalid value "fast": must be logical, physical or import-into`,
 		`task.yaml:8:33: mysql-instances[0].loader.on-duplicate: invalid value "merge": must be replace, ignore or error`,

@@ -36,6 +36,15 @@ func checkUnitConfigs(r *report, t *Task) {
 		checkMydumper(r, childPath(p, "mydumper"), inst.Mydumper)
 		checkLoader(r, childPath(p, "loader"), inst.Loader)
 		checkSyncer(r, childPath(p, "syncer"), inst.Syncer)
+		// DM refuses import-into for a task of several sources.
+		if l := unitConfig(inst.Loader, t.Loaders, inst.LoaderConfigName); l != nil &&
+			strings.EqualFold(l.ImportMode, "import-into") && len(t.MySQLInstances) > 1 {
+			lp := childPath(childPath("loaders", inst.LoaderConfigName), "import-mode")
+			if inst.Loader != nil {
+				lp = childPath(childPath(p, "loader"), "import-mode")
+			}
+			r.errorf(lp, "import-into: DM refuses it for a task of several sources")
+		}
 	}
 }
 
@@ -109,6 +118,16 @@ func checkSyncer(r *report, p string, c *SyncerConfig) {
 	if c.Batch > 0 {
 		r.warnf(childPath(p, "batch"), "%d: at most %d rows per multi-row statement the applier sends; "+
 			"a target transaction holds up to %d row changes (dmnode's own bound)", c.Batch, c.Batch, ApplyMaxRows)
+	}
+	// DM checks safe-mode-duration although dmnode does not use it.
+	if c.SafeModeDuration != "" {
+		d, err := time.ParseDuration(c.SafeModeDuration)
+		switch {
+		case err != nil:
+			r.errorf(childPath(p, "safe-mode-duration"), "invalid duration %q (write 60s, 5m)", c.SafeModeDuration)
+		case d == 0 && c.SafeMode:
+			r.errorf(childPath(p, "safe-mode-duration"), "0s contradicts safe-mode: true, as DM says")
+		}
 	}
 	if c.Compact {
 		r.warnf(childPath(p, "compact"), "ignored: dmnode already compacts the changes of a batch to one "+
