@@ -70,7 +70,11 @@ func constant(level int, msg string) func(*dumpArgs, string) (int, string) {
 }
 
 var dumpFlags = []dumpFlag{
-	{long: "database", short: "B", set: listFlag(func(a *dumpArgs) *[]string { return &a.databases })},
+	{long: "database", short: "B", set: func(a *dumpArgs, v string) (int, string) {
+		listFlag(func(a *dumpArgs) *[]string { return &a.databases })(a, v)
+		return argNote, "the dump reads only these schemas, and only tables the block-allow-list also allows " +
+			"(DM's dumpling would read them outside it too); the binlog follows the block-allow-list"
+	}},
 	{long: "tables-list", short: "T", set: func(a *dumpArgs, v string) (int, string) {
 		var tables []string
 		for _, s := range strings.Split(v, ",") {
@@ -86,12 +90,19 @@ var dumpFlags = []dumpFlag{
 			tables = append(tables, s)
 		}
 		a.tables = append(a.tables, tables...)
-		return -1, ""
+		return argNote, "the dump reads only these tables, and only if the block-allow-list also allows them " +
+			"(DM's dumpling would read them outside it too); the binlog follows the block-allow-list"
 	}},
 	{long: "threads", short: "t", set: intFlag(func(a *dumpArgs) *int { return &a.threads })},
 	{long: "filesize", short: "F", set: constant(argWarn, "ignored: dmnode splits tables into chunks of rows (rows), not files")},
 	{long: "chunk-filesize", set: constant(argWarn, "ignored: dmnode splits tables into chunks of rows (rows), not files")},
-	{long: "statement-size", short: "s", set: intFlag(func(a *dumpArgs) *int { return &a.statementSize })},
+	{long: "statement-size", short: "s", set: func(a *dumpArgs, v string) (int, string) {
+		if level, msg := intFlag(func(a *dumpArgs) *int { return &a.statementSize })(a, v); level >= 0 {
+			return level, msg
+		}
+		return argWarn, fmt.Sprintf("the loader sends INSERT statements of at most %d bytes of rows "+
+			"(at least one row each), and no LOAD DATA", a.statementSize)
+	}},
 	{long: "rows", short: "r", set: intFlag(func(a *dumpArgs) *int { return &a.rows })},
 	{long: "where", set: func(a *dumpArgs, v string) (int, string) {
 		a.where = &v
