@@ -16,8 +16,14 @@ const SecretKeyPathEnv = "DMNODE_SECRET_KEY_PATH"
 // passwordKeys are the keys passwords are decrypted with, read once per
 // process; err is why the key file could not be read.
 var passwordKeys = sync.OnceValues(func() ([][]byte, error) {
+	return keysFrom(os.Getenv(SecretKeyPathEnv))
+})
+
+// keysFrom returns the key of the file at path (none when path is empty),
+// then DM's built-in key.
+func keysFrom(path string) ([][]byte, error) {
 	keys := [][]byte{}
-	if path := os.Getenv(SecretKeyPathEnv); path != "" {
+	if path != "" {
 		k, err := secret.LoadKey(path)
 		if err != nil {
 			return nil, err
@@ -25,7 +31,7 @@ var passwordKeys = sync.OnceValues(func() ([][]byte, error) {
 		keys = append(keys, k)
 	}
 	return append(keys, secret.DefaultKey), nil
-})
+}
 
 // revealPassword decrypts the password of a connection as DM does (a
 // `dmctl encrypt` ciphertext is decrypted, anything else used as written)
