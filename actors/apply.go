@@ -444,7 +444,7 @@ func (r *applyRun) commit(ctx context.Context) error {
 			return err
 		}
 	} else {
-		err = execTx(ctx, r.db, append(statements(r.ops, uniques), r.stmts...), func(tx *sql.Tx) error {
+		err = execTx(ctx, r.db, append(statementsOf(r.ops, uniques, r.rowsPerStmt()), r.stmts...), func(tx *sql.Tx) error {
 			if err := r.fence(ctx, tx, pos, at); err != nil {
 				return err
 			}

@@ -117,7 +117,8 @@ func (d *Dumper) Run(ctx context.Context) error {
 	if rev, err = d.env.Store.Save(ctx, dumpKey(d.task, d.source), &cp, rev); err != nil {
 		return err
 	}
-	w := &dumpWriter{d: d, cp: &cp, rev: rev, subject: jetstream.SnapshotSubject(d.task, d.source)}
+	w := &dumpWriter{d: d, cp: &cp, rev: rev, subject: jetstream.SnapshotSubject(d.task, d.source),
+		where: te.inst.Dump.Where}
 	if err := w.dumpAll(ctx, snap); err != nil {
 		return err
 	}
@@ -191,7 +192,7 @@ func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, readers int) (
 func (d *Dumper) plan(ctx context.Context, snap *snapshot, te *taskEnv) ([]*DumpTable, error) {
 	var out []*DumpTable
 	for _, t := range snap.tracker.Tables() {
-		if !te.rules.Replicated(t.Schema, t.Name) {
+		if !te.rules.Replicated(t.Schema, t.Name) || !te.inst.Dump.Selects(t.Schema, t.Name) {
 			continue
 		}
 		dt := &DumpTable{Schema: t, KeyCol: -1}
@@ -272,6 +273,7 @@ type dumpWriter struct {
 	cp      *DumpCheckpoint
 	rev     uint64
 	rows    int64
+	where   string // the task's mydumpers.*.where: a condition on every row read
 }
 
 type chunkRef struct {
@@ -357,7 +359,7 @@ const (
 func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef) error {
 	t := ref.table.Schema
 	chunk := ref.table.Chunks[ref.n]
-	q, args := chunkQuery(ref.table, chunk)
+	q, args := chunkQuery(ref.table, chunk, w.where)
 	rows, err := conn.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read %s.%s chunk %d: %w", t.Schema, t.Name, ref.n, err)
@@ -427,7 +429,9 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 	return w.chunkDone(ctx, ref, n)
 }
 
-func chunkQuery(t *DumpTable, c *DumpChunk) (string, []any) {
+// chunkQuery reads one chunk of a table; where, when set, is the task's
+// row condition (DM's mydumpers.*.where), ANDed with the chunk's range.
+func chunkQuery(t *DumpTable, c *DumpChunk, where string) (string, []any) {
 	cols := make([]string, len(t.Schema.Columns))
 	for i, col := range t.Schema.Columns {
 		cols[i] = quoteIdent(col.Name)
@@ -435,17 +439,23 @@ func chunkQuery(t *DumpTable, c *DumpChunk) (string, []any) {
 	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quoteIdent(t.Schema.Schema) + "." + quoteIdent(t.Schema.Name)
 	var conds []string
 	var args []any
+	if where != "" {
+		conds = append(conds, "("+where+")")
+	}
+	key := ""
 	if t.KeyCol >= 0 {
-		key := quoteIdent(t.Schema.Columns[t.KeyCol].Name)
+		key = quoteIdent(t.Schema.Columns[t.KeyCol].Name)
 		if c.Lo != "" {
 			conds, args = append(conds, key+" >= ?"), append(args, c.Lo)
 		}
 		if c.Hi != "" {
 			conds, args = append(conds, key+" < ?"), append(args, c.Hi)
 		}
-		if len(conds) > 0 {
-			q += " WHERE " + strings.Join(conds, " AND ")
-		}
+	}
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	if key != "" {
 		q += " ORDER BY " + key
 	}
 	return q, args

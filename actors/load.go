@@ -111,8 +111,10 @@ func (l *Loader) Run(ctx context.Context) error {
 	if _, err := l.env.Store.Load(ctx, loadProgKey(l.task, l.source), &prog); err != nil {
 		return err
 	}
-	ld := &loadRun{l: l, tables: newTargetTables(db, te.rules, l.env.Log), rows: prog.RowsLoaded}
-	ld.loadData.Store(true)
+	ld := &loadRun{l: l, tables: newTargetTables(db, te.rules, l.env.Log), rows: prog.RowsLoaded,
+		stmtBytes: te.inst.Load.StatementSize}
+	// A task's statement-size asks for INSERT statements of that size.
+	ld.loadData.Store(ld.stmtBytes == 0)
 	return ld.run(ctx, cons, pool)
 }
 
@@ -146,6 +148,9 @@ type loadRun struct {
 	rows    int64 // atomic
 	// loadData is set while the target accepts LOAD DATA LOCAL.
 	loadData atomic.Bool
+	// stmtBytes bounds the INSERT statements: the task's statement-size,
+	// or 0 for loadStmtBytes.
+	stmtBytes int
 	// Time the workers spent, summed over them, for the finish log: in
 	// target transactions, preparing statements, and waiting for work.
 	execNs, buildNs, idleNs atomic.Int64
@@ -367,7 +372,11 @@ func (ld *loadRun) apply(ctx context.Context, m njs.Msg) (int, error) {
 		}
 		start = time.Now()
 	}
-	ends := sqlgen.SplitRows(rows, loadMaxRowsPerStmt, loadStmtBytes)
+	stmtBytes := loadStmtBytes
+	if ld.stmtBytes > 0 {
+		stmtBytes = ld.stmtBytes
+	}
+	ends := sqlgen.SplitRows(rows, loadMaxRowsPerStmt, stmtBytes)
 	for _, replace := range []bool{false, true} {
 		stmts := make([]stmt, 0, len(ends))
 		from := 0

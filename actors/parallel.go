@@ -61,6 +61,13 @@ const applyWindowDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.apply_wind
 // Changes to different tables never share a unique key; their relative
 // order is not kept.
 func statements(ops []rowOp, uniques map[*rules.TablePlan][][]int) []stmt {
+	return statementsOf(ops, uniques, loadRowsPerStmt)
+}
+
+// statementsOf is statements with at most perStmt rows in each multi-row
+// statement (the task's syncers.*.batch, or loadRowsPerStmt).
+func statementsOf(ops []rowOp, uniques map[*rules.TablePlan][][]int, perStmt int) []stmt {
+	perStmt = max(perStmt, 1)
 	var plans []*rules.TablePlan
 	byPlan := map[*rules.TablePlan][]rowOp{}
 	for _, op := range ops {
@@ -73,9 +80,9 @@ func statements(ops []rowOp, uniques map[*rules.TablePlan][][]int) []stmt {
 	for _, p := range plans {
 		pops := byPlan[p]
 		if final, ok := compact(pops, uniques[p]); ok {
-			out = append(out, grouped(final)...)
+			out = append(out, grouped(final, perStmt)...)
 		} else {
-			out = append(out, ordered(pops)...)
+			out = append(out, ordered(pops, perStmt)...)
 		}
 	}
 	return out
@@ -147,7 +154,7 @@ func compact(ops []rowOp, uniques [][]int) ([]rowOp, bool) {
 }
 
 // grouped sends compacted changes of one table as multi-row statements.
-func grouped(ops []rowOp) []stmt {
+func grouped(ops []rowOp, perStmt int) []stmt {
 	if len(ops) == 0 {
 		return nil
 	}
@@ -179,7 +186,7 @@ func grouped(ops []rowOp) []stmt {
 		}},
 	} {
 		for len(g.rows) > 0 {
-			n := min(len(g.rows), loadRowsPerStmt)
+			n := min(len(g.rows), perStmt)
 			q, args := g.build(g.rows[:n])
 			out = append(out, stmt{q, args})
 			g.rows = g.rows[n:]
@@ -190,7 +197,7 @@ func grouped(ops []rowOp) []stmt {
 
 // ordered sends changes in their order: consecutive inserts share a
 // multi-row INSERT.
-func ordered(ops []rowOp) []stmt {
+func ordered(ops []rowOp, perStmt int) []stmt {
 	var out []stmt
 	for i := 0; i < len(ops); {
 		op := &ops[i]
@@ -198,7 +205,7 @@ func ordered(ops []rowOp) []stmt {
 		case dmnode.Insert:
 			j := i
 			var rows [][]any
-			for j < len(ops) && ops[j].kind == dmnode.Insert && ops[j].p == op.p && ops[j].safe == op.safe && len(rows) < loadRowsPerStmt {
+			for j < len(ops) && ops[j].kind == dmnode.Insert && ops[j].p == op.p && ops[j].safe == op.safe && len(rows) < perStmt {
 				rows = append(rows, ops[j].after)
 				j++
 			}
@@ -223,6 +230,15 @@ func ordered(ops []rowOp) []stmt {
 		i++
 	}
 	return out
+}
+
+// rowsPerStmt is the most rows of one multi-row statement: the task's
+// syncers.*.batch when it sets one, else loadRowsPerStmt.
+func (r *applyRun) rowsPerStmt() int {
+	if b := r.te.inst.Sync.Batch; b > 0 {
+		return b
+	}
+	return loadRowsPerStmt
 }
 
 // rowKey renders the key columns of a row; false when one is NULL.
@@ -463,7 +479,7 @@ func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at u
 			if len(ops) == 0 {
 				continue
 			}
-			stmts := statements(ops, uniques)
+			stmts := statementsOf(ops, uniques, r.rowsPerStmt())
 			g.Go(func() error { return r.execWorker(gctx, stmts) })
 		}
 		if err := g.Wait(); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/core/schema"
 )
 
 // Changes sharing a unique key value stay on one worker, in order; a
@@ -148,5 +149,44 @@ func TestCompactedStatements(t *testing.T) {
 	two := map[*rules.TablePlan][][]int{p: {{0}, {1}}}
 	if got := render(statements([]rowOp{ins(1, "a"), upd(1, "a", "b")}, two)); got != "INSERT [1 a]\nUPDATE [1 b 1]\n" {
 		t.Fatalf("with two unique keys:\n%s", got)
+	}
+}
+
+// A task's syncers.*.batch bounds the rows of every multi-row statement,
+// both when a table's changes are compacted and when they keep their order.
+func TestStatementsPerStmt(t *testing.T) {
+	p := &rules.TablePlan{TargetSchema: "db", TargetTable: "t", Columns: []string{"id", "c"}}
+	var ops []rowOp
+	for i := range 7 {
+		ops = append(ops, rowOp{p: p, key: []int{0}, kind: dmnode.Insert, after: []any{int64(i), "x"}})
+	}
+	pk := map[*rules.TablePlan][][]int{p: {{0}}}
+	for _, uniques := range []map[*rules.TablePlan][][]int{nil, pk} {
+		stmts := statementsOf(ops, uniques, 3)
+		var rows []int
+		for _, s := range stmts {
+			rows = append(rows, len(s.args)/2)
+		}
+		if fmt.Sprint(rows) != "[3 3 1]" {
+			t.Errorf("uniques %v: rows per statement %v, want [3 3 1]", uniques != nil, rows)
+		}
+	}
+}
+
+// The task's where is ANDed with a chunk's key range.
+func TestChunkQueryWhere(t *testing.T) {
+	dt := &DumpTable{Schema: &schema.Table{Schema: "s", Name: "t",
+		Columns: []schema.Column{{Name: "id", Type: "int"}, {Name: "v", Type: "int"}}}, KeyCol: 0}
+	q, args := chunkQuery(dt, &DumpChunk{Lo: "10", Hi: "20"}, "v > 5 OR v IS NULL")
+	want := "SELECT `id`, `v` FROM `s`.`t` WHERE (v > 5 OR v IS NULL) AND `id` >= ? AND `id` < ? ORDER BY `id`"
+	if q != want || len(args) != 2 {
+		t.Errorf("query %q %v\nwant %q", q, args, want)
+	}
+	dt.KeyCol = -1
+	if q, _ := chunkQuery(dt, &DumpChunk{}, "v > 5"); q != "SELECT `id`, `v` FROM `s`.`t` WHERE (v > 5)" {
+		t.Errorf("query without key %q", q)
+	}
+	if q, _ := chunkQuery(dt, &DumpChunk{}, ""); q != "SELECT `id`, `v` FROM `s`.`t`" {
+		t.Errorf("query without where %q", q)
 	}
 }

@@ -28,6 +28,7 @@ type CLI struct {
 	Cluster ClusterCmd `cmd:"" help:"Join, inspect and shrink the cluster."`
 	Source  SourceCmd  `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
 	Task    TaskCmd    `cmd:"" help:"Check, submit and follow migration tasks."`
+	Encrypt EncryptCmd `cmd:"" help:"Encrypt a password for a task or source file, as dmctl encrypt does."`
 }
 
 // Globals is what every command receives.

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dmnode/dmnode/actors/precheck"
+	"github.com/dmnode/dmnode/core/secret"
 	"github.com/dmnode/dmnode/node"
 )
 
@@ -125,5 +128,34 @@ func TestPrintStatus(t *testing.T) {
 	}
 	if strings.Count(out, "next: dmnode task resume merge") != 1 {
 		t.Errorf("the next step should be printed once:\n%s", out)
+	}
+}
+
+// dmnode encrypt writes DM's format: the default key's ciphertext is what
+// DM before v8.0 and dmnode's task decoding read; a key file's is what
+// secret-key-path readers read.
+func TestEncrypt(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := Main([]string{"encrypt", "p@ss word"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if got, err := secret.Decrypt(secret.DefaultKey, strings.TrimSpace(out.String())); err != nil || got != "p@ss word" {
+		t.Errorf("decrypt %q: %q, %v", out.String(), got, err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "key.txt")
+	hexKey := strings.Repeat("ab", secret.KeySize)
+	if err := os.WriteFile(keyFile, []byte(hexKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := Main([]string{"encrypt", "--secret-key-path", keyFile, "x"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	key, _ := secret.ParseKey(hexKey)
+	if got, err := secret.Decrypt(key, strings.TrimSpace(out.String())); err != nil || got != "x" {
+		t.Errorf("decrypt with the key file: %q, %v", got, err)
+	}
+	if code := Main([]string{"encrypt", "--secret-key-path", keyFile + ".missing", "x"}, &out, &errOut); code == 0 {
+		t.Error("a missing key file: exit 0")
 	}
 }

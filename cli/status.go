@@ -118,6 +118,9 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 			}
 		}
 		printShardStatus(out, t)
+		for _, n := range t.Notes {
+			fmt.Fprintf(out, "  note: %s\n", n)
+		}
 		next := map[string]bool{}
 		for _, s := range t.Sources {
 			if s.Next != "" && !next[s.Next] {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/shardddl"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -22,6 +23,10 @@ type TaskStatus struct {
 	// Rejected the DDLs the target refused, on which a source is paused.
 	ShardLocks []shardddl.LockStatus `json:"shard_ddl_locks,omitempty"`
 	Rejected   []catalog.RejectedDDL `json:"rejected_ddls,omitempty"`
+	// Notes are the keys of the task file dmnode runs with its nearest
+	// behaviour rather than DM's ("import-mode: physical: loaded
+	// logically: ..."), as task check reported them.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // SourceStatus is the status of one source within a task.
@@ -142,6 +147,9 @@ func (n *Node) apiTaskStatus(ctx context.Context, req *Request) (*Response, erro
 
 func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, error) {
 	out := TaskStatus{Name: t.Name, Mode: t.Mode, State: t.Desired}
+	if task, err := config.DecodeTask(t.File, []byte(t.YAML)); err == nil {
+		out.Notes = task.Notes
+	}
 	for _, src := range t.SortedSources() {
 		ss := SourceStatus{Source: src, Stage: t.Sources[src].Stage}
 		var dump actors.DumpProgress

@@ -37,6 +37,7 @@ func DecodeTask(file string, data []byte) (*Task, error) {
 	}
 	t.File = file
 	t.Warnings = r.warnings()
+	t.Notes = r.notesText()
 	return t, nil
 }
 
@@ -63,6 +64,7 @@ func DecodeSource(file string, data []byte) (*Source, error) {
 	}
 	s.File = file
 	s.Warnings = r.warnings()
+	s.Notes = r.notesText()
 	return s, nil
 }
 

@@ -57,6 +57,7 @@ type report struct {
 	bad   map[string]bool    // paths with a structural error: later checks skip them
 	errs  []*Error
 	warns []*Error
+	notes []*Error // also in warns
 }
 
 func newReport(file string) *report {
@@ -135,6 +136,14 @@ func (r *report) warnf(p, format string, args ...any) {
 	r.warns = append(r.warns, r.at(p, fmt.Sprintf(format, args...)))
 }
 
+// notef records a key accepted with dmnode's nearest behaviour: a warning
+// that task status also shows.
+func (r *report) notef(p, format string, args ...any) {
+	e := r.at(p, fmt.Sprintf(format, args...))
+	r.warns = append(r.warns, e)
+	r.notes = append(r.notes, e)
+}
+
 // syntax records an error of the YAML parser or decoder.
 func (r *report) syntax(msg string, pos *token.Position) {
 	e := &Error{File: r.file, Msg: msg}
@@ -155,9 +164,14 @@ func (r *report) err() error {
 }
 
 // warnings returns the warnings as text, in file order.
-func (r *report) warnings() []string {
+func (r *report) warnings() []string { return texts(r.warns) }
+
+// notesText returns the notes as text, in file order.
+func (r *report) notesText() []string { return texts(r.notes) }
+
+func texts(es []*Error) []string {
 	var out []string
-	for _, w := range sortFindings(r.warns) {
+	for _, w := range sortFindings(es) {
 		out = append(out, w.Error())
 	}
 	return out

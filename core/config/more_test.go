@@ -149,7 +149,7 @@ func TestEffectiveSettings(t *testing.T) {
 		{ // DM's defaults
 			DumpSettings{Threads: DefaultDumpThreads, ChunkRows: DefaultChunkRows},
 			LoadSettings{PoolSize: DefaultPoolSize},
-			SyncSettings{WorkerCount: DefaultWorkerCount, Batch: DefaultBatch},
+			SyncSettings{WorkerCount: DefaultWorkerCount},
 		},
 		{ // named configs
 			DumpSettings{Threads: 7, ChunkRows: 1000, Where: "id > 0"},
@@ -164,7 +164,7 @@ func TestEffectiveSettings(t *testing.T) {
 	}
 	for i, inst := range task.MySQLInstances {
 		got := settings{inst.Dump, inst.Load, inst.Sync}
-		if got != want[i] {
+		if !reflect.DeepEqual(got, want[i]) {
 			t.Errorf("instance %d:\n got %+v\nwant %+v", i, got, want[i])
 		}
 	}
@@ -224,8 +224,8 @@ func TestYAMLFeatures(t *testing.T) {
 	if task.ShardMode != ShardPessimistic {
 		t.Errorf("is-sharding: on: shard mode %q", task.ShardMode)
 	}
-	dflt := SyncSettings{WorkerCount: DefaultWorkerCount, Batch: DefaultBatch}
-	want := []SyncSettings{{WorkerCount: 8, Batch: 100, SafeMode: true}, {WorkerCount: 8, Batch: 100, SafeMode: true}, dflt, dflt}
+	dflt := SyncSettings{WorkerCount: DefaultWorkerCount}
+	want := []SyncSettings{{WorkerCount: 8, SafeMode: true}, {WorkerCount: 8, SafeMode: true}, dflt, dflt}
 	wantDump := []DumpSettings{
 		{Threads: 2, ChunkRows: DefaultChunkRows},
 		{Threads: 2, ChunkRows: 500},
@@ -233,7 +233,7 @@ func TestYAMLFeatures(t *testing.T) {
 		{Threads: DefaultDumpThreads, ChunkRows: 16, Where: "s3"},
 	}
 	for i, inst := range task.MySQLInstances {
-		if inst.Sync != want[i] || inst.Dump != wantDump[i] {
+		if inst.Sync != want[i] || !reflect.DeepEqual(inst.Dump, wantDump[i]) {
 			t.Errorf("instance %d: got %+v %+v, want %+v %+v", i, inst.Sync, inst.Dump, want[i], wantDump[i])
 		}
 	}
@@ -270,9 +270,7 @@ var sourceErrorCases = []fileCase{
 		"",
 	}, "\n"), []string{
 		"source.yaml:2:1: enable: not supported yet: false (a disabled source); remove the source instead",
-		"source.yaml:3:1: relay-binlog-name: not supported yet",
-		"source.yaml:4:1: relay-binlog-gtid: not supported yet",
-		"source.yaml:8:3: from.security: not supported yet",
+		"source.yaml:8:3: from.security: not supported yet: TLS connections (remove the key, or leave every field empty)",
 		"source.yaml:9:3: from.sesion: unknown key (did you mean session?)",
 	}},
 	{"filters", strings.Join([]string{

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"strings"
-
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -29,15 +27,19 @@ func dropped(s *spec, why string) *field { return &field{spec: s, warn: why, dro
 
 // notYet is a key for a feature dmnode does not implement yet: any value
 // other than an empty one (null, "", 0, false, {}, []) is an error.
-func notYet(s *spec) *field { return &field{spec: s, check: notSupported, drop: true} }
+func notYet(s *spec, why string) *field {
+	return &field{spec: s, check: notSupported(why), drop: true}
+}
 
 func aliasOf(name string) *field { return &field{alias: name} }
 
-func notSupported(n ast.Node) string {
-	if isEmpty(n) {
-		return ""
+func notSupported(why string) func(ast.Node) string {
+	return func(n ast.Node) string {
+		if isEmpty(n) {
+			return ""
+		}
+		return "not supported yet: " + why
 	}
-	return "not supported yet"
 }
 
 // scalarText is the text of a scalar node ("" for null or a collection).
@@ -52,19 +54,6 @@ func scalarText(n ast.Node) string {
 		return ""
 	}
 	return n.GetToken().Value
-}
-
-// checkCollation accepts collation_compatible loose, DM's default, which
-// is what dmnode does: CREATE statements pass through unchanged.
-func checkCollation(n ast.Node) string {
-	switch v := strings.ToLower(scalarText(n)); v {
-	case "", "loose":
-		return ""
-	case "strict":
-		return "not supported yet: strict (only loose is accepted)"
-	default:
-		return `must be "loose" or "strict"`
-	}
 }
 
 // checkEnable accepts a source's enable: true, DM's default.
@@ -82,7 +71,22 @@ var dbSpec = mapSpec(map[string]*field{
 	"password":           key(stringSpec),
 	"max-allowed-packet": dropped(intSpec, "deprecated in DM: the value is read from the server"),
 	"session":            key(stringMap),
-	"security":           notYet(anySpec),
+	"security":           notYet(securitySpec, "TLS connections (remove the key, or leave every field empty)"),
+})
+
+// securitySpec is DM's TLS settings; an empty one (every field empty, as
+// DM's config export writes it) asks for nothing and is accepted.
+var securitySpec = mapSpec(map[string]*field{
+	"ssl-ca":          key(stringSpec),
+	"ssl-cert":        key(stringSpec),
+	"ssl-key":         key(stringSpec),
+	"cert-allowed-cn": key(listSpec),
+	"ssl-ca-bytes":    key(anySpec),
+	"ssl-key-bytes":   key(anySpec),
+	"ssl-cert-bytes":  key(anySpec),
+	"ssl-ca-base64":   key(stringSpec),
+	"ssl-key-base64":  key(stringSpec),
+	"ssl-cert-base64": key(stringSpec),
 })
 
 var metaSpec = mapSpec(map[string]*field{
@@ -109,7 +113,7 @@ var instanceSpec = mapSpec(map[string]*field{
 	"syncer-config-name":    key(stringSpec),
 	"syncer":                key(syncerSpec),
 	"syncer-thread":         key(intSpec),
-	"validator-config-name": notYet(anySpec),
+	"validator-config-name": key(stringSpec),
 })
 
 var extractorSpec = mapSpec(map[string]*field{
@@ -172,11 +176,11 @@ var mydumperSpec = mapSpec(map[string]*field{
 	"mydumper-path":  ignored(stringSpec, "dmnode has its own dumper"),
 	"threads":        key(intSpec),
 	"chunk-filesize": ignored(stringSpec, "dmnode splits tables into chunks of rows (rows), not files"),
-	"statement-size": notYet(intSpec),
+	"statement-size": key(intSpec),
 	"rows":           key(intSpec),
 	"where":          key(stringSpec),
 	"skip-tz-utc":    ignored(boolSpec, whyUTC),
-	"extra-args":     notYet(stringSpec),
+	"extra-args":     key(stringSpec),
 })
 
 var loaderSpec = mapSpec(map[string]*field{
@@ -201,7 +205,7 @@ var syncerSpec = mapSpec(map[string]*field{
 	"batch":                     key(intSpec),
 	"queue-size":                ignored(intSpec, "dmnode bounds its buffers itself"),
 	"checkpoint-flush-interval": ignored(intSpec, whyCheckpoint),
-	"compact":                   notYet(boolSpec),
+	"compact":                   key(boolSpec),
 	"multiple-rows":             ignored(boolSpec, "dmnode always batches row changes, up to batch per transaction"),
 	"max-retry":                 dropped(intSpec, whyDeprecated),
 	"auto-fix-gtid":             ignored(boolSpec, whyDeprecated),
@@ -218,7 +222,7 @@ var taskSpec = mapSpec(map[string]*field{
 	"task-mode":                    key(stringSpec),
 	"is-sharding":                  key(boolSpec),
 	"shard-mode":                   key(stringSpec),
-	"strict-optimistic-shard-mode": notYet(boolSpec),
+	"strict-optimistic-shard-mode": key(boolSpec),
 	"ignore-checking-items":        key(listSpec),
 	"meta-schema":                  ignored(stringSpec, "dmnode keeps its metadata in schema dmnode_meta"),
 	"enable-heartbeat":             dropped(boolSpec, whyDeprecated),
@@ -226,8 +230,8 @@ var taskSpec = mapSpec(map[string]*field{
 	"heartbeat-report-interval":    dropped(intSpec, whyDeprecated),
 	"timezone":                     ignored(stringSpec, whyUTC),
 	"case-sensitive":               key(boolSpec),
-	"collation_compatible":         {spec: stringSpec, check: checkCollation, drop: true},
-	"mariadb2tidb":                 notYet(anySpec),
+	"collation_compatible":         key(stringSpec),
+	"mariadb2tidb":                 notYet(anySpec, "MariaDB-to-TiDB conversion settings"),
 	"target-database":              key(dbSpec),
 	"mysql-instances":              key(listOf(instanceSpec)),
 	"online-ddl":                   key(boolSpec),
@@ -243,11 +247,30 @@ var taskSpec = mapSpec(map[string]*field{
 	"mydumpers":                    key(namedSpec(mydumperSpec)),
 	"loaders":                      key(namedSpec(loaderSpec)),
 	"syncers":                      key(namedSpec(syncerSpec)),
-	"validators":                   notYet(anySpec),
+	"validators":                   key(namedSpec(validatorSpec)),
 	"clean-dump-file":              dropped(boolSpec, whyNoDumpFiles),
 	"ansi-quotes":                  dropped(boolSpec, whyDeprecated),
 	"remove-meta":                  dropped(boolSpec, "deprecated in DM, replaced by start-task --remove-meta"),
-	"experimental":                 notYet(anySpec),
+	"experimental":                 dropped(experimentalSpec, ""),
+})
+
+// validatorSpec is DM's continuous validator (validators.NAME).
+var validatorSpec = mapSpec(map[string]*field{
+	"mode":                  key(stringSpec),
+	"worker-count":          key(intSpec),
+	"validate-interval":     key(stringSpec),
+	"check-interval":        key(stringSpec),
+	"row-error-delay":       key(stringSpec),
+	"meta-flush-interval":   key(stringSpec),
+	"batch-query-size":      key(intSpec),
+	"max-pending-row-size":  key(stringSpec),
+	"max-pending-row-count": key(intSpec),
+})
+
+// experimentalSpec is DM's experimental section, as DM's config task
+// writes it.
+var experimentalSpec = mapSpec(map[string]*field{
+	"async-checkpoint-flush": ignored(boolSpec, whyCheckpoint),
 })
 
 var purgeSpec = mapSpec(map[string]*field{
@@ -275,8 +298,8 @@ var sourceSpec = mapSpec(map[string]*field{
 	"flavor":            key(stringSpec),
 	"charset":           dropped(stringSpec, whyDeprecated),
 	"enable-relay":      ignored(boolSpec, "the source's binlog stream is always the relay, shared by its tasks"),
-	"relay-binlog-name": notYet(stringSpec),
-	"relay-binlog-gtid": notYet(stringSpec),
+	"relay-binlog-name": key(stringSpec),
+	"relay-binlog-gtid": key(stringSpec),
 	"source-id":         key(stringSpec),
 	"from":              key(dbSpec),
 	"purge":             dropped(purgeSpec, whyRelay+", with its own retention limits"),

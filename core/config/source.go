@@ -18,6 +18,13 @@ func checkSource(r *report, s *Source) {
 		r.errorf("flavor", "invalid value %q: must be mysql or mariadb, or empty to detect it", s.Flavor)
 	}
 	checkDB(r, &s.From, "from")
+	revealPassword(r, &s.From, "from")
+	for _, k := range []struct{ key, v string }{{"relay-binlog-name", s.RelayBinlogName}, {"relay-binlog-gtid", s.RelayBinlogGTID}} {
+		if k.v != "" {
+			r.notef(k.key, "%s: not used: the source's binlog stream starts where its tasks need it "+
+				"(a task's meta, a dump's snapshot, or the checkpoint), never earlier", k.v)
+		}
+	}
 	for i, f := range s.Filters {
 		if f != nil {
 			checkFilterRule(r, indexPath("filters", i), f)

@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Task modes and shard modes, as in DM.
@@ -25,6 +26,7 @@ const MaxSourceIDLength = 32
 func checkTask(r *report, t *Task) {
 	checkHeader(r, t)
 	checkDB(r, &t.TargetDatabase, "target-database")
+	revealPassword(r, &t.TargetDatabase, "target-database")
 	used, complete := checkInstances(r, t)
 	if complete {
 		checkUnused(r, t, used)
@@ -60,7 +62,12 @@ func checkHeader(r *report, t *Task) {
 		r.errorf("shard-mode", "invalid value %q: must be pessimistic or optimistic, or empty for no shard DDL coordination", t.ShardMode)
 		return
 	}
+	// dmctl refuses an is-sharding written beside a shard-mode that says
+	// otherwise (start-task, check-task).
 	switch {
+	case t.IsSharding && t.ShardMode == "" && r.has("shard-mode"):
+		r.errorf("is-sharding", "true contradicts an empty shard-mode (line %d): write only shard-mode, as dmctl asks",
+			r.line("shard-mode"))
 	case t.IsSharding && t.ShardMode == "":
 		t.ShardMode = ShardPessimistic // DM's reading of the deprecated is-sharding
 	case !t.IsSharding && t.ShardMode != "" && r.has("is-sharding"):
@@ -68,6 +75,24 @@ func checkHeader(r *report, t *Task) {
 			t.ShardMode, r.line("shard-mode"))
 	}
 	t.IsSharding = t.ShardMode != ""
+	if t.StrictOptimisticShardMode {
+		if t.ShardMode != ShardOptimistic {
+			r.errorf("strict-optimistic-shard-mode", "needs shard-mode: optimistic, as in DM")
+		} else {
+			r.notef("strict-optimistic-shard-mode", "true: dmnode's optimistic mode holds a shard at a DDL "+
+				"it cannot merge and reports the conflict in task status until the other shards make the same "+
+				"change or an operator unlocks it; that is its only mode")
+		}
+	}
+	switch v := strings.ToLower(t.CollationCompatible); v {
+	case "", "loose":
+	case "strict":
+		t.CollationCompatible = v
+		r.notef("collation_compatible", "strict: CREATE statements reach the target as the source wrote them "+
+			"(loose); a table created without an explicit collation gets the target's default for its charset")
+	default:
+		r.errorf("collation_compatible", `invalid value %q: must be "loose" or "strict"`, t.CollationCompatible)
+	}
 }
 
 // checkDB checks a database connection: target-database or a source's from.
@@ -158,6 +183,14 @@ func checkRefs(r *report, t *Task, inst *Instance, p string, used usage) {
 	refUnit(r, used, p, "mydumper", inst.MydumperConfigName, inst.Mydumper != nil, "mydumpers", defined(t.Mydumpers))
 	refUnit(r, used, p, "loader", inst.LoaderConfigName, inst.Loader != nil, "loaders", defined(t.Loaders))
 	refUnit(r, used, p, "syncer", inst.SyncerConfigName, inst.Syncer != nil, "syncers", defined(t.Syncers))
+	refOne(r, used, childPath(p, "validator-config-name"), "validators", inst.ValidatorConfigName, defined(t.Validators))
+	if v := t.Validators[inst.ValidatorConfigName]; v != nil {
+		switch mode := strings.ToLower(v.Mode); mode {
+		case ValidateFast, ValidateFull:
+			r.notef(childPath(p, "validator-config-name"), "%s: validated by task verify: dmnode compares source "+
+				"and target row by row on demand (dmnode task verify %s) instead of re-reading each changed row", mode, t.Name)
+		}
+	}
 }
 
 func defined[V any](m map[string]V) func(string) bool {
@@ -238,11 +271,16 @@ func checkMeta(r *report, mode string, m *Meta, p string) {
 	}
 }
 
-// checkUnused reports named rules that no instance refers to. DM tolerates
-// unused block/allow lists; dmnode does not, as an unused rule is most
-// likely a rule the operator meant to apply.
+// checkUnused reports named rules that no instance refers to, as DM does.
+// DM tolerates unused block/allow lists, and so does dmnode, with a
+// warning: an unused rule is most likely a rule the operator meant to apply.
 func checkUnused(r *report, t *Task, used usage) {
-	unused(r, used, "block-allow-list", slices.Sorted(maps.Keys(t.BAList)))
+	for _, name := range slices.Sorted(maps.Keys(t.BAList)) {
+		if !used["block-allow-list"][name] {
+			r.warnf(childPath("block-allow-list", name), "defined but never used: no mysql-instances entry refers to it")
+		}
+	}
+	unused(r, used, "validators", slices.Sorted(maps.Keys(t.Validators)))
 	unused(r, used, "routes", slices.Sorted(maps.Keys(t.Routes)))
 	unused(r, used, "column-mappings", slices.Sorted(maps.Keys(t.ColumnMappings)))
 	unused(r, used, "filters", slices.Sorted(maps.Keys(t.Filters)))

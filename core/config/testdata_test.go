@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -76,6 +77,7 @@ var quickStartTask = &Task{
 		"testdata/dm-quickstart-task.yaml:82:5: mydumpers.global.chunk-filesize: ignored: dmnode splits tables into chunks of rows (rows), not files",
 		"testdata/dm-quickstart-task.yaml:83:5: mydumpers.global.skip-tz-utc: ignored: " + whyUTC,
 		"testdata/dm-quickstart-task.yaml:88:5: loaders.global.dir: ignored: " + whyNoDumpFiles,
+		"testdata/dm-quickstart-task.yaml:93:5: syncers.global.batch: " + batchNote(100),
 	},
 }
 
@@ -112,6 +114,7 @@ var fullTask = &Task{
 	ShardMode:           ShardOptimistic,
 	IsSharding:          true,
 	MetaSchema:          "dm_meta",
+	CollationCompatible: "loose",
 	Timezone:            "Asia/Shanghai",
 	IgnoreCheckingItems: []string{"auto_increment_ID"},
 	OnlineDDL:           true,
@@ -197,14 +200,22 @@ var fullTask = &Task{
 		fullFile + "16:1: timezone: ignored: " + whyUTC,
 		fullFile + "17:1: enable-heartbeat: ignored: " + whyDeprecated,
 		fullFile + "24:3: target-database.max-allowed-packet: ignored: deprecated in DM: the value is read from the server",
+		fullFile + "62:7: mysql-instances[1].syncer.batch: " + batchNote(500),
 		fullFile + "128:5: mydumpers.global.chunk-filesize: ignored: dmnode splits tables into chunks of rows (rows), not files",
 		fullFile + "130:5: mydumpers.global.skip-tz-utc: ignored: " + whyUTC,
 		fullFile + "136:5: loaders.global.dir: ignored: " + whyNoDumpFiles,
+		fullFile + "143:5: syncers.global.batch: " + batchNote(100),
 		fullFile + "144:5: syncers.global.queue-size: ignored: dmnode bounds its buffers itself",
 		fullFile + "145:5: syncers.global.checkpoint-flush-interval: ignored: " + whyCheckpoint,
 		fullFile + "147:5: syncers.global.safe-mode-duration: ignored: " + whyCheckpoint + ", so no automatic safe mode is needed after a restart",
 		fullFile + "149:5: syncers.global.multiple-rows: ignored: dmnode always batches row changes, up to batch per transaction",
 	},
+}
+
+// batchNote is the warning about syncers.*.batch: n.
+func batchNote(n int) string {
+	return fmt.Sprintf("%d: at most %d rows per multi-row statement the applier sends; "+
+		"a target transaction holds up to %d row changes (dmnode's own bound)", n, n, ApplyMaxRows)
 }
 
 // diffTask reports the differences between two tasks field by field.

@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // Task is a TiDB DM task file (task.yaml). Field names and YAML keys follow
 // TiDB DM so that a DM user's file decodes unchanged; keys that dmnode does
 // not implement are rejected by DecodeTask as "KEY: not supported yet".
@@ -11,6 +13,11 @@ type Task struct {
 	MetaSchema    string `yaml:"meta-schema"` // ignored with a warning: dmnode keeps its meta in dmnode_meta
 	Timezone      string `yaml:"timezone"`    // ignored with a warning: dmnode's sessions run in UTC
 	CaseSensitive bool   `yaml:"case-sensitive"`
+	// StrictOptimisticShardMode is DM's strict-optimistic-shard-mode; only
+	// valid with shard-mode optimistic.
+	StrictOptimisticShardMode bool `yaml:"strict-optimistic-shard-mode"`
+	// CollationCompatible is DM's collation_compatible: loose (default) or strict.
+	CollationCompatible string `yaml:"collation_compatible"`
 
 	// OnlineDDL makes the rules recognise the ghost and trash tables of
 	// gh-ost, pt-online-schema-change and similar tools. True unless the
@@ -39,13 +46,22 @@ type Task struct {
 	Mydumpers map[string]*MydumperConfig `yaml:"mydumpers"`
 	Loaders   map[string]*LoaderConfig   `yaml:"loaders"`
 	Syncers   map[string]*SyncerConfig   `yaml:"syncers"`
+	// Validators are DM's continuous validator configurations, referred
+	// to by mysql-instances[].validator-config-name.
+	Validators map[string]*ValidatorConfig `yaml:"validators"`
 
 	// File is the path the task was read from ("-" for standard input);
 	// set by Decode, used in error messages.
 	File string `yaml:"-"`
 	// Warnings lists keys that were accepted but have no effect in dmnode,
-	// each with the reason (for example loaders.*.dir: rows are streamed).
+	// each with the reason (for example loaders.*.dir: rows are streamed),
+	// and the Notes.
 	Warnings []string `yaml:"-"`
+	// Notes lists the keys dmnode accepted with its nearest behaviour
+	// rather than DM's (import-mode physical: loaded logically), each
+	// with what dmnode does instead. Task status shows them while the
+	// task runs.
+	Notes []string `yaml:"-"`
 }
 
 // DBConfig is a database connection (target-database, or a source's from).
@@ -76,12 +92,16 @@ type Instance struct {
 	SyncerConfigName   string          `yaml:"syncer-config-name"`
 	Syncer             *SyncerConfig   `yaml:"syncer"`
 	SyncerThread       int             `yaml:"syncer-thread"`
+	// ValidatorConfigName names an entry of Task.Validators.
+	ValidatorConfigName string `yaml:"validator-config-name"`
 
 	// Resolved by Decode from the named or inline unit configs and the
 	// *-thread overrides, with defaults filled in.
 	Dump DumpSettings `yaml:"-"`
 	Load LoadSettings `yaml:"-"`
 	Sync SyncSettings `yaml:"-"`
+	// Validate is the continuous validator's effective settings.
+	Validate ValidateSettings `yaml:"-"`
 }
 
 // Meta is the start position of an incremental task without a checkpoint.
@@ -193,23 +213,71 @@ type SyncerConfig struct {
 	AutoFixGTID             bool   `yaml:"auto-fix-gtid"`
 }
 
-// DumpSettings are the effective dump settings of one instance.
+// ValidatorConfig is DM's continuous validator configuration. Durations
+// are Go durations ("30m"), sizes DM's ("500m").
+type ValidatorConfig struct {
+	Mode               string `yaml:"mode"` // none | fast | full
+	WorkerCount        int    `yaml:"worker-count"`
+	ValidateInterval   string `yaml:"validate-interval"`
+	CheckInterval      string `yaml:"check-interval"`
+	RowErrorDelay      string `yaml:"row-error-delay"`
+	MetaFlushInterval  string `yaml:"meta-flush-interval"`
+	BatchQuerySize     int    `yaml:"batch-query-size"`
+	MaxPendingRowSize  string `yaml:"max-pending-row-size"`
+	MaxPendingRowCount int    `yaml:"max-pending-row-count"`
+}
+
+// DumpSettings are the effective dump settings of one instance, from the
+// mydumper configuration and the options of its extra-args.
 type DumpSettings struct {
 	Threads   int // parallel chunk readers (default 4)
 	ChunkRows int // rows per primary-key chunk (default 200000, DM's rows)
-	Where     string
+	// Where is a SQL condition every dumped row must meet (DM's where,
+	// dumpling's --where). It selects the rows of the full copy only: the
+	// binlog's row changes are not filtered by it, as in DM.
+	Where string
+	// Databases and Tables, when set (extra-args --database and
+	// --tables-list), restrict the dump to those schemas and to those
+	// "schema.table"s; the block-allow-list still decides which tables
+	// the binlog replicates, as in DM.
+	Databases []string
+	Tables    []string
 }
 
 // LoadSettings are the effective load settings of one instance.
 type LoadSettings struct {
 	PoolSize int // target connections (default 16)
+	// StatementSize, when set (DM's mydumpers.*.statement-size or
+	// extra-args --statement-size), bounds the bytes of each multi-row
+	// INSERT the loader sends, as it bounds the INSERTs of DM's dump
+	// files; at least one row goes into each. 0 leaves the loader's own
+	// sizing.
+	StatementSize int
 }
 
 // SyncSettings are the effective sync settings of one instance.
 type SyncSettings struct {
-	WorkerCount int  // default 16
-	Batch       int  // row changes per target transaction (default 100)
-	SafeMode    bool // apply every change idempotently for the whole run
+	WorkerCount int // default 16
+	// Batch, when the file sets syncers.*.batch, bounds the rows of each
+	// multi-row statement the applier sends; 0 leaves the applier's own
+	// sizing. (DM's batch bounds the statements of a worker's transaction.)
+	Batch    int
+	SafeMode bool // apply every change idempotently for the whole run
+}
+
+// Validator modes, as in DM.
+const (
+	ValidateNone = "none"
+	ValidateFast = "fast"
+	ValidateFull = "full"
+)
+
+// ValidateSettings are the effective continuous validator settings of one
+// instance.
+type ValidateSettings struct {
+	Mode          string        // none (or empty: no validator), fast or full
+	WorkerCount   int           // default 4
+	RowErrorDelay time.Duration // default 30m
 }
 
 // Source is a TiDB DM source file (source.yaml).
@@ -226,6 +294,12 @@ type Source struct {
 	Filters       []*FilterRule `yaml:"filters"`
 	CaseSensitive bool          `yaml:"case-sensitive"`
 
+	// RelayBinlogName and RelayBinlogGTID are where DM's relay starts
+	// reading when it has no checkpoint.
+	RelayBinlogName string `yaml:"relay-binlog-name"`
+	RelayBinlogGTID string `yaml:"relay-binlog-gtid"`
+
 	File     string   `yaml:"-"`
 	Warnings []string `yaml:"-"`
+	Notes    []string `yaml:"-"`
 }

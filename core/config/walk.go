@@ -115,8 +115,12 @@ func (w *walker) mapping(n ast.Node, s *spec, canon, shown string) bool {
 		w.r.badf(canon, "must be a mapping")
 		return false
 	}
+	skip := w.aliasPairs(m, s, canon, shown)
 	kept := m.Values[:0]
 	for _, mv := range m.Values {
+		if skip[mv] {
+			continue
+		}
 		if mv.Key.IsMergeKey() {
 			w.merge(mv.Value, s, canon, shown)
 			kept = append(kept, mv)
@@ -128,6 +132,44 @@ func (w *walker) mapping(n ast.Node, s *spec, canon, shown string) bool {
 	}
 	m.Values = kept
 	return true
+}
+
+// aliasPairs settles a key written under both its deprecated and its new
+// spelling as DM does: DM reads the deprecated one only when the new one is
+// empty. It returns the keys to drop: the empty one of the two, or, when
+// both ask for something, the deprecated one, with a warning.
+func (w *walker) aliasPairs(m *ast.MappingNode, s *spec, canon, shown string) map[*ast.MappingValueNode]bool {
+	var skip map[*ast.MappingValueNode]bool
+	for _, mv := range m.Values {
+		if mv.Key.IsMergeKey() {
+			continue
+		}
+		key := keyString(mv.Key)
+		f := s.fields[key]
+		if f == nil || f.alias == "" {
+			continue
+		}
+		other := findKey(m, f.alias)
+		if other == nil {
+			continue
+		}
+		if skip == nil {
+			skip = map[*ast.MappingValueNode]bool{}
+		}
+		switch {
+		case isEmpty(w.unwrap(mv.Value)):
+			skip[mv] = true
+		case isEmpty(w.unwrap(other.Value)):
+			skip[other] = true
+		default:
+			kc, ks := childPath(canon, key), childPath(shown, key)
+			w.r.record(kc, ks, mv.Key.GetToken().Position)
+			w.r.warnf(kc, "ignored: %s is also written (line %d), and DM uses it", f.alias,
+				other.Key.GetToken().Position.Line)
+			skip[mv] = true
+		}
+	}
+	return skip
 }
 
 // entry checks one key of a mapping and reports whether to keep it.
@@ -143,11 +185,6 @@ func (w *walker) entry(m *ast.MappingNode, mv *ast.MappingValueNode, s *spec, ca
 	}
 	if f.alias != "" {
 		w.r.record(kc, ks, pos)
-		if other := findKey(m, f.alias); other != nil {
-			w.r.badf(kc, "deprecated spelling of %s, which is also written (line %d): write only %s",
-				f.alias, other.Key.GetToken().Position.Line, f.alias)
-			return false
-		}
 		kc = childPath(canon, f.alias)
 		renameKey(mv.Key, f.alias)
 		f = s.fields[f.alias]
@@ -303,7 +340,9 @@ func isNull(n ast.Node) bool {
 	return ok
 }
 
-// isEmpty reports whether a value asks for nothing: null, "", 0, false, {} or [].
+// isEmpty reports whether a value asks for nothing: null, "", 0, false, {}
+// or [], or a mapping whose values all ask for nothing (an empty security
+// section as DM's config export writes it).
 func isEmpty(n ast.Node) bool {
 	switch v := n.(type) {
 	case nil, *ast.NullNode:
@@ -316,7 +355,14 @@ func isEmpty(n ast.Node) bool {
 		i, ok := intValue(v)
 		return ok && i == 0
 	case *ast.MappingNode:
-		return len(v.Values) == 0
+		for _, mv := range v.Values {
+			if !isEmpty(mv.Value) {
+				return false
+			}
+		}
+		return true
+	case *ast.MappingValueNode:
+		return isEmpty(v.Value)
 	case *ast.SequenceNode:
 		return len(v.Values) == 0
 	}

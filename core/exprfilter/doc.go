@@ -42,11 +42,14 @@
 // CHARACTER_LENGTH, LOWER, LCASE, UPPER, UCASE, CONCAT, SUBSTRING, SUBSTR,
 // MID, TRIM, LTRIM, RTRIM, IFNULL, COALESCE, IF, NULLIF, YEAR, MONTH, DAY,
 // DAYOFMONTH and CAST/CONVERT to SIGNED, UNSIGNED, CHAR, BINARY, DECIMAL,
-// DOUBLE and FLOAT. Anything else is refused by Parse with an error that
-// wraps ErrUnsupported and names it. Functions that read the clock (NOW,
-// CURDATE, ...) are refused with ErrClock: a filter must give the same
-// verdict whenever a row is replayed.
+// DOUBLE and FLOAT, JSON_EXTRACT and JSON_UNQUOTE (with -> and ->>; see
+// json.go). Anything else is refused by Parse with an error that wraps
+// ErrUnsupported and names it. Functions that read the clock (NOW,
+// CURDATE, UNIX_TIMESTAMP(), ...) read the clock given to BindClock (Bind:
+// time.Now in UTC) when the row is evaluated, as DM's do when it
+// replicates the row; a row replayed later may so get another verdict
+// (Expr.ReadsClock tells).
 //
-// The package is pure and its values are immutable and safe for concurrent
+// Apart from Bind's clock, the package is pure and its values are immutable and safe for concurrent
 // use.
 package exprfilter

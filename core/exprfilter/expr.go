@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -21,7 +22,9 @@ var (
 	// the evaluator does not implement. The message names it, as in
 	// "not supported yet: function JSON_EXTRACT".
 	ErrUnsupported = errors.New("not supported yet")
-	// ErrClock: the expression reads the clock (NOW(), CURDATE(), ...). A
+	// ErrClock: no longer returned (the clock functions are supported);
+	// kept for callers that test for it. It meant the expression reads the
+	// clock (NOW(), CURDATE(), ...). A
 	// filter's verdict on a row must not depend on when the row is
 	// replayed, so these functions are refused.
 	ErrClock = errors.New("reads the clock")
@@ -39,6 +42,7 @@ type Expr struct {
 	text    string
 	node    ast.ExprNode
 	columns []string // lower-cased names, in order of first use
+	clock   bool     // reads the clock (NOW(), CURDATE(), ...)
 }
 
 // Cond is an expression bound to a table's columns: it evaluates the
@@ -71,8 +75,14 @@ func Parse(text string) (*Expr, error) {
 	if _, err := c.expr(node); err != nil {
 		return nil, err
 	}
+	e.clock = c.clock
 	return e, nil
 }
+
+// ReadsClock reports whether the expression reads the clock (NOW(),
+// CURDATE(), ...): it then judges a row by the time it is evaluated, as
+// DM's does, and a row replayed later may be judged differently.
+func (e *Expr) ReadsClock() bool { return e.clock }
 
 // parseExpr parses "SELECT text" and returns the one selected expression.
 func parseExpr(text string) (ast.ExprNode, error) {
@@ -121,10 +131,16 @@ func (e *Expr) Columns() []string { return slices.Clone(e.columns) }
 
 // Bind compiles the expression against a table's columns, in row order.
 // Column names are matched without regard to case, as MySQL does. Errors
-// wrap ErrUnknownColumn.
+// wrap ErrUnknownColumn. The clock functions read time.Now in UTC, the
+// time zone of dmnode's sessions; see BindClock.
 func (e *Expr) Bind(columns []string) (Cond, error) {
+	return e.BindClock(columns, func() time.Time { return time.Now().UTC() })
+}
+
+// BindClock is Bind with the clock the clock functions read.
+func (e *Expr) BindClock(columns []string, now func() time.Time) (Cond, error) {
 	width := 0
-	c := &compiler{resolve: func(name string) (int, error) {
+	c := &compiler{now: now, resolve: func(name string) (int, error) {
 		for i, col := range columns {
 			if strings.EqualFold(col, name) {
 				width = max(width, i+1)
@@ -155,6 +171,8 @@ func (e *Expr) Bind(columns []string) (Cond, error) {
 // column name to its index in the row.
 type compiler struct {
 	resolve func(name string) (int, error)
+	now     func() time.Time // nil while parsing
+	clock   bool             // a clock function was compiled
 }
 
 func unsupported(what string, args ...any) error {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -46,22 +47,69 @@ var functions = map[string]function{
 	"ifnull":           {min: 2, max: 2, lazy: coalesceFn},
 	"coalesce":         {min: 1, max: -1, lazy: coalesceFn},
 	"if":               {min: 3, max: 3, lazy: ifFn},
+	"json_extract":     {min: 2, max: -1, eval: jsonExtractFn},
+	"json_unquote":     {min: 1, max: 1, eval: jsonUnquoteFn},
 }
 
-// clockFunctions read the current time.
-var clockFunctions = map[string]bool{
-	"now": true, "current_timestamp": true, "localtime": true, "localtimestamp": true,
-	"sysdate": true, "curdate": true, "current_date": true, "curtime": true, "current_time": true,
-	"utc_date": true, "utc_time": true, "utc_timestamp": true, "unix_timestamp": true,
+// clockFunctions read the current time; the value is the layout of the
+// result ("unix" for UNIX_TIMESTAMP's integer).
+var clockFunctions = map[string]string{
+	"now": dateTimeLayout, "current_timestamp": dateTimeLayout, "localtime": dateTimeLayout,
+	"localtimestamp": dateTimeLayout, "sysdate": dateTimeLayout, "utc_timestamp": dateTimeLayout,
+	"curdate": "2006-01-02", "current_date": "2006-01-02", "utc_date": "2006-01-02",
+	"curtime": "15:04:05", "current_time": "15:04:05", "utc_time": "15:04:05",
+	"unix_timestamp": "unix",
+}
+
+const dateTimeLayout = "2006-01-02 15:04:05"
+
+// clockFn compiles a clock function without arguments, or with the
+// fractional seconds precision (0 to 6) of NOW(3). The time is the
+// compiler's clock, read once per evaluation, as a string in MySQL's
+// format (so that it compares with DATETIME values, which arrive as
+// strings) or, for UNIX_TIMESTAMP(), the seconds since the epoch.
+func (c *compiler) clockFn(upper, layout string, args []ast.ExprNode) (evalFn, error) {
+	fsp := 0
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && layout != "unix" && layout != "2006-01-02":
+		v, ok := args[0].(ast.ValueExpr)
+		n, isInt := 0, false
+		if ok {
+			switch d := v.GetValue().(type) {
+			case int64:
+				n, isInt = int(d), true
+			case uint64:
+				n, isInt = int(d), true
+			}
+		}
+		if !isInt || n < 0 || n > 6 {
+			return nil, fmt.Errorf("function %s: the precision must be an integer from 0 to 6", upper)
+		}
+		fsp = n
+	default:
+		return nil, fmt.Errorf("function %s: wrong number of arguments: %d", upper, len(args))
+	}
+	c.clock = true
+	now := c.now
+	if now == nil { // parsing only
+		now = time.Now
+	}
+	if layout == "unix" {
+		return func([]any) (val, error) { return intVal(now().Unix()), nil }, nil
+	}
+	if fsp > 0 {
+		layout += "." + strings.Repeat("0", fsp)
+	}
+	return func([]any) (val, error) { return strVal(now().Format(layout)), nil }, nil
 }
 
 // call compiles a function call.
 func (c *compiler) call(x *ast.FuncCallExpr) (evalFn, error) {
 	name := x.FnName.L
 	upper := strings.ToUpper(name)
-	if clockFunctions[name] {
-		return nil, fmt.Errorf("not supported: function %s %w: a filter must give a row the same verdict whenever it is replayed",
-			upper, ErrClock)
+	if format, ok := clockFunctions[name]; ok {
+		return c.clockFn(upper, format, x.Args)
 	}
 	if name == "trim" {
 		return c.trim(x)
