@@ -9,6 +9,7 @@
 package adaptive
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -196,4 +197,49 @@ func (b *Budget) Release(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.held, id)
+}
+
+// Gate admits at most a changing number of holders at once: the workers
+// of a writer each hold it while they use a connection, and size tells how
+// many may. Safe for concurrent use.
+type Gate struct {
+	mu      sync.Mutex
+	held    int
+	size    func() int
+	changed chan struct{} // closed and replaced when a holder leaves
+}
+
+// NewGate returns a gate that admits size() holders.
+func NewGate(size func() int) *Gate {
+	return &Gate{size: size, changed: make(chan struct{})}
+}
+
+// Acquire blocks until the gate admits the caller or ctx ends (then it
+// returns ctx's error and the caller holds nothing).
+func (g *Gate) Acquire(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		if g.held < max(1, g.size()) {
+			g.held++
+			g.mu.Unlock()
+			return nil
+		}
+		wait := g.changed
+		g.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Release lets one holder go; a waiting caller is admitted if the size
+// allows.
+func (g *Gate) Release() {
+	g.mu.Lock()
+	g.held--
+	close(g.changed)
+	g.changed = make(chan struct{})
+	g.mu.Unlock()
 }

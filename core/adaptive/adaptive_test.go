@@ -1,9 +1,11 @@
 package adaptive
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -141,5 +143,43 @@ func TestLimitUnderNoise(t *testing.T) {
 		if n < 2 || n > 7 {
 			t.Fatalf("window %d: limit %d outside [2, 7]; limits %v", 40+i, n, seen)
 		}
+	}
+}
+
+func TestGate(t *testing.T) {
+	size := 2
+	var mu sync.Mutex
+	g := NewGate(func() int { mu.Lock(); defer mu.Unlock(); return size })
+	ctx := context.Background()
+	if err := g.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	third := make(chan error, 1)
+	go func() { third <- g.Acquire(ctx) }()
+	select {
+	case err := <-third:
+		t.Fatalf("a third holder got in past a size of 2 (err %v)", err)
+	default:
+	}
+	mu.Lock()
+	size = 1
+	mu.Unlock()
+	g.Release() // one holder left, size 1: still full
+	select {
+	case err := <-third:
+		t.Fatalf("a holder got in while the gate was full (err %v)", err)
+	default:
+	}
+	g.Release()
+	if err := <-third; err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := g.Acquire(cctx); err == nil {
+		t.Fatal("Acquire on a full gate with an ended context succeeded")
 	}
 }
