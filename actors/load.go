@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/adaptive"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
@@ -43,8 +44,12 @@ type Loader struct {
 type LoadProgress struct {
 	RowsLoaded int64 `json:"rows_loaded"`
 	// Rate is the recent rate of rows written, per second.
-	Rate    float64   `json:"rate"`
-	Updated time.Time `json:"updated"`
+	Rate float64 `json:"rate"`
+	// Connections is how many target connections the loader uses now,
+	// as its adaptive limit chose, and ConnectionsWhy says why.
+	Connections    int       `json:"connections,omitempty"`
+	ConnectionsWhy string    `json:"connections_why,omitempty"`
+	Updated        time.Time `json:"updated"`
 }
 
 // Statement size of the loader's multi-row INSERTs, by the estimate of
@@ -115,6 +120,8 @@ func (l *Loader) Run(ctx context.Context) error {
 		stmtBytes: te.inst.Load.StatementSize}
 	// A task's statement-size asks for INSERT statements of that size.
 	ld.loadData.Store(ld.stmtBytes == 0)
+	ld.adapt(te.task.Name, te.task.TargetDatabase, pool)
+	defer ld.budget.Release(l.source)
 	return ld.run(ctx, cons, pool)
 }
 
@@ -141,8 +148,13 @@ func deleteConsumers(ctx context.Context, stream njs.Stream, prefix string) erro
 }
 
 type loadRun struct {
-	rate    rate
-	l       *Loader
+	rate rate
+	l    *Loader
+	// limit, budget and gate decide how many workers write at once
+	// (adaptive.go).
+	limit   *adaptive.Limit
+	budget  *adaptive.Budget
+	gate    *adaptive.Gate
 	tables  *targetTables
 	schemas map[dmnode.TableID]*schema.Table
 	rows    int64 // atomic
@@ -230,14 +242,22 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 }
 
 // work loads messages until msgs is closed and hands each to the acker.
+// A worker loads only while the gate admits it: the adaptive limit decides
+// how many of the pool's connections are in use.
 func (ld *loadRun) work(ctx context.Context, msgs <-chan njs.Msg, acks chan<- loaded) error {
 	waitFrom := time.Now()
 	for m := range msgs {
+		if err := ld.gate.Acquire(ctx); err != nil {
+			return err
+		}
 		ld.idleNs.Add(int64(time.Since(waitFrom)))
+		began := time.Now()
 		n, err := ld.apply(ctx, m)
+		ld.gate.Release()
 		if err != nil {
 			return err
 		}
+		ld.limit.Done(time.Now(), int64(n), time.Since(began))
 		select {
 		case acks <- loaded{m, n}:
 		case <-ctx.Done():
@@ -493,6 +513,7 @@ func (ld *loadRun) report(ctx context.Context) {
 	now := time.Now()
 	rows := atomic.LoadInt64(&ld.rows)
 	p := LoadProgress{RowsLoaded: rows, Rate: ld.rate.sample(rows, now), Updated: now.UTC()}
+	p.Connections, p.ConnectionsWhy = ld.connections()
 	if err := ld.l.env.Store.Put(ctx, loadProgKey(ld.l.task, ld.l.source), p); err != nil && ctx.Err() == nil {
 		ld.l.env.Log.Debug("report load progress", "err", err)
 	}

@@ -113,6 +113,11 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 		}
 		w.Flush()
 		for _, s := range t.Sources {
+			if s.Connections > 0 {
+				fmt.Fprintf(out, "  %s writes with %d target connections: %s\n", s.Source, s.Connections, s.ConnectionsWhy)
+			}
+		}
+		for _, s := range t.Sources {
 			if s.LastError != "" {
 				fmt.Fprintf(out, "  %s last error (%s): %s\n", s.Source, s.LastErrorTime, s.LastError)
 			}

@@ -186,6 +186,9 @@ var (
 	descDumpProgress = prometheus.NewDesc("dmnode_dump_chunks",
 		"Chunks of a task's dump of a source, by state done or total. Exported by the Raft leader.",
 		[]string{"task", "source", "state"}, nil)
+	descConnections = prometheus.NewDesc("dmnode_target_connections",
+		"Target connections a task's writer of a source uses now, as its adaptive limit chose, by stage. Exported by the Raft leader.",
+		[]string{"task", "source", "stage"}, nil)
 	descMembers = prometheus.NewDesc("dmnode_cluster_members",
 		"Cluster members by state: healthy (heard from within the heartbeat timeout) or unhealthy. Exported by the Raft leader.",
 		[]string{"state"}, nil)
@@ -203,7 +206,7 @@ func newTaskCollector(n *Node) *taskCollector {
 }
 
 func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTaskState, descTaskStage, descLag, descRemaining, descFileGap, descDumpProgress, descMembers} {
+	for _, d := range []*prometheus.Desc{descTaskState, descTaskStage, descLag, descRemaining, descFileGap, descDumpProgress, descConnections, descMembers} {
 		ch <- d
 	}
 }
@@ -264,6 +267,9 @@ func (c *taskCollector) collectSource(ch chan<- prometheus.Metric, t *catalog.Ta
 	task, src := t.Name, ss.Source
 	for _, s := range sourceStages {
 		ch <- prometheus.MustNewConstMetric(descTaskStage, prometheus.GaugeValue, bool01(s == ss.Stage), task, src, s)
+	}
+	if ss.Connections > 0 {
+		ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(ss.Connections), task, src, ss.Stage)
 	}
 	if ss.ChunksTotal > 0 {
 		ch <- prometheus.MustNewConstMetric(descDumpProgress, prometheus.GaugeValue, float64(ss.ChunksDone), task, src, "done")

@@ -66,6 +66,10 @@ type SourceStatus struct {
 	GapBytes int64 `json:"gap_bytes"`
 	// Next is the command that moves a paused, stopped or failed source on.
 	Next string `json:"next,omitempty"`
+	// Connections is how many target connections the copy uses now, as
+	// its adaptive limit chose, and ConnectionsWhy the limit's reason.
+	Connections    int    `json:"connections,omitempty"`
+	ConnectionsWhy string `json:"connections_why,omitempty"`
 }
 
 // heartbeatSlack is how old the source's last heartbeat may be for an
@@ -88,6 +92,7 @@ func figures(ss *SourceStatus, dump actors.DumpProgress, load actors.LoadProgres
 	switch ss.Stage {
 	case catalog.StageDump, catalog.StageLoad:
 		ss.RowsPerSecond = load.Rate
+		ss.Connections, ss.ConnectionsWhy = load.Connections, load.ConnectionsWhy
 		if dump.RowsTotal > 0 {
 			ss.Percent = min(100, 100*float64(load.RowsLoaded)/float64(dump.RowsTotal))
 			if load.Rate > 0 {

@@ -65,13 +65,18 @@ func (e *env) resetMerged(t testing.TB, db *sql.DB, schema string, tables ...str
 
 // fullTaskYAML is the full copy task for the first n sources: every
 // sbtest.sbtest1 merged into bench_full.sbtest1, the source id extracted
-// into c_source.
-func (e *env) fullTaskYAML(name string, n int) string {
+// into c_source. Tuned, it sets the dump threads, chunk rows and load
+// pool-size to the peers' settings; otherwise it sets none, as most users'
+// files do, and dmnode runs with its defaults.
+func (e *env) fullTaskYAML(name string, n int, tuned bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: %s\ntask-mode: full\nis-sharding: true\ntarget-database:\n  host: 127.0.0.1\n  port: %d\n  user: root\n  password: \"\"\nmysql-instances:\n",
 		name, e.target.Port)
 	for i := range n {
-		fmt.Fprintf(&b, "  - source-id: %q\n    block-allow-list: bench\n    route-rules: [merge]\n    mydumper-config-name: dump\n    loader-config-name: load\n", sourceID(i))
+		fmt.Fprintf(&b, "  - source-id: %q\n    block-allow-list: bench\n    route-rules: [merge]\n", sourceID(i))
+		if tuned {
+			b.WriteString("    mydumper-config-name: dump\n    loader-config-name: load\n")
+		}
 	}
 	fmt.Fprintf(&b, `block-allow-list:
   bench:
@@ -87,24 +92,21 @@ routes:
     extract-source:
       source-regexp: "mysql-replica-(.*)"
       target-column: c_source
-mydumpers:
-  dump:
-    threads: %d
-    rows: %d
-loaders:
-  load:
-    pool-size: %d
-`, fullDB, e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
+`, fullDB)
+	if tuned {
+		fmt.Fprintf(&b, "mydumpers:\n  dump:\n    threads: %d\n    rows: %d\nloaders:\n  load:\n    pool-size: %d\n",
+			e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
+	}
 	return b.String()
 }
 
 // dmnodeFull copies the first n sources with a fresh `dmnode dev` and a
-// full-mode task, from submit until every source is done.
-func (e *env) dmnodeFull(t *testing.T, n int, name string) copyStats {
+// full-mode task (fullTaskYAML), from submit until every source is done.
+func (e *env) dmnodeFull(t *testing.T, n int, name string, tuned bool) copyStats {
 	e.resetMerged(t, e.tgtDB, fullDB, "sbtest1")
 	d := startDev(t, e.bin)
 	d.cli(t, append([]string{"source", "add"}, e.srcYAML[:n]...)...)
-	task := writeFile(t, t.TempDir(), "task.yaml", e.fullTaskYAML(name, n))
+	task := writeFile(t, t.TempDir(), "task.yaml", e.fullTaskYAML(name, n, tuned))
 	_, cpu0, err := procStats(d.proc.Pid())
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +286,7 @@ func (e *env) runFull(t *testing.T) []copyStats {
 		// One round whose figures are dropped: the target's and the
 		// sources' first runs pay for cold caches and file growth.
 		t.Run("warmup", func(t *testing.T) {
-			e.dmnodeFull(t, 3, "full-warmup")
+			e.dmnodeFull(t, 3, "full-warmup", false)
 			e.mydumperFull(t)
 			e.insertCeiling(t)
 		})
@@ -292,12 +294,17 @@ func (e *env) runFull(t *testing.T) []copyStats {
 			t.FailNow()
 		}
 	}
-	var dm, my, ceil []copyStats
+	var dm, tuned, my, ceil []copyStats
 	for r := range e.cfg.Runs {
 		t.Run(fmt.Sprintf("dmnode/%d", r+1), func(t *testing.T) {
-			s := e.dmnodeFull(t, 3, fmt.Sprintf("full-%d", r+1))
-			t.Logf("dmnode: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
+			s := e.dmnodeFull(t, 3, fmt.Sprintf("full-%d", r+1), false)
+			t.Logf("dmnode, the task's defaults: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
 			dm = append(dm, s)
+		})
+		t.Run(fmt.Sprintf("dmnode-tuned/%d", r+1), func(t *testing.T) {
+			s := e.dmnodeFull(t, 3, fmt.Sprintf("full-tuned-%d", r+1), true)
+			t.Logf("dmnode, the peers' threads: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
+			tuned = append(tuned, s)
 		})
 		t.Run(fmt.Sprintf("mydumper/%d", r+1), func(t *testing.T) {
 			s := e.mydumperFull(t)
@@ -316,7 +323,9 @@ func (e *env) runFull(t *testing.T) []copyStats {
 	for i := range e.sources {
 		execAll(t, e.tgtDB, "DROP DATABASE IF EXISTS "+mydumperDB(i))
 	}
-	e.addCopy("full", "dmnode", dm, true)
+	e.addCopy("full", "dmnode", dm, true).Note = "the task file sets no threads, rows or pool-size: dmnode's defaults, connections adaptive"
+	e.addCopy("full", "dmnode tuned", tuned, true).Note =
+		fmt.Sprintf("threads %d, rows %d, pool-size %d per source: the peers' settings", e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
 	e.addCopy("full", "mydumper+myloader", my, false).Note =
 		fmt.Sprintf("mydumper %s -t %d -r %d, then myloader -t %d --enable-binlog, one process per source in parallel; each shard into its own database",
 			toolVersion("mydumper"), e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
@@ -354,7 +363,7 @@ func (e *env) runFanIn(t *testing.T, three []copyStats) {
 			runs = nil
 			for r := range e.cfg.Runs {
 				t.Run(fmt.Sprintf("%d-sources/%d", n, r+1), func(t *testing.T) {
-					s := e.dmnodeFull(t, n, fmt.Sprintf("fanin-%d-%d", n, r+1))
+					s := e.dmnodeFull(t, n, fmt.Sprintf("fanin-%d-%d", n, r+1), false)
 					t.Logf("dmnode, %d sources: %.1fs, %.0f rows/s", n, s.wall, s.rowsPerSec())
 					runs = append(runs, s)
 				})
