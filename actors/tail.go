@@ -1,12 +1,14 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
@@ -23,20 +26,28 @@ import (
 
 // Tailer reads one source's binlog and publishes it, as batches of whole
 // transactions, to the source's stream: the relay log every task on that
-// source reads. Its checkpoint is the position of a transaction boundary
-// and the schemas tracked up to there; after a restart it re-reads from the
-// checkpoint and publishes only what the stream does not hold yet.
+// source reads. Its checkpoint is the position of a transaction boundary;
+// the schemas it tracks are versioned by position in the schema store
+// (jetstream.SchemaStore): the starting versions at its start position and
+// one version per table a DDL changes. After a restart it reads the
+// versions in force at its checkpoint, re-reads from there and publishes
+// only what the stream does not hold yet.
 type Tailer struct {
 	env    Env
 	source string
 }
 
-// TailCheckpoint is the tailer's KV checkpoint.
+// TailCheckpoint is the tailer's KV checkpoint: where it reads, never what
+// it tracks (the schema store has that), so its size does not grow with the
+// number of tables.
 type TailCheckpoint struct {
-	Pos     dmnode.Position `json:"pos"`
-	Flavor  string          `json:"flavor"`
-	Schemas json.RawMessage `json:"schemas"` // schema.Tracker
-	Epoch   uint64          `json:"epoch"`
+	Pos    dmnode.Position `json:"pos"`
+	Flavor string          `json:"flavor"`
+	Epoch  uint64          `json:"epoch"`
+	// Schemas is only read: checkpoints written before the schema store
+	// carried every table's schema here; the tailer moves them into the
+	// store at the checkpoint's position and drops them.
+	Schemas json.RawMessage `json:"schemas,omitempty"`
 }
 
 // TailProgress is what the tailer reports for status.
@@ -85,9 +96,30 @@ func (t *Tailer) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	tracker := schema.NewTracker()
-	if err := json.Unmarshal(cp.Schemas, tracker); err != nil {
-		return Permanent(fmt.Errorf("decode tracked schemas of source %s: %w", t.source, err))
+	schemas := t.env.Store.Schemas()
+	if len(cp.Schemas) > 0 {
+		old := schema.NewTracker()
+		if err := json.Unmarshal(cp.Schemas, old); err != nil {
+			return Permanent(fmt.Errorf("decode tracked schemas of source %s: %w", t.source, err))
+		}
+		if err := putTracker(ctx, schemas, t.source, cp.Pos, old, jetstream.OriginSource, cp.Flavor); err != nil {
+			return err
+		}
+		cp.Schemas = nil
+	}
+	set, err := schemas.At(ctx, t.source, cp.Pos)
+	if err != nil {
+		return fmt.Errorf("read the schemas of source %s at %s: %w", t.source, cp.Pos, err)
+	}
+	tracker := set.Tracker()
+	if tracker.Flavor() == "" {
+		tracker.SetFlavor(cp.Flavor)
+	}
+	guessed := map[schema.TableRef]bool{}
+	for _, v := range set.Tables {
+		if v.Guess() {
+			guessed[schema.TableRef{Schema: v.Schema, Name: v.Name}] = true
+		}
 	}
 	published, lastSeq, err := lastPublished(ctx, stream, jetstream.BinlogSubject(t.source))
 	if err != nil {
@@ -97,17 +129,24 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if rev, err = t.env.Store.Save(ctx, tailKey(t.source), cp, rev); err != nil {
 		return err
 	}
-	log.Info("tailing binlog", "source", t.source, "from", cp.Pos.String(), "published", published.String())
+	log.Info("tailing binlog", "source", t.source, "from", cp.Pos.String(), "published", published.String(), "tables", len(set.Tables))
 	r := &tailRun{
-		t: t, src: src, log: log, tracker: tracker, cp: cp, rev: rev,
+		t: t, src: src, log: log, tracker: tracker, schemas: schemas, guessed: guessed, cp: cp, rev: rev,
 		published: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source),
 	}
 	return r.run(ctx)
 }
 
 // initCheckpoint creates the first checkpoint when no dumper did: at the
-// catalog's TailFrom, or the source's current position, with the schemas
-// the source has now.
+// catalog's TailFrom, or the source's current position. Unless versions at
+// or before that position are in the schema store already (a task's
+// submission or a dump wrote them), the starting versions are written
+// there: the source's schemas when the tailer starts at the current
+// position; for a position in the past, where the source's schemas may
+// have changed since, the target's tables of the incremental tasks that
+// start there (as TiDB DM does) where they differ from the source's, and
+// the source's current schemas for the rest. Both are guesses, which the
+// binlog's row metadata corrects where the source logs it.
 func (t *Tailer) initCheckpoint(ctx context.Context, src *config.Source, from dmnode.Position) (TailCheckpoint, uint64, error) {
 	db, err := OpenDB(ctx, src.From, 1)
 	if err != nil {
@@ -118,33 +157,149 @@ func (t *Tailer) initCheckpoint(ctx context.Context, src *config.Source, from dm
 	if err != nil {
 		return TailCheckpoint{}, 0, err
 	}
-	if from.IsZero() {
-		if from, err = MasterPosition(ctx, db, flavor); err != nil {
-			return TailCheckpoint{}, 0, err
-		}
-	}
-	tr, err := LoadSchemas(ctx, db, flavor)
+	now, err := MasterPosition(ctx, db, flavor)
 	if err != nil {
 		return TailCheckpoint{}, 0, err
 	}
-	data, err := json.Marshal(tr)
-	if err != nil {
-		return TailCheckpoint{}, 0, fmt.Errorf("encode schemas: %w", err)
+	if from.IsZero() {
+		from = now
 	}
-	cp := TailCheckpoint{Pos: from, Flavor: flavor, Schemas: data, Epoch: t.env.Epoch}
+	schemas := t.env.Store.Schemas()
+	known, err := schemas.HasAny(ctx, t.source, from)
+	if err != nil {
+		return TailCheckpoint{}, 0, err
+	}
+	if !known {
+		tr, err := LoadSchemas(ctx, db, flavor)
+		if err != nil {
+			return TailCheckpoint{}, 0, err
+		}
+		origin := jetstream.OriginSource
+		if from.Compare(now) < 0 {
+			origin = jetstream.OriginSourceNow
+		}
+		if err := putTracker(ctx, schemas, t.source, from, tr, origin, flavor); err != nil {
+			return TailCheckpoint{}, 0, err
+		}
+		if origin == jetstream.OriginSourceNow {
+			vs := t.targetSchemas(ctx, tr, from)
+			if err := schemas.PutTables(ctx, t.source, vs); err != nil {
+				return TailCheckpoint{}, 0, err
+			}
+			t.env.Log.Info("tailer starts in the past: starting schemas guessed", "source", t.source, "from", from.String(),
+				"now", now.String(), "tables", len(tr.Tables()), "from_target", len(vs))
+		}
+	}
+	cp := TailCheckpoint{Pos: from, Flavor: flavor, Epoch: t.env.Epoch}
 	rev, err := t.env.Store.Save(ctx, tailKey(t.source), cp, 0)
 	return cp, rev, err
 }
 
+// targetSchemas returns, for the tables that the incremental tasks
+// starting at from replicate, the target table's schema (its extracted
+// columns left out) where its columns differ from the source's current
+// ones: the target was loaded at that position, the source may have
+// changed since. A target that cannot be read is passed over with a
+// warning: the source's schema stays the guess.
+func (t *Tailer) targetSchemas(ctx context.Context, tr *schema.Tracker, from dmnode.Position) []jetstream.TableVersion {
+	st := t.env.Catalog()
+	var out []jetstream.TableVersion
+	done := map[schema.TableRef]bool{}
+	for _, name := range st.TaskNames() {
+		task := st.Tasks[name]
+		ts, ok := task.Sources[t.source]
+		if !ok || task.Mode != catalog.ModeIncremental || ts.Start.Compare(from) != 0 {
+			continue
+		}
+		te, err := loadTask(t.env, name, t.source)
+		if err != nil {
+			t.env.Log.Warn("starting schemas: task not read", "task", name, "err", err)
+			continue
+		}
+		vs, err := targetVersions(ctx, te, tr, from, done)
+		if err != nil {
+			t.env.Log.Warn("starting schemas: target tables not read", "task", name, "err", err)
+		}
+		out = append(out, vs...)
+	}
+	return out
+}
+
+func targetVersions(ctx context.Context, te *taskEnv, tr *schema.Tracker, from dmnode.Position, done map[schema.TableRef]bool) ([]jetstream.TableVersion, error) {
+	db, err := OpenDB(ctx, te.task.TargetDatabase, 1)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	defer db.Close()
+	var out []jetstream.TableVersion
+	for _, up := range tr.Tables() {
+		ref := schema.TableRef{Schema: up.Schema, Name: up.Name}
+		if done[ref] || !te.rules.Replicated(up.Schema, up.Name) {
+			continue
+		}
+		p, err := te.rules.Plan(up.Schema, up.Name, up.ColumnNames())
+		if err != nil {
+			continue
+		}
+		tt, err := ShowCreateTable(ctx, db, dmnode.TableID{Schema: p.TargetSchema, Table: p.TargetTable})
+		if err != nil {
+			continue // not on the target (yet): the source's schema stays
+		}
+		var cols []string
+		for _, c := range tt.ColumnNames() {
+			if !slices.ContainsFunc(p.Extra, func(e string) bool { return strings.EqualFold(e, c) }) {
+				cols = append(cols, c)
+			}
+		}
+		done[ref] = true
+		if up.SameColumns(cols) {
+			continue
+		}
+		guess, err := tt.Project(up.Schema, up.Name, cols)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, jetstream.TableVersion{Pos: from, Schema: up.Schema, Name: up.Name, Table: guess, Origin: jetstream.OriginTarget})
+	}
+	return out, nil
+}
+
+// putTracker writes every table and database of tr as versions at pos.
+func putTracker(ctx context.Context, store jetstream.SchemaStore, source string, pos dmnode.Position, tr *schema.Tracker, origin, flavor string) error {
+	tables := tr.Tables()
+	vs := make([]jetstream.TableVersion, len(tables))
+	for i, tbl := range tables {
+		vs[i] = jetstream.TableVersion{Pos: pos, Schema: tbl.Schema, Name: tbl.Name, Table: tbl, Origin: origin}
+	}
+	if err := store.PutTables(ctx, source, vs); err != nil {
+		return err
+	}
+	dbs := []jetstream.DatabaseVersion{{Pos: pos, Name: "", Flavor: cmp.Or(tr.Flavor(), flavor)}}
+	for _, name := range tr.Databases() {
+		cs, co, _ := tr.DatabaseCharset(name)
+		if name == "" {
+			dbs[0].Charset, dbs[0].Collation = cs, co
+			continue
+		}
+		dbs = append(dbs, jetstream.DatabaseVersion{Pos: pos, Name: name, Charset: cs, Collation: co})
+	}
+	return store.PutDatabases(ctx, source, dbs)
+}
+
 // InitTailCheckpoint records where a source's tailer starts and the schemas
 // there, unless the tailer already has a checkpoint. The dumper calls it
-// with the position and schemas of its consistent snapshot.
+// with the position and schemas of its consistent snapshot, which become
+// the starting versions in the schema store.
 func InitTailCheckpoint(ctx context.Context, store *jetstream.Store, source, flavor string, pos dmnode.Position, tr *schema.Tracker) error {
-	data, err := json.Marshal(tr)
-	if err != nil {
-		return fmt.Errorf("encode schemas: %w", err)
+	var cp TailCheckpoint
+	rev, err := store.Load(ctx, tailKey(source), &cp)
+	if err != nil || rev != 0 {
+		return err // the tailer exists already and keeps its own position
 	}
-	_, err = store.Save(ctx, tailKey(source), TailCheckpoint{Pos: pos, Flavor: flavor, Schemas: data}, 0)
+	if err := putTracker(ctx, store.Schemas(), source, pos, tr, jetstream.OriginSnapshot, flavor); err != nil {
+		return err
+	}
+	_, err = store.Save(ctx, tailKey(source), TailCheckpoint{Pos: pos, Flavor: flavor}, 0)
 	if errors.Is(err, jetstream.ErrFenced) {
 		return nil // the tailer exists already and keeps its own position
 	}
@@ -167,10 +322,14 @@ func lastPublished(ctx context.Context, stream njs.Stream, subject string) (dmno
 
 // tailRun is one incarnation's reading state.
 type tailRun struct {
-	t         *Tailer
-	src       *config.Source
-	log       *slog.Logger
-	tracker   *schema.Tracker
+	t       *Tailer
+	src     *config.Source
+	log     *slog.Logger
+	tracker *schema.Tracker
+	schemas jetstream.SchemaStore
+	// guessed holds the tables whose tracked schema is a guess (see
+	// jetstream.TableVersion.Guess) that no DDL replaced yet.
+	guessed   map[schema.TableRef]bool
 	cp        TailCheckpoint
 	rev       uint64
 	published dmnode.Position
@@ -307,7 +466,7 @@ func (r *tailRun) handle(ctx context.Context, ev *replication.BinlogEvent) error
 	case *replication.QueryEvent:
 		return r.query(ctx, h, e)
 	case *replication.RowsEvent:
-		return r.rows(h, e)
+		return r.rows(ctx, h, e)
 	case *replication.XIDEvent:
 		return r.commit(ctx, h)
 	}
@@ -339,6 +498,9 @@ func (r *tailRun) query(ctx context.Context, h *replication.EventHeader, e *repl
 	} else if err != nil {
 		return Permanent(fmt.Errorf("source %s at %s:%d: %w", r.t.source, r.file, h.LogPos, err))
 	}
+	if err := r.recordDDL(ctx, ddl, dmnode.Position{File: r.file, Pos: h.LogPos}); err != nil {
+		return err
+	}
 	if r.txn == nil {
 		r.begin(h)
 	}
@@ -353,6 +515,44 @@ func (r *tailRun) query(ctx context.Context, h *replication.EventHeader, e *repl
 	return r.commit(ctx, h)
 }
 
+// recordDDL writes the versions a DDL made, at the end of its transaction:
+// the new definition of every table it names (none when the table no
+// longer exists) and the charset of the database it names. Writing them
+// again when the binlog is re-read writes the same versions.
+func (r *tailRun) recordDDL(ctx context.Context, d schema.DDL, pos dmnode.Position) error {
+	if d.Kind == schema.Skip {
+		return nil
+	}
+	var vs []jetstream.TableVersion
+	seen := map[schema.TableRef]bool{}
+	for _, ref := range d.Tables {
+		if seen[ref] || IsSystemSchema(ref.Schema) {
+			continue
+		}
+		seen[ref] = true
+		delete(r.guessed, ref)
+		v := jetstream.TableVersion{Pos: pos, Schema: ref.Schema, Name: ref.Name, Origin: jetstream.OriginDDL}
+		if tbl, ok := r.tracker.Get(ref.Schema, ref.Name); ok {
+			v.Table = tbl
+		}
+		vs = append(vs, v)
+	}
+	if err := r.schemas.PutTables(ctx, r.t.source, vs); err != nil {
+		return fmt.Errorf("record schema versions at %s: %w", pos, err)
+	}
+	if d.Schema == "" || IsSystemSchema(d.Schema) {
+		return nil
+	}
+	dv := jetstream.DatabaseVersion{Pos: pos, Name: d.Schema, Dropped: true}
+	if cs, co, ok := r.tracker.DatabaseCharset(d.Schema); ok {
+		dv.Charset, dv.Collation, dv.Dropped = cs, co, false
+	}
+	if err := r.schemas.PutDatabases(ctx, r.t.source, []jetstream.DatabaseVersion{dv}); err != nil {
+		return fmt.Errorf("record schema versions at %s: %w", pos, err)
+	}
+	return nil
+}
+
 func ddlSchema(d schema.DDL, db string) string {
 	if d.Schema != "" {
 		return d.Schema
@@ -363,14 +563,22 @@ func ddlSchema(d schema.DDL, db string) string {
 	return db
 }
 
-func (r *tailRun) rows(h *replication.EventHeader, e *replication.RowsEvent) error {
+func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent) error {
 	id := dmnode.TableID{Schema: string(e.Table.Schema), Table: string(e.Table.Table)}
 	if IsSystemSchema(id.Schema) {
 		return nil
 	}
 	tbl, ok := r.tracker.Get(id.Schema, id.Table)
 	if !ok {
-		return Permanent(fmt.Errorf("source %s at %s:%d: row event for %s, whose schema is not tracked", r.t.source, r.file, h.LogPos, id))
+		return Permanent(fmt.Errorf("source %s at %s:%d: row event for %s, whose schema is not tracked; "+
+			"set it with dmnode binlog-schema update %s %s %s --file FILE, FILE holding its CREATE TABLE as of that position, then restart the task (dmnode task stop and task resume)",
+			r.t.source, r.file, h.LogPos, id, r.t.source, id.Schema, id.Table))
+	}
+	if names := e.Table.ColumnNameString(); len(names) > 0 && !tbl.SameColumns(names) {
+		var err error
+		if tbl, err = r.rowMetadata(ctx, h, id, tbl, names); err != nil {
+			return err
+		}
 	}
 	if int(e.ColumnCount) != len(tbl.Columns) {
 		return Permanent(fmt.Errorf("source %s at %s:%d: %s has %d columns in the binlog but %d in the tracked schema %q",
@@ -406,6 +614,39 @@ func (r *tailRun) rows(h *replication.EventHeader, e *replication.RowsEvent) err
 	}
 	r.txn.Changes = append(r.txn.Changes, c)
 	return nil
+}
+
+// rowMetadata reconciles a table's tracked schema with the column names
+// the binlog's row metadata (binlog_row_metadata=FULL) lists for it. A
+// guessed starting schema is corrected from them when it has every column
+// they name; otherwise the tracker is wrong and the tailer stops, naming
+// the table, the position and the way out.
+func (r *tailRun) rowMetadata(ctx context.Context, h *replication.EventHeader, id dmnode.TableID, tbl *schema.Table, names []string) (*schema.Table, error) {
+	ref := schema.TableRef{Schema: id.Schema, Name: id.Table}
+	at := r.read // the schema in force for the transaction this event is in
+	if at.IsZero() {
+		at = r.cp.Pos
+	}
+	if r.guessed[ref] {
+		fixed, err := tbl.Project(id.Schema, id.Table, names)
+		if err == nil {
+			v := jetstream.TableVersion{Pos: at, Schema: id.Schema, Name: id.Table, Table: fixed, Origin: jetstream.OriginRowMetadata}
+			if err := r.schemas.PutTables(ctx, r.t.source, []jetstream.TableVersion{v}); err != nil {
+				return nil, err
+			}
+			r.tracker.Put(fixed)
+			delete(r.guessed, ref)
+			r.log.Warn("guessed starting schema corrected from the binlog's row metadata", "table", id.String(),
+				"pos", fmt.Sprintf("%s:%d", r.file, h.LogPos), "was", strings.Join(tbl.ColumnNames(), ","), "now", strings.Join(names, ","))
+			fixed, _ = r.tracker.Get(id.Schema, id.Table)
+			return fixed, nil
+		}
+	}
+	return nil, Permanent(fmt.Errorf("source %s at %s:%d: the binlog's row metadata gives %s the columns (%s), but the schema dmnode tracks for it has (%s): "+
+		"rows cannot be decoded with a wrong schema. Fix: write the table's CREATE TABLE as of that position into a file and run "+
+		"dmnode binlog-schema update %s %s %s --file FILE --pos %s:%d, then restart the task (dmnode task stop and task resume)",
+		r.t.source, r.file, h.LogPos, id, strings.Join(names, ", "), strings.Join(tbl.ColumnNames(), ", "),
+		r.t.source, id.Schema, id.Table, at.File, at.Pos))
 }
 
 func valueSize(v any) int {
@@ -517,19 +758,14 @@ func encodeUpTo(txns []dmnode.Txn) (int, []byte, error) {
 	}
 }
 
-// saveCheckpoint records the end of the last transaction read with the
-// schemas tracked up to it. Only called between transactions with nothing
-// pending, when everything up to r.read is in the stream and the tracker's
-// state is exactly the state at r.read.
+// saveCheckpoint records the end of the last transaction read. Only called
+// between transactions with nothing pending, when everything up to r.read
+// is in the stream and every schema version up to r.read is in the store.
 func (r *tailRun) saveCheckpoint(ctx context.Context) error {
 	if r.read.IsZero() {
 		return nil
 	}
-	data, err := json.Marshal(r.tracker)
-	if err != nil {
-		return fmt.Errorf("encode schemas: %w", err)
-	}
-	cp := TailCheckpoint{Pos: r.read, Flavor: r.cp.Flavor, Schemas: data, Epoch: r.t.env.Epoch}
+	cp := TailCheckpoint{Pos: r.read, Flavor: r.cp.Flavor, Epoch: r.t.env.Epoch}
 	rev, err := r.t.env.Store.Save(ctx, tailKey(r.t.source), cp, r.rev)
 	if err != nil {
 		return err
