@@ -570,9 +570,9 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 	}
 	tbl, ok := r.tracker.Get(id.Schema, id.Table)
 	if !ok {
-		return Permanent(fmt.Errorf("source %s at %s:%d: row event for %s, whose schema is not tracked; "+
-			"set it with dmnode binlog-schema update %s %s %s --file FILE, FILE holding its CREATE TABLE as of that position, then restart the task (dmnode task stop and task resume)",
-			r.t.source, r.file, h.LogPos, id, r.t.source, id.Schema, id.Table))
+		return Permanent(fmt.Errorf("source %s at %s:%d: row event for %s, whose schema is not tracked. "+
+			"Fix: write its CREATE TABLE as of %s (where the tailer resumes) into a file and run dmnode binlog-schema update %s %s %s FILE; the tailer restarts with it",
+			r.t.source, r.file, h.LogPos, id, r.cp.Pos, r.t.source, id.Schema, id.Table))
 	}
 	if names := e.Table.ColumnNameString(); len(names) > 0 && !tbl.SameColumns(names) {
 		var err error
@@ -623,11 +623,11 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 // the table, the position and the way out.
 func (r *tailRun) rowMetadata(ctx context.Context, h *replication.EventHeader, id dmnode.TableID, tbl *schema.Table, names []string) (*schema.Table, error) {
 	ref := schema.TableRef{Schema: id.Schema, Name: id.Table}
-	at := r.read // the schema in force for the transaction this event is in
-	if at.IsZero() {
-		at = r.cp.Pos
-	}
 	if r.guessed[ref] {
+		at := r.read // the schema in force for the transaction this event is in
+		if at.IsZero() {
+			at = r.cp.Pos
+		}
 		fixed, err := tbl.Project(id.Schema, id.Table, names)
 		if err == nil {
 			v := jetstream.TableVersion{Pos: at, Schema: id.Schema, Name: id.Table, Table: fixed, Origin: jetstream.OriginRowMetadata}
@@ -643,10 +643,10 @@ func (r *tailRun) rowMetadata(ctx context.Context, h *replication.EventHeader, i
 		}
 	}
 	return nil, Permanent(fmt.Errorf("source %s at %s:%d: the binlog's row metadata gives %s the columns (%s), but the schema dmnode tracks for it has (%s): "+
-		"rows cannot be decoded with a wrong schema. Fix: write the table's CREATE TABLE as of that position into a file and run "+
-		"dmnode binlog-schema update %s %s %s --file FILE --pos %s:%d, then restart the task (dmnode task stop and task resume)",
-		r.t.source, r.file, h.LogPos, id, strings.Join(names, ", "), strings.Join(tbl.ColumnNames(), ", "),
-		r.t.source, id.Schema, id.Table, at.File, at.Pos))
+		"rows cannot be decoded with a wrong schema. Fix: write the table's CREATE TABLE as of %s (where the tailer resumes) into a file and run "+
+		"dmnode binlog-schema update %s %s %s FILE (dmnode binlog-schema show %s %s %s lists its versions); the tailer restarts with it",
+		r.t.source, r.file, h.LogPos, id, strings.Join(names, ", "), strings.Join(tbl.ColumnNames(), ", "), r.cp.Pos,
+		r.t.source, id.Schema, id.Table, r.t.source, id.Schema, id.Table))
 }
 
 func valueSize(v any) int {
@@ -800,4 +800,50 @@ func (r *tailRun) reportProgress(ctx context.Context) {
 	if err := r.t.env.Store.Put(ctx, tailProgKey(r.t.source), p); err != nil && ctx.Err() == nil {
 		r.log.Debug("report tail progress", "err", err)
 	}
+}
+
+// TailPosition returns where a source's tailer resumes: its checkpoint;
+// the zero Position when it has none yet.
+func TailPosition(ctx context.Context, store *jetstream.Store, source string) (dmnode.Position, error) {
+	var cp TailCheckpoint
+	if _, err := store.Load(ctx, tailKey(source), &cp); err != nil {
+		return dmnode.Position{}, err
+	}
+	return cp.Pos, nil
+}
+
+// TableFromTarget returns the schema of an upstream table as the target
+// table of a task has it: the routed target table with its extracted
+// columns left out, named as the upstream table.
+func TableFromTarget(ctx context.Context, env Env, task, source, db, table string) (*schema.Table, error) {
+	te, err := loadTask(env, task, source)
+	if err != nil {
+		return nil, err
+	}
+	tdb, err := OpenDB(ctx, te.task.TargetDatabase, 1)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	defer tdb.Close()
+	ts, tt, err := te.rules.Route(db, table)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := ShowCreateTable(ctx, tdb, dmnode.TableID{Schema: ts, Table: tt})
+	if err != nil {
+		return nil, err
+	}
+	// The target's columns include the extracted ones, which a plan of
+	// them refuses: a plan of no columns names them too.
+	p, err := te.rules.Plan(db, table, nil)
+	if err != nil {
+		return nil, err
+	}
+	var cols []string
+	for _, c := range tbl.ColumnNames() {
+		if !slices.ContainsFunc(p.Extra, func(e string) bool { return strings.EqualFold(e, c) }) {
+			cols = append(cols, c)
+		}
+	}
+	return tbl.Project(db, table, cols)
 }

@@ -28,6 +28,8 @@ type CLI struct {
 	Cluster ClusterCmd `cmd:"" help:"Join, inspect and shrink the cluster."`
 	Source  SourceCmd  `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
 	Task    TaskCmd    `cmd:"" help:"Check, submit and follow migration tasks."`
+
+	BinlogSchema BinlogSchemaCmd `cmd:"" name:"binlog-schema" help:"See and set the schema tracked for an upstream table, by binlog position."`
 }
 
 // Globals is what every command receives.
