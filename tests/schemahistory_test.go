@@ -135,9 +135,9 @@ block-allow-list:
 		// Killed once the tailer's checkpoint is past the start position:
 		// the restarted tailer reads the schemas in force there from the
 		// history (binlog-schema list reads at the tailer's checkpoint).
-		start := fmt.Sprintf(" at %s:%s:", file, pos)
+		start := fmt.Sprintf(" at %s:%s", file, pos)
 		harness.Eventually(t, time.Minute, func() error {
-			if out := c.dmnode("binlog-schema", "list", sourceID(0)); strings.Contains(out, start) {
+			if out := c.dmnode("binlog-schema", "list", sourceID(0)); strings.Contains(out, start+":") || strings.Contains(out, start+" ") {
 				return fmt.Errorf("tailer checkpoint still at the start: %s", out)
 			}
 			return nil
@@ -178,6 +178,49 @@ block-allow-list:
 		t.Errorf("binlog-schema list:\n%s", out)
 	}
 	t.Logf("binlog-schema list at the end:\n%s", out)
+	if rowMetadata {
+		// sh.t0's guessed starting schema (its columns now) was corrected
+		// from the first TABLE_MAP's column names.
+		out = c.dmnode("binlog-schema", "show", sourceID(0), "sh", "t0", "--pos", end)
+		if !strings.Contains(out, "row-metadata  id,a") {
+			t.Errorf("binlog-schema show sh.t0 has no version from the row metadata:\n%s", out)
+		}
+	}
+	if rowMetadata && !kill {
+		wrongSchema(t, c, src, end)
+	}
+}
+
+// wrongSchema sets a wrong schema of sh.t1 by hand: on the next row the
+// binlog's row metadata disagrees, the tailer stops naming the table, the
+// position and the fix, and the fix (the source's table) lets it go on.
+func wrongSchema(t *testing.T, c *cluster, src *harness.Server, end string) {
+	harness.Eventually(t, time.Minute, func() error {
+		// The position prints with its GTID set, if any, after a space.
+		if out := c.dmnode("binlog-schema", "list", sourceID(0)); !strings.Contains(out, " at "+end+":") && !strings.Contains(out, " at "+end+" ") {
+			return fmt.Errorf("tailer checkpoint not at the end (%s) yet: %s", end, out)
+		}
+		return nil
+	})
+	wrong := c.writeFile("wrong.sql", "CREATE TABLE t1 (id int NOT NULL PRIMARY KEY, a varchar(20))")
+	c.dmnode("binlog-schema", "update", "hist", "sh", "t1", wrong)
+	src.Exec(t, "INSERT INTO sh.t1 (id, a, m) VALUES (1000, 'late', 'l')")
+	var status string
+	harness.Eventually(t, time.Minute, func() error {
+		// task status exits non-zero while a source is stopped on an error.
+		status, _ = harness.Run(t, c.bin, "--server", c.server(), "task", "status", "hist")
+		if !strings.Contains(status, "the binlog's row metadata gives sh.t1 the columns (id, a, m), but the schema dmnode tracks for it has (id, a)") {
+			return fmt.Errorf("no row metadata error in the status yet:\n%s", status)
+		}
+		return nil
+	})
+	for _, want := range []string{"error", "source mysql-replica-01 at mysql-bin.000001:", "dmnode binlog-schema update mysql-replica-01 sh t1 FILE"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("task status lacks %q:\n%s", want, status)
+		}
+	}
+	c.dmnode("binlog-schema", "update", "hist", "sh", "t1", "--from-source")
+	c.expectEqual("sh.t1 after the fix", func(int) string { return "SELECT id, a, m FROM sh.t1" }, "SELECT id, a, m FROM sh.t1")
 }
 
 // masterStatus returns the source's current binlog file and position.
