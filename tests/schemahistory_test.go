@@ -232,3 +232,53 @@ func masterStatus(t *testing.T, s *harness.Server) (file, pos string) {
 	}
 	return rows[0][0], rows[0][1]
 }
+
+// A task-mode all task whose table changes while it is dumped: the tailer
+// starts from the schemas of the dump's consistent snapshot, recorded as
+// the starting versions; the node is killed between two later DDLs.
+func TestSchemaHistoryAfterDump(t *testing.T) {
+	c := newCluster(t, 1)
+	src := c.sources[0]
+	src.Exec(t, "CREATE DATABASE sh", "CREATE TABLE sh.t1 (id int NOT NULL PRIMARY KEY, a varchar(20), b int)",
+		"INSERT INTO sh.t1 SELECT seq, CONCAT('a', seq), seq FROM sh.seq_1_to_3000")
+	c.addSources()
+	task := c.writeFile("hist-all.yaml", fmt.Sprintf(`name: hist-all
+task-mode: all
+target-database:
+  host: 127.0.0.1
+  port: %d
+  user: root
+  password: ""
+mysql-instances:
+  - source-id: %q
+    block-allow-list: sh
+    mydumper-config-name: small
+mydumpers:
+  small:
+    threads: 2
+    rows: 500
+block-allow-list:
+  sh:
+    do-dbs: ["sh"]
+`, c.target.Port, sourceID(0)))
+	c.dmnode("task", "submit", task)
+	src.Exec(t, "ALTER TABLE sh.t1 ADD COLUMN m varchar(10) NOT NULL DEFAULT 'x' AFTER a",
+		"INSERT INTO sh.t1 (id, a, m, b) SELECT seq, 'm', CONCAT('m', seq), -seq FROM sh.seq_3001_to_3100",
+		"UPDATE sh.t1 SET m = 'y' WHERE id % 7 = 0")
+	c.dmnode("task", "wait", "hist-all", "--stage", "sync", "--timeout", "3m")
+	src.Exec(t, "ALTER TABLE sh.t1 DROP COLUMN b", "DELETE FROM sh.t1 WHERE id % 11 = 0",
+		"CREATE TABLE sh.t2 (id int NOT NULL PRIMARY KEY, v int)", "INSERT INTO sh.t2 SELECT seq, seq FROM sh.seq_1_to_20")
+	c.expectEqual("sh.t1", func(int) string { return "SELECT id, a, m FROM sh.t1" }, "SELECT id, a, m FROM sh.t1")
+	c.node.Kill(t)
+	src.Exec(t, "ALTER TABLE sh.t2 ADD COLUMN w varchar(10) AFTER id", "UPDATE sh.t2 SET w = 'q' WHERE id < 5")
+	c.startNode()
+	src.Exec(t, "RENAME TABLE sh.t2 TO sh.t3", "INSERT INTO sh.t3 SELECT seq, 'r', seq FROM sh.seq_31_to_40",
+		"INSERT INTO sh.t1 (id, a) VALUES (5000, 'late')")
+	c.expectEqual("sh.t1", func(int) string { return "SELECT id, a, m FROM sh.t1" }, "SELECT id, a, m FROM sh.t1")
+	c.expectEqual("sh.t3", func(int) string { return "SELECT id, w, v FROM sh.t3" }, "SELECT id, w, v FROM sh.t3")
+	endFile, endPos := masterStatus(t, src)
+	out := c.dmnode("binlog-schema", "show", "hist-all", "sh", "t1", "--pos", endFile+":"+endPos)
+	if !strings.Contains(out, "snapshot") {
+		t.Errorf("binlog-schema show has no starting version from the snapshot:\n%s", out)
+	}
+}
