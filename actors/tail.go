@@ -569,14 +569,24 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 		return nil
 	}
 	tbl, ok := r.tracker.Get(id.Schema, id.Table)
+	names := e.Table.ColumnNameString()
+	if !ok && len(names) > 0 {
+		// A table the start position's guess did not have (dropped since):
+		// its schema is in the row metadata.
+		var err error
+		if tbl, err = r.rowMetadata(ctx, h, id, nil, e.Table); err != nil {
+			return err
+		}
+		ok = true
+	}
 	if !ok {
 		return Permanent(fmt.Errorf("source %s at %s:%d: row event for %s, whose schema is not tracked. "+
 			"Fix: write its CREATE TABLE as of %s (where the tailer resumes) into a file and run dmnode binlog-schema update %s %s %s FILE; the tailer restarts with it",
 			r.t.source, r.file, h.LogPos, id, r.cp.Pos, r.t.source, id.Schema, id.Table))
 	}
-	if names := e.Table.ColumnNameString(); len(names) > 0 && !tbl.SameColumns(names) {
+	if len(names) > 0 && !tbl.SameColumns(names) {
 		var err error
-		if tbl, err = r.rowMetadata(ctx, h, id, tbl, names); err != nil {
+		if tbl, err = r.rowMetadata(ctx, h, id, tbl, e.Table); err != nil {
 			return err
 		}
 	}
@@ -616,37 +626,53 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 	return nil
 }
 
-// rowMetadata reconciles a table's tracked schema with the column names
-// the binlog's row metadata (binlog_row_metadata=FULL) lists for it. A
-// guessed starting schema is corrected from them when it has every column
-// they name; otherwise the tracker is wrong and the tailer stops, naming
-// the table, the position and the way out.
-func (r *tailRun) rowMetadata(ctx context.Context, h *replication.EventHeader, id dmnode.TableID, tbl *schema.Table, names []string) (*schema.Table, error) {
+// rowMetadata reconciles a table's tracked schema (nil: none) with the
+// row metadata of its TABLE_MAP event (binlog_row_metadata=FULL). A guessed
+// starting schema, or a missing one, is replaced: by the guess reduced to
+// the columns the binlog names when it has them all (keeping what the
+// binlog does not say: defaults, indexes), else by the schema the row
+// metadata describes. Any other disagreement means the tracker is wrong,
+// and the tailer stops naming the table, the position and the way out.
+func (r *tailRun) rowMetadata(ctx context.Context, h *replication.EventHeader, id dmnode.TableID, tbl *schema.Table, tm *replication.TableMapEvent) (*schema.Table, error) {
 	ref := schema.TableRef{Schema: id.Schema, Name: id.Table}
-	if r.guessed[ref] {
-		at := r.read // the schema in force for the transaction this event is in
-		if at.IsZero() {
-			at = r.cp.Pos
-		}
-		fixed, err := tbl.Project(id.Schema, id.Table, names)
-		if err == nil {
-			v := jetstream.TableVersion{Pos: at, Schema: id.Schema, Name: id.Table, Table: fixed, Origin: jetstream.OriginRowMetadata}
-			if err := r.schemas.PutTables(ctx, r.t.source, []jetstream.TableVersion{v}); err != nil {
-				return nil, err
-			}
-			r.tracker.Put(fixed)
-			delete(r.guessed, ref)
-			r.log.Warn("guessed starting schema corrected from the binlog's row metadata", "table", id.String(),
-				"pos", fmt.Sprintf("%s:%d", r.file, h.LogPos), "was", strings.Join(tbl.ColumnNames(), ","), "now", strings.Join(names, ","))
-			fixed, _ = r.tracker.Get(id.Schema, id.Table)
-			return fixed, nil
+	names := tm.ColumnNameString()
+	if tbl != nil && !r.guessed[ref] {
+		return nil, Permanent(fmt.Errorf("source %s at %s:%d: the binlog's row metadata gives %s the columns (%s), but the schema dmnode tracks for it has (%s): "+
+			"rows cannot be decoded with a wrong schema. Fix: write the table's CREATE TABLE as of %s (where the tailer resumes) into a file and run "+
+			"dmnode binlog-schema update %s %s %s FILE (dmnode binlog-schema show %s %s %s lists its versions); the tailer restarts with it",
+			r.t.source, r.file, h.LogPos, id, strings.Join(names, ", "), strings.Join(tbl.ColumnNames(), ", "), r.cp.Pos,
+			r.t.source, id.Schema, id.Table, r.t.source, id.Schema, id.Table))
+	}
+	var fixed *schema.Table
+	var err error
+	if tbl != nil {
+		fixed, err = tbl.Project(id.Schema, id.Table, names)
+	}
+	if fixed == nil {
+		if fixed, err = tableFromRowMetadata(id.Schema, id.Table, tm); err != nil {
+			return nil, Permanent(fmt.Errorf("source %s at %s:%d: the schema of %s is not known here and cannot be read from the row metadata: %w. "+
+				"Fix: write its CREATE TABLE as of %s (where the tailer resumes) into a file and run dmnode binlog-schema update %s %s %s FILE; the tailer restarts with it",
+				r.t.source, r.file, h.LogPos, id, err, r.cp.Pos, r.t.source, id.Schema, id.Table))
 		}
 	}
-	return nil, Permanent(fmt.Errorf("source %s at %s:%d: the binlog's row metadata gives %s the columns (%s), but the schema dmnode tracks for it has (%s): "+
-		"rows cannot be decoded with a wrong schema. Fix: write the table's CREATE TABLE as of %s (where the tailer resumes) into a file and run "+
-		"dmnode binlog-schema update %s %s %s FILE (dmnode binlog-schema show %s %s %s lists its versions); the tailer restarts with it",
-		r.t.source, r.file, h.LogPos, id, strings.Join(names, ", "), strings.Join(tbl.ColumnNames(), ", "), r.cp.Pos,
-		r.t.source, id.Schema, id.Table, r.t.source, id.Schema, id.Table))
+	at := r.read // the schema in force for the transaction this event is in
+	if at.IsZero() {
+		at = r.cp.Pos
+	}
+	v := jetstream.TableVersion{Pos: at, Schema: id.Schema, Name: id.Table, Table: fixed, Origin: jetstream.OriginRowMetadata}
+	if err := r.schemas.PutTables(ctx, r.t.source, []jetstream.TableVersion{v}); err != nil {
+		return nil, err
+	}
+	r.tracker.Put(fixed)
+	delete(r.guessed, ref)
+	was := "(none)"
+	if tbl != nil {
+		was = strings.Join(tbl.ColumnNames(), ",")
+	}
+	r.log.Warn("starting schema taken from the binlog's row metadata", "table", id.String(),
+		"pos", fmt.Sprintf("%s:%d", r.file, h.LogPos), "was", was, "now", strings.Join(names, ","))
+	fixed, _ = r.tracker.Get(id.Schema, id.Table)
+	return fixed, nil
 }
 
 func valueSize(v any) int {

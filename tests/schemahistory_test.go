@@ -23,9 +23,11 @@ func TestSchemaHistory(t *testing.T) {
 }
 
 // The same with binlog_row_metadata=FULL: the tailer checks the tracked
-// schema against the column names of every TABLE_MAP event, and corrects
-// the guessed starting schema of a table the target does not have (sh.t0,
-// which gained a column after the start position) from them.
+// schema against the column names of every TABLE_MAP event, and takes the
+// starting schema of tables the target does not have from them: sh.t0,
+// which gained a column and lost one after the start position (the guess,
+// its current schema, cannot decode its first rows), and sh.t9, dropped
+// since (no guess at all).
 func TestSchemaHistoryRowMetadata(t *testing.T) {
 	t.Run("past", func(t *testing.T) { schemaHistory(t, true, false) })
 	t.Run("kill", func(t *testing.T) { schemaHistory(t, true, true) })
@@ -49,7 +51,8 @@ func schemaHistory(t *testing.T, rowMetadata, kill bool) {
 		c.target.Exec(t, fmt.Sprintf("INSERT INTO sh.t1 VALUES (%s, '%s', %s)", row[0], row[1], row[2]))
 	}
 	if rowMetadata {
-		src.Exec(t, "CREATE TABLE sh.t0 (id int NOT NULL PRIMARY KEY, a varchar(10))")
+		src.Exec(t, "CREATE TABLE sh.t0 (id int NOT NULL PRIMARY KEY, a varchar(10), q int)",
+			"CREATE TABLE sh.t9 (id int NOT NULL PRIMARY KEY, s varchar(5))")
 	}
 	file, pos := masterStatus(t, src)
 	t.Logf("start position %s:%s", file, pos)
@@ -59,7 +62,8 @@ func schemaHistory(t *testing.T, rowMetadata, kill bool) {
 			src.Exec(t, "INSERT INTO sh.t1 SELECT seq, CONCAT('n', seq), seq FROM sh.seq_51_to_60",
 				"UPDATE sh.t1 SET a = CONCAT(a, '!') WHERE id <= 5", "DELETE FROM sh.t1 WHERE id = 7")
 			if rowMetadata {
-				src.Exec(t, "INSERT INTO sh.t0 SELECT seq, CONCAT('z', seq) FROM sh.seq_1_to_10")
+				src.Exec(t, "INSERT INTO sh.t0 SELECT seq, CONCAT('z', seq), seq FROM sh.seq_1_to_10",
+					"INSERT INTO sh.t9 SELECT seq, 's' FROM sh.seq_1_to_5")
 			}
 		},
 		func() { // a column added in the middle
@@ -68,7 +72,9 @@ func schemaHistory(t *testing.T, rowMetadata, kill bool) {
 				"UPDATE sh.t1 SET m = 'y' WHERE id % 3 = 0")
 			if rowMetadata {
 				src.Exec(t, "ALTER TABLE sh.t0 ADD COLUMN z int",
-					"INSERT INTO sh.t0 SELECT seq, 'zz', seq * 2 FROM sh.seq_11_to_20", "UPDATE sh.t0 SET z = 7 WHERE id < 4")
+					"INSERT INTO sh.t0 SELECT seq, 'zz', seq, seq * 2 FROM sh.seq_11_to_20", "UPDATE sh.t0 SET z = 7 WHERE id < 4",
+					"ALTER TABLE sh.t0 DROP COLUMN q", "UPDATE sh.t0 SET a = 'dq' WHERE id % 4 = 0",
+					"DROP TABLE sh.t9")
 			}
 		},
 		func() { // a column dropped
@@ -152,8 +158,8 @@ block-allow-list:
 	if rowMetadata {
 		c.expectEqual("sh.t0", func(int) string { return "SELECT id, a, z FROM sh.t0" }, "SELECT id, a, z FROM sh.t0")
 	}
-	if got := harnessRows(t, c.target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sh' AND TABLE_NAME = 't2'"); got[0][0] != "0" {
-		t.Fatalf("sh.t2 still on the target after the rename")
+	if got := harnessRows(t, c.target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sh' AND TABLE_NAME IN ('t2', 't9')"); got[0][0] != "0" {
+		t.Fatalf("sh.t2 or sh.t9 still on the target after the rename and the drop")
 	}
 
 	// The schema history as the operator sees it, at the end and at the
@@ -179,11 +185,13 @@ block-allow-list:
 	}
 	t.Logf("binlog-schema list at the end:\n%s", out)
 	if rowMetadata {
-		// sh.t0's guessed starting schema (its columns now) was corrected
-		// from the first TABLE_MAP's column names.
-		out = c.dmnode("binlog-schema", "show", sourceID(0), "sh", "t0", "--pos", end)
-		if !strings.Contains(out, "row-metadata  id,a") {
-			t.Errorf("binlog-schema show sh.t0 has no version from the row metadata:\n%s", out)
+		// sh.t0's guessed starting schema (its columns now) was replaced
+		// by the first TABLE_MAP's; sh.t9 got its schema from it.
+		for _, tbl := range []string{"t0", "t9"} {
+			out = c.dmnode("binlog-schema", "show", sourceID(0), "sh", tbl, "--pos", end)
+			if !strings.Contains(out, "row-metadata") {
+				t.Errorf("binlog-schema show sh.%s has no version from the row metadata:\n%s", tbl, out)
+			}
 		}
 	}
 	if rowMetadata && !kill {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/charset"
 )
 
 // Project returns the table db.name with the columns of t named in cols,
@@ -69,4 +70,28 @@ func (t *Tracker) Databases() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// CollationByID names the collation a binlog's row metadata gives by id,
+// and its charset; ok is false for an id the parser does not know.
+func CollationByID(id int) (cs, collation string, ok bool) {
+	charsetMu.RLock()
+	defer charsetMu.RUnlock()
+	c, err := charset.GetCollationByID(id)
+	if err != nil {
+		return "", "", false
+	}
+	return c.CharsetName, c.Name, true
+}
+
+// CharsetMaxLen returns the most bytes one character of charset cs takes,
+// 0 for a charset the parser does not know.
+func CharsetMaxLen(cs string) int {
+	charsetMu.RLock()
+	defer charsetMu.RUnlock()
+	info, err := charset.GetCharsetInfo(cs)
+	if err != nil {
+		return 0
+	}
+	return info.Maxlen
 }
