@@ -176,6 +176,16 @@ func testSchemaStore(t *testing.T, reopen func(*testing.T) SchemaStore, first ..
 	if v, ok, err := s.Table(ctx, "src-2", "db", "t", start); err != nil || !ok || v.Table.CreateSQL != v3.CreateSQL {
 		t.Errorf("src-2 after deleting src-1: %v %v %v", v, ok, err)
 	}
+	// A source with no history: empty answers, not errors (nor a wait).
+	if set, err := s.At(ctx, "none", start); err != nil || len(set.Tables) != 0 || len(set.Databases) != 0 {
+		t.Errorf("At of an unknown source: %+v, %v", set, err)
+	}
+	if h, err := s.History(ctx, "none", "db", "t"); err != nil || len(h) != 0 {
+		t.Errorf("History of an unknown source: %+v, %v", h, err)
+	}
+	if _, ok, err := s.Table(ctx, "none", "db", "t", start); err != nil || ok {
+		t.Errorf("Table of an unknown source: %v, %v", ok, err)
+	}
 }
 
 // Many tables: the starting versions of a large estate are written and
