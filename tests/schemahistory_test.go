@@ -229,6 +229,13 @@ func wrongSchema(t *testing.T, c *cluster, src *harness.Server, end string) {
 	}
 	c.dmnode("binlog-schema", "update", "hist", "sh", "t1", "--from-source")
 	c.expectEqual("sh.t1 after the fix", func(int) string { return "SELECT id, a, m FROM sh.t1" }, "SELECT id, a, m FROM sh.t1")
+	// The target's table, as TiDB DM's --from-target takes it, is right too.
+	out := c.dmnode("binlog-schema", "update", "hist", "sh", "t1", "--from-target")
+	if !strings.Contains(out, "(id, a, m)") || !strings.Contains(out, "restarts") {
+		t.Errorf("binlog-schema update --from-target:\n%s", out)
+	}
+	src.Exec(t, "UPDATE sh.t1 SET m = 'after' WHERE id = 1000")
+	c.expectEqual("sh.t1 after --from-target", func(int) string { return "SELECT id, a, m FROM sh.t1" }, "SELECT id, a, m FROM sh.t1")
 }
 
 // masterStatus returns the source's current binlog file and position.
