@@ -204,20 +204,18 @@ func putTracker(ctx context.Context, store jetstream.SchemaStore, source string,
 	return store.PutDatabases(ctx, source, dbs)
 }
 
-// InitTailCheckpoint records where a source's tailer starts and the schemas
-// there, unless the tailer already has a checkpoint. The dumper calls it
-// with the position and schemas of its consistent snapshot, which become
-// the starting versions in the schema store.
+// InitTailCheckpoint records the schemas of a consistent snapshot as
+// versions at its position, and there where the source's tailer starts
+// unless it has a checkpoint already. The dumper calls it with the position
+// and schemas of its snapshot. The versions are written either way: they
+// are the schemas at that position, whatever else the history holds, so a
+// reader of the history at the snapshot (a loader creating target tables)
+// finds them even when the tailer has not read that far yet.
 func InitTailCheckpoint(ctx context.Context, store *jetstream.Store, source, flavor string, pos dmnode.Position, tr *schema.Tracker) error {
-	var cp TailCheckpoint
-	rev, err := store.Load(ctx, tailKey(source), &cp)
-	if err != nil || rev != 0 {
-		return err // the tailer exists already and keeps its own position
-	}
 	if err := putTracker(ctx, store.Schemas(), source, pos, tr, jetstream.OriginSnapshot, flavor); err != nil {
 		return err
 	}
-	_, err = store.Save(ctx, tailKey(source), TailCheckpoint{Pos: pos, Flavor: flavor}, 0)
+	_, err := store.Save(ctx, tailKey(source), TailCheckpoint{Pos: pos, Flavor: flavor}, 0)
 	if errors.Is(err, jetstream.ErrFenced) {
 		return nil // the tailer exists already and keeps its own position
 	}
