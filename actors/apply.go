@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -483,24 +482,22 @@ func (r *applyRun) fence(ctx context.Context, tx *sql.Tx, pos dmnode.Position, a
 }
 
 // upstream returns the schema of an upstream table for creating a missing
-// target table: one created by a replicated CREATE TABLE, else the one the
-// source's tailer tracks.
+// target table: the version in force where the applier reads, from the
+// source's schema history, else one created by a replicated CREATE TABLE.
 func (r *applyRun) upstream(ctx context.Context, id dmnode.TableID) *schema.Table {
+	v, ok, err := r.a.env.Store.Schemas().Table(ctx, r.a.source, id.Schema, id.Table, r.lastEnd)
+	if err != nil {
+		r.log.Warn("read the schema history", "table", id.String(), "at", r.lastEnd.String(), "err", err)
+	}
+	if ok && v.Table != nil {
+		return v.Table
+	}
 	if r.upSchemas != nil {
 		if t, ok := r.upSchemas.Get(id.Schema, id.Table); ok {
 			return t
 		}
 	}
-	var cp TailCheckpoint
-	if _, err := r.a.env.Store.Load(ctx, tailKey(r.a.source), &cp); err != nil || cp.Schemas == nil {
-		return nil
-	}
-	tr := schema.NewTracker()
-	if err := json.Unmarshal(cp.Schemas, tr); err != nil {
-		return nil
-	}
-	t, _ := tr.Get(id.Schema, id.Table)
-	return t
+	return nil
 }
 
 func (r *applyRun) report(ctx context.Context) {

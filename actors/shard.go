@@ -115,20 +115,17 @@ func (r *applyRun) openShard(ctx context.Context) error {
 	return r.registerShards(ctx)
 }
 
-// registerShards reports the source's replicated tables, as the tailer's
-// schema tracker knows them, with their target tables.
+// registerShards reports the source's replicated tables, as the schema
+// history has them where the applier reads, with their target tables.
 func (r *applyRun) registerShards(ctx context.Context) error {
-	var cp TailCheckpoint
-	if _, err := r.a.env.Store.Load(ctx, tailKey(r.a.source), &cp); err != nil {
-		return err
+	set, err := r.a.env.Store.Schemas().At(ctx, r.a.source, r.applied)
+	if err != nil {
+		return fmt.Errorf("register shard tables of source %s: %w", r.a.source, err)
 	}
-	if cp.Schemas == nil {
-		return fmt.Errorf("register shard tables of source %s: the source's schemas are not known yet (its tailer has not started)", r.a.source)
+	if len(set.Tables) == 0 && len(set.Databases) == 0 {
+		return fmt.Errorf("register shard tables of source %s: the source's schemas at %s are not known yet (its tailer has not started)", r.a.source, r.applied)
 	}
-	tr := schema.NewTracker()
-	if err := json.Unmarshal(cp.Schemas, tr); err != nil {
-		return Permanent(fmt.Errorf("decode schemas of source %s: %w", r.a.source, err))
-	}
+	tr := set.Tracker()
 	s := r.shard
 	s.members = map[string]shardddl.Member{}
 	op := catalog.ShardOp{Kind: catalog.ShardRegister, Task: r.a.task, Source: r.a.source, Mode: s.mode, CreateSQL: map[string]string{}}

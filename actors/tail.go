@@ -23,20 +23,28 @@ import (
 
 // Tailer reads one source's binlog and publishes it, as batches of whole
 // transactions, to the source's stream: the relay log every task on that
-// source reads. Its checkpoint is the position of a transaction boundary
-// and the schemas tracked up to there; after a restart it re-reads from the
-// checkpoint and publishes only what the stream does not hold yet.
+// source reads. Its checkpoint is the position of a transaction boundary;
+// the schemas it tracks are versioned by position in the schema store
+// (jetstream.SchemaStore): the starting versions at its start position and
+// one version per table a DDL changes. After a restart it reads the
+// versions in force at its checkpoint, re-reads from there and publishes
+// only what the stream does not hold yet.
 type Tailer struct {
 	env    Env
 	source string
 }
 
-// TailCheckpoint is the tailer's KV checkpoint.
+// TailCheckpoint is the tailer's KV checkpoint: where it reads, never what
+// it tracks (the schema store has that), so its size does not grow with the
+// number of tables.
 type TailCheckpoint struct {
-	Pos     dmnode.Position `json:"pos"`
-	Flavor  string          `json:"flavor"`
-	Schemas json.RawMessage `json:"schemas"` // schema.Tracker
-	Epoch   uint64          `json:"epoch"`
+	Pos    dmnode.Position `json:"pos"`
+	Flavor string          `json:"flavor"`
+	Epoch  uint64          `json:"epoch"`
+	// Schemas is only read: checkpoints written before the schema store
+	// carried every table's schema here; the tailer moves them into the
+	// store at the checkpoint's position and drops them.
+	Schemas json.RawMessage `json:"schemas,omitempty"`
 }
 
 // TailProgress is what the tailer reports for status.
@@ -85,9 +93,10 @@ func (t *Tailer) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	tracker := schema.NewTracker()
-	if err := json.Unmarshal(cp.Schemas, tracker); err != nil {
-		return Permanent(fmt.Errorf("decode tracked schemas of source %s: %w", t.source, err))
+	schemas := t.env.Store.Schemas()
+	tracker, guessed, err := t.loadTracker(ctx, schemas, &cp)
+	if err != nil {
+		return err
 	}
 	published, lastSeq, err := lastPublished(ctx, stream, jetstream.BinlogSubject(t.source))
 	if err != nil {
@@ -97,58 +106,12 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if rev, err = t.env.Store.Save(ctx, tailKey(t.source), cp, rev); err != nil {
 		return err
 	}
-	log.Info("tailing binlog", "source", t.source, "from", cp.Pos.String(), "published", published.String())
+	log.Info("tailing binlog", "source", t.source, "from", cp.Pos.String(), "published", published.String(), "tables", len(tracker.Tables()))
 	r := &tailRun{
-		t: t, src: src, log: log, tracker: tracker, cp: cp, rev: rev,
+		t: t, src: src, log: log, tracker: tracker, schemas: schemas, guessed: guessed, cp: cp, rev: rev,
 		published: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source),
 	}
 	return r.run(ctx)
-}
-
-// initCheckpoint creates the first checkpoint when no dumper did: at the
-// catalog's TailFrom, or the source's current position, with the schemas
-// the source has now.
-func (t *Tailer) initCheckpoint(ctx context.Context, src *config.Source, from dmnode.Position) (TailCheckpoint, uint64, error) {
-	db, err := OpenDB(ctx, src.From, 1)
-	if err != nil {
-		return TailCheckpoint{}, 0, fmt.Errorf("source %s: %w", t.source, err)
-	}
-	defer db.Close()
-	flavor, err := DetectFlavor(ctx, db, src.Flavor)
-	if err != nil {
-		return TailCheckpoint{}, 0, err
-	}
-	if from.IsZero() {
-		if from, err = MasterPosition(ctx, db, flavor); err != nil {
-			return TailCheckpoint{}, 0, err
-		}
-	}
-	tr, err := LoadSchemas(ctx, db, flavor)
-	if err != nil {
-		return TailCheckpoint{}, 0, err
-	}
-	data, err := json.Marshal(tr)
-	if err != nil {
-		return TailCheckpoint{}, 0, fmt.Errorf("encode schemas: %w", err)
-	}
-	cp := TailCheckpoint{Pos: from, Flavor: flavor, Schemas: data, Epoch: t.env.Epoch}
-	rev, err := t.env.Store.Save(ctx, tailKey(t.source), cp, 0)
-	return cp, rev, err
-}
-
-// InitTailCheckpoint records where a source's tailer starts and the schemas
-// there, unless the tailer already has a checkpoint. The dumper calls it
-// with the position and schemas of its consistent snapshot.
-func InitTailCheckpoint(ctx context.Context, store *jetstream.Store, source, flavor string, pos dmnode.Position, tr *schema.Tracker) error {
-	data, err := json.Marshal(tr)
-	if err != nil {
-		return fmt.Errorf("encode schemas: %w", err)
-	}
-	_, err = store.Save(ctx, tailKey(source), TailCheckpoint{Pos: pos, Flavor: flavor, Schemas: data}, 0)
-	if errors.Is(err, jetstream.ErrFenced) {
-		return nil // the tailer exists already and keeps its own position
-	}
-	return err
 }
 
 // lastPublished returns the end position and sequence of the stream's
@@ -194,6 +157,12 @@ type tailRun struct {
 	upstream dmnode.Position
 	caughtUp time.Time
 	lastSave time.Time
+
+	// schemas is the schema history the tracker's versions go to; guessed
+	// holds the tables whose tracked schema is a guess (see
+	// jetstream.TableVersion.Guess) that nothing replaced yet.
+	schemas jetstream.SchemaStore
+	guessed map[schema.TableRef]bool
 }
 
 func (r *tailRun) run(ctx context.Context) error {
@@ -307,7 +276,7 @@ func (r *tailRun) handle(ctx context.Context, ev *replication.BinlogEvent) error
 	case *replication.QueryEvent:
 		return r.query(ctx, h, e)
 	case *replication.RowsEvent:
-		return r.rows(h, e)
+		return r.rows(ctx, h, e)
 	case *replication.XIDEvent:
 		return r.commit(ctx, h)
 	}
@@ -339,6 +308,9 @@ func (r *tailRun) query(ctx context.Context, h *replication.EventHeader, e *repl
 	} else if err != nil {
 		return Permanent(fmt.Errorf("source %s at %s:%d: %w", r.t.source, r.file, h.LogPos, err))
 	}
+	if err := r.recordDDL(ctx, ddl, dmnode.Position{File: r.file, Pos: h.LogPos}); err != nil {
+		return err
+	}
 	if r.txn == nil {
 		r.begin(h)
 	}
@@ -363,14 +335,32 @@ func ddlSchema(d schema.DDL, db string) string {
 	return db
 }
 
-func (r *tailRun) rows(h *replication.EventHeader, e *replication.RowsEvent) error {
+func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent) error {
 	id := dmnode.TableID{Schema: string(e.Table.Schema), Table: string(e.Table.Table)}
 	if IsSystemSchema(id.Schema) {
 		return nil
 	}
 	tbl, ok := r.tracker.Get(id.Schema, id.Table)
+	names := e.Table.ColumnNameString()
+	if !ok && len(names) > 0 {
+		// A table the start position's guess did not have (dropped since):
+		// its schema is in the row metadata.
+		var err error
+		if tbl, err = r.rowMetadata(ctx, h, id, nil, e.Table); err != nil {
+			return err
+		}
+		ok = true
+	}
 	if !ok {
-		return Permanent(fmt.Errorf("source %s at %s:%d: row event for %s, whose schema is not tracked", r.t.source, r.file, h.LogPos, id))
+		return Permanent(fmt.Errorf("source %s at %s:%d: row event for %s, whose schema is not tracked. "+
+			"Fix: write its CREATE TABLE as of %s (where the tailer resumes) into a file and run dmnode binlog-schema update %s %s %s FILE; the tailer restarts with it",
+			r.t.source, r.file, h.LogPos, id, r.cp.Pos, r.t.source, id.Schema, id.Table))
+	}
+	if len(names) > 0 && !tbl.SameColumns(names) {
+		var err error
+		if tbl, err = r.rowMetadata(ctx, h, id, tbl, e.Table); err != nil {
+			return err
+		}
 	}
 	if int(e.ColumnCount) != len(tbl.Columns) {
 		return Permanent(fmt.Errorf("source %s at %s:%d: %s has %d columns in the binlog but %d in the tracked schema %q",
@@ -517,19 +507,14 @@ func encodeUpTo(txns []dmnode.Txn) (int, []byte, error) {
 	}
 }
 
-// saveCheckpoint records the end of the last transaction read with the
-// schemas tracked up to it. Only called between transactions with nothing
-// pending, when everything up to r.read is in the stream and the tracker's
-// state is exactly the state at r.read.
+// saveCheckpoint records the end of the last transaction read. Only called
+// between transactions with nothing pending, when everything up to r.read
+// is in the stream and every schema version up to r.read is in the store.
 func (r *tailRun) saveCheckpoint(ctx context.Context) error {
 	if r.read.IsZero() {
 		return nil
 	}
-	data, err := json.Marshal(r.tracker)
-	if err != nil {
-		return fmt.Errorf("encode schemas: %w", err)
-	}
-	cp := TailCheckpoint{Pos: r.read, Flavor: r.cp.Flavor, Schemas: data, Epoch: r.t.env.Epoch}
+	cp := TailCheckpoint{Pos: r.read, Flavor: r.cp.Flavor, Epoch: r.t.env.Epoch}
 	rev, err := r.t.env.Store.Save(ctx, tailKey(r.t.source), cp, r.rev)
 	if err != nil {
 		return err

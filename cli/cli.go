@@ -29,6 +29,8 @@ type CLI struct {
 	Source  SourceCmd  `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
 	Task    TaskCmd    `cmd:"" help:"Check, submit and follow migration tasks."`
 	Encrypt EncryptCmd `cmd:"" help:"Encrypt a password for a task or source file, as dmctl encrypt does."`
+
+	BinlogSchema BinlogSchemaCmd `cmd:"" name:"binlog-schema" help:"See and set the schema tracked for an upstream table, by binlog position."`
 }
 
 // Globals is what every command receives.

@@ -11,4 +11,9 @@
 // Checkpoints live in the KV bucket dmnode_checkpoints. Every write is a
 // compare-and-set on the key's revision, so a stale incarnation of an actor
 // that lost its assignment gets ErrFenced instead of overwriting progress.
+//
+// The schema history (SchemaStore, schemas.go) lives in the same bucket
+// under keys of its own, one per table and version: the tailer records every
+// table version as it tracks DDL, and each actor reads the version in force
+// at its own position.
 package jetstream

@@ -36,6 +36,8 @@ type Request struct {
 	RemoveMeta bool `json:"remove_meta,omitempty"`
 	// Shard carries the arguments of the shard DDL methods.
 	Shard *ShardRequest `json:"shard,omitempty"`
+	// Schema carries the arguments of the binlog-schema methods.
+	Schema *SchemaRequest `json:"schema,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -58,6 +60,8 @@ type Response struct {
 	Verify   *VerifyStep        `json:"verify,omitempty"`
 	// ShardLocks answers task.ddl-locks.
 	ShardLocks *ShardLocks `json:"shard_locks,omitempty"`
+	// Schemas answers the binlog-schema methods.
+	Schemas *SchemaAnswer `json:"schemas,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -107,6 +111,10 @@ func (n *Node) handlers() map[string]handler {
 		"task.ddl-unlock": n.apiDDLUnlock,
 		"task.skip":       n.apiTaskSkip,
 		"task.replace":    n.apiTaskReplace,
+
+		"binlog-schema.list":   n.apiBinlogSchemaList,
+		"binlog-schema.show":   n.apiBinlogSchemaShow,
+		"binlog-schema.update": n.apiBinlogSchemaUpdate,
 	}
 }
 
@@ -193,6 +201,7 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 // no answer came.
 var readMethods = map[string]bool{
 	"task.status": true, "task.list": true, "source.list": true, "task.ddl-locks": true, "cluster.status": true,
+	"binlog-schema.list": true, "binlog-schema.show": true,
 }
 
 // ReadOnly reports whether a control API method changes nothing.

@@ -71,6 +71,10 @@ func (n *Node) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 			continue
 		}
 		plans = append(plans, s.Plans...)
+		if task.TaskMode == catalog.ModeIncremental && inst.Meta != nil && inst.Meta.BinlogName != "" {
+			s.PastStart = dmnode.Position{File: inst.Meta.BinlogName, Pos: max(inst.Meta.BinlogPos, 4)}
+			s.StartSchema = n.startSchema(ctx, inst.SourceID, s.PastStart)
+		}
 		pt.Sources = append(pt.Sources, s)
 	}
 	if err := rules.CheckCollisions(plans); err != nil {

@@ -4,8 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/core/schema"
 )
 
 // items renders findings as "severity item" for compact comparisons.
@@ -263,5 +265,49 @@ func TestShardSchemaAndAutoIncrement(t *testing.T) {
 	a.uniques = [][]string{{"id"}}
 	if got := items(noKeyFindings(plans[:1], map[table]*tableInfo{{"s", "t_1"}: a})); got != "" {
 		t.Errorf("unique key over NOT NULL columns: %q", got)
+	}
+}
+
+// A task starting in the past: the target is compared against the schema
+// at the start position, and the fix says so.
+func TestTargetColumnsAtPastStart(t *testing.T) {
+	plans := shardPlans(t)[:1] // s.t_1 (id, v) now, into db.t
+	up := func(*rules.TablePlan) *tableInfo {
+		return &tableInfo{schema: "s", name: "t_1", columns: []columnInfo{{name: "id", typ: "bigint(20)"}, {name: "v", typ: "varchar(10)"}}}
+	}
+	targets := map[table]*tableInfo{{"db", "t"}: {schema: "db", name: "t", columns: []columnInfo{{name: "id", typ: "bigint(20)"}}}}
+	start := dmnode.Position{File: "mysql-bin.000001", Pos: 4}
+
+	// Starting now: v is missing, an error whose fix adds it.
+	fs := targetColumnFindings(plans, up, targets, nil)
+	if len(fs) != 1 || fs[0].Severity != Error || fs[0].Fix != "ALTER TABLE `db`.`t` ADD COLUMN `v` varchar(10);" {
+		t.Errorf("current start: %+v", fs)
+	}
+	// In the past, with no history there: the target is the schema at the
+	// start, v is probably added later by the binlog.
+	fs = targetColumnFindings(plans, up, targets, map[string]*pastStart{"a": {pos: start}})
+	if len(fs) != 1 || fs[0].Severity != Warning || !strings.Contains(fs[0].Message, "the task starts at mysql-bin.000001:4, in the past") ||
+		!strings.HasPrefix(fs[0].Fix, "nothing, if the source added the column after mysql-bin.000001:4") {
+		t.Errorf("past start, schema not known: %+v", fs)
+	}
+	// In the past, with the history saying the table had only id there.
+	at := func(db, table string) *schema.Table {
+		tbl, err := schema.ParseCreateTable(db, "CREATE TABLE t_1 (id bigint PRIMARY KEY)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tbl
+	}
+	if fs := targetColumnFindings(plans, up, targets, map[string]*pastStart{"a": {pos: start, schema: at}}); len(fs) != 0 {
+		t.Errorf("past start, the target matches the schema there: %+v", fs)
+	}
+	// ... and with it saying the table had a column w the target lacks.
+	at = func(db, table string) *schema.Table {
+		tbl, _ := schema.ParseCreateTable(db, "CREATE TABLE t_1 (id bigint PRIMARY KEY, w int)")
+		return tbl
+	}
+	fs = targetColumnFindings(plans, up, targets, map[string]*pastStart{"a": {pos: start, schema: at}})
+	if len(fs) != 1 || fs[0].Severity != Error || !strings.Contains(fs[0].Message, "no column w, which rows of s.t_1 (source a) carry at the start position") {
+		t.Errorf("past start, the target lacks a column of the schema there: %+v", fs)
 	}
 }

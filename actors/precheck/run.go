@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/core/schema"
 )
 
 // Task is what the checks of one task read.
@@ -31,6 +33,14 @@ type Source struct {
 	DB *sql.DB
 	// Plans are the plans of the migrated tables.
 	Plans []*rules.TablePlan
+	// PastStart is the start position of an incremental task whose meta
+	// names one, which may be in the past: the source's tables may have
+	// changed since, so the table checks compare the target against the
+	// schemas there, not the source's current ones.
+	PastStart dmnode.Position
+	// StartSchema returns a table's schema at PastStart from the source's
+	// schema history; nil when the history does not reach back there.
+	StartSchema func(db, table string) *schema.Table
 }
 
 // Run runs every check the task's mode calls for and its
@@ -60,7 +70,7 @@ func Run(ctx context.Context, t *Task) []Finding {
 		r.add("", shardSchemaFindings(plans, up, t.Config.ShardMode))
 		r.add("", autoIncrementFindings(plans, up, targets))
 	}
-	r.add("", targetColumnFindings(plans, up, targets))
+	r.add("", targetColumnFindings(plans, up, targets, pastStarts(t.Sources)))
 	r.target(ctx, t, plans)
 	return r.out
 }

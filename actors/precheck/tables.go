@@ -6,9 +6,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/core/schema"
 )
 
 // tableInfo is what the table checks need of a table, read from
@@ -174,10 +176,32 @@ func noKeyFindings(plans []*rules.TablePlan, infos map[table]*tableInfo) []Findi
 // upstreamInfo finds the upstream table of a plan in per-source infos.
 type upstreamInfo func(p *rules.TablePlan) *tableInfo
 
+// pastStart is what the table checks know of a source whose task starts
+// at a position that may be in the past.
+type pastStart struct {
+	pos    dmnode.Position
+	schema func(db, table string) *schema.Table // nil: not known
+}
+
+func pastStarts(sources []*Source) map[string]*pastStart {
+	out := map[string]*pastStart{}
+	for _, s := range sources {
+		if !s.PastStart.IsZero() {
+			out[s.ID] = &pastStart{pos: s.PastStart, schema: s.StartSchema}
+		}
+	}
+	return out
+}
+
 // targetColumnFindings checks that every pre-created target table has
 // every column the plans write into it: the upstream columns and the
-// extracted ones.
-func targetColumnFindings(plans []*rules.TablePlan, up upstreamInfo, targets map[table]*tableInfo) []Finding {
+// extracted ones. For a source whose task starts in the past (past, by
+// source id) the upstream columns are those at the start position where
+// the schema history knows them; where it does not, the target table is
+// the schema there (as TiDB DM takes it), and a column the source has now
+// but the target lacks is only a warning: the binlog's DDL after the start
+// position adds it.
+func targetColumnFindings(plans []*rules.TablePlan, up upstreamInfo, targets map[table]*tableInfo, past map[string]*pastStart) []Finding {
 	var out []Finding
 	reported := map[table]bool{}
 	for _, p := range plans {
@@ -186,14 +210,27 @@ func targetColumnFindings(plans []*rules.TablePlan, up upstreamInfo, targets map
 		if t == nil || reported[k] {
 			continue
 		}
+		ps := past[p.Source]
+		columns, guessed := p.Columns, false
+		if ps != nil {
+			var at *schema.Table
+			if ps.schema != nil {
+				at = ps.schema(p.Schema, p.Table)
+			}
+			if at != nil {
+				columns = append(at.ColumnNames(), p.Extra...)
+			} else {
+				guessed = true
+			}
+		}
 		var missing, adds []string
-		for i, c := range p.Columns {
+		for i, c := range columns {
 			if t.column(c) != nil {
 				continue
 			}
 			missing = append(missing, c)
 			def := "VARCHAR(255) NOT NULL DEFAULT ''" // an extracted column, as dmnode creates it
-			if u := up(p); i < len(p.Columns)-len(p.Extra) && u != nil && u.column(c) != nil {
+			if u := up(p); i < len(columns)-len(p.Extra) && u != nil && u.column(c) != nil {
 				def = u.column(c).typ
 			}
 			adds = append(adds, "ADD COLUMN "+quoteIdent(c)+" "+def)
@@ -202,14 +239,28 @@ func targetColumnFindings(plans []*rules.TablePlan, up upstreamInfo, targets map
 			continue
 		}
 		reported[k] = true
-		msg := fmt.Sprintf("the pre-created target table %s.%s has no column %s, which rows of %s.%s (source %s) carry",
-			p.TargetSchema, p.TargetTable, strings.Join(missing, ", "), p.Schema, p.Table, p.Source)
+		f := Finding{Item: config.CheckTableSchema, Severity: Error, Target: true, Table: p.TargetSchema + "." + p.TargetTable}
 		fix := fmt.Sprintf("ALTER TABLE %s %s;", quoteTable(p.TargetSchema, p.TargetTable), strings.Join(adds, ", "))
 		if len(p.Extra) > 0 {
 			fix += " (an extracted column that keeps merged rows apart must also join the primary key)"
 		}
-		out = append(out, Finding{Item: config.CheckTableSchema, Severity: Error, Target: true,
-			Table: p.TargetSchema + "." + p.TargetTable, Message: msg, Fix: fix})
+		switch {
+		case guessed:
+			f.Severity = Warning
+			f.Message = fmt.Sprintf("the pre-created target table %s.%s has no column %s, which %s.%s (source %s) has now; the task starts at %s, "+
+				"in the past, where dmnode takes the target table as the table's schema (as TiDB DM does)",
+				p.TargetSchema, p.TargetTable, strings.Join(missing, ", "), p.Schema, p.Table, p.Source, ps.pos)
+			fix = "nothing, if the source added the column after " + ps.pos.String() + ": replicating its ALTER TABLE adds it to the target; " +
+				"otherwise the target table is not the table as of the start position: " + fix
+		case ps != nil:
+			f.Message = fmt.Sprintf("the pre-created target table %s.%s has no column %s, which rows of %s.%s (source %s) carry at the start position %s",
+				p.TargetSchema, p.TargetTable, strings.Join(missing, ", "), p.Schema, p.Table, p.Source, ps.pos)
+		default:
+			f.Message = fmt.Sprintf("the pre-created target table %s.%s has no column %s, which rows of %s.%s (source %s) carry",
+				p.TargetSchema, p.TargetTable, strings.Join(missing, ", "), p.Schema, p.Table, p.Source)
+		}
+		f.Fix = fix
+		out = append(out, f)
 	}
 	return out
 }
