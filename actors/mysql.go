@@ -246,9 +246,21 @@ func scansAsString(c schema.Column) bool {
 // normalizeValue converts a value decoded from a binlog row event into the
 // row event representation, using the tracked column type: all signed
 // integers become int64, unsigned ones uint64 (the binlog carries them as
-// signed when the server logs no signedness metadata), decimals strings.
+// signed when the server logs no signedness metadata), decimals strings,
+// and character values UTF-8 text, decoded from the column's charset
+// (textValue).
 func normalizeValue(c schema.Column, v any) any {
 	switch x := v.(type) {
+	case string:
+		if isCharType(c.Type) {
+			return textValue(c, []byte(x))
+		}
+		return x
+	case []byte:
+		if isCharType(c.Type) {
+			return textValue(c, x)
+		}
+		return x
 	case nil:
 		return nil
 	case int8:
@@ -269,7 +281,7 @@ func normalizeValue(c schema.Column, v any) any {
 		return uint64(x)
 	case uint64:
 		return x
-	case float32, float64, string, []byte:
+	case float32, float64:
 		return x
 	case fmt.Stringer: // decimal.Decimal and friends
 		return x.String()
@@ -285,4 +297,26 @@ func fixUnsigned(c schema.Column, v int64) any {
 		return uint64(v + 1<<c.Bits)
 	}
 	return uint64(v)
+}
+
+// isCharType reports whether a column of base type typ holds text in a
+// character set (enum and set travel as their index in row events).
+func isCharType(typ string) bool {
+	switch typ {
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+		return true
+	}
+	return false
+}
+
+// textValue converts the bytes of a character column in a row event into
+// the value the dump reads for it: UTF-8 text, as a utf8mb4 connection
+// receives it. Bytes that do not convert exactly (a charset without a
+// decoder, a binary collation's odd bytes) stay bytes: the target then
+// stores them as they are, which is exact in a column of the same charset.
+func textValue(c schema.Column, b []byte) any {
+	if s, ok := schema.DecodeText(c.Charset, b); ok {
+		return s
+	}
+	return append([]byte(nil), b...)
 }
