@@ -98,13 +98,15 @@ type targetTables struct {
 
 	mu    sync.Mutex
 	plans map[string]*rules.TablePlan // by upstream table and column list
-	ready map[string]bool             // target tables checked or created
+	// ready holds the target tables checked or created, with their
+	// columns' traits (generated, case-insensitive).
+	ready map[string]map[string]rules.ColumnTraits
 	// uniques holds each plan's target unique keys (targetUniques).
 	uniques map[*rules.TablePlan][][]int
 }
 
 func newTargetTables(db *sql.DB, r *rules.Rules) *targetTables {
-	return &targetTables{db: db, rules: r, plans: map[string]*rules.TablePlan{}, ready: map[string]bool{},
+	return &targetTables{db: db, rules: r, plans: map[string]*rules.TablePlan{}, ready: map[string]map[string]rules.ColumnTraits{},
 		uniques: map[*rules.TablePlan][][]int{}}
 }
 
@@ -124,12 +126,14 @@ func (tt *targetTables) plan(ctx context.Context, id dmnode.TableID, columns []s
 		return nil, Permanent(fmt.Errorf("plan %s: %w", id, err))
 	}
 	tkey := p.TargetSchema + "\x00" + p.TargetTable
-	if !tt.ready[tkey] {
-		if err := tt.prepare(ctx, p, upstream); err != nil {
+	traits, ok := tt.ready[tkey]
+	if !ok {
+		if traits, err = tt.prepare(ctx, p, upstream); err != nil {
 			return nil, err
 		}
-		tt.ready[tkey] = true
+		tt.ready[tkey] = traits
 	}
+	p = p.WithTarget(traits)
 	tt.plans[key] = p
 	return p, nil
 }
@@ -152,63 +156,79 @@ func (tt *targetTables) forget(schemaName, table string) {
 	clear(tt.uniques)
 }
 
-func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstream func() *schema.Table) error {
+func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstream func() *schema.Table) (map[string]rules.ColumnTraits, error) {
 	cols, err := targetColumns(ctx, tt.db, p.TargetSchema, p.TargetTable)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cols == nil {
 		up := upstream()
 		if up == nil {
-			return Permanent(fmt.Errorf("target table %s.%s does not exist and the schema of %s.%s is not known; create it on the target",
+			return nil, Permanent(fmt.Errorf("target table %s.%s does not exist and the schema of %s.%s is not known; create it on the target",
 				p.TargetSchema, p.TargetTable, p.Schema, p.Table))
 		}
 		create, err := schema.TargetCreateTable(up, p.TargetSchema, p.TargetTable, p.Extra)
 		if err != nil {
-			return Permanent(fmt.Errorf("derive target table for %s.%s: %w", p.Schema, p.Table, err))
+			return nil, Permanent(fmt.Errorf("derive target table for %s.%s: %w", p.Schema, p.Table, err))
 		}
 		if _, err := tt.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(p.TargetSchema)); err != nil {
-			return fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
+			return nil, fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
 		}
 		if _, err := tt.db.ExecContext(ctx, create); err != nil {
-			return Permanent(fmt.Errorf("create target table: %s: %w", create, err))
+			return nil, Permanent(fmt.Errorf("create target table: %s: %w", create, err))
 		}
-		return nil
+		// Read back: the created table says which columns it generates.
+		return targetColumns(ctx, tt.db, p.TargetSchema, p.TargetTable)
 	}
 	var missing []string
 	for _, c := range p.Columns {
-		if !cols[strings.ToLower(c)] {
+		if _, ok := cols[strings.ToLower(c)]; !ok {
 			missing = append(missing, c)
 		}
 	}
 	if len(missing) > 0 {
-		return Permanent(fmt.Errorf("target table %s.%s has no column %s, which rows of %s.%s carry; add the column(s) to the target table",
+		return nil, Permanent(fmt.Errorf("target table %s.%s has no column %s, which rows of %s.%s carry; add the column(s) to the target table",
 			p.TargetSchema, p.TargetTable, strings.Join(missing, ", "), p.Schema, p.Table))
 	}
-	return nil
+	return cols, nil
 }
 
-// targetColumns returns the lower-cased column names of a target table, or
-// nil when it does not exist.
-func targetColumns(ctx context.Context, db *sql.DB, schemaName, table string) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
+// targetColumns returns the columns of a target table by lower-cased
+// name, or nil when it does not exist. A column is generated when
+// information_schema says so in EXTRA: "VIRTUAL GENERATED" or "STORED
+// GENERATED" on MySQL, MariaDB and TiDB, "ROW START"/"ROW END" for
+// MariaDB's system-versioned tables. An invisible column that is not
+// generated (EXTRA "INVISIBLE") is written like any other: it holds data,
+// and naming it in the column list writes it on MySQL and MariaDB alike.
+func targetColumns(ctx context.Context, db *sql.DB, schemaName, table string) (map[string]rules.ColumnTraits, error) {
+	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, COALESCE(EXTRA, ''), COALESCE(COLLATION_NAME, '') FROM information_schema.COLUMNS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schemaName, table)
 	if err != nil {
 		return nil, fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
 	}
 	defer rows.Close()
-	var cols map[string]bool
+	var cols map[string]rules.ColumnTraits
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
+		var c, extra, collation string
+		if err := rows.Scan(&c, &extra, &collation); err != nil {
 			return nil, fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
 		}
 		if cols == nil {
-			cols = map[string]bool{}
+			cols = map[string]rules.ColumnTraits{}
 		}
-		cols[strings.ToLower(c)] = true
+		cols[strings.ToLower(c)] = columnTraits(extra, collation)
 	}
 	return cols, rows.Err()
+}
+
+// columnTraits derives a target column's traits from information_schema's
+// EXTRA and COLLATION_NAME.
+func columnTraits(extra, collation string) rules.ColumnTraits {
+	extra = strings.ToUpper(extra)
+	return rules.ColumnTraits{
+		Generated: strings.Contains(extra, "GENERATED") || strings.Contains(extra, "ROW START") || strings.Contains(extra, "ROW END"),
+		FoldCase:  strings.HasSuffix(strings.ToLower(collation), "_ci"),
+	}
 }
 
 // TargetKey returns the indexes of the target row that identify a row: the
@@ -219,8 +239,12 @@ func TargetKey(p *rules.TablePlan, upstreamKey []int, upstreamCols int) []int {
 	if len(upstreamKey) > 0 {
 		key = append(key, upstreamKey...)
 	} else {
+		// Every column, except generated ones: a row image may carry no
+		// value of its own for a virtual column.
 		for i := range upstreamCols {
-			key = append(key, i)
+			if p.Written(i) {
+				key = append(key, i)
+			}
 		}
 	}
 	for i := range p.Extra {
