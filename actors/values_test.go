@@ -2,6 +2,7 @@ package actors
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/dmnode/dmnode/core/schema"
@@ -26,6 +27,8 @@ func TestNormalizeValueCharsets(t *testing.T) {
 		{schema.Column{Type: "varchar", Charset: "armscii8"}, "\xe9", []byte{0xe9}},
 		{schema.Column{Type: "enum", Charset: "latin1"}, int64(2), int64(2)},
 		{schema.Column{Type: "json"}, "{\"a\":1}", "{\"a\":1}"},
+		{schema.Column{Type: "year"}, int(0), "0000"},
+		{schema.Column{Type: "year"}, int(1901), "1901"},
 	}
 	for _, tt := range tests {
 		got := normalizeValue(tt.col, tt.in)
@@ -39,5 +42,45 @@ func TestNormalizeValueCharsets(t *testing.T) {
 				t.Errorf("normalizeValue(%+v, %q) = %#v, want %#v", tt.col, tt.in, got, tt.want)
 			}
 		}
+	}
+}
+
+// MariaDB's UUID, INET4 and INET6 values travel as the text the server
+// prints for them.
+func TestMariaDBTypeText(t *testing.T) {
+	hex := func(s string) []byte {
+		var b []byte
+		for i := 0; i+1 < len(s); i += 2 {
+			var x byte
+			fmt.Sscanf(s[i:i+2], "%02x", &x)
+			b = append(b, x)
+		}
+		return b
+	}
+	for _, tt := range []struct {
+		typ, rec, want string
+	}{
+		{"inet4", "01020304", "1.2.3.4"},
+		{"inet6", "00000000000000000000FFFF01020304", "::ffff:1.2.3.4"},
+		{"inet6", "00000000000000000000000001020304", "::1.2.3.4"},
+		{"inet6", "00000000000000000000000000000001", "::1"},
+		{"inet6", "20010DB8000000000001000000000001", "2001:db8::1:0:0:1"},
+		{"uuid", "00000000000000000000000000000000", "00000000-0000-0000-0000-000000000000"},
+	} {
+		if tt.want == "" {
+			continue
+		}
+		if got := normalizeValue(schema.Column{Type: tt.typ}, string(hex(tt.rec))); got != tt.want {
+			t.Errorf("%s %s = %v, want %s", tt.typ, tt.rec, got, tt.want)
+		}
+	}
+	// Record order of 6ccd780c-baba-1026-9564-5b8c656024db.
+	rec := hex("5b8c656024db" + "9564" + "1026" + "baba" + "6ccd780c")
+	if got := normalizeValue(schema.Column{Type: "uuid"}, rec); got != "6ccd780c-baba-1026-9564-5b8c656024db" {
+		t.Errorf("uuid v1 = %v", got)
+	}
+	// A UUID outside versions 1-5 of variant 1 is stored as it is.
+	if got := normalizeValue(schema.Column{Type: "uuid"}, hex("123e4567e89b02d3a456426614174000")); got != "123e4567-e89b-02d3-a456-426614174000" {
+		t.Errorf("uuid v0 = %v", got)
 	}
 }
