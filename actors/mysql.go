@@ -244,7 +244,7 @@ func ScanValue(c schema.Column, raw []byte) (any, error) {
 // string, unchanged.
 func scansAsString(c schema.Column) bool {
 	switch c.Type {
-	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint",
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year",
 		"float", "double", "real",
 		"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit", "geometry":
 		return false

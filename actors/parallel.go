@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dmnode/dmnode"
@@ -528,23 +527,12 @@ func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at u
 	return nil
 }
 
-// execWorker runs one worker's statements in a transaction of their own,
-// again after a deadlock or lock wait timeout (they are independent of the
-// other workers' rows, so the retry is safe).
+// execWorker runs one worker's statements in a transaction of their own;
+// execTx runs it again after a deadlock or lock wait timeout (the
+// statements are independent of the other workers' rows, so that is safe).
 func (r *applyRun) execWorker(ctx context.Context, stmts []stmt) error {
 	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch) }
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err = execTx(ctx, r.db, stmts, fence); err == nil || !isLockConflict(err) {
-			return err
-		}
-	}
-	return err
-}
-
-func isLockConflict(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+	return execTx(ctx, r.db, stmts, fence)
 }
 
 // readApplyWindow reads the end of the batch last handed to the workers.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -260,8 +261,40 @@ type stmt struct {
 }
 
 // execTx runs statements in one target transaction, then fn inside the
-// same transaction (for the checkpoint), and commits.
+// same transaction (for the checkpoint), and commits. A deadlock, lock wait
+// timeout or a TiDB conflict the server asks to retry rolls the transaction
+// back and runs it again, up to txAttempts times; a transaction that still
+// fails, or that the target rejects, is a permanent error (an
+// ApplyError naming the statement, its table and the way out): the actor
+// parks, and task status shows it, instead of retrying for ever.
 func execTx(ctx context.Context, db *sql.DB, stmts []stmt, fn func(*sql.Tx) error) error {
+	groups := groupStmts(stmts, groupBytes)
+	var err error
+	for attempt := 1; attempt <= txAttempts; attempt++ {
+		if err = execTxOnce(ctx, db, groups, fn); err == nil || !isRetryable(err) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+	var se *stmtError
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	culprit := se.query
+	if !oneTable(stmts) {
+		culprit = findCulprit(ctx, db, stmts)
+	}
+	return Permanent(&ApplyError{Table: stmtTable(culprit), Statement: abbreviate(culprit), Err: se.err})
+}
+
+// txAttempts bounds the runs of a transaction that hits lock conflicts.
+const txAttempts = 5
+
+func execTxOnce(ctx context.Context, db *sql.DB, groups []stmt, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin target transaction: %w", err)
@@ -272,15 +305,107 @@ func execTx(ctx context.Context, db *sql.DB, stmts []stmt, fn func(*sql.Tx) erro
 			return err
 		}
 	}
-	for _, g := range groupStmts(stmts, groupBytes) {
+	for _, g := range groups {
 		if _, err := tx.ExecContext(ctx, g.query, g.args...); err != nil {
-			return classifyTargetError(fmt.Errorf("target: %s: %w", abbreviate(g.query), err))
+			return classifyTargetError(&stmtError{query: g.query, err: err})
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit target transaction: %w", err)
 	}
 	return nil
+}
+
+// stmtError is a statement the target failed.
+type stmtError struct {
+	query string
+	err   error
+}
+
+func (e *stmtError) Error() string { return "target: " + abbreviate(e.query) + ": " + e.err.Error() }
+func (e *stmtError) Unwrap() error { return e.err }
+
+// ApplyError is a transaction the target rejects: the statement (cut to a
+// readable length), the table it writes and the server's error.
+type ApplyError struct {
+	Table     string
+	Statement string
+	Err       error
+}
+
+func (e *ApplyError) Error() string {
+	return fmt.Sprintf("the target rejects a change of table %s: %v; statement: %s; nothing of the transaction was written and the task waits here: "+
+		"fix the target table (or the row upstream), then run dmnode task resume, which applies it again", e.Table, e.Err, e.Statement)
+}
+
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// oneTable reports whether every statement writes the same table, which
+// then names the table of any of them that fails.
+func oneTable(stmts []stmt) bool {
+	for _, s := range stmts {
+		if stmtTable(s.query) != stmtTable(stmts[0].query) {
+			return false
+		}
+	}
+	return true
+}
+
+// findCulprit runs stmts one by one in a transaction it rolls back, to name
+// the statement of a multi-statement query the target rejected. It returns
+// the statement that fails, or the first when none does.
+func findCulprit(ctx context.Context, db *sql.DB, stmts []stmt) string {
+	if len(stmts) == 0 {
+		return ""
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return stmts[0].query
+	}
+	defer tx.Rollback()
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s.query, s.args...); err != nil {
+			return s.query
+		}
+	}
+	return stmts[0].query
+}
+
+// stmtTable returns the schema.table a generated statement writes, as its
+// text names it; "" when it names none.
+func stmtTable(q string) string {
+	for _, kw := range []string{"INTO TABLE ", "INSERT INTO ", "REPLACE INTO ", "DELETE FROM ", "UPDATE "} {
+		i := strings.Index(q, kw)
+		if i < 0 {
+			continue
+		}
+		rest := q[i+len(kw):]
+		var parts []string
+		for len(parts) < 2 && strings.HasPrefix(rest, "`") {
+			end := 1
+			for end < len(rest) {
+				if rest[end] == '`' {
+					if end+1 < len(rest) && rest[end+1] == '`' {
+						end += 2
+						continue
+					}
+					break
+				}
+				end++
+			}
+			if end >= len(rest) {
+				break
+			}
+			parts = append(parts, strings.ReplaceAll(rest[1:end], "``", "`"))
+			rest = rest[end+1:]
+			if !strings.HasPrefix(rest, ".") {
+				break
+			}
+			rest = rest[1:]
+		}
+		return strings.Join(parts, ".")
+	}
+	return ""
 }
 
 // groupBytes bounds the estimated size of statements sent together: well
@@ -341,18 +466,30 @@ func stmtSize(s stmt) int {
 }
 
 // classifyTargetError marks errors the target server returns for a
-// statement (a row or DDL it rejects) as permanent, except deadlocks and
-// lock wait timeouts; connection trouble stays retryable.
+// statement (a row or DDL it rejects) as permanent, except the conflicts
+// that running the transaction again resolves (isRetryable); connection
+// trouble stays retryable.
 func classifyTargetError(err error) error {
 	var me *mysql.MySQLError
-	if !errors.As(err, &me) {
-		return err
-	}
-	switch me.Number {
-	case 1205, 1213: // lock wait timeout, deadlock
+	if !errors.As(err, &me) || retryableCodes[me.Number] {
 		return err
 	}
 	return Permanent(err)
+}
+
+// retryableCodes are server errors that running the transaction again
+// resolves: MySQL's lock wait timeout and deadlock, and TiDB's write
+// conflict, retryable transaction, changed schema and storage timeouts.
+var retryableCodes = map[uint16]bool{
+	1205: true, 1213: true, // lock wait timeout, deadlock
+	8002: true, 8022: true, 8028: true, // TiDB: select for update, retryable txn, schema changed
+	9001: true, 9002: true, 9003: true, 9004: true, 9005: true, 9007: true, // TiDB: PD/TiKV timeouts, busy, resolve lock, region, write conflict
+}
+
+// isRetryable reports whether err is a server error of retryableCodes.
+func isRetryable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && retryableCodes[me.Number]
 }
 
 func abbreviate(q string) string {

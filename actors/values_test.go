@@ -84,3 +84,17 @@ func TestMariaDBTypeText(t *testing.T) {
 		t.Errorf("uuid v0 = %v", got)
 	}
 }
+
+// The dump reads YEAR as four digits: LOAD DATA takes the text "0" for
+// 2000.
+func TestScanYear(t *testing.T) {
+	c := schema.Column{Type: "year"}
+	if scansAsString(c) {
+		t.Fatal("YEAR is scanned as its text")
+	}
+	for raw, want := range map[string]string{"0": "0000", "1901": "1901", "2155": "2155"} {
+		if got, err := ScanValue(c, []byte(raw)); err != nil || got != want {
+			t.Errorf("ScanValue(year, %q) = %v, %v; want %s", raw, got, err, want)
+		}
+	}
+}
