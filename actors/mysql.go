@@ -362,6 +362,11 @@ func mariadbTypeText(typ string, v any) any {
 	default:
 		return normalizeValue(schema.Column{}, v)
 	}
+	// The binlog stores fixed-length binary values without their trailing
+	// zero bytes.
+	if n := map[string]int{"inet4": 4, "inet6": 16, "uuid": 16}[typ]; len(b) < n {
+		b = append(append(make([]byte, 0, n), b...), make([]byte, n-len(b))...)
+	}
 	switch {
 	case typ == "inet4" && len(b) == 4:
 		return netip.AddrFrom4([4]byte(b)).String()
@@ -388,13 +393,13 @@ func inet6Text(a [16]byte) string {
 	return netip.AddrFrom16(a).String()
 }
 
-// uuidText prints a UUID from MariaDB's record format, which stores an
-// RFC 4122 UUID of version 1 to 5 with its segments in reverse order
-// (nnnnnnnnnnnn-vsss-Vhhh-mmmm-llllllll) for index locality, and any other
-// as it is.
+// uuidText prints a UUID from MariaDB's record format, which stores a
+// time-based UUID (version 1, variant 1) with its segments in reverse order
+// (nnnnnnnnnnnn-vsss-1hhh-mmmm-llllllll) for index locality, and any other
+// as it is (MariaDB 10.11: a version 4 UUID is stored unswapped).
 func uuidText(r [16]byte) string {
 	m := r
-	if r[6]&0x80 != 0 && r[8] > 0 && r[8] < 0x60 {
+	if r[6]&0x80 != 0 && r[8] > 0 && r[8] < 0x20 {
 		copy(m[0:4], r[12:16])
 		copy(m[4:6], r[10:12])
 		copy(m[6:8], r[8:10])
