@@ -335,7 +335,8 @@ type ApplyError struct {
 
 func (e *ApplyError) Error() string {
 	return fmt.Sprintf("the target rejects a change of table %s: %v; statement: %s; nothing of the transaction was written and the task waits here: "+
-		"fix the target table (or the row upstream), then run dmnode task resume, which applies it again", e.Table, e.Err, e.Statement)
+		"fix the target table (or the row upstream), then pause and resume the task (dmnode task pause NAME && dmnode task resume NAME), "+
+		"which applies it again from the checkpoint", e.Table, e.Err, e.Statement)
 }
 
 func (e *ApplyError) Unwrap() error { return e.Err }
