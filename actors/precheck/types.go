@@ -44,18 +44,12 @@ func typeFindings(plans []*rules.TablePlan, infos map[table]*tableInfo) []Findin
 	return out
 }
 
-// readSequences lists the SEQUENCE objects of the given schemas.
-func readSequences(ctx context.Context, q actors.Queryer, schemas []string) ([]table, error) {
-	if len(schemas) == 0 {
-		return nil, nil
-	}
-	in := strings.TrimSuffix(strings.Repeat("?, ", len(schemas)), ", ")
-	args := make([]any, len(schemas))
-	for i, s := range schemas {
-		args[i] = s
-	}
+// readSequences lists the SEQUENCE objects of the source outside its
+// system schemas: the source's one binlog reader serves every task, so a
+// sequence outside the migrated schemas stops it just the same.
+func readSequences(ctx context.Context, q actors.Queryer) ([]table, error) {
 	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES
-		WHERE TABLE_TYPE = 'SEQUENCE' AND TABLE_SCHEMA IN (`+in+`) ORDER BY TABLE_SCHEMA, TABLE_NAME`, args...)
+		WHERE TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_SCHEMA, TABLE_NAME`)
 	if err != nil {
 		return nil, fmt.Errorf("read sequences: %w", err)
 	}
@@ -66,23 +60,25 @@ func readSequences(ctx context.Context, q actors.Queryer, schemas []string) ([]t
 		if err := rows.Scan(&t.schema, &t.name); err != nil {
 			return nil, fmt.Errorf("read sequences: %w", err)
 		}
-		out = append(out, t)
+		if !actors.IsSystemSchema(t.schema) {
+			out = append(out, t)
+		}
 	}
 	return out, rows.Err()
 }
 
-// sequenceFindings refuses SEQUENCE objects in migrated schemas: dmnode
-// migrates base tables only, and the row changes NEXTVAL logs for a
-// sequence stop the source's binlog reader, which tracks no schema for it.
+// sequenceFindings refuses SEQUENCE objects: dmnode migrates base tables
+// only, and the row changes NEXTVAL logs for a sequence stop the source's
+// binlog reader, which tracks no schema for it.
 func sequenceFindings(seqs []table) []Finding {
 	var out []Finding
 	for _, s := range seqs {
 		name := s.schema + "." + s.name
 		out = append(out, Finding{Item: config.CheckTableSchema, Severity: Error, Table: name,
 			Message: fmt.Sprintf("%s is a SEQUENCE: dmnode migrates base tables only, and the row changes its NEXTVAL writes to the binlog "+
-				"would stop replication of the source", name),
-			Fix: fmt.Sprintf("replace the sequence by an AUTO_INCREMENT column, or move it out of the migrated schemas and out of this source's binlog "+
-				"(DROP SEQUENCE %s); then create it on the target with CREATE SEQUENCE ... START WITH its next value (SELECT NEXTVAL(%s) on the source)",
+				"would stop the source's binlog reader, for every task of the source", name),
+			Fix: fmt.Sprintf("replace the sequence by an AUTO_INCREMENT column, then DROP SEQUENCE %s on the source; where the target needs the sequence, "+
+				"create it there with CREATE SEQUENCE ... START WITH the value SELECT NEXTVAL(%s) returns on the source",
 				quoteTable(s.schema, s.name), quoteTable(s.schema, s.name))})
 	}
 	return out
