@@ -147,6 +147,33 @@ func sameRows(t *testing.T, name string, sdb *sql.DB, sq string, tdb *sql.DB, tq
 	t.Logf("%s: %d rows identical, checksum %s", name, len(want), sum)
 }
 
+// convertedTables are pre-created on the target with other charsets than
+// upstream: their values are converted, and compared as characters.
+var convertedTables = map[string]bool{"cs_conv": true}
+
+// convTable has columns in several charsets upstream; the target table is
+// created beforehand in utf8mb4 (convTarget).
+var convTable = typeTable{name: "cs_conv",
+	columns: "l1 varchar(20) CHARACTER SET latin1, gb varchar(20) CHARACTER SET gbk, cy text CHARACTER SET cp1251, u2 varchar(20) CHARACTER SET ucs2",
+	names:   []string{"l1", "gb", "cy", "u2"},
+	rows: [][]string{
+		{"'déjà vu'", "'迁移'", "'Щука'", "'Ωμέγα'"},
+		{"'Œuvre €'", "'数据'", "'ёлка'", "'ÆØÅ'"},
+	}}
+
+const convTarget = "(id int PRIMARY KEY, l1 varchar(20), gb varchar(20), cy text, u2 varchar(20)) DEFAULT CHARSET=utf8mb4"
+
+// lateTable is created upstream while the task replicates, in latin1 with
+// a gbk column; an ALTER adds a cp1251 column: the binlog path knows each
+// column's charset from the DDL it tracked.
+var lateDDL = []string{
+	"CREATE TABLE ty.late (id int PRIMARY KEY, v varchar(20), g varchar(20) CHARACTER SET gbk) DEFAULT CHARSET=latin1",
+	"INSERT INTO ty.late (id, v, g) VALUES (1, 'Ünïcödé', '汉字'), (2, CONVERT(X'8081909D' USING latin1), NULL)",
+	"ALTER TABLE ty.late ADD COLUMN cy varchar(20) CHARACTER SET cp1251",
+	"INSERT INTO ty.late VALUES (3, 'ÿ', '中', 'Жж')",
+	"UPDATE ty.late SET v = 'Ça', cy = 'Ё' WHERE id = 1",
+}
+
 func (tt typeTable) create() string {
 	return fmt.Sprintf("CREATE TABLE ty.%s (id int PRIMARY KEY, %s) %s", tt.name, tt.columns, tt.options)
 }
@@ -193,7 +220,12 @@ func compareQuery(t *testing.T, source *sql.DB, db, table string) string {
 	}
 	var sel []string
 	for _, r := range rows {
-		sel = append(sel, compareExpr(r[0], r[1]))
+		e := compareExpr(r[0], r[1])
+		if convertedTables[table] && strings.HasPrefix(e, "HEX(") {
+			// the target column has another charset: compare characters
+			e = "HEX(CONVERT(`" + r[0] + "` USING utf8mb4))"
+		}
+		sel = append(sel, e)
 	}
 	return fmt.Sprintf("SELECT %s FROM `%s`.`%s`", strings.Join(sel, ", "), db, table)
 }
@@ -219,7 +251,11 @@ func TestTypesMatrix(t *testing.T) {
 		}
 	}
 	setup = append(append(setup, keyTables...), keySeed...)
+	setup = append(setup, convTable.create(), convTable.insert(1, 0))
 	source.Exec(t, setup...)
+	for _, db := range []string{"ty", "tysafe"} {
+		target.Exec(t, "CREATE DATABASE "+db, "CREATE TABLE "+db+".cs_conv "+convTarget)
+	}
 
 	c.addSources()
 	tasks := map[string]string{"types": "ty", "types-safe": "tysafe"}
@@ -256,13 +292,17 @@ syncers:
 	}
 	// One pool per server for the many comparisons.
 	sdb, tdb := source.DB(t), target.DB(t)
+	late := false
 	compareAll := func(phase string) {
 		t.Helper()
 		var tables []string
 		for _, tt := range typeTables {
 			tables = append(tables, tt.name)
 		}
-		tables = append(tables, "k_bin", "k_cs", "k_ci", "k_l1")
+		tables = append(tables, "k_bin", "k_cs", "k_ci", "k_l1", "cs_conv")
+		if late {
+			tables = append(tables, "late")
+		}
 		for _, db := range tasks {
 			for _, table := range tables {
 				sameRows(t, fmt.Sprintf("%s: %s.%s", phase, db, table), sdb, compareQuery(t, sdb, "ty", table),
@@ -282,7 +322,10 @@ syncers:
 		}
 		stmts = append(stmts, "COMMIT")
 	}
+	stmts = append(stmts, convTable.insert(2, 1), convTable.update(1, 1))
+	stmts = append(stmts, lateDDL...)
 	source.Exec(t, append([]string{"SET time_zone = '+00:00'"}, stmts...)...)
+	late = true
 	compareAll("binlog insert")
 
 	// Every column of every row to another edge, dumped and replicated
