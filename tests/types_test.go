@@ -82,6 +82,13 @@ var typeTables = []typeTable{
 	{name: "cs_ucs2", columns: "v varchar(20), t text", options: "DEFAULT CHARSET=ucs2",
 		names: []string{"v", "t"},
 		rows:  [][]string{{"'Ωmega'", "'ÆØÅ'"}, {"'a'", "'b'"}}},
+	{name: "geo", columns: "p point, g geometry, ls linestring, pg polygon",
+		names: []string{"p", "g", "ls", "pg"},
+		rows: [][]string{
+			{"ST_GeomFromText('POINT(1 2)')", "ST_GeomFromText('POINT(-180 90)')", "ST_GeomFromText('LINESTRING(0 0,1 1,2 1)')",
+				"ST_GeomFromText('POLYGON((0 0,10 0,10 10,0 10,0 0))')"},
+			{"ST_GeomFromText('POINT(0 0)')", "ST_GeomFromText('LINESTRING(1.5 2.25,3 4)')", "ST_GeomFromText('LINESTRING(5 5,6 6)')", "NULL"},
+		}},
 	// MariaDB's own types: the target holds their text (README).
 	{name: "mdb", columns: "u uuid, i4 inet4, i6 inet6, KEY (u)",
 		names: []string{"u", "i4", "i6"},
@@ -200,7 +207,8 @@ func compareExpr(name, dataType string) string {
 	q := "`" + name + "`"
 	switch dataType {
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "binary", "varbinary",
-		"tinyblob", "blob", "mediumblob", "longblob", "enum", "set", "json", "bit":
+		"tinyblob", "blob", "mediumblob", "longblob", "enum", "set", "json", "bit",
+		"geometry", "point", "linestring", "polygon":
 		return "HEX(" + q + ")"
 	case "timestamp":
 		return "UNIX_TIMESTAMP(" + q + ")"
