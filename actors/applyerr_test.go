@@ -42,3 +42,26 @@ func TestClassifyTargetError(t *testing.T) {
 		t.Errorf("ApplyError: %v", ae)
 	}
 }
+
+// Target columns' traits come from information_schema.COLUMNS as MySQL,
+// MariaDB and TiDB print EXTRA and COLLATION_NAME.
+func TestColumnTraits(t *testing.T) {
+	for _, tc := range []struct {
+		extra, collation string
+		gen, fold        bool
+	}{
+		{"VIRTUAL GENERATED", "", true, false},
+		{"STORED GENERATED", "utf8mb4_general_ci", true, true},
+		{"ROW START INVISIBLE", "", true, false},
+		{"INVISIBLE", "latin1_swedish_ci", false, true},
+		{"auto_increment", "", false, false},
+		{"", "utf8mb4_bin", false, false},
+		{"", "utf8mb4_0900_as_cs", false, false},
+		{"", "utf8mb4_0900_ai_ci", false, true},
+	} {
+		got := columnTraits(tc.extra, tc.collation)
+		if got.Generated != tc.gen || got.FoldCase != tc.fold {
+			t.Errorf("columnTraits(%q, %q) = %+v, want generated %v, fold %v", tc.extra, tc.collation, got, tc.gen, tc.fold)
+		}
+	}
+}
