@@ -62,13 +62,16 @@ var typeTables = []typeTable{
 	{name: "cs_mixed", columns: "l1 varchar(32) CHARACTER SET latin1, u3 varchar(32) CHARACTER SET utf8mb3, u4 varchar(32), " +
 		"bin varbinary(32), asc1 varchar(32) CHARACTER SET ascii, gb varchar(32) CHARACTER SET gbk, " +
 		"cy varchar(32) CHARACTER SET cp1251, u2 varchar(32) CHARACTER SET ucs2, u16 text CHARACTER SET utf16, " +
-		"l1t text CHARACTER SET latin1, l1c char(8) CHARACTER SET latin1, l1e enum('é','ü') CHARACTER SET latin1",
+		"l1t text CHARACTER SET latin1, l1c char(8) CHARACTER SET latin1, l1e enum('é','ü') CHARACTER SET latin1, " +
+		"u2c char(5) CHARACTER SET ucs2, u16c char(4) CHARACTER SET utf16, u32c char(3) CHARACTER SET utf32, gbc char(4) CHARACTER SET gbk",
 		options: "DEFAULT CHARSET=utf8mb4",
-		names:   []string{"l1", "u3", "u4", "bin", "asc1", "gb", "cy", "u2", "u16", "l1t", "l1c", "l1e"},
+		names:   []string{"l1", "u3", "u4", "bin", "asc1", "gb", "cy", "u2", "u16", "l1t", "l1c", "l1e", "u2c", "u16c", "u32c", "gbc"},
 		rows: [][]string{
-			{"'café ÿ € Š'", "'Ω≈ç'", "'😀𝄞'", "X'E9FF00'", "'plain'", "'中文汉字'", "'Привет'", "'Ωmega'", "'😀 utf16'", "'naïve'", "'Zoë'", "'é'"},
-			{"'ÀÉÎõü'", "'ñ'", "'ok'", "X''", "'~'", "'数据迁移'", "'Ёж'", "'ÆØÅ'", "'𝄞clef'", "CONVERT(X'8081909D' USING latin1)", "''", "'ü'"},
-			{"NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL"},
+			{"'café ÿ € Š'", "'Ω≈ç'", "'😀𝄞'", "X'E9FF00'", "'plain'", "'中文汉字'", "'Привет'", "'Ωmega'", "'😀 utf16'", "'naïve'", "'Zoë'", "'é'",
+				"'a'", "'😀'", "'x'", "'中'"},
+			{"'ÀÉÎõü'", "'ñ'", "'ok'", "X''", "'~'", "'数据迁移'", "'Ёж'", "'ÆØÅ'", "'𝄞clef'", "CONVERT(X'8081909D' USING latin1)", "''", "'ü'",
+				"'Ω b'", "'ab'", "'😀'", "'a'"},
+			{"NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "NULL", "''", "''", "''", "''"},
 		}},
 	{name: "cs_latin1", columns: "k varchar(20) NOT NULL, v text, KEY (k)", options: "DEFAULT CHARSET=latin1",
 		names: []string{"k", "v"},
