@@ -164,14 +164,15 @@ var convertedTables = map[string]bool{"cs_conv": true}
 // convTable has columns in several charsets upstream; the target table is
 // created beforehand in utf8mb4 (convTarget).
 var convTable = typeTable{name: "cs_conv",
-	columns: "l1 varchar(20) CHARACTER SET latin1, gb varchar(20) CHARACTER SET gbk, cy text CHARACTER SET cp1251, u2 varchar(20) CHARACTER SET ucs2",
-	names:   []string{"l1", "gb", "cy", "u2"},
+	columns: "l1 varchar(20) CHARACTER SET latin1, gb varchar(20) CHARACTER SET gbk, cy text CHARACTER SET cp1251, u2 varchar(20) CHARACTER SET ucs2, " +
+		"u2c char(5) CHARACTER SET ucs2, u32c char(3) CHARACTER SET utf32, l1c char(4) CHARACTER SET latin1",
+	names: []string{"l1", "gb", "cy", "u2", "u2c", "u32c", "l1c"},
 	rows: [][]string{
-		{"'déjà vu'", "'迁移'", "'Щука'", "'Ωμέγα'"},
-		{"'Œuvre €'", "'数据'", "'ёлка'", "'ÆØÅ'"},
+		{"'déjà vu'", "'迁移'", "'Щука'", "'Ωμέγα'", "'a'", "'😀'", "'é'"},
+		{"'Œuvre €'", "'数据'", "'ёлка'", "'ÆØÅ'", "' Ω'", "'x y'", "''"},
 	}}
 
-const convTarget = "(id int PRIMARY KEY, l1 varchar(20), gb varchar(20), cy text, u2 varchar(20)) DEFAULT CHARSET=utf8mb4"
+const convTarget = "(id int PRIMARY KEY, l1 varchar(20), gb varchar(20), cy text, u2 varchar(20), u2c char(5), u32c char(3), l1c char(4)) DEFAULT CHARSET=utf8mb4"
 
 // lateTable is created upstream while the task replicates, in latin1 with
 // a gbk column; an ALTER adds a cp1251 column: the binlog path knows each
