@@ -380,6 +380,7 @@ func (ld *loadRun) apply(ctx context.Context, m njs.Msg) (int, error) {
 		if rows[i], err = plan.Apply(r); err != nil {
 			return 0, Permanent(err)
 		}
+		rows[i] = plan.WriteRow(rows[i]) // generated columns are the target's to compute
 	}
 	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, ld.l.task, ld.l.source, ld.l.env.Epoch) }
 	if ld.loadData.Load() {
@@ -401,7 +402,7 @@ func (ld *loadRun) apply(ctx context.Context, m njs.Msg) (int, error) {
 		stmts := make([]stmt, 0, len(ends))
 		from := 0
 		for _, end := range ends {
-			q, args := sqlgen.Insert(plan.TargetSchema, plan.TargetTable, plan.Columns, rows[from:end], replace)
+			q, args := sqlgen.Insert(plan.TargetSchema, plan.TargetTable, plan.WriteColumns(), rows[from:end], replace)
 			stmts = append(stmts, stmt{q, args})
 			from = end
 		}
@@ -449,7 +450,7 @@ func (ld *loadRun) applyLoadData(ctx context.Context, plan *rules.TablePlan, row
 	name := fmt.Sprintf("dmnode-load-%d", loadDataFiles.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
 	defer mysql.DeregisterReaderHandler(name)
-	q := sqlgen.LoadData("Reader::"+name, plan.TargetSchema, plan.TargetTable, plan.Columns)
+	q := sqlgen.LoadData("Reader::"+name, plan.TargetSchema, plan.TargetTable, plan.WriteColumns())
 	built := time.Now()
 	ld.buildNs.Add(int64(built.Sub(start)))
 	defer func() { ld.execNs.Add(int64(time.Since(built))) }()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -245,13 +246,21 @@ func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``")
 
 // ScanValue converts a column read as text (nil for NULL) into the value
 // representation of row events: integers as int64/uint64, floats as
-// float64, binary types as []byte, everything else as string.
+// float64, binary types as []byte, everything else as string. YEAR stays
+// its four-digit text: the number 0 is year 0000, but the text "0" that
+// LOAD DATA would read is year 2000.
 func ScanValue(c schema.Column, raw []byte) (any, error) {
 	if raw == nil {
 		return nil, nil
 	}
 	switch c.Type {
-	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year":
+	case "year":
+		y, err := strconv.ParseUint(string(raw), 10, 16)
+		if err != nil {
+			return nil, err
+		}
+		return fmt.Sprintf("%04d", y), nil
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
 		if c.Unsigned {
 			return strconv.ParseUint(string(raw), 10, 64)
 		}
@@ -279,9 +288,29 @@ func scansAsString(c schema.Column) bool {
 // normalizeValue converts a value decoded from a binlog row event into the
 // row event representation, using the tracked column type: all signed
 // integers become int64, unsigned ones uint64 (the binlog carries them as
-// signed when the server logs no signedness metadata), decimals strings.
+// signed when the server logs no signedness metadata), decimals strings,
+// and character values UTF-8 text, decoded from the column's charset
+// (textValue).
 func normalizeValue(c schema.Column, v any) any {
+	switch {
+	case v == nil:
+		return nil
+	case c.Type == "year":
+		return yearValue(v)
+	case c.Type == "uuid" || c.Type == "inet4" || c.Type == "inet6":
+		return mariadbTypeText(c.Type, v)
+	}
 	switch x := v.(type) {
+	case string:
+		if isCharType(c.Type) {
+			return textValue(c, []byte(x))
+		}
+		return x
+	case []byte:
+		if isCharType(c.Type) {
+			return textValue(c, x)
+		}
+		return x
 	case nil:
 		return nil
 	case int8:
@@ -302,7 +331,7 @@ func normalizeValue(c schema.Column, v any) any {
 		return uint64(x)
 	case uint64:
 		return x
-	case float32, float64, string, []byte:
+	case float32, float64:
 		return x
 	case fmt.Stringer: // decimal.Decimal and friends
 		return x.String()
@@ -318,4 +347,105 @@ func fixUnsigned(c schema.Column, v int64) any {
 		return uint64(v + 1<<c.Bits)
 	}
 	return uint64(v)
+}
+
+// yearValue renders a YEAR from a row event as the dump reads it: four
+// digits, 0000 for the zero year (see ScanValue).
+func yearValue(v any) any {
+	switch x := v.(type) {
+	case int, int8, int16, int32, int64, uint8, uint16, uint32, uint64:
+		return fmt.Sprintf("%04d", x)
+	}
+	return normalizeValue(schema.Column{}, v)
+}
+
+// isCharType reports whether a column of base type typ holds text in a
+// character set (enum and set travel as their index in row events).
+func isCharType(typ string) bool {
+	switch typ {
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+		return true
+	}
+	return false
+}
+
+// textValue converts the bytes of a character column in a row event into
+// the value the dump reads for it: UTF-8 text, as a utf8mb4 connection
+// receives it. Bytes that do not convert exactly (a charset without a
+// decoder, a binary collation's odd bytes) stay bytes: the target then
+// stores them as they are, which is exact in a column of the same charset.
+func textValue(c schema.Column, b []byte) any {
+	if s, ok := schema.DecodeText(c.Charset, b); ok {
+		return s
+	}
+	return append([]byte(nil), b...)
+}
+
+// mariadbTypeText renders a value of MariaDB's UUID, INET4 or INET6 type,
+// which a row event carries as its record bytes, as the text the server
+// prints for it (and the dump reads): the target stores that text (see
+// schema.TargetCreateTable). A value of another length stays as it came.
+func mariadbTypeText(typ string, v any) any {
+	var b []byte
+	switch x := v.(type) {
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	default:
+		return normalizeValue(schema.Column{}, v)
+	}
+	// The binlog stores fixed-length binary values without their trailing
+	// zero bytes.
+	if n := map[string]int{"inet4": 4, "inet6": 16, "uuid": 16}[typ]; len(b) < n {
+		b = append(append(make([]byte, 0, n), b...), make([]byte, n-len(b))...)
+	}
+	switch {
+	case typ == "inet4" && len(b) == 4:
+		return netip.AddrFrom4([4]byte(b)).String()
+	case typ == "inet6" && len(b) == 16:
+		return inet6Text([16]byte(b))
+	case typ == "uuid" && len(b) == 16:
+		return uuidText([16]byte(b))
+	}
+	return append([]byte(nil), b...)
+}
+
+// inet6Text prints an IPv6 address as MariaDB does: RFC 5952, with the
+// IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d, but :: and
+// ::1) forms in dotted quads.
+func inet6Text(a [16]byte) string {
+	zero10 := a[0]|a[1]|a[2]|a[3]|a[4]|a[5]|a[6]|a[7]|a[8]|a[9] == 0
+	v4 := netip.AddrFrom4([4]byte(a[12:])).String()
+	switch {
+	case zero10 && a[10] == 0xff && a[11] == 0xff:
+		return "::ffff:" + v4
+	case zero10 && a[10]|a[11] == 0 && !(a[12]|a[13]|a[14] == 0 && a[15] <= 1):
+		return "::" + v4
+	}
+	return netip.AddrFrom16(a).String()
+}
+
+// uuidText prints a UUID from MariaDB's record format, which stores a
+// time-based UUID (version 1, variant 1) with its segments in reverse order
+// (nnnnnnnnnnnn-vsss-1hhh-mmmm-llllllll) for index locality, and any other
+// as it is (MariaDB 10.11: a version 4 UUID is stored unswapped).
+func uuidText(r [16]byte) string {
+	m := r
+	if r[6]&0x80 != 0 && r[8] > 0 && r[8] < 0x20 {
+		copy(m[0:4], r[12:16])
+		copy(m[4:6], r[10:12])
+		copy(m[6:8], r[8:10])
+		copy(m[8:10], r[6:8])
+		copy(m[10:16], r[0:6])
+	}
+	const hexd = "0123456789abcdef"
+	out := make([]byte, 0, 36)
+	for i, c := range m {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out = append(out, '-')
+		}
+		out = append(out, hexd[c>>4], hexd[c&15])
+	}
+	return string(out)
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dmnode/dmnode"
@@ -97,6 +96,11 @@ func compact(ops []rowOp, uniques [][]int) ([]rowOp, bool) {
 	}
 	var order []string
 	last := map[string]*rowOp{}
+	// Two exact keys the target may hold equal (case, accents, trailing
+	// spaces under its collation) are one row to it but two here: such a
+	// batch is sent as it came.
+	exactOf := map[string]string{}
+	fold := ops[0].p.Fold
 	for i := range ops {
 		op := ops[i]
 		if op.safe {
@@ -106,15 +110,20 @@ func compact(ops []rowOp, uniques [][]int) ([]rowOp, bool) {
 		if op.kind == dmnode.Delete {
 			row = op.before
 		}
-		k, ok := rowKey(row, op.key)
+		k, ok := rowKey(row, op.key, nil, false)
 		if !ok {
 			return nil, false
 		}
 		if op.kind == dmnode.Update {
-			if bk, ok := rowKey(op.before, op.key); !ok || bk != k {
+			if bk, ok := rowKey(op.before, op.key, nil, false); !ok || bk != k {
 				return nil, false
 			}
 		}
+		fk, _ := rowKey(row, op.key, fold, true)
+		if e, seen := exactOf[fk]; seen && e != k {
+			return nil, false
+		}
+		exactOf[fk] = k
 		prev, seen := last[k]
 		if !seen || prev == nil {
 			if !seen {
@@ -179,10 +188,10 @@ func grouped(ops []rowOp, perStmt int) []stmt {
 			return sqlgen.DeleteMany(p.TargetSchema, p.TargetTable, p.Columns, key, r)
 		}},
 		{ups, func(r [][]any) (string, []any) {
-			return sqlgen.Upsert(p.TargetSchema, p.TargetTable, p.Columns, key, r)
+			return sqlgen.Upsert(p.TargetSchema, p.TargetTable, p.WriteColumns(), p.WriteKey(key), writeRows(p, r))
 		}},
 		{ins, func(r [][]any) (string, []any) {
-			return sqlgen.Insert(p.TargetSchema, p.TargetTable, p.Columns, r, false)
+			return sqlgen.Insert(p.TargetSchema, p.TargetTable, p.WriteColumns(), writeRows(p, r), false)
 		}},
 	} {
 		for len(g.rows) > 0 {
@@ -206,10 +215,10 @@ func ordered(ops []rowOp, perStmt int) []stmt {
 			j := i
 			var rows [][]any
 			for j < len(ops) && ops[j].kind == dmnode.Insert && ops[j].p == op.p && ops[j].safe == op.safe && len(rows) < perStmt {
-				rows = append(rows, ops[j].after)
+				rows = append(rows, op.p.WriteRow(ops[j].after))
 				j++
 			}
-			q, args := sqlgen.Insert(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, rows, op.safe)
+			q, args := sqlgen.Insert(op.p.TargetSchema, op.p.TargetTable, op.p.WriteColumns(), rows, op.safe)
 			out = append(out, stmt{q, args})
 			i = j
 			continue
@@ -217,10 +226,10 @@ func ordered(ops []rowOp, perStmt int) []stmt {
 			if op.safe {
 				q, args := sqlgen.Delete(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, op.key, op.before)
 				out = append(out, stmt{q, args})
-				q, args = sqlgen.Insert(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, [][]any{op.after}, true)
+				q, args = sqlgen.Insert(op.p.TargetSchema, op.p.TargetTable, op.p.WriteColumns(), [][]any{op.p.WriteRow(op.after)}, true)
 				out = append(out, stmt{q, args})
 			} else {
-				q, args := sqlgen.Update(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, op.key, op.before, op.after)
+				q, args := sqlgen.UpdateColumns(op.p.TargetSchema, op.p.TargetTable, op.p.Columns, writtenIndexes(op.p), op.key, op.before, op.after)
 				out = append(out, stmt{q, args})
 			}
 		case dmnode.Delete:
@@ -241,15 +250,44 @@ func (r *applyRun) rowsPerStmt() int {
 	return loadRowsPerStmt
 }
 
-// rowKey renders the key columns of a row; false when one is NULL.
-func rowKey(row []any, key []int) (string, bool) {
+// writeRows returns the written values (TablePlan.WriteRow) of rows.
+func writeRows(p *rules.TablePlan, rows [][]any) [][]any {
+	if len(p.WriteColumns()) == len(p.Columns) {
+		return rows
+	}
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = p.WriteRow(r)
+	}
+	return out
+}
+
+// writtenIndexes returns the indexes of the columns of p an UPDATE sets;
+// nil for all.
+func writtenIndexes(p *rules.TablePlan) []int {
+	if len(p.WriteColumns()) == len(p.Columns) {
+		return nil
+	}
+	var set []int
+	for i := range p.Columns {
+		if p.Written(i) {
+			set = append(set, i)
+		}
+	}
+	return set
+}
+
+// rowKey renders the key columns of a row exactly; false when one is
+// NULL. loose renders them as the target may compare them instead
+// (writeValue), fold marking the columns it compares case-insensitively.
+func rowKey(row []any, key []int, fold []bool, loose bool) (string, bool) {
 	var b strings.Builder
 	for _, c := range key {
 		if row[c] == nil {
 			return "", false
 		}
 		b.WriteByte(0)
-		writeValue(&b, row[c])
+		writeValue(&b, row[c], loose && foldAt(fold, c), loose)
 	}
 	return b.String(), true
 }
@@ -328,7 +366,7 @@ func conflictKeys(dst []string, op *rowOp, uniques [][]int) []string {
 					null = true // NULLs never collide in a unique key
 					break
 				}
-				writeValue(&b, row[c])
+				writeValue(&b, row[c], foldAt(op.p.Fold, c), true)
 			}
 			if !null {
 				dst = append(dst, b.String())
@@ -342,9 +380,9 @@ func conflictKeys(dst []string, op *rowOp, uniques [][]int) []string {
 		for _, c := range op.key {
 			b.WriteByte(0)
 			if r := op.after; r != nil {
-				writeValue(&b, r[c])
+				writeValue(&b, r[c], foldAt(op.p.Fold, c), true)
 			} else {
-				writeValue(&b, op.before[c])
+				writeValue(&b, op.before[c], foldAt(op.p.Fold, c), true)
 			}
 		}
 		dst = append(dst, b.String())
@@ -352,10 +390,23 @@ func conflictKeys(dst []string, op *rowOp, uniques [][]int) []string {
 	return dst
 }
 
-func writeValue(b *strings.Builder, v any) {
+// writeValue renders a key value for comparison. fold renders text as a
+// case-insensitive collation compares it (foldText); pad drops trailing
+// spaces, which every PAD SPACE collation (_bin ones included) ignores:
+// two values that may be one key to the target must render alike, while
+// rendering distinct values alike only costs parallelism. Binary strings
+// ([]byte) compare byte for byte.
+func writeValue(b *strings.Builder, v any, fold, pad bool) {
 	switch x := v.(type) {
 	case string:
-		b.WriteString(strings.ToLower(x)) // case-insensitive collations collide
+		switch {
+		case fold:
+			b.WriteString(foldText(x))
+		case pad:
+			b.WriteString(strings.TrimRight(x, " "))
+		default:
+			b.WriteString(x)
+		}
 	case []byte:
 		b.Write(x)
 	case int64:
@@ -492,23 +543,12 @@ func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at u
 	return nil
 }
 
-// execWorker runs one worker's statements in a transaction of their own,
-// again after a deadlock or lock wait timeout (they are independent of the
-// other workers' rows, so the retry is safe).
+// execWorker runs one worker's statements in a transaction of their own;
+// execTx runs it again after a deadlock or lock wait timeout (the
+// statements are independent of the other workers' rows, so that is safe).
 func (r *applyRun) execWorker(ctx context.Context, stmts []stmt) error {
 	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch) }
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err = execTx(ctx, r.db, stmts, fence); err == nil || !isLockConflict(err) {
-			return err
-		}
-	}
-	return err
-}
-
-func isLockConflict(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+	return execTx(ctx, r.db, stmts, fence)
 }
 
 // readApplyWindow reads the end of the batch last handed to the workers.

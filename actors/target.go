@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -99,7 +100,9 @@ type targetTables struct {
 
 	mu    sync.Mutex
 	plans map[string]*rules.TablePlan // by upstream table and column list
-	ready map[string]bool             // target tables checked or created
+	// ready holds the target tables checked or created, with their
+	// columns' traits (generated, case-insensitive).
+	ready map[string]map[string]rules.ColumnTraits
 	// uniques holds each plan's target unique keys (targetUniques).
 	uniques map[*rules.TablePlan][][]int
 	// dialect adapts the CREATE TABLE statements to the target.
@@ -108,7 +111,7 @@ type targetTables struct {
 }
 
 func newTargetTables(db *sql.DB, r *rules.Rules, log *slog.Logger) *targetTables {
-	return &targetTables{db: db, rules: r, logger: log, plans: map[string]*rules.TablePlan{}, ready: map[string]bool{},
+	return &targetTables{db: db, rules: r, logger: log, plans: map[string]*rules.TablePlan{}, ready: map[string]map[string]rules.ColumnTraits{},
 		uniques: map[*rules.TablePlan][][]int{}}
 }
 
@@ -128,12 +131,14 @@ func (tt *targetTables) plan(ctx context.Context, id dmnode.TableID, columns []s
 		return nil, Permanent(fmt.Errorf("plan %s: %w", id, err))
 	}
 	tkey := p.TargetSchema + "\x00" + p.TargetTable
-	if !tt.ready[tkey] {
-		if err := tt.prepare(ctx, p, upstream); err != nil {
+	traits, ok := tt.ready[tkey]
+	if !ok {
+		if traits, err = tt.prepare(ctx, p, upstream); err != nil {
 			return nil, err
 		}
-		tt.ready[tkey] = true
+		tt.ready[tkey] = traits
 	}
+	p = p.WithTarget(traits)
 	tt.plans[key] = p
 	return p, nil
 }
@@ -156,69 +161,85 @@ func (tt *targetTables) forget(schemaName, table string) {
 	clear(tt.uniques)
 }
 
-func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstream func() *schema.Table) error {
+func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstream func() *schema.Table) (map[string]rules.ColumnTraits, error) {
 	cols, err := targetColumns(ctx, tt.db, p.TargetSchema, p.TargetTable)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cols == nil {
 		up := upstream()
 		if up == nil {
-			return Permanent(fmt.Errorf("target table %s.%s does not exist and the schema of %s.%s is not known; create it on the target",
+			return nil, Permanent(fmt.Errorf("target table %s.%s does not exist and the schema of %s.%s is not known; create it on the target",
 				p.TargetSchema, p.TargetTable, p.Schema, p.Table))
 		}
 		create, err := schema.TargetCreateTable(up, p.TargetSchema, p.TargetTable, p.Extra)
 		if err != nil {
-			return Permanent(fmt.Errorf("derive target table for %s.%s: %w", p.Schema, p.Table, err))
+			return nil, Permanent(fmt.Errorf("derive target table for %s.%s: %w", p.Schema, p.Table, err))
 		}
 		if _, err := tt.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(p.TargetSchema)); err != nil {
-			return fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
+			return nil, fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
 		}
 		run, err := tt.dialect.adapt(ctx, tt.db, tt.logger, create)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, q := range run {
 			if _, err := tt.db.ExecContext(ctx, q); err != nil {
-				return Permanent(fmt.Errorf("create target table: %s: %w", q, err))
+				return nil, Permanent(fmt.Errorf("create target table: %s: %w", q, err))
 			}
 		}
-		return nil
+		// Read back: the created table says which columns it generates.
+		return targetColumns(ctx, tt.db, p.TargetSchema, p.TargetTable)
 	}
 	var missing []string
 	for _, c := range p.Columns {
-		if !cols[strings.ToLower(c)] {
+		if _, ok := cols[strings.ToLower(c)]; !ok {
 			missing = append(missing, c)
 		}
 	}
 	if len(missing) > 0 {
-		return Permanent(fmt.Errorf("target table %s.%s has no column %s, which rows of %s.%s carry; add the column(s) to the target table",
+		return nil, Permanent(fmt.Errorf("target table %s.%s has no column %s, which rows of %s.%s carry; add the column(s) to the target table",
 			p.TargetSchema, p.TargetTable, strings.Join(missing, ", "), p.Schema, p.Table))
 	}
-	return nil
+	return cols, nil
 }
 
-// targetColumns returns the lower-cased column names of a target table, or
-// nil when it does not exist.
-func targetColumns(ctx context.Context, db *sql.DB, schemaName, table string) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
+// targetColumns returns the columns of a target table by lower-cased
+// name, or nil when it does not exist. A column is generated when
+// information_schema says so in EXTRA: "VIRTUAL GENERATED" or "STORED
+// GENERATED" on MySQL, MariaDB and TiDB, "ROW START"/"ROW END" for
+// MariaDB's system-versioned tables. An invisible column that is not
+// generated (EXTRA "INVISIBLE") is written like any other: it holds data,
+// and naming it in the column list writes it on MySQL and MariaDB alike.
+func targetColumns(ctx context.Context, db *sql.DB, schemaName, table string) (map[string]rules.ColumnTraits, error) {
+	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, COALESCE(EXTRA, ''), COALESCE(COLLATION_NAME, '') FROM information_schema.COLUMNS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schemaName, table)
 	if err != nil {
 		return nil, fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
 	}
 	defer rows.Close()
-	var cols map[string]bool
+	var cols map[string]rules.ColumnTraits
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
+		var c, extra, collation string
+		if err := rows.Scan(&c, &extra, &collation); err != nil {
 			return nil, fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
 		}
 		if cols == nil {
-			cols = map[string]bool{}
+			cols = map[string]rules.ColumnTraits{}
 		}
-		cols[strings.ToLower(c)] = true
+		cols[strings.ToLower(c)] = columnTraits(extra, collation)
 	}
 	return cols, rows.Err()
+}
+
+// columnTraits derives a target column's traits from information_schema's
+// EXTRA and COLLATION_NAME.
+func columnTraits(extra, collation string) rules.ColumnTraits {
+	extra = strings.ToUpper(extra)
+	return rules.ColumnTraits{
+		Generated: strings.Contains(extra, "GENERATED") || strings.Contains(extra, "ROW START") || strings.Contains(extra, "ROW END"),
+		FoldCase:  strings.HasSuffix(strings.ToLower(collation), "_ci"),
+	}
 }
 
 // TargetKey returns the indexes of the target row that identify a row: the
@@ -229,8 +250,12 @@ func TargetKey(p *rules.TablePlan, upstreamKey []int, upstreamCols int) []int {
 	if len(upstreamKey) > 0 {
 		key = append(key, upstreamKey...)
 	} else {
+		// Every column, except generated ones: a row image may carry no
+		// value of its own for a virtual column.
 		for i := range upstreamCols {
-			key = append(key, i)
+			if p.Written(i) {
+				key = append(key, i)
+			}
 		}
 	}
 	for i := range p.Extra {
@@ -246,8 +271,40 @@ type stmt struct {
 }
 
 // execTx runs statements in one target transaction, then fn inside the
-// same transaction (for the checkpoint), and commits.
+// same transaction (for the checkpoint), and commits. A deadlock, lock wait
+// timeout or a TiDB conflict the server asks to retry rolls the transaction
+// back and runs it again, up to txAttempts times; a transaction that still
+// fails, or that the target rejects, is a permanent error (an
+// ApplyError naming the statement, its table and the way out): the actor
+// parks, and task status shows it, instead of retrying for ever.
 func execTx(ctx context.Context, db *sql.DB, stmts []stmt, fn func(*sql.Tx) error) error {
+	groups := groupStmts(stmts, groupBytes)
+	var err error
+	for attempt := 1; attempt <= txAttempts; attempt++ {
+		if err = execTxOnce(ctx, db, groups, fn); err == nil || !isRetryable(err) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+	var se *stmtError
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	culprit := se.query
+	if !oneTable(stmts) {
+		culprit = findCulprit(ctx, db, stmts)
+	}
+	return Permanent(&ApplyError{Table: stmtTable(culprit), Statement: abbreviate(culprit), Err: se.err})
+}
+
+// txAttempts bounds the runs of a transaction that hits lock conflicts.
+const txAttempts = 5
+
+func execTxOnce(ctx context.Context, db *sql.DB, groups []stmt, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin target transaction: %w", err)
@@ -258,15 +315,108 @@ func execTx(ctx context.Context, db *sql.DB, stmts []stmt, fn func(*sql.Tx) erro
 			return err
 		}
 	}
-	for _, g := range groupStmts(stmts, groupBytes) {
+	for _, g := range groups {
 		if _, err := tx.ExecContext(ctx, g.query, g.args...); err != nil {
-			return classifyTargetError(fmt.Errorf("target: %s: %w", abbreviate(g.query), err))
+			return classifyTargetError(&stmtError{query: g.query, err: err})
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit target transaction: %w", err)
 	}
 	return nil
+}
+
+// stmtError is a statement the target failed.
+type stmtError struct {
+	query string
+	err   error
+}
+
+func (e *stmtError) Error() string { return "target: " + abbreviate(e.query) + ": " + e.err.Error() }
+func (e *stmtError) Unwrap() error { return e.err }
+
+// ApplyError is a transaction the target rejects: the statement (cut to a
+// readable length), the table it writes and the server's error.
+type ApplyError struct {
+	Table     string
+	Statement string
+	Err       error
+}
+
+func (e *ApplyError) Error() string {
+	return fmt.Sprintf("the target rejects a change of table %s: %v; statement: %s; nothing of the transaction was written and the task waits here: "+
+		"fix the target table (or the row upstream), then pause and resume the task (dmnode task pause NAME && dmnode task resume NAME), "+
+		"which applies it again from the checkpoint", e.Table, e.Err, e.Statement)
+}
+
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// oneTable reports whether every statement writes the same table, which
+// then names the table of any of them that fails.
+func oneTable(stmts []stmt) bool {
+	for _, s := range stmts {
+		if stmtTable(s.query) != stmtTable(stmts[0].query) {
+			return false
+		}
+	}
+	return true
+}
+
+// findCulprit runs stmts one by one in a transaction it rolls back, to name
+// the statement of a multi-statement query the target rejected. It returns
+// the statement that fails, or the first when none does.
+func findCulprit(ctx context.Context, db *sql.DB, stmts []stmt) string {
+	if len(stmts) == 0 {
+		return ""
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return stmts[0].query
+	}
+	defer tx.Rollback()
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s.query, s.args...); err != nil {
+			return s.query
+		}
+	}
+	return stmts[0].query
+}
+
+// stmtTable returns the schema.table a generated statement writes, as its
+// text names it; "" when it names none.
+func stmtTable(q string) string {
+	for _, kw := range []string{"INTO TABLE ", "INSERT INTO ", "REPLACE INTO ", "DELETE FROM ", "UPDATE "} {
+		i := strings.Index(q, kw)
+		if i < 0 {
+			continue
+		}
+		rest := q[i+len(kw):]
+		var parts []string
+		for len(parts) < 2 && strings.HasPrefix(rest, "`") {
+			end := 1
+			for end < len(rest) {
+				if rest[end] == '`' {
+					if end+1 < len(rest) && rest[end+1] == '`' {
+						end += 2
+						continue
+					}
+					break
+				}
+				end++
+			}
+			if end >= len(rest) {
+				break
+			}
+			parts = append(parts, strings.ReplaceAll(rest[1:end], "``", "`"))
+			rest = rest[end+1:]
+			if !strings.HasPrefix(rest, ".") {
+				break
+			}
+			rest = rest[1:]
+		}
+		return strings.Join(parts, ".")
+	}
+	return ""
 }
 
 // groupBytes bounds the estimated size of statements sent together: well
@@ -327,18 +477,30 @@ func stmtSize(s stmt) int {
 }
 
 // classifyTargetError marks errors the target server returns for a
-// statement (a row or DDL it rejects) as permanent, except deadlocks and
-// lock wait timeouts; connection trouble stays retryable.
+// statement (a row or DDL it rejects) as permanent, except the conflicts
+// that running the transaction again resolves (isRetryable); connection
+// trouble stays retryable.
 func classifyTargetError(err error) error {
 	var me *mysql.MySQLError
-	if !errors.As(err, &me) {
-		return err
-	}
-	switch me.Number {
-	case 1205, 1213: // lock wait timeout, deadlock
+	if !errors.As(err, &me) || retryableCodes[me.Number] {
 		return err
 	}
 	return Permanent(err)
+}
+
+// retryableCodes are server errors that running the transaction again
+// resolves: MySQL's lock wait timeout and deadlock, and TiDB's write
+// conflict, retryable transaction, changed schema and storage timeouts.
+var retryableCodes = map[uint16]bool{
+	1205: true, 1213: true, // lock wait timeout, deadlock
+	8002: true, 8022: true, 8028: true, // TiDB: select for update, retryable txn, schema changed
+	9001: true, 9002: true, 9003: true, 9004: true, 9005: true, 9007: true, // TiDB: PD/TiKV timeouts, busy, resolve lock, region, write conflict
+}
+
+// isRetryable reports whether err is a server error of retryableCodes.
+func isRetryable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && retryableCodes[me.Number]
 }
 
 func abbreviate(q string) string {

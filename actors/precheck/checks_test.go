@@ -311,3 +311,19 @@ func TestTargetColumnsAtPastStart(t *testing.T) {
 		t.Errorf("past start, the target lacks a column of the schema there: %+v", fs)
 	}
 }
+
+// MariaDB types TiDB lacks are named with the type they get; sequences are
+// refused with the way out.
+func TestTypeAndSequenceFindings(t *testing.T) {
+	plans := []*rules.TablePlan{{Schema: "s", Table: "t", TargetSchema: "s", TargetTable: "t"}}
+	info := &tableInfo{schema: "s", name: "t", columns: []columnInfo{{name: "id", typ: "int(11)"}, {name: "u", typ: "uuid"}, {name: "ip", typ: "inet6"}}}
+	fs := typeFindings(plans, map[table]*tableInfo{{"s", "t"}: info})
+	if len(fs) != 2 || fs[0].Severity != Warning || !strings.Contains(fs[0].Message, "UUID") || !strings.Contains(fs[0].Message, "CHAR(36)") ||
+		!strings.Contains(fs[1].Fix, "VARCHAR(39)") {
+		t.Errorf("type findings: %+v", fs)
+	}
+	fs = sequenceFindings([]table{{"s", "seq"}})
+	if len(fs) != 1 || fs[0].Severity != Error || fs[0].Table != "s.seq" || !strings.Contains(fs[0].Fix, "CREATE SEQUENCE") {
+		t.Errorf("sequence findings: %+v", fs)
+	}
+}

@@ -168,6 +168,13 @@ func (r *runner) source(ctx context.Context, t *Task, s *Source) map[table]*tabl
 		return nil
 	}
 	r.add(s.ID, noKeyFindings(s.Plans, infos))
+	r.add(s.ID, typeFindings(s.Plans, infos))
+	if seqs, err := readSequences(ctx, s.DB); err != nil {
+		r.failed(s.ID, false, config.CheckTableSchema, "list the source's sequences", err,
+			"make sure the source user can read information_schema.TABLES")
+	} else {
+		r.add(s.ID, sequenceFindings(seqs))
+	}
 	return infos
 }
 

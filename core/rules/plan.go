@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -24,6 +25,13 @@ type TablePlan struct {
 	// ExtraValues holds their values (strings), computed once by Plan.
 	ExtraValues []any
 
+	// Fold tells per column of Columns whether the target compares it
+	// case-insensitively (ColumnTraits.FoldCase); nil until WithTarget,
+	// when it is not known.
+	Fold []bool
+
+	write      []int        // indexes of the written columns; nil: all
+	writeCols  []string     // their names
 	upstream   int          // number of upstream columns
 	extra      []any        // private copy of ExtraValues, used by Apply
 	mapping    *mappingStep // nil without column mapping
@@ -250,4 +258,87 @@ func parseOriginal(s string) (int64, error) {
 		return 0, fmt.Errorf("value %q is not a decimal integer", s)
 	}
 	return n, checkOriginal(n)
+}
+
+// ColumnTraits is what the target table says of one column of a plan.
+type ColumnTraits struct {
+	// Generated columns (VIRTUAL or STORED, MariaDB's ROW START/END) are
+	// computed by the target and can never be written.
+	Generated bool
+	// FoldCase is set for text compared case-insensitively (a _ci
+	// collation): two values that differ only in case, accents or
+	// trailing spaces may be one key to the target.
+	FoldCase bool
+}
+
+// WithTarget returns a copy of p that writes only the columns the target
+// can take and compares keys by the target's collations; traits holds the
+// target table's columns by lower-case name (a column it lacks is written
+// and compared exactly). Called once, before the plan is shared.
+func (p *TablePlan) WithTarget(traits map[string]ColumnTraits) *TablePlan {
+	q := *p
+	q.write, q.writeCols, q.Fold = nil, nil, nil
+	skip := false
+	fold := make([]bool, len(p.Columns))
+	for i, c := range p.Columns {
+		t := traits[strings.ToLower(c)]
+		fold[i] = t.FoldCase
+		if t.Generated {
+			skip = true
+			continue
+		}
+		q.write = append(q.write, i)
+		q.writeCols = append(q.writeCols, c)
+	}
+	if !skip {
+		q.write, q.writeCols = nil, nil
+	}
+	q.Fold = fold
+	return &q
+}
+
+// WriteColumns returns the columns an INSERT, REPLACE or UPDATE SET
+// writes: Columns without the target's generated columns.
+func (p *TablePlan) WriteColumns() []string {
+	if p.write == nil {
+		return p.Columns
+	}
+	return p.writeCols
+}
+
+// Written reports whether the column at index i of Columns is written.
+func (p *TablePlan) Written(i int) bool {
+	if p.write == nil {
+		return true
+	}
+	_, ok := slices.BinarySearch(p.write, i)
+	return ok
+}
+
+// WriteRow returns the values of row (a row of Columns) that WriteColumns
+// names; row itself when every column is written.
+func (p *TablePlan) WriteRow(row []any) []any {
+	if p.write == nil || row == nil {
+		return row
+	}
+	out := make([]any, len(p.write))
+	for i, c := range p.write {
+		out[i] = row[c]
+	}
+	return out
+}
+
+// WriteKey maps key (indexes into Columns) to indexes into WriteColumns,
+// leaving out generated key columns.
+func (p *TablePlan) WriteKey(key []int) []int {
+	if p.write == nil {
+		return key
+	}
+	out := make([]int, 0, len(key))
+	for _, k := range key {
+		if i, ok := slices.BinarySearch(p.write, k); ok {
+			out = append(out, i)
+		}
+	}
+	return out
 }

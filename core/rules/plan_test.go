@@ -222,3 +222,33 @@ func TestPlanConcurrentApply(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The target's generated columns are matched but never written, and its
+// case-insensitive columns are marked for key comparison.
+func TestPlanWithTarget(t *testing.T) {
+	r := compileOne(t, &config.Task{Name: "t", MySQLInstances: []config.Instance{{SourceID: "s"}}}, "s")
+	p, err := r.Plan("a", "b", []string{"id", "G", "name", "gs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := p.WithTarget(map[string]ColumnTraits{"g": {Generated: true}, "name": {FoldCase: true}, "gs": {Generated: true}})
+	if got := q.WriteColumns(); !reflect.DeepEqual(got, []string{"id", "name"}) {
+		t.Fatalf("WriteColumns = %v", got)
+	}
+	if got := q.WriteRow([]any{int64(1), "x", "n", "y"}); !reflect.DeepEqual(got, []any{int64(1), "n"}) {
+		t.Fatalf("WriteRow = %v", got)
+	}
+	if got := q.WriteKey([]int{0, 1, 2}); !reflect.DeepEqual(got, []int{0, 1}) {
+		t.Fatalf("WriteKey = %v", got)
+	}
+	if !reflect.DeepEqual(q.Fold, []bool{false, false, true, false}) || q.Written(1) || !q.Written(2) {
+		t.Fatalf("Fold = %v, Written(1) = %v", q.Fold, q.Written(1))
+	}
+	if p.WriteColumns() == nil || len(p.WriteColumns()) != 4 || p.Fold != nil {
+		t.Fatalf("WithTarget changed its receiver")
+	}
+	plain := p.WithTarget(map[string]ColumnTraits{})
+	if row := []any{1, 2, 3, 4}; &plain.WriteRow(row)[0] != &row[0] || len(plain.Fold) != 4 {
+		t.Fatalf("a plan without generated columns copies rows")
+	}
+}

@@ -20,5 +20,11 @@
 // statement still fails, words that change no column or key (INVISIBLE,
 // IGNORED, WITH SYSTEM VERSIONING, COMPRESSED...) are dropped and types the
 // parser lacks (spatial types, UUID, INET4, INET6) are parsed through a
-// stand-in, keeping their names in Column.Type and CreateSQL.
+// stand-in, keeping their names in Column.Type and CreateSQL; the target
+// table holds UUID, INET4 and INET6 values as their text.
+//
+// DecodeText turns a character value's bytes, in its column's charset, into
+// the UTF-8 text a utf8mb4 connection reads for it (MySQL's latin1, the
+// cp125x and ISO 8859 families, the CJK charsets, ucs2/utf16/utf32), or
+// says it cannot do so exactly; EncodeText is its inverse.
 package schema

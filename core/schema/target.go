@@ -3,8 +3,11 @@ package schema
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/types"
 )
 
 // extraColumnSQL is the definition of an extra column of a target table.
@@ -19,6 +22,10 @@ const extraColumnSQL = "CREATE TABLE t (c VARCHAR(255) NOT NULL DEFAULT '')"
 //     when there are any, they are appended to the primary key and to every
 //     UNIQUE key, so that rows merged from different shards never clash (with
 //     or without a primary key: a unique key alone would clash just the same);
+//   - MariaDB's UUID, INET4 and INET6 columns, which TiDB lacks, become
+//     CHAR(36), VARCHAR(15) and VARCHAR(39) in ascii_bin, holding the text
+//     the server prints for the value (the dump reads it, the tailer renders
+//     it from the binlog's bytes): the value is kept exactly, as text;
 //   - foreign keys, CHECK constraints, the AUTO_INCREMENT=N table option and
 //     the partitioning are dropped: the target takes rows the upstream has
 //     already checked, from many shards, and the tracker does not follow
@@ -33,6 +40,7 @@ func TargetCreateTable(t *Table, targetSchema, targetTable string, extraColumns 
 	normalize(ct)
 	dropForeignKeys(ct)
 	dropChecks(ct)
+	textStandIns(ct)
 	ct.Partition = nil
 	ct.Options = slices.DeleteFunc(ct.Options, func(o *ast.TableOption) bool {
 		return o.Tp == ast.TableOptionAutoIncrement
@@ -57,6 +65,36 @@ func TargetCreateTable(t *Table, targetSchema, targetTable string, extraColumns 
 		}
 	}
 	return restoreCreate(ct, targetSchema, targetTable, true)
+}
+
+// standInText is the target type of each MariaDB type the target lacks
+// that has a text form which keeps its value.
+var standInText = map[string]struct {
+	tp   byte
+	flen int
+}{"uuid": {mysql.TypeString, 36}, "inet4": {mysql.TypeVarchar, 15}, "inet6": {mysql.TypeVarchar, 39}}
+
+// textStandIns gives UUID, INET4 and INET6 columns their text type.
+func textStandIns(ct *ast.CreateTableStmt) {
+	for _, cd := range ct.Cols {
+		for i, o := range cd.Options {
+			name, ok := strings.CutPrefix(o.StrValue, standInPrefix)
+			if o.Tp != ast.ColumnOptionSecondaryEngineAttribute || !ok {
+				continue
+			}
+			to, ok := standInText[name]
+			if !ok {
+				break
+			}
+			ft := types.NewFieldType(to.tp)
+			ft.SetFlen(to.flen)
+			ft.SetCharset("ascii")
+			ft.SetCollate("ascii_bin")
+			cd.Tp = ft
+			cd.Options = slices.Delete(cd.Options, i, i+1)
+			break
+		}
+	}
 }
 
 // dropChecks removes CHECK constraints, of the table and of columns.

@@ -131,21 +131,30 @@ func Delete(schema, table string, columns []string, key []int, row []any) (strin
 // the one row whose key columns equal those of before. The arguments are
 // after's values, then before's non-NULL key values.
 func Update(schema, table string, columns []string, key []int, before, after []any) (string, []any) {
+	return UpdateColumns(schema, table, columns, nil, key, before, after)
+}
+
+// UpdateColumns is Update setting only the columns at the indexes in set
+// (all columns when set is nil): a generated column is matched in the
+// WHERE clause of a keyless table but never set. The arguments are the set
+// columns' values in after, then before's non-NULL key values.
+func UpdateColumns(schema, table string, columns []string, set, key []int, before, after []any) (string, []any) {
 	checkWidth(columns, before)
 	checkWidth(columns, after)
+	set = keyOrAll(set, len(columns))
 	var b strings.Builder
 	b.WriteString("UPDATE ")
 	b.WriteString(QuoteTable(schema, table))
 	b.WriteString(" SET ")
-	for i, c := range columns {
+	args := make([]any, 0, len(set)+len(columns))
+	for i, c := range set {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(QuoteIdent(c))
+		b.WriteString(QuoteIdent(columns[c]))
 		b.WriteString(" = ?")
+		args = append(args, after[c])
 	}
-	args := make([]any, len(after), len(after)+len(columns))
-	copy(args, after)
 	args = writeWhere(&b, columns, key, before, args)
 	b.WriteString(" LIMIT 1")
 	return b.String(), args

@@ -290,3 +290,15 @@ func TestLoadData(t *testing.T) {
 		t.Errorf("LoadData = %s\nwant %s", got, want)
 	}
 }
+
+func TestUpdateColumnsSkipsUnset(t *testing.T) {
+	q, args := UpdateColumns("d", "t", []string{"id", "v", "g"}, []int{0, 1}, []int{0},
+		[]any{int64(1), "a", "A"}, []any{int64(1), "b", "B"})
+	want := "UPDATE `d`.`t` SET `id` = ?, `v` = ? WHERE `id` = ? LIMIT 1"
+	if q != want {
+		t.Fatalf("query:\n got %s\nwant %s", q, want)
+	}
+	if len(args) != 3 || args[0] != int64(1) || args[1] != "b" || args[2] != int64(1) {
+		t.Fatalf("args = %v", args)
+	}
+}
