@@ -120,6 +120,8 @@ func (a *Applier) Run(ctx context.Context) error {
 		applied: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
 		workers: workers, causal: newCausality(workers),
 	}
+	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
+	defer r.hold.stop()
 	if te.task.ShardMode != "" {
 		if err := r.openShard(ctx); err != nil {
 			return err
@@ -247,6 +249,8 @@ type applyRun struct {
 	lastEnd dmnode.Position
 	// shard is the shard DDL coordination of a task with a shard-mode.
 	shard *shardState
+	// hold stops the applier at a position for verification (hold.go).
+	hold *applyHold
 }
 
 // Reading the stream: the ordered consumer is iterated (not fetched, which
@@ -325,6 +329,9 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 		if err := r.pollHolds(); err != nil {
 			return err
 		}
+		if err := r.holdIdle(ctx); err != nil {
+			return err
+		}
 		msgs = 0
 		if time.Since(lastReport) >= time.Second {
 			r.report(ctx)
@@ -338,6 +345,9 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 func (r *applyRun) txn(ctx context.Context, t *dmnode.Txn) error {
 	if t.End.Compare(r.applied) <= 0 || (!r.pending.IsZero() && t.End.Compare(r.pending) <= 0) {
 		return nil // applied before
+	}
+	if err := r.holdBefore(ctx, t.End); err != nil {
+		return err
 	}
 	safe := r.te.inst.Sync.SafeMode || t.End.Compare(r.safeUntil) <= 0
 	replay := false

@@ -17,6 +17,9 @@ import (
 // against the target (missing and different rows), then the target's keys
 // against the upstream tables (extra rows).
 func (tr *tableRun) work(ctx context.Context, b *budget) (bool, error) {
+	if tr.keyless {
+		return tr.workKeyless(ctx, b)
+	}
 	for _, u := range tr.ups {
 		for !u.cur.Done {
 			if b.spent() {
@@ -61,6 +64,11 @@ func (tr *tableRun) sourceChunk(ctx context.Context, u *upRun) error {
 	tr.rep.RowsCompared += int64(want.len())
 	tr.rep.RowsFiltered += int64(n - want.len())
 	if want.len() > 0 {
+		_, sum, err := want.checksum()
+		if err != nil {
+			return err
+		}
+		tr.rep.Checksum ^= sum
 		bad, err := tr.compare(ctx, u, want)
 		if err != nil {
 			return err
@@ -91,7 +99,7 @@ func (tr *tableRun) sourceChunk(ctx context.Context, u *upRun) error {
 // the missing and different keys.
 func (tr *tableRun) compare(ctx context.Context, u *upRun, want *chunk) ([]finding, error) {
 	keys := want.keys(want.order)
-	if u.mapped < 0 { // the checksum covers all that is compared
+	if tr.opt.Fast && u.mapped < 0 { // the checksum covers all that is compared
 		count, sum, err := want.checksum()
 		if err != nil {
 			return nil, err
@@ -345,7 +353,7 @@ func (tr *tableRun) orphans(ctx context.Context, keys [][]any) ([][]any, error) 
 
 // readKeys runs a query that selects key columns of the given types and
 // returns the keys and the last one as the server printed it.
-func readKeys(ctx context.Context, db *sql.DB, cols []schema.Column, q string, args []any) ([][]any, [][]byte, error) {
+func readKeys(ctx context.Context, db actors.Queryer, cols []schema.Column, q string, args []any) ([][]any, [][]byte, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, nil, err

@@ -16,6 +16,10 @@ type Options struct {
 	// its rows are reported, RecheckWait apart.
 	Rechecks    int           `json:"rechecks,omitempty"`
 	RecheckWait time.Duration `json:"recheck_wait,omitempty"`
+	// Fast compares each chunk by one checksum per side and reads its
+	// rows only when the checksums differ; otherwise every row's digest
+	// is compared.
+	Fast bool `json:"fast,omitempty"`
 	// StepTime is how long one Step works before it returns its state
 	// (default 20s, at most MaxStepTime).
 	StepTime time.Duration `json:"step_time,omitempty"`
@@ -30,8 +34,9 @@ const (
 )
 
 // MaxSampleKeys is the number of keys a table report lists per kind of
-// difference.
-const MaxSampleKeys = 10
+// difference; beyond it, differences are counted. It bounds the state a
+// verification of a badly broken target carries between steps.
+const MaxSampleKeys = 1000
 
 func (o Options) normalize() (Options, error) {
 	if o.ChunkRows <= 0 {
@@ -66,6 +71,9 @@ type Report struct {
 	Started  time.Time     `json:"started"`
 	Finished time.Time     `json:"finished,omitzero"`
 	Tables   []TableReport `json:"tables"`
+	// Positions are, per source, the binlog position at which the last
+	// step read source and target.
+	Positions map[string]string `json:"positions,omitempty"`
 }
 
 // Table statuses.
@@ -104,6 +112,10 @@ type TableReport struct {
 	// ChunksRechecked counts chunks (of either pass) read again because
 	// they differed; ChunksConverged those of them that came right on a
 	// recheck, after at most MaxRechecks rechecks.
+	// Checksum is the XOR of the first 64 bits of the digest of every
+	// upstream row compared, each read at its step's position: two
+	// verifications of unchanged tables give the same checksum.
+	Checksum        uint64   `json:"checksum"`
 	ChunksRechecked int64    `json:"chunks_rechecked"`
 	ChunksConverged int64    `json:"chunks_converged"`
 	MaxRechecks     int      `json:"max_rechecks"`
@@ -133,9 +145,20 @@ func (t *TableReport) add(k kind, key []string) {
 		count, keys = &t.Different, &t.DifferentKeys
 	}
 	*count++
-	if len(*keys) < MaxSampleKeys {
+	if key != nil && len(*keys) < MaxSampleKeys {
 		*keys = append(*keys, key)
 	}
+}
+
+// room reports whether a key of kind k would still be kept as a sample.
+func (t *TableReport) room(k kind) bool {
+	switch k {
+	case extra:
+		return len(t.ExtraKeys) < MaxSampleKeys
+	case different:
+		return len(t.DifferentKeys) < MaxSampleKeys
+	}
+	return len(t.MissingKeys) < MaxSampleKeys
 }
 
 // recheckDone records how a chunk that differed at first ended.
@@ -157,6 +180,8 @@ type State struct {
 	Started  time.Time     `json:"started"`
 	Finished time.Time     `json:"finished,omitzero"`
 	Tables   []*TableState `json:"tables"`
+	// Positions are the source positions the last step compared at.
+	Positions map[string]string `json:"positions,omitempty"`
 }
 
 const stateVersion = 1
@@ -188,7 +213,7 @@ func (s *State) Done() bool { return !s.Finished.IsZero() }
 func (s *State) Report() *Report {
 	// Nothing to verify is not "equal": it is a task whose rules match no
 	// table, or a wrong task.
-	r := &Report{Task: s.Task, Started: s.Started, Finished: s.Finished, Equal: s.Done() && len(s.Tables) > 0}
+	r := &Report{Task: s.Task, Started: s.Started, Finished: s.Finished, Equal: s.Done() && len(s.Tables) > 0, Positions: s.Positions}
 	for _, t := range s.Tables {
 		r.Tables = append(r.Tables, t.Report)
 		if t.Report.Status != StatusEqual {
