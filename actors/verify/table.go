@@ -20,7 +20,7 @@ type tableRun struct {
 	st       *TableState
 	rep      *TableReport
 	opt      Options
-	tdb      actors.Queryer // the target's snapshot
+	tdb      actors.Queryer  // the target's snapshot
 	qname    string          // quoted target table
 	keyCols  []string        // target key columns
 	keyTypes []schema.Column // their target definitions, to read keys

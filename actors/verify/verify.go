@@ -142,10 +142,10 @@ type upstream struct {
 	id     string // source:schema.table
 	source string
 	db     actors.Queryer // the source's snapshot
-	rules *rules.Rules
-	table *schema.Table
-	plan  *rules.TablePlan
-	err   error // why no plan could be built
+	rules  *rules.Rules
+	table  *schema.Table
+	plan   *rules.TablePlan
+	err    error // why no plan could be built
 }
 
 // sources opens each source once per step.
