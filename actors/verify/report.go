@@ -7,15 +7,11 @@ import (
 )
 
 // Options tune a verification. The zero value of a field takes its
-// default, except Rechecks and RecheckWait, where 0 means none.
+// default.
 type Options struct {
 	// ChunkRows is the number of upstream rows or target keys read and
 	// compared at a time (default 1000).
 	ChunkRows int `json:"chunk_rows,omitempty"`
-	// Rechecks is how many times a differing chunk is read again before
-	// its rows are reported, RecheckWait apart.
-	Rechecks    int           `json:"rechecks,omitempty"`
-	RecheckWait time.Duration `json:"recheck_wait,omitempty"`
 	// Fast compares each chunk by one checksum per side and reads its
 	// rows only when the checksums differ; otherwise every row's digest
 	// is compared.
@@ -26,11 +22,10 @@ type Options struct {
 }
 
 // Limits of Options: a node answers one control request within two
-// minutes, so a step and the rechecks of its last chunk must fit.
+// minutes, so a step and its last chunk must fit.
 const (
-	MaxStepTime    = time.Minute
-	maxRecheckTime = 40 * time.Second
-	maxChunkRows   = 10000
+	MaxStepTime  = time.Minute
+	maxChunkRows = 10000
 )
 
 // MaxSampleKeys is the number of keys a table report lists per kind of
@@ -48,12 +43,6 @@ func (o Options) normalize() (Options, error) {
 	var errs []error
 	if o.ChunkRows > maxChunkRows {
 		errs = append(errs, fmt.Errorf("chunk rows %d: at most %d", o.ChunkRows, maxChunkRows))
-	}
-	if o.Rechecks < 0 || o.RecheckWait < 0 {
-		errs = append(errs, errors.New("rechecks and recheck wait cannot be negative"))
-	}
-	if time.Duration(o.Rechecks)*o.RecheckWait > maxRecheckTime {
-		errs = append(errs, fmt.Errorf("rechecks × recheck wait is %s: at most %s", time.Duration(o.Rechecks)*o.RecheckWait, maxRecheckTime))
 	}
 	if o.StepTime > MaxStepTime {
 		errs = append(errs, fmt.Errorf("step time %s: at most %s", o.StepTime, MaxStepTime))
@@ -109,17 +98,11 @@ type TableReport struct {
 	MissingKeys   [][]string `json:"missing_keys,omitempty"`
 	ExtraKeys     [][]string `json:"extra_keys,omitempty"`
 	DifferentKeys [][]string `json:"different_keys,omitempty"`
-	// ChunksRechecked counts chunks (of either pass) read again because
-	// they differed; ChunksConverged those of them that came right on a
-	// recheck, after at most MaxRechecks rechecks.
 	// Checksum is the XOR of the first 64 bits of the digest of every
 	// upstream row compared, each read at its step's position: two
 	// verifications of unchanged tables give the same checksum.
-	Checksum        uint64   `json:"checksum"`
-	ChunksRechecked int64    `json:"chunks_rechecked"`
-	ChunksConverged int64    `json:"chunks_converged"`
-	MaxRechecks     int      `json:"max_rechecks"`
-	Notes           []string `json:"notes,omitempty"`
+	Checksum uint64   `json:"checksum"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 // Differs reports whether any difference was found so far.
@@ -159,15 +142,6 @@ func (t *TableReport) room(k kind) bool {
 		return len(t.DifferentKeys) < MaxSampleKeys
 	}
 	return len(t.MissingKeys) < MaxSampleKeys
-}
-
-// recheckDone records how a chunk that differed at first ended.
-func (t *TableReport) recheckDone(rechecks int, converged bool) {
-	t.ChunksRechecked++
-	if converged {
-		t.ChunksConverged++
-		t.MaxRechecks = max(t.MaxRechecks, rechecks)
-	}
 }
 
 // State is a verification in progress: the report so far and where each
