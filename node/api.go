@@ -36,6 +36,8 @@ type Request struct {
 	RemoveMeta bool `json:"remove_meta,omitempty"`
 	// Shard carries the arguments of the shard DDL methods.
 	Shard *ShardRequest `json:"shard,omitempty"`
+	// Cutover carries the settings of task.cutover.
+	Cutover *Cutover `json:"cutover,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -58,6 +60,8 @@ type Response struct {
 	Verify   *VerifyStep        `json:"verify,omitempty"`
 	// ShardLocks answers task.ddl-locks.
 	ShardLocks *ShardLocks `json:"shard_locks,omitempty"`
+	// Cutover answers task.cutover, also when it failed.
+	Cutover *CutoverReport `json:"cutover,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -99,6 +103,7 @@ func (n *Node) handlers() map[string]handler {
 		"task.delete":     n.apiTaskDelete,
 		"task.update":     n.apiTaskUpdate,
 		"task.verify":     n.apiTaskVerify,
+		"task.cutover":    n.apiTaskCutover,
 		"cluster.status":  n.apiClusterStatus,
 		"cluster.join":    n.apiClusterJoin,
 		"cluster.remove":  n.apiClusterRemove,
