@@ -311,7 +311,7 @@ func (hs Holds) wait(ctx context.Context, source string, done func() (bool, erro
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the applier of task %s source %s did not stop within %s: is it running and current?", hs.Task, source, MaxHold-2*time.Second)
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }

@@ -307,20 +307,34 @@ func canSetReadOnly(ctx context.Context, db *sql.DB) (bool, error) {
 		return false, fmt.Errorf("show grants: %w", err)
 	}
 	defer rows.Close()
+	var grants []string
 	for rows.Next() {
 		var g string
 		if err := rows.Scan(&g); err != nil {
 			return false, fmt.Errorf("show grants: %w", err)
 		}
-		on := strings.ToUpper(g)
-		if i := strings.Index(on, " ON "); i >= 0 && strings.Contains(on[i:], " ON *.* ") {
-			privs := on[:i]
-			if strings.Contains(privs, "ALL PRIVILEGES") || strings.Contains(privs, "SUPER") || strings.Contains(privs, "READ_ONLY ADMIN") {
-				return true, nil
+		grants = append(grants, g)
+	}
+	return grantsReadOnly(grants), rows.Err()
+}
+
+// grantsReadOnly reports whether grants (SHOW GRANTS lines) allow SET
+// GLOBAL read_only: a global ALL PRIVILEGES, SUPER or READ_ONLY ADMIN.
+func grantsReadOnly(grants []string) bool {
+	for _, g := range grants {
+		up := strings.ToUpper(g)
+		i := strings.Index(up, " ON *.* ")
+		if !strings.HasPrefix(up, "GRANT ") || i < 0 {
+			continue
+		}
+		for _, p := range strings.Split(up[len("GRANT "):i], ",") {
+			switch strings.TrimSpace(p) {
+			case "ALL", "ALL PRIVILEGES", "SUPER", "READ_ONLY ADMIN":
+				return true
 			}
 		}
 	}
-	return false, rows.Err()
+	return false
 }
 
 // freeze makes every source read-only and records its final position.

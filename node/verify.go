@@ -58,6 +58,9 @@ func (n *Node) verifyInput(name string) (verify.Input, error) {
 	if err != nil {
 		return verify.Input{}, fmt.Errorf("decode task %s: %w", t.Name, err)
 	}
+	if !n.storeReady.Load() {
+		return verify.Input{}, errors.New("jetstream is not available yet: the appliers cannot be held for a verification")
+	}
 	in := verify.Input{Task: task, Spec: t.YAML, Sources: map[string]*config.Source{}, Log: n.log.With("task", t.Name, "component", "verify"),
 		Hold: actors.Holds{Store: n.store, Task: t.Name}}
 	for _, inst := range task.MySQLInstances {
