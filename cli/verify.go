@@ -196,6 +196,9 @@ func printVerify(out io.Writer, r *verify.Report) {
 		}
 		fmt.Fprintf(out, "read at: %s (source and target, last step)\n", strings.Join(parts, ", "))
 	}
+	if r.MaxHeld > 0 {
+		fmt.Fprintf(out, "replication held for at most %s per step while the snapshots were taken\n", r.MaxHeld.Round(time.Millisecond))
+	}
 	fmt.Fprintln(out, verifySummary(r))
 }
 
@@ -231,7 +234,9 @@ func printTableDetails(out io.Writer, t *verify.TableReport) {
 	if len(lines) == 0 {
 		return
 	}
-	if len(t.KeyColumns) > 0 {
+	if t.Keyless {
+		fmt.Fprintf(out, "%s (no key; rows by their values of %s):\n", t.Target, strings.Join(t.KeyColumns, ", "))
+	} else if len(t.KeyColumns) > 0 {
 		fmt.Fprintf(out, "%s (key %s):\n", t.Target, strings.Join(t.KeyColumns, ", "))
 	} else {
 		fmt.Fprintf(out, "%s:\n", t.Target)

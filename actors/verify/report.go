@@ -63,6 +63,9 @@ type Report struct {
 	// Positions are, per source, the binlog position at which the last
 	// step read source and target.
 	Positions map[string]string `json:"positions,omitempty"`
+	// MaxHeld is the longest the appliers were held in one step, while
+	// the snapshots were taken: the pause replication saw.
+	MaxHeld time.Duration `json:"max_held_ns,omitempty"`
 }
 
 // Table statuses.
@@ -80,8 +83,10 @@ type TableReport struct {
 	// source:schema.table.
 	Upstream []string `json:"upstream"`
 	// KeyColumns names the target key columns; sample keys list their
-	// values in this order.
+	// values in this order. For a table without a key (Keyless) they are
+	// all the columns: rows are named by their values.
 	KeyColumns []string `json:"key_columns"`
+	Keyless    bool     `json:"keyless,omitempty"`
 	Status     string   `json:"status"`
 	Reason     string   `json:"reason,omitempty"`
 	// RowsCompared counts the upstream rows compared with the target;
@@ -156,6 +161,8 @@ type State struct {
 	Tables   []*TableState `json:"tables"`
 	// Positions are the source positions the last step compared at.
 	Positions map[string]string `json:"positions,omitempty"`
+	// MaxHeld is the longest a step held the appliers.
+	MaxHeld time.Duration `json:"max_held_ns,omitempty"`
 }
 
 const stateVersion = 1
@@ -187,7 +194,7 @@ func (s *State) Done() bool { return !s.Finished.IsZero() }
 func (s *State) Report() *Report {
 	// Nothing to verify is not "equal": it is a task whose rules match no
 	// table, or a wrong task.
-	r := &Report{Task: s.Task, Started: s.Started, Finished: s.Finished, Equal: s.Done() && len(s.Tables) > 0, Positions: s.Positions}
+	r := &Report{Task: s.Task, Started: s.Started, Finished: s.Finished, Equal: s.Done() && len(s.Tables) > 0, Positions: s.Positions, MaxHeld: s.MaxHeld}
 	for _, t := range s.Tables {
 		r.Tables = append(r.Tables, t.Report)
 		if t.Report.Status != StatusEqual {

@@ -36,6 +36,10 @@ type snapshots struct {
 	src map[string]*sql.Conn
 	at  map[string]dmnode.Position
 	tgt *sql.Conn
+	// held is how long the appliers were asked to hold: from the
+	// request to stop until they were let go, which bounds the pause
+	// they saw.
+	held time.Duration
 }
 
 func (s *snapshots) close() {
@@ -73,10 +77,12 @@ func takeSnapshots(ctx context.Context, in Input, dbs map[string]*sql.DB, tdb *s
 		held = nil
 	}
 	if len(held) > 0 {
+		start := time.Now()
 		defer func() {
 			if rerr := in.Hold.Release(ctx, held...); rerr != nil && err == nil {
 				err = fmt.Errorf("release the appliers: %w", rerr)
 			}
+			s.held = time.Since(start)
 		}()
 	}
 	for _, src := range held {

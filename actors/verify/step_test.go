@@ -49,7 +49,7 @@ func TestStep(t *testing.T) {
 	}
 	want := map[string]TableReport{
 		"copy.gone":   {Status: StatusSkipped, Reason: "the target table does not exist"},
-		"copy.nokey":  {Status: StatusEqual, KeyColumns: []string{"a", "b"}, RowsCompared: 5, TargetRowsScanned: 5},
+		"copy.nokey":  {Status: StatusEqual, KeyColumns: []string{"a", "b"}, Keyless: true, RowsCompared: 5, TargetRowsScanned: 5},
 		"copy.orders": {Status: StatusEqual, KeyColumns: []string{"id"}, RowsCompared: 27, RowsFiltered: 13, TargetRowsScanned: 38},
 		"copy.tags":   {Status: StatusEqual, KeyColumns: []string{"name", "owner"}, RowsCompared: 25, TargetRowsScanned: 25},
 	}

@@ -98,7 +98,7 @@ func prepareTable(ctx context.Context, tdb actors.Queryer, ts *TableState, ups [
 			return nil, nil
 		}
 	}
-	tr.rep.KeyColumns = tr.keyCols
+	tr.rep.KeyColumns, tr.rep.Keyless = tr.keyCols, tr.keyless
 	return tr, nil
 }
 

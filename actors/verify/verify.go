@@ -94,6 +94,7 @@ func Step(ctx context.Context, in Input, st *State, opt Options) (*State, error)
 			u.db = snap.src[u.source]
 		}
 	}
+	st.MaxHeld = max(st.MaxHeld, snap.held)
 	st.Positions = map[string]string{}
 	for src, p := range snap.at {
 		st.Positions[src] = p.String()
