@@ -70,7 +70,9 @@ type ApplyHeld struct {
 	Beyond bool `json:"beyond,omitempty"`
 }
 
-// MaxHold is the longest an applier waits in one hold.
+// MaxHold is the longest an applier waits in one phase of a hold. The
+// verifier gives up waiting for an answer sooner (MaxHold - 2s), and takes
+// the target's snapshot as soon as it has one.
 const MaxHold = 15 * time.Second
 
 func holdKey(task, source string) string { return jetstream.Key("hold", task, source) }
@@ -86,10 +88,12 @@ type applyHold struct {
 	w       njs.KeyWatcher
 	cur     *ApplyHold // the current request, nil when none
 	expired string     // the ID of a hold given up after MaxHold
-	// since is when the hold sinceID was first obeyed: MaxHold counts
-	// from there, across its phases.
+	// since is when the request sinceReq was first obeyed: MaxHold
+	// counts from there, for each phase, so that an applier holding at
+	// the position it was asked to reach waits the full MaxHold for the
+	// target's snapshot, however long it took to get there.
 	since    time.Time
-	sinceID  string
+	sinceReq ApplyHold
 	answered ApplyHeld // the last answer written
 }
 
@@ -215,8 +219,8 @@ func (r *applyRun) holdHere(ctx context.Context, beyond bool) error {
 	if err := r.answerHold(ctx, beyond); err != nil {
 		return err
 	}
-	if h.since.IsZero() || h.sinceID != req.ID {
-		h.since, h.sinceID = time.Now(), req.ID
+	if h.since.IsZero() || h.sinceReq != req {
+		h.since, h.sinceReq = time.Now(), req
 	}
 	timer := time.NewTimer(max(0, MaxHold-time.Since(h.since)))
 	defer timer.Stop()

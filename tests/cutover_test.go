@@ -18,8 +18,8 @@ import (
 
 // `dmnode task cutover` under a steady write load from an application
 // user without SUPER (root ignores read_only on MariaDB): a cutover that
-// fails (the target was tampered with) unfreezes the sources and says
-// why; a dry run passes without freezing; the cutover freezes the
+// fails (the target was tampered with, or --freeze-timeout passed)
+// unfreezes the sources and says why; a dry run passes without freezing; the cutover freezes the
 // sources, the writers see read-only errors and stop, the report gives
 // the positions, rows, checksums, AUTO_INCREMENTs and the time writes
 // were frozen; the target equals the sources row by row; the task is
@@ -75,6 +75,19 @@ routes:
 		}
 	}
 	c.target.Exec(t, "UPDATE dmtest.t SET c = 'fixed' WHERE id = 900000 AND c_source = '02'")
+
+	// Writes are never frozen longer than --freeze-timeout: a cutover
+	// that cannot finish in time is undone.
+	out, code = c.runCLI("task", "cutover", "cut", "--freeze-timeout", "1ms")
+	t.Logf("cutover with a 1ms freeze timeout: exit %d\n%s", code, out)
+	if code == 0 || !strings.Contains(out, "within the freeze timeout of 1ms") || !strings.Contains(out, "the sources are writable again") {
+		t.Fatalf("cutover with a 1ms freeze timeout: exit %d:\n%s", code, out)
+	}
+	for i, s := range c.sources {
+		if ro := harnessRows(t, s, "SELECT @@GLOBAL.read_only")[0][0]; ro != "0" {
+			t.Fatalf("source %d is read-only after a timed-out cutover", i+1)
+		}
+	}
 
 	w := startAppWriters(apps, 11)
 	w.waitOK(t, 300)
