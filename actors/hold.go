@@ -260,8 +260,10 @@ type Holds struct {
 
 // Stop asks the applier of source to stop before its next transaction and
 // waits until it has; it returns the position it stopped at.
+// A hold of another ID younger than 2×MaxHold is refused: another
+// verification or cutover of the task holds its appliers.
 func (hs Holds) Stop(ctx context.Context, source, id string) (dmnode.Position, error) {
-	if err := hs.Store.Put(ctx, holdKey(hs.Task, source), ApplyHold{ID: id}); err != nil {
+	if err := hs.claim(ctx, source, id); err != nil {
 		return dmnode.Position{}, err
 	}
 	var ans ApplyHeld
@@ -292,13 +294,56 @@ func (hs Holds) HoldAt(ctx context.Context, source, id string, at dmnode.Positio
 	})
 }
 
-// Release lifts the holds of the sources; the appliers go on.
-func (hs Holds) Release(ctx context.Context, sources ...string) error {
-	keys := make([]string, 0, 2*len(sources))
-	for _, s := range sources {
-		keys = append(keys, holdKey(hs.Task, s), heldKey(hs.Task, s))
+// claim writes the hold request id for source, unless another one holds
+// it.
+func (hs Holds) claim(ctx context.Context, source, id string) error {
+	data, err := json.Marshal(ApplyHold{ID: id})
+	if err != nil {
+		return err
 	}
-	return hs.Store.Delete(context.WithoutCancel(ctx), keys...)
+	key := holdKey(hs.Task, source)
+	e, err := hs.Store.KV.Get(ctx, key)
+	switch {
+	case errors.Is(err, njs.ErrKeyNotFound):
+		_, err = hs.Store.KV.Create(ctx, key, data)
+	case err != nil:
+	default:
+		var other ApplyHold
+		if json.Unmarshal(e.Value(), &other) == nil && other.ID != id && time.Since(e.Created()) < 2*MaxHold {
+			return fmt.Errorf("another verification or cutover of task %s is holding the applier of source %s; try again in a moment", hs.Task, source)
+		}
+		_, err = hs.Store.KV.Update(ctx, key, data, e.Revision())
+	}
+	if err != nil {
+		return fmt.Errorf("hold the applier of source %s: %w", source, err)
+	}
+	return nil
+}
+
+// Release lifts the holds id of the sources; the appliers go on. A hold
+// another verifier took meanwhile is left alone.
+func (hs Holds) Release(ctx context.Context, id string, sources ...string) error {
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
+	for _, s := range sources {
+		key := holdKey(hs.Task, s)
+		e, err := hs.Store.KV.Get(ctx, key)
+		if errors.Is(err, njs.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var h ApplyHold
+		if json.Unmarshal(e.Value(), &h) != nil || h.ID != id {
+			continue
+		}
+		if err := hs.Store.KV.Delete(ctx, key, njs.LastRevision(e.Revision())); err != nil && !jetstream.IsWrongLastSequence(err) {
+			errs = append(errs, fmt.Errorf("release the applier of source %s: %w", s, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (hs Holds) wait(ctx context.Context, source string, done func() (bool, error)) error {

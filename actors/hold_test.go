@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,7 +82,7 @@ func TestHoldProtocol(t *testing.T) {
 	}
 
 	// Released: it goes on.
-	if err := hs.Release(ctx, "s1"); err != nil {
+	if err := hs.Release(ctx, "h1", "s1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-applier; err != nil {
@@ -112,7 +113,11 @@ func TestHoldProtocol(t *testing.T) {
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
-	if err := hs.Release(ctx, "s1"); err != nil {
+	// Another verifier cannot take the applier meanwhile.
+	if _, err := hs.Stop(ctx, "s1", "other"); err == nil || !strings.Contains(err.Error(), "another verification") {
+		t.Fatalf("a second hold: %v", err)
+	}
+	if err := hs.Release(ctx, "h2", "s1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-idle; err != nil {

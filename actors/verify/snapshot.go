@@ -25,8 +25,8 @@ type Holder interface {
 	// HoldAt lets it apply up to at and returns once it holds there;
 	// since is when at was read on the source.
 	HoldAt(ctx context.Context, source, id string, at dmnode.Position, since time.Time) error
-	// Release lets the appliers of the sources go on.
-	Release(ctx context.Context, sources ...string) error
+	// Release lets the appliers of the sources held by id go on.
+	Release(ctx context.Context, id string, sources ...string) error
 }
 
 // snapshots are the connections one step reads through: one per source
@@ -79,7 +79,7 @@ func takeSnapshots(ctx context.Context, in Input, dbs map[string]*sql.DB, tdb *s
 	if len(held) > 0 {
 		start := time.Now()
 		defer func() {
-			if rerr := in.Hold.Release(ctx, held...); rerr != nil && err == nil {
+			if rerr := in.Hold.Release(ctx, id, held...); rerr != nil && err == nil {
 				err = fmt.Errorf("release the appliers: %w", rerr)
 			}
 			s.held = time.Since(start)
