@@ -119,6 +119,8 @@ func (a *Applier) Run(ctx context.Context) error {
 		applied: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
 		workers: workers, causal: newCausality(workers),
 	}
+	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
+	defer r.hold.stop()
 	if te.task.ShardMode != "" {
 		if err := r.openShard(ctx); err != nil {
 			return err
@@ -248,6 +250,8 @@ type applyRun struct {
 	shard *shardState
 	// dialect is the target's kind, read before the first DDL.
 	dialect targetDialect
+	// hold stops the applier at a position for verification (hold.go).
+	hold *applyHold
 }
 
 // Reading the stream: the ordered consumer is iterated (not fetched, which
@@ -326,6 +330,9 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 		if err := r.pollHolds(); err != nil {
 			return err
 		}
+		if err := r.holdIdle(ctx); err != nil {
+			return err
+		}
 		msgs = 0
 		if time.Since(lastReport) >= time.Second {
 			r.report(ctx)
@@ -339,6 +346,9 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 func (r *applyRun) txn(ctx context.Context, t *dmnode.Txn) error {
 	if t.End.Compare(r.applied) <= 0 || (!r.pending.IsZero() && t.End.Compare(r.pending) <= 0) {
 		return nil // applied before
+	}
+	if err := r.holdBefore(ctx, t.End); err != nil {
+		return err
 	}
 	safe := r.te.inst.Sync.SafeMode || t.End.Compare(r.safeUntil) <= 0
 	replay := false

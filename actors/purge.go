@@ -43,7 +43,8 @@ func TargetCheckpoints(ctx context.Context, target config.DBConfig, name string)
 func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConfig, name string, sources []string) error {
 	var keys []string
 	for _, src := range sources {
-		keys = append(keys, dumpKey(name, src), dumpProgKey(name, src), loadProgKey(name, src), applyProgKey(name, src))
+		keys = append(keys, dumpKey(name, src), dumpProgKey(name, src), loadProgKey(name, src), applyProgKey(name, src),
+			holdKey(name, src), heldKey(name, src))
 		for _, kind := range []string{"dump", "load", "apply"} {
 			keys = append(keys, jetstream.Key("error", kind, name, src))
 		}

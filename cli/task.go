@@ -16,18 +16,19 @@ import (
 
 // TaskCmd groups the task commands.
 type TaskCmd struct {
-	Check  TaskCheckCmd  `cmd:"" help:"Check a TiDB DM task.yaml against the sources and the target: DM's prechecks, each finding with its fix, and each table's plan and id ranges."`
-	Submit TaskSubmitCmd `cmd:"" help:"Check and start a task (or resume a stopped one with the same file); precheck errors block it."`
-	Start  TaskStartCmd  `cmd:"" help:"Like submit; --remove-meta first removes what an earlier task of the same name left, for a fresh start."`
-	Status TaskStatusCmd `cmd:"" help:"Show the progress of one task or all."`
-	List   TaskListCmd   `cmd:"" help:"List the tasks."`
-	Pause  TaskPauseCmd  `cmd:"" help:"Pause a task at a transaction boundary; its binlog is still relayed."`
-	Resume TaskResumeCmd `cmd:"" help:"Resume a paused or stopped task from its checkpoints."`
-	Stop   TaskStopCmd   `cmd:"" help:"Stop a task; its checkpoints are kept."`
-	Delete TaskDeleteCmd `cmd:"" help:"Delete a paused or stopped task; --purge removes its checkpoints too."`
-	Update TaskUpdateCmd `cmd:"" help:"Change a task's filters and unit settings in place; other changes are refused with the keys named."`
-	Wait   TaskWaitCmd   `cmd:"" help:"Wait until every source of a task reaches a stage."`
-	Verify TaskVerifyCmd `cmd:"" help:"Compare source and target tables, with the task's rules applied, chunk by chunk; exits 3 when they differ."`
+	Check   TaskCheckCmd   `cmd:"" help:"Check a TiDB DM task.yaml against the sources and the target: DM's prechecks, each finding with its fix, and each table's plan and id ranges."`
+	Submit  TaskSubmitCmd  `cmd:"" help:"Check and start a task (or resume a stopped one with the same file); precheck errors block it."`
+	Start   TaskStartCmd   `cmd:"" help:"Like submit; --remove-meta first removes what an earlier task of the same name left, for a fresh start."`
+	Status  TaskStatusCmd  `cmd:"" help:"Show the progress of one task or all."`
+	List    TaskListCmd    `cmd:"" help:"List the tasks."`
+	Pause   TaskPauseCmd   `cmd:"" help:"Pause a task at a transaction boundary; its binlog is still relayed."`
+	Resume  TaskResumeCmd  `cmd:"" help:"Resume a paused or stopped task from its checkpoints."`
+	Stop    TaskStopCmd    `cmd:"" help:"Stop a task; its checkpoints are kept."`
+	Delete  TaskDeleteCmd  `cmd:"" help:"Delete a paused or stopped task; --purge removes its checkpoints too."`
+	Update  TaskUpdateCmd  `cmd:"" help:"Change a task's filters and unit settings in place; other changes are refused with the keys named."`
+	Wait    TaskWaitCmd    `cmd:"" help:"Wait until every source of a task reaches a stage."`
+	Verify  TaskVerifyCmd  `cmd:"" help:"Compare source and target tables, with the task's rules applied, chunk by chunk; exits 3 when they differ."`
+	Cutover TaskCutoverCmd `cmd:"" help:"End a migration: freeze the sources' writes, wait for the target, verify, raise AUTO_INCREMENTs and stop the task."`
 
 	DDLLocks TaskDDLLocksCmd `cmd:"" name:"ddl-locks" help:"List a sharded task's DDL locks: target table, DDL, shards arrived and missing."`
 	DDLLock  TaskDDLLockCmd  `cmd:"" name:"ddl-lock" help:"Resolve a shard DDL lock by hand."`

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,13 +24,12 @@ import (
 // the tables are, any node can take any step, and the source passwords
 // never leave the nodes.
 type TaskVerifyCmd struct {
-	Name        string        `arg:"" help:"Task name."`
-	Output      string        `short:"o" help:"Output format: table or json." default:"table" enum:"table,json"`
-	State       string        `help:"Keep the progress in this file after every step; a file an interrupted run left resumes it. Removed when the verification finishes." type:"path"`
-	ChunkRows   int           `help:"Rows compared at a time." default:"1000"`
-	Rechecks    int           `help:"Times a differing chunk is read again before its rows are reported, so that replication can catch up." default:"5"`
-	RecheckWait time.Duration `help:"Wait before each recheck." default:"1s"`
-	StepTime    time.Duration `help:"How long a node works on one request before it reports progress." default:"20s"`
+	Name      string        `arg:"" help:"Task name."`
+	Output    string        `short:"o" help:"Output format: table or json." default:"table" enum:"table,json"`
+	State     string        `help:"Keep the progress in this file after every step; a file an interrupted run left resumes it. Removed when the verification finishes." type:"path"`
+	ChunkRows int           `help:"Rows compared at a time." default:"1000"`
+	Fast      bool          `help:"Compare each chunk by one checksum per side; read its rows only when they differ."`
+	StepTime  time.Duration `help:"How long a node works on one request before it reports progress." default:"20s"`
 }
 
 // notEqualError is returned when a verification finished and found
@@ -54,11 +55,11 @@ func (c *TaskVerifyCmd) Run(g *Globals) error {
 		return err
 	}
 	defer client.Close()
-	opts := verify.Options{ChunkRows: c.ChunkRows, Rechecks: c.Rechecks, RecheckWait: c.RecheckWait, StepTime: c.StepTime}
+	opts := verify.Options{ChunkRows: c.ChunkRows, Fast: c.Fast, StepTime: c.StepTime}
 	progress := isTerminal(g.Err)
 	for st == nil || !st.Done() {
 		// The node gives a request two minutes; a step takes StepTime
-		// plus at most the rechecks of its last chunk.
+		// plus its last chunk.
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		resp, err := client.Call(ctx, "task.verify", &node.Request{Name: c.Name, Verify: &node.VerifyStep{Options: opts, State: st}})
 		cancel()
@@ -177,15 +178,26 @@ func printVerify(out io.Writer, r *verify.Report) {
 	fmt.Fprintf(out, "task %s: %s from %s, verified%s\n", r.Task, plural(len(r.Tables), "target table"), plural(ups, "upstream table"), took)
 	if len(r.Tables) > 0 {
 		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TARGET\tUPSTREAM\tCOMPARED\tFILTERED\tMISSING\tEXTRA\tDIFFERENT\tRECHECKED\tSTATUS")
+		fmt.Fprintln(w, "TARGET\tUPSTREAM\tCOMPARED\tFILTERED\tMISSING\tEXTRA\tDIFFERENT\tCHECKSUM\tSTATUS")
 		for _, t := range r.Tables {
-			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", t.Target, len(t.Upstream), t.RowsCompared, t.RowsFiltered,
-				t.Missing, t.Extra, t.Different, t.ChunksRechecked, t.Status)
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%016x\t%s\n", t.Target, len(t.Upstream), t.RowsCompared, t.RowsFiltered,
+				t.Missing, t.Extra, t.Different, t.Checksum, t.Status)
 		}
 		w.Flush()
 	}
 	for _, t := range r.Tables {
 		printTableDetails(out, &t)
+	}
+	if len(r.Positions) > 0 {
+		srcs := slices.Sorted(maps.Keys(r.Positions))
+		parts := make([]string, len(srcs))
+		for i, s := range srcs {
+			parts[i] = s + " " + r.Positions[s]
+		}
+		fmt.Fprintf(out, "read at: %s (source and target, last step)\n", strings.Join(parts, ", "))
+	}
+	if r.MaxHeld > 0 {
+		fmt.Fprintf(out, "replication held for at most %s per step while the snapshots were taken\n", r.MaxHeld.Round(time.Millisecond))
 	}
 	fmt.Fprintln(out, verifySummary(r))
 }
@@ -216,16 +228,15 @@ func printTableDetails(out io.Writer, t *verify.TableReport) {
 		}
 		lines = append(lines, line)
 	}
-	if t.ChunksConverged > 0 {
-		lines = append(lines, fmt.Sprintf("%d of %d rechecked chunks converged after at most %d rechecks", t.ChunksConverged, t.ChunksRechecked, t.MaxRechecks))
-	}
 	for _, n := range t.Notes {
 		lines = append(lines, "note: "+n)
 	}
 	if len(lines) == 0 {
 		return
 	}
-	if len(t.KeyColumns) > 0 {
+	if t.Keyless {
+		fmt.Fprintf(out, "%s (no key; rows by their values of %s):\n", t.Target, strings.Join(t.KeyColumns, ", "))
+	} else if len(t.KeyColumns) > 0 {
 		fmt.Fprintf(out, "%s (key %s):\n", t.Target, strings.Join(t.KeyColumns, ", "))
 	} else {
 		fmt.Fprintf(out, "%s:\n", t.Target)

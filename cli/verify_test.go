@@ -15,37 +15,36 @@ import (
 func TestPrintVerify(t *testing.T) {
 	start := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 	equal := verify.TableReport{Target: "db.a", Upstream: []string{"s1:db.a"}, KeyColumns: []string{"id"},
-		Status: verify.StatusEqual, RowsCompared: 100, TargetRowsScanned: 100}
+		Status: verify.StatusEqual, RowsCompared: 100, TargetRowsScanned: 100, Checksum: 255}
 	tests := []struct {
 		name string
 		r    verify.Report
 		want string
 	}{
-		{"equal", verify.Report{Task: "t", Equal: true, Started: start, Finished: start.Add(1500 * time.Millisecond),
+		{"equal", verify.Report{Task: "t", Equal: true, Started: start, Finished: start.Add(1500 * time.Millisecond), Positions: map[string]string{"s1": "mysql-bin.000001:4"},
 			Tables: []verify.TableReport{equal}}, `task t: 1 target table from 1 upstream table, verified in 1.5s
-TARGET  UPSTREAM  COMPARED  FILTERED  MISSING  EXTRA  DIFFERENT  RECHECKED  STATUS
-db.a    1         100       0         0        0      0          0          equal
+TARGET  UPSTREAM  COMPARED  FILTERED  MISSING  EXTRA  DIFFERENT  CHECKSUM          STATUS
+db.a    1         100       0         0        0      0          00000000000000ff  equal
+read at: s1 mysql-bin.000001:4 (source and target, last step)
 summary: equal: 1 table, 100 rows compared
 `},
 		{"differs", verify.Report{Task: "t", Started: start, Finished: start.Add(time.Minute), Tables: []verify.TableReport{equal, {
 			Target: "db.m", Upstream: []string{"s1:db.t1", "s2:db.t1"}, KeyColumns: []string{"id", "c_source"}, Status: verify.StatusDiffers,
 			RowsCompared: 20, RowsFiltered: 2, Missing: 1, Extra: 12, Different: 1,
 			MissingKeys: [][]string{{"5", "01"}}, DifferentKeys: [][]string{{"7", "02"}},
-			ExtraKeys:       [][]string{{"1", "x"}, {"2", "x"}},
-			ChunksRechecked: 3, ChunksConverged: 2, MaxRechecks: 2,
-			Notes: []string{"s2:db.t1: the binlog event filter skips [deletes]: differences may be intended"},
+			ExtraKeys: [][]string{{"1", "x"}, {"2", "x"}},
+			Notes:     []string{"s2:db.t1: the binlog event filter skips [deletes]: differences may be intended"},
 		}, {
 			Target: "db.u", Upstream: []string{"s1:db.u"}, Status: verify.StatusSkipped, Reason: "the target table does not exist",
 		}}}, `task t: 3 target tables from 4 upstream tables, verified in 1m0s
-TARGET  UPSTREAM  COMPARED  FILTERED  MISSING  EXTRA  DIFFERENT  RECHECKED  STATUS
-db.a    1         100       0         0        0      0          0          equal
-db.m    2         20        2         1        12     1          3          differs
-db.u    1         0         0         0        0      0          0          skipped
+TARGET  UPSTREAM  COMPARED  FILTERED  MISSING  EXTRA  DIFFERENT  CHECKSUM          STATUS
+db.a    1         100       0         0        0      0          00000000000000ff  equal
+db.m    2         20        2         1        12     1          0000000000000000  differs
+db.u    1         0         0         0        0      0          0000000000000000  skipped
 db.m (key id, c_source):
   missing:   (5, 01)
   extra:     (1, x) (2, x) … 10 more
   different: (7, 02)
-  2 of 3 rechecked chunks converged after at most 2 rechecks
   note: s2:db.t1: the binlog event filter skips [deletes]: differences may be intended
 db.u:
   skipped: the target table does not exist

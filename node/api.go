@@ -38,6 +38,8 @@ type Request struct {
 	Shard *ShardRequest `json:"shard,omitempty"`
 	// Schema carries the arguments of the binlog-schema methods.
 	Schema *SchemaRequest `json:"schema,omitempty"`
+	// Cutover carries the settings of task.cutover.
+	Cutover *Cutover `json:"cutover,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -62,6 +64,8 @@ type Response struct {
 	ShardLocks *ShardLocks `json:"shard_locks,omitempty"`
 	// Schemas answers the binlog-schema methods.
 	Schemas *SchemaAnswer `json:"schemas,omitempty"`
+	// Cutover answers task.cutover, also when it failed.
+	Cutover *CutoverReport `json:"cutover,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -103,6 +107,7 @@ func (n *Node) handlers() map[string]handler {
 		"task.delete":     n.apiTaskDelete,
 		"task.update":     n.apiTaskUpdate,
 		"task.verify":     n.apiTaskVerify,
+		"task.cutover":    n.apiTaskCutover,
 		"cluster.status":  n.apiClusterStatus,
 		"cluster.join":    n.apiClusterJoin,
 		"cluster.remove":  n.apiClusterRemove,

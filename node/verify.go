@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/actors/verify"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
@@ -30,30 +31,49 @@ func (n *Node) apiTaskVerify(ctx context.Context, req *Request) (*Response, erro
 	if step == nil {
 		step = &VerifyStep{}
 	}
+	in, err := n.verifyInput(req.Name)
+	if err != nil {
+		return nil, err
+	}
+	state, err := verify.Step(ctx, in, step.State, step.Options)
+	return &Response{Verify: &VerifyStep{Options: step.Options, State: state}}, err
+}
+
+// verifyInput is what a verification of the task reads: its file, its
+// sources, and the appliers to hold at the sources' positions (those of a
+// running task; a paused or stopped task's target is compared as it
+// stands).
+func (n *Node) verifyInput(name string) (verify.Input, error) {
 	st := n.fsm.State()
-	t, ok := st.Tasks[req.Name]
+	t, ok := st.Tasks[name]
 	if !ok {
-		return nil, errors.New("task " + req.Name + " not found")
+		return verify.Input{}, errors.New("task " + name + " not found")
 	}
 	for _, src := range t.SortedSources() {
 		if stage := t.Sources[src].Stage; stage == catalog.StageDump || stage == catalog.StageLoad {
-			return nil, fmt.Errorf("task %s: source %s is still in stage %s; verify once every source is in stage sync (or done)", t.Name, src, stage)
+			return verify.Input{}, fmt.Errorf("task %s: source %s is still in stage %s; verify once every source is in stage sync (or done)", t.Name, src, stage)
 		}
 	}
 	task, err := config.DecodeTask(t.File, []byte(t.YAML))
 	if err != nil {
-		return nil, fmt.Errorf("decode task %s: %w", t.Name, err)
+		return verify.Input{}, fmt.Errorf("decode task %s: %w", t.Name, err)
 	}
-	in := verify.Input{Task: task, Spec: t.YAML, Sources: map[string]*config.Source{}, Log: n.log.With("task", t.Name, "component", "verify")}
+	if !n.storeReady.Load() {
+		return verify.Input{}, errors.New("jetstream is not available yet: the appliers cannot be held for a verification")
+	}
+	in := verify.Input{Task: task, Spec: t.YAML, Sources: map[string]*config.Source{}, Log: n.log.With("task", t.Name, "component", "verify"),
+		Hold: actors.Holds{Store: n.store, Task: t.Name}}
 	for _, inst := range task.MySQLInstances {
 		s, ok := st.Sources[inst.SourceID]
 		if !ok {
-			return nil, fmt.Errorf("task %s: source %s is not in the catalog", t.Name, inst.SourceID)
+			return verify.Input{}, fmt.Errorf("task %s: source %s is not in the catalog", t.Name, inst.SourceID)
 		}
 		if in.Sources[inst.SourceID], err = config.DecodeSource(s.File, []byte(s.YAML)); err != nil {
-			return nil, fmt.Errorf("decode source %s: %w", inst.SourceID, err)
+			return verify.Input{}, fmt.Errorf("decode source %s: %w", inst.SourceID, err)
+		}
+		if t.Desired == catalog.Running && t.Sources[inst.SourceID].Stage == catalog.StageSync {
+			in.HoldSources = append(in.HoldSources, inst.SourceID)
 		}
 	}
-	state, err := verify.Step(ctx, in, step.State, step.Options)
-	return &Response{Verify: &VerifyStep{Options: step.Options, State: state}}, err
+	return in, nil
 }

@@ -21,10 +21,11 @@
 // NULLs in a bitmap), so only keys and digests cross the network. The value
 // of a mapped column outside the key is fetched and compared after mapping.
 //
-// For each chunk the target is asked first for one checksum over the
-// expected keys: the row count and the XOR of the row digests. Only when it
-// differs are the target's rows for those keys fetched, to tell missing
-// keys (no target row) from different ones (another digest).
+// For each chunk the target's rows for the expected keys are fetched and
+// compared row by row (missing: no target row; different: another
+// digest). With Options.Fast the target is asked first for one checksum
+// over the expected keys, the row count and the XOR of the row digests,
+// and its rows are fetched only when it differs, to name the keys.
 //
 // Extra target rows, which no upstream row maps to, are found by a second
 // pass over the target table's keys: for each key, every upstream table of
@@ -41,35 +42,31 @@
 // and update or delete expression filters leave intended differences that
 // verify cannot tell from real ones; the report notes them per table.
 // Tables without a primary key or a unique key on NOT NULL columns are
-// skipped, with the reason, as are tables whose target table is missing;
-// a skipped table is not equal.
+// compared as multisets of rows (keyless.go); tables whose target table is
+// missing are skipped, with the reason; a skipped table is not equal.
 //
 // Keys are compared byte for byte on their text form, so a target key that
 // differs from the upstream one only in letter case or trailing spaces,
 // which a case-insensitive collation treats as equal, shows as one missing
 // and one extra row.
 //
-// # While replication runs
+// # While replication runs: one position per step
 //
-// There is no single point in time at which source and target can be read:
-// the target trails the source by the replication lag. Each chunk is read
-// on the source first and then on the target, so a caught-up target
-// matches. A chunk that differs is read again, Options.Rechecks times,
-// Options.RecheckWait apart, and only the rows that still differ after the
-// last re-read are reported; a chunk that came right counts as "converged
-// after N rechecks". Candidate extra rows are rechecked the same way. So:
-//
-//   - a row reported equal was, at the moment it was read, what the source
-//     held a moment earlier;
-//   - a row reported different, missing or extra differed in every one of
-//     Rechecks+1 reads over at least Rechecks × RecheckWait. Rows that change
-//     faster than that, or a lag longer than that, can be reported although
-//     replication would have caught up: a false alarm, never a false "equal".
-//     For a verdict that cannot be a false alarm, stop writes to the sources
-//     (or wait until the task's lag is 0 with writes paused) and verify then;
-//   - rows inserted into a chunk's key range after the chunk was read are
-//     not compared, and schema changes during a verification make the
-//     digests of the affected tables differ until both sides have them.
+// Each step reads every side at one point (snapshot.go): every applier of
+// the task stops before its next transaction; each source's consistent
+// snapshot is taken with the binlog position P it reflects; each applier
+// applies up to P and holds there while the target's consistent snapshot
+// is taken; then the appliers go on (a pause of milliseconds: see
+// actors/hold.go for the protocol and why the applier, not the source's
+// writes, is held). Every chunk of the step is read through these
+// snapshots, so a row reported different, missing or extra differed at
+// that position: no false alarm, no recheck. Chunks of different steps
+// are compared at different positions; each is exact at its own. The
+// report gives the positions of the last step. A paused or stopped task's
+// appliers are not held: its target is compared as it stands, so
+// changes the paused replication has not applied show as differences.
+// Schema changes between steps make the digests of the affected tables
+// differ until the target has them.
 //
 // # Resuming
 //

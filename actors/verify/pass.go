@@ -17,6 +17,9 @@ import (
 // against the target (missing and different rows), then the target's keys
 // against the upstream tables (extra rows).
 func (tr *tableRun) work(ctx context.Context, b *budget) (bool, error) {
+	if tr.keyless {
+		return tr.workKeyless(ctx, b)
+	}
 	for _, u := range tr.ups {
 		for !u.cur.Done {
 			if b.spent() {
@@ -42,8 +45,8 @@ func (tr *tableRun) work(ctx context.Context, b *budget) (bool, error) {
 }
 
 // sourceChunk verifies the next chunk of an upstream table: the rows it
-// should have become on the target, compared by checksum first and row by
-// row when the checksums differ, with rechecks.
+// should have become on the target, compared row by row, or in fast mode
+// by checksum first and row by row when the checksums differ.
 func (tr *tableRun) sourceChunk(ctx context.Context, u *upRun) error {
 	after, err := typedKey(keyColumns(u.table), u.cur.After)
 	if err != nil {
@@ -61,22 +64,14 @@ func (tr *tableRun) sourceChunk(ctx context.Context, u *upRun) error {
 	tr.rep.RowsCompared += int64(want.len())
 	tr.rep.RowsFiltered += int64(n - want.len())
 	if want.len() > 0 {
-		bad, err := tr.compare(ctx, u, want)
+		_, sum, err := want.checksum()
 		if err != nil {
 			return err
 		}
-		rechecks := 0
-		for len(bad) > 0 && rechecks < tr.opt.Rechecks {
-			if err := sleep(ctx, tr.opt.RecheckWait); err != nil {
-				return err
-			}
-			rechecks++
-			if want, bad, err = tr.recheck(ctx, u, want, bad); err != nil {
-				return err
-			}
-		}
-		if rechecks > 0 {
-			tr.rep.recheckDone(rechecks, len(bad) == 0)
+		tr.rep.Checksum ^= sum
+		bad, err := tr.compare(ctx, u, want)
+		if err != nil {
+			return err
 		}
 		for _, f := range bad {
 			tr.rep.add(f.kind, displayKey(want.rows[f.key].key))
@@ -91,7 +86,7 @@ func (tr *tableRun) sourceChunk(ctx context.Context, u *upRun) error {
 // the missing and different keys.
 func (tr *tableRun) compare(ctx context.Context, u *upRun, want *chunk) ([]finding, error) {
 	keys := want.keys(want.order)
-	if u.mapped < 0 { // the checksum covers all that is compared
+	if tr.opt.Fast && u.mapped < 0 { // the checksum covers all that is compared
 		count, sum, err := want.checksum()
 		if err != nil {
 			return nil, err
@@ -111,27 +106,6 @@ func (tr *tableRun) compare(ctx context.Context, u *upRun, want *chunk) ([]findi
 		return nil, err
 	}
 	return missingOrDifferent(diff(want, got, u.mapped >= 0)), nil
-}
-
-// recheck reads the rows of the bad keys again on both sides. Rows gone
-// from the source, or now dropped by a filter, are no longer in question
-// here: if the target still holds them, the pass over the target reports
-// them as extra.
-func (tr *tableRun) recheck(ctx context.Context, u *upRun, want *chunk, bad []finding) (*chunk, []finding, error) {
-	ups := make([][]any, len(bad))
-	for i, f := range bad {
-		ups[i] = want.rows[f.key].up
-	}
-	q, args := keysQuery(u.qname, u.sel, u.keyCols, ups)
-	fresh, _, _, err := u.read(ctx, q, args)
-	if err != nil || fresh.len() == 0 {
-		return fresh, nil, err
-	}
-	got, err := tr.targetRows(ctx, u, fresh.keys(fresh.order))
-	if err != nil {
-		return nil, nil, err
-	}
-	return fresh, missingOrDifferent(diff(fresh, got, u.mapped >= 0)), nil
 }
 
 // missingOrDifferent drops extra keys: a lookup by key finds target rows
@@ -244,7 +218,7 @@ func (tr *tableRun) targetRows(ctx context.Context, u *upRun, keys [][]any) (*ch
 }
 
 // targetChunk checks the next chunk of target keys for extra rows: keys
-// that no upstream table holds, rechecked like rows.
+// that no upstream table holds.
 func (tr *tableRun) targetChunk(ctx context.Context) error {
 	cur := &tr.st.Target
 	after, err := typedKey(tr.keyTypes, cur.After)
@@ -265,25 +239,6 @@ func (tr *tableRun) targetChunk(ctx context.Context) error {
 	orphans, err := tr.orphans(ctx, keys)
 	if err != nil {
 		return err
-	}
-	rechecks := 0
-	for len(orphans) > 0 && rechecks < tr.opt.Rechecks {
-		if err := sleep(ctx, tr.opt.RecheckWait); err != nil {
-			return err
-		}
-		rechecks++
-		q, args := keysQuery(tr.qname, sel, tr.keyCols, orphans)
-		if orphans, _, err = readKeys(ctx, tr.tdb, tr.keyTypes, q, args); err != nil {
-			return fmt.Errorf("read target: %w", err)
-		}
-		if len(orphans) > 0 {
-			if orphans, err = tr.orphans(ctx, orphans); err != nil {
-				return err
-			}
-		}
-	}
-	if rechecks > 0 {
-		tr.rep.recheckDone(rechecks, len(orphans) == 0)
 	}
 	for _, k := range orphans {
 		tr.rep.add(extra, displayKey(k))
@@ -345,7 +300,7 @@ func (tr *tableRun) orphans(ctx context.Context, keys [][]any) ([][]any, error) 
 
 // readKeys runs a query that selects key columns of the given types and
 // returns the keys and the last one as the server printed it.
-func readKeys(ctx context.Context, db *sql.DB, cols []schema.Column, q string, args []any) ([][]any, [][]byte, error) {
+func readKeys(ctx context.Context, db actors.Queryer, cols []schema.Column, q string, args []any) ([][]any, [][]byte, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, nil, err

@@ -7,31 +7,31 @@ import (
 )
 
 // Options tune a verification. The zero value of a field takes its
-// default, except Rechecks and RecheckWait, where 0 means none.
+// default.
 type Options struct {
 	// ChunkRows is the number of upstream rows or target keys read and
 	// compared at a time (default 1000).
 	ChunkRows int `json:"chunk_rows,omitempty"`
-	// Rechecks is how many times a differing chunk is read again before
-	// its rows are reported, RecheckWait apart.
-	Rechecks    int           `json:"rechecks,omitempty"`
-	RecheckWait time.Duration `json:"recheck_wait,omitempty"`
+	// Fast compares each chunk by one checksum per side and reads its
+	// rows only when the checksums differ; otherwise every row's digest
+	// is compared.
+	Fast bool `json:"fast,omitempty"`
 	// StepTime is how long one Step works before it returns its state
 	// (default 20s, at most MaxStepTime).
 	StepTime time.Duration `json:"step_time,omitempty"`
 }
 
 // Limits of Options: a node answers one control request within two
-// minutes, so a step and the rechecks of its last chunk must fit.
+// minutes, so a step and its last chunk must fit.
 const (
-	MaxStepTime    = time.Minute
-	maxRecheckTime = 40 * time.Second
-	maxChunkRows   = 10000
+	MaxStepTime  = time.Minute
+	maxChunkRows = 10000
 )
 
 // MaxSampleKeys is the number of keys a table report lists per kind of
-// difference.
-const MaxSampleKeys = 10
+// difference; beyond it, differences are counted. It bounds the state a
+// verification of a badly broken target carries between steps.
+const MaxSampleKeys = 1000
 
 func (o Options) normalize() (Options, error) {
 	if o.ChunkRows <= 0 {
@@ -43,12 +43,6 @@ func (o Options) normalize() (Options, error) {
 	var errs []error
 	if o.ChunkRows > maxChunkRows {
 		errs = append(errs, fmt.Errorf("chunk rows %d: at most %d", o.ChunkRows, maxChunkRows))
-	}
-	if o.Rechecks < 0 || o.RecheckWait < 0 {
-		errs = append(errs, errors.New("rechecks and recheck wait cannot be negative"))
-	}
-	if time.Duration(o.Rechecks)*o.RecheckWait > maxRecheckTime {
-		errs = append(errs, fmt.Errorf("rechecks × recheck wait is %s: at most %s", time.Duration(o.Rechecks)*o.RecheckWait, maxRecheckTime))
 	}
 	if o.StepTime > MaxStepTime {
 		errs = append(errs, fmt.Errorf("step time %s: at most %s", o.StepTime, MaxStepTime))
@@ -66,6 +60,12 @@ type Report struct {
 	Started  time.Time     `json:"started"`
 	Finished time.Time     `json:"finished,omitzero"`
 	Tables   []TableReport `json:"tables"`
+	// Positions are, per source, the binlog position at which the last
+	// step read source and target.
+	Positions map[string]string `json:"positions,omitempty"`
+	// MaxHeld is the longest the appliers were held in one step, while
+	// the snapshots were taken: the pause replication saw.
+	MaxHeld time.Duration `json:"max_held_ns,omitempty"`
 }
 
 // Table statuses.
@@ -83,8 +83,10 @@ type TableReport struct {
 	// source:schema.table.
 	Upstream []string `json:"upstream"`
 	// KeyColumns names the target key columns; sample keys list their
-	// values in this order.
+	// values in this order. For a table without a key (Keyless) they are
+	// all the columns: rows are named by their values.
 	KeyColumns []string `json:"key_columns"`
+	Keyless    bool     `json:"keyless,omitempty"`
 	Status     string   `json:"status"`
 	Reason     string   `json:"reason,omitempty"`
 	// RowsCompared counts the upstream rows compared with the target;
@@ -101,13 +103,11 @@ type TableReport struct {
 	MissingKeys   [][]string `json:"missing_keys,omitempty"`
 	ExtraKeys     [][]string `json:"extra_keys,omitempty"`
 	DifferentKeys [][]string `json:"different_keys,omitempty"`
-	// ChunksRechecked counts chunks (of either pass) read again because
-	// they differed; ChunksConverged those of them that came right on a
-	// recheck, after at most MaxRechecks rechecks.
-	ChunksRechecked int64    `json:"chunks_rechecked"`
-	ChunksConverged int64    `json:"chunks_converged"`
-	MaxRechecks     int      `json:"max_rechecks"`
-	Notes           []string `json:"notes,omitempty"`
+	// Checksum is the XOR of the first 64 bits of the digest of every
+	// upstream row compared, each read at its step's position: two
+	// verifications of unchanged tables give the same checksum.
+	Checksum uint64   `json:"checksum"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 // Differs reports whether any difference was found so far.
@@ -133,18 +133,20 @@ func (t *TableReport) add(k kind, key []string) {
 		count, keys = &t.Different, &t.DifferentKeys
 	}
 	*count++
-	if len(*keys) < MaxSampleKeys {
+	if key != nil && len(*keys) < MaxSampleKeys {
 		*keys = append(*keys, key)
 	}
 }
 
-// recheckDone records how a chunk that differed at first ended.
-func (t *TableReport) recheckDone(rechecks int, converged bool) {
-	t.ChunksRechecked++
-	if converged {
-		t.ChunksConverged++
-		t.MaxRechecks = max(t.MaxRechecks, rechecks)
+// room reports whether a key of kind k would still be kept as a sample.
+func (t *TableReport) room(k kind) bool {
+	switch k {
+	case extra:
+		return len(t.ExtraKeys) < MaxSampleKeys
+	case different:
+		return len(t.DifferentKeys) < MaxSampleKeys
 	}
+	return len(t.MissingKeys) < MaxSampleKeys
 }
 
 // State is a verification in progress: the report so far and where each
@@ -157,6 +159,10 @@ type State struct {
 	Started  time.Time     `json:"started"`
 	Finished time.Time     `json:"finished,omitzero"`
 	Tables   []*TableState `json:"tables"`
+	// Positions are the source positions the last step compared at.
+	Positions map[string]string `json:"positions,omitempty"`
+	// MaxHeld is the longest a step held the appliers.
+	MaxHeld time.Duration `json:"max_held_ns,omitempty"`
 }
 
 const stateVersion = 1
@@ -188,7 +194,7 @@ func (s *State) Done() bool { return !s.Finished.IsZero() }
 func (s *State) Report() *Report {
 	// Nothing to verify is not "equal": it is a task whose rules match no
 	// table, or a wrong task.
-	r := &Report{Task: s.Task, Started: s.Started, Finished: s.Finished, Equal: s.Done() && len(s.Tables) > 0}
+	r := &Report{Task: s.Task, Started: s.Started, Finished: s.Finished, Equal: s.Done() && len(s.Tables) > 0, Positions: s.Positions, MaxHeld: s.MaxHeld}
 	for _, t := range s.Tables {
 		r.Tables = append(r.Tables, t.Report)
 		if t.Report.Status != StatusEqual {

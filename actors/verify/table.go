@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,11 +20,14 @@ type tableRun struct {
 	st       *TableState
 	rep      *TableReport
 	opt      Options
-	tdb      *sql.DB
+	tdb      actors.Queryer  // the target's snapshot
 	qname    string          // quoted target table
 	keyCols  []string        // target key columns
 	keyTypes []schema.Column // their target definitions, to read keys
 	ups      []*upRun        // with an upstream cursor each
+	// keyless: compared as multisets of rows (keyless.go); keyCols then
+	// names every column, and the rows are named by their values.
+	keyless bool
 }
 
 // upRun is one upstream table of a target table, ready to be read.
@@ -45,7 +47,7 @@ type upRun struct {
 
 // prepareTable checks that a target table can be verified and returns its
 // run, or nil after marking it skipped.
-func prepareTable(ctx context.Context, tdb *sql.DB, ts *TableState, ups []*upstream, opt Options) (*tableRun, error) {
+func prepareTable(ctx context.Context, tdb actors.Queryer, ts *TableState, ups []*upstream, opt Options) (*tableRun, error) {
 	tr := &tableRun{st: ts, rep: &ts.Report, opt: opt, tdb: tdb}
 	byID := map[string]*upstream{}
 	for _, u := range ups {
@@ -64,10 +66,11 @@ func prepareTable(ctx context.Context, tdb *sql.DB, ts *TableState, ups []*upstr
 			ts.skip(u.err.Error())
 			return nil, nil
 		}
-		if len(u.table.Key) == 0 {
-			ts.skip(u.id + " has no primary key and no unique key on NOT NULL columns")
+		if len(tr.ups) > 0 && (len(u.table.Key) == 0) != tr.keyless {
+			ts.skip("some of its upstream tables have a key and some have none")
 			return nil, nil
 		}
+		tr.keyless = len(u.table.Key) == 0
 		tr.ups = append(tr.ups, &upRun{upstream: u, cur: cur})
 	}
 	if len(tr.ups) == 0 {
@@ -86,12 +89,16 @@ func prepareTable(ctx context.Context, tdb *sql.DB, ts *TableState, ups []*upstr
 	}
 	tr.qname = sqlgen.QuoteTable(p.TargetSchema, p.TargetTable)
 	for _, u := range tr.ups {
-		if reason := tr.bind(u, target); reason != "" {
+		bind := tr.bind
+		if tr.keyless {
+			bind = tr.bindKeyless
+		}
+		if reason := bind(u, target); reason != "" {
 			ts.skip(reason)
 			return nil, nil
 		}
 	}
-	tr.rep.KeyColumns = tr.keyCols
+	tr.rep.KeyColumns, tr.rep.Keyless = tr.keyCols, tr.keyless
 	return tr, nil
 }
 

@@ -29,6 +29,11 @@ type Input struct {
 	// the task, by source id.
 	Sources map[string]*config.Source
 	Log     *slog.Logger
+	// Hold stops the appliers of HoldSources at the positions of the
+	// sources' snapshots while the target's is taken; nil, or a source
+	// not listed, is not held (its applier does not run).
+	Hold        Holder
+	HoldSources []string
 }
 
 // Step continues a verification: st is the state the previous step
@@ -78,12 +83,28 @@ func Step(ctx context.Context, in Input, st *State, opt Options) (*State, error)
 		st = newState(in.Task.Name, spec, ups)
 		log.Info("verification started", "tables", len(st.Tables))
 	}
+	// Every chunk of this step is compared at one position per source.
+	snap, err := takeSnapshots(ctx, in, srcs.dbs, tdb)
+	if err != nil {
+		return st, err
+	}
+	defer snap.close()
+	for _, us := range ups {
+		for _, u := range us {
+			u.db = snap.src[u.source]
+		}
+	}
+	st.MaxHeld = max(st.MaxHeld, snap.held)
+	st.Positions = map[string]string{}
+	for src, p := range snap.at {
+		st.Positions[src] = p.String()
+	}
 	b := &budget{deadline: time.Now().Add(opt.StepTime)}
 	for _, ts := range st.Tables {
 		if ts.done() {
 			continue
 		}
-		tr, err := prepareTable(ctx, tdb, ts, ups[ts.Report.Target], opt)
+		tr, err := prepareTable(ctx, snap.tgt, ts, ups[ts.Report.Target], opt)
 		if err != nil {
 			return st, err
 		}
@@ -119,12 +140,13 @@ func specDigest(spec string) string {
 
 // upstream is one upstream table of the task, with its plan.
 type upstream struct {
-	id    string // source:schema.table
-	db    *sql.DB
-	rules *rules.Rules
-	table *schema.Table
-	plan  *rules.TablePlan
-	err   error // why no plan could be built
+	id     string // source:schema.table
+	source string
+	db     actors.Queryer // the source's snapshot
+	rules  *rules.Rules
+	table  *schema.Table
+	plan   *rules.TablePlan
+	err    error // why no plan could be built
 }
 
 // sources opens each source once per step.
@@ -196,7 +218,7 @@ func (s *sources) plan(ctx context.Context, source string, db *sql.DB, r *rules.
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", source, err)
 	}
-	u := &upstream{id: source + ":" + id.Schema + "." + id.Table, db: db, rules: r, table: t}
+	u := &upstream{id: source + ":" + id.Schema + "." + id.Table, source: source, db: db, rules: r, table: t}
 	u.plan, u.err = r.Plan(id.Schema, id.Table, t.ColumnNames())
 	return u, nil
 }

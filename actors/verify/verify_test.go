@@ -182,11 +182,12 @@ func TestTableReport(t *testing.T) {
 	if tr.Extra != 1 || tr.Different != 1 || !reflect.DeepEqual(tr.ExtraKeys, [][]string{{"x"}}) || !reflect.DeepEqual(tr.DifferentKeys, [][]string{{"y"}}) {
 		t.Errorf("extra %d %v, different %d %v", tr.Extra, tr.ExtraKeys, tr.Different, tr.DifferentKeys)
 	}
-	tr.recheckDone(2, true)
-	tr.recheckDone(4, false)
-	tr.recheckDone(1, true)
-	if tr.ChunksRechecked != 3 || tr.ChunksConverged != 2 || tr.MaxRechecks != 2 {
-		t.Errorf("rechecks %d, converged %d, max %d", tr.ChunksRechecked, tr.ChunksConverged, tr.MaxRechecks)
+	if tr.room(missing) || !tr.room(extra) {
+		t.Errorf("room for missing %v, extra %v", tr.room(missing), tr.room(extra))
+	}
+	tr.add(missing, nil) // counted, no sample
+	if tr.Missing != MaxSampleKeys+4 || len(tr.MissingKeys) != MaxSampleKeys {
+		t.Errorf("missing = %d, %d keys", tr.Missing, len(tr.MissingKeys))
 	}
 }
 
@@ -224,13 +225,11 @@ func TestStateReport(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	o, err := Options{}.normalize()
-	if err != nil || o.ChunkRows != 1000 || o.StepTime != 20*time.Second || o.Rechecks != 0 {
+	if err != nil || o.ChunkRows != 1000 || o.StepTime != 20*time.Second || o.Fast {
 		t.Errorf("defaults = %+v, %v", o, err)
 	}
 	for _, bad := range []Options{
 		{ChunkRows: maxChunkRows + 1},
-		{Rechecks: -1},
-		{Rechecks: 100, RecheckWait: time.Second},
 		{StepTime: 2 * time.Minute},
 	} {
 		if _, err := bad.normalize(); err == nil {

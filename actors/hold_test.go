@@ -1,0 +1,172 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/jetstream"
+)
+
+// The hold protocol between a verifier (Holds) and an applier (holdBefore,
+// holdIdle), over a real embedded JetStream KV bucket. The applier here has
+// nothing pending, so its commits are no-ops: the test drives the
+// protocol's states one at a time.
+func TestHoldProtocol(t *testing.T) {
+	store := testStore(t)
+	ctx := t.Context()
+	pos := func(n uint32) dmnode.Position { return dmnode.Position{File: "bin.000001", Pos: n} }
+	env := Env{Store: store, Log: slog.New(slog.DiscardHandler)}
+	r := &applyRun{applied: pos(100)}
+	r.hold = openHold(ctx, env, "t", "s1", env.Log)
+	defer r.hold.stop()
+	hs := Holds{Store: store, Task: "t"}
+
+	// Nothing asked: the applier goes on at once.
+	if err := r.holdBefore(ctx, pos(150)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Phase 1: the applier, about to apply a transaction ending at 150,
+	// stops before it and says it applied 100.
+	applier := make(chan error, 1)
+	stopped := make(chan dmnode.Position, 1)
+	go func() {
+		p, err := hs.Stop(ctx, "s1", "h1")
+		if err != nil {
+			t.Error(err)
+		}
+		stopped <- p
+	}()
+	seen(t, r.hold, "h1")
+	go func() { applier <- r.holdBefore(ctx, pos(150)) }()
+	if p := <-stopped; p != pos(100) {
+		t.Fatalf("stopped at %s, want %s", p, pos(100))
+	}
+	select {
+	case err := <-applier:
+		t.Fatalf("the applier went on while stopped: %v", err)
+	default:
+	}
+
+	// Phase 2 with a position past the transaction: it goes on.
+	held := make(chan error, 1)
+	since := time.Now()
+	go func() { held <- hs.HoldAt(ctx, "s1", "h1", pos(200), since) }()
+	if err := <-applier; err != nil {
+		t.Fatal(err)
+	}
+	r.applied = pos(150) // it applied the transaction
+	// The next one ends beyond 200: the applier holds before it, and the
+	// verifier learns that everything up to 200 is applied.
+	go func() { applier <- r.holdBefore(ctx, pos(260)) }()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-applier:
+		t.Fatalf("the applier passed the hold position: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	var ans ApplyHeld
+	if _, err := store.Load(ctx, heldKey("t", "s1"), &ans); err != nil || !ans.Beyond || ans.Applied != pos(150) || ans.At != pos(200) {
+		t.Fatalf("answer %+v, %v", ans, err)
+	}
+
+	// Released: it goes on.
+	if err := hs.Release(ctx, "h1", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-applier; err != nil {
+		t.Fatal(err)
+	}
+
+	// An idle applier that applied exactly the position holds in the
+	// read loop, and a new hold finds it there.
+	r.applied = pos(300)
+	go func() {
+		if _, err := hs.Stop(ctx, "s1", "h2"); err != nil {
+			t.Error(err)
+		}
+		held <- hs.HoldAt(ctx, "s1", "h2", pos(300), time.Now())
+	}()
+	seen(t, r.hold, "h2")
+	idle := make(chan error, 1)
+	go func() {
+		// The read loop: holdIdle after every commit.
+		for r.hold.cur != nil {
+			if err := r.holdIdle(ctx); err != nil {
+				idle <- err
+				return
+			}
+		}
+		idle <- nil
+	}()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	// Another verifier cannot take the applier meanwhile.
+	if _, err := hs.Stop(ctx, "s1", "other"); err == nil || !strings.Contains(err.Error(), "another verification") {
+		t.Fatalf("a second hold: %v", err)
+	}
+	if err := hs.Release(ctx, "h2", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-idle; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seen waits until the applier's watch has delivered the hold id.
+func seen(t *testing.T, h *applyHold, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.cur == nil || h.cur.ID != id {
+		if time.Now().After(deadline) {
+			t.Fatalf("hold %s not seen", id)
+		}
+		if err := h.poll(t.Context(), time.After(10*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testStore(t *testing.T) *jetstream.Store {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true,
+		StoreDir: filepath.Join(t.TempDir(), "js"), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server did not start")
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := jetstream.Open(ctx, nc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
