@@ -61,6 +61,14 @@ type SourceStatus struct {
 	GapBytes int64 `json:"gap_bytes"`
 	// Next is the command that moves a paused, stopped or failed source on.
 	Next string `json:"next,omitempty"`
+	// InPieces names the transaction (its first position) the applier is
+	// writing in pieces in safe mode because the target refused it whole
+	// for its size; PiecesTxns counts the transactions so written and
+	// PiecesLast names the last one. While one is written, the target may
+	// show it in part.
+	InPieces   string `json:"in_pieces,omitempty"`
+	PiecesTxns int64  `json:"pieces_txns,omitempty"`
+	PiecesLast string `json:"pieces_last,omitempty"`
 }
 
 // heartbeatSlack is how old the source's last heartbeat may be for an
@@ -180,6 +188,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		ss.RowsInserted, ss.RowsUpdated, ss.RowsDeleted = apply.RowsInsert, apply.RowsUpdate, apply.RowsDelete
 		ss.Upstream, ss.Relayed = tail.Upstream.String(), tail.Published.String()
 		ss.Applied = apply.Applied.String()
+		ss.InPieces, ss.PiecesTxns, ss.PiecesLast = apply.InPieces, apply.PiecesTxns, apply.PiecesLast
 		figures(&ss, dump, load, apply, tail, time.Now())
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()
