@@ -190,7 +190,7 @@ func (r *applyRun) beginBig(ctx context.Context) error {
 		return fmt.Errorf("begin target transaction: %w", err)
 	}
 	b.tx = tx
-	r.log.Debug("applying a transaction sent in parts", "txn", b.begin.String())
+	r.log.Info("applying a transaction sent in parts in one target transaction", "txn", b.begin.String())
 	return nil
 }
 

@@ -597,6 +597,7 @@ func (r *tailRun) cut(ctx context.Context) error {
 		if err := r.flush(ctx); err != nil {
 			return err
 		}
+		r.log.Info("publishing a large transaction in parts", "source", r.t.source, "txn", r.seq.begin.String())
 	}
 	if err := r.publishPart(ctx, &r.seq, &dmnode.Txn{Changes: r.txn.Changes}, false); err != nil {
 		return err

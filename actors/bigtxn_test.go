@@ -1,0 +1,219 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/jetstream"
+)
+
+// startJetStream starts an embedded NATS server with JetStream, as a node
+// does, and opens a store on it.
+func startJetStream(t *testing.T) *jetstream.Store {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: t.TempDir(), NoSigs: true, MaxPayload: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	st, err := jetstream.Open(context.Background(), nc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// relayMsg is a stream message as the test compares them.
+type relayMsg struct {
+	h    jetstream.RelayHeaders
+	data string
+}
+
+func readRelay(t *testing.T, st *jetstream.Store, source string) []relayMsg {
+	t.Helper()
+	ctx := context.Background()
+	stream, err := st.BinlogStream(ctx, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []relayMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := jetstream.ParseRelayHeaders(m.Header)
+		if err != nil {
+			t.Fatalf("message %d: %v", seq, err)
+		}
+		out = append(out, relayMsg{h, string(m.Data)})
+	}
+	return out
+}
+
+// tailScript feeds a tailer incarnation the events of a binlog: a small
+// transaction, then one of rowsEvents rows events of 200 rows each with a
+// value of bigValue bytes in its first row, then a small one.
+type tailScript struct {
+	rowsEvents int
+	bigValue   int
+}
+
+// run plays the script on a new incarnation of source's tailer, stopping
+// after stopAfter rows events of the big transaction (-1: to the end), as
+// a tailer that dies there would.
+func (s tailScript) run(t *testing.T, st *jetstream.Store, source string, stopAfter int) {
+	t.Helper()
+	ctx := context.Background()
+	stream, err := st.BinlogStream(ctx, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published, lastSeq, resume, err := lastPublished(ctx, stream, jetstream.BinlogSubject(source))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := schema.NewTracker()
+	if _, err := tr.Apply("db", "CREATE TABLE t (id int NOT NULL PRIMARY KEY, v longtext)"); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	r := &tailRun{
+		t: &Tailer{env: Env{Store: st, Log: log}, source: source}, log: log, tracker: tr,
+		cp: TailCheckpoint{Flavor: "mariadb"}, published: published, lastSeq: lastSeq,
+		subject: jetstream.BinlogSubject(source), resume: resume, file: "mysql-bin.000001",
+	}
+	pos := uint32(4)
+	hdr := func(typ replication.EventType) *replication.EventHeader {
+		pos += 100
+		return &replication.EventHeader{EventType: typ, LogPos: pos, Timestamp: 1700000000}
+	}
+	table := &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("t"), ColumnCount: 2}
+	id := int32(0)
+	rows := func(n int, big int) *replication.RowsEvent {
+		e := &replication.RowsEvent{Table: table, ColumnCount: 2}
+		for i := 0; i < n; i++ {
+			id++
+			v := fmt.Sprintf("row %d", id)
+			if i == 0 && big > 0 {
+				v = strings.Repeat("x", big)
+			}
+			e.Rows = append(e.Rows, []any{id, v})
+		}
+		return e
+	}
+	txn := func(events, stop int, big int) bool {
+		r.begin(hdr(replication.MARIADB_GTID_EVENT))
+		for i := 0; i < events; i++ {
+			if i == stop {
+				return false
+			}
+			if err := r.rows(ctx, hdr(replication.WRITE_ROWS_EVENTv1), rows(200, big)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.commit(ctx, hdr(replication.XID_EVENT)); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	txn(1, -1, 0)
+	if !txn(s.rowsEvents, stopAfter, s.bigValue) {
+		return // died here
+	}
+	txn(1, -1, 0)
+	if err := r.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A tailer that dies in the middle of publishing a transaction's parts,
+// and re-reads the transaction from its start, continues the sequence
+// after the stream's last message: the stream ends up holding exactly what
+// a tailer that never died publishes.
+func TestTailerResumesPartSequence(t *testing.T) {
+	st := startJetStream(t)
+	for _, s := range []tailScript{
+		{rowsEvents: 200},                    // parts of whole rows events
+		{rowsEvents: 6, bigValue: 2 << 20},   // and parts in fragments
+		{rowsEvents: 3, bigValue: 600 << 10}, // parts of one rows event each
+	} {
+		name := fmt.Sprintf("%d_%d", s.rowsEvents, s.bigValue)
+		s.run(t, st, "once-"+name, -1)
+		want := readRelay(t, st, "once-"+name)
+		parts, last := 0, 0
+		for _, m := range want {
+			if m.h.Part {
+				parts++
+			}
+			if m.h.Part && m.h.Last {
+				last++
+			}
+		}
+		if parts < 3 || last != 1 || want[0].h.Part || want[len(want)-1].h.Part {
+			t.Fatalf("%s: %d messages, %d of a part sequence, %d last: want a whole batch, a sequence of 3 or more with one last message, a whole batch", name, len(want), parts, last)
+		}
+		midway := 0
+		for stop := 1; stop < s.rowsEvents; stop += max(1, s.rowsEvents/5) {
+			source := fmt.Sprintf("killed-%s-%d", name, stop)
+			s.run(t, st, source, stop)
+			partial := len(readRelay(t, st, source))
+			if partial > 1 {
+				midway++ // died with a sequence begun
+			}
+			s.run(t, st, source, -1)
+			got := readRelay(t, st, source)
+			if len(got) != len(want) {
+				t.Fatalf("%s, died after %d rows events (%d messages): %d messages, want %d", name, stop, partial, len(got), len(want))
+			}
+			for i := range want {
+				if got[i].h != want[i].h || got[i].data != want[i].data {
+					t.Fatalf("%s, died after %d rows events: message %d differs: %+v, want %+v", name, stop, i, got[i].h, want[i].h)
+				}
+			}
+		}
+		if midway == 0 {
+			t.Fatalf("%s: no tailer died with a sequence begun", name)
+		}
+	}
+}
+
+// The order positions of a relay's messages never decrease, and a non-last
+// part sorts by its transaction's first event: firstAfter's binary search
+// holds.
+func TestRelayOrderPositions(t *testing.T) {
+	st := startJetStream(t)
+	tailScript{rowsEvents: 20}.run(t, st, "order", -1)
+	msgs := readRelay(t, st, "order")
+	var prev dmnode.Position
+	for i, m := range msgs {
+		if m.h.Order().Compare(prev) < 0 {
+			t.Fatalf("message %d sorts at %s, before %s", i, m.h.Order(), prev)
+		}
+		prev = m.h.Order()
+	}
+}
