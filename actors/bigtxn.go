@@ -280,8 +280,9 @@ func (r *applyRun) endBig(ctx context.Context, end dmnode.Position, at uint32) e
 		r.log.Warn("applied a transaction in pieces", "txn", b.begin.String(), "end", end.String())
 	} else {
 		if err := save(b.tx); err != nil {
-			b.tx.Rollback()
-			return fmt.Errorf("apply up to %s: %w", pos, err)
+			// The checkpoint may be what tips the transaction over the
+			// target's size limit.
+			return r.bigFailed(ctx, fmt.Errorf("apply up to %s: %w", pos, err))
 		}
 		if err := b.tx.Commit(); err != nil {
 			return r.bigFailed(ctx, fmt.Errorf("commit target transaction: %w", err))

@@ -249,6 +249,7 @@ func TestBigRows(t *testing.T) {
 		c.expectEqual(name, func(int) string { return q }, q)
 	}
 	start := time.Now()
+	c.addSources()
 	c.bigTask("rows")
 	compare("dmtest.blobs after the copy")
 	t.Logf("rows of %v bytes copied in %v", sizes, time.Since(start).Round(time.Millisecond))
