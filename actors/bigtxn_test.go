@@ -217,3 +217,98 @@ func TestRelayOrderPositions(t *testing.T) {
 		prev = m.h.Order()
 	}
 }
+
+// A transaction cut into no parts that still does not fit in a message (a
+// DDL statement of 2 MiB, say) goes as a sequence of one fragmented part,
+// whose last message alone carries the position.
+func TestTailerOversizedWholeTxn(t *testing.T) {
+	st := startJetStream(t)
+	ctx := context.Background()
+	if _, err := st.BinlogStream(ctx, "ddl"); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	r := &tailRun{t: &Tailer{env: Env{Store: st, Log: log}, source: "ddl"}, log: log, subject: jetstream.BinlogSubject("ddl")}
+	ddl := "CREATE TABLE t (id int) COMMENT '" + strings.Repeat("c", 2<<20) + "'"
+	txn := dmnode.Txn{End: dmnode.Position{File: "mysql-bin.000001", Pos: 5000}, Time: 7,
+		Changes: []dmnode.Change{{Table: dmnode.TableID{Schema: "db", Table: "t"}, DDL: ddl, DDLSchema: "db"}}}
+	r.pending.Txns = []dmnode.Txn{txn}
+	r.pendBeg = []dmnode.Position{{File: "mysql-bin.000001", Pos: 300}}
+	if err := r.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs := readRelay(t, st, "ddl")
+	if len(msgs) < 3 {
+		t.Fatalf("%d messages, want the fragments of one part", len(msgs))
+	}
+	var a jetstream.Assembler
+	for i, m := range msgs {
+		last := i == len(msgs)-1
+		if !m.h.Part || m.h.N != i || m.h.Last != last || m.h.Begin != (dmnode.Position{File: "mysql-bin.000001", Pos: 300}) {
+			t.Fatalf("message %d: %+v", i, m.h)
+		}
+		data, whole, err := a.Add([]byte(m.data))
+		if err != nil || whole != last {
+			t.Fatalf("message %d: whole %v, %v", i, whole, err)
+		}
+		if last {
+			got, err := jetstream.DecodeTxnPart(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Changes[0].DDL != ddl || m.h.End != txn.End || r.published != txn.End {
+				t.Fatalf("decoded part: end %s, published %s, ddl of %d bytes", m.h.End, r.published, len(got.Changes[0].DDL))
+			}
+		}
+	}
+}
+
+// The applier refuses a relay whose part sequences are broken instead of
+// taking a part for a transaction boundary or skipping one.
+func TestApplierRefusesBrokenSequences(t *testing.T) {
+	ctx := context.Background()
+	begin := dmnode.Position{File: "mysql-bin.000001", Pos: 300}
+	part, err := jetstream.EncodeTxnPart(nil, &dmnode.Txn{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frags, err := jetstream.Fragment(append(part, make([]byte, 3<<20)...), jetstream.MaxMessageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := jetstream.EncodeBatch(nil, &dmnode.Batch{Txns: []dmnode.Txn{{End: begin}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type msg struct {
+		h    nats.Header
+		data []byte
+	}
+	for _, tc := range []struct {
+		name string
+		msgs []msg
+		want string
+	}{
+		{"a sequence read from its middle", []msg{{jetstream.PartHeaders(begin, 1, nil), part}}, "where the start of a sequence was due"},
+		{"a message skipped", []msg{{jetstream.PartHeaders(begin, 0, nil), frags[0]}, {jetstream.PartHeaders(begin, 2, nil), frags[1]}},
+			"message 2 of the transaction at mysql-bin.000001:300 where message 1"},
+		{"a batch inside a sequence", []msg{{jetstream.PartHeaders(begin, 0, nil), frags[0]}, {jetstream.BatchHeaders(&dmnode.Batch{Txns: []dmnode.Txn{{End: begin}}}), batch}},
+			"a batch inside the part sequence"},
+		{"a fragment missing", []msg{{jetstream.PartHeaders(begin, 0, nil), frags[0]}, {jetstream.PartHeaders(begin, 1, nil), frags[2]}},
+			"fragments broken"},
+		{"a sequence ending inside a part", []msg{{jetstream.PartHeaders(begin, 0, nil), frags[0]},
+			{jetstream.PartHeaders(begin, 1, &dmnode.Txn{End: dmnode.Position{File: "mysql-bin.000001", Pos: 900}}), frags[1]}},
+			"ends inside a fragmented part"},
+	} {
+		r := &applyRun{a: &Applier{source: "s"}}
+		var err error
+		for _, m := range tc.msgs {
+			if err = r.message(ctx, m.h, m.data); err != nil {
+				break
+			}
+		}
+		if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want a permanent error with %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -468,10 +468,10 @@ func valueSize(v any) int {
 
 // commit ends the transaction being read at the event's end position.
 func (r *tailRun) commit(ctx context.Context, h *replication.EventHeader) error {
-	txn := r.txn
-	r.txn = nil
+	txn, seq := r.txn, r.seq
+	r.txn, r.seq, r.txnSize = nil, partSeq{}, 0
 	if txn == nil {
-		txn = &dmnode.Txn{Time: h.Timestamp}
+		txn, seq = &dmnode.Txn{Time: h.Timestamp}, partSeq{}
 	}
 	gtid := txn.End.GTID
 	txn.End = dmnode.Position{File: r.file, Pos: h.LogPos}
@@ -492,9 +492,9 @@ func (r *tailRun) commit(ctx context.Context, h *replication.EventHeader) error 
 	if txn.End.Compare(r.published) <= 0 {
 		return nil // already in the stream: published by an earlier incarnation
 	}
-	if r.seq.n > 0 {
+	if seq.n > 0 {
 		// The rest of a transaction that was cut into parts.
-		if err := r.publishPart(ctx, &r.seq, txn, true); err != nil {
+		if err := r.publishPart(ctx, &seq, txn, true); err != nil {
 			return err
 		}
 		r.published, r.pubTime = txn.End, txn.Time
@@ -505,7 +505,7 @@ func (r *tailRun) commit(ctx context.Context, h *replication.EventHeader) error 
 		r.pendAt = time.Now()
 	}
 	r.pending.Txns = append(r.pending.Txns, *txn)
-	r.pendBeg = append(r.pendBeg, r.seq.begin)
+	r.pendBeg = append(r.pendBeg, seq.begin)
 	r.pendSize += 32
 	hasDDL := len(txn.Changes) > 0 && txn.Changes[0].DDL != ""
 	if hasDDL || r.pendSize >= batchBytes {
