@@ -63,8 +63,8 @@ type TailProgress struct {
 const (
 	batchBytes = 512 << 10
 	// txnPartBytes is the size of a part of a transaction too large for
-	// one message, by the estimate of rowsSize: a part is cut after the
-	// rows event that reaches it. Changing it changes where a transaction
+	// one message, by the estimate rows makes of its changes' encoded
+	// size: a part is cut after the rows event that reaches it. Changing it changes where a transaction
 	// is cut, so a tailer that resumes a sequence an older version began
 	// must cut it alike.
 	txnPartBytes = 256 << 10
@@ -211,8 +211,8 @@ type tailRun struct {
 
 	file     string // current binlog file
 	gtids    mysql.GTIDSet
-	pending  dmnode.Batch // transactions not yet published
-	pendBeg  []dmnode.Position
+	pending  dmnode.Batch      // transactions not yet published
+	pendBeg  []dmnode.Position // first event of each pending transaction
 	pendSize int
 	pendAt   time.Time
 	txn      *dmnode.Txn // transaction being read
