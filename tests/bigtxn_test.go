@@ -245,6 +245,20 @@ func TestBigRows(t *testing.T) {
 		src.Exec(t, row(i+1, size))
 	}
 	compare := func(name string) {
+		// Wait with a query that computes no digest of the values, then
+		// compare the digests once.
+		quick := "SELECT id, LENGTH(b), LEFT(b, 40), RIGHT(b, 40), LENGTH(t) FROM dmtest.blobs"
+		want := harness.Rows(t, src.DB(t), quick)
+		harness.Eventually(t, 3*time.Minute, func() error {
+			got, err := queryRows(tgt.DB(t), quick)
+			if err != nil {
+				return err
+			}
+			if diff := harness.SameRows(want, got); diff != "" {
+				return fmt.Errorf("target not caught up yet: %s", diff)
+			}
+			return nil
+		})
 		q := "SELECT id, LENGTH(b), MD5(b), LENGTH(t), MD5(t) FROM dmtest.blobs"
 		c.expectEqual(name, func(int) string { return q }, q)
 	}
