@@ -11,6 +11,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/schema"
@@ -310,5 +311,65 @@ func TestApplierRefusesBrokenSequences(t *testing.T) {
 		if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want a permanent error with %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// snapStub is a snapshot stream message for the loader's fragments.
+type snapStub struct {
+	njs.Msg
+	data  []byte
+	acked *int
+}
+
+func (m snapStub) Data() []byte                        { return m.data }
+func (m snapStub) DoubleAck(ctx context.Context) error { *m.acked++; return nil }
+
+// The loader puts dumped fragments together, and acknowledges and drops
+// those that cannot be: an unfinished message a dead dumper left, and the
+// rest of one whose acknowledgements a crash cut short.
+func TestLoaderFragments(t *testing.T) {
+	ctx := context.Background()
+	acked := 0
+	msg := func(b []byte) njs.Msg { return snapStub{data: b, acked: &acked} }
+	big := func(c byte) []byte { return append([]byte{1}, strings.Repeat(string(c), 3<<20)...) }
+	a, err := jetstream.Fragment(big('a'), dumpMaxMsg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := jetstream.Fragment(big('b'), dumpMaxMsg)
+	f := &fragments{log: slog.New(slog.DiscardHandler)}
+	step := func(m []byte, wantWhole bool, wantMsgs, wantAcked int) snapMsg {
+		t.Helper()
+		sm, whole, err := f.add(ctx, msg(m))
+		if err != nil || whole != wantWhole || len(sm.ms) != wantMsgs || acked != wantAcked {
+			t.Fatalf("whole %v (want %v), %d messages (want %d), %d acknowledged (want %d), err %v",
+				whole, wantWhole, len(sm.ms), wantMsgs, acked, wantAcked, err)
+		}
+		return sm
+	}
+	step(a[0], false, 0, 0)
+	step(a[1], false, 0, 0)
+	// A whole message after an unfinished one: the unfinished one is
+	// dropped.
+	if sm := step([]byte{1, 2}, true, 1, 2); string(sm.data) != "\x01\x02" {
+		t.Fatalf("whole message: %q", sm.data)
+	}
+	// The rest of a message whose first fragments were acknowledged.
+	step(a[2], false, 0, 3)
+	// A message in fragments, whole.
+	for i, m := range b {
+		last := i == len(b)-1
+		n := 0
+		if last {
+			n = len(b)
+		}
+		if sm := step(m, last, n, 3); last && string(sm.data) != string(big('b')) {
+			t.Fatalf("message b put together wrong: %d bytes", len(sm.data))
+		}
+	}
+	// An unfinished message, dropped at the end.
+	step(a[0], false, 0, 3)
+	if err := f.drop(ctx); err != nil || acked != 4 || len(f.held) != 0 {
+		t.Fatalf("drop: %v, %d acknowledged", err, acked)
 	}
 }
