@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
@@ -371,5 +372,23 @@ func TestLoaderFragments(t *testing.T) {
 	step(a[0], false, 0, 3)
 	if err := f.drop(ctx); err != nil || acked != 4 || len(f.held) != 0 {
 		t.Fatalf("drop: %v, %d acknowledged", err, acked)
+	}
+}
+
+func TestIsTxnTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&mysql.MySQLError{Number: 1197, Message: "Multi-statement transaction required more than 'max_binlog_cache_size' bytes of storage"}, true},
+		{fmt.Errorf("target: INSERT …: %w", &mysql.MySQLError{Number: 8004, Message: "Transaction is too large"}), true},
+		{Permanent(fmt.Errorf("commit: %w", &mysql.MySQLError{Number: 8025, Message: "entry too large"})), true},
+		{&mysql.MySQLError{Number: 1213, Message: "Deadlock found"}, false},
+		{&mysql.MySQLError{Number: 1062, Message: "Duplicate entry"}, false},
+		{fmt.Errorf("connection refused"), false},
+	} {
+		if got := isTxnTooLarge(tc.err); got != tc.want {
+			t.Errorf("isTxnTooLarge(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
