@@ -44,6 +44,14 @@ type ApplyProgress struct {
 	// Rate is the recent rate of row changes applied, per second.
 	Rate    float64   `json:"rate"`
 	Updated time.Time `json:"updated"`
+	// Transactions the target refused whole, for their size, and that
+	// were written in pieces in safe mode instead (see bigtxn.go):
+	// InPieces names the one being written, PiecesTxns counts them, and
+	// PiecesLast and PiecesAt tell the last one and when it was done.
+	InPieces   string    `json:"in_pieces,omitempty"`
+	PiecesTxns int64     `json:"pieces_txns,omitempty"`
+	PiecesLast string    `json:"pieces_last,omitempty"`
+	PiecesAt   time.Time `json:"pieces_at,omitzero"`
 }
 
 func applyProgKey(task, source string) string {
@@ -121,6 +129,11 @@ func (a *Applier) Run(ctx context.Context) error {
 	}
 	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
 	defer r.hold.stop()
+	if window.Compare(applied) > 0 {
+		// A window past the checkpoint that names a transaction's first
+		// event was recorded to write that transaction in pieces.
+		r.piecesAt = window
+	}
 	if te.task.ShardMode != "" {
 		if err := r.openShard(ctx); err != nil {
 			return err
@@ -128,16 +141,22 @@ func (a *Applier) Run(ctx context.Context) error {
 	}
 	for {
 		err := r.consume(ctx, stream, seq)
-		if !errors.Is(err, errRewind) {
+		switch {
+		case errors.Is(err, errPieces):
+			// Read again from the checkpoint, which is just before the
+			// transaction to write in pieces.
+			r.lastEnd = r.applied
+		case errors.Is(err, errRewind):
+			// Read again from the checkpoint: the released shard tables
+			// re-sync, what was applied before is passed over.
+			r.shard.rewind()
+			r.tables = newTargetTables(db, te.rules, a.env.Log)
+			r.lastEnd = r.applied
+			if !r.shard.Reached.IsZero() && r.shard.Reached.Compare(r.safeUntil) > 0 {
+				r.safeUntil = r.shard.Reached
+			}
+		default:
 			return err
-		}
-		// Read again from the checkpoint: the released shard tables
-		// re-sync, what was applied before is passed over.
-		r.shard.rewind()
-		r.tables = newTargetTables(db, te.rules, a.env.Log)
-		r.lastEnd = r.applied
-		if !r.shard.Reached.IsZero() && r.shard.Reached.Compare(r.safeUntil) > 0 {
-			r.safeUntil = r.shard.Reached
 		}
 		if seq, err = firstAfter(ctx, stream, r.applied); err != nil {
 			return err
@@ -160,6 +179,7 @@ func (r *applyRun) consume(ctx context.Context, stream njs.Stream, seq uint64) e
 	if err != nil {
 		return fmt.Errorf("read stream of source %s: %w", r.a.source, err)
 	}
+	defer r.abandonBig()
 	return r.run(ctx, stream, seq, cons)
 }
 
@@ -180,8 +200,10 @@ func (a *Applier) readCheckpoint(ctx context.Context, db *sql.DB) (dmnode.Positi
 }
 
 // firstAfter finds the sequence of the first stream message that holds a
-// transaction ending after p. Batch end positions grow with the sequence,
-// so a binary search over message headers finds it.
+// transaction ending after p: a batch, or the first message of a
+// transaction's part sequence. Messages' order positions grow with the
+// sequence (RelayHeaders.Order), so a binary search over message headers
+// finds it.
 func firstAfter(ctx context.Context, stream njs.Stream, p dmnode.Position) (uint64, error) {
 	info, err := stream.Info(ctx)
 	if err != nil {
@@ -211,8 +233,11 @@ func msgEnd(ctx context.Context, stream njs.Stream, seq uint64) (dmnode.Position
 	if err != nil {
 		return dmnode.Position{}, fmt.Errorf("read stream message %d: %w", seq, err)
 	}
-	p, _, err := jetstream.HeaderPosition(m.Header)
-	return p, err
+	h, err := jetstream.ParseRelayHeaders(m.Header)
+	if err != nil {
+		return dmnode.Position{}, fmt.Errorf("stream message %d: %w", seq, err)
+	}
+	return h.Order(), nil
 }
 
 type applyRun struct {
@@ -246,6 +271,12 @@ type applyRun struct {
 
 	// lastEnd is the end of the last transaction read.
 	lastEnd dmnode.Position
+	// big is the part sequence being applied (bigtxn.go), asm puts its
+	// fragmented parts together, and piecesAt names the transaction to
+	// write in pieces.
+	big      *bigTxn
+	asm      jetstream.Assembler
+	piecesAt dmnode.Position
 	// shard is the shard DDL coordination of a task with a shard-mode.
 	shard *shardState
 	// dialect is the target's kind, read before the first DDL.
@@ -295,14 +326,8 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 				r.a.env.metrics().Pending(jetstream.BinlogStream(r.a.source), md.NumPending)
 			}
 			r.batchBytes += int64(len(m.Data()))
-			b, err := jetstream.DecodeBatch(m.Data())
-			if err != nil {
-				return Permanent(fmt.Errorf("stream of source %s: %w", r.a.source, err))
-			}
-			for i := range b.Txns {
-				if err := r.txn(ctx, &b.Txns[i]); err != nil {
-					return err
-				}
+			if err := r.message(ctx, m.Headers(), m.Data()); err != nil {
+				return err
 			}
 			if msgs == 0 {
 				started = time.Now()

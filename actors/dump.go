@@ -269,7 +269,8 @@ func planChunks(ctx context.Context, c *sql.Conn, dt *DumpTable, perChunk int64)
 type dumpWriter struct {
 	d       *Dumper
 	subject string
-	mu      sync.Mutex // guards cp, rev and rows
+	mu      sync.Mutex   // guards cp, rev and rows
+	pubMu   sync.RWMutex // keeps a fragmented message's fragments consecutive (publish)
 	cp      *DumpCheckpoint
 	rev     uint64
 	rows    int64
@@ -417,7 +418,17 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 			part++
 		}
 		if enc.Size() > dumpMaxMsg {
-			return Permanent(fmt.Errorf("a row of %s.%s is larger than a message can hold; rows over 1 MiB are not supported yet", t.Schema, t.Name))
+			// One row larger than a message: a message of its own, which
+			// publish sends as fragments.
+			buf = enc.Message(buf[:0], part, false, false)
+			if err := w.publish(ctx, t, buf, 1); err != nil {
+				return err
+			}
+			enc.Reset(false)
+			part++
+			if cap(buf) > 2*dumpMaxMsg {
+				buf = nil // a huge row's encoding is not kept
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -462,11 +473,27 @@ func chunkQuery(t *DumpTable, c *DumpChunk, where string) (string, []any) {
 }
 
 // publish writes one encoded message of a chunk's rows to the stream and
-// returns once the stream has stored it.
+// returns once the stream has stored it. A message larger than dumpMaxMsg
+// (a row that large) goes as fragments (jetstream.Fragment), which must
+// be consecutive in the stream for the loader to put them together: the
+// readers publish their messages under pubMu's read lock, a fragmented one
+// under its write lock.
 func (w *dumpWriter) publish(ctx context.Context, t *schema.Table, data []byte, rows int) error {
-	msg := &nats.Msg{Subject: w.subject, Data: data}
-	if _, err := w.d.env.Store.JS.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err)
+	frags, err := jetstream.Fragment(data, dumpMaxMsg)
+	if err != nil {
+		return Permanent(fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err))
+	}
+	if len(frags) == 1 {
+		w.pubMu.RLock()
+		defer w.pubMu.RUnlock()
+	} else {
+		w.pubMu.Lock()
+		defer w.pubMu.Unlock()
+	}
+	for _, f := range frags {
+		if _, err := w.d.env.Store.JS.PublishMsg(ctx, &nats.Msg{Subject: w.subject, Data: f}); err != nil {
+			return fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err)
+		}
 	}
 	m := w.d.env.metrics()
 	m.Rows(PhaseDump, dmnode.Insert.String(), int64(rows))

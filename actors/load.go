@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,7 +108,9 @@ func (l *Loader) Run(ctx context.Context) error {
 		FilterSubject: jetstream.SnapshotSubject(l.task, l.source),
 		AckPolicy:     njs.AckExplicitPolicy,
 		AckWait:       10 * time.Minute,
-		MaxAckPending: loadMaxAckPending(pool),
+		// Room for every fragment of the largest message besides: its
+		// fragments are all delivered before the first is acknowledged.
+		MaxAckPending: loadMaxAckPending(pool) + jetstream.MaxFragments,
 	})
 	if err != nil {
 		return fmt.Errorf("create load consumer: %w", err)
@@ -178,10 +181,17 @@ const (
 	loadDrainWait = 20 * time.Millisecond
 )
 
+// snapMsg is one message of the snapshot stream: one stream message, or
+// the fragments of a larger one put together (fetch).
+type snapMsg struct {
+	ms   []njs.Msg
+	data []byte
+}
+
 // loaded is a message whose rows are committed, waiting for its
 // acknowledgement.
 type loaded struct {
-	m    njs.Msg
+	m    snapMsg
 	rows int
 }
 
@@ -189,7 +199,7 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 	// Fetched messages wait here for a free worker; when it is full the
 	// fetcher waits. The consumer's MaxAckPending (loadMaxAckPending)
 	// bounds what is fetched, in a worker, or waiting for its ack.
-	msgs := make(chan njs.Msg, pool)
+	msgs := make(chan snapMsg, pool)
 	// Committed messages wait here for their acknowledgement, so a worker
 	// goes on to the next message without waiting for the server to
 	// confirm one (a confirmed ack costs a stream write, and an fsync with
@@ -244,7 +254,7 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 // work loads messages until msgs is closed and hands each to the acker.
 // A worker loads only while the gate admits it: the adaptive limit decides
 // how many of the pool's connections are in use.
-func (ld *loadRun) work(ctx context.Context, msgs <-chan njs.Msg, acks chan<- loaded) error {
+func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- loaded) error {
 	waitFrom := time.Now()
 	for m := range msgs {
 		if err := ld.gate.Acquire(ctx); err != nil {
@@ -252,7 +262,7 @@ func (ld *loadRun) work(ctx context.Context, msgs <-chan njs.Msg, acks chan<- lo
 		}
 		ld.idleNs.Add(int64(time.Since(waitFrom)))
 		began := time.Now()
-		n, err := ld.apply(ctx, m)
+		n, err := ld.apply(ctx, m.data)
 		ld.gate.Release()
 		if err != nil {
 			return err
@@ -271,14 +281,16 @@ func (ld *loadRun) work(ctx context.Context, msgs <-chan njs.Msg, acks chan<- lo
 // ack acknowledges a committed message, confirmed by the server so that
 // the drain check counts it, and records its rows.
 func (ld *loadRun) ack(ctx context.Context, a loaded) error {
-	if err := a.m.DoubleAck(ctx); err != nil {
-		return fmt.Errorf("acknowledge dumped rows: %w", err)
+	for _, m := range a.m.ms {
+		if err := m.DoubleAck(ctx); err != nil {
+			return fmt.Errorf("acknowledge dumped rows: %w", err)
+		}
 	}
 	atomic.AddInt64(&ld.rows, int64(a.rows))
 	met := ld.l.env.metrics()
 	met.Rows(PhaseLoad, dmnode.Insert.String(), int64(a.rows))
-	met.Bytes(PhaseLoad, int64(len(a.m.Data())))
-	if md, err := a.m.Metadata(); err == nil {
+	met.Bytes(PhaseLoad, int64(len(a.m.data)))
+	if md, err := a.m.ms[len(a.m.ms)-1].Metadata(); err == nil {
 		met.Pending(jetstream.SnapshotStream(ld.l.task), md.NumPending)
 	}
 	return nil
@@ -291,9 +303,11 @@ func loadMaxAckPending(pool int) int { return 4 * pool }
 var errLoadDone = errors.New("load done")
 
 // fetch pulls messages until the dump is finished and every message is
-// acknowledged, then returns errLoadDone.
-func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out chan<- njs.Msg) error {
+// acknowledged, then returns errLoadDone. It puts fragmented messages
+// together (frags), holding one at most.
+func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out chan<- snapMsg) error {
 	lastReport := time.Now()
+	f := &fragments{log: ld.l.env.Log}
 	for {
 		wait := loadFetchWait
 		if ld.dumpFinished() {
@@ -309,8 +323,15 @@ func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out c
 		n := 0
 		for m := range jetstream.Messages(ctx, batch) {
 			n++
+			sm, ok, err := f.add(ctx, m)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
 			select {
-			case out <- m:
+			case out <- sm:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -325,7 +346,15 @@ func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out c
 		if n > 0 {
 			continue
 		}
-		done, err := ld.drained(ctx, cons)
+		done, onlyHeld, err := ld.drained(ctx, cons, len(f.held))
+		if onlyHeld {
+			// Nothing else left: the held fragments are the unfinished
+			// message of a dumper that died (its chunk was dumped again).
+			if err := f.drop(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil || done {
 			if done {
 				return errLoadDone
@@ -341,16 +370,81 @@ func (ld *loadRun) dumpFinished() bool {
 	return ok && t.Sources[ld.l.source] != nil && t.Sources[ld.l.source].Stage == catalog.StageLoad
 }
 
-// drained reports whether the dumper finished and nothing is left to load.
-func (ld *loadRun) drained(ctx context.Context, cons njs.Consumer) (bool, error) {
+// drained reports whether the dumper finished and nothing is left to
+// load, or (onlyHeld) nothing but the held fragments.
+func (ld *loadRun) drained(ctx context.Context, cons njs.Consumer, held int) (done, onlyHeld bool, err error) {
 	if !ld.dumpFinished() {
-		return false, nil
+		return false, false, nil
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return false, fmt.Errorf("read load consumer: %w", err)
+		return false, false, fmt.Errorf("read load consumer: %w", err)
 	}
-	return info.NumPending == 0 && info.NumAckPending == 0, nil
+	if info.NumPending > 0 || info.NumAckPending > held {
+		return false, false, nil
+	}
+	if held > 0 {
+		return false, true, nil
+	}
+	return info.NumAckPending == 0, false, nil
+}
+
+// fragments puts the fragments of the snapshot stream's large messages
+// together (jetstream.Assembler). The dumper publishes a message's
+// fragments consecutively, so at most one message is put together at a
+// time. Fragments that cannot be put together are acknowledged and
+// dropped, with a warning: a message left unfinished by a dumper that died
+// (its chunk is not done, so it is dumped again), or the rest of one whose
+// acknowledgements were cut short by a crash (its rows are committed).
+type fragments struct {
+	log  *slog.Logger
+	asm  jetstream.Assembler
+	held []njs.Msg
+}
+
+// add takes the next message; it returns a whole message and true, or
+// false while one is being put together.
+func (f *fragments) add(ctx context.Context, m njs.Msg) (snapMsg, bool, error) {
+	dropped := f.asm.Dropped
+	data, whole, err := f.asm.Add(m.Data())
+	if f.asm.Dropped > dropped {
+		if err := f.drop(ctx); err != nil {
+			return snapMsg{}, false, err
+		}
+	}
+	if errors.Is(err, jetstream.ErrFragmentOrder) {
+		f.log.Warn("dropping a dumped fragment that continues no message", "err", err)
+		if err := m.DoubleAck(ctx); err != nil {
+			return snapMsg{}, false, fmt.Errorf("acknowledge dumped rows: %w", err)
+		}
+		return snapMsg{}, false, nil
+	}
+	if err != nil {
+		return snapMsg{}, false, Permanent(fmt.Errorf("snapshot stream: %w", err))
+	}
+	if !whole {
+		f.held = append(f.held, m)
+		return snapMsg{}, false, nil
+	}
+	ms := append(f.held, m)
+	f.held = nil
+	return snapMsg{ms: ms, data: data}, true, nil
+}
+
+// drop acknowledges and forgets the fragments held.
+func (f *fragments) drop(ctx context.Context) error {
+	if len(f.held) == 0 {
+		return nil
+	}
+	f.log.Warn("dropping the fragments of a dumped message that was never finished", "fragments", len(f.held))
+	for _, m := range f.held {
+		if err := m.DoubleAck(ctx); err != nil {
+			return fmt.Errorf("acknowledge dumped rows: %w", err)
+		}
+	}
+	f.held = nil
+	f.asm.Reset()
+	return nil
 }
 
 // apply writes a message's rows to the target in one transaction and
@@ -365,9 +459,9 @@ func (ld *loadRun) drained(ctx context.Context, cons njs.Consumer) (bool, error)
 // delivered again after a crash, a chunk dumped again by a restarted
 // dumper) thus still end up as REPLACE leaves them, and the first load of
 // a chunk, nearly always, pays no more than a plain INSERT.
-func (ld *loadRun) apply(ctx context.Context, m njs.Msg) (int, error) {
+func (ld *loadRun) apply(ctx context.Context, data []byte) (int, error) {
 	start := time.Now()
-	rb, err := jetstream.DecodeRowBatch(m.Data())
+	rb, err := jetstream.DecodeRowBatch(data)
 	if err != nil {
 		return 0, Permanent(err)
 	}

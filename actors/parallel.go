@@ -513,16 +513,8 @@ func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at u
 	waves := r.waves(r.ops, uniques)
 	// The window is recorded first: from here on a crash may leave part of
 	// the batch written, and a restart replays it in safe mode.
-	if err := execTx(ctx, r.db, nil, func(tx *sql.Tx) error {
-		if err := checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.apply_window (task, source, binlog_file, binlog_pos, binlog_gtid)
-			VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos),
-			binlog_gtid = VALUES(binlog_gtid)`, r.a.task, r.a.source, pos.File, pos.Pos, pos.GTID)
+	if err := r.recordWindow(ctx, pos); err != nil {
 		return err
-	}); err != nil {
-		return fmt.Errorf("record apply window up to %s: %w", pos, err)
 	}
 	for _, wave := range waves {
 		g, gctx := errgroup.WithContext(ctx)

@@ -23,12 +23,18 @@ import (
 
 // Tailer reads one source's binlog and publishes it, as batches of whole
 // transactions, to the source's stream: the relay log every task on that
-// source reads. Its checkpoint is the position of a transaction boundary;
-// the schemas it tracks are versioned by position in the schema store
-// (jetstream.SchemaStore): the starting versions at its start position and
-// one version per table a DDL changes. After a restart it reads the
-// versions in force at its checkpoint, re-reads from there and publishes
-// only what the stream does not hold yet.
+// source reads. A transaction larger than txnPartBytes goes as a sequence
+// of parts instead, published while it is read, so the tailer never holds
+// a large transaction whole (see jetstream/parts.go). Its checkpoint is the
+// position of a transaction boundary; the schemas it tracks are versioned
+// by position in the schema store (jetstream.SchemaStore): the starting
+// versions at its start position and one version per table a DDL changes.
+// After a restart it reads the versions in force at its checkpoint,
+// re-reads from there and publishes only what the stream does not hold
+// yet: whole transactions the stream holds are passed over, and a part
+// sequence the stream holds the beginning of is continued after its last
+// message. The cut into parts depends only on the rows, so the re-read
+// transaction is cut where it was before.
 type Tailer struct {
 	env    Env
 	source string
@@ -63,8 +69,14 @@ type TailProgress struct {
 // Batch bounds: a batch is published when it holds this many bytes of
 // row data, or when its first transaction has waited this long.
 const (
-	batchBytes  = 512 << 10
-	batchLinger = 20 * time.Millisecond
+	batchBytes = 512 << 10
+	// txnPartBytes is the size of a part of a transaction too large for
+	// one message, by the estimate rows makes of its changes' encoded
+	// size: a part is cut after the rows event that reaches it. Changing it changes where a transaction
+	// is cut, so a tailer that resumes a sequence an older version began
+	// must cut it alike.
+	txnPartBytes = 256 << 10
+	batchLinger  = 20 * time.Millisecond
 	// checkpointEvery bounds how much binlog a restarted tailer re-reads.
 	checkpointEvery = 5 * time.Second
 )
@@ -98,7 +110,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	published, lastSeq, err := lastPublished(ctx, stream, jetstream.BinlogSubject(t.source))
+	published, lastSeq, resume, err := lastPublished(ctx, stream, jetstream.BinlogSubject(t.source))
 	if err != nil {
 		return err
 	}
@@ -107,25 +119,37 @@ func (t *Tailer) Run(ctx context.Context) error {
 		return err
 	}
 	log.Info("tailing binlog", "source", t.source, "from", cp.Pos.String(), "published", published.String(), "tables", len(tracker.Tables()))
+	if resume.Part {
+		log.Info("resuming a transaction's part sequence", "source", t.source, "txn", resume.Begin.String(), "after_message", resume.N)
+	}
 	r := &tailRun{
 		t: t, src: src, log: log, tracker: tracker, schemas: schemas, guessed: guessed, cp: cp, rev: rev,
-		published: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source),
+		published: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source), resume: resume,
 	}
 	return r.run(ctx)
 }
 
-// lastPublished returns the end position and sequence of the stream's
-// last batch.
-func lastPublished(ctx context.Context, stream njs.Stream, subject string) (dmnode.Position, uint64, error) {
+// lastPublished returns what the stream holds: the end of its last whole
+// transaction, the sequence of its last message and, when that message is
+// a part of an unfinished sequence, its headers (resume.Part set). Then
+// every transaction that ends before the sequence's first event is
+// published, and the returned position is that event's.
+func lastPublished(ctx context.Context, stream njs.Stream, subject string) (published dmnode.Position, seq uint64, resume jetstream.RelayHeaders, err error) {
 	msg, err := stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, njs.ErrMsgNotFound) {
-		return dmnode.Position{}, 0, nil
+		return dmnode.Position{}, 0, resume, nil
 	}
 	if err != nil {
-		return dmnode.Position{}, 0, fmt.Errorf("read last message of %s: %w", subject, err)
+		return dmnode.Position{}, 0, resume, fmt.Errorf("read last message of %s: %w", subject, err)
 	}
-	p, _, err := jetstream.HeaderPosition(msg.Header)
-	return p, msg.Sequence, err
+	h, err := jetstream.ParseRelayHeaders(msg.Header)
+	if err != nil {
+		return dmnode.Position{}, 0, resume, Permanent(fmt.Errorf("last message of %s (sequence %d): %w", subject, msg.Sequence, err))
+	}
+	if h.Last {
+		return h.End, msg.Sequence, jetstream.RelayHeaders{}, nil
+	}
+	return h.Begin, msg.Sequence, h, nil
 }
 
 // tailRun is one incarnation's reading state.
@@ -150,10 +174,19 @@ type tailRun struct {
 
 	file     string // current binlog file
 	gtids    mysql.GTIDSet
-	pending  dmnode.Batch // transactions not yet published
+	pending  dmnode.Batch      // transactions not yet published
+	pendBeg  []dmnode.Position // first event of each pending transaction
 	pendSize int
 	pendAt   time.Time
 	txn      *dmnode.Txn // transaction being read
+	// seq is the part sequence of the transaction being read (n > 0 once
+	// it has been cut), txnSize the estimated size of its changes not yet
+	// in a part.
+	seq     partSeq
+	txnSize int
+	// resume is the stream's unfinished part sequence at start, if any.
+	resume   jetstream.RelayHeaders
+	buf      []byte // encoding scratch
 	upstream dmnode.Position
 	caughtUp time.Time
 	lastSave time.Time
@@ -283,8 +316,11 @@ func (r *tailRun) handle(ctx context.Context, ev *replication.BinlogEvent) error
 	return nil
 }
 
+// begin starts a transaction at its first event, whose end position
+// names it in a part sequence.
 func (r *tailRun) begin(h *replication.EventHeader) {
 	r.txn = &dmnode.Txn{Time: h.Timestamp}
+	r.seq, r.txnSize = partSeq{begin: dmnode.Position{File: r.file, Pos: h.LogPos}}, 0
 }
 
 func (r *tailRun) query(ctx context.Context, h *replication.EventHeader, e *replication.QueryEvent) error {
@@ -370,11 +406,16 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 		r.begin(h)
 	}
 	c := dmnode.Change{Table: id, Columns: tbl.ColumnNames(), Key: tbl.Key}
+	size := 16
+	for _, name := range c.Columns {
+		size += len(name) + 1
+	}
 	conv := func(row []any) []any {
 		out := make([]any, len(row))
+		size += 3
 		for i, v := range row {
 			out[i] = normalizeValue(tbl.Columns[i], v)
-			r.pendSize += valueSize(out[i])
+			size += valueSize(out[i])
 		}
 		return out
 	}
@@ -395,25 +436,32 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 		}
 	}
 	r.txn.Changes = append(r.txn.Changes, c)
+	r.pendSize += size
+	r.txnSize += size
+	if r.txnSize >= txnPartBytes {
+		return r.cut(ctx)
+	}
 	return nil
 }
 
+// valueSize is an upper bound of a value's encoded size, within the few
+// bytes of a length above 2^14.
 func valueSize(v any) int {
 	switch x := v.(type) {
 	case string:
-		return len(x) + 2
+		return len(x) + 4
 	case []byte:
-		return len(x) + 2
+		return len(x) + 4
 	}
-	return 9
+	return 11
 }
 
 // commit ends the transaction being read at the event's end position.
 func (r *tailRun) commit(ctx context.Context, h *replication.EventHeader) error {
-	txn := r.txn
-	r.txn = nil
+	txn, seq := r.txn, r.seq
+	r.txn, r.seq, r.txnSize = nil, partSeq{}, 0
 	if txn == nil {
-		txn = &dmnode.Txn{Time: h.Timestamp}
+		txn, seq = &dmnode.Txn{Time: h.Timestamp}, partSeq{}
 	}
 	gtid := txn.End.GTID
 	txn.End = dmnode.Position{File: r.file, Pos: h.LogPos}
@@ -434,10 +482,20 @@ func (r *tailRun) commit(ctx context.Context, h *replication.EventHeader) error 
 	if txn.End.Compare(r.published) <= 0 {
 		return nil // already in the stream: published by an earlier incarnation
 	}
+	if seq.n > 0 {
+		// The rest of a transaction that was cut into parts.
+		if err := r.publishPart(ctx, &seq, txn, true); err != nil {
+			return err
+		}
+		r.published, r.pubTime = txn.End, txn.Time
+		r.pendSize = 0 // nothing pending: flushed before the first part
+		return nil
+	}
 	if len(r.pending.Txns) == 0 {
 		r.pendAt = time.Now()
 	}
 	r.pending.Txns = append(r.pending.Txns, *txn)
+	r.pendBeg = append(r.pendBeg, seq.begin)
 	r.pendSize += 32
 	hasDDL := len(txn.Changes) > 0 && txn.Changes[0].DDL != ""
 	if hasDDL || r.pendSize >= batchBytes {
@@ -466,21 +524,23 @@ func (r *tailRun) flush(ctx context.Context) error {
 			return Permanent(err)
 		}
 		b := dmnode.Batch{Txns: r.pending.Txns[:n]}
-		msg := &nats.Msg{Subject: r.subject, Data: data, Header: jetstream.BatchHeaders(&b)}
-		ack, err := r.t.env.Store.JS.PublishMsg(ctx, msg, njs.WithExpectLastSequencePerSubject(r.lastSeq))
-		if jetstream.IsWrongLastSequence(err) {
-			return Permanent(fmt.Errorf("publish binlog batch of source %s: another tailer appended to the stream: %w", r.t.source, jetstream.ErrFenced))
+		if data == nil {
+			// One transaction that does not fit in a message by itself:
+			// a sequence of one part, fragmented.
+			if err := r.publishPart(ctx, &partSeq{begin: r.pendBeg[0]}, &b.Txns[0], true); err != nil {
+				return err
+			}
+		} else {
+			if err := r.publish(ctx, data, jetstream.BatchHeaders(&b)); err != nil {
+				return err
+			}
+			r.countPublished(&b, len(data))
 		}
-		if err != nil {
-			return fmt.Errorf("publish binlog batch of source %s: %w", r.t.source, err)
-		}
-		r.lastSeq = ack.Sequence
-		r.countPublished(&b, len(data))
 		r.published = b.End()
 		r.pubTime = b.Txns[n-1].Time
-		r.pending.Txns = r.pending.Txns[n:]
+		r.pending.Txns, r.pendBeg = r.pending.Txns[n:], r.pendBeg[n:]
 	}
-	r.pending.Txns = nil
+	r.pending.Txns, r.pendBeg = nil, nil
 	r.pendSize = 0
 	if r.txn == nil && time.Since(r.lastSave) >= checkpointEvery {
 		return r.saveCheckpoint(ctx)
@@ -489,7 +549,8 @@ func (r *tailRun) flush(ctx context.Context) error {
 }
 
 // encodeUpTo encodes as many leading transactions as fit in one message
-// (always at least one) and returns how many it took.
+// (always at least one) and returns how many it took. When the first
+// transaction alone does not fit, it returns 1 and no data.
 func encodeUpTo(txns []dmnode.Txn) (int, []byte, error) {
 	n := len(txns)
 	for {
@@ -497,14 +558,97 @@ func encodeUpTo(txns []dmnode.Txn) (int, []byte, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		if len(data) <= jetstream.MaxMessageBytes || n == 1 {
-			if len(data) > 1<<20-4096 {
-				return 0, nil, fmt.Errorf("one transaction encodes to %d bytes, more than a message can hold; splitting large transactions is not supported yet", len(data))
-			}
+		if len(data) <= jetstream.MaxMessageBytes {
 			return n, data, nil
+		}
+		if n == 1 {
+			return 1, nil, nil
 		}
 		n = (n + 1) / 2
 	}
+}
+
+// partSeq numbers the messages of one transaction's part sequence.
+type partSeq struct {
+	begin dmnode.Position // the transaction's first event
+	n     int             // messages made so far, published or passed over
+}
+
+// cut publishes the changes read so far of the transaction being read as
+// a part of its sequence, after the whole transactions before it.
+func (r *tailRun) cut(ctx context.Context) error {
+	if r.seq.begin.Compare(r.published) < 0 {
+		// Begun before the end of a published transaction: the stream
+		// holds it whole already.
+		r.txn.Changes, r.txnSize = nil, 0
+		return nil
+	}
+	if r.seq.n == 0 {
+		if err := r.flush(ctx); err != nil {
+			return err
+		}
+		r.log.Info("publishing a large transaction in parts", "source", r.t.source, "txn", r.seq.begin.String())
+	}
+	if err := r.publishPart(ctx, &r.seq, &dmnode.Txn{Changes: r.txn.Changes}, false); err != nil {
+		return err
+	}
+	r.txn.Changes, r.txnSize = nil, 0
+	return nil
+}
+
+// publishPart publishes a part of a transaction as one message, or as
+// fragments when it does not fit in one, passing over the messages the
+// stream holds already (see Tailer). With last set, t is the
+// transaction's last part, with its end, and its last message carries the
+// position.
+func (r *tailRun) publishPart(ctx context.Context, s *partSeq, t *dmnode.Txn, last bool) error {
+	data, err := jetstream.EncodeTxnPart(r.buf[:0], t)
+	if err != nil {
+		return Permanent(err)
+	}
+	r.buf = data[:0]
+	frags, err := jetstream.Fragment(data, jetstream.MaxMessageBytes)
+	if err != nil {
+		return Permanent(fmt.Errorf("source %s: transaction at %s: %w", r.t.source, s.begin, err))
+	}
+	published := false
+	for i, f := range frags {
+		n := s.n
+		s.n++
+		if r.resume.Part && r.resume.Begin == s.begin && n <= r.resume.N {
+			continue // in the stream already
+		}
+		var end *dmnode.Txn
+		if last && i == len(frags)-1 {
+			end = t
+		}
+		if err := r.publish(ctx, f, jetstream.PartHeaders(s.begin, n, end)); err != nil {
+			return err
+		}
+		published = true
+	}
+	if published {
+		r.countPublished(&dmnode.Batch{Txns: []dmnode.Txn{*t}}, len(data))
+	}
+	if cap(r.buf) > 4*jetstream.MaxMessageBytes {
+		r.buf = nil // a huge row's encoding is not kept
+	}
+	return nil
+}
+
+// publish appends one message to the stream, expecting the stream's last
+// message of the subject to be the one this incarnation appended last.
+func (r *tailRun) publish(ctx context.Context, data []byte, h nats.Header) error {
+	msg := &nats.Msg{Subject: r.subject, Data: data, Header: h}
+	ack, err := r.t.env.Store.JS.PublishMsg(ctx, msg, njs.WithExpectLastSequencePerSubject(r.lastSeq))
+	if jetstream.IsWrongLastSequence(err) {
+		return Permanent(fmt.Errorf("publish binlog batch of source %s: another tailer appended to the stream: %w", r.t.source, jetstream.ErrFenced))
+	}
+	if err != nil {
+		return fmt.Errorf("publish binlog batch of source %s: %w", r.t.source, err)
+	}
+	r.lastSeq = ack.Sequence
+	return nil
 }
 
 // saveCheckpoint records the end of the last transaction read. Only called

@@ -121,6 +121,12 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 			if s.LastError != "" {
 				fmt.Fprintf(out, "  %s last error (%s): %s\n", s.Source, s.LastErrorTime, s.LastError)
 			}
+			if s.InPieces != "" {
+				fmt.Fprintf(out, "  %s: writing the transaction at %s in pieces in safe mode (the target refused it whole for its size)\n", s.Source, s.InPieces)
+			}
+			if s.PiecesTxns > 0 {
+				fmt.Fprintf(out, "  %s: %d transaction(s) written in pieces because the target refused them whole, the last at %s\n", s.Source, s.PiecesTxns, s.PiecesLast)
+			}
 		}
 		printShardStatus(out, t)
 		for _, n := range t.Notes {

@@ -5,8 +5,13 @@
 // Streams:
 //
 //	BINLOG_<source>   subject dmnode.binlog.<source>          the relay log of one source:
-//	                                                          batches of whole transactions
+//	                                                          batches of whole transactions,
+//	                                                          or one transaction's parts
 //	SNAPSHOT_<task>   subject dmnode.snapshot.<task>.<source> a work queue of dumped row chunks
+//
+// Nothing has a size limit: a transaction larger than a message travels as
+// a sequence of parts, and a message larger than the payload limit as
+// fragments (parts.go).
 //
 // Checkpoints live in the KV bucket dmnode_checkpoints. Every write is a
 // compare-and-set on the key's revision, so a stale incarnation of an actor

@@ -26,7 +26,9 @@ const MaxMessageBytes = 900 << 10
 
 // Message headers of the binlog stream: the position after the batch's last
 // transaction and its commit time. A restarted tailer reads them from the
-// stream's last message to know what is already published.
+// stream's last message to know what is already published. A transaction's
+// part sequence carries them on its last message only (parts.go); read
+// them with ParseRelayHeaders, which tells the two apart.
 const (
 	HeaderFile = "Dmnode-File"
 	HeaderPos  = "Dmnode-Pos"

@@ -70,6 +70,14 @@ type SourceStatus struct {
 	// its adaptive limit chose, and ConnectionsWhy the limit's reason.
 	Connections    int    `json:"connections,omitempty"`
 	ConnectionsWhy string `json:"connections_why,omitempty"`
+	// InPieces names the transaction (its first position) the applier is
+	// writing in pieces in safe mode because the target refused it whole
+	// for its size; PiecesTxns counts the transactions so written and
+	// PiecesLast names the last one. While one is written, the target may
+	// show it in part.
+	InPieces   string `json:"in_pieces,omitempty"`
+	PiecesTxns int64  `json:"pieces_txns,omitempty"`
+	PiecesLast string `json:"pieces_last,omitempty"`
 }
 
 // heartbeatSlack is how old the source's last heartbeat may be for an
@@ -193,6 +201,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		ss.RowsInserted, ss.RowsUpdated, ss.RowsDeleted = apply.RowsInsert, apply.RowsUpdate, apply.RowsDelete
 		ss.Upstream, ss.Relayed = tail.Upstream.String(), tail.Published.String()
 		ss.Applied = apply.Applied.String()
+		ss.InPieces, ss.PiecesTxns, ss.PiecesLast = apply.InPieces, apply.PiecesTxns, apply.PiecesLast
 		figures(&ss, dump, load, apply, tail, time.Now())
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()

@@ -56,6 +56,7 @@ func TestBench(t *testing.T) {
 	phase("full", func(t *testing.T) { full = e.runFull(t) })
 	phase("fanin", func(t *testing.T) { e.runFanIn(t, full) })
 	phase("incr", e.runIncr)
+	phase("bigtxn", e.runBigTxn)
 	phase("steady", e.runSteady)
 	phase("failover", e.runFailover)
 

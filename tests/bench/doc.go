@@ -9,6 +9,9 @@
 //   - fanin: dmnode's full copy from one, two and three sources;
 //   - incr: catch-up of a binlog backlog of mixed transactions, by dmnode
 //     and by a MariaDB replica with optimistic parallel replication;
+//   - bigtxn: one transaction of 300k rows (INSERT ... SELECT), by dmnode
+//     (sent in parts, applied as one target transaction) and by a MariaDB
+//     replica;
 //   - steady: replication lag under a constant write rate;
 //   - failover: a three-node cluster losing the node that runs a tailer.
 //
