@@ -98,11 +98,15 @@ func (t *Tailer) Run(ctx context.Context) error {
 		return err
 	}
 	log.Info("tailing binlog", "source", t.source, "from", cp.Pos.String(), "published", published.String())
+	// The retention loop trims the relay beside the reading loop and
+	// stops it while the relay is full (retention.go).
+	keep := newRetention(t.env, t.source, src, stream, log)
 	r := &tailRun{
 		t: t, src: src, log: log, tracker: tracker, cp: cp, rev: rev,
 		published: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source),
+		gate: keep.gate,
 	}
-	return r.run(ctx)
+	return keep.around(ctx, r.run, func() dmnode.Position { return r.cp.Pos })
 }
 
 // initCheckpoint creates the first checkpoint when no dumper did: at the
@@ -179,6 +183,9 @@ type tailRun struct {
 	// cannot append once its successor has.
 	lastSeq uint64
 	subject string
+	// gate says when the relay is full: the loop then stops reading the
+	// source at the next transaction boundary (pauseForRoom).
+	gate *relayGate
 	// read is the end of the last transaction read, published or (when
 	// re-reading what an earlier incarnation published) skipped. With no
 	// transaction pending, the tracker's state is the state at read.
@@ -240,6 +247,9 @@ func (r *tailRun) run(ctx context.Context) error {
 		}
 		if err := r.maybeFlush(ctx, ev == nil); err != nil {
 			return err
+		}
+		if r.txn == nil && r.gate.full() {
+			return r.pauseForRoom(ctx)
 		}
 		select {
 		case <-progress.C:
@@ -485,6 +495,7 @@ func (r *tailRun) flush(ctx context.Context) error {
 			return fmt.Errorf("publish binlog batch of source %s: %w", r.t.source, err)
 		}
 		r.lastSeq = ack.Sequence
+		r.gate.published(len(data))
 		r.countPublished(&b, len(data))
 		r.published = b.End()
 		r.pubTime = b.Txns[n-1].Time

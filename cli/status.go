@@ -116,6 +116,9 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 			if s.LastError != "" {
 				fmt.Fprintf(out, "  %s last error (%s): %s\n", s.Source, s.LastErrorTime, s.LastError)
 			}
+			for _, w := range s.Warnings {
+				fmt.Fprintf(out, "  %s warning: %s\n", s.Source, w)
+			}
 		}
 		printShardStatus(out, t)
 		next := map[string]bool{}

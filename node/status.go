@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dmnode/dmnode/actors"
@@ -61,6 +62,61 @@ type SourceStatus struct {
 	GapBytes int64 `json:"gap_bytes"`
 	// Next is the command that moves a paused, stopped or failed source on.
 	Next string `json:"next,omitempty"`
+
+	// The source's relay (its binlog stream, shared by the tasks on the
+	// source): the bytes it holds and its cap (relay-max-size); RelayFull
+	// while the tailer has stopped reading the source for lack of room;
+	// RelayHeldBy is the task whose position keeps the oldest message.
+	RelayBytes    int64  `json:"relay_bytes"`
+	RelayMaxBytes int64  `json:"relay_max_bytes"`
+	RelayFull     bool   `json:"relay_full"`
+	RelayHeldBy   string `json:"relay_held_by,omitempty"`
+	// The purge guard: seconds until the source's binlog retention removes
+	// the binlog dmnode still has to read (-1: cannot be told),
+	// BinlogPurgeWarning when that is within binlog-purge-margin,
+	// BinlogPurged when it is gone already.
+	BinlogPurgeSecondsLeft int64 `json:"binlog_purge_seconds_left"`
+	BinlogPurgeWarning     bool  `json:"binlog_purge_warning"`
+	BinlogPurged           bool  `json:"binlog_purged"`
+	// Warnings say what needs attention before it becomes an error.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// relayFigures fills in the relay's and the purge guard's figures.
+func relayFigures(ss *SourceStatus, relay actors.RelayProgress) {
+	ss.BinlogPurgeSecondsLeft = -1
+	if relay.Updated.IsZero() {
+		return
+	}
+	ss.RelayBytes, ss.RelayMaxBytes, ss.RelayFull = int64(relay.Bytes), relay.MaxBytes, relay.Full
+	ss.RelayHeldBy = relay.HeldBy
+	if relay.Full {
+		ss.Warnings = append(ss.Warnings, fmt.Sprintf("relay full: the tailer stopped reading the source (relay %s of %s, since %s; oldest message held by %s); "+
+			"it reads on when the tasks on the source apply and free space, or raise relay-max-size in the source file",
+			humanBytes(int64(relay.Bytes)), humanBytes(relay.MaxBytes), relay.FullSince.Format(time.RFC3339), relay.HeldBy))
+	}
+	g := relay.Guard
+	if g.Checked.IsZero() {
+		return
+	}
+	ss.BinlogPurgeSecondsLeft, ss.BinlogPurgeWarning, ss.BinlogPurged = g.SecondsLeft, g.Warn, g.Lost
+	if g.Warn || g.Lost {
+		ss.Warnings = append(ss.Warnings, "purge guard: "+g.Message)
+	}
+}
+
+// humanBytes prints a byte count in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // heartbeatSlack is how old the source's last heartbeat may be for an
@@ -148,6 +204,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		var load actors.LoadProgress
 		var apply actors.ApplyProgress
 		var tail actors.TailProgress
+		var relay actors.RelayProgress
 		loads := []struct {
 			key string
 			v   any
@@ -156,6 +213,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 			{jetstream.Key("progress", "load", t.Name, src), &load},
 			{jetstream.Key("progress", "apply", t.Name, src), &apply},
 			{jetstream.Key("progress", "tail", src), &tail},
+			{jetstream.Key("progress", "relay", src), &relay},
 		}
 		if !n.storeReady.Load() {
 			ss.LastError = "jetstream is not available yet: a cluster serves it once at least two nodes are up and routed to each other"
@@ -181,6 +239,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		ss.Upstream, ss.Relayed = tail.Upstream.String(), tail.Published.String()
 		ss.Applied = apply.Applied.String()
 		figures(&ss, dump, load, apply, tail, time.Now())
+		relayFigures(&ss, relay)
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()
 		}

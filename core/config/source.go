@@ -18,6 +18,7 @@ func checkSource(r *report, s *Source) {
 		r.errorf("flavor", "invalid value %q: must be mysql or mariadb, or empty to detect it", s.Flavor)
 	}
 	checkDB(r, &s.From, "from")
+	checkRelay(r, s)
 	for i, f := range s.Filters {
 		if f != nil {
 			checkFilterRule(r, indexPath("filters", i), f)
