@@ -465,9 +465,9 @@ func (e *LostBinlogError) Error() string {
 	for _, t := range tasks {
 		fmt.Fprintf(&b, "dmnode task stop %s; dmnode task delete %s --purge; ", t, t)
 	}
-	fmt.Fprintf(&b, "dmnode source remove %s (this removes its relay and tailer checkpoint); dmnode source add SOURCE.yaml; ", e.Source)
+	fmt.Fprintf(&b, "dmnode source remove %s (this removes its relay and tailer checkpoint); dmnode source add SOURCE.yaml; empty the tasks' target tables; ", e.Source)
 	for _, t := range tasks {
-		fmt.Fprintf(&b, "dmnode task start %s.yaml --remove-meta; ", t)
+		fmt.Fprintf(&b, "dmnode task start <file of task %s> --remove-meta; ", t)
 	}
 	b.WriteString("and keep the source's binlog longer than the copy takes (binlog_expire_logs_seconds) so it does not happen again")
 	return b.String()

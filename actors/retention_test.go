@@ -211,7 +211,7 @@ func TestLostBinlogError(t *testing.T) {
 	want := "source s1: binlog file bin.000003, which dmnode still has to read (from bin.000003:1234), is no longer on the source (its oldest binlog is bin.000005): " +
 		"it was purged before it was relayed, and the changes it held cannot reach the target. The way out is a fresh copy: " +
 		"dmnode task stop t1; dmnode task delete t1 --purge; dmnode source remove s1 (this removes its relay and tailer checkpoint); " +
-		"dmnode source add SOURCE.yaml; dmnode task start t1.yaml --remove-meta; and keep the source's binlog longer than the copy takes (binlog_expire_logs_seconds) so it does not happen again"
+		"dmnode source add SOURCE.yaml; empty the tasks' target tables; dmnode task start <file of task t1> --remove-meta; and keep the source's binlog longer than the copy takes (binlog_expire_logs_seconds) so it does not happen again"
 	if e.Error() != want {
 		t.Errorf("got  %s\nwant %s", e.Error(), want)
 	}
