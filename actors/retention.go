@@ -67,6 +67,42 @@ var errRelayFull = errors.New("relay full")
 
 func relayProgKey(source string) string { return jetstream.Key("progress", "relay", source) }
 
+// relayStartKey holds the end position of the last message purged from a
+// source's relay: the relay holds every transaction that ends after it.
+func relayStartKey(source string) string { return jetstream.Key("relaystart", source) }
+
+// RelayGapError is an applier's that needs transactions its source's
+// relay no longer holds: purged before this task needed them (a task
+// submitted with a start position older than every other task's).
+type RelayGapError struct {
+	Task, Source string
+	From, Start  dmnode.Position
+}
+
+func (e *RelayGapError) Error() string {
+	return fmt.Sprintf("task %s needs the binlog of source %s from %s, but the relay only holds what follows %s (the rest was purged once no task then needed it); "+
+		"start the task from a position at or after %s, or as a fresh copy (task-mode all)", e.Task, e.Source, e.From, e.Start, e.Start)
+}
+
+// checkRelayHolds returns a permanent *RelayGapError when the relay of
+// source no longer holds every transaction after from.
+func checkRelayHolds(ctx context.Context, store *jetstream.Store, task, source string, from dmnode.Position) error {
+	var start dmnode.Position
+	if _, err := store.Load(ctx, relayStartKey(source), &start); err != nil {
+		return err
+	}
+	if relayGap(from, start) {
+		return Permanent(&RelayGapError{Task: task, Source: source, From: from, Start: start})
+	}
+	return nil
+}
+
+// relayGap reports whether a reader that needs every transaction after
+// from misses some in a relay that holds those after start.
+func relayGap(from, start dmnode.Position) bool {
+	return !start.IsZero() && from.Compare(start) < 0
+}
+
 // RelayProgress is what a source's retention loop reports, for status and
 // metrics.
 type RelayProgress struct {
@@ -280,6 +316,15 @@ func (k *retention) pass(ctx context.Context) error {
 			}
 		}
 		if below := purgeTarget(info.State.FirstSeq, info.State.LastSeq, need, young); below > 0 {
+			// Recorded first: an applier checks against it that the relay
+			// still holds what it needs.
+			end, err := msgEnd(ctx, k.stream, below-1)
+			if err != nil {
+				return err
+			}
+			if err := k.env.Store.Put(ctx, relayStartKey(k.source), end); err != nil {
+				return err
+			}
 			if purgeErr = jetstream.PurgeBelow(ctx, k.stream, below); purgeErr == nil {
 				k.prog.Purged += below - info.State.FirstSeq
 				k.log.Debug("relay purged", "below_seq", below, "oldest_needed", oldest.String(), "held_by", by)
@@ -510,5 +555,6 @@ func PurgeSource(ctx context.Context, store *jetstream.Store, source string) err
 	if err := store.DeleteBinlogStream(ctx, source); err != nil {
 		return err
 	}
-	return store.Delete(ctx, tailKey(source), tailProgKey(source), relayProgKey(source), jetstream.Key("error", catalog.KindTail, source))
+	return store.Delete(ctx, tailKey(source), tailProgKey(source), relayProgKey(source), relayStartKey(source),
+		jetstream.Key("error", catalog.KindTail, source))
 }

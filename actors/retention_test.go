@@ -216,3 +216,20 @@ func TestLostBinlogError(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", e.Error(), want)
 	}
 }
+
+func TestRelayGap(t *testing.T) {
+	for _, c := range []struct {
+		from, start dmnode.Position
+		gap         bool
+	}{
+		{pos("bin.000003", 100), dmnode.Position{}, false},      // never purged
+		{pos("bin.000003", 100), pos("bin.000003", 100), false}, // purged up to exactly what it applied
+		{pos("bin.000004", 4), pos("bin.000003", 900), false},   // purged before it
+		{pos("bin.000003", 99), pos("bin.000003", 100), true},   // a transaction it needs is gone
+		{pos("bin.000002", 900), pos("bin.000010", 4), true},    // files compare by number
+	} {
+		if got := relayGap(c.from, c.start); got != c.gap {
+			t.Errorf("relayGap(%v, %v) = %v, want %v", c.from, c.start, got, c.gap)
+		}
+	}
+}
