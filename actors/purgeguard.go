@@ -209,7 +209,11 @@ func (k *retention) checkGuard(ctx context.Context) error {
 	if _, err := k.env.Store.Load(ctx, tailKey(k.source), &cp); err != nil {
 		return err
 	}
-	logs, err := k.binaryLogs(ctx)
+	db, err := k.sourceDB(ctx)
+	if err != nil {
+		return err
+	}
+	logs, err := binaryLogs(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -249,11 +253,7 @@ func (k *retention) sourceDB(ctx context.Context) (*sql.DB, error) {
 }
 
 // binaryLogs runs SHOW BINARY LOGS on the source.
-func (k *retention) binaryLogs(ctx context.Context) ([]binlogFile, error) {
-	db, err := k.sourceDB(ctx)
-	if err != nil {
-		return nil, err
-	}
+func binaryLogs(ctx context.Context, db *sql.DB) ([]binlogFile, error) {
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	rows, err := db.QueryContext(qctx, "SHOW BINARY LOGS")

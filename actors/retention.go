@@ -530,7 +530,13 @@ func (k *retention) explainLost(ctx context.Context, err error, need dmnode.Posi
 	if (!errors.As(err, &me) || me.Code != 1236) && (!errors.As(err, &de) || de.Number != 1236) {
 		return err
 	}
-	logs, lerr := k.binaryLogs(ctx)
+	// A connection of its own: the retention loop may still use its one.
+	db, derr := OpenDB(ctx, k.src.From, 1)
+	if derr != nil {
+		return err
+	}
+	defer db.Close()
+	logs, lerr := binaryLogs(ctx, db)
 	if lerr != nil || need.IsZero() || hasLog(logs, need.File) {
 		return err
 	}
