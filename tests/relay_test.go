@@ -154,6 +154,50 @@ func TestRelayTrimmedAfterBacklog(t *testing.T) {
 		return nil
 	})
 	t.Logf("relay after catch-up: %s (%d bytes); before: %s", mib(after.RelayBytes), after.RelayBytes, mib(before.RelayBytes))
+
+	// A task submitted now from the start of the binlog needs what was
+	// trimmed: it stops with an error saying so, it does not skip it.
+	late := e.writeFile("late.yaml", fmt.Sprintf(`name: late
+task-mode: incremental
+target-database:
+  host: 127.0.0.1
+  port: %d
+  user: root
+  password: ""
+mysql-instances:
+  - source-id: %q
+    block-allow-list: only
+    route-rules: [late]
+    meta:
+      binlog-name: mysql-bin.000001
+      binlog-pos: 4
+block-allow-list:
+  only:
+    do-dbs: ["dmtest"]
+routes:
+  late:
+    schema-pattern: dmtest
+    target-schema: late
+`, e.target.Port, sourceID(0)))
+	e.dmnode("task", "submit", late)
+	var lateErr string
+	harness.Eventually(t, time.Minute, func() error {
+		var st struct{ Tasks []node.TaskStatus }
+		out := e.dmnode("task", "status", "late", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Tasks) != 1 {
+			return fmt.Errorf("task status: %v\n%s", err, out)
+		}
+		s := st.Tasks[0].Sources[0]
+		if s.Stage != "error" {
+			return fmt.Errorf("late task in stage %s, last error %q", s.Stage, s.LastError)
+		}
+		lateErr = s.LastError
+		return nil
+	})
+	if !strings.Contains(lateErr, "task late needs the binlog of source "+sourceID(0)+" from mysql-bin.000001:4, but the relay only holds what follows") {
+		t.Errorf("late task's error: %s", lateErr)
+	}
+	t.Logf("the late task's error: %s", lateErr)
 	e.expectEqual()
 }
 
