@@ -146,7 +146,14 @@ func (g *relayGate) published(n int) { g.added.Add(int64(n)) }
 
 // full reports whether the relay holds relay-max-size or more, as last
 // measured plus what was published since.
-func (g *relayGate) full() bool { return g.stored.Load()+g.added.Load() >= g.max }
+func (g *relayGate) full() bool { return g.held() >= g.max }
+
+func (g *relayGate) held() int64 { return g.stored.Load() + g.added.Load() }
+
+// roomy reports whether a tailer that stopped may read on: the relay is
+// below nine tenths of its cap, so that it does not reconnect to the
+// source for every message the appliers free.
+func (g *relayGate) roomy() bool { return g.held() < g.max-g.max/10 }
 
 // measure records what the stream holds. The caller reads the count of
 // bytes published since the last measure (startMeasure) before it asks the
@@ -161,8 +168,8 @@ func (g *relayGate) measured(bytes uint64) {
 	}
 }
 
-// waitRoom blocks while the relay is full; it returns ctx's error when ctx
-// ends first.
+// waitRoom blocks, when the relay is full, until it is below nine tenths
+// of its cap; it returns ctx's error when ctx ends first.
 func (g *relayGate) waitRoom(ctx context.Context, log *slog.Logger) error {
 	if !g.full() {
 		return nil
@@ -171,8 +178,8 @@ func (g *relayGate) waitRoom(ctx context.Context, log *slog.Logger) error {
 	g.waiting.Store(true)
 	defer g.waiting.Store(false)
 	log.Warn("relay full: stopped reading the source until tasks free space",
-		"relay_bytes", g.stored.Load()+g.added.Load(), "relay_max_bytes", g.max)
-	for g.full() {
+		"relay_bytes", g.held(), "relay_max_bytes", g.max)
+	for !g.roomy() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -200,9 +207,11 @@ type retention struct {
 	lastErr time.Time // of the loop's errors, rate-limited
 }
 
+// targetConn is the connection to a task's target, for the task file it
+// was opened for.
 type targetConn struct {
-	dsn config.DBConfig
-	db  *sql.DB
+	yaml string
+	db   *sql.DB
 }
 
 func newRetention(env Env, source string, src *config.Source, stream njs.Stream, log *slog.Logger) *retention {
@@ -374,24 +383,21 @@ func (k *retention) needs(ctx context.Context) []taskNeed {
 // targetCheckpoint reads the position a task's applier committed on its
 // target for this source; zero when it has committed none.
 func (k *retention) targetCheckpoint(ctx context.Context, t *catalog.Task) (dmnode.Position, error) {
-	task, err := config.DecodeTask(t.File, []byte(t.YAML))
-	if err != nil {
-		return dmnode.Position{}, fmt.Errorf("decode task: %w", err)
-	}
 	c := k.targets[t.Name]
-	if c != nil && c.dsn.Host == task.TargetDatabase.Host && c.dsn.Port == task.TargetDatabase.Port &&
-		c.dsn.User == task.TargetDatabase.User && c.dsn.Password == task.TargetDatabase.Password {
-		// the connection still fits the task's target
-	} else {
+	if c == nil || c.yaml != t.YAML {
 		if c != nil {
 			c.db.Close()
 			delete(k.targets, t.Name)
+		}
+		task, err := config.DecodeTask(t.File, []byte(t.YAML))
+		if err != nil {
+			return dmnode.Position{}, fmt.Errorf("decode task: %w", err)
 		}
 		db, err := OpenDB(ctx, task.TargetDatabase, 1)
 		if err != nil {
 			return dmnode.Position{}, err
 		}
-		c = &targetConn{dsn: task.TargetDatabase, db: db}
+		c = &targetConn{yaml: t.YAML, db: db}
 		k.targets[t.Name] = c
 	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)

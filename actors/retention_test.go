@@ -171,6 +171,14 @@ func TestRelayGate(t *testing.T) {
 	if !g.full() {
 		t.Fatal("600 stored and 400 published is full")
 	}
+	// Reading resumes below nine tenths of the cap, not at the cap.
+	for held, roomy := range map[uint64]bool{1000: false, 950: false, 900: false, 899: true} {
+		h := newRelayGate(1000)
+		h.measured(held)
+		if h.roomy() != roomy {
+			t.Errorf("%d of 1000 held: roomy %v, want %v", held, h.roomy(), roomy)
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- g.waitRoom(context.Background(), log) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -182,12 +190,14 @@ func TestRelayGate(t *testing.T) {
 	}
 	// A measure that still finds the relay full keeps it waiting; one
 	// after a purge lets it go.
-	g.startMeasure()
-	g.measured(1200)
-	select {
-	case err := <-done:
-		t.Fatalf("waitRoom returned %v while the relay is full", err)
-	default:
+	for _, held := range []uint64{1200, 950} { // full, then not full but above 9/10
+		g.startMeasure()
+		g.measured(held)
+		select {
+		case err := <-done:
+			t.Fatalf("waitRoom returned %v with %d of 1000 bytes held", err, held)
+		default:
+		}
 	}
 	g.startMeasure()
 	g.measured(100)
