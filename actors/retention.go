@@ -291,9 +291,10 @@ func (k *retention) run(ctx context.Context) {
 
 // measure reads the stream's size into the gate and the report.
 func (k *retention) measure(ctx context.Context) error {
-	k.gate.startMeasure()
+	added := k.gate.startMeasure()
 	info, err := k.stream.Info(ctx)
 	if err != nil {
+		k.gate.published(int(added)) // still not measured
 		return fmt.Errorf("read relay stream info: %w", err)
 	}
 	k.gate.measured(info.State.Bytes)

@@ -209,7 +209,7 @@ func TestRelayFullPausesReading(t *testing.T) {
 	const maxBytes = 4 << 20
 	e := newRelayEnv(t, "relay-max-size: 4MiB\n")
 	e.dmnode("task", "pause", relayTask)
-	e.fill(30_000) // about 30 MB: seven times the cap
+	e.fill(20_000) // about 20 MB: five times the cap
 	full := e.eventually("the relay full", 2*time.Minute, func(s node.SourceStatus) error {
 		if !s.RelayFull {
 			return fmt.Errorf("relay not full: %d of %d bytes", s.RelayBytes, s.RelayMaxBytes)
