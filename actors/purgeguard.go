@@ -209,6 +209,7 @@ func (k *retention) checkGuard(ctx context.Context) error {
 	if _, err := k.env.Store.Load(ctx, tailKey(k.source), &cp); err != nil {
 		return err
 	}
+	k.tailPos = cp.Pos
 	db, err := k.sourceDB(ctx)
 	if err != nil {
 		return err

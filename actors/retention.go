@@ -38,9 +38,11 @@ import (
 //     cannot be read, holds everything. A full-mode task and one that is
 //     done need nothing;
 //   - purges the stream below the first message holding a transaction that
-//     ends after that position (never the last message: a restarted tailer
-//     reads from it where it stopped), and, with DM's purge.expires, keeps
-//     what no task needs for that many hours;
+//     ends after that position and after the tailer's own checkpoint (a
+//     restarted tailer re-reads from there and checks what it read against
+//     the stream), never the last message, and, with DM's purge.expires,
+//     keeps what no task needs for that many hours; before purging it
+//     records where the relay now starts, which an applier checks;
 //   - measures the stream's bytes against the source's relay-max-size: a
 //     full relay makes the tailer stop reading the source at the next
 //     transaction boundary (it checkpoints, closes the binlog connection and
@@ -199,7 +201,11 @@ type retention struct {
 	log    *slog.Logger
 	gate   *relayGate
 
-	prog    RelayProgress
+	prog RelayProgress
+	// tailPos is the tailer's checkpoint as last loaded: a restarted
+	// tailer reads the source from there and checks what it reads against
+	// the relay, so the relay keeps what follows it too.
+	tailPos dmnode.Position
 	srcDB   *sql.DB
 	targets map[string]*targetConn // by task name
 	guard   guardSampler
@@ -238,6 +244,11 @@ func (k *retention) around(ctx context.Context, tail func(context.Context) error
 	if err := k.measure(ctx); err != nil {
 		return err
 	}
+	var cp TailCheckpoint
+	if _, err := k.env.Store.Load(ctx, tailKey(k.source), &cp); err != nil {
+		return err
+	}
+	k.tailPos = cp.Pos
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -308,7 +319,7 @@ func (k *retention) pass(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read relay stream info: %w", err)
 	}
-	oldest, by, hold := oldestNeed(k.needs(ctx))
+	oldest, by, hold := oldestNeed(k.needs(ctx), k.tailPos)
 	k.prog.Oldest, k.prog.HeldBy = oldest, by
 	var purgeErr error
 	if !hold && info.State.Msgs > 0 {
@@ -410,10 +421,11 @@ func (k *retention) targetCheckpoint(ctx context.Context, t *catalog.Task) (dmno
 	return p, err
 }
 
-// oldestNeed returns the oldest position the tasks need and the task that
-// needs it, or hold (with the reason in by) when some task holds the whole
-// relay. No task at all needs nothing: the zero position, hold false.
-func oldestNeed(needs []taskNeed) (oldest dmnode.Position, by string, hold bool) {
+// oldestNeed returns the oldest position the tasks and the tailer (from
+// its checkpoint tail, when known) need and who needs it, or hold (with
+// the reason in by) when some task holds the whole relay. When nobody
+// needs anything it returns the zero position, hold false.
+func oldestNeed(needs []taskNeed, tail dmnode.Position) (oldest dmnode.Position, by string, hold bool) {
 	for _, n := range needs {
 		if n.Pos.IsZero() {
 			return dmnode.Position{}, "task " + n.Task + " holds the whole relay: " + n.Why, true
@@ -421,6 +433,9 @@ func oldestNeed(needs []taskNeed) (oldest dmnode.Position, by string, hold bool)
 		if oldest.IsZero() || n.Pos.Compare(oldest) < 0 {
 			oldest, by = n.Pos, "task "+n.Task
 		}
+	}
+	if !tail.IsZero() && (oldest.IsZero() || tail.Compare(oldest) < 0) {
+		oldest, by = tail, "the tailer's checkpoint"
 	}
 	return oldest, by, false
 }

@@ -39,6 +39,7 @@ func TestOldestNeed(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		needs []taskNeed
+		tail  dmnode.Position
 		want  dmnode.Position
 		by    string
 		hold  bool
@@ -55,12 +56,30 @@ func TestOldestNeed(t *testing.T) {
 			want:  pos("bin.000009", 800), by: "task b",
 		},
 		{
+			name:  "tasks caught up: the tailer's checkpoint holds what follows it",
+			needs: []taskNeed{{Task: "a", Pos: pos("bin.000003", 400)}},
+			tail:  pos("bin.000003", 300),
+			want:  pos("bin.000003", 300), by: "the tailer's checkpoint",
+		},
+		{
+			name: "no task: the tailer's checkpoint",
+			tail: pos("bin.000003", 300),
+			want: pos("bin.000003", 300), by: "the tailer's checkpoint",
+		},
+		{
+			name:  "a task behind the tailer",
+			needs: []taskNeed{{Task: "a", Pos: pos("bin.000002", 400)}},
+			tail:  pos("bin.000003", 300),
+			want:  pos("bin.000002", 400), by: "task a",
+		},
+		{
 			name:  "a task with no position holds everything",
 			needs: []taskNeed{{Task: "a", Pos: pos("bin.000003", 400)}, {Task: "b", Why: "it has no binlog position yet"}},
+			tail:  pos("bin.000001", 4),
 			by:    "task b holds the whole relay: it has no binlog position yet", hold: true,
 		},
 	} {
-		got, by, hold := oldestNeed(c.needs)
+		got, by, hold := oldestNeed(c.needs, c.tail)
 		if got != c.want || by != c.by || hold != c.hold {
 			t.Errorf("%s: got %v %q %v, want %v %q %v", c.name, got, by, hold, c.want, c.by, c.hold)
 		}
