@@ -56,10 +56,13 @@ import (
 // It reports all this under progress.relay.<source> for task status and
 // the metrics.
 
-// retentionEvery is the period of the retention loop; the purge guard
-// queries the source every guardEvery.
+// retentionEvery is the period of the retention loop, fullEvery its
+// period while the tailer waits for room (so that it reads on soon after
+// the appliers free some); the purge guard queries the source every
+// guardEvery.
 const (
 	retentionEvery = 2 * time.Second
+	fullEvery      = 250 * time.Millisecond
 	guardEvery     = 10 * time.Second
 )
 
@@ -278,14 +281,16 @@ func (k *retention) around(ctx context.Context, tail func(context.Context) error
 // (at most once a minute) and the pass is tried again: retention never
 // stops the tailer.
 func (k *retention) run(ctx context.Context) {
-	tick := time.NewTicker(retentionEvery)
-	defer tick.Stop()
 	var lastGuard time.Time
 	for {
+		wait := retentionEvery
+		if k.gate.waiting.Load() {
+			wait = fullEvery
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-time.After(wait):
 		}
 		err := k.pass(ctx)
 		if time.Since(lastGuard) >= guardEvery && ctx.Err() == nil {

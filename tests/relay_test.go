@@ -231,6 +231,13 @@ func TestRelayFullPausesReading(t *testing.T) {
 	if !strings.Contains(e.node.Log(), "relay full: stopped reading the source") {
 		t.Error("the node log does not say the relay is full")
 	}
+	m := e.scrape()
+	if v, _ := m.value("dmnode_relay_full", "source", sourceID(0)); v != 1 {
+		t.Errorf("dmnode_relay_full = %v, want 1", v)
+	}
+	if v, _ := m.value("dmnode_relay_max_bytes", "source", sourceID(0)); v != maxBytes {
+		t.Errorf("dmnode_relay_max_bytes = %v, want %d", v, maxBytes)
+	}
 	// Still full a moment later: the tailer waits, it neither fails nor
 	// reads on.
 	if s := e.status(); !s.RelayFull || s.LastError != "" || s.RelayBytes > maxBytes+2<<20 {
@@ -295,11 +302,22 @@ func TestPurgeGuard(t *testing.T) {
 	if !strings.Contains(e.node.Log(), "purge guard: binlog "+needed) {
 		t.Errorf("the node log does not warn about %s", needed)
 	}
+	if v, _ := e.scrape().value("dmnode_binlog_purge_warning", "source", sourceID(0)); v != 1 {
+		t.Errorf("dmnode_binlog_purge_warning = %v, want 1", v)
+	}
 	// The source purges everything but its current file, the needed one
-	// among them.
-	logs := harness.Rows(t, e.src.DB(t), "SHOW BINARY LOGS")
-	newest := logs[len(logs)-1][0]
-	e.src.Exec(t, "PURGE BINARY LOGS TO '"+newest+"'")
+	// among them. MariaDB keeps a file until its binlog checkpoint is
+	// written, so the purge is repeated until the file is gone.
+	harness.Eventually(t, time.Minute, func() error {
+		logs := harness.Rows(t, e.src.DB(t), "SHOW BINARY LOGS")
+		for _, l := range logs {
+			if l[0] == needed {
+				e.src.Exec(t, "PURGE BINARY LOGS TO '"+logs[len(logs)-1][0]+"'")
+				return fmt.Errorf("%s still on the source", needed)
+			}
+		}
+		return nil
+	})
 	e.eventually("the purge guard reports the loss", time.Minute, func(s node.SourceStatus) error {
 		if !s.BinlogPurged {
 			return fmt.Errorf("not reported purged; warnings %q", s.Warnings)
