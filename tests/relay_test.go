@@ -207,7 +207,9 @@ routes:
 // on, and the target ends equal to the source.
 func TestRelayFullPausesReading(t *testing.T) {
 	const maxBytes = 4 << 20
+	began := time.Now()
 	e := newRelayEnv(t, "relay-max-size: 4MiB\n")
+	t.Logf("in sync after %s", time.Since(began).Round(time.Second))
 	e.dmnode("task", "pause", relayTask)
 	e.fill(20_000) // about 20 MB: five times the cap
 	full := e.eventually("the relay full", 2*time.Minute, func(s node.SourceStatus) error {
@@ -227,7 +229,8 @@ func TestRelayFullPausesReading(t *testing.T) {
 	if !strings.Contains(text, "relay full: the tailer stopped reading the source (relay") {
 		t.Errorf("task status does not say the relay is full:\n%s", text)
 	}
-	t.Logf("relay full: %s of %s, relayed %s, source at %s:%s\n%s", mib(full.RelayBytes), mib(full.RelayMaxBytes), full.Relayed, up[0], up[1], text)
+	t.Logf("relay full after %s: %s of %s, relayed %s, source at %s:%s\n%s", time.Since(began).Round(time.Second),
+		mib(full.RelayBytes), mib(full.RelayMaxBytes), full.Relayed, up[0], up[1], text)
 	if !strings.Contains(e.node.Log(), "relay full: stopped reading the source") {
 		t.Error("the node log does not say the relay is full")
 	}
@@ -244,7 +247,9 @@ func TestRelayFullPausesReading(t *testing.T) {
 		t.Errorf("relay %d bytes, full %v, last error %q", s.RelayBytes, s.RelayFull, s.LastError)
 	}
 	e.dmnode("task", "resume", relayTask)
+	resumed := time.Now()
 	e.expectEqual()
+	t.Logf("caught up %s after the resume", time.Since(resumed).Round(time.Second))
 	e.eventually("the relay has room", time.Minute, func(s node.SourceStatus) error {
 		if s.RelayFull {
 			return fmt.Errorf("relay still full: %d bytes", s.RelayBytes)
