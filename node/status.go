@@ -82,21 +82,28 @@ type SourceStatus struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// relayFigures fills in the relay's and the purge guard's figures.
-func relayFigures(ss *SourceStatus, relay actors.RelayProgress) {
+// relayStale is the age past which a relay report no longer says what the
+// tailer does: it reports every 2 s while it runs.
+const relayStale = 30 * time.Second
+
+// relayFigures fills in the relay's and the purge guard's figures. A
+// stale report (its tailer no longer runs) keeps its figures but not its
+// full flag or warnings, except a lost binlog, which stays true.
+func relayFigures(ss *SourceStatus, relay actors.RelayProgress, now time.Time) {
 	ss.BinlogPurgeSecondsLeft = -1
 	if relay.Updated.IsZero() {
 		return
 	}
-	ss.RelayBytes, ss.RelayMaxBytes, ss.RelayFull = int64(relay.Bytes), relay.MaxBytes, relay.Full
+	fresh := now.Sub(relay.Updated) < relayStale
+	ss.RelayBytes, ss.RelayMaxBytes, ss.RelayFull = int64(relay.Bytes), relay.MaxBytes, relay.Full && fresh
 	ss.RelayHeldBy = relay.HeldBy
-	if relay.Full {
+	if ss.RelayFull {
 		ss.Warnings = append(ss.Warnings, fmt.Sprintf("relay full: the tailer stopped reading the source (relay %s of %s, since %s; oldest message held by %s); "+
 			"it reads on when the tasks on the source apply and free space, or raise relay-max-size in the source file",
 			humanBytes(int64(relay.Bytes)), humanBytes(relay.MaxBytes), relay.FullSince.Format(time.RFC3339), relay.HeldBy))
 	}
 	g := relay.Guard
-	if g.Checked.IsZero() {
+	if g.Checked.IsZero() || (!fresh && !g.Lost) {
 		return
 	}
 	ss.BinlogPurgeSecondsLeft, ss.BinlogPurgeWarning, ss.BinlogPurged = g.SecondsLeft, g.Warn, g.Lost
@@ -239,7 +246,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		ss.Upstream, ss.Relayed = tail.Upstream.String(), tail.Published.String()
 		ss.Applied = apply.Applied.String()
 		figures(&ss, dump, load, apply, tail, time.Now())
-		relayFigures(&ss, relay)
+		relayFigures(&ss, relay, time.Now())
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()
 		}
