@@ -113,6 +113,9 @@ func (a *Applier) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkRelayHolds(ctx, a.env.Store, a.task, a.source, applied); err != nil {
+		return err
+	}
 	seq, err := firstAfter(ctx, stream, applied)
 	if err != nil {
 		return err
@@ -322,6 +325,11 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 		case err == nil:
 			lastMsg = time.Now()
 			if md, err := m.Metadata(); err == nil {
+				// The stream has one subject, so its messages arrive
+				// without gaps; a gap is a purge that raced this start.
+				if md.Sequence.Stream > next {
+					return fmt.Errorf("stream of source %s skipped from %d to %d (purged before they were read); reading again", r.a.source, next, md.Sequence.Stream)
+				}
 				next = md.Sequence.Stream + 1
 				r.a.env.metrics().Pending(jetstream.BinlogStream(r.a.source), md.NumPending)
 			}

@@ -122,11 +122,15 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if resume.Part {
 		log.Info("resuming a transaction's part sequence", "source", t.source, "txn", resume.Begin.String(), "after_message", resume.N)
 	}
+	// The retention loop trims the relay beside the reading loop and
+	// stops it while the relay is full (retention.go).
+	keep := newRetention(t.env, t.source, src, stream, log)
 	r := &tailRun{
 		t: t, src: src, log: log, tracker: tracker, schemas: schemas, guessed: guessed, cp: cp, rev: rev,
 		published: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source), resume: resume,
+		gate: keep.gate,
 	}
-	return r.run(ctx)
+	return keep.around(ctx, r.run, func() dmnode.Position { return r.cp.Pos })
 }
 
 // lastPublished returns what the stream holds: the end of its last whole
@@ -166,6 +170,9 @@ type tailRun struct {
 	// cannot append once its successor has.
 	lastSeq uint64
 	subject string
+	// gate says when the relay is full: the loop then stops reading the
+	// source at the next transaction boundary (pauseForRoom).
+	gate *relayGate
 	// read is the end of the last transaction read, published or (when
 	// re-reading what an earlier incarnation published) skipped. With no
 	// transaction pending, the tracker's state is the state at read.
@@ -242,6 +249,9 @@ func (r *tailRun) run(ctx context.Context) error {
 		}
 		if err := r.maybeFlush(ctx, ev == nil); err != nil {
 			return err
+		}
+		if r.txn == nil && r.gate.full() {
+			return r.pauseForRoom(ctx)
 		}
 		select {
 		case <-progress.C:
@@ -648,6 +658,7 @@ func (r *tailRun) publish(ctx context.Context, data []byte, h nats.Header) error
 		return fmt.Errorf("publish binlog batch of source %s: %w", r.t.source, err)
 	}
 	r.lastSeq = ack.Sequence
+	r.gate.published(len(data))
 	return nil
 }
 

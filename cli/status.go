@@ -127,6 +127,9 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 			if s.PiecesTxns > 0 {
 				fmt.Fprintf(out, "  %s: %d transaction(s) written in pieces because the target refused them whole, the last at %s\n", s.Source, s.PiecesTxns, s.PiecesLast)
 			}
+			for _, w := range s.Warnings {
+				fmt.Fprintf(out, "  %s warning: %s\n", s.Source, w)
+			}
 		}
 		printShardStatus(out, t)
 		for _, n := range t.Notes {

@@ -277,14 +277,19 @@ func (s *Store) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (j
 }
 
 // BinlogStream creates or opens a source's relay log stream. Messages are
-// kept until removed by name (limits retention, no age limit): the stream
-// must outlive the node that wrote it and every task that still reads it.
+// kept until dmnode's retention purges them (PurgeBelow) once no task needs
+// them: the stream has no age, size or count limit of its own, since
+// JetStream would enforce one by discarding messages a task may still
+// need. Its size is bounded by the tailer instead, which stops reading the
+// source while the relay is full. Were a limit ever set, DiscardNew makes
+// JetStream refuse new messages rather than drop old ones.
 func (s *Store) BinlogStream(ctx context.Context, source string) (jetstream.Stream, error) {
 	st, err := s.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        BinlogStream(source),
 		Description: "binlog of source " + source,
 		Subjects:    []string{BinlogSubject(source)},
 		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  2 * time.Minute,
 		MaxMsgSize:  1 << 20,
@@ -293,6 +298,25 @@ func (s *Store) BinlogStream(ctx context.Context, source string) (jetstream.Stre
 		return nil, fmt.Errorf("create stream for source %s: %w", source, err)
 	}
 	return st, nil
+}
+
+// PurgeBelow removes the messages of stream with a sequence below seq;
+// seq and every later message stay.
+func PurgeBelow(ctx context.Context, stream jetstream.Stream, seq uint64) error {
+	if err := stream.Purge(ctx, jetstream.WithPurgeSequence(seq)); err != nil {
+		return fmt.Errorf("purge stream %s below %d: %w", stream.CachedInfo().Config.Name, seq, err)
+	}
+	return nil
+}
+
+// DeleteBinlogStream removes a source's relay stream; a missing stream is
+// not an error.
+func (s *Store) DeleteBinlogStream(ctx context.Context, source string) error {
+	err := s.JS.DeleteStream(ctx, BinlogStream(source))
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("delete the relay stream of source %s: %w", source, err)
+	}
+	return nil
 }
 
 // SnapshotStream creates or opens a task's work queue of dumped chunks. A

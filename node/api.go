@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/actors/precheck"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
@@ -303,5 +304,10 @@ func (n *Node) apiSourceRemove(ctx context.Context, req *Request) (*Response, er
 	if err := n.propose(ctx, catalog.Command{Op: catalog.OpRemoveSource, Name: req.Name}); err != nil {
 		return nil, err
 	}
-	return &Response{Report: []string{"source " + req.Name + " removed"}}, nil
+	// No task uses the source any more: its relay and tailer checkpoint
+	// go with it, so a source added again under this id starts afresh.
+	if err := actors.PurgeSource(ctx, n.store, req.Name); err != nil {
+		return nil, fmt.Errorf("source %s removed, but its relay stays: %w", req.Name, err)
+	}
+	return &Response{Report: []string{"source " + req.Name + " removed, with its relay and tailer checkpoint"}}, nil
 }

@@ -189,6 +189,24 @@ var (
 	descConnections = prometheus.NewDesc("dmnode_target_connections",
 		"Target connections a task's writer of a source uses now, as its adaptive limit chose, by stage. Exported by the Raft leader.",
 		[]string{"task", "source", "stage"}, nil)
+	descRelayBytes = prometheus.NewDesc("dmnode_relay_bytes",
+		"Bytes a source's relay (its JetStream stream BINLOG_<source>) holds: the binlog some task on the source has not applied yet. Exported by the Raft leader.",
+		[]string{"source"}, nil)
+	descRelayMaxBytes = prometheus.NewDesc("dmnode_relay_max_bytes",
+		"A source's relay cap (relay-max-size in its source file): when the relay holds this much, the tailer stops reading the source. Exported by the Raft leader.",
+		[]string{"source"}, nil)
+	descRelayFull = prometheus.NewDesc("dmnode_relay_full",
+		"1 while a source's relay is full and its tailer has stopped reading the source until the tasks free space, else 0. Exported by the Raft leader.",
+		[]string{"source"}, nil)
+	descPurgeLeft = prometheus.NewDesc("dmnode_binlog_purge_seconds_left",
+		"Estimated seconds until the source's binlog retention (expiry or size limit) removes the binlog dmnode still has to read from it; absent when it cannot be told. Exported by the Raft leader.",
+		[]string{"source"}, nil)
+	descPurgeWarning = prometheus.NewDesc("dmnode_binlog_purge_warning",
+		"1 when the binlog dmnode still has to read from a source is due to be purged by the source within binlog-purge-margin, else 0. Exported by the Raft leader.",
+		[]string{"source"}, nil)
+	descPurged = prometheus.NewDesc("dmnode_binlog_purged",
+		"1 when a binlog file dmnode still had to read is gone from the source (a fresh copy is needed; see task status), else 0. Exported by the Raft leader.",
+		[]string{"source"}, nil)
 	descMembers = prometheus.NewDesc("dmnode_cluster_members",
 		"Cluster members by state: healthy (heard from within the heartbeat timeout) or unhealthy. Exported by the Raft leader.",
 		[]string{"state"}, nil)
@@ -206,7 +224,8 @@ func newTaskCollector(n *Node) *taskCollector {
 }
 
 func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTaskState, descTaskStage, descLag, descRemaining, descFileGap, descDumpProgress, descConnections, descMembers} {
+	for _, d := range []*prometheus.Desc{descTaskState, descTaskStage, descLag, descRemaining, descFileGap, descDumpProgress, descConnections, descMembers,
+		descRelayBytes, descRelayMaxBytes, descRelayFull, descPurgeLeft, descPurgeWarning, descPurged} {
 		ch <- d
 	}
 }
@@ -235,6 +254,7 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	now := time.Now()
 	seen := map[etaKey]bool{}
+	relays := map[string]bool{} // sources whose relay series are out
 	for _, name := range st.TaskNames() {
 		t := st.Tasks[name]
 		ts, err := n.taskStatus(ctx, t)
@@ -252,6 +272,10 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, ss := range ts.Sources {
 			c.collectSource(ch, t, ss, now, seen)
+			if !relays[ss.Source] && ss.RelayMaxBytes > 0 {
+				relays[ss.Source] = true
+				collectRelay(ch, ss)
+			}
 		}
 	}
 	c.mu.Lock()
@@ -307,6 +331,20 @@ func (c *taskCollector) collectSource(ch chan<- prometheus.Metric, t *catalog.Ta
 	if ok && t.Desired == catalog.Running {
 		ch <- prometheus.MustNewConstMetric(descRemaining, prometheus.GaugeValue, eta, task, src, phase)
 	}
+}
+
+// collectRelay exports a source's relay and purge guard series, once per
+// source whichever tasks share it.
+func collectRelay(ch chan<- prometheus.Metric, ss SourceStatus) {
+	src := ss.Source
+	ch <- prometheus.MustNewConstMetric(descRelayBytes, prometheus.GaugeValue, float64(ss.RelayBytes), src)
+	ch <- prometheus.MustNewConstMetric(descRelayMaxBytes, prometheus.GaugeValue, float64(ss.RelayMaxBytes), src)
+	ch <- prometheus.MustNewConstMetric(descRelayFull, prometheus.GaugeValue, bool01(ss.RelayFull), src)
+	if ss.BinlogPurgeSecondsLeft >= 0 {
+		ch <- prometheus.MustNewConstMetric(descPurgeLeft, prometheus.GaugeValue, float64(ss.BinlogPurgeSecondsLeft), src)
+	}
+	ch <- prometheus.MustNewConstMetric(descPurgeWarning, prometheus.GaugeValue, bool01(ss.BinlogPurgeWarning), src)
+	ch <- prometheus.MustNewConstMetric(descPurged, prometheus.GaugeValue, bool01(ss.BinlogPurged), src)
 }
 
 type etaKey struct{ task, source, phase string }

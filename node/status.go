@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dmnode/dmnode/actors"
@@ -78,6 +79,68 @@ type SourceStatus struct {
 	InPieces   string `json:"in_pieces,omitempty"`
 	PiecesTxns int64  `json:"pieces_txns,omitempty"`
 	PiecesLast string `json:"pieces_last,omitempty"`
+
+	// The source's relay (its binlog stream, shared by the tasks on the
+	// source): the bytes it holds and its cap (relay-max-size); RelayFull
+	// while the tailer has stopped reading the source for lack of room;
+	// RelayHeldBy is the task whose position keeps the oldest message.
+	RelayBytes    int64  `json:"relay_bytes"`
+	RelayMaxBytes int64  `json:"relay_max_bytes"`
+	RelayFull     bool   `json:"relay_full"`
+	RelayHeldBy   string `json:"relay_held_by,omitempty"`
+	// The purge guard: seconds until the source's binlog retention removes
+	// the binlog dmnode still has to read (-1: cannot be told),
+	// BinlogPurgeWarning when that is within binlog-purge-margin,
+	// BinlogPurged when it is gone already.
+	BinlogPurgeSecondsLeft int64 `json:"binlog_purge_seconds_left"`
+	BinlogPurgeWarning     bool  `json:"binlog_purge_warning"`
+	BinlogPurged           bool  `json:"binlog_purged"`
+	// Warnings say what needs attention before it becomes an error.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// relayStale is the age past which a relay report no longer says what the
+// tailer does: it reports every 2 s while it runs.
+const relayStale = 30 * time.Second
+
+// relayFigures fills in the relay's and the purge guard's figures. A
+// stale report (its tailer no longer runs) keeps its figures but not its
+// full flag or warnings, except a lost binlog, which stays true.
+func relayFigures(ss *SourceStatus, relay actors.RelayProgress, now time.Time) {
+	ss.BinlogPurgeSecondsLeft = -1
+	if relay.Updated.IsZero() {
+		return
+	}
+	fresh := now.Sub(relay.Updated) < relayStale
+	ss.RelayBytes, ss.RelayMaxBytes, ss.RelayFull = int64(relay.Bytes), relay.MaxBytes, relay.Full && fresh
+	ss.RelayHeldBy = relay.HeldBy
+	if ss.RelayFull {
+		ss.Warnings = append(ss.Warnings, fmt.Sprintf("relay full: the tailer stopped reading the source (relay %s of %s, since %s; oldest message held by %s); "+
+			"it reads on when the tasks on the source apply and free space, or raise relay-max-size in the source file",
+			humanBytes(int64(relay.Bytes)), humanBytes(relay.MaxBytes), relay.FullSince.Format(time.RFC3339), relay.HeldBy))
+	}
+	g := relay.Guard
+	if g.Checked.IsZero() || (!fresh && !g.Lost) {
+		return
+	}
+	ss.BinlogPurgeSecondsLeft, ss.BinlogPurgeWarning, ss.BinlogPurged = g.SecondsLeft, g.Warn, g.Lost
+	if g.Warn || g.Lost {
+		ss.Warnings = append(ss.Warnings, "purge guard: "+g.Message)
+	}
+}
+
+// humanBytes prints a byte count in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // heartbeatSlack is how old the source's last heartbeat may be for an
@@ -169,6 +232,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		var load actors.LoadProgress
 		var apply actors.ApplyProgress
 		var tail actors.TailProgress
+		var relay actors.RelayProgress
 		loads := []struct {
 			key string
 			v   any
@@ -177,6 +241,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 			{jetstream.Key("progress", "load", t.Name, src), &load},
 			{jetstream.Key("progress", "apply", t.Name, src), &apply},
 			{jetstream.Key("progress", "tail", src), &tail},
+			{jetstream.Key("progress", "relay", src), &relay},
 		}
 		if !n.storeReady.Load() {
 			ss.LastError = "jetstream is not available yet: a cluster serves it once at least two nodes are up and routed to each other"
@@ -203,6 +268,7 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		ss.Applied = apply.Applied.String()
 		ss.InPieces, ss.PiecesTxns, ss.PiecesLast = apply.InPieces, apply.PiecesTxns, apply.PiecesLast
 		figures(&ss, dump, load, apply, tail, time.Now())
+		relayFigures(&ss, relay, time.Now())
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()
 		}

@@ -111,3 +111,38 @@ func TestStatusJSONSchema(t *testing.T) {
 		}
 	}
 }
+
+func TestRelayFigures(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	full := actors.RelayProgress{Bytes: 5 << 20, MaxBytes: 4 << 20, Full: true, HeldBy: "task t", FullSince: now.Add(-time.Minute),
+		Guard:   actors.PurgeGuard{SecondsLeft: 600, Warn: true, Message: "binlog b.000002 … due", Checked: now},
+		Updated: now.Add(-time.Second)}
+	var ss SourceStatus
+	relayFigures(&ss, full, now)
+	if !ss.RelayFull || ss.RelayBytes != 5<<20 || ss.RelayMaxBytes != 4<<20 || ss.RelayHeldBy != "task t" ||
+		ss.BinlogPurgeSecondsLeft != 600 || !ss.BinlogPurgeWarning || len(ss.Warnings) != 2 ||
+		!strings.Contains(ss.Warnings[0], "relay full: the tailer stopped reading the source (relay 5.0 MiB of 4.0 MiB") ||
+		ss.Warnings[1] != "purge guard: binlog b.000002 … due" {
+		t.Errorf("fresh report: %+v", ss)
+	}
+	// A report its tailer no longer refreshes keeps the figures, not the
+	// flags; a lost binlog stays lost.
+	stale := full
+	stale.Updated = now.Add(-time.Hour)
+	ss = SourceStatus{}
+	relayFigures(&ss, stale, now)
+	if ss.RelayFull || ss.BinlogPurgeWarning || len(ss.Warnings) != 0 || ss.RelayBytes != 5<<20 || ss.BinlogPurgeSecondsLeft != -1 {
+		t.Errorf("stale report: %+v", ss)
+	}
+	stale.Guard = actors.PurgeGuard{SecondsLeft: -1, Lost: true, Message: "binlog b.000001 … gone", Checked: now.Add(-time.Hour)}
+	ss = SourceStatus{}
+	relayFigures(&ss, stale, now)
+	if !ss.BinlogPurged || len(ss.Warnings) != 1 {
+		t.Errorf("stale report of a lost binlog: %+v", ss)
+	}
+	ss = SourceStatus{}
+	relayFigures(&ss, actors.RelayProgress{}, now)
+	if ss.BinlogPurgeSecondsLeft != -1 || ss.RelayMaxBytes != 0 || len(ss.Warnings) != 0 {
+		t.Errorf("no report: %+v", ss)
+	}
+}

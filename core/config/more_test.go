@@ -340,13 +340,16 @@ func TestSourceWarnings(t *testing.T) {
 			Session: map[string]string{"time_zone": "+00:00"}},
 		Filters:       []*FilterRule{{SchemaPattern: "Shop", TablePattern: "t_*", Events: []string{"drop table"}, Action: "Ignore"}},
 		CaseSensitive: true,
-		File:          "source.yaml",
+		Purge:         Purge{Interval: 3600, RemainSpace: 15},
+		RelayMaxBytes: DefaultRelayMaxSize, BinlogPurgeWarn: DefaultBinlogPurgeMargin,
+		File: "source.yaml",
 		Warnings: []string{
 			"source.yaml:4:1: enable-relay: ignored: the source's binlog stream is always the relay, shared by its tasks",
 			"source.yaml:5:1: relay-dir: ignored: " + whyRelay,
 			"source.yaml:8:1: charset: ignored: " + whyDeprecated,
 			"source.yaml:15:3: from.max-allowed-packet: ignored: deprecated in DM: the value is read from the server",
-			"source.yaml:17:1: purge: ignored: " + whyRelay + ", with its own retention limits",
+			"source.yaml:17:9: purge.interval: ignored: dmnode trims the relay continuously, a few seconds after no task needs a message",
+			"source.yaml:17:37: purge.remain-space: ignored: the relay is a JetStream stream, not a local directory: relay-max-size bounds it",
 			"source.yaml:18:1: checker: ignored: dmnode restarts failed actors with its own backoff",
 		},
 	}

@@ -273,10 +273,14 @@ var experimentalSpec = mapSpec(map[string]*field{
 	"async-checkpoint-flush": ignored(boolSpec, whyCheckpoint),
 })
 
+// purgeSpec is DM's relay purge block. expires maps (see Purge);
+// interval and remain-space do not: dmnode trims the relay on every
+// retention pass, and bounds it with relay-max-size rather than with the
+// free space of a disk it does not see.
 var purgeSpec = mapSpec(map[string]*field{
-	"interval":     key(intSpec),
+	"interval":     ignored(intSpec, "dmnode trims the relay continuously, a few seconds after no task needs a message"),
 	"expires":      key(intSpec),
-	"remain-space": key(intSpec),
+	"remain-space": ignored(intSpec, "the relay is a JetStream stream, not a local directory: relay-max-size bounds it"),
 })
 
 var checkerSpec = mapSpec(map[string]*field{
@@ -302,10 +306,14 @@ var sourceSpec = mapSpec(map[string]*field{
 	"relay-binlog-gtid": key(stringSpec),
 	"source-id":         key(stringSpec),
 	"from":              key(dbSpec),
-	"purge":             dropped(purgeSpec, whyRelay+", with its own retention limits"),
+	"purge":             key(purgeSpec),
 	"checker":           dropped(checkerSpec, "dmnode restarts failed actors with its own backoff"),
 	"server-id":         key(uint32Spec),
 	"tracer":            dropped(anySpec, whyDeprecated),
 	"case-sensitive":    key(boolSpec),
 	"filters":           key(listOf(filterRuleSpec)),
+
+	// dmnode's own: the relay's cap and the purge guard's margin.
+	"relay-max-size":      key(stringSpec),
+	"binlog-purge-margin": key(stringSpec),
 })

@@ -25,6 +25,7 @@ func checkSource(r *report, s *Source) {
 				"(a task's meta, a dump's snapshot, or the checkpoint), never earlier", k.v)
 		}
 	}
+	checkRelay(r, s)
 	for i, f := range s.Filters {
 		if f != nil {
 			checkFilterRule(r, indexPath("filters", i), f)

@@ -91,6 +91,8 @@ func TestQuickStartSource(t *testing.T) {
 		Flavor:   FlavorMariaDB,
 		From:     DBConfig{Host: "127.0.0.1", Port: 3307, User: "root"},
 		File:     "testdata/dm-source.yaml",
+
+		RelayMaxBytes: DefaultRelayMaxSize, BinlogPurgeWarn: DefaultBinlogPurgeMargin,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("source:\n got %+v\nwant %+v", got, want)

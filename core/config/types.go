@@ -298,6 +298,20 @@ type Source struct {
 	// reading when it has no checkpoint.
 	RelayBinlogName string `yaml:"relay-binlog-name"`
 	RelayBinlogGTID string `yaml:"relay-binlog-gtid"`
+	// Purge is DM's relay purge block; only expires has an effect.
+	Purge Purge `yaml:"purge"`
+	// RelayMaxSize caps the bytes the source's relay stream holds, e.g.
+	// "10GiB" (dmnode's own key; DefaultRelayMaxSize when empty): a full
+	// relay makes the tailer stop reading the source until the appliers
+	// free space. Decode fills RelayMaxBytes from it.
+	RelayMaxSize  string `yaml:"relay-max-size"`
+	RelayMaxBytes int64  `yaml:"-"`
+	// BinlogPurgeMargin is how long before the source's binlog retention
+	// would remove a binlog dmnode still needs that status, log and alert
+	// warn, e.g. "1h" (dmnode's own key; DefaultBinlogPurgeMargin when
+	// empty). Decode fills BinlogPurgeWarn from it.
+	BinlogPurgeMargin string        `yaml:"binlog-purge-margin"`
+	BinlogPurgeWarn   time.Duration `yaml:"-"`
 
 	File     string   `yaml:"-"`
 	Warnings []string `yaml:"-"`

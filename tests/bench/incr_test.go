@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,14 +125,69 @@ func (e *env) dmnodeIncr(t *testing.T, bl backlog, name string) incrStats {
 	}
 	start := time.Now()
 	d.cli(t, "task", "submit", task)
+	peakRelay := watchRelay(d, name)
+	t.Cleanup(func() { peakRelay() }) // when waitCheckpoints fails
 	e.waitCheckpoints(t, d, tdb, name, bl.end)
 	wall := time.Since(start).Seconds()
+	relayPeak := peakRelay()
 	peak, cpu1, err := procStats(d.proc.Pid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.verifyIncr(t, tdb)
+	// Retention trims what was applied within seconds; at most one message
+	// per source stays.
+	after := relayBytes(d, name)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && (after < 0 || after > int64(len(e.sources))<<20); {
+		time.Sleep(500 * time.Millisecond)
+		after = relayBytes(d, name)
+	}
+	t.Logf("incr: relay bytes of the %d sources: %.1f MiB at most during catch-up, %.1f MiB after",
+		len(e.sources), float64(relayPeak)/(1<<20), float64(after)/(1<<20))
 	return incrStats{wall: wall, peakMiB: peak, cpuSec: cpu1 - cpu0}
+}
+
+// relayBytes sums the bytes the relays of a task's sources hold; -1 when
+// status does not answer.
+func relayBytes(d *dmnodeProc, task string) int64 {
+	st, err := d.status(task)
+	if err != nil {
+		return -1
+	}
+	var n int64
+	for _, s := range st.Sources {
+		n += s.RelayBytes
+	}
+	return n
+}
+
+// watchRelay samples relayBytes every half second until the returned
+// function is first called, which returns the most seen.
+func watchRelay(d *dmnodeProc, task string) func() int64 {
+	stop, done := make(chan struct{}), make(chan int64, 1)
+	var once sync.Once
+	go func() {
+		var peak int64
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-tick.C:
+				peak = max(peak, relayBytes(d, task))
+			}
+		}
+	}()
+	var peak int64
+	return func() int64 {
+		once.Do(func() {
+			close(stop)
+			peak = <-done
+		})
+		return peak
+	}
 }
 
 // waitCheckpoints polls the checkpoints dmnode commits on the target with
