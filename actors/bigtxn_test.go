@@ -108,6 +108,7 @@ func (s tailScript) run(t *testing.T, st *jetstream.Store, source string, stopAf
 		t: &Tailer{env: Env{Store: st, Log: log}, source: source}, log: log, tracker: tr,
 		cp: TailCheckpoint{Flavor: "mariadb"}, published: published, lastSeq: lastSeq,
 		subject: jetstream.BinlogSubject(source), resume: resume, file: "mysql-bin.000001",
+		gate: newRelayGate(1 << 40),
 	}
 	pos := uint32(4)
 	hdr := func(typ replication.EventType) *replication.EventHeader {
@@ -230,7 +231,7 @@ func TestTailerOversizedWholeTxn(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	r := &tailRun{t: &Tailer{env: Env{Store: st, Log: log}, source: "ddl"}, log: log, subject: jetstream.BinlogSubject("ddl")}
+	r := &tailRun{t: &Tailer{env: Env{Store: st, Log: log}, source: "ddl"}, log: log, subject: jetstream.BinlogSubject("ddl"), gate: newRelayGate(1 << 40)}
 	ddl := "CREATE TABLE t (id int) COMMENT '" + strings.Repeat("c", 2<<20) + "'"
 	txn := dmnode.Txn{End: dmnode.Position{File: "mysql-bin.000001", Pos: 5000}, Time: 7,
 		Changes: []dmnode.Change{{Table: dmnode.TableID{Schema: "db", Table: "t"}, DDL: ddl, DDLSchema: "db"}}}
