@@ -13,13 +13,25 @@ import (
 // defaults (DM's pool-size and worker-count, 16 each) are far from what a
 // given target takes: three loaders of 16 connections into one table of a
 // small target spend their time waiting on each other. So each writer
-// starts with two connections and lets an adaptive.Limit move it between
-// one and the task's setting (its maximum) by the throughput it measures,
-// and the writers of one task into one target on this node share one
-// budget of that size, since they load the same server.
+// starts small and lets an adaptive.Limit move it between one and the
+// task's setting (its maximum) by the throughput it measures; the loaders
+// of one task into one target on this node share one budget of that size,
+// since they load the same server. An applier's limit is its own: while it
+// keeps up with its source, a step up brings no gain and it settles low.
 
-// loadStartConns is where a loader's limit starts.
-const loadStartConns = 2
+// Where the limits start: a loader with two connections, an applier with
+// four (it spreads a batch over them by causality; with one it commits
+// rows and checkpoint in one transaction).
+const (
+	loadStartConns  = 2
+	applyStartConns = 4
+)
+
+// applyLimit is an applier's limit over workers connections (the task's
+// worker-count; one for a sharded task).
+func applyLimit(workers int) *adaptive.Limit {
+	return adaptive.New(adaptive.Config{Min: 1, Max: workers, Start: min(applyStartConns, workers)})
+}
 
 // budgets holds a budget per task and target address.
 var budgets = struct {

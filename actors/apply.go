@@ -12,6 +12,7 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/adaptive"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
@@ -44,6 +45,11 @@ type ApplyProgress struct {
 	// Rate is the recent rate of row changes applied, per second.
 	Rate    float64   `json:"rate"`
 	Updated time.Time `json:"updated"`
+	// Connections is how many target connections the applier spreads a
+	// batch over now, as its adaptive limit chose, and ConnectionsWhy
+	// says why.
+	Connections    int    `json:"connections,omitempty"`
+	ConnectionsWhy string `json:"connections_why,omitempty"`
 	// Transactions the target refused whole, for their size, and that
 	// were written in pieces in safe mode instead (see bigtxn.go):
 	// InPieces names the one being written, PiecesTxns counts them, and
@@ -128,7 +134,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	r := &applyRun{
 		a: a, db: db, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules, a.env.Log),
 		applied: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
-		workers: workers, causal: newCausality(workers),
+		causal: newCausality(workers), limit: applyLimit(workers),
 	}
 	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
 	defer r.hold.stop()
@@ -257,11 +263,13 @@ type applyRun struct {
 
 	// the target batch being built: row changes, and statements on
 	// dmnode's own tables that commit with the checkpoint
-	ops       []rowOp
-	stmts     []stmt
-	rows      int
-	workers   int
-	causal    *causality
+	ops    []rowOp
+	stmts  []stmt
+	rows   int
+	causal *causality
+	// limit chooses how many of the workers a batch is spread over
+	// (adaptive.go).
+	limit     *adaptive.Limit
 	pending   dmnode.Position
 	pendAt    uint32
 	counts    [3]int64
@@ -481,7 +489,9 @@ func (r *applyRun) commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.workers > 1 && len(r.ops) > 0 && len(r.stmts) == 0 {
+	began, rows := time.Now(), r.rows
+	if n, _ := r.limit.Current(); n > 1 && len(r.ops) > 0 && len(r.stmts) == 0 {
+		r.causal.workers = n
 		if err := r.commitParallel(ctx, pos, at, uniques); err != nil {
 			return err
 		}
@@ -495,6 +505,9 @@ func (r *applyRun) commit(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("apply up to %s: %w", pos, err)
 		}
+	}
+	if rows > 0 {
+		r.limit.Done(time.Now(), int64(rows), time.Since(began))
 	}
 	r.applied, r.appliedAt = pos, at
 	r.ops, r.stmts, r.rows, r.pending = r.ops[:0], r.stmts[:0], 0, dmnode.Position{}
@@ -556,6 +569,7 @@ func (r *applyRun) report(ctx context.Context) {
 	now := time.Now()
 	p.Rate = r.rate.sample(p.RowsInsert+p.RowsUpdate+p.RowsDelete, now)
 	p.Updated = now.UTC()
+	p.Connections, p.ConnectionsWhy = r.limit.Current()
 	r.prog.Updated, r.prog.Rate = p.Updated, p.Rate
 	if err := r.a.env.Store.Put(ctx, applyProgKey(r.a.task, r.a.source), p); err != nil && ctx.Err() == nil {
 		r.log.Debug("report apply progress", "err", err)

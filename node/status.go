@@ -67,8 +67,9 @@ type SourceStatus struct {
 	GapBytes int64 `json:"gap_bytes"`
 	// Next is the command that moves a paused, stopped or failed source on.
 	Next string `json:"next,omitempty"`
-	// Connections is how many target connections the copy uses now, as
-	// its adaptive limit chose, and ConnectionsWhy the limit's reason.
+	// Connections is how many target connections the loader (while
+	// copying) or the applier (while replicating) uses now, as its
+	// adaptive limit chose, and ConnectionsWhy the limit's reason.
 	Connections    int    `json:"connections,omitempty"`
 	ConnectionsWhy string `json:"connections_why,omitempty"`
 	// InPieces names the transaction (its first position) the applier is
@@ -172,6 +173,7 @@ func figures(ss *SourceStatus, dump actors.DumpProgress, load actors.LoadProgres
 		}
 	case catalog.StageSync:
 		ss.RowsPerSecond = apply.Rate
+		ss.Connections, ss.ConnectionsWhy = apply.Connections, apply.ConnectionsWhy
 		if apply.Applied.IsZero() {
 			return
 		}
