@@ -169,11 +169,59 @@ func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, readers int) (
 		s.close()
 		return nil, err
 	}
-	if s.tracker, err = LoadSchemas(ctx, lock, flavor); err != nil {
+	if s.tracker, err = readSchemas(ctx, lock, s.conns, flavor); err != nil {
 		s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// readSchemas reads every table's schema, as LoadSchemas does, with the
+// SHOW CREATE TABLEs spread over the snapshot's readers: they run under
+// the global read lock, which FLUSH TABLES left with every table to open
+// again, and an estate has thousands.
+func readSchemas(ctx context.Context, lock *sql.Conn, readers []*sql.Conn, flavor string) (*schema.Tracker, error) {
+	tr := schema.NewTracker()
+	tr.SetFlavor(flavor)
+	if err := loadCharsets(ctx, lock, tr); err != nil {
+		return nil, err
+	}
+	ids, err := ListTables(ctx, lock)
+	if err != nil {
+		return nil, err
+	}
+	tables := make([]*schema.Table, len(ids))
+	if err := eachOn(ctx, readers, len(ids), func(ctx context.Context, c *sql.Conn, i int) (err error) {
+		tables[i], err = ShowCreateTable(ctx, c, ids[i])
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for _, t := range tables {
+		tr.Put(t)
+	}
+	return tr, nil
+}
+
+// eachOn calls fn for 0..n-1, spread over the connections, one call at a
+// time on each, and returns the first error.
+func eachOn(ctx context.Context, conns []*sql.Conn, n int, fn func(ctx context.Context, c *sql.Conn, i int) error) error {
+	var next atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range conns {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || gctx.Err() != nil {
+					return gctx.Err()
+				}
+				if err := fn(gctx, c, i); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	return g.Wait()
 }
 
 // plan lists the task's tables with their chunks. Tables with a one-column
@@ -193,13 +241,14 @@ func (d *Dumper) plan(ctx context.Context, snap *snapshot, te *taskEnv) ([]*Dump
 		if len(t.Key) == 1 && isIntType(t.Columns[t.Key[0]].Type) {
 			dt.KeyCol = t.Key[0]
 		}
-		if err := planChunks(ctx, snap.conns[0], dt, int64(max(te.inst.Dump.ChunkRows, 1))); err != nil {
-			return nil, err
-		}
 		dt.Estimate = estimates[dt.ID()]
 		out = append(out, dt)
 	}
-	return out, nil
+	perChunk := int64(max(te.inst.Dump.ChunkRows, 1))
+	err = eachOn(ctx, snap.conns, len(out), func(ctx context.Context, c *sql.Conn, i int) error {
+		return planChunks(ctx, c, out[i], perChunk)
+	})
+	return out, err
 }
 
 // estimateRows returns the server's estimate of every table's rows

@@ -99,13 +99,18 @@ type targetTables struct {
 	mu    sync.Mutex
 	plans map[string]*rules.TablePlan // by upstream table and column list
 	ready map[string]bool             // target tables checked or created
+	// preparing holds the target tables being checked or created, closed
+	// when done: the lock is not held over their round trips, so that an
+	// estate of thousands of tables is prepared by all workers at once.
+	preparing map[string]chan struct{}
+	schemas   map[string]bool // target schemas created
 	// uniques holds each plan's target unique keys (targetUniques).
 	uniques map[*rules.TablePlan][][]int
 }
 
 func newTargetTables(db *sql.DB, r *rules.Rules) *targetTables {
 	return &targetTables{db: db, rules: r, plans: map[string]*rules.TablePlan{}, ready: map[string]bool{},
-		uniques: map[*rules.TablePlan][][]int{}}
+		uniques: map[*rules.TablePlan][][]int{}, preparing: map[string]chan struct{}{}, schemas: map[string]bool{}}
 }
 
 // plan returns the compiled plan for an upstream table with the given
@@ -124,8 +129,26 @@ func (tt *targetTables) plan(ctx context.Context, id dmnode.TableID, columns []s
 		return nil, Permanent(fmt.Errorf("plan %s: %w", id, err))
 	}
 	tkey := p.TargetSchema + "\x00" + p.TargetTable
-	if !tt.ready[tkey] {
-		if err := tt.prepare(ctx, p, upstream); err != nil {
+	for !tt.ready[tkey] {
+		if busy, ok := tt.preparing[tkey]; ok {
+			tt.mu.Unlock()
+			select {
+			case <-busy:
+			case <-ctx.Done():
+				tt.mu.Lock()
+				return nil, ctx.Err()
+			}
+			tt.mu.Lock()
+			continue
+		}
+		done := make(chan struct{})
+		tt.preparing[tkey] = done
+		tt.mu.Unlock()
+		err := tt.prepare(ctx, p, upstream)
+		tt.mu.Lock()
+		delete(tt.preparing, tkey)
+		close(done)
+		if err != nil {
 			return nil, err
 		}
 		tt.ready[tkey] = true
@@ -150,6 +173,7 @@ func (tt *targetTables) forget(schemaName, table string) {
 		delete(tt.ready, k)
 	}
 	clear(tt.uniques)
+	clear(tt.schemas)
 }
 
 func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstream func() *schema.Table) error {
@@ -167,8 +191,16 @@ func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstrea
 		if err != nil {
 			return Permanent(fmt.Errorf("derive target table for %s.%s: %w", p.Schema, p.Table, err))
 		}
-		if _, err := tt.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(p.TargetSchema)); err != nil {
-			return fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
+		tt.mu.Lock()
+		created := tt.schemas[p.TargetSchema]
+		tt.mu.Unlock()
+		if !created {
+			if _, err := tt.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(p.TargetSchema)); err != nil {
+				return fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
+			}
+			tt.mu.Lock()
+			tt.schemas[p.TargetSchema] = true
+			tt.mu.Unlock()
 		}
 		if _, err := tt.db.ExecContext(ctx, create); err != nil {
 			return Permanent(fmt.Errorf("create target table: %s: %w", create, err))
