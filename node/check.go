@@ -133,6 +133,7 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 		return ps, err
 	}
 	var errs []error
+	same := 0 // tables copied to the same name, beyond checkReportSame
 	for _, t := range tr.Tables() {
 		if !r.Replicated(t.Schema, t.Name) {
 			continue
@@ -143,8 +144,13 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 			continue
 		}
 		ps.Plans = append(ps.Plans, p)
+		m := p.Mapping()
+		if m == "" && len(p.Extra) == 0 && p.TargetSchema == t.Schema && p.TargetTable == t.Name && len(ps.Plans) > checkReportSame {
+			same++
+			continue
+		}
 		line := fmt.Sprintf("%s: %s.%s → %s.%s", inst.SourceID, t.Schema, t.Name, p.TargetSchema, p.TargetTable)
-		if m := p.Mapping(); m != "" {
+		if m != "" {
 			line += "; " + m
 		}
 		if len(p.Extra) > 0 {
@@ -152,11 +158,20 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 		}
 		*report = append(*report, line)
 	}
+	if same > 0 {
+		*report = append(*report, fmt.Sprintf("%s: and %s, each to the same name", inst.SourceID, plural(same, "more table")))
+	}
 	if len(ps.Plans) == 0 && len(errs) == 0 {
 		*report = append(*report, fmt.Sprintf("%s: no table matches the task's rules", inst.SourceID))
 	}
 	return ps, errors.Join(errs...)
 }
+
+// checkReportSame is how many tables copied to the same name the report
+// of task check lists one by one per source; the others are counted, so
+// that the report of an estate of thousands of tables stays readable and
+// within a message. Routed, mapped and extracted tables are all listed.
+const checkReportSame = 50
 
 func plural(n int, word string) string {
 	if n == 1 {
