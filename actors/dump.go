@@ -203,6 +203,25 @@ func readSchemas(ctx context.Context, lock *sql.Conn, readers []*sql.Conn, flavo
 	return tr, nil
 }
 
+// ReadSchemas reads every table's schema, as LoadSchemas does, on readers
+// connections of db at once (db must allow that many).
+func ReadSchemas(ctx context.Context, db *sql.DB, flavor string, readers int) (*schema.Tracker, error) {
+	conns := make([]*sql.Conn, 0, readers)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range max(readers, 1) {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read schemas: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	return readSchemas(ctx, conns[0], conns, flavor)
+}
+
 // eachOn calls fn for 0..n-1, spread over the connections, one call at a
 // time on each, and returns the first error.
 func eachOn(ctx context.Context, conns []*sql.Conn, n int, fn func(ctx context.Context, c *sql.Conn, i int) error) error {

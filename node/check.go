@@ -119,7 +119,7 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 	if err != nil {
 		return nil, err
 	}
-	db, err := actors.OpenDB(ctx, src.From, 1)
+	db, err := actors.OpenDB(ctx, src.From, checkReaders)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 	if err != nil {
 		return ps, err
 	}
-	tr, err := actors.LoadSchemas(ctx, db, flavor)
+	tr, err := actors.ReadSchemas(ctx, db, flavor, checkReaders)
 	if err != nil {
 		return ps, err
 	}
@@ -166,6 +166,10 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 	}
 	return ps, errors.Join(errs...)
 }
+
+// checkReaders is how many connections task check reads a source's
+// schemas on: one SHOW CREATE TABLE per table, thousands in an estate.
+const checkReaders = 4
 
 // checkReportSame is how many tables copied to the same name the report
 // of task check lists one by one per source; the others are counted, so
