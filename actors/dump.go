@@ -97,18 +97,23 @@ func (d *Dumper) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !ok {
+	var w *dumpWriter
+	if ok {
+		w = newDumpWriter(d, &cp, rev)
+		w.resume(plan)
+	} else {
 		start := time.Now()
 		tables, err := d.plan(ctx, snap, te)
 		if err != nil {
 			return err
 		}
-		if rev, err = d.writePlan(ctx, &cp, rev, plan, tables); err != nil {
+		if rev, err = d.replacePlan(ctx, &cp, rev, plan, tables); err != nil {
 			return err
 		}
+		w = newDumpWriter(d, &cp, rev)
+		w.planned(plan, tables)
 		d.env.Log.Info("dump planned", "why", why, "tables", len(tables), "took", time.Since(start).Round(time.Millisecond))
 	}
-	w := newDumpWriter(d, plan, rev)
 	if err := w.dumpAll(ctx, snap); err != nil {
 		return err
 	}
@@ -343,12 +348,11 @@ func (d *Dumper) loadPlan(ctx context.Context) (*dumpPlan, error) {
 // save waits for the bucket's write to disk.
 const dumpPlanWriters = 8
 
-// writePlan replaces the stored plan with tables: the summary first says
-// the plan is not complete, then every table gets its key (and keys of
-// tables no longer planned go), then the summary says it is complete. A
-// dumper interrupted in between plans again. It returns the summary's
-// revision, and leaves plan holding tables.
-func (d *Dumper) writePlan(ctx context.Context, cp *DumpCheckpoint, rev uint64, plan *dumpPlan, tables []*DumpTable) (uint64, error) {
+// replacePlan prepares the stored plan to be replaced by tables: the
+// summary says the plan is not complete, and the keys of tables no longer
+// planned go. It returns the summary's revision. The writer then writes
+// the table keys (writePlan).
+func (d *Dumper) replacePlan(ctx context.Context, cp *DumpCheckpoint, rev uint64, plan *dumpPlan, tables []*DumpTable) (uint64, error) {
 	var err error
 	if cp.Planned {
 		cp.Planned, cp.Tables = false, 0
@@ -366,37 +370,46 @@ func (d *Dumper) writePlan(ctx context.Context, cp *DumpCheckpoint, rev uint64, 
 			gone = append(gone, k)
 		}
 	}
-	if err := d.env.Store.Delete(ctx, gone...); err != nil {
-		return 0, err
-	}
-	var mu sync.Mutex
+	return rev, d.env.Store.Delete(ctx, gone...)
+}
+
+// writePlan writes the key of every table not yet written, marking each
+// ready for the readers as it goes, then the summary saying the plan is
+// complete. Readers dump the tables written meanwhile: a dumper
+// interrupted before the summary plans again, and dumps those again.
+func (w *dumpWriter) writePlan(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(dumpPlanWriters)
-	for _, t := range tables {
-		key := dumpTableKey(d.task, d.source, t.ID())
-		mu.Lock()
-		prev := plan.revs[key]
-		mu.Unlock()
+	for _, st := range w.tables {
+		select {
+		case <-st.ready:
+			continue
+		default:
+		}
 		g.Go(func() error {
-			n, err := d.env.Store.Save(gctx, key, t, prev)
-			mu.Lock()
-			plan.revs[key] = n
-			mu.Unlock()
-			return err
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			rev, err := w.d.env.Store.Save(gctx, st.key, st.t, st.rev)
+			if err != nil {
+				return err
+			}
+			st.rev = rev
+			close(st.ready)
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, err
+		return err
 	}
-	clear(plan.tables)
-	for _, k := range gone {
-		delete(plan.revs, k)
+	w.cp.Planned, w.cp.Tables = true, len(w.tables)
+	w.fenceMu.Lock()
+	defer w.fenceMu.Unlock()
+	rev, err := w.d.env.Store.Save(ctx, dumpKey(w.d.task, w.d.source), w.cp, w.sumRev)
+	if err != nil {
+		return err
 	}
-	for _, t := range tables {
-		plan.tables[dumpTableKey(d.task, d.source, t.ID())] = t
-	}
-	cp.Planned, cp.Tables = true, len(tables)
-	return d.env.Store.Save(ctx, dumpKey(d.task, d.source), cp, rev)
+	w.sumRev = rev
+	return nil
 }
 
 // dumpWriter reads chunks on the snapshot's connections and publishes them.
@@ -404,7 +417,9 @@ type dumpWriter struct {
 	d       *Dumper
 	subject string
 	tables  []*dumpTableState // by key
-	sumRev  uint64            // the summary's revision this incarnation wrote
+	cp      *DumpCheckpoint
+	fenceMu sync.Mutex // guards sumRev
+	sumRev  uint64     // the summary's revision this incarnation wrote
 	// chunksDone counts the chunks this incarnation finished, for the
 	// progress reporter.
 	chunksDone atomic.Int64
@@ -417,15 +432,33 @@ type dumpTableState struct {
 	key string
 	rev uint64
 	t   *DumpTable
+	// ready is closed once the table's key is written: its chunks may be
+	// dumped.
+	ready chan struct{}
 }
 
-func newDumpWriter(d *Dumper, plan *dumpPlan, sumRev uint64) *dumpWriter {
-	w := &dumpWriter{d: d, sumRev: sumRev, subject: jetstream.SnapshotSubject(d.task, d.source)}
+func newDumpWriter(d *Dumper, cp *DumpCheckpoint, sumRev uint64) *dumpWriter {
+	return &dumpWriter{d: d, cp: cp, sumRev: sumRev, subject: jetstream.SnapshotSubject(d.task, d.source)}
+}
+
+// resume takes the tables of a complete stored plan.
+func (w *dumpWriter) resume(plan *dumpPlan) {
 	for k, t := range plan.tables {
-		w.tables = append(w.tables, &dumpTableState{key: k, rev: plan.revs[k], t: t})
+		st := &dumpTableState{key: k, rev: plan.revs[k], t: t, ready: make(chan struct{})}
+		close(st.ready)
+		w.tables = append(w.tables, st)
 	}
 	slices.SortFunc(w.tables, func(a, b *dumpTableState) int { return strings.Compare(a.key, b.key) })
-	return w
+}
+
+// planned takes a new plan, whose keys writePlan writes over those of the
+// stored one.
+func (w *dumpWriter) planned(stored *dumpPlan, tables []*DumpTable) {
+	for _, t := range tables {
+		k := dumpTableKey(w.d.task, w.d.source, t.ID())
+		w.tables = append(w.tables, &dumpTableState{key: k, rev: stored.revs[k], t: t, ready: make(chan struct{})})
+	}
+	slices.SortFunc(w.tables, func(a, b *dumpTableState) int { return strings.Compare(a.key, b.key) })
 }
 
 type chunkRef struct {
@@ -440,9 +473,17 @@ func (w *dumpWriter) dumpAll(ctx context.Context, snap *snapshot) error {
 	defer fenced(nil)
 	work := make(chan chunkRef) // unbuffered: a reader takes the next chunk when free
 	g, gctx := errgroup.WithContext(fctx)
+	if !w.cp.Planned {
+		g.Go(func() error { return w.writePlan(gctx) })
+	}
 	g.Go(func() error {
 		defer close(work)
 		for _, st := range w.tables {
+			select {
+			case <-st.ready:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
 			st.mu.Lock()
 			t := st.t
 			var todo []int
@@ -512,6 +553,8 @@ func (w *dumpWriter) dumpAll(ctx context.Context, snap *snapshot) error {
 // checkFence returns ErrFenced when the dump's summary was written since
 // this incarnation wrote it.
 func (w *dumpWriter) checkFence(ctx context.Context) error {
+	w.fenceMu.Lock()
+	defer w.fenceMu.Unlock()
 	var cp DumpCheckpoint
 	rev, err := w.d.env.Store.Load(ctx, dumpKey(w.d.task, w.d.source), &cp)
 	if err != nil || rev == w.sumRev {
