@@ -31,7 +31,8 @@ func manyTable(i int) (schema, table string) {
 	return fmt.Sprintf("many_%02d", i%manySchemas), fmt.Sprintf("t%05d", i)
 }
 
-// An estate of thousands of small tables in one source, task-mode all:
+// An estate of thousands of small tables and one larger one, cut into
+// chunks, in one source, task-mode all:
 // task check finishes in seconds, task status answers promptly during the
 // copy, the node is killed with SIGKILL mid-copy and the copy finishes
 // after the restart, live writes then replicate, and every table's rows on
@@ -50,7 +51,12 @@ func TestManyTables(t *testing.T) {
 	createManyTables(t, src, n)
 	t.Logf("created %d tables of 3 rows in %s", n, time.Since(start).Round(time.Millisecond))
 	c.addSources()
-	task := c.writeFile("many.yaml", c.taskYAML("many", func(int) string { return "" }, ""))
+	// One larger table is cut into chunks of 2,000 rows, as big tables are.
+	src.Exec(t, "CREATE TABLE many_00.big (id bigint NOT NULL PRIMARY KEY, v char(32))",
+		"INSERT INTO many_00.big SELECT seq, MD5(seq) FROM many_00.seq_1_to_20000")
+	task := c.writeFile("many.yaml", c.taskYAML("many", func(int) string {
+		return "    mydumper-config-name: \"global\"\n"
+	}, "mydumpers:\n  global:\n    rows: 2000\n"))
 
 	start = time.Now()
 	out := c.dmnode("task", "check", task)
@@ -97,8 +103,8 @@ func TestManyTables(t *testing.T) {
 		return nil
 	})
 	copyTime := time.Since(start)
-	if st.TablesTotal != n {
-		t.Errorf("status counts %d tables, want %d", st.TablesTotal, n)
+	if st.TablesTotal != n+1 || st.ChunksTotal != n+10 {
+		t.Errorf("status counts %d tables and %d chunks, want %d and %d", st.TablesTotal, st.ChunksTotal, n+1, n+10)
 	}
 
 	// Live writes to some tables replicate.
@@ -108,12 +114,14 @@ func TestManyTables(t *testing.T) {
 			fmt.Sprintf("UPDATE %s.%s SET v = CONCAT(v, '-upd') WHERE id = 2", s, tb),
 			fmt.Sprintf("DELETE FROM %s.%s WHERE id = 3", s, tb))
 	}
+	src.Exec(t, "UPDATE many_00.big SET v = 'live' WHERE id % 1000 = 7", "DELETE FROM many_00.big WHERE id % 1000 = 8")
 	compareManyTables(c, n)
+	c.expectEqual("many_00.big", func(int) string { return "SELECT id, v FROM many_00.big" }, "SELECT id, v FROM many_00.big")
 
 	tdb := c.target.DB(t)
 	got := harness.Rows(t, tdb, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA LIKE 'many\\_%'")
-	if got[0][0] != strconv.Itoa(n) {
-		t.Fatalf("the target has %s tables, want %d", got[0][0], n)
+	if got[0][0] != strconv.Itoa(n+1) {
+		t.Fatalf("the target has %s tables, want %d", got[0][0], n+1)
 	}
 	rss2 = max(rss2, peakRSS(c.node.Pid()))
 	// The phases' durations, from the node's log (both runs).
