@@ -3,10 +3,12 @@ package actors
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,32 +37,6 @@ type Dumper struct {
 	source string
 }
 
-// DumpCheckpoint is the dumper's KV checkpoint.
-type DumpCheckpoint struct {
-	Tables []*DumpTable `json:"tables"`
-	Epoch  uint64       `json:"epoch"`
-}
-
-// DumpTable is one table's chunk plan.
-type DumpTable struct {
-	Schema *schema.Table `json:"schema"`
-	// KeyCol is the integer key column the table is split on; -1 when the
-	// table is read as one chunk.
-	KeyCol int          `json:"key_col"`
-	Chunks []*DumpChunk `json:"chunks"`
-	// Estimate is the server's estimate of the table's rows when it was
-	// planned (information_schema.TABLES.TABLE_ROWS), for progress.
-	Estimate int64 `json:"estimate,omitempty"`
-}
-
-// DumpChunk is a half-open key range [Lo, Hi); Last chunks have no Hi.
-type DumpChunk struct {
-	Lo   string `json:"lo,omitempty"`
-	Hi   string `json:"hi,omitempty"`
-	Done bool   `json:"done,omitempty"`
-	Rows int64  `json:"rows,omitempty"`
-}
-
 // DumpProgress is what the dumper reports for status.
 type DumpProgress struct {
 	Tables      int       `json:"tables"`
@@ -70,9 +46,6 @@ type DumpProgress struct {
 	RowsTotal   int64     `json:"rows_estimated"`
 	Updated     time.Time `json:"updated"`
 }
-
-func dumpKey(task, source string) string     { return jetstream.Key("dump", task, source) }
-func dumpProgKey(task, source string) string { return jetstream.Key("progress", "dump", task, source) }
 
 func (d *Dumper) Run(ctx context.Context) error {
 	te, err := loadTask(d.env, d.task, d.source)
@@ -96,6 +69,7 @@ func (d *Dumper) Run(ctx context.Context) error {
 		return fmt.Errorf("source %s: %w", d.source, err)
 	}
 	defer db.Close()
+	start := time.Now()
 	snap, err := takeSnapshot(ctx, db, te.source.Flavor, threads)
 	if err != nil {
 		return err
@@ -107,18 +81,40 @@ func (d *Dumper) Run(ctx context.Context) error {
 	if err := d.env.Propose(ctx, catalog.Command{Op: catalog.OpSnapshotTaken, Name: d.task, Src: d.source, Pos: snap.pos}); err != nil {
 		return fmt.Errorf("record snapshot position: %w", err)
 	}
-	d.env.Log.Info("consistent snapshot taken", "pos", snap.pos.String(), "readers", threads)
-	if cp.Tables == nil {
-		if cp.Tables, err = d.plan(ctx, snap, te); err != nil {
-			return err
-		}
-	}
+	d.env.Log.Info("consistent snapshot taken", "pos", snap.pos.String(), "readers", threads,
+		"tables", len(snap.tracker.Tables()), "took", time.Since(start).Round(time.Millisecond))
+	// Claim the dump first: an older incarnation still running finds the
+	// summary moved on at its next check and stops.
 	cp.Epoch = d.env.Epoch
 	if rev, err = d.env.Store.Save(ctx, dumpKey(d.task, d.source), &cp, rev); err != nil {
 		return err
 	}
-	w := &dumpWriter{d: d, cp: &cp, rev: rev, subject: jetstream.SnapshotSubject(d.task, d.source),
-		where: te.inst.Dump.Where}
+	plan, err := d.loadPlan(ctx)
+	if err != nil {
+		return err
+	}
+	ok, why, err := plan.resumable(cp, d.env.Epoch)
+	if err != nil {
+		return err
+	}
+	var w *dumpWriter
+	if ok {
+		w = newDumpWriter(d, &cp, rev)
+		w.resume(plan)
+	} else {
+		start := time.Now()
+		tables, err := d.plan(ctx, snap, te)
+		if err != nil {
+			return err
+		}
+		if rev, err = d.replacePlan(ctx, &cp, rev, plan, tables); err != nil {
+			return err
+		}
+		w = newDumpWriter(d, &cp, rev)
+		w.planned(plan, tables)
+		d.env.Log.Info("dump planned", "why", why, "tables", len(tables), "took", time.Since(start).Round(time.Millisecond))
+	}
+	w.where = te.inst.Dump.Where
 	if err := w.dumpAll(ctx, snap); err != nil {
 		return err
 	}
@@ -126,7 +122,7 @@ func (d *Dumper) Run(ctx context.Context) error {
 	if err := d.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: d.task, Src: d.source, Stage: catalog.StageDump}); err != nil {
 		return fmt.Errorf("record dump done: %w", err)
 	}
-	d.env.Log.Info("dump finished", "rows", w.rows)
+	d.env.Log.Info("dump finished", "tables", len(w.tables), "chunks", w.chunksDone.Load())
 	return nil
 }
 
@@ -179,44 +175,131 @@ func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, readers int) (
 		s.close()
 		return nil, err
 	}
-	if s.tracker, err = LoadSchemas(ctx, lock, flavor); err != nil {
+	if s.tracker, err = readSchemas(ctx, lock, s.conns, flavor); err != nil {
 		s.close()
 		return nil, err
 	}
 	return s, nil
 }
 
+// readSchemas reads every table's schema, as LoadSchemas does, with the
+// SHOW CREATE TABLEs spread over the snapshot's readers: they run under
+// the global read lock, which FLUSH TABLES left with every table to open
+// again, and an estate has thousands.
+func readSchemas(ctx context.Context, lock *sql.Conn, readers []*sql.Conn, flavor string) (*schema.Tracker, error) {
+	tr := schema.NewTracker()
+	tr.SetFlavor(flavor)
+	if err := loadCharsets(ctx, lock, tr); err != nil {
+		return nil, err
+	}
+	ids, err := ListTables(ctx, lock)
+	if err != nil {
+		return nil, err
+	}
+	tables := make([]*schema.Table, len(ids))
+	if err := eachOn(ctx, readers, len(ids), func(ctx context.Context, c *sql.Conn, i int) (err error) {
+		tables[i], err = ShowCreateTable(ctx, c, ids[i])
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for _, t := range tables {
+		tr.Put(t)
+	}
+	return tr, nil
+}
+
+// ReadSchemas reads every table's schema, as LoadSchemas does, on readers
+// connections of db at once (db must allow that many).
+func ReadSchemas(ctx context.Context, db *sql.DB, flavor string, readers int) (*schema.Tracker, error) {
+	conns := make([]*sql.Conn, 0, readers)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range max(readers, 1) {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read schemas: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	return readSchemas(ctx, conns[0], conns, flavor)
+}
+
+// eachOn calls fn for 0..n-1, spread over the connections, one call at a
+// time on each, and returns the first error.
+func eachOn(ctx context.Context, conns []*sql.Conn, n int, fn func(ctx context.Context, c *sql.Conn, i int) error) error {
+	var next atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range conns {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || gctx.Err() != nil {
+					return gctx.Err()
+				}
+				if err := fn(gctx, c, i); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	return g.Wait()
+}
+
 // plan lists the task's tables with their chunks. Tables with a one-column
 // integer key are split into key ranges of about rows-per-chunk rows;
 // others are one chunk.
 func (d *Dumper) plan(ctx context.Context, snap *snapshot, te *taskEnv) ([]*DumpTable, error) {
+	estimates, err := estimateRows(ctx, snap.conns[0])
+	if err != nil {
+		return nil, err
+	}
 	var out []*DumpTable
 	for _, t := range snap.tracker.Tables() {
 		if !te.rules.Replicated(t.Schema, t.Name) || !te.inst.Dump.Selects(t.Schema, t.Name) {
 			continue
 		}
-		dt := &DumpTable{Schema: t, KeyCol: -1}
+		dt := &DumpTable{Schema: t, KeyCol: -1, Chunks: 1, Epoch: d.env.Epoch}
 		if len(t.Key) == 1 && isIntType(t.Columns[t.Key[0]].Type) {
 			dt.KeyCol = t.Key[0]
 		}
-		chunks, err := planChunks(ctx, snap.conns[0], dt, int64(max(te.inst.Dump.ChunkRows, 1)))
-		if err != nil {
-			return nil, err
-		}
-		dt.Chunks = chunks
-		dt.Estimate = estimateRows(ctx, snap.conns[0], t.Schema, t.Name)
+		dt.Estimate = estimates[dt.ID()]
 		out = append(out, dt)
 	}
-	return out, nil
+	perChunk := int64(max(te.inst.Dump.ChunkRows, 1))
+	err = eachOn(ctx, snap.conns, len(out), func(ctx context.Context, c *sql.Conn, i int) error {
+		return planChunks(ctx, c, out[i], perChunk)
+	})
+	return out, err
 }
 
-// estimateRows returns the server's estimate of a table's rows, 0 when it
-// has none.
-func estimateRows(ctx context.Context, c *sql.Conn, schemaName, table string) int64 {
-	var n sql.NullInt64
-	_ = c.QueryRowContext(ctx, `SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
-		schemaName, table).Scan(&n)
-	return n.Int64
+// estimateRows returns the server's estimate of every table's rows
+// (information_schema.TABLES.TABLE_ROWS), in one query: one per table
+// costs a round trip, and on MariaDB the opening of the table, each.
+func estimateRows(ctx context.Context, c *sql.Conn) (map[dmnode.TableID]int64, error) {
+	rows, err := c.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'`)
+	if err != nil {
+		return nil, fmt.Errorf("read row estimates: %w", err)
+	}
+	defer rows.Close()
+	out := map[dmnode.TableID]int64{}
+	for rows.Next() {
+		var id dmnode.TableID
+		var n sql.NullInt64
+		if err := rows.Scan(&id.Schema, &id.Table, &n); err != nil {
+			return nil, fmt.Errorf("read row estimates: %w", err)
+		}
+		if n.Valid && !IsSystemSchema(id.Schema) {
+			out[id] = n.Int64
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read row estimates: %w", err)
+	}
+	return out, nil
 }
 
 func isIntType(t string) bool {
@@ -227,73 +310,195 @@ func isIntType(t string) bool {
 	return false
 }
 
-func planChunks(ctx context.Context, c *sql.Conn, dt *DumpTable, perChunk int64) ([]*DumpChunk, error) {
+// planChunks sets the chunk plan of a table split on an integer key from
+// the key's range.
+func planChunks(ctx context.Context, c *sql.Conn, dt *DumpTable, perChunk int64) error {
+	dt.Chunks = 1
 	if dt.KeyCol < 0 {
-		return []*DumpChunk{{}}, nil
+		return nil
 	}
 	col := quoteIdent(dt.Schema.Columns[dt.KeyCol].Name)
 	var lo, hi sql.NullString
 	q := fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s.%s", col, col, quoteIdent(dt.Schema.Schema), quoteIdent(dt.Schema.Name))
 	if err := c.QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil {
-		return nil, fmt.Errorf("key range of %s.%s: %w", dt.Schema.Schema, dt.Schema.Name, err)
+		return fmt.Errorf("key range of %s.%s: %w", dt.Schema.Schema, dt.Schema.Name, err)
 	}
 	if !lo.Valid {
-		return []*DumpChunk{{}}, nil
+		return nil
 	}
 	// Split on the value range; keys are assumed dense enough that a range
 	// of perChunk values holds about perChunk rows.
-	var bounds []string
-	if dt.Schema.Columns[dt.KeyCol].Unsigned {
-		l, _ := strconv.ParseUint(lo.String, 10, 64)
-		h, _ := strconv.ParseUint(hi.String, 10, 64)
-		for v := l + uint64(perChunk); v <= h && v > l; v += uint64(perChunk) {
-			bounds = append(bounds, strconv.FormatUint(v, 10))
-		}
-	} else {
-		l, _ := strconv.ParseInt(lo.String, 10, 64)
-		h, _ := strconv.ParseInt(hi.String, 10, 64)
-		for v := l + perChunk; v <= h && v > l; v += perChunk {
-			bounds = append(bounds, strconv.FormatInt(v, 10))
+	var err error
+	dt.Min, dt.Step, dt.Chunks, err = splitKeyRange(lo.String, hi.String, dt.Schema.Columns[dt.KeyCol].Unsigned, perChunk)
+	if err != nil {
+		return Permanent(fmt.Errorf("key range of %s.%s: %w", dt.Schema.Schema, dt.Schema.Name, err))
+	}
+	return nil
+}
+
+// loadPlan reads the dump's table keys.
+func (d *Dumper) loadPlan(ctx context.Context) (*dumpPlan, error) {
+	p := newDumpPlan()
+	if err := d.env.Store.LoadPrefix(ctx, dumpTablesPrefix(d.task, d.source), p.add); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// dumpPlanWriters is how many table keys writePlan saves at once: each
+// save waits for the bucket's write to disk.
+const dumpPlanWriters = 8
+
+// replacePlan prepares the stored plan to be replaced by tables: the
+// summary says the plan is not complete, and the keys of tables no longer
+// planned go. It returns the summary's revision. The writer then writes
+// the table keys (writePlan).
+func (d *Dumper) replacePlan(ctx context.Context, cp *DumpCheckpoint, rev uint64, plan *dumpPlan, tables []*DumpTable) (uint64, error) {
+	var err error
+	if cp.Planned {
+		cp.Planned, cp.Tables = false, 0
+		if rev, err = d.env.Store.Save(ctx, dumpKey(d.task, d.source), cp, rev); err != nil {
+			return 0, err
 		}
 	}
-	chunks := make([]*DumpChunk, 0, len(bounds)+1)
-	prev := ""
-	for _, b := range bounds {
-		chunks = append(chunks, &DumpChunk{Lo: prev, Hi: b})
-		prev = b
+	keep := make(map[string]bool, len(tables))
+	for _, t := range tables {
+		keep[dumpTableKey(d.task, d.source, t.ID())] = true
 	}
-	return append(chunks, &DumpChunk{Lo: prev}), nil
+	var gone []string
+	for k := range plan.tables {
+		if !keep[k] {
+			gone = append(gone, k)
+		}
+	}
+	return rev, d.env.Store.Delete(ctx, gone...)
+}
+
+// writePlan writes the key of every table not yet written, marking each
+// ready for the readers as it goes, then the summary saying the plan is
+// complete. Readers dump the tables written meanwhile: a dumper
+// interrupted before the summary plans again, and dumps those again.
+func (w *dumpWriter) writePlan(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(dumpPlanWriters)
+	for _, st := range w.tables {
+		select {
+		case <-st.ready:
+			continue
+		default:
+		}
+		g.Go(func() error {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			rev, err := w.d.env.Store.Save(gctx, st.key, st.t, st.rev)
+			if err != nil {
+				return err
+			}
+			st.rev = rev
+			close(st.ready)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	w.cp.Planned, w.cp.Tables = true, len(w.tables)
+	w.fenceMu.Lock()
+	defer w.fenceMu.Unlock()
+	rev, err := w.d.env.Store.Save(ctx, dumpKey(w.d.task, w.d.source), w.cp, w.sumRev)
+	if err != nil {
+		return err
+	}
+	w.sumRev = rev
+	return nil
 }
 
 // dumpWriter reads chunks on the snapshot's connections and publishes them.
 type dumpWriter struct {
 	d       *Dumper
 	subject string
-	mu      sync.Mutex   // guards cp, rev and rows
-	pubMu   sync.RWMutex // keeps a fragmented message's fragments consecutive (publish)
+	pubMu   sync.RWMutex      // keeps a fragmented message's fragments consecutive (publish)
+	where   string            // the task's mydumpers.*.where: a condition on every row read
+	tables  []*dumpTableState // by key
 	cp      *DumpCheckpoint
-	rev     uint64
-	rows    int64
-	where   string // the task's mydumpers.*.where: a condition on every row read
+	fenceMu sync.Mutex // guards sumRev
+	sumRev  uint64     // the summary's revision this incarnation wrote
+	// chunksDone counts the chunks this incarnation finished, for the
+	// progress reporter.
+	chunksDone atomic.Int64
+}
+
+// dumpTableState is one table's checkpoint as this incarnation last
+// saved it.
+type dumpTableState struct {
+	mu  sync.Mutex // guards t and rev
+	key string
+	rev uint64
+	t   *DumpTable
+	// ready is closed once the table's key is written: its chunks may be
+	// dumped.
+	ready chan struct{}
+}
+
+func newDumpWriter(d *Dumper, cp *DumpCheckpoint, sumRev uint64) *dumpWriter {
+	return &dumpWriter{d: d, cp: cp, sumRev: sumRev, subject: jetstream.SnapshotSubject(d.task, d.source)}
+}
+
+// resume takes the tables of a complete stored plan.
+func (w *dumpWriter) resume(plan *dumpPlan) {
+	for k, t := range plan.tables {
+		st := &dumpTableState{key: k, rev: plan.revs[k], t: t, ready: make(chan struct{})}
+		close(st.ready)
+		w.tables = append(w.tables, st)
+	}
+	slices.SortFunc(w.tables, func(a, b *dumpTableState) int { return strings.Compare(a.key, b.key) })
+}
+
+// planned takes a new plan, whose keys writePlan writes over those of the
+// stored one.
+func (w *dumpWriter) planned(stored *dumpPlan, tables []*DumpTable) {
+	for _, t := range tables {
+		k := dumpTableKey(w.d.task, w.d.source, t.ID())
+		w.tables = append(w.tables, &dumpTableState{key: k, rev: stored.revs[k], t: t, ready: make(chan struct{})})
+	}
+	slices.SortFunc(w.tables, func(a, b *dumpTableState) int { return strings.Compare(a.key, b.key) })
 }
 
 type chunkRef struct {
+	state *dumpTableState
 	table *DumpTable
 	n     int
 }
 
 func (w *dumpWriter) dumpAll(ctx context.Context, snap *snapshot) error {
+	// The readers stop when the summary shows a newer incarnation.
+	fctx, fenced := context.WithCancelCause(ctx)
+	defer fenced(nil)
 	work := make(chan chunkRef) // unbuffered: a reader takes the next chunk when free
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(fctx)
+	if !w.cp.Planned {
+		g.Go(func() error { return w.writePlan(gctx) })
+	}
 	g.Go(func() error {
 		defer close(work)
-		for _, t := range w.cp.Tables {
-			for i, c := range t.Chunks {
-				if c.Done {
-					continue
+		for _, st := range w.tables {
+			select {
+			case <-st.ready:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			st.mu.Lock()
+			t := st.t
+			var todo []int
+			for i := range t.Chunks {
+				if !t.IsDone(i) {
+					todo = append(todo, i)
 				}
+			}
+			st.mu.Unlock()
+			for _, i := range todo {
 				select {
-				case work <- chunkRef{t, i}:
+				case work <- chunkRef{st, t, i}:
 				case <-gctx.Done():
 					return gctx.Err()
 				}
@@ -313,7 +518,8 @@ func (w *dumpWriter) dumpAll(ctx context.Context, snap *snapshot) error {
 	}
 	// Progress is reported every second, and within dumpProgressEvery of
 	// a chunk finishing: a chunk can take well under a second, and status
-	// should not jump from nothing to done.
+	// should not jump from nothing to done. The summary is checked every
+	// second.
 	stop := make(chan struct{})
 	var rep sync.WaitGroup
 	rep.Go(func() {
@@ -325,12 +531,15 @@ func (w *dumpWriter) dumpAll(ctx context.Context, snap *snapshot) error {
 			case <-stop:
 				return
 			case now := <-t.C:
-				w.mu.Lock()
-				rows := w.rows
-				w.mu.Unlock()
-				if rows != reported || now.Sub(last) >= time.Second {
-					w.report(ctx)
-					reported, last = rows, now
+				done := w.chunksDone.Load()
+				if done == reported && now.Sub(last) < time.Second {
+					continue
+				}
+				w.report(ctx)
+				reported, last = done, now
+				if err := w.checkFence(ctx); err != nil {
+					fenced(err)
+					return
 				}
 			}
 		}
@@ -338,7 +547,23 @@ func (w *dumpWriter) dumpAll(ctx context.Context, snap *snapshot) error {
 	err := g.Wait()
 	close(stop)
 	rep.Wait()
+	if cause := context.Cause(fctx); errors.Is(cause, jetstream.ErrFenced) {
+		return cause
+	}
 	return err
+}
+
+// checkFence returns ErrFenced when the dump's summary was written since
+// this incarnation wrote it.
+func (w *dumpWriter) checkFence(ctx context.Context) error {
+	w.fenceMu.Lock()
+	defer w.fenceMu.Unlock()
+	var cp DumpCheckpoint
+	rev, err := w.d.env.Store.Load(ctx, dumpKey(w.d.task, w.d.source), &cp)
+	if err != nil || rev == w.sumRev {
+		return nil // an unreadable summary is checked again next time
+	}
+	return fmt.Errorf("dump summary written by epoch %d, this is %d: %w", cp.Epoch, w.d.env.Epoch, jetstream.ErrFenced)
 }
 
 // dumpProgressEvery is how often the dumper checks whether a chunk
@@ -359,8 +584,7 @@ const (
 
 func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef) error {
 	t := ref.table.Schema
-	chunk := ref.table.Chunks[ref.n]
-	q, args := chunkQuery(ref.table, chunk, w.where)
+	q, args := chunkQuery(ref.table, ref.table.Chunk(ref.n), w.where)
 	rows, err := conn.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read %s.%s chunk %d: %w", t.Schema, t.Name, ref.n, err)
@@ -442,7 +666,7 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 
 // chunkQuery reads one chunk of a table; where, when set, is the task's
 // row condition (DM's mydumpers.*.where), ANDed with the chunk's range.
-func chunkQuery(t *DumpTable, c *DumpChunk, where string) (string, []any) {
+func chunkQuery(t *DumpTable, c DumpChunk, where string) (string, []any) {
 	cols := make([]string, len(t.Schema.Columns))
 	for i, col := range t.Schema.Columns {
 		cols[i] = quoteIdent(col.Name)
@@ -501,58 +725,66 @@ func (w *dumpWriter) publish(ctx context.Context, t *schema.Table, data []byte, 
 	return nil
 }
 
+// chunkDone records that chunk ref.n is in the stream, in its table's key.
 func (w *dumpWriter) chunkDone(ctx context.Context, ref chunkRef, n int64) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	c := ref.table.Chunks[ref.n]
-	c.Done, c.Rows = true, n
-	w.rows += n
-	rev, err := w.d.env.Store.Save(ctx, dumpKey(w.d.task, w.d.source), w.cp, w.rev)
-	if err != nil {
-		return err
+	st := ref.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	t := *st.t
+	t.Done = slices.Clone(t.Done)
+	t.Epoch = w.d.env.Epoch
+	t.markDone(ref.n, n)
+	for range 3 {
+		rev, err := w.d.env.Store.Save(ctx, st.key, &t, st.rev)
+		if err == nil {
+			st.t, st.rev = &t, rev
+			w.chunksDone.Add(1)
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrFenced) {
+			return err
+		}
+		// Someone else wrote the key: merge with what it holds.
+		var stored DumpTable
+		if st.rev, err = w.d.env.Store.Load(ctx, st.key, &stored); err != nil {
+			return err
+		}
+		if err := mergeChunkDone(&stored, ref.n, n, w.d.env.Epoch); err != nil {
+			return err
+		}
+		t = stored
 	}
-	w.rev = rev
-	return nil
+	return fmt.Errorf("save checkpoint %s: written concurrently again and again: %w", st.key, jetstream.ErrFenced)
 }
 
 func (w *dumpWriter) report(ctx context.Context) {
-	w.mu.Lock()
-	p := DumpProgress{Tables: len(w.cp.Tables), Updated: time.Now().UTC()}
-	for _, t := range w.cp.Tables {
-		var done int64
-		pending := false
-		for _, c := range t.Chunks {
-			p.ChunksTotal++
-			if c.Done {
-				p.ChunksDone++
-				done += c.Rows
-			} else {
-				pending = true
-			}
-		}
-		p.RowsDumped += done
+	p := DumpProgress{Tables: len(w.tables), Updated: time.Now().UTC()}
+	for _, st := range w.tables {
+		st.mu.Lock()
+		t := st.t
+		st.mu.Unlock()
+		done := t.ChunksDone()
+		p.ChunksTotal += t.Chunks
+		p.ChunksDone += done
+		p.RowsDumped += t.Rows
 		// A table's rows: as counted once it is dumped, else estimated.
-		if pending {
-			p.RowsTotal += max(t.Estimate, done)
+		if done < t.Chunks {
+			p.RowsTotal += max(t.Estimate, t.Rows)
 		} else {
-			p.RowsTotal += done
+			p.RowsTotal += t.Rows
 		}
 	}
-	w.mu.Unlock()
 	if err := w.d.env.Store.Put(ctx, dumpProgKey(w.d.task, w.d.source), p); err != nil && ctx.Err() == nil {
 		w.d.env.Log.Debug("report dump progress", "err", err)
 	}
 }
 
-// dumpSchemas returns the upstream table schemas recorded by the dumper.
-func dumpSchemas(ctx context.Context, env Env, task, source string) (map[dmnode.TableID]*schema.Table, error) {
-	var cp DumpCheckpoint
-	if _, err := env.Store.Load(ctx, dumpKey(task, source), &cp); err != nil {
+// dumpSchema returns the upstream schema of a table as the dumper
+// recorded it, nil when it has no record of the table.
+func dumpSchema(ctx context.Context, env Env, task, source string, id dmnode.TableID) (*schema.Table, error) {
+	var t DumpTable
+	if _, err := env.Store.Load(ctx, dumpTableKey(task, source, id), &t); err != nil {
 		return nil, err
 	}
-	m := map[dmnode.TableID]*schema.Table{}
-	for _, t := range cp.Tables {
-		m[dmnode.TableID{Schema: t.Schema.Schema, Table: t.Schema.Name}] = t.Schema
-	}
-	return m, nil
+	return t.Schema, nil
 }

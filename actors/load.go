@@ -155,12 +155,11 @@ type loadRun struct {
 	l    *Loader
 	// limit, budget and gate decide how many workers write at once
 	// (adaptive.go).
-	limit   *adaptive.Limit
-	budget  *adaptive.Budget
-	gate    *adaptive.Gate
-	tables  *targetTables
-	schemas map[dmnode.TableID]*schema.Table
-	rows    int64 // atomic
+	limit  *adaptive.Limit
+	budget *adaptive.Budget
+	gate   *adaptive.Gate
+	tables *targetTables
+	rows   int64 // atomic
 	// loadData is set while the target accepts LOAD DATA LOCAL.
 	loadData atomic.Bool
 	// stmtBytes bounds the INSERT statements: the task's statement-size,
@@ -465,7 +464,14 @@ func (ld *loadRun) apply(ctx context.Context, data []byte) (int, error) {
 	if err != nil {
 		return 0, Permanent(err)
 	}
-	plan, err := ld.tables.plan(ctx, rb.Table, rb.Columns, func() *schema.Table { return ld.upstream(ctx, rb.Table) })
+	var upErr error // a failed read of the schema is retried, not a missing schema
+	plan, err := ld.tables.plan(ctx, rb.Table, rb.Columns, func() (up *schema.Table) {
+		up, upErr = dumpSchema(ctx, ld.l.env, ld.l.task, ld.l.source, rb.Table)
+		return up
+	})
+	if upErr != nil {
+		return 0, fmt.Errorf("read the dumped schema of %s: %w", rb.Table, upErr)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -589,19 +595,6 @@ func (ld *loadRun) applyLoadData(ctx context.Context, plan *rules.TablePlan, row
 func isDuplicateKey(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1062
-}
-
-// upstream returns the dumped schema of an upstream table, for creating its
-// target table.
-func (ld *loadRun) upstream(ctx context.Context, id dmnode.TableID) *schema.Table {
-	if ld.schemas == nil {
-		m, err := dumpSchemas(ctx, ld.l.env, ld.l.task, ld.l.source)
-		if err != nil {
-			return nil
-		}
-		ld.schemas = m
-	}
-	return ld.schemas[id]
 }
 
 func (ld *loadRun) report(ctx context.Context) {

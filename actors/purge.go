@@ -36,8 +36,8 @@ func TargetCheckpoints(ctx context.Context, target config.DBConfig, name string)
 	return n, nil
 }
 
-// PurgeTask removes everything a task keeps: its checkpoints and progress
-// in the KV bucket, its snapshot stream, and its rows in the target's
+// PurgeTask removes everything a task keeps: its checkpoints (the dump's
+// table keys included) and progress in the KV bucket, its snapshot stream, and its rows in the target's
 // dmnode_meta tables. The source binlog streams are shared by tasks and
 // stay. The task must not run.
 func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConfig, name string, sources []string) error {
@@ -51,6 +51,11 @@ func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConf
 	}
 	if err := store.Delete(ctx, keys...); err != nil {
 		return err
+	}
+	for _, src := range sources {
+		if err := store.DeletePrefix(ctx, dumpTablesPrefix(name, src)); err != nil {
+			return err
+		}
 	}
 	if err := store.JS.DeleteStream(ctx, jetstream.SnapshotStream(name)); err != nil && !errors.Is(err, njs.ErrStreamNotFound) {
 		return fmt.Errorf("delete snapshot stream of task %s: %w", name, err)

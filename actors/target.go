@@ -103,6 +103,11 @@ type targetTables struct {
 	// ready holds the target tables checked or created, with their
 	// columns' traits (generated, case-insensitive).
 	ready map[string]map[string]rules.ColumnTraits
+	// preparing holds the target tables being checked or created, closed
+	// when done: the lock is not held over their round trips, so that an
+	// estate of thousands of tables is prepared by all workers at once.
+	preparing map[string]chan struct{}
+	schemas   map[string]bool // target schemas created
 	// uniques holds each plan's target unique keys (targetUniques).
 	uniques map[*rules.TablePlan][][]int
 	// dialect adapts the CREATE TABLE statements to the target.
@@ -112,7 +117,7 @@ type targetTables struct {
 
 func newTargetTables(db *sql.DB, r *rules.Rules, log *slog.Logger) *targetTables {
 	return &targetTables{db: db, rules: r, logger: log, plans: map[string]*rules.TablePlan{}, ready: map[string]map[string]rules.ColumnTraits{},
-		uniques: map[*rules.TablePlan][][]int{}}
+		uniques: map[*rules.TablePlan][][]int{}, preparing: map[string]chan struct{}{}, schemas: map[string]bool{}}
 }
 
 // plan returns the compiled plan for an upstream table with the given
@@ -131,9 +136,31 @@ func (tt *targetTables) plan(ctx context.Context, id dmnode.TableID, columns []s
 		return nil, Permanent(fmt.Errorf("plan %s: %w", id, err))
 	}
 	tkey := p.TargetSchema + "\x00" + p.TargetTable
-	traits, ok := tt.ready[tkey]
-	if !ok {
-		if traits, err = tt.prepare(ctx, p, upstream); err != nil {
+	var traits map[string]rules.ColumnTraits
+	for {
+		var ok bool
+		if traits, ok = tt.ready[tkey]; ok {
+			break
+		}
+		if busy, ok := tt.preparing[tkey]; ok {
+			tt.mu.Unlock()
+			select {
+			case <-busy:
+			case <-ctx.Done():
+				tt.mu.Lock()
+				return nil, ctx.Err()
+			}
+			tt.mu.Lock()
+			continue
+		}
+		done := make(chan struct{})
+		tt.preparing[tkey] = done
+		tt.mu.Unlock()
+		traits, err = tt.prepare(ctx, p, upstream)
+		tt.mu.Lock()
+		delete(tt.preparing, tkey)
+		close(done)
+		if err != nil {
 			return nil, err
 		}
 		tt.ready[tkey] = traits
@@ -159,6 +186,7 @@ func (tt *targetTables) forget(schemaName, table string) {
 		delete(tt.ready, k)
 	}
 	clear(tt.uniques)
+	clear(tt.schemas)
 }
 
 func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstream func() *schema.Table) (map[string]rules.ColumnTraits, error) {
@@ -176,8 +204,16 @@ func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstrea
 		if err != nil {
 			return nil, Permanent(fmt.Errorf("derive target table for %s.%s: %w", p.Schema, p.Table, err))
 		}
-		if _, err := tt.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(p.TargetSchema)); err != nil {
-			return nil, fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
+		tt.mu.Lock()
+		created := tt.schemas[p.TargetSchema]
+		tt.mu.Unlock()
+		if !created {
+			if _, err := tt.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(p.TargetSchema)); err != nil {
+				return nil, fmt.Errorf("create target schema %s: %w", p.TargetSchema, err)
+			}
+			tt.mu.Lock()
+			tt.schemas[p.TargetSchema] = true
+			tt.mu.Unlock()
 		}
 		run, err := tt.dialect.adapt(ctx, tt.db, tt.logger, create)
 		if err != nil {

@@ -434,3 +434,49 @@ func HeaderPosition(h nats.Header) (dmnode.Position, uint32, error) {
 	t, _ := strconv.ParseUint(h.Get(HeaderTime), 10, 32)
 	return dmnode.Position{File: h.Get(HeaderFile), Pos: uint32(pos), GTID: h.Get(HeaderGTID)}, uint32(t), nil
 }
+
+// LoadPrefix calls fn with the key, revision and value of every key under
+// prefix (the keys prefix.*, at any depth), in the order the bucket holds
+// them, and returns once it has seen them all. It reads them in one
+// ordered stream rather than one request per key: an estate's per-table
+// checkpoints are thousands of keys. fn runs on the caller's goroutine; an
+// error from it stops the walk and is returned.
+func (s *Store) LoadPrefix(ctx context.Context, prefix string, fn func(key string, rev uint64, value []byte) error) error {
+	w, err := s.KV.Watch(ctx, prefix+".>", jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("list checkpoints %s: %w", prefix, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("list checkpoints %s: watch ended early", prefix)
+			}
+			if e == nil {
+				return nil // every current value has been delivered
+			}
+			if err := fn(e.Key(), e.Revision(), e.Value()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// DeletePrefix removes every key under prefix (see LoadPrefix).
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	l, err := s.KV.ListKeysFiltered(ctx, prefix+".>")
+	if err != nil {
+		return fmt.Errorf("list checkpoints %s: %w", prefix, err)
+	}
+	var keys []string
+	for k := range l.Keys() {
+		keys = append(keys, k)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("list checkpoints %s: %w", prefix, err)
+	}
+	return s.Delete(ctx, keys...)
+}

@@ -123,7 +123,7 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 	if err != nil {
 		return nil, err
 	}
-	db, err := actors.OpenDB(ctx, src.From, 1)
+	db, err := actors.OpenDB(ctx, src.From, checkReaders)
 	if err != nil {
 		return nil, err
 	}
@@ -132,11 +132,12 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 	if err != nil {
 		return ps, err
 	}
-	tr, err := actors.LoadSchemas(ctx, db, flavor)
+	tr, err := actors.ReadSchemas(ctx, db, flavor, checkReaders)
 	if err != nil {
 		return ps, err
 	}
 	var errs []error
+	same := 0 // tables copied to the same name, beyond checkReportSame
 	for _, t := range tr.Tables() {
 		if !r.Replicated(t.Schema, t.Name) {
 			continue
@@ -147,8 +148,13 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 			continue
 		}
 		ps.Plans = append(ps.Plans, p)
+		m := p.Mapping()
+		if m == "" && len(p.Extra) == 0 && p.TargetSchema == t.Schema && p.TargetTable == t.Name && len(ps.Plans) > checkReportSame {
+			same++
+			continue
+		}
 		line := fmt.Sprintf("%s: %s.%s → %s.%s", inst.SourceID, t.Schema, t.Name, p.TargetSchema, p.TargetTable)
-		if m := p.Mapping(); m != "" {
+		if m != "" {
 			line += "; " + m
 		}
 		if len(p.Extra) > 0 {
@@ -156,11 +162,24 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 		}
 		*report = append(*report, line)
 	}
+	if same > 0 {
+		*report = append(*report, fmt.Sprintf("%s: and %s, each to the same name", inst.SourceID, plural(same, "more table")))
+	}
 	if len(ps.Plans) == 0 && len(errs) == 0 {
 		*report = append(*report, fmt.Sprintf("%s: no table matches the task's rules", inst.SourceID))
 	}
 	return ps, errors.Join(errs...)
 }
+
+// checkReaders is how many connections task check reads a source's
+// schemas on: one SHOW CREATE TABLE per table, thousands in an estate.
+const checkReaders = 4
+
+// checkReportSame is how many tables copied to the same name the report
+// of task check lists one by one per source; the others are counted, so
+// that the report of an estate of thousands of tables stays readable and
+// within a message. Routed, mapped and extracted tables are all listed.
+const checkReportSame = 50
 
 func plural(n int, word string) string {
 	if n == 1 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/actors"
@@ -98,6 +99,14 @@ func loadTables(ctx context.Context, q actors.Queryer, schemas []string, fold bo
 	for i, s := range schemas {
 		args[i] = s
 	}
+	// The keys are read on a second connection while the columns are:
+	// each query opens every table of the schemas, thousands in an estate.
+	kctx, cancel := context.WithCancel(ctx)
+	var kr keysResult
+	var keys sync.WaitGroup
+	keys.Go(func() { kr = readUniqueKeys(kctx, q, in, args) })
+	defer keys.Wait()
+	defer cancel() // before the wait: an early return ends the query
 	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, EXTRA
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN (`+in+`)
 		ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`, args...)
@@ -123,37 +132,61 @@ func loadTables(ctx context.Context, q actors.Queryer, schemas []string, fold bo
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
-	rows, err = q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, COLUMN_NAME
-		FROM information_schema.STATISTICS WHERE NON_UNIQUE = 0 AND TABLE_SCHEMA IN (`+in+`)
-		ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read keys: %w", err)
+	keys.Wait()
+	if kr.err != nil {
+		return nil, kr.err
 	}
-	defer rows.Close()
 	var last table
 	lastIndex := ""
-	for rows.Next() {
-		var schema, name, index, column string
-		if err := rows.Scan(&schema, &name, &index, &column); err != nil {
-			return nil, fmt.Errorf("read keys: %w", err)
-		}
-		k := tableKey(schema, name, fold)
+	for _, r := range kr.rows {
+		k := tableKey(r.schema, r.name, fold)
 		t := out[k]
 		if t == nil {
 			continue
 		}
-		newKey := k != last || index != lastIndex
-		last, lastIndex = k, index
+		newKey := k != last || r.index != lastIndex
+		last, lastIndex = k, r.index
 		switch {
-		case index == "PRIMARY":
-			t.primary = append(t.primary, column)
+		case r.index == "PRIMARY":
+			t.primary = append(t.primary, r.column)
 		case newKey:
-			t.uniques = append(t.uniques, []string{column})
+			t.uniques = append(t.uniques, []string{r.column})
 		default:
-			t.uniques[len(t.uniques)-1] = append(t.uniques[len(t.uniques)-1], column)
+			t.uniques[len(t.uniques)-1] = append(t.uniques[len(t.uniques)-1], r.column)
 		}
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+type keyColumn struct{ schema, name, index, column string }
+
+type keysResult struct {
+	rows []keyColumn
+	err  error
+}
+
+// readUniqueKeys reads the columns of the primary and unique keys of the
+// tables of the schemas (in, args: loadTables' IN list), in key order.
+func readUniqueKeys(ctx context.Context, q actors.Queryer, in string, args []any) keysResult {
+	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, COLUMN_NAME
+		FROM information_schema.STATISTICS WHERE NON_UNIQUE = 0 AND TABLE_SCHEMA IN (`+in+`)
+		ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, args...)
+	if err != nil {
+		return keysResult{err: fmt.Errorf("read keys: %w", err)}
+	}
+	defer rows.Close()
+	var out []keyColumn
+	for rows.Next() {
+		var c keyColumn
+		if err := rows.Scan(&c.schema, &c.name, &c.index, &c.column); err != nil {
+			return keysResult{err: fmt.Errorf("read keys: %w", err)}
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return keysResult{err: fmt.Errorf("read keys: %w", err)}
+	}
+	return keysResult{rows: out}
 }
 
 // noKeyFindings warns about migrated tables whose rows have no identity.
