@@ -58,6 +58,9 @@ type Response struct {
 	Verify   *VerifyStep        `json:"verify,omitempty"`
 	// ShardLocks answers task.ddl-locks.
 	ShardLocks *ShardLocks `json:"shard_locks,omitempty"`
+	// ClusterKeys answers cluster.join: the keys that seal stored
+	// passwords, which every member holds.
+	ClusterKeys string `json:"cluster_keys,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -255,7 +258,12 @@ func (n *Node) apiSourceAdd(ctx context.Context, req *Request) (*Response, error
 			errs = append(errs, fmt.Errorf("%s: source %s: %w", f.Name, src.SourceID, err))
 			continue
 		}
-		c := catalog.Command{Op: catalog.OpAddSource, Source: &catalog.Source{ID: src.SourceID, File: f.Name, YAML: f.Data}}
+		sealed, err := n.sealFile(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: add source %s: %w", f.Name, src.SourceID, err))
+			continue
+		}
+		c := catalog.Command{Op: catalog.OpAddSource, Source: &catalog.Source{ID: src.SourceID, File: f.Name, YAML: sealed}}
 		if err := n.propose(ctx, c); err != nil {
 			errs = append(errs, fmt.Errorf("%s: add source %s: %w", f.Name, src.SourceID, err))
 			continue

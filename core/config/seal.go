@@ -1,0 +1,109 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+
+	"github.com/dmnode/dmnode/core/secret"
+)
+
+// clusterRing holds the cluster keys that open sealed passwords in this
+// process (a node adds its keys at start; nil elsewhere).
+var clusterRing atomic.Pointer[secret.Ring]
+
+var clusterRingMu sync.Mutex
+
+// UseClusterKeys makes Decode open passwords sealed with r's keys, besides
+// the keys given before (a process may run more than one node).
+func UseClusterKeys(r *secret.Ring) {
+	clusterRingMu.Lock()
+	defer clusterRingMu.Unlock()
+	all := &secret.Ring{}
+	if old := clusterRing.Load(); old != nil {
+		all.Keys = append(all.Keys, old.Keys...)
+	}
+	all.Merge(r)
+	clusterRing.Store(all)
+}
+
+// passwordPaths are the mappings whose password key holds a connection's
+// password: a source's from and a task's target-database.
+var passwordPaths = map[string]bool{"from": true, "target-database": true}
+
+// SealPasswords returns the text of a task or source file with the
+// password of every connection sealed by seal, and everything else as
+// written (keys, comments, order). The catalog stores the result, so no
+// password reaches the Raft log in plaintext; Decode opens them again with
+// the keys given to UseClusterKeys. Text that does not parse is returned
+// unchanged: Decode reports its errors, and nothing is stored.
+func SealPasswords(name, text string, seal func(string) (string, error)) (string, error) {
+	f, err := parser.ParseBytes([]byte(text), parser.ParseComments)
+	if err != nil {
+		return text, nil
+	}
+	changed := false
+	for _, doc := range f.Docs {
+		top, ok := doc.Body.(*ast.MappingNode)
+		if !ok {
+			continue
+		}
+		for _, kv := range top.Values {
+			if !passwordPaths[kv.Key.String()] {
+				continue
+			}
+			conn, ok := kv.Value.(*ast.MappingNode)
+			if !ok {
+				continue
+			}
+			for _, field := range conn.Values {
+				if field.Key.String() != "password" {
+					continue
+				}
+				c, err := sealValue(field, seal)
+				if err != nil {
+					return "", fmt.Errorf("%s: %s.password: %w", name, kv.Key.String(), err)
+				}
+				changed = changed || c
+			}
+		}
+	}
+	if !changed {
+		return text, nil
+	}
+	return f.String(), nil
+}
+
+func sealValue(field *ast.MappingValueNode, seal func(string) (string, error)) (bool, error) {
+	switch v := field.Value.(type) {
+	case *ast.NullNode:
+		return false, nil
+	case *ast.StringNode:
+		if v.Value == "" || secret.IsSealed(v.Value) {
+			return false, nil
+		}
+		sealed, err := seal(v.Value)
+		if err != nil {
+			return false, err
+		}
+		v.Value, v.Token.Value = sealed, sealed
+		return true, nil
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		// A password such as 123456 reads as a number; it is the text
+		// as written that DM uses.
+		sealed, err := seal(v.GetToken().Value)
+		if err != nil {
+			return false, err
+		}
+		pos := *v.GetToken().Position
+		field.Value = ast.String(token.New(sealed, sealed, &pos))
+		return true, nil
+	default:
+		return false, errors.New("cannot seal a password written as a block, alias or collection: write it as one quoted line")
+	}
+}
