@@ -29,6 +29,7 @@ type CLI struct {
 	Source  SourceCmd  `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
 	Task    TaskCmd    `cmd:"" help:"Check, submit and follow migration tasks."`
 	Encrypt EncryptCmd `cmd:"" help:"Encrypt a password for a task or source file, as dmctl encrypt does."`
+	Keys    KeysCmd    `cmd:"" help:"Rotate and list the cluster keys that seal stored passwords."`
 }
 
 // Globals is what every command receives.
