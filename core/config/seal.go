@@ -37,7 +37,8 @@ func UseClusterKeys(r *secret.Ring) {
 var passwordPaths = map[string]bool{"from": true, "target-database": true}
 
 // SealPasswords returns the text of a task or source file with the
-// password of every connection sealed by seal, and everything else as
+// password of every connection (and an inline private key of its security
+// block) sealed by seal, and everything else as
 // written (keys, comments, order). The catalog stores the result, so no
 // password reaches the Raft log in plaintext; Decode opens them again with
 // the keys given to UseClusterKeys. Text that does not parse is returned
@@ -62,14 +63,32 @@ func SealPasswords(name, text string, seal func(string) (string, error)) (string
 				continue
 			}
 			for _, field := range conn.Values {
-				if field.Key.String() != "password" {
+				fields := []*ast.MappingValueNode{field}
+				switch field.Key.String() {
+				case "password":
+				case "security":
+					// An inline private key is as secret as a password.
+					fields = nil
+					if sec, ok := field.Value.(*ast.MappingNode); ok {
+						for _, f := range sec.Values {
+							if k := f.Key.String(); k == "ssl-key-base64" || k == "ssl-key-bytes" {
+								fields = append(fields, f)
+							}
+						}
+					}
+				default:
 					continue
 				}
-				c, err := sealValue(field, seal)
-				if err != nil {
-					return "", fmt.Errorf("%s: %s.password: %w", name, kv.Key.String(), err)
+				for _, f := range fields {
+					if _, list := f.Value.(*ast.SequenceNode); list {
+						return "", fmt.Errorf("%s: %s.security.%s: write an inline key as ssl-key-base64 or a string, so that it can be stored sealed", name, kv.Key.String(), f.Key.String())
+					}
+					c, err := sealValue(f, seal)
+					if err != nil {
+						return "", fmt.Errorf("%s: %s.%s: %w", name, kv.Key.String(), f.Key.String(), err)
+					}
+					changed = changed || c
 				}
-				changed = changed || c
 			}
 		}
 	}

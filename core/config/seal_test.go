@@ -64,6 +64,23 @@ func TestSealPasswords(t *testing.T) {
 			}
 		}
 	}
+	key := "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t"
+	withKey := "name: t\ntarget-database:\n  host: h\n  security:\n    ssl-ca: /ca.pem\n    ssl-key-base64: " + key + "\n"
+	out, err := SealPasswords("task.yaml", withKey, ring.Seal)
+	if err != nil || strings.Contains(out, key) || !strings.Contains(out, "ssl-ca: /ca.pem") {
+		t.Fatalf("inline key not sealed (%v):\n%s", err, out)
+	}
+	var sec Security
+	sec.SSLCA = "/ca.pem"
+	sec.SSLKeyBase64 = strings.TrimSpace(out[strings.Index(out, secret.SealedPrefix):])
+	r := &report{}
+	checkSecurity(r, &sec, "target-database.security")
+	if sec.SSLKeyBase64 != key {
+		t.Fatalf("inline key opened as %q", sec.SSLKeyBase64)
+	}
+	if _, err := SealPasswords("task.yaml", "target-database:\n  security:\n    ssl-key-bytes: [1, 2]\n", ring.Seal); err == nil {
+		t.Error("a key as a list of bytes was not refused")
+	}
 	if _, err := SealPasswords("task.yaml", "target-database:\n  password: |\n    multi\n", ring.Seal); err == nil {
 		t.Error("a block scalar password was not refused")
 	}
