@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/dmnode/dmnode/core/secret"
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // randomPassword returns a password no file could hold by chance.
@@ -184,4 +185,114 @@ routes:
 		return fmt.Sprintf("SELECT id, c, port, '%s' FROM dmtest.t1", sourceID(i))
 	}, "SELECT id, c, port, c_source FROM dmtest.t1")
 	check("the node's log after restart", c.node.Log())
+}
+
+// secretChecker fails the test when a text holds one of the secrets.
+type secretChecker struct {
+	t       *testing.T
+	secrets map[string]string // what → secret
+}
+
+func (s secretChecker) check(what, text string) {
+	s.t.Helper()
+	for name, v := range s.secrets {
+		if strings.Contains(text, v) {
+			s.t.Errorf("%s holds the %s", what, name)
+		}
+	}
+}
+
+// dir checks every file under root and reports whether one holds a sealed
+// password (proof that the catalog is among the files searched).
+func (s secretChecker) dir(root string) (files int, sealed bool) {
+	s.t.Helper()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		s.check(path, string(data))
+		sealed = sealed || strings.Contains(string(data), secret.SealedPrefix)
+		return nil
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return files, sealed
+}
+
+// A three-node cluster: the founder generates the cluster key and every
+// joining node receives the same key with its membership, so a task
+// submitted through one node runs on any other, and still does after the
+// node running the source's tailer is killed. No data dir or log of any
+// node holds a password.
+func TestSecurityClusterKeysOnJoin(t *testing.T) {
+	m := newMulti(t, 1, 3)
+	srcPW, tgtPW := randomPassword(t, "srcPW"), randomPassword(t, "tgtPW")
+	m.sources[0].Exec(t, fmt.Sprintf("CREATE USER 'dmsrc'@'%%' IDENTIFIED BY '%s'", srcPW),
+		"GRANT ALL PRIVILEGES ON *.* TO 'dmsrc'@'%'")
+	m.target.Exec(t, fmt.Sprintf("CREATE USER 'dmtgt'@'%%' IDENTIFIED BY '%s'", tgtPW),
+		"GRANT ALL PRIVILEGES ON *.* TO 'dmtgt'@'%'",
+		"CREATE DATABASE dmtest",
+		"CREATE TABLE dmtest.t1 (id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, c char(32), port int)")
+	m.seed(300)
+
+	var keys []string
+	for _, n := range m.nodes {
+		keys = append(keys, readFile(t, filepath.Join(n.dataDir, "secrets", "cluster.keys")))
+	}
+	if keys[0] != keys[1] || keys[0] != keys[2] {
+		t.Fatalf("the members hold different cluster keys:\n%s", strings.Join(keys, "\n--\n"))
+	}
+
+	// The source through the first node, the task through the third.
+	m.cluster.natsPort = m.nodes[0].natsPort
+	m.dmnode("source", "add", m.writeFile("source.yaml", fmt.Sprintf(
+		"source-id: %q\nflavor: mariadb\nfrom:\n  host: 127.0.0.1\n  port: %d\n  user: dmsrc\n  password: %q\n",
+		sourceID(0), m.sources[0].Port, srcPW)))
+	m.cluster.natsPort = m.nodes[2].natsPort
+	m.dmnode("task", "submit", m.writeFile("task.yaml", fmt.Sprintf(`name: keys
+task-mode: all
+target-database: {host: 127.0.0.1, port: %d, user: dmtgt, password: %q}
+mysql-instances:
+  - source-id: %q
+    block-allow-list: only
+block-allow-list:
+  only:
+    do-dbs: [dmtest]
+`, m.target.Port, tgtPW, sourceID(0))))
+	m.waitSync("keys")
+
+	procs := map[string]*harness.Process{}
+	for _, n := range m.nodes {
+		procs[n.name] = n.proc
+	}
+	tailer := m.nodeRunning("tail/" + sourceID(0))
+	m.kill(tailer)
+	t.Logf("killed %s running the tailer; actors placed again in %s", tailer.name, m.placedOnLive(2, tailer))
+	m.cluster.natsPort = m.alive()[0].natsPort
+	w := startWriters(t, m.sources, 21)
+	waitForOps(t, w, 200)
+	w.stop(t)
+	m.expectEqual("dmtest.t1", func(int) string { return "SELECT id, c, port FROM dmtest.t1" },
+		"SELECT id, c, port FROM dmtest.t1")
+
+	sc := secretChecker{t: t, secrets: map[string]string{"source password": srcPW, "target password": tgtPW}}
+	for _, args := range [][]string{{"source", "list", "-o", "json"}, {"task", "status", "keys", "-o", "json"}, {"cluster", "status", "-o", "json"}} {
+		sc.check("dmnode "+strings.Join(args, " "), m.cli(args...))
+	}
+	for _, n := range m.alive() {
+		n.proc.Stop(t)
+	}
+	for _, n := range m.nodes {
+		sc.check(n.name+"'s log", procs[n.name].Log())
+		files, sealed := sc.dir(n.dataDir)
+		if !sealed {
+			t.Errorf("%s: none of %d files holds a sealed password: the catalog is not where the test looks", n.name, files)
+		}
+	}
 }
