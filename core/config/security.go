@@ -33,22 +33,22 @@ type Security struct {
 	SSLCertBase64 string   `yaml:"ssl-cert-base64"`
 }
 
-// pem is one of the CA, certificate and key, in the forms DM accepts.
-type pem struct {
+// pemPart is one of the CA, certificate and key, in the forms DM accepts.
+type pemPart struct {
 	name          string // ssl-ca, ssl-cert or ssl-key
 	path, base64_ string
 	bytes         any
 }
 
-func (s *Security) parts() [3]pem {
-	return [3]pem{
+func (s *Security) parts() [3]pemPart {
+	return [3]pemPart{
 		{"ssl-ca", s.SSLCA, s.SSLCABase64, s.SSLCABytes},
 		{"ssl-cert", s.SSLCert, s.SSLCertBase64, s.SSLCertBytes},
 		{"ssl-key", s.SSLKey, s.SSLKeyBase64, s.SSLKeyBytes},
 	}
 }
 
-func (p pem) given() bool { return p.path != "" || p.base64_ != "" || !isNothing(p.bytes) }
+func (p pemPart) given() bool { return p.path != "" || p.base64_ != "" || !isNothing(p.bytes) }
 
 func isNothing(v any) bool {
 	switch v := v.(type) {
@@ -64,7 +64,7 @@ func isNothing(v any) bool {
 
 // inline returns the contents given in the file itself (base64 or bytes),
 // or nil when only a path is.
-func (p pem) inline() ([]byte, error) {
+func (p pemPart) inline() ([]byte, error) {
 	if p.base64_ != "" {
 		b, err := base64.StdEncoding.DecodeString(p.base64_)
 		if err != nil {
@@ -157,7 +157,7 @@ func openSealed(r *report, p, sealed string) string {
 }
 
 // content returns a part's PEM bytes, from the file or inline.
-func (p pem) content() ([]byte, error) {
+func (p pemPart) content() ([]byte, error) {
 	b, err := p.inline()
 	if err != nil || b != nil {
 		return b, err
