@@ -2,7 +2,9 @@ package cli
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/dmnode/dmnode/core/secret"
@@ -11,7 +13,7 @@ import (
 
 // KeysCmd manages the cluster keys that seal the passwords dmnode stores.
 type KeysCmd struct {
-	Rotate KeysRotateCmd `cmd:"" help:"Add a fresh cluster key to a node's key file; it seals from the next start on, older keys still open."`
+	Rotate KeysRotateCmd `cmd:"" help:"Add a fresh cluster key to a node's key file (creating the file when there is none); it seals from the next start on, older keys still open."`
 	List   KeysListCmd   `cmd:"" help:"List the ids of a node's cluster keys (never the keys)."`
 }
 
@@ -23,7 +25,10 @@ type KeysRotateCmd struct {
 func (c *KeysRotateCmd) Run(g *Globals) error {
 	path := filepath.Join(c.DataDir, node.ClusterKeysFile)
 	ring, err := secret.LoadRing(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		ring = &secret.Ring{} // a data dir from before the keys: create them
+	case err != nil:
 		return err
 	}
 	if err := ring.Rotate(rand.Reader); err != nil {

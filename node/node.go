@@ -152,11 +152,11 @@ func (n *Node) open(ctx context.Context) error {
 	if !existing && started && cfg.Join == "" {
 		return fmt.Errorf("data dir %s holds a node that never finished joining a cluster: start it again with --join PEER", cfg.DataDir)
 	}
-	if err := n.openClusterKeys(cfg.Join != "" && !existing); err != nil {
-		return err
-	}
 	peers, err := loadPeers(cfg.DataDir)
 	if err != nil {
+		return err
+	}
+	if err := n.openClusterKeys(cfg.Join != "" && !existing, peers); err != nil {
 		return err
 	}
 	if cfg.Join != "" && !existing && cfg.NATSURL == "" {

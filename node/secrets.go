@@ -19,10 +19,12 @@ const ClusterKeysFile = "secrets/cluster.keys"
 func clusterKeysPath(dataDir string) string { return filepath.Join(dataDir, ClusterKeysFile) }
 
 // openClusterKeys loads the node's cluster keys. A node that founds a
-// cluster (or an existing member from before the keys existed) generates
-// them; a joining node gets them from the cluster (adoptClusterKeys) and
-// has none until then.
-func (n *Node) openClusterKeys(joining bool) error {
+// cluster (or the lone member of one from before the keys existed)
+// generates them; a joining node gets them from the cluster
+// (adoptClusterKeys) and has none until then. A member of a multi-node
+// cluster without keys refuses to start: keys it made up alone would not
+// open what the others seal.
+func (n *Node) openClusterKeys(joining bool, peers []string) error {
 	path := clusterKeysPath(n.cfg.DataDir)
 	ring, err := secret.LoadRing(path)
 	switch {
@@ -31,6 +33,10 @@ func (n *Node) openClusterKeys(joining bool) error {
 		return err
 	case joining:
 		return nil
+	case len(peers) > 0:
+		return fmt.Errorf("data dir %s belongs to a member of a cluster with other members but holds no cluster keys (%s), "+
+			"as an older dmnode left it: on one stopped member run `dmnode keys rotate --data-dir DIR` (it creates the file), "+
+			"copy the file to every member's data dir (mode 0600), then start the members", n.cfg.DataDir, ClusterKeysFile)
 	default:
 		if ring, _, err = secret.LoadOrCreateRing(path); err != nil {
 			return err
