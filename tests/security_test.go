@@ -114,15 +114,8 @@ routes:
 		return fmt.Sprintf("SELECT id, c, port, '%s' FROM dmtest.t1", sourceID(i))
 	}, "SELECT id, c, port, c_source FROM dmtest.t1")
 
-	secrets := map[string]string{"source password": srcPW, "target password": tgtPW, "target DM ciphertext": dmCipher}
-	check := func(what, text string) {
-		t.Helper()
-		for name, s := range secrets {
-			if strings.Contains(text, s) {
-				t.Errorf("%s holds the %s", what, name)
-			}
-		}
-	}
+	sc := secretChecker{t: t, secrets: map[string]string{"source password": srcPW, "target password": tgtPW, "target DM ciphertext": dmCipher}}
+	check := sc.check
 	// Every read command, in each output format.
 	for _, args := range [][]string{
 		{"source", "list"}, {"source", "list", "-o", "json"},
@@ -152,24 +145,7 @@ routes:
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("cluster keys %s: %v %v", keys, st, err)
 	}
-	var nfiles int
-	var sealed bool
-	err = filepath.WalkDir(c.dataDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		nfiles++
-		check(path, string(data))
-		sealed = sealed || strings.Contains(string(data), secret.SealedPrefix)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	nfiles, sealed := sc.dir(c.dataDir)
 	if !sealed {
 		t.Fatalf("no file of the data dir holds a sealed password: the catalog is not where the test looks")
 	}

@@ -101,7 +101,8 @@ func TestSecurityDatabaseTLS(t *testing.T) {
 	wrongFile := writePEM(t, dir, "wrong-ca.pem", wrong.pem)
 	tlsArgs := []string{"--ssl-ca=" + caFile, "--ssl-cert=" + writePEM(t, dir, "server.pem", srvCert),
 		"--ssl-key=" + writePEM(t, dir, "server-key.pem", srvKey)}
-	cliCertFile, cliKeyFile := writePEM(t, dir, "client.pem", cliCert), writePEM(t, dir, "client-key.pem", cliKey)
+	// The client key goes inline, as base64: it must be stored sealed.
+	cliCertFile, keyB64 := writePEM(t, dir, "client.pem", cliCert), base64.StdEncoding.EncodeToString(cliKey)
 
 	src := harness.StartMariaDB(t, harness.Options{ServerID: 1, ExtraArgs: tlsArgs})
 	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100, ExtraArgs: tlsArgs})
@@ -150,14 +151,14 @@ target-database:
   security:
     ssl-ca-base64: %s
     ssl-cert: %s
-    ssl-key: %s
+    ssl-key-base64: %s
 mysql-instances:
   - source-id: %q
     block-allow-list: only
 block-allow-list:
   only:
     do-dbs: [dmtest]
-`, tgt.Port, base64.StdEncoding.EncodeToString(ca.pem), cliCertFile, cliKeyFile, sourceID(0)))
+`, tgt.Port, base64.StdEncoding.EncodeToString(ca.pem), cliCertFile, keyB64, sourceID(0)))
 	c.dmnode("task", "submit", task)
 	c.dmnode("task", "wait", "tls", "--stage", "sync", "--timeout", "2m")
 	w := startWriters(t, c.sources, 11)
@@ -169,5 +170,13 @@ block-allow-list:
 	for name, s := range map[string]*harness.Server{"source": src, "target": tgt} {
 		rows := harness.Rows(t, s.DB(t), "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER IN ('dmsrc', 'dmtgt')")
 		t.Logf("%s: %s sessions of dmnode's users (each logged in over TLS: the users require it)", name, rows[0][0])
+	}
+	// Neither the passwords nor the inline private key rest in plaintext.
+	sc := secretChecker{t: t, secrets: map[string]string{"source password": "src-tls-pw", "target password": "tgt-tls-pw",
+		"client key (base64)": keyB64, "client key": strings.Split(string(cliKey), "\n")[1]}}
+	c.stopNode()
+	sc.check("the node's log", c.node.Log())
+	if files, sealed := sc.dir(c.dataDir); !sealed {
+		t.Errorf("none of %d files of the data dir holds a sealed secret", files)
 	}
 }
