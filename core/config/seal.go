@@ -38,57 +38,45 @@ var passwordPaths = map[string]bool{"from": true, "target-database": true}
 
 // SealPasswords returns the text of a task or source file with the
 // password of every connection (and an inline private key of its security
-// block) sealed by seal, and everything else as
-// written (keys, comments, order). The catalog stores the result, so no
-// password reaches the Raft log in plaintext; Decode opens them again with
-// the keys given to UseClusterKeys. Text that does not parse is returned
-// unchanged: Decode reports its errors, and nothing is stored.
+// block) sealed by seal, and everything else as written (keys, comments,
+// order). The catalog stores the result, so no password reaches the Raft
+// log in plaintext; Decode opens them again with the keys given to
+// UseClusterKeys. It fails closed: a file whose secrets it cannot find
+// for sure (text that does not parse, a connection written through a YAML
+// alias or merge key, a password in a block scalar) is an error, and
+// nothing is stored.
 func SealPasswords(name, text string, seal func(string) (string, error)) (string, error) {
 	f, err := parser.ParseBytes([]byte(text), parser.ParseComments)
 	if err != nil {
-		return text, nil
+		return "", fmt.Errorf("%s: seal passwords: the file does not parse", name)
 	}
 	changed := false
 	for _, doc := range f.Docs {
-		top, ok := doc.Body.(*ast.MappingNode)
-		if !ok {
+		if doc.Body == nil {
 			continue
 		}
+		top, ok := unanchor(doc.Body).(*ast.MappingNode)
+		if !ok {
+			return "", fmt.Errorf("%s: seal passwords: the file is not a mapping", name)
+		}
 		for _, kv := range top.Values {
-			if !passwordPaths[kv.Key.String()] {
+			if kv.Key.IsMergeKey() {
+				return "", fmt.Errorf("%s: seal passwords: a merge key (<<) at the top level: write the file without it", name)
+			}
+			conn := keyName(kv.Key)
+			if !passwordPaths[conn] {
 				continue
 			}
-			conn, ok := kv.Value.(*ast.MappingNode)
-			if !ok {
-				continue
+			secrets, err := connSecrets(kv.Value)
+			if err != nil {
+				return "", fmt.Errorf("%s: %s: %w", name, conn, err)
 			}
-			for _, field := range conn.Values {
-				fields := []*ast.MappingValueNode{field}
-				switch field.Key.String() {
-				case "password":
-				case "security":
-					// An inline private key is as secret as a password.
-					fields = nil
-					if sec, ok := field.Value.(*ast.MappingNode); ok {
-						for _, f := range sec.Values {
-							if k := f.Key.String(); k == "ssl-key-base64" || k == "ssl-key-bytes" {
-								fields = append(fields, f)
-							}
-						}
-					}
-				default:
-					continue
+			for _, s := range secrets {
+				c, err := sealValue(s.field, seal)
+				if err != nil {
+					return "", fmt.Errorf("%s: %s.%s: %w", name, conn, s.path, err)
 				}
-				for _, f := range fields {
-					if _, list := f.Value.(*ast.SequenceNode); list {
-						return "", fmt.Errorf("%s: %s.security.%s: write an inline key as ssl-key-base64 or a string, so that it can be stored sealed", name, kv.Key.String(), f.Key.String())
-					}
-					c, err := sealValue(f, seal)
-					if err != nil {
-						return "", fmt.Errorf("%s: %s.%s: %w", name, kv.Key.String(), f.Key.String(), err)
-					}
-					changed = changed || c
-				}
+				changed = changed || c
 			}
 		}
 	}
@@ -96,6 +84,73 @@ func SealPasswords(name, text string, seal func(string) (string, error)) (string
 		return text, nil
 	}
 	return f.String(), nil
+}
+
+type secretField struct {
+	path  string
+	field *ast.MappingValueNode
+}
+
+// connSecrets returns the secret fields of a connection mapping: password,
+// and security.ssl-key-base64 and ssl-key-bytes (an inline private key is
+// as secret as a password).
+func connSecrets(v ast.Node) ([]secretField, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if _, null := v.(*ast.NullNode); null {
+		return nil, nil
+	}
+	conn, ok := unanchor(v).(*ast.MappingNode)
+	if !ok {
+		return nil, errors.New("write the connection as a mapping (not through a YAML alias), so that its password can be stored sealed")
+	}
+	var out []secretField
+	for _, field := range conn.Values {
+		if field.Key.IsMergeKey() {
+			return nil, errors.New("a merge key (<<) in a connection: write its keys out, so that its password can be stored sealed")
+		}
+		switch keyName(field.Key) {
+		case "password":
+			out = append(out, secretField{"password", field})
+		case "security":
+			if _, null := field.Value.(*ast.NullNode); null {
+				continue
+			}
+			sec, ok := unanchor(field.Value).(*ast.MappingNode)
+			if !ok {
+				return nil, errors.New("security: write it as a mapping (not through a YAML alias)")
+			}
+			for _, f := range sec.Values {
+				if f.Key.IsMergeKey() {
+					return nil, errors.New("security: a merge key (<<): write its keys out")
+				}
+				if k := keyName(f.Key); k == "ssl-key-base64" || k == "ssl-key-bytes" {
+					if _, list := f.Value.(*ast.SequenceNode); list {
+						return nil, fmt.Errorf("security.%s: write an inline key as ssl-key-base64 or a string, so that it can be stored sealed", k)
+					}
+					out = append(out, secretField{"security." + k, f})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// unanchor returns the node an anchor (&name) marks.
+func unanchor(n ast.Node) ast.Node {
+	if a, ok := n.(*ast.AnchorNode); ok {
+		return a.Value
+	}
+	return n
+}
+
+// keyName is a mapping key's text, without quotes.
+func keyName(k ast.MapKeyNode) string {
+	if s, ok := k.(*ast.StringNode); ok {
+		return s.Value
+	}
+	return k.String()
 }
 
 func sealValue(field *ast.MappingValueNode, seal func(string) (string, error)) (bool, error) {
@@ -123,6 +178,6 @@ func sealValue(field *ast.MappingValueNode, seal func(string) (string, error)) (
 		field.Value = ast.String(token.New(sealed, sealed, &pos))
 		return true, nil
 	default:
-		return false, errors.New("cannot seal a password written as a block, alias or collection: write it as one quoted line")
+		return false, errors.New("cannot seal it: write it as one plain or quoted scalar (no block, alias, anchor or tag)")
 	}
 }

@@ -81,8 +81,30 @@ func TestSealPasswords(t *testing.T) {
 	if _, err := SealPasswords("task.yaml", "target-database:\n  security:\n    ssl-key-bytes: [1, 2]\n", ring.Seal); err == nil {
 		t.Error("a key as a list of bytes was not refused")
 	}
-	if _, err := SealPasswords("task.yaml", "target-database:\n  password: |\n    multi\n", ring.Seal); err == nil {
-		t.Error("a block scalar password was not refused")
+	// Shapes whose secret cannot be found for sure are refused, never
+	// stored as they are.
+	for _, bad := range []string{
+		"target-database:\n  password: |\n    multi\n",
+		"target-database:\n  password: &p secret1\nother: *p\n",
+		"x: &db {host: h, password: secret1}\ntarget-database: *db\n",
+		"x: &db {password: secret1}\ntarget-database:\n  <<: *db\n  host: h\n",
+		"target-database:\n  password: !!str secret1\n",
+		"target-database: [unclosed\n",
+	} {
+		out, err := SealPasswords("task.yaml", bad, ring.Seal)
+		if err == nil || out != "" || strings.Contains(err.Error(), "secret1") {
+			t.Errorf("not refused (%v):\n%s", err, bad)
+		}
+	}
+	// An anchored connection and quoted keys are sealed.
+	for _, good := range []string{
+		"target-database: &db\n  host: h\n  password: secret1\n",
+		"\"target-database\":\n  \"password\": secret1\n",
+	} {
+		out, err := SealPasswords("task.yaml", good, ring.Seal)
+		if err != nil || strings.Contains(out, "secret1") || !strings.Contains(out, secret.SealedPrefix) {
+			t.Errorf("not sealed (%v):\n%s", err, out)
+		}
 	}
 	// A password sealed with another cluster's key is a clear error that
 	// never quotes it.
