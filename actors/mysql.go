@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -56,6 +57,7 @@ func OpenTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, 
 }
 
 func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statementLog, extra map[string]string) (*sql.DB, error) {
+	var err error
 	cfg := mysql.NewConfig()
 	cfg.User = c.User
 	cfg.Passwd = c.Password
@@ -76,6 +78,9 @@ func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statement
 	for k, v := range c.Session {
 		cfg.Params[k] = v
 	}
+	if cfg.TLS, err = c.Security.TLSConfig(c.Host); err != nil {
+		return nil, fmt.Errorf("configure TLS to %s: security.%w", cfg.Addr, err)
+	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("configure connection to %s: %w", cfg.Addr, err)
@@ -92,9 +97,28 @@ func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statement
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to %s as %s: %w", cfg.Addr, c.User, err)
+		return nil, fmt.Errorf("connect to %s as %s%s: %w", cfg.Addr, c.User, TLSHint(c, err), err)
 	}
 	return db, nil
+}
+
+// TLSHint says, for an error of a connection, how TLS was part of it: the
+// CA that did not verify the server, or the certificate the server refused.
+func TLSHint(c config.DBConfig, err error) string {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	switch {
+	case errors.As(err, &unknown):
+		return " over TLS (the server's certificate is not signed by the CA of security.ssl-ca)"
+	case errors.As(err, &invalid):
+		return " over TLS (the server's certificate is not valid: " + invalid.Error() + ")"
+	case errors.As(err, &host):
+		return " over TLS (the server's certificate does not name host " + c.Host + ")"
+	case c.Security.Enabled():
+		return " over TLS"
+	}
+	return ""
 }
 
 // MasterPosition reads the server's current binlog position and GTID set.

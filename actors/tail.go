@@ -206,10 +206,15 @@ type tailRun struct {
 }
 
 func (r *tailRun) run(ctx context.Context) error {
-	syncer := replication.NewBinlogSyncer(r.syncerConfig())
+	scfg := r.syncerConfig()
+	tlsCfg, err := r.src.From.Security.TLSConfig(r.src.From.Host)
+	if err != nil {
+		return Permanent(fmt.Errorf("configure TLS to the source's binlog: security.%w", err))
+	}
+	scfg.TLSConfig = tlsCfg
+	syncer := replication.NewBinlogSyncer(scfg)
 	defer syncer.Close()
 	var streamer *replication.BinlogStreamer
-	var err error
 	r.file = r.cp.Pos.File
 	if r.src.EnableGTID && r.cp.Pos.GTID != "" {
 		if r.gtids, err = mysql.ParseGTIDSet(r.cp.Flavor, r.cp.Pos.GTID); err != nil {

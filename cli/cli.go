@@ -29,6 +29,7 @@ type CLI struct {
 	Source  SourceCmd  `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
 	Task    TaskCmd    `cmd:"" help:"Check, submit and follow migration tasks."`
 	Encrypt EncryptCmd `cmd:"" help:"Encrypt a password for a task or source file, as dmctl encrypt does."`
+	Keys    KeysCmd    `cmd:"" help:"Rotate and list the cluster keys that seal stored passwords."`
 
 	BinlogSchema BinlogSchemaCmd `cmd:"" name:"binlog-schema" help:"See and set the schema tracked for an upstream table, by binlog position."`
 }

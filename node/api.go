@@ -67,6 +67,9 @@ type Response struct {
 	Schemas *SchemaAnswer `json:"schemas,omitempty"`
 	// Cutover answers task.cutover, also when it failed.
 	Cutover *CutoverReport `json:"cutover,omitempty"`
+	// ClusterKeys answers cluster.join: the keys that seal stored
+	// passwords, which every member holds.
+	ClusterKeys string `json:"cluster_keys,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -270,7 +273,12 @@ func (n *Node) apiSourceAdd(ctx context.Context, req *Request) (*Response, error
 			errs = append(errs, fmt.Errorf("%s: source %s: %w", f.Name, src.SourceID, err))
 			continue
 		}
-		c := catalog.Command{Op: catalog.OpAddSource, Source: &catalog.Source{ID: src.SourceID, File: f.Name, YAML: f.Data}}
+		sealed, err := n.sealFile(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: add source %s: %w", f.Name, src.SourceID, err))
+			continue
+		}
+		c := catalog.Command{Op: catalog.OpAddSource, Source: &catalog.Source{ID: src.SourceID, File: f.Name, YAML: sealed}}
 		if err := n.propose(ctx, c); err != nil {
 			errs = append(errs, fmt.Errorf("%s: add source %s: %w", f.Name, src.SourceID, err))
 			continue

@@ -239,8 +239,12 @@ func (n *Node) apiTaskSubmit(ctx context.Context, req *Request) (*Response, erro
 	if err != nil {
 		return resp, err
 	}
+	sealed, err := n.sealFile(req.Files[0])
+	if err != nil {
+		return resp, err
+	}
 	t := &catalog.Task{
-		Name: ct.task.Name, File: req.Files[0].Name, YAML: req.Files[0].Data,
+		Name: ct.task.Name, File: req.Files[0].Name, YAML: sealed,
 		Mode: ct.task.TaskMode, Sources: ct.sources,
 	}
 	if err := n.prepareNewTask(ctx, ct.task, t.SortedSources(), req.RemoveMeta); err != nil {

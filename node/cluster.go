@@ -125,11 +125,11 @@ func (n *Node) requestJoin(ctx context.Context, retry bool) error {
 	for {
 		c := &Client{nc: n.nc}
 		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		_, err := c.Call(rctx, "cluster.join", &Request{Files: []File{{Name: "member", Data: string(data)}}, Retry: retry})
+		resp, err := c.Call(rctx, "cluster.join", &Request{Files: []File{{Name: "member", Data: string(data)}}, Retry: retry})
 		cancel()
 		if err == nil {
 			n.log.Info("joined the cluster")
-			return nil
+			return n.adoptClusterKeys(resp.ClusterKeys)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil || !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("join the cluster: %w", err)
@@ -282,7 +282,7 @@ func (n *Node) apiClusterJoin(ctx context.Context, req *Request) (*Response, err
 		return nil, err
 	}
 	n.log.Info("node joined", "member", m.ID, "raft", m.Raft)
-	return &Response{Report: []string{"node " + m.ID + " joined"}}, nil
+	return &Response{Report: []string{"node " + m.ID + " joined"}, ClusterKeys: n.ring.String()}, nil
 }
 
 // apiClusterRemove removes a member that is gone: from Raft and from the

@@ -73,7 +73,11 @@ func (n *Node) apiTaskUpdate(ctx context.Context, req *Request) (*Response, erro
 	if keys := config.UpdateRefused(old, nt); len(keys) > 0 {
 		return nil, &config.RefusedUpdateError{Task: t.Name, Keys: keys}
 	}
-	c := catalog.Command{Op: catalog.OpUpdateTask, Task: &catalog.Task{Name: t.Name, File: f.Name, YAML: f.Data}}
+	sealed, err := n.sealFile(f)
+	if err != nil {
+		return nil, err
+	}
+	c := catalog.Command{Op: catalog.OpUpdateTask, Task: &catalog.Task{Name: t.Name, File: f.Name, YAML: sealed}}
 	if err := n.propose(ctx, c); err != nil {
 		return nil, err
 	}

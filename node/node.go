@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/secret"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
@@ -84,6 +85,8 @@ type Node struct {
 	// metrics is the node's own registry, served at /metrics.
 	metrics *metrics
 	self    catalog.Member
+	// ring holds the cluster keys that seal stored passwords.
+	ring *secret.Ring
 	// catalog change notifications for the scheduler and the host
 	schedKick, hostKick <-chan struct{}
 	// ready is set once the catalog holds the node's whole Raft log.
@@ -151,6 +154,9 @@ func (n *Node) open(ctx context.Context) error {
 	}
 	peers, err := loadPeers(cfg.DataDir)
 	if err != nil {
+		return err
+	}
+	if err := n.openClusterKeys(cfg.Join != "" && !existing, peers); err != nil {
 		return err
 	}
 	if cfg.Join != "" && !existing && cfg.NATSURL == "" {

@@ -33,7 +33,7 @@ var corpus = []struct {
 	{"task-deprecated.yaml", "meta-schema, heartbeat keys, timezone, clean-dump-file, ansi-quotes, remove-meta, online-ddl-scheme, max-allowed-packet", true},
 	{"task-checking.yaml", "ignore-checking-items, case-sensitive, collation_compatible strict", true},
 	{"task-target.yaml", "target session, empty security, dmctl-encrypted password", true},
-	{"task-security-tls.yaml", "security with a CA (TLS)", false},
+	{"task-security-tls.yaml", "security with a CA (TLS)", true},
 	{"task-routes.yaml", "routes with extract-table/schema/source", true},
 	{"task-filters.yaml", "filters: events, sql-pattern, Do/Ignore/Error, the event name truncate", true},
 	{"task-column-mapping.yaml", "column-mappings (partition id)", true},
@@ -122,6 +122,9 @@ func taskMeaning(t *Task, err error) string {
 	b.WriteString("\n")
 	db := t.TargetDatabase
 	fmt.Fprintf(&b, "target %s:%d user %q password %q session %v\n", db.Host, db.Port, db.User, db.Password, sortedMap(db.Session))
+	if s := db.Security; s.Enabled() {
+		fmt.Fprintf(&b, "  tls: ca %q cert %q key %q cert-allowed-cn %v\n", s.SSLCA, s.SSLCert, s.SSLKey, s.CertAllowedCN)
+	}
 	if len(t.IgnoreCheckingItems) > 0 {
 		fmt.Fprintf(&b, "prechecks skipped: %q\n", t.IgnoreCheckingItems)
 	}

@@ -19,7 +19,7 @@
 //     events and sql-patterns, expression filter expressions, online DDL
 //     rules);
 //   - keys that ask for a feature dmnode does not implement yet (validators,
-//     physical import, TLS, ...) are errors "not supported yet", unless
+//     physical import, ...) are errors "not supported yet", unless
 //     their value is empty or false and so asks for nothing;
 //   - keys that are accepted but have no effect in dmnode (deprecated DM keys,
 //     dump-file and relay-directory settings, ...) add a line to the

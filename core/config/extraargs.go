@@ -125,10 +125,15 @@ var dumpFlags = []dumpFlag{
 	{long: "no-views", short: "W", boolean: true, set: constant(argWarn, "ignored: dmnode dumps tables only, never views")},
 	{long: "snapshot", set: constant(argError, "not supported: dmnode takes its own snapshot; remove the flag")},
 	{long: "filter", short: "f", set: constant(argError, "not supported: write the tables in block-allow-list (or --tables-list)")},
-	{long: "ca", set: constant(argError, "not supported yet: TLS connections")},
-	{long: "cert", set: constant(argError, "not supported yet: TLS connections")},
-	{long: "key", set: constant(argError, "not supported yet: TLS connections")},
+	{long: "ca", set: constant(argError, whyTLSBlock)},
+	{long: "cert", set: constant(argError, whyTLSBlock)},
+	{long: "key", set: constant(argError, whyTLSBlock)},
 }
+
+// whyTLSBlock refuses mydumper's TLS flags: every connection to a source,
+// the dump's included, takes its TLS settings from the source's
+// from.security block.
+const whyTLSBlock = "not supported: TLS to the source is set by the source's from.security block (ssl-ca, ssl-cert, ssl-key), which the dump uses too"
 
 func findFlag(name string, long bool) *dumpFlag {
 	for i := range dumpFlags {

@@ -265,12 +265,13 @@ var sourceErrorCases = []fileCase{
 		"from:",
 		"  host: h",
 		"  port: 3306",
-		"  security: {ssl-ca: /ca.pem}",
+		"  security: {ssl-cert: /c.pem}",
 		"  sesion: {}",
 		"",
 	}, "\n"), []string{
 		"source.yaml:2:1: enable: not supported yet: false (a disabled source); remove the source instead",
-		"source.yaml:8:3: from.security: not supported yet: TLS connections (remove the key, or leave every field empty)",
+		"source.yaml:8:3: from.security: give ssl-cert and ssl-key together (a client certificate needs its key)",
+		"source.yaml:8:3: from.security: ssl-ca is required: without a CA dmnode cannot verify the server, and would not use TLS (DM ignores such a block)",
 		"source.yaml:9:3: from.sesion: unknown key (did you mean session?)",
 	}},
 	{"filters", strings.Join([]string{

@@ -41,6 +41,17 @@ func revealPassword(r *report, db *DBConfig, p string) {
 		return
 	}
 	pp := childPath(p, "password")
+	if secret.IsSealed(db.Password) {
+		plain, err := clusterRing.Load().Open(db.Password)
+		if err != nil {
+			r.errorf(pp, "cannot decrypt: %v", err)
+			return
+		}
+		db.Password = plain
+		if db.Password == "" {
+			return
+		}
+	}
 	keys, err := passwordKeys()
 	if err != nil {
 		r.errorf(pp, "cannot decrypt: %s: %v", SecretKeyPathEnv, err)

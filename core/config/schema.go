@@ -71,7 +71,7 @@ var dbSpec = mapSpec(map[string]*field{
 	"password":           key(stringSpec),
 	"max-allowed-packet": dropped(intSpec, "deprecated in DM: the value is read from the server"),
 	"session":            key(stringMap),
-	"security":           notYet(securitySpec, "TLS connections (remove the key, or leave every field empty)"),
+	"security":           key(securitySpec),
 })
 
 // securitySpec is DM's TLS settings; an empty one (every field empty, as

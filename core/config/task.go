@@ -110,6 +110,7 @@ func checkDB(r *report, db *DBConfig, p string) {
 	case db.Port < 1 || db.Port > 65535:
 		r.errorf(childPath(p, "port"), "must be from 1 to 65535")
 	}
+	checkSecurity(r, db.Security, childPath(p, "security"))
 }
 
 func checkSourceID(r *report, p, id string) {

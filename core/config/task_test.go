@@ -355,8 +355,8 @@ var taskErrorCases = []fileCase{
 	{"online-ddl-scheme invalid", task("online-ddl-scheme: lhm\n"), []string{
 		`task.yaml:8:1: online-ddl-scheme: invalid value "lhm": must be gh-ost or pt (deprecated: write online-ddl: true)`,
 	}},
-	{"not supported yet: named unit configs and target security", strings.Replace(baseTask, "  port: 4000\n",
-		"  port: 4000\n  security:\n    ssl-ca: /ca.pem\n", 1) + strings.Join([]string{
+	{"named unit configs and a bad target security", strings.Replace(baseTask, "  port: 4000\n",
+		"  port: 4000\n  security:\n    ssl-ca-base64: \"not base64!\"\n", 1) + strings.Join([]string{
 		"    loader-config-name: l",
 		"    mydumper-config-name: m",
 		"loaders:",
@@ -365,7 +365,7 @@ var taskErrorCases = []fileCase{
 		"  m: {extra-args: \"--no-locks\"}",
 		"",
 	}, "\n"), []string{
-		"task.yaml:6:3: target-database.security: not supported yet: TLS connections (remove the key, or leave every field empty)",
+		"task.yaml:7:5: target-database.security.ssl-ca-base64: not base64: illegal base64 data at input byte 3",
 	}},
 	{"DM's other refusals", task(strings.Join([]string{
 		"    loader: {import-mode: import-into}",

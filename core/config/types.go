@@ -71,6 +71,7 @@ type DBConfig struct {
 	User     string            `yaml:"user"`
 	Password string            `yaml:"password"`
 	Session  map[string]string `yaml:"session"`
+	Security *Security         `yaml:"security"`
 }
 
 // Instance is one entry of mysql-instances: a source and the rules applied to it.
