@@ -45,12 +45,20 @@ func OpenTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, 
 		return nil, err
 	}
 	v, isTiDB, err := TargetTiDB(ctx, db)
-	if err != nil || !isTiDB {
-		return db, err
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if !isTiDB {
+		return db, nil
 	}
 	extra, err := tidbSession(ctx, db, v, c.Session)
-	if err != nil || len(extra) == 0 {
-		return db, err
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(extra) == 0 {
+		return db, nil
 	}
 	db.Close()
 	return openDB(ctx, c, maxConns, sqlLog, extra)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/dmnode/dmnode/core/tidb"
 )
@@ -40,8 +41,10 @@ func tidbSession(ctx context.Context, q Queryer, v tidb.Version, userSet map[str
 }
 
 // targetDialect is what a writer knows of its target's SQL dialect, read
-// once, before the first statement it adapts. Not safe for concurrent use.
+// once, before the first statement it adapts. Safe for concurrent use (the
+// loader's workers create tables at once).
 type targetDialect struct {
+	mu      sync.Mutex
 	checked bool
 	tidb    bool
 	version tidb.Version
@@ -52,24 +55,28 @@ type targetDialect struct {
 // statement, the reason and the fix when TiDB cannot run it; on other
 // targets the statement itself.
 func (d *targetDialect) adapt(ctx context.Context, q Queryer, log *slog.Logger, stmt string) ([]string, error) {
+	d.mu.Lock()
 	if !d.checked {
 		v, ok, err := TargetTiDB(ctx, q)
 		if err != nil {
+			d.mu.Unlock()
 			return nil, err
 		}
-		*d = targetDialect{checked: true, tidb: ok, version: v}
+		d.checked, d.tidb, d.version = true, ok, v
 		if ok {
 			log.Info("the target is TiDB: DDL is adapted to what it runs", "tidb", v.String())
 		}
 	}
-	if !d.tidb {
+	isTiDB, version := d.tidb, d.version
+	d.mu.Unlock()
+	if !isTiDB {
 		return []string{stmt}, nil
 	}
-	a, err := tidb.AdaptDDL(d.version, stmt)
+	a, err := tidb.AdaptDDL(version, stmt)
 	var ref *tidb.Refusal
 	if errors.As(err, &ref) {
 		return nil, Permanent(fmt.Errorf("the target, TiDB %s, cannot run DDL %q: %s; %s",
-			d.version, abbreviate(stmt), ref.Reason, ref.Fix))
+			version, abbreviate(stmt), ref.Reason, ref.Fix))
 	}
 	if err != nil {
 		return nil, err
