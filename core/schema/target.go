@@ -19,10 +19,13 @@ const extraColumnSQL = "CREATE TABLE t (c VARCHAR(255) NOT NULL DEFAULT '')"
 //     when there are any, they are appended to the primary key and to every
 //     UNIQUE key, so that rows merged from different shards never clash (with
 //     or without a primary key: a unique key alone would clash just the same);
-//   - foreign keys, CHECK constraints, the AUTO_INCREMENT=N table option and
-//     the partitioning are dropped: the target takes rows the upstream has
-//     already checked, from many shards, and the tracker does not follow
-//     partition maintenance.
+//   - foreign keys, CHECK constraints and the AUTO_INCREMENT=N table option
+//     are dropped: the target takes rows the upstream has already checked,
+//     from many shards;
+//   - the partitioning is kept (the tracker follows partition maintenance),
+//     so that partition DDL replicated later (ADD, DROP, TRUNCATE,
+//     REORGANIZE, EXCHANGE PARTITION) finds the same partitions and removes
+//     the same rows on the target as upstream.
 //
 // An extra column named like an upstream column is an error.
 func TargetCreateTable(t *Table, targetSchema, targetTable string, extraColumns []string) (string, error) {
@@ -33,7 +36,6 @@ func TargetCreateTable(t *Table, targetSchema, targetTable string, extraColumns 
 	normalize(ct)
 	dropForeignKeys(ct)
 	dropChecks(ct)
-	ct.Partition = nil
 	ct.Options = slices.DeleteFunc(ct.Options, func(o *ast.TableOption) bool {
 		return o.Tp == ast.TableOptionAutoIncrement
 	})
