@@ -10,6 +10,7 @@ import (
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // onlineDDLTable keeps the ALTERs seen on online schema change tools' shadow
@@ -33,14 +34,15 @@ const onlineDDLTable = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.online_ddl
 // DML before it is committed first, and the position after it is committed
 // once it is applied. Statements on tables outside the task are skipped.
 func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) error {
-	// A tracker of its own: it reads the statement's kind and tables, and
-	// for CREATE TABLE the new table's definition.
-	tr := schema.NewTracker()
-	d, err := tr.Apply(c.DDLSchema, c.DDL)
+	// A tracker of its own reads the statement's kind and tables.
+	d, err := schema.NewTracker().Apply(c.DDLSchema, c.DDL)
 	if err != nil && !errors.Is(err, schema.ErrUnknownTable) {
 		return Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
 	}
 	r.pending, r.pendAt = t.End, t.Time
+	if err := r.follow(ctx, c, d); err != nil {
+		return err
+	}
 	handled, err := r.onlineDDL(ctx, c, d)
 	if err != nil || handled {
 		if err != nil {
@@ -59,12 +61,12 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		return r.commit(ctx)
 	}
 	if r.shard != nil {
-		if err := r.shardDDL(ctx, c, d, tr, t); err != nil {
+		if err := r.shardDDL(ctx, c, d, r.upSchemas, t); err != nil {
 			return err
 		}
 		return r.commit(ctx)
 	}
-	if err := r.execDDL(ctx, c, d, tr); err != nil {
+	if err := r.execDDL(ctx, c, d); err != nil {
 		return err
 	}
 	return r.commit(ctx)
@@ -82,29 +84,133 @@ func (r *applyRun) ddlInScope(d schema.DDL) bool {
 	return false
 }
 
-func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, tr *schema.Tracker) error {
+// follow applies a DDL to upSchemas, the applier's record of the upstream
+// tables whose definition it knows at its own position in the binlog:
+// those created by a replicated CREATE TABLE, and those a statement needs
+// (the table CREATE TABLE ... LIKE copies, the table CREATE TABLE IF NOT
+// EXISTS finds) read from their target table, which holds every DDL up to
+// this position. Renames, ALTERs and drops then keep the record current,
+// so a table created by DDL gets the definition its statement gave it,
+// never the source's current one.
+func (r *applyRun) follow(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
+	if r.upSchemas == nil {
+		r.upSchemas = schema.NewTracker()
+	}
+	if d.Kind == schema.CreateTable {
+		for _, ref := range d.Tables {
+			if err := r.seed(ctx, ref); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := r.upSchemas.Apply(c.DDLSchema, c.DDL); err != nil && !errors.Is(err, schema.ErrUnknownTable) {
+		// The record does not fit the statement (a replay of a DDL it
+		// has seen, say): its tables are forgotten rather than guessed.
+		for _, ref := range d.Tables {
+			r.upSchemas.Drop(ref.Schema, ref.Name)
+		}
+		r.log.Warn("DDL does not fit the applier's record of the upstream schema; its tables are read again when needed",
+			"ddl", abbreviate(c.DDL), "err", err)
+	}
+	return nil
+}
+
+// seed records the definition of a replicated upstream table that
+// upSchemas does not know, read from its target table without the columns
+// the route extracts. A table missing on the target stays unknown.
+func (r *applyRun) seed(ctx context.Context, ref schema.TableRef) error {
+	if _, ok := r.upSchemas.Get(ref.Schema, ref.Name); ok || !r.te.rules.Replicated(ref.Schema, ref.Name) {
+		return nil
+	}
+	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
+	if err != nil {
+		return nil // the statement's own routing reports it
+	}
+	extra, err := r.te.rules.Extracted(ref.Schema, ref.Name)
+	if err != nil {
+		return nil
+	}
+	var name, create string
+	err = r.db.QueryRowContext(ctx, "SHOW CREATE TABLE "+sqlgen.QuoteIdent(ts)+"."+sqlgen.QuoteIdent(tt)).Scan(&name, &create)
+	var me *mysql.MySQLError
+	switch {
+	case errors.As(err, &me):
+		return nil // no such table (1146), or a view
+	case err != nil:
+		return fmt.Errorf("read target table %s.%s: %w", ts, tt, err)
+	}
+	tbl, err := schema.ParseCreateTableAs(ref.Schema, ref.Name, create, extra)
+	if err != nil {
+		r.log.Warn("cannot read the definition of a target table", "table", ts+"."+tt, "err", err)
+		return nil
+	}
+	r.upSchemas.Put(tbl)
+	return nil
+}
+
+func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
 	switch d.Kind {
 	case schema.Skip:
 		return nil
 	case schema.CreateTable:
-		return r.createTable(ctx, c, d, tr)
+		return r.createTable(ctx, d)
+	case schema.RenameTable, schema.AlterTable:
+		// A table may move to a database the target does not have
+		// yet: one that held no table when the task started.
+		if err := r.ensureTargetSchemas(ctx, d.Tables); err != nil {
+			return err
+		}
 	}
-	return r.execPlainDDL(ctx, c)
+	if err := r.execPlainDDL(ctx, c); err != nil {
+		return err
+	}
+	// Cached plans name target tables the statement may have dropped,
+	// renamed or changed.
+	for _, ref := range d.Tables {
+		r.tables.forget(ref.Schema, ref.Name)
+	}
+	return nil
+}
+
+// ensureTargetSchemas creates the target databases of the replicated
+// tables refs.
+func (r *applyRun) ensureTargetSchemas(ctx context.Context, refs []schema.TableRef) error {
+	done := map[string]bool{}
+	for _, ref := range refs {
+		if !r.te.rules.Replicated(ref.Schema, ref.Name) {
+			continue
+		}
+		ts, _, err := r.te.rules.Route(ref.Schema, ref.Name)
+		if err != nil || done[ts] {
+			continue // the statement's own routing reports the error
+		}
+		done[ts] = true
+		if _, err := r.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(ts)); err != nil {
+			return classifyTargetError(fmt.Errorf("create target schema %s: %w", ts, err))
+		}
+	}
+	return nil
 }
 
 // createTable creates the target table of a table created upstream, from
-// its definition (in tr, which applied the statement) with the route
-// applied and extracted columns added.
-func (r *applyRun) createTable(ctx context.Context, c *dmnode.Change, d schema.DDL, tr *schema.Tracker) error {
-	up, ok := tr.Get(d.Tables[0].Schema, d.Tables[0].Name)
+// its definition at this position (in upSchemas, which applied the
+// statement) with the route applied and extracted columns added. A table
+// of the same name dropped before has left no plan behind.
+func (r *applyRun) createTable(ctx context.Context, d schema.DDL) error {
+	ref := d.Tables[0]
+	if !r.te.rules.Replicated(ref.Schema, ref.Name) {
+		return nil // outside the task (created LIKE a table inside it, say)
+	}
+	r.tables.forget(ref.Schema, ref.Name)
+	up, ok := r.upSchemas.Get(ref.Schema, ref.Name)
 	if !ok {
-		return nil // CREATE TABLE ... LIKE: the target table is created with its first row
+		// CREATE TABLE ... LIKE of a table known neither here nor on
+		// the target: the target table is created with its first row.
+		r.log.Warn("the definition of a created table is not known at this position; its target table is created with its first row",
+			"table", ref.String(), "ddl", abbreviate(d.SQL))
+		return nil
 	}
-	if r.upSchemas == nil {
-		r.upSchemas = schema.NewTracker()
-	}
-	r.upSchemas.Put(up)
-	_, err := r.tables.plan(ctx, c.Table, up.ColumnNames(), func() *schema.Table { return up })
+	_, err := r.tables.plan(ctx, dmnode.TableID{Schema: ref.Schema, Table: ref.Name}, up.ColumnNames(), func() *schema.Table { return up })
 	return err
 }
 

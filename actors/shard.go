@@ -315,7 +315,7 @@ func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL,
 	case schema.Skip, schema.TruncateTable:
 		return nil
 	case schema.CreateTable:
-		if err := r.createTable(ctx, c, d, tr); err != nil {
+		if err := r.createTable(ctx, d); err != nil {
 			return err
 		}
 		return r.joinShard(ctx, d, tr)
