@@ -117,7 +117,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	prog.Applied = applied
 	r := &applyRun{
 		a: a, db: db, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules),
-		applied: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
+		applied: applied, started: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
 		workers: workers, causal: newCausality(workers),
 	}
 	if te.task.ShardMode != "" {
@@ -243,6 +243,9 @@ type applyRun struct {
 	batch      [3]int64
 	batchBytes int64
 
+	// started is the position this incarnation started from: the first
+	// DDL after it may have run on the target before a crash.
+	started dmnode.Position
 	// lastEnd is the end of the last transaction read.
 	lastEnd dmnode.Position
 	// shard is the shard DDL coordination of a task with a shard-mode.

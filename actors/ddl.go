@@ -160,6 +160,15 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 		if err := r.ensureTargetSchemas(ctx, d.Tables); err != nil {
 			return err
 		}
+		if done, err := r.renameApplied(ctx, d); err != nil || done {
+			if done {
+				r.log.Warn("rename already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
+				for _, ref := range d.Tables {
+					r.tables.forget(ref.Schema, ref.Name)
+				}
+			}
+			return err
+		}
 	}
 	if err := r.execPlainDDL(ctx, c); err != nil {
 		return err
@@ -170,6 +179,40 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 		r.tables.forget(ref.Schema, ref.Name)
 	}
 	return nil
+}
+
+// renameApplied reports whether a RENAME TABLE or ALTER TABLE ... RENAME
+// is already on the target: its first table is gone there and the name it
+// takes exists. A statement replayed after a crash between it and its
+// checkpoint would otherwise fail (a swap fails on its first new name,
+// which execTargetDDL takes as applied). A rename cycle (a TO tmp, b TO a,
+// tmp TO b) leaves the same names behind and cannot be told apart.
+func (r *applyRun) renameApplied(ctx context.Context, d schema.DDL) (bool, error) {
+	if len(d.Tables) < 2 {
+		return false, nil
+	}
+	from, to := d.Tables[0], d.Tables[1]
+	if !r.te.rules.Replicated(from.Schema, from.Name) || !r.te.rules.Replicated(to.Schema, to.Name) {
+		return false, nil
+	}
+	fromThere, err := r.targetTableExists(ctx, from)
+	if err != nil || fromThere {
+		return false, err
+	}
+	return r.targetTableExists(ctx, to)
+}
+
+func (r *applyRun) targetTableExists(ctx context.Context, ref schema.TableRef) (bool, error) {
+	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
+	if err != nil {
+		return false, nil // the statement's own routing reports it
+	}
+	var n int
+	err = r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", ts, tt).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look up target table %s.%s: %w", ts, tt, err)
+	}
+	return n > 0, nil
 }
 
 // ensureTargetSchemas creates the target databases of the replicated
@@ -233,6 +276,14 @@ func (r *applyRun) execTargetDDL(ctx context.Context, stmt, upstream string) err
 		case 1007, 1008, 1050, 1051, 1060, 1061, 1091:
 			r.log.Warn("DDL already applied on the target", "ddl", abbreviate(stmt), "target_error", me.Message)
 			return nil
+		case 1507, 1517: // no such partition, duplicate partition name
+			// Taken as applied only for the first DDL after a restart,
+			// which may have run before a crash: anywhere else the
+			// target's partitions differ from the source's.
+			if r.applied.Compare(r.started) == 0 {
+				r.log.Warn("partition DDL already applied on the target (a replay after a crash)", "ddl", abbreviate(stmt), "target_error", me.Message)
+				return nil
+			}
 		}
 	}
 	if err != nil {

@@ -1,6 +1,10 @@
 package schema
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+)
 
 // DDLKind says what a statement given to Tracker.Apply is.
 type DDLKind int
@@ -59,4 +63,28 @@ type DDL struct {
 	Schema string
 	// SQL is the statement's text as given.
 	SQL string
+}
+
+// PartitionMaintenance reports whether stmt is an ALTER TABLE that
+// maintains partitions (ADD, DROP, TRUNCATE, COALESCE, REORGANIZE,
+// EXCHANGE, REBUILD PARTITION, PARTITION BY, REMOVE PARTITIONING). DROP
+// and TRUNCATE PARTITION remove rows without row events in the binlog.
+func PartitionMaintenance(stmt string) bool {
+	nodes, err := parseStatement(stmt)
+	if err != nil || len(nodes) != 1 {
+		return false
+	}
+	alter, ok := nodes[0].(*ast.AlterTableStmt)
+	if !ok {
+		return false
+	}
+	for _, s := range alter.Specs {
+		switch s.Tp {
+		case ast.AlterTableAddPartitions, ast.AlterTableDropPartition, ast.AlterTableTruncatePartition,
+			ast.AlterTableCoalescePartitions, ast.AlterTableReorganizePartition, ast.AlterTableExchangePartition,
+			ast.AlterTableRebuildPartition, ast.AlterTablePartition, ast.AlterTableRemovePartitioning:
+			return true
+		}
+	}
+	return false
 }

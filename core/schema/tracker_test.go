@@ -611,3 +611,23 @@ func TestApplyFollowsPartitions(t *testing.T) {
 		})
 	}
 }
+
+func TestPartitionMaintenance(t *testing.T) {
+	for stmt, want := range map[string]bool{
+		"ALTER TABLE t ADD PARTITION (PARTITION p9 VALUES LESS THAN (9))": true,
+		"ALTER TABLE t DROP PARTITION p0":                                 true,
+		"ALTER TABLE t TRUNCATE PARTITION p0, p1":                         true,
+		"ALTER TABLE t REORGANIZE PARTITION p0 INTO (PARTITION a VALUES LESS THAN (5), PARTITION b VALUES LESS THAN (10))": true,
+		"ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE u":                                                                 true,
+		"ALTER TABLE t COALESCE PARTITION 2":                                                                               true,
+		"ALTER TABLE t PARTITION BY HASH (id) PARTITIONS 2":                                                                true,
+		"ALTER TABLE t REMOVE PARTITIONING":                                                                                true,
+		"ALTER TABLE t ADD COLUMN c int":                                                                                   false,
+		"TRUNCATE TABLE t":                                                                                                 false,
+		"not sql":                                                                                                          false,
+	} {
+		if got := PartitionMaintenance(stmt); got != want {
+			t.Errorf("PartitionMaintenance(%q) = %v, want %v", stmt, got, want)
+		}
+	}
+}
