@@ -370,8 +370,14 @@ func (r *applyRun) optimisticPartitionDDL(ctx context.Context, c *dmnode.Change,
 	if _, perr := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardReject, Task: r.a.task, Source: r.a.source, Rejected: rej}); perr != nil {
 		return fmt.Errorf("record the refused DDL: %w (%v)", perr, err)
 	}
-	return Permanent(fmt.Errorf("%w; the task is paused at this DDL: once every shard has made the change, run `dmnode task replace %s --source %s --sql %q` to run it on the target once (other sources then `dmnode task skip %s --source S`), or use shard-mode pessimistic, which runs it when every shard has reached it",
-		err, r.a.task, r.a.source, routed, r.a.task))
+	return Permanent(fmt.Errorf("%w; the task is paused at this DDL: once every shard has made the change, run `dmnode task replace %s --source %s --sql %s` to run it on the target once (other sources then `dmnode task skip %s --source S`), or use shard-mode pessimistic, which runs it when every shard has reached it",
+		err, r.a.task, r.a.source, shellQuote(routed), r.a.task))
+}
+
+// shellQuote quotes s for a POSIX shell, so that a command printed for
+// the operator can be pasted as it is (backquoted names included).
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // execPlainDDL routes and runs a statement that needs no coordination.
