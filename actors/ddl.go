@@ -2,12 +2,17 @@ package actors
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/sqlgen"
@@ -155,6 +160,9 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 	case schema.CreateTable:
 		return r.createTable(ctx, d)
 	case schema.RenameTable, schema.AlterTable:
+		if len(d.Tables) < 2 {
+			break // no rename
+		}
 		// A table may move to a database the target does not have
 		// yet: one that held no table when the task started.
 		if err := r.ensureTargetSchemas(ctx, d.Tables); err != nil {
@@ -170,6 +178,18 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 			return err
 		}
 	}
+	if d.Kind == schema.RenameTable && len(d.Tables) > 2 {
+		return r.renameWithMarker(ctx, c, d)
+	}
+	if d.Kind == schema.AlterTable && schema.RemovesPartitionRows(c.DDL) {
+		if why, err := r.partitionRowsDiffer(ctx, d.Tables[0]); err != nil || why != "" {
+			if err != nil {
+				return err
+			}
+			return r.refuseDDL(ctx, c, why, fmt.Sprintf("run `dmnode task replace %s --source %s --sql 'DELETE FROM ...'` with a DELETE of the rows the partitions hold upstream, or `dmnode task skip %s --source %s` to go on without it",
+				r.a.task, r.a.source, r.a.task, r.a.source))
+		}
+	}
 	if err := r.execPlainDDL(ctx, c); err != nil {
 		return err
 	}
@@ -179,6 +199,55 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 		r.tables.forget(ref.Schema, ref.Name)
 	}
 	return nil
+}
+
+// renameWithMarker runs a RENAME TABLE of several tables so that a replay
+// after a crash between it and its checkpoint knows whether it ran: a swap
+// or a cycle (a TO tmp, b TO a, tmp TO b) leaves the same names behind and
+// would run again, swapping the tables back. The same atomic statement
+// renames a marker table of dmnode_meta to a name made of the position;
+// when that name exists the statement is on the target. The marker is
+// dropped once the checkpoint after the statement is committed.
+func (r *applyRun) renameWithMarker(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
+	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	if err != nil {
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	base, done := renameMarkers(r.a.task, r.a.source, r.pending)
+	ran, err := r.targetTableExists(ctx, schema.TableRef{Schema: MetaSchema, Name: done}, false)
+	if err != nil {
+		return err
+	}
+	if ran {
+		r.log.Warn("rename already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
+	} else {
+		if _, err := r.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+MetaSchema+"."+base+" (x int)"); err != nil {
+			return classifyTargetError(fmt.Errorf("create rename marker: %w", err))
+		}
+		stmt := routed + ", " + MetaSchema + "." + base + " TO " + MetaSchema + "." + done
+		if err := r.runTargetDDL(ctx, []string{stmt}, c.DDL); err != nil {
+			return err
+		}
+	}
+	for _, ref := range d.Tables {
+		r.tables.forget(ref.Schema, ref.Name)
+	}
+	if err := r.commit(ctx); err != nil {
+		return err
+	}
+	if _, err := r.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+MetaSchema+"."+done); err != nil {
+		r.log.Warn("drop rename marker", "table", MetaSchema+"."+done, "err", err)
+	}
+	return nil
+}
+
+// renameMarkers names the marker table of a task and source, and the name
+// a rename at pos gives it.
+func renameMarkers(task, source string, pos dmnode.Position) (base, done string) {
+	h := sha256.Sum256([]byte(task + "\x00" + source))
+	base = "rename_" + hex.EncodeToString(h[:10])
+	h = sha256.Sum256([]byte(task + "\x00" + source + "\x00" + pos.String()))
+	return base, "renamed_" + hex.EncodeToString(h[:10])
 }
 
 // renameApplied reports whether a RENAME TABLE or ALTER TABLE ... RENAME
@@ -195,24 +264,76 @@ func (r *applyRun) renameApplied(ctx context.Context, d schema.DDL) (bool, error
 	if !r.te.rules.Replicated(from.Schema, from.Name) || !r.te.rules.Replicated(to.Schema, to.Name) {
 		return false, nil
 	}
-	fromThere, err := r.targetTableExists(ctx, from)
+	fromThere, err := r.targetTableExists(ctx, from, true)
 	if err != nil || fromThere {
 		return false, err
 	}
-	return r.targetTableExists(ctx, to)
+	return r.targetTableExists(ctx, to, true)
 }
 
-func (r *applyRun) targetTableExists(ctx context.Context, ref schema.TableRef) (bool, error) {
-	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
-	if err != nil {
-		return false, nil // the statement's own routing reports it
+// targetTableExists looks a table up on the target, its name routed when
+// route is set.
+func (r *applyRun) targetTableExists(ctx context.Context, ref schema.TableRef, route bool) (bool, error) {
+	ts, tt := ref.Schema, ref.Name
+	if route {
+		var err error
+		if ts, tt, err = r.te.rules.Route(ref.Schema, ref.Name); err != nil {
+			return false, nil // the statement's own routing reports it
+		}
 	}
 	var n int
-	err = r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", ts, tt).Scan(&n)
+	err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", ts, tt).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("look up target table %s.%s: %w", ts, tt, err)
 	}
 	return n > 0, nil
+}
+
+// partitionRowsDiffer says why the partitions of a table hold other rows on
+// the target than upstream, "" when they hold the same: TiDB's KEY and
+// LINEAR partitioning place rows by another hash than MySQL's, so DROP or
+// TRUNCATE PARTITION would remove other rows there.
+func (r *applyRun) partitionRowsDiffer(ctx context.Context, ref schema.TableRef) (string, error) {
+	var version string
+	if err := r.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return "", fmt.Errorf("read target version: %w", err)
+	}
+	if !strings.Contains(strings.ToLower(version), "tidb") {
+		return "", nil
+	}
+	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
+	if err != nil {
+		return "", nil // the statement's own routing reports it
+	}
+	var method sql.NullString
+	err = r.db.QueryRowContext(ctx, "SELECT MAX(PARTITION_METHOD) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", ts, tt).Scan(&method)
+	if err != nil {
+		return "", fmt.Errorf("read partitioning of target %s.%s: %w", ts, tt, err)
+	}
+	m := strings.ToUpper(method.String)
+	if strings.Contains(m, "KEY") || strings.Contains(m, "LINEAR") {
+		return fmt.Sprintf("the target %s.%s is partitioned by %s, which TiDB places rows in by another hash than MySQL's, so the statement would remove other rows there", ts, tt, m), nil
+	}
+	return "", nil
+}
+
+// refuseDDL pauses the source at a DDL the target would run but that would
+// make it differ from the source, recording it as rejected so that the
+// operator's task skip or task replace at this position goes on.
+func (r *applyRun) refuseDDL(ctx context.Context, c *dmnode.Change, why, wayOut string) error {
+	if r.decision(r.pending) != nil {
+		return r.runTargetDDL(ctx, nil, c.DDL)
+	}
+	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	if err != nil {
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	err = fmt.Errorf("DDL %q at %s not run: %s", abbreviate(c.DDL), r.pending, why)
+	rej := &catalog.RejectedDDL{Pos: r.pending, Stmts: []string{routed}, Error: err.Error()}
+	if _, perr := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardReject, Task: r.a.task, Source: r.a.source, Rejected: rej}); perr != nil {
+		return fmt.Errorf("record the refused DDL: %w (%v)", perr, err)
+	}
+	return Permanent(fmt.Errorf("%w; the task is paused at this DDL: %s", err, wayOut))
 }
 
 // ensureTargetSchemas creates the target databases of the replicated

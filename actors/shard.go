@@ -346,7 +346,7 @@ func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL,
 		return r.execPlainDDL(ctx, c)
 	}
 	if s.mode == shardddl.Optimistic && schema.PartitionMaintenance(c.DDL) {
-		return r.optimisticPartitionDDL(ctx, c, m, t)
+		return r.optimisticPartitionDDL(ctx, c, m)
 	}
 	return r.coordinate(ctx, c, m, t)
 }
@@ -356,22 +356,14 @@ func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL,
 // and keys, not partitions, so the statement would be dropped, and DROP or
 // TRUNCATE PARTITION would leave the removed rows on the target. The
 // operator's task skip or task replace at this position goes on.
-func (r *applyRun) optimisticPartitionDDL(ctx context.Context, c *dmnode.Change, m shardddl.Member, t *dmnode.Txn) error {
-	if r.decision(r.pending) != nil {
-		return r.runTargetDDL(ctx, nil, c.DDL)
-	}
+func (r *applyRun) optimisticPartitionDDL(ctx context.Context, c *dmnode.Change, m shardddl.Member) error {
 	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
-	err = fmt.Errorf("DDL %q at %s maintains the partitions of %s, a table merged with shard-mode optimistic, which coordinates columns and keys only",
-		abbreviate(c.DDL), t.End, m)
-	rej := &catalog.RejectedDDL{Pos: r.pending, Stmts: []string{routed}, Error: err.Error()}
-	if _, perr := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardReject, Task: r.a.task, Source: r.a.source, Rejected: rej}); perr != nil {
-		return fmt.Errorf("record the refused DDL: %w (%v)", perr, err)
-	}
-	return Permanent(fmt.Errorf("%w; the task is paused at this DDL: once every shard has made the change, run `dmnode task replace %s --source %s --sql %s` to run it on the target once (other sources then `dmnode task skip %s --source S`), or use shard-mode pessimistic, which runs it when every shard has reached it",
-		err, r.a.task, r.a.source, shellQuote(routed), r.a.task))
+	return r.refuseDDL(ctx, c, fmt.Sprintf("it maintains the partitions of %s, a table merged with shard-mode optimistic, which coordinates columns and keys only", m),
+		fmt.Sprintf("once every shard has made the change, run `dmnode task replace %s --source %s --sql %s` to run it on the target once (the other sources then `dmnode task skip %s --source S`), or use shard-mode pessimistic, which runs it when every shard has reached it",
+			r.a.task, r.a.source, shellQuote(routed), r.a.task))
 }
 
 // shellQuote quotes s for a POSIX shell, so that a command printed for

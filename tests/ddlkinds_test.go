@@ -294,6 +294,9 @@ func TestDDLKinds(t *testing.T) {
 	if rows := harnessRows(t, c.target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME LIKE '%tmp%' OR TABLE_NAME LIKE 'logs%'"); rows[0][0] != "0" {
 		t.Errorf("temporary or excluded tables reached the target: %s", rows[0][0])
 	}
+	if rows := harnessRows(t, c.target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dmnode_meta' AND TABLE_NAME LIKE 'rename%'"); rows[0][0] != "0" {
+		t.Errorf("%s rename markers left in dmnode_meta", rows[0][0])
+	}
 	t.Run("replay_after_crash", func(t *testing.T) { c.replayedDDL(t) })
 }
 

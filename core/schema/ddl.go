@@ -88,3 +88,23 @@ func PartitionMaintenance(stmt string) bool {
 	}
 	return false
 }
+
+// RemovesPartitionRows reports whether stmt is an ALTER TABLE that removes
+// the rows of named partitions, which the binlog then holds no row events
+// for: DROP or TRUNCATE PARTITION.
+func RemovesPartitionRows(stmt string) bool {
+	nodes, err := parseStatement(stmt)
+	if err != nil || len(nodes) != 1 {
+		return false
+	}
+	alter, ok := nodes[0].(*ast.AlterTableStmt)
+	if !ok {
+		return false
+	}
+	for _, s := range alter.Specs {
+		if s.Tp == ast.AlterTableDropPartition || s.Tp == ast.AlterTableTruncatePartition {
+			return true
+		}
+	}
+	return false
+}

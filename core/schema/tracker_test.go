@@ -631,3 +631,18 @@ func TestPartitionMaintenance(t *testing.T) {
 		}
 	}
 }
+
+func TestRemovesPartitionRows(t *testing.T) {
+	for stmt, want := range map[string]bool{
+		"ALTER TABLE t DROP PARTITION p0":                                 true,
+		"ALTER TABLE t TRUNCATE PARTITION p0, p1":                         true,
+		"ALTER TABLE t TRUNCATE PARTITION ALL":                            true,
+		"ALTER TABLE t ADD PARTITION (PARTITION p9 VALUES LESS THAN (9))": false,
+		"ALTER TABLE t COALESCE PARTITION 2":                              false,
+		"TRUNCATE TABLE t":                                                false,
+	} {
+		if got := RemovesPartitionRows(stmt); got != want {
+			t.Errorf("RemovesPartitionRows(%q) = %v, want %v", stmt, got, want)
+		}
+	}
+}
