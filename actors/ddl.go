@@ -181,6 +181,9 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 	if d.Kind == schema.RenameTable && len(d.Tables) > 2 {
 		return r.renameWithMarker(ctx, c, d)
 	}
+	if d.Kind == schema.AlterTable && schema.ExchangesPartition(c.DDL) {
+		return r.exchangePartition(ctx, c, d)
+	}
 	if d.Kind == schema.AlterTable && schema.RemovesPartitionRows(c.DDL) {
 		if why, err := r.partitionRowsDiffer(ctx, d.Tables[0]); err != nil || why != "" {
 			if err != nil {
@@ -238,6 +241,42 @@ func (r *applyRun) renameWithMarker(ctx context.Context, c *dmnode.Change, d sch
 	if _, err := r.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+MetaSchema+"."+done); err != nil {
 		r.log.Warn("drop rename marker", "table", MetaSchema+"."+done, "err", err)
 	}
+	return nil
+}
+
+// exchangePartition runs an EXCHANGE PARTITION with a record of it in
+// dmnode_meta.ddl_inflight, deleted with the checkpoint after it. A
+// restart that finds the record cannot tell whether the rows were swapped
+// (a second run swaps them back), so the source pauses there and the
+// operator says which.
+func (r *applyRun) exchangePartition(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
+	pos := r.pending.String()
+	var inflight string
+	err := r.db.QueryRowContext(ctx, "SELECT pos FROM "+MetaSchema+".ddl_inflight WHERE task = ? AND source = ?", r.a.task, r.a.source).Scan(&inflight)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read %s.ddl_inflight: %w", MetaSchema, err)
+	}
+	if inflight == pos && r.decision(r.pending) == nil {
+		return r.refuseDDL(ctx, c, "the node stopped while it ran on the target, and whether it swapped the rows cannot be read back",
+			fmt.Sprintf("compare the partition and the table on the target with the source: when they match, run `dmnode task skip %s --source %s`, else `dmnode task replace %s --source %s --sql '...'` with the statement",
+				r.a.task, r.a.source, r.a.task, r.a.source))
+	}
+	_, err = r.db.ExecContext(ctx, "REPLACE INTO "+MetaSchema+".ddl_inflight (task, source, pos) VALUES (?, ?, ?)", r.a.task, r.a.source, pos)
+	if err != nil {
+		return fmt.Errorf("write %s.ddl_inflight: %w", MetaSchema, err)
+	}
+	if inflight == pos {
+		err = r.runTargetDDL(ctx, nil, c.DDL) // the operator's decision
+	} else {
+		err = r.execPlainDDL(ctx, c)
+	}
+	if err != nil {
+		return err
+	}
+	for _, ref := range d.Tables {
+		r.tables.forget(ref.Schema, ref.Name)
+	}
+	r.stmts = append(r.stmts, stmt{query: "DELETE FROM " + MetaSchema + ".ddl_inflight WHERE task = ? AND source = ?", args: []any{r.a.task, r.a.source}})
 	return nil
 }
 

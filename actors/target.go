@@ -45,9 +45,21 @@ const fenceDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.fence (
 	PRIMARY KEY (task, source)
 )`
 
+// ddlInflightDDL records, per task and source, a DDL whose effect a replay
+// could not see (EXCHANGE PARTITION swaps rows both ways) while it runs:
+// the row is written before the statement and deleted in the transaction
+// of the checkpoint after it, so a restart that finds it knows the
+// statement may have run.
+const ddlInflightDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.ddl_inflight (
+	task   VARCHAR(128) NOT NULL,
+	source VARCHAR(128) NOT NULL,
+	pos    VARCHAR(512) NOT NULL,
+	PRIMARY KEY (task, source)
+)`
+
 // prepareMeta creates dmnode's tables on the target.
 func prepareMeta(ctx context.Context, db *sql.DB) error {
-	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + MetaSchema, checkpointDDL, onlineDDLTable, fenceDDL, applyWindowDDL} {
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + MetaSchema, checkpointDDL, onlineDDLTable, fenceDDL, applyWindowDDL, ddlInflightDDL} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return classifyTargetError(fmt.Errorf("create %s tables on the target: %w", MetaSchema, err))
 		}

@@ -108,3 +108,22 @@ func RemovesPartitionRows(stmt string) bool {
 	}
 	return false
 }
+
+// ExchangesPartition reports whether stmt is an ALTER TABLE ... EXCHANGE
+// PARTITION, which swaps rows both ways: run twice, it swaps them back.
+func ExchangesPartition(stmt string) bool {
+	nodes, err := parseStatement(stmt)
+	if err != nil || len(nodes) != 1 {
+		return false
+	}
+	alter, ok := nodes[0].(*ast.AlterTableStmt)
+	if !ok {
+		return false
+	}
+	for _, s := range alter.Specs {
+		if s.Tp == ast.AlterTableExchangePartition {
+			return true
+		}
+	}
+	return false
+}

@@ -646,3 +646,16 @@ func TestRemovesPartitionRows(t *testing.T) {
 		}
 	}
 }
+
+func TestExchangesPartition(t *testing.T) {
+	for stmt, want := range map[string]bool{
+		"ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE u":                       true,
+		"ALTER TABLE db.t EXCHANGE PARTITION p0 WITH TABLE db.u WITH VALIDATION": true,
+		"ALTER TABLE t TRUNCATE PARTITION p0":                                    false,
+		"RENAME TABLE a TO b, b TO a":                                            false,
+	} {
+		if got := ExchangesPartition(stmt); got != want {
+			t.Errorf("ExchangesPartition(%q) = %v, want %v", stmt, got, want)
+		}
+	}
+}
