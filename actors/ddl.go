@@ -181,8 +181,8 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 	if d.Kind == schema.RenameTable && len(d.Tables) > 2 {
 		return r.renameWithMarker(ctx, c, d)
 	}
-	if d.Kind == schema.AlterTable && schema.ExchangesPartition(c.DDL) {
-		return r.exchangePartition(ctx, c, d)
+	if ex, ok := schema.ExchangedTable(c.DDLSchema, c.DDL); ok && d.Kind == schema.AlterTable {
+		return r.exchangePartition(ctx, c, d, ex)
 	}
 	if d.Kind == schema.AlterTable && schema.RemovesPartitionRows(c.DDL) {
 		if why, err := r.partitionRowsDiffer(ctx, d.Tables[0]); err != nil || why != "" {
@@ -245,39 +245,78 @@ func (r *applyRun) renameWithMarker(ctx context.Context, c *dmnode.Change, d sch
 }
 
 // exchangePartition runs an EXCHANGE PARTITION with a record of it in
-// dmnode_meta.ddl_inflight, deleted with the checkpoint after it. A
-// restart that finds the record cannot tell whether the rows were swapped
-// (a second run swaps them back), so the source pauses there and the
-// operator says which.
-func (r *applyRun) exchangePartition(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
+// dmnode_meta.ddl_inflight, deleted with the checkpoint after it: the
+// position and a fingerprint of the exchanged table's rows before. A
+// restart that finds the record runs the statement again only when the
+// table still holds those rows (when the partition held the same rows, a
+// second swap changes nothing either).
+func (r *applyRun) exchangePartition(ctx context.Context, c *dmnode.Change, d schema.DDL, ex schema.TableRef) error {
 	pos := r.pending.String()
-	var inflight string
-	err := r.db.QueryRowContext(ctx, "SELECT pos FROM "+MetaSchema+".ddl_inflight WHERE task = ? AND source = ?", r.a.task, r.a.source).Scan(&inflight)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read %s.ddl_inflight: %w", MetaSchema, err)
-	}
-	if inflight == pos && r.decision(r.pending) == nil {
-		return r.refuseDDL(ctx, c, "the node stopped while it ran on the target, and whether it swapped the rows cannot be read back",
-			fmt.Sprintf("compare the partition and the table on the target with the source: when they match, run `dmnode task skip %s --source %s`, else `dmnode task replace %s --source %s --sql '...'` with the statement",
-				r.a.task, r.a.source, r.a.task, r.a.source))
-	}
-	_, err = r.db.ExecContext(ctx, "REPLACE INTO "+MetaSchema+".ddl_inflight (task, source, pos) VALUES (?, ?, ?)", r.a.task, r.a.source, pos)
+	ts, tt, err := r.te.rules.Route(ex.Schema, ex.Name)
 	if err != nil {
-		return fmt.Errorf("write %s.ddl_inflight: %w", MetaSchema, err)
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
-	if inflight == pos {
-		err = r.runTargetDDL(ctx, nil, c.DDL) // the operator's decision
-	} else {
-		err = r.execPlainDDL(ctx, c)
-	}
+	fp, err := r.fingerprint(ctx, ts, tt)
 	if err != nil {
 		return err
 	}
-	for _, ref := range d.Tables {
+	var inflight, before string
+	err = r.db.QueryRowContext(ctx, "SELECT pos, fingerprint FROM "+MetaSchema+".ddl_inflight WHERE task = ? AND source = ?",
+		r.a.task, r.a.source).Scan(&inflight, &before)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read %s.ddl_inflight: %w", MetaSchema, err)
+	}
+	if inflight == pos && before != fp {
+		r.log.Warn("EXCHANGE PARTITION already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
+	} else {
+		if inflight != pos {
+			_, err = r.db.ExecContext(ctx, "REPLACE INTO "+MetaSchema+".ddl_inflight (task, source, pos, fingerprint) VALUES (?, ?, ?, ?)",
+				r.a.task, r.a.source, pos, fp)
+			if err != nil {
+				return fmt.Errorf("write %s.ddl_inflight: %w", MetaSchema, err)
+			}
+		}
+		if err := r.execPlainDDL(ctx, c); err != nil {
+			return err
+		}
+	}
+	for _, ref := range append(d.Tables, ex) {
 		r.tables.forget(ref.Schema, ref.Name)
 	}
 	r.stmts = append(r.stmts, stmt{query: "DELETE FROM " + MetaSchema + ".ddl_inflight WHERE task = ? AND source = ?", args: []any{r.a.task, r.a.source}})
 	return nil
+}
+
+// fingerprint sums up the rows of a target table, whatever their order:
+// their count and the sum of a CRC32 of each row.
+func (r *applyRun) fingerprint(ctx context.Context, schemaName, table string) (string, error) {
+	cols, err := r.db.QueryContext(ctx, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", schemaName, table)
+	if err != nil {
+		return "", fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
+	}
+	var parts []string
+	for cols.Next() {
+		var c string
+		if err := cols.Scan(&c); err != nil {
+			cols.Close()
+			return "", fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
+		}
+		q := sqlgen.QuoteIdent(c)
+		parts = append(parts, q, "ISNULL("+q+")")
+	}
+	cols.Close()
+	if err := cols.Err(); err != nil {
+		return "", fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
+	}
+	if len(parts) == 0 {
+		return "", nil // no such table: the statement itself fails
+	}
+	var n, sum sql.NullString
+	q := "SELECT COUNT(*), SUM(CRC32(CONCAT_WS(',', " + strings.Join(parts, ", ") + "))) FROM " + sqlgen.QuoteIdent(schemaName) + "." + sqlgen.QuoteIdent(table)
+	if err := r.db.QueryRowContext(ctx, q).Scan(&n, &sum); err != nil {
+		return "", classifyTargetError(fmt.Errorf("fingerprint target %s.%s: %w", schemaName, table, err))
+	}
+	return n.String + ":" + sum.String, nil
 }
 
 // renameMarkers names the marker table of a task and source, and the name

@@ -45,15 +45,16 @@ const fenceDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.fence (
 	PRIMARY KEY (task, source)
 )`
 
-// ddlInflightDDL records, per task and source, a DDL whose effect a replay
-// could not see (EXCHANGE PARTITION swaps rows both ways) while it runs:
-// the row is written before the statement and deleted in the transaction
-// of the checkpoint after it, so a restart that finds it knows the
-// statement may have run.
+// ddlInflightDDL records, per task and source, an EXCHANGE PARTITION while
+// it runs (it swaps rows both ways, so a replay cannot just run it again):
+// the row, with a fingerprint of the exchanged table's rows before, is
+// written before the statement and deleted in the transaction of the
+// checkpoint after it. A restart that finds it compares the fingerprint.
 const ddlInflightDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.ddl_inflight (
-	task   VARCHAR(128) NOT NULL,
-	source VARCHAR(128) NOT NULL,
-	pos    VARCHAR(512) NOT NULL,
+	task        VARCHAR(128) NOT NULL,
+	source      VARCHAR(128) NOT NULL,
+	pos         VARCHAR(512) NOT NULL,
+	fingerprint VARCHAR(64) NOT NULL,
 	PRIMARY KEY (task, source)
 )`
 

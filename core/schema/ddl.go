@@ -109,21 +109,23 @@ func RemovesPartitionRows(stmt string) bool {
 	return false
 }
 
-// ExchangesPartition reports whether stmt is an ALTER TABLE ... EXCHANGE
-// PARTITION, which swaps rows both ways: run twice, it swaps them back.
-func ExchangesPartition(stmt string) bool {
+// ExchangedTable returns the table an ALTER TABLE ... EXCHANGE PARTITION
+// (executed with default database currentDB) swaps rows with, and whether
+// stmt is one. Run twice, the statement swaps the rows back.
+func ExchangedTable(currentDB, stmt string) (TableRef, bool) {
 	nodes, err := parseStatement(stmt)
 	if err != nil || len(nodes) != 1 {
-		return false
+		return TableRef{}, false
 	}
 	alter, ok := nodes[0].(*ast.AlterTableStmt)
 	if !ok {
-		return false
+		return TableRef{}, false
 	}
 	for _, s := range alter.Specs {
-		if s.Tp == ast.AlterTableExchangePartition {
-			return true
+		if s.Tp == ast.AlterTableExchangePartition && len(s.NewTable.Name.O) > 0 {
+			ref, err := resolve(currentDB, s.NewTable)
+			return ref, err == nil
 		}
 	}
-	return false
+	return TableRef{}, false
 }

@@ -647,15 +647,19 @@ func TestRemovesPartitionRows(t *testing.T) {
 	}
 }
 
-func TestExchangesPartition(t *testing.T) {
-	for stmt, want := range map[string]bool{
-		"ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE u":                       true,
-		"ALTER TABLE db.t EXCHANGE PARTITION p0 WITH TABLE db.u WITH VALIDATION": true,
-		"ALTER TABLE t TRUNCATE PARTITION p0":                                    false,
-		"RENAME TABLE a TO b, b TO a":                                            false,
+func TestExchangedTable(t *testing.T) {
+	for stmt, want := range map[string]string{
+		"ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE u":                   "db.u",
+		"ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE o.u WITH VALIDATION": "o.u",
+		"ALTER TABLE t TRUNCATE PARTITION p0":                                "",
+		"RENAME TABLE a TO b, b TO a":                                        "",
 	} {
-		if got := ExchangesPartition(stmt); got != want {
-			t.Errorf("ExchangesPartition(%q) = %v, want %v", stmt, got, want)
+		got := ""
+		if ref, ok := ExchangedTable("db", stmt); ok {
+			got = ref.String()
+		}
+		if got != want {
+			t.Errorf("ExchangedTable(%q) = %q, want %q", stmt, got, want)
 		}
 	}
 }
