@@ -25,7 +25,7 @@ e2e:
 # each (a failing seed prints DMNODE_SEED=n to replay it).
 chaos:
 	$(GO) test -count=3 -timeout 30m -v -run 'TestCluster' ./tests/
-	DMNODE_CHAOS=1 DMNODE_SEEDS=20 $(GO) test -count=1 -timeout 60m -v -run '^TestRandomLoad$$' ./tests/
+	DMNODE_CHAOS=1 DMNODE_SEEDS=20 DMNODE_OPS=250 $(GO) test -count=1 -timeout 60m -v -run '^TestRandomLoad$$' ./tests/
 
 deps:
 	bash deploy/quickstart/install-deps.sh
