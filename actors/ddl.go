@@ -182,7 +182,13 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 		return r.renameWithMarker(ctx, c, d)
 	}
 	if ex, ok := schema.ExchangedTable(c.DDLSchema, c.DDL); ok && d.Kind == schema.AlterTable {
-		return r.exchangePartition(ctx, c, d, ex)
+		return r.guardedDDL(ctx, c, d, ex, r.fingerprint)
+	}
+	if d.Kind == schema.AlterTable && schema.PartitionMaintenance(c.DDL) && !schema.RemovesPartitionRows(c.DDL) {
+		// ADD, COALESCE, REORGANIZE PARTITION, PARTITION BY, REMOVE
+		// PARTITIONING: some run twice without an error and change the
+		// partitions again.
+		return r.guardedDDL(ctx, c, d, d.Tables[0], r.partitionsOf)
 	}
 	if d.Kind == schema.AlterTable && schema.RemovesPartitionRows(c.DDL) {
 		if why, err := r.partitionRowsDiffer(ctx, d.Tables[0]); err != nil || why != "" {
@@ -244,19 +250,22 @@ func (r *applyRun) renameWithMarker(ctx context.Context, c *dmnode.Change, d sch
 	return nil
 }
 
-// exchangePartition runs an EXCHANGE PARTITION with a record of it in
+// guardedDDL runs a statement that a replay after a crash could not just
+// run again (EXCHANGE PARTITION swaps rows back; ADD PARTITION PARTITIONS
+// n or COALESCE change the partitions again) with a record of it in
 // dmnode_meta.ddl_inflight, deleted with the checkpoint after it: the
-// position and a fingerprint of the exchanged table's rows before. A
-// restart that finds the record runs the statement again only when the
-// table still holds those rows (when the partition held the same rows, a
-// second swap changes nothing either).
-func (r *applyRun) exchangePartition(ctx context.Context, c *dmnode.Change, d schema.DDL, ex schema.TableRef) error {
+// position and the fingerprint of what the statement changes on table
+// ref, taken before. A restart that finds the record runs the statement
+// again only when the fingerprint is still the same (the statement did
+// not run, or its effect is no change).
+func (r *applyRun) guardedDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, ref schema.TableRef,
+	fingerprint func(ctx context.Context, schemaName, table string) (string, error)) error {
 	pos := r.pending.String()
-	ts, tt, err := r.te.rules.Route(ex.Schema, ex.Name)
+	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
-	fp, err := r.fingerprint(ctx, ts, tt)
+	fp, err := fingerprint(ctx, ts, tt)
 	if err != nil {
 		return err
 	}
@@ -267,7 +276,7 @@ func (r *applyRun) exchangePartition(ctx context.Context, c *dmnode.Change, d sc
 		return fmt.Errorf("read %s.ddl_inflight: %w", MetaSchema, err)
 	}
 	if inflight == pos && before != fp {
-		r.log.Warn("EXCHANGE PARTITION already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
+		r.log.Warn("DDL already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
 	} else {
 		if inflight != pos {
 			_, err = r.db.ExecContext(ctx, "REPLACE INTO "+MetaSchema+".ddl_inflight (task, source, pos, fingerprint) VALUES (?, ?, ?, ?)",
@@ -280,11 +289,24 @@ func (r *applyRun) exchangePartition(ctx context.Context, c *dmnode.Change, d sc
 			return err
 		}
 	}
-	for _, ref := range append(d.Tables, ex) {
-		r.tables.forget(ref.Schema, ref.Name)
+	for _, t := range append(d.Tables, ref) {
+		r.tables.forget(t.Schema, t.Name)
 	}
 	r.stmts = append(r.stmts, stmt{query: "DELETE FROM " + MetaSchema + ".ddl_inflight WHERE task = ? AND source = ?", args: []any{r.a.task, r.a.source}})
 	return nil
+}
+
+// partitionsOf sums up the partitions of a target table: their names and
+// bounds, in order.
+func (r *applyRun) partitionsOf(ctx context.Context, schemaName, table string) (string, error) {
+	var n, list sql.NullString
+	err := r.db.QueryRowContext(ctx, "SELECT COUNT(*), GROUP_CONCAT(CONCAT_WS(':', PARTITION_NAME, PARTITION_DESCRIPTION) ORDER BY PARTITION_ORDINAL_POSITION SEPARATOR ',') "+
+		"FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND PARTITION_NAME IS NOT NULL", schemaName, table).Scan(&n, &list)
+	if err != nil {
+		return "", fmt.Errorf("read partitions of target %s.%s: %w", schemaName, table, err)
+	}
+	fp := sha256.Sum256([]byte(n.String + ":" + list.String))
+	return hex.EncodeToString(fp[:16]), nil
 }
 
 // fingerprint sums up the rows of a target table, whatever their order:
