@@ -20,9 +20,12 @@ e2e:
 	$(GO) test -count=1 -timeout 20m -v ./tests/... 2>&1 | tee /tmp/dmnode-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go|dialect check' ; exit $${PIPESTATUS[0]}
 
 # The cluster fault scenarios (node loss during load and sync, leader loss,
-# full restart, join and leave, a frozen node) three times over.
+# full restart, join and leave, a frozen node) three times over, then the
+# random workload of DML and DDL for 20 seeds with the node SIGKILLed in
+# each (a failing seed prints DMNODE_SEED=n to replay it).
 chaos:
 	$(GO) test -count=3 -timeout 30m -v -run 'TestCluster' ./tests/
+	DMNODE_CHAOS=1 DMNODE_SEEDS=20 DMNODE_OPS=250 $(GO) test -count=1 -timeout 60m -v -run '^TestRandomLoad$$' ./tests/
 
 deps:
 	bash deploy/quickstart/install-deps.sh

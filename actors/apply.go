@@ -133,7 +133,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	prog.Applied = applied
 	r := &applyRun{
 		a: a, db: db, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules, a.env.Log),
-		applied: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
+		applied: applied, started: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
 		causal: newCausality(workers), limit: applyLimit(workers),
 	}
 	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
@@ -280,6 +280,9 @@ type applyRun struct {
 	batch      [3]int64
 	batchBytes int64
 
+	// started is the position this incarnation started from: the first
+	// DDL after it may have run on the target before a crash.
+	started dmnode.Position
 	// lastEnd is the end of the last transaction read.
 	lastEnd dmnode.Position
 	// big is the part sequence being applied (bigtxn.go), asm puts its

@@ -2,14 +2,20 @@ package actors
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // onlineDDLTable keeps the ALTERs seen on online schema change tools' shadow
@@ -33,14 +39,15 @@ const onlineDDLTable = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.online_ddl
 // DML before it is committed first, and the position after it is committed
 // once it is applied. Statements on tables outside the task are skipped.
 func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) error {
-	// A tracker of its own: it reads the statement's kind and tables, and
-	// for CREATE TABLE the new table's definition.
-	tr := schema.NewTracker()
-	d, err := tr.Apply(c.DDLSchema, c.DDL)
+	// A tracker of its own reads the statement's kind and tables.
+	d, err := schema.NewTracker().Apply(c.DDLSchema, c.DDL)
 	if err != nil && !errors.Is(err, schema.ErrUnknownTable) {
 		return Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
 	}
 	r.pending, r.pendAt = t.End, t.Time
+	if err := r.follow(ctx, c, d); err != nil {
+		return err
+	}
 	handled, err := r.onlineDDL(ctx, c, d)
 	if err != nil || handled {
 		if err != nil {
@@ -59,12 +66,12 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		return r.commit(ctx)
 	}
 	if r.shard != nil {
-		if err := r.shardDDL(ctx, c, d, tr, t); err != nil {
+		if err := r.shardDDL(ctx, c, d, r.upSchemas, t); err != nil {
 			return err
 		}
 		return r.commit(ctx)
 	}
-	if err := r.execDDL(ctx, c, d, tr); err != nil {
+	if err := r.execDDL(ctx, c, d); err != nil {
 		return err
 	}
 	return r.commit(ctx)
@@ -82,29 +89,392 @@ func (r *applyRun) ddlInScope(d schema.DDL) bool {
 	return false
 }
 
-func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, tr *schema.Tracker) error {
+// follow applies a DDL to upSchemas, the applier's record of the upstream
+// tables whose definition it knows at its own position in the binlog:
+// those created by a replicated CREATE TABLE, and those a statement needs
+// (the table CREATE TABLE ... LIKE copies, the table CREATE TABLE IF NOT
+// EXISTS finds) read from their target table, which holds every DDL up to
+// this position. Renames, ALTERs and drops then keep the record current,
+// so a table created by DDL gets the definition its statement gave it,
+// never the source's current one.
+func (r *applyRun) follow(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
+	if r.upSchemas == nil {
+		r.upSchemas = schema.NewTracker()
+	}
+	if d.Kind == schema.CreateTable {
+		for _, ref := range d.Tables {
+			if err := r.seed(ctx, ref); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := r.upSchemas.Apply(c.DDLSchema, c.DDL); err != nil && !errors.Is(err, schema.ErrUnknownTable) {
+		// The record does not fit the statement (a replay of a DDL it
+		// has seen, say): its tables are forgotten rather than guessed.
+		for _, ref := range d.Tables {
+			r.upSchemas.Drop(ref.Schema, ref.Name)
+		}
+		r.log.Warn("DDL does not fit the applier's record of the upstream schema; its tables are read again when needed",
+			"ddl", abbreviate(c.DDL), "err", err)
+	}
+	return nil
+}
+
+// seed records the definition of a replicated upstream table that
+// upSchemas does not know, read from its target table without the columns
+// the route extracts. A table missing on the target stays unknown.
+func (r *applyRun) seed(ctx context.Context, ref schema.TableRef) error {
+	if _, ok := r.upSchemas.Get(ref.Schema, ref.Name); ok || !r.te.rules.Replicated(ref.Schema, ref.Name) {
+		return nil
+	}
+	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
+	if err != nil {
+		return nil // the statement's own routing reports it
+	}
+	extra, err := r.te.rules.Extracted(ref.Schema, ref.Name)
+	if err != nil {
+		return nil
+	}
+	var name, create string
+	err = r.db.QueryRowContext(ctx, "SHOW CREATE TABLE "+sqlgen.QuoteIdent(ts)+"."+sqlgen.QuoteIdent(tt)).Scan(&name, &create)
+	var me *mysql.MySQLError
+	switch {
+	case errors.As(err, &me):
+		return nil // no such table (1146), or a view
+	case err != nil:
+		return fmt.Errorf("read target table %s.%s: %w", ts, tt, err)
+	}
+	tbl, err := schema.ParseCreateTableAs(ref.Schema, ref.Name, create, extra)
+	if err != nil {
+		r.log.Warn("cannot read the definition of a target table", "table", ts+"."+tt, "err", err)
+		return nil
+	}
+	r.upSchemas.Put(tbl)
+	return nil
+}
+
+func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
 	switch d.Kind {
 	case schema.Skip:
 		return nil
 	case schema.CreateTable:
-		return r.createTable(ctx, c, d, tr)
+		return r.createTable(ctx, d)
+	case schema.RenameTable, schema.AlterTable:
+		if len(d.Tables) < 2 {
+			break // no rename
+		}
+		// A table may move to a database the target does not have
+		// yet: one that held no table when the task started.
+		if err := r.ensureTargetSchemas(ctx, d.Tables); err != nil {
+			return err
+		}
+		if done, err := r.renameApplied(ctx, d); err != nil || done {
+			if done {
+				r.log.Warn("rename already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
+				for _, ref := range d.Tables {
+					r.tables.forget(ref.Schema, ref.Name)
+				}
+			}
+			return err
+		}
 	}
-	return r.execPlainDDL(ctx, c)
+	if d.Kind == schema.RenameTable && len(d.Tables) > 2 {
+		return r.renameWithMarker(ctx, c, d)
+	}
+	if ex, ok := schema.ExchangedTable(c.DDLSchema, c.DDL); ok && d.Kind == schema.AlterTable {
+		return r.guardedDDL(ctx, c, d, ex, r.fingerprint)
+	}
+	if d.Kind == schema.AlterTable && schema.PartitionMaintenance(c.DDL) && !schema.RemovesPartitionRows(c.DDL) {
+		// ADD, COALESCE, REORGANIZE PARTITION, PARTITION BY, REMOVE
+		// PARTITIONING: some run twice without an error and change the
+		// partitions again.
+		return r.guardedDDL(ctx, c, d, d.Tables[0], r.partitionsOf)
+	}
+	if d.Kind == schema.AlterTable && schema.RemovesPartitionRows(c.DDL) {
+		if why, err := r.partitionRowsDiffer(ctx, d.Tables[0]); err != nil || why != "" {
+			if err != nil {
+				return err
+			}
+			return r.refuseDDL(ctx, c, why, fmt.Sprintf("run `dmnode task replace %s --source %s --sql 'DELETE FROM ...'` with a DELETE of the rows the partitions hold upstream, or `dmnode task skip %s --source %s` to go on without it",
+				r.a.task, r.a.source, r.a.task, r.a.source))
+		}
+	}
+	if err := r.execPlainDDL(ctx, c); err != nil {
+		return err
+	}
+	// Cached plans name target tables the statement may have dropped,
+	// renamed or changed.
+	for _, ref := range d.Tables {
+		r.tables.forget(ref.Schema, ref.Name)
+	}
+	return nil
+}
+
+// renameWithMarker runs a RENAME TABLE of several tables so that a replay
+// after a crash between it and its checkpoint knows whether it ran: a swap
+// or a cycle (a TO tmp, b TO a, tmp TO b) leaves the same names behind and
+// would run again, swapping the tables back. The same atomic statement
+// renames a marker table of dmnode_meta to a name made of the position;
+// when that name exists the statement is on the target. The marker is
+// dropped once the checkpoint after the statement is committed.
+func (r *applyRun) renameWithMarker(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
+	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	if err != nil {
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	base, done := renameMarkers(r.a.task, r.a.source, r.pending)
+	ran, err := r.targetTableExists(ctx, schema.TableRef{Schema: MetaSchema, Name: done}, false)
+	if err != nil {
+		return err
+	}
+	if ran {
+		r.log.Warn("rename already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
+	} else {
+		if _, err := r.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+MetaSchema+"."+base+" (x int)"); err != nil {
+			return classifyTargetError(fmt.Errorf("create rename marker: %w", err))
+		}
+		stmt := routed + ", " + MetaSchema + "." + base + " TO " + MetaSchema + "." + done
+		if err := r.runTargetDDL(ctx, []string{stmt}, c.DDL); err != nil {
+			return err
+		}
+	}
+	for _, ref := range d.Tables {
+		r.tables.forget(ref.Schema, ref.Name)
+	}
+	if err := r.commit(ctx); err != nil {
+		return err
+	}
+	if _, err := r.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+MetaSchema+"."+done); err != nil {
+		r.log.Warn("drop rename marker", "table", MetaSchema+"."+done, "err", err)
+	}
+	return nil
+}
+
+// guardedDDL runs a statement that a replay after a crash could not just
+// run again (EXCHANGE PARTITION swaps rows back; ADD PARTITION PARTITIONS
+// n or COALESCE change the partitions again) with a record of it in
+// dmnode_meta.ddl_inflight, deleted with the checkpoint after it: the
+// position and the fingerprint of what the statement changes on table
+// ref, taken before. A restart that finds the record runs the statement
+// again only when the fingerprint is still the same (the statement did
+// not run, or its effect is no change).
+func (r *applyRun) guardedDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, ref schema.TableRef,
+	fingerprint func(ctx context.Context, schemaName, table string) (string, error)) error {
+	pos := r.pending.String()
+	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
+	if err != nil {
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	fp, err := fingerprint(ctx, ts, tt)
+	if err != nil {
+		return err
+	}
+	var inflight, before string
+	err = r.db.QueryRowContext(ctx, "SELECT pos, fingerprint FROM "+MetaSchema+".ddl_inflight WHERE task = ? AND source = ?",
+		r.a.task, r.a.source).Scan(&inflight, &before)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read %s.ddl_inflight: %w", MetaSchema, err)
+	}
+	if inflight == pos && before != fp {
+		r.log.Warn("DDL already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
+	} else {
+		if inflight != pos {
+			_, err = r.db.ExecContext(ctx, "REPLACE INTO "+MetaSchema+".ddl_inflight (task, source, pos, fingerprint) VALUES (?, ?, ?, ?)",
+				r.a.task, r.a.source, pos, fp)
+			if err != nil {
+				return fmt.Errorf("write %s.ddl_inflight: %w", MetaSchema, err)
+			}
+		}
+		if err := r.execPlainDDL(ctx, c); err != nil {
+			return err
+		}
+	}
+	for _, t := range append(d.Tables, ref) {
+		r.tables.forget(t.Schema, t.Name)
+	}
+	r.stmts = append(r.stmts, stmt{query: "DELETE FROM " + MetaSchema + ".ddl_inflight WHERE task = ? AND source = ?", args: []any{r.a.task, r.a.source}})
+	return nil
+}
+
+// partitionsOf sums up the partitions of a target table: their names and
+// bounds, in order.
+func (r *applyRun) partitionsOf(ctx context.Context, schemaName, table string) (string, error) {
+	var n, list sql.NullString
+	err := r.db.QueryRowContext(ctx, "SELECT COUNT(*), GROUP_CONCAT(CONCAT_WS(':', PARTITION_NAME, PARTITION_DESCRIPTION) ORDER BY PARTITION_ORDINAL_POSITION SEPARATOR ',') "+
+		"FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND PARTITION_NAME IS NOT NULL", schemaName, table).Scan(&n, &list)
+	if err != nil {
+		return "", fmt.Errorf("read partitions of target %s.%s: %w", schemaName, table, err)
+	}
+	fp := sha256.Sum256([]byte(n.String + ":" + list.String))
+	return hex.EncodeToString(fp[:16]), nil
+}
+
+// fingerprint sums up the rows of a target table, whatever their order:
+// their count and the sum of a CRC32 of each row.
+func (r *applyRun) fingerprint(ctx context.Context, schemaName, table string) (string, error) {
+	cols, err := r.db.QueryContext(ctx, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", schemaName, table)
+	if err != nil {
+		return "", fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
+	}
+	var parts []string
+	for cols.Next() {
+		var c string
+		if err := cols.Scan(&c); err != nil {
+			cols.Close()
+			return "", fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
+		}
+		q := sqlgen.QuoteIdent(c)
+		parts = append(parts, q, "ISNULL("+q+")")
+	}
+	cols.Close()
+	if err := cols.Err(); err != nil {
+		return "", fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
+	}
+	if len(parts) == 0 {
+		return "", nil // no such table: the statement itself fails
+	}
+	var n, sum sql.NullString
+	q := "SELECT COUNT(*), SUM(CRC32(CONCAT_WS(',', " + strings.Join(parts, ", ") + "))) FROM " + sqlgen.QuoteIdent(schemaName) + "." + sqlgen.QuoteIdent(table)
+	if err := r.db.QueryRowContext(ctx, q).Scan(&n, &sum); err != nil {
+		return "", classifyTargetError(fmt.Errorf("fingerprint target %s.%s: %w", schemaName, table, err))
+	}
+	return n.String + ":" + sum.String, nil
+}
+
+// renameMarkers names the marker table of a task and source, and the name
+// a rename at pos gives it.
+func renameMarkers(task, source string, pos dmnode.Position) (base, done string) {
+	h := sha256.Sum256([]byte(task + "\x00" + source))
+	base = "rename_" + hex.EncodeToString(h[:10])
+	h = sha256.Sum256([]byte(task + "\x00" + source + "\x00" + pos.String()))
+	return base, "renamed_" + hex.EncodeToString(h[:10])
+}
+
+// renameApplied reports whether a RENAME TABLE or ALTER TABLE ... RENAME
+// is already on the target: its first table is gone there and the name it
+// takes exists. A statement replayed after a crash between it and its
+// checkpoint would otherwise fail (a swap fails on its first new name,
+// which execTargetDDL takes as applied). A rename cycle (a TO tmp, b TO a,
+// tmp TO b) leaves the same names behind and cannot be told apart.
+func (r *applyRun) renameApplied(ctx context.Context, d schema.DDL) (bool, error) {
+	if len(d.Tables) < 2 {
+		return false, nil
+	}
+	from, to := d.Tables[0], d.Tables[1]
+	if !r.te.rules.Replicated(from.Schema, from.Name) || !r.te.rules.Replicated(to.Schema, to.Name) {
+		return false, nil
+	}
+	fromThere, err := r.targetTableExists(ctx, from, true)
+	if err != nil || fromThere {
+		return false, err
+	}
+	return r.targetTableExists(ctx, to, true)
+}
+
+// targetTableExists looks a table up on the target, its name routed when
+// route is set.
+func (r *applyRun) targetTableExists(ctx context.Context, ref schema.TableRef, route bool) (bool, error) {
+	ts, tt := ref.Schema, ref.Name
+	if route {
+		var err error
+		if ts, tt, err = r.te.rules.Route(ref.Schema, ref.Name); err != nil {
+			return false, nil // the statement's own routing reports it
+		}
+	}
+	var n int
+	err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", ts, tt).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look up target table %s.%s: %w", ts, tt, err)
+	}
+	return n > 0, nil
+}
+
+// partitionRowsDiffer says why the partitions of a table hold other rows on
+// the target than upstream, "" when they hold the same: TiDB's KEY and
+// LINEAR partitioning place rows by another hash than MySQL's, so DROP or
+// TRUNCATE PARTITION would remove other rows there.
+func (r *applyRun) partitionRowsDiffer(ctx context.Context, ref schema.TableRef) (string, error) {
+	var version string
+	if err := r.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		return "", fmt.Errorf("read target version: %w", err)
+	}
+	if !strings.Contains(strings.ToLower(version), "tidb") {
+		return "", nil
+	}
+	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
+	if err != nil {
+		return "", nil // the statement's own routing reports it
+	}
+	var method sql.NullString
+	err = r.db.QueryRowContext(ctx, "SELECT MAX(PARTITION_METHOD) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", ts, tt).Scan(&method)
+	if err != nil {
+		return "", fmt.Errorf("read partitioning of target %s.%s: %w", ts, tt, err)
+	}
+	m := strings.ToUpper(method.String)
+	if strings.Contains(m, "KEY") || strings.Contains(m, "LINEAR") {
+		return fmt.Sprintf("the target %s.%s is partitioned by %s, which TiDB places rows in by another hash than MySQL's, so the statement would remove other rows there", ts, tt, m), nil
+	}
+	return "", nil
+}
+
+// refuseDDL pauses the source at a DDL the target would run but that would
+// make it differ from the source, recording it as rejected so that the
+// operator's task skip or task replace at this position goes on.
+func (r *applyRun) refuseDDL(ctx context.Context, c *dmnode.Change, why, wayOut string) error {
+	if r.decision(r.pending) != nil {
+		return r.runTargetDDL(ctx, nil, c.DDL)
+	}
+	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	if err != nil {
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	err = fmt.Errorf("DDL %q at %s not run: %s", abbreviate(c.DDL), r.pending, why)
+	rej := &catalog.RejectedDDL{Pos: r.pending, Stmts: []string{routed}, Error: err.Error()}
+	if _, perr := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardReject, Task: r.a.task, Source: r.a.source, Rejected: rej}); perr != nil {
+		return fmt.Errorf("record the refused DDL: %w (%v)", perr, err)
+	}
+	return Permanent(fmt.Errorf("%w; the task is paused at this DDL: %s", err, wayOut))
+}
+
+// ensureTargetSchemas creates the target databases of the replicated
+// tables refs.
+func (r *applyRun) ensureTargetSchemas(ctx context.Context, refs []schema.TableRef) error {
+	done := map[string]bool{}
+	for _, ref := range refs {
+		if !r.te.rules.Replicated(ref.Schema, ref.Name) {
+			continue
+		}
+		ts, _, err := r.te.rules.Route(ref.Schema, ref.Name)
+		if err != nil || done[ts] {
+			continue // the statement's own routing reports the error
+		}
+		done[ts] = true
+		if _, err := r.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(ts)); err != nil {
+			return classifyTargetError(fmt.Errorf("create target schema %s: %w", ts, err))
+		}
+	}
+	return nil
 }
 
 // createTable creates the target table of a table created upstream, from
-// its definition (in tr, which applied the statement) with the route
-// applied and extracted columns added.
-func (r *applyRun) createTable(ctx context.Context, c *dmnode.Change, d schema.DDL, tr *schema.Tracker) error {
-	up, ok := tr.Get(d.Tables[0].Schema, d.Tables[0].Name)
+// its definition at this position (in upSchemas, which applied the
+// statement) with the route applied and extracted columns added. A table
+// of the same name dropped before has left no plan behind.
+func (r *applyRun) createTable(ctx context.Context, d schema.DDL) error {
+	ref := d.Tables[0]
+	if !r.te.rules.Replicated(ref.Schema, ref.Name) {
+		return nil // outside the task (created LIKE a table inside it, say)
+	}
+	r.tables.forget(ref.Schema, ref.Name)
+	up, ok := r.upSchemas.Get(ref.Schema, ref.Name)
 	if !ok {
-		return nil // CREATE TABLE ... LIKE: the target table is created with its first row
+		// CREATE TABLE ... LIKE of a table known neither here nor on
+		// the target: the target table is created with its first row.
+		r.log.Warn("the definition of a created table is not known at this position; its target table is created with its first row",
+			"table", ref.String(), "ddl", abbreviate(d.SQL))
+		return nil
 	}
-	if r.upSchemas == nil {
-		r.upSchemas = schema.NewTracker()
-	}
-	r.upSchemas.Put(up)
-	_, err := r.tables.plan(ctx, c.Table, up.ColumnNames(), func() *schema.Table { return up })
+	_, err := r.tables.plan(ctx, dmnode.TableID{Schema: ref.Schema, Table: ref.Name}, up.ColumnNames(), func() *schema.Table { return up })
 	return err
 }
 
@@ -127,6 +497,14 @@ func (r *applyRun) execTargetDDL(ctx context.Context, stmt, upstream string) err
 		case 1007, 1008, 1050, 1051, 1060, 1061, 1091:
 			r.log.Warn("DDL already applied on the target", "ddl", abbreviate(stmt), "target_error", me.Message)
 			return nil
+		case 1507, 1517: // no such partition, duplicate partition name
+			// Taken as applied only for the first DDL after a restart,
+			// which may have run before a crash: anywhere else the
+			// target's partitions differ from the source's.
+			if r.applied.Compare(r.started) == 0 {
+				r.log.Warn("partition DDL already applied on the target (a replay after a crash)", "ddl", abbreviate(stmt), "target_error", me.Message)
+				return nil
+			}
 		}
 	}
 	if err != nil {

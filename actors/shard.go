@@ -312,7 +312,7 @@ func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL,
 	case schema.Skip, schema.TruncateTable:
 		return nil
 	case schema.CreateTable:
-		if err := r.createTable(ctx, c, d, tr); err != nil {
+		if err := r.createTable(ctx, d); err != nil {
 			return err
 		}
 		return r.joinShard(ctx, d, tr)
@@ -342,7 +342,31 @@ func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL,
 	if !ok {
 		return r.execPlainDDL(ctx, c)
 	}
+	if s.mode == shardddl.Optimistic && schema.PartitionMaintenance(c.DDL) {
+		return r.optimisticPartitionDDL(ctx, c, m)
+	}
 	return r.coordinate(ctx, c, m, t)
+}
+
+// optimisticPartitionDDL pauses the source at partition maintenance of a
+// member merged in optimistic mode: the optimistic join follows columns
+// and keys, not partitions, so the statement would be dropped, and DROP or
+// TRUNCATE PARTITION would leave the removed rows on the target. The
+// operator's task skip or task replace at this position goes on.
+func (r *applyRun) optimisticPartitionDDL(ctx context.Context, c *dmnode.Change, m shardddl.Member) error {
+	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	if err != nil {
+		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	return r.refuseDDL(ctx, c, fmt.Sprintf("it maintains the partitions of %s, a table merged with shard-mode optimistic, which coordinates columns and keys only", m),
+		fmt.Sprintf("once every shard has made the change, run `dmnode task replace %s --source %s --sql %s` to run it on the target once (the other sources then `dmnode task skip %s --source S`), or use shard-mode pessimistic, which runs it when every shard has reached it",
+			r.a.task, r.a.source, shellQuote(routed), r.a.task))
+}
+
+// shellQuote quotes s for a POSIX shell, so that a command printed for
+// the operator can be pasted as it is (backquoted names included).
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // execPlainDDL routes and runs a statement that needs no coordination.

@@ -47,9 +47,22 @@ const fenceDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.fence (
 	PRIMARY KEY (task, source)
 )`
 
+// ddlInflightDDL records, per task and source, an EXCHANGE PARTITION while
+// it runs (it swaps rows both ways, so a replay cannot just run it again):
+// the row, with a fingerprint of the exchanged table's rows before, is
+// written before the statement and deleted in the transaction of the
+// checkpoint after it. A restart that finds it compares the fingerprint.
+const ddlInflightDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.ddl_inflight (
+	task        VARCHAR(128) NOT NULL,
+	source      VARCHAR(128) NOT NULL,
+	pos         VARCHAR(512) NOT NULL,
+	fingerprint VARCHAR(64) NOT NULL,
+	PRIMARY KEY (task, source)
+)`
+
 // prepareMeta creates dmnode's tables on the target.
 func prepareMeta(ctx context.Context, db *sql.DB) error {
-	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + MetaSchema, checkpointDDL, onlineDDLTable, fenceDDL, applyWindowDDL} {
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + MetaSchema, checkpointDDL, onlineDDLTable, fenceDDL, applyWindowDDL, ddlInflightDDL} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return classifyTargetError(fmt.Errorf("create %s tables on the target: %w", MetaSchema, err))
 		}

@@ -178,3 +178,18 @@ func describeTable(schema, table string) string {
 	}
 	return "table " + quoteTable(schema, table)
 }
+
+// Extracted returns the names of the columns the route of schema.table
+// extracts (extract-table, -schema, -source), in DM's order: the columns
+// its target table has beyond the upstream table's.
+func (r *Rules) Extracted(schema, table string) ([]string, error) {
+	rt, err := r.findRoute(schema, table)
+	if err != nil || rt == nil {
+		return nil, err
+	}
+	cols := make([]string, len(rt.extracts))
+	for i, e := range rt.extracts {
+		cols[i] = e.column
+	}
+	return cols, nil
+}

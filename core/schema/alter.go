@@ -16,8 +16,10 @@ import (
 //
 // Dropping an index or foreign key the table does not have is not an error:
 // the tracker does not know the names the server gives to implicit ones.
-// Partition maintenance other than PARTITION BY and REMOVE PARTITIONING is
-// ignored, so the partition clause of CreateSQL may be stale.
+// Partition maintenance is followed: PARTITION BY, REMOVE PARTITIONING,
+// ADD, DROP, COALESCE and REORGANIZE PARTITION change the partition clause;
+// TRUNCATE, EXCHANGE, REBUILD, OPTIMIZE, ANALYZE, CHECK and REPAIR
+// PARTITION change rows, not the table's definition.
 func applySpecs(ct *ast.CreateTableStmt, specs []*ast.AlterTableSpec) error {
 	for _, s := range specs {
 		if err := applySpec(ct, s); err != nil {
@@ -78,8 +80,81 @@ func applySpec(ct *ast.CreateTableStmt, s *ast.AlterTableSpec) error {
 		ct.Partition = s.Partition
 	case ast.AlterTableRemovePartitioning:
 		ct.Partition = nil
+	case ast.AlterTableAddPartitions, ast.AlterTableDropPartition, ast.AlterTableCoalescePartitions,
+		ast.AlterTableReorganizePartition:
+		alterPartitions(ct, s)
 	}
 	return nil // the rest does not change columns or keys
+}
+
+// alterPartitions applies partition maintenance to ct's partition clause.
+// A statement that does not fit the tracked clause (the server accepted it,
+// so the tracked clause is what is wrong) leaves the clause as it is: the
+// statement still reaches the target, which accepts or rejects it.
+func alterPartitions(ct *ast.CreateTableStmt, s *ast.AlterTableSpec) {
+	p := ct.Partition
+	if p == nil {
+		return
+	}
+	switch s.Tp {
+	case ast.AlterTableAddPartitions:
+		if len(p.Definitions) > 0 || len(s.PartDefinitions) > 0 {
+			p.Definitions = append(p.Definitions, s.PartDefinitions...)
+			if p.Num > 0 {
+				p.Num = uint64(len(p.Definitions))
+			}
+			return
+		}
+		p.Num += s.Num // ADD PARTITION PARTITIONS n of HASH or KEY
+	case ast.AlterTableDropPartition:
+		for _, name := range s.PartitionNames {
+			i := partitionIndex(p.Definitions, name.L)
+			if i >= 0 {
+				p.Definitions = slices.Delete(p.Definitions, i, i+1)
+			}
+		}
+	case ast.AlterTableCoalescePartitions:
+		n := p.Num
+		if len(p.Definitions) > 0 {
+			n = uint64(len(p.Definitions))
+		}
+		if s.Num >= n {
+			return
+		}
+		if len(p.Definitions) > 0 {
+			p.Definitions = p.Definitions[:n-s.Num]
+		}
+		if p.Num > 0 {
+			p.Num = n - s.Num
+		}
+	case ast.AlterTableReorganizePartition:
+		if len(s.PartitionNames) == 0 {
+			// REORGANIZE PARTITION without names rebuilds HASH or KEY
+			// partitions as they are.
+			return
+		}
+		first := -1
+		for _, name := range s.PartitionNames {
+			i := partitionIndex(p.Definitions, name.L)
+			if i < 0 {
+				return
+			}
+			if first < 0 || i < first {
+				first = i
+			}
+		}
+		kept := slices.DeleteFunc(slices.Clone(p.Definitions), func(d *ast.PartitionDefinition) bool {
+			return slices.ContainsFunc(s.PartitionNames, func(n ast.CIStr) bool { return n.L == d.Name.L })
+		})
+		p.Definitions = slices.Insert(kept, min(first, len(kept)), s.PartDefinitions...)
+		if p.Num > 0 {
+			p.Num = uint64(len(p.Definitions))
+		}
+	}
+}
+
+func partitionIndex(defs []*ast.PartitionDefinition, name string) int {
+	return slices.IndexFunc(defs, func(d *ast.PartitionDefinition) bool { return d.Name.L == name })
 }
 
 // setTableOptions merges table options into ct's. A charset without a

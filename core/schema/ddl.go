@@ -1,6 +1,10 @@
 package schema
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+)
 
 // DDLKind says what a statement given to Tracker.Apply is.
 type DDLKind int
@@ -59,4 +63,69 @@ type DDL struct {
 	Schema string
 	// SQL is the statement's text as given.
 	SQL string
+}
+
+// PartitionMaintenance reports whether stmt is an ALTER TABLE that
+// maintains partitions (ADD, DROP, TRUNCATE, COALESCE, REORGANIZE,
+// EXCHANGE, REBUILD PARTITION, PARTITION BY, REMOVE PARTITIONING). DROP
+// and TRUNCATE PARTITION remove rows without row events in the binlog.
+func PartitionMaintenance(stmt string) bool {
+	nodes, err := parseStatement(stmt)
+	if err != nil || len(nodes) != 1 {
+		return false
+	}
+	alter, ok := nodes[0].(*ast.AlterTableStmt)
+	if !ok {
+		return false
+	}
+	for _, s := range alter.Specs {
+		switch s.Tp {
+		case ast.AlterTableAddPartitions, ast.AlterTableDropPartition, ast.AlterTableTruncatePartition,
+			ast.AlterTableCoalescePartitions, ast.AlterTableReorganizePartition, ast.AlterTableExchangePartition,
+			ast.AlterTableRebuildPartition, ast.AlterTablePartition, ast.AlterTableRemovePartitioning:
+			return true
+		}
+	}
+	return false
+}
+
+// RemovesPartitionRows reports whether stmt is an ALTER TABLE that removes
+// the rows of named partitions, which the binlog then holds no row events
+// for: DROP or TRUNCATE PARTITION.
+func RemovesPartitionRows(stmt string) bool {
+	nodes, err := parseStatement(stmt)
+	if err != nil || len(nodes) != 1 {
+		return false
+	}
+	alter, ok := nodes[0].(*ast.AlterTableStmt)
+	if !ok {
+		return false
+	}
+	for _, s := range alter.Specs {
+		if s.Tp == ast.AlterTableDropPartition || s.Tp == ast.AlterTableTruncatePartition {
+			return true
+		}
+	}
+	return false
+}
+
+// ExchangedTable returns the table an ALTER TABLE ... EXCHANGE PARTITION
+// (executed with default database currentDB) swaps rows with, and whether
+// stmt is one. Run twice, the statement swaps the rows back.
+func ExchangedTable(currentDB, stmt string) (TableRef, bool) {
+	nodes, err := parseStatement(stmt)
+	if err != nil || len(nodes) != 1 {
+		return TableRef{}, false
+	}
+	alter, ok := nodes[0].(*ast.AlterTableStmt)
+	if !ok {
+		return TableRef{}, false
+	}
+	for _, s := range alter.Specs {
+		if s.Tp == ast.AlterTableExchangePartition && len(s.NewTable.Name.O) > 0 {
+			ref, err := resolve(currentDB, s.NewTable)
+			return ref, err == nil
+		}
+	}
+	return TableRef{}, false
 }

@@ -40,6 +40,26 @@ func ParseCreateTable(db, createSQL string) (*Table, error) {
 	return buildTable(db, ct.Table.Name.O, ct)
 }
 
+// ParseCreateTableAs is ParseCreateTable for a table of another name: it
+// reads the definition of a table (say, the target table SHOW CREATE TABLE
+// prints) as that of db.name, without some columns (dropped with their key
+// parts, as ALTER TABLE ... DROP COLUMN does).
+func ParseCreateTableAs(db, name, createSQL string, without []string) (*Table, error) {
+	ct, err := parseCreate(createSQL)
+	if err != nil {
+		return nil, err
+	}
+	if ct.ReferTable != nil || ct.Select != nil {
+		return nil, fmt.Errorf("%w: CREATE TABLE ... LIKE or SELECT: %q", ErrUnsupported, truncate(createSQL, 200))
+	}
+	for _, c := range without {
+		if err := dropColumn(ct, strings.ToLower(c), true); err != nil {
+			return nil, err
+		}
+	}
+	return buildTable(db, name, ct)
+}
+
 // parseCreate parses one CREATE TABLE statement.
 func parseCreate(sql string) (*ast.CreateTableStmt, error) {
 	stmts, err := parseStatement(sql)

@@ -26,10 +26,13 @@ const extraColumnSQL = "CREATE TABLE t (c VARCHAR(255) NOT NULL DEFAULT '')"
 //     CHAR(36), VARCHAR(15) and VARCHAR(39) in ascii_bin, holding the text
 //     the server prints for the value (the dump reads it, the tailer renders
 //     it from the binlog's bytes): the value is kept exactly, as text;
-//   - foreign keys, CHECK constraints, the AUTO_INCREMENT=N table option and
-//     the partitioning are dropped: the target takes rows the upstream has
-//     already checked, from many shards, and the tracker does not follow
-//     partition maintenance.
+//   - foreign keys, CHECK constraints and the AUTO_INCREMENT=N table option
+//     are dropped: the target takes rows the upstream has already checked,
+//     from many shards;
+//   - the partitioning is kept (the tracker follows partition maintenance),
+//     so that partition DDL replicated later (ADD, DROP, TRUNCATE,
+//     REORGANIZE, EXCHANGE PARTITION) finds the same partitions and removes
+//     the same rows on the target as upstream.
 //
 // An extra column named like an upstream column is an error.
 func TargetCreateTable(t *Table, targetSchema, targetTable string, extraColumns []string) (string, error) {
@@ -41,7 +44,6 @@ func TargetCreateTable(t *Table, targetSchema, targetTable string, extraColumns 
 	dropForeignKeys(ct)
 	dropChecks(ct)
 	textStandIns(ct)
-	ct.Partition = nil
 	ct.Options = slices.DeleteFunc(ct.Options, func(o *ast.TableOption) bool {
 		return o.Tp == ast.TableOptionAutoIncrement
 	})

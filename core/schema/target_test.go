@@ -39,6 +39,27 @@ func TestTargetCreateTable(t *testing.T) {
 			" PARTITION BY HASH (`customer`) PARTITIONS 8",
 		extra: []string{"c_source", "c_schema"},
 	}, {
+		name: "range_partitions_mariadb",
+		sql: "CREATE TABLE `p` (\n" +
+			"  `id` int(11) NOT NULL,\n" +
+			"  `v` varchar(20) DEFAULT NULL,\n" +
+			"  PRIMARY KEY (`id`)\n" +
+			") ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci\n" +
+			" PARTITION BY RANGE (`id`)\n" +
+			"(PARTITION `p0` VALUES LESS THAN (100) ENGINE = InnoDB,\n" +
+			" PARTITION `p1` VALUES LESS THAN (200) ENGINE = InnoDB,\n" +
+			" PARTITION `pmax` VALUES LESS THAN MAXVALUE ENGINE = InnoDB)",
+		extra: []string{"c_source"},
+	}, {
+		name: "list_columns_partitions",
+		sql: "CREATE TABLE `l` (`id` int NOT NULL, `region` varchar(10) NOT NULL, PRIMARY KEY (`id`,`region`))" +
+			" /*!50500 PARTITION BY LIST  COLUMNS(`region`)\n" +
+			"(PARTITION `east` VALUES IN ('e1','e2') ENGINE = InnoDB,\n" +
+			" PARTITION `west` VALUES IN ('w1') ENGINE = InnoDB) */",
+	}, {
+		name: "key_partitions",
+		sql:  "CREATE TABLE `k` (`id` int NOT NULL, PRIMARY KEY (`id`)) PARTITION BY KEY (`id`) PARTITIONS 3",
+	}, {
 		name:  "unique_key_without_pk",
 		sql:   "CREATE TABLE `t` (`a` int NOT NULL, `b` int, `u` uuid DEFAULT NULL, UNIQUE KEY `a` (`a`), UNIQUE KEY `b` (`b`))",
 		extra: []string{"c_source"},

@@ -45,6 +45,11 @@ func (t *Tracker) set(tbl *Table) {
 	t.tables[TableRef{Schema: tbl.Schema, Name: tbl.Name}] = tbl
 }
 
+// Drop forgets the table db.table, if tracked.
+func (t *Tracker) Drop(db, table string) {
+	delete(t.tables, TableRef{Schema: db, Name: table})
+}
+
 // Get returns the table db.table.
 func (t *Tracker) Get(db, table string) (*Table, bool) {
 	tbl, ok := t.tables[TableRef{Schema: db, Name: table}]

@@ -550,3 +550,116 @@ func TestFlavorMariaDB(t *testing.T) {
 		}
 	}
 }
+
+// The partition clause follows partition maintenance, so that a table
+// created later from the tracked schema (on the target, or by CREATE TABLE
+// ... LIKE) has the partitions the upstream table has at that point.
+func TestApplyFollowsPartitions(t *testing.T) {
+	tests := []struct {
+		name, create string
+		alters       []string
+		want         string // the partition clause of CreateSQL
+	}{{
+		name:   "range add drop reorganize",
+		create: "CREATE TABLE t (id int PRIMARY KEY) PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (10), PARTITION p1 VALUES LESS THAN (20))",
+		alters: []string{
+			"ALTER TABLE t ADD PARTITION (PARTITION p2 VALUES LESS THAN (30), PARTITION p3 VALUES LESS THAN (40))",
+			"ALTER TABLE t DROP PARTITION p0",
+			"ALTER TABLE t REORGANIZE PARTITION p1, p2 INTO (PARTITION p12 VALUES LESS THAN (30))",
+			"ALTER TABLE t TRUNCATE PARTITION p3",
+			"ALTER TABLE t ADD PARTITION (PARTITION pmax VALUES LESS THAN MAXVALUE)",
+			"ALTER TABLE t REORGANIZE PARTITION pmax INTO (PARTITION p4 VALUES LESS THAN (50), PARTITION pmax VALUES LESS THAN MAXVALUE)",
+		},
+		want: "PARTITION BY RANGE (`id`) (PARTITION `p12` VALUES LESS THAN (30),PARTITION `p3` VALUES LESS THAN (40),PARTITION `p4` VALUES LESS THAN (50),PARTITION `pmax` VALUES LESS THAN (MAXVALUE))",
+	}, {
+		name:   "list",
+		create: "CREATE TABLE t (id int, r int, PRIMARY KEY (id, r)) PARTITION BY LIST (r) (PARTITION a VALUES IN (1, 2), PARTITION b VALUES IN (3))",
+		alters: []string{"ALTER TABLE t ADD PARTITION (PARTITION c VALUES IN (4, 5))", "ALTER TABLE t DROP PARTITION a"},
+		want:   "PARTITION BY LIST (`r`) (PARTITION `b` VALUES IN (3),PARTITION `c` VALUES IN (4, 5))",
+	}, {
+		name:   "hash add and coalesce",
+		create: "CREATE TABLE t (id int PRIMARY KEY) PARTITION BY HASH (id) PARTITIONS 4",
+		alters: []string{"ALTER TABLE t ADD PARTITION PARTITIONS 2", "ALTER TABLE t COALESCE PARTITION 3"},
+		want:   "PARTITION BY HASH (`id`) PARTITIONS 3",
+	}, {
+		name:   "key repartitioned then removed",
+		create: "CREATE TABLE t (id int PRIMARY KEY)",
+		alters: []string{"ALTER TABLE t PARTITION BY KEY (id) PARTITIONS 2", "ALTER TABLE t REMOVE PARTITIONING"},
+		want:   "",
+	}, {
+		name:   "maintenance that does not fit is left to the target",
+		create: "CREATE TABLE t (id int PRIMARY KEY)",
+		alters: []string{"ALTER TABLE t ADD PARTITION (PARTITION p9 VALUES LESS THAN (9))", "ALTER TABLE t EXCHANGE PARTITION p WITH TABLE u"},
+		want:   "",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := NewTracker()
+			for _, q := range append([]string{tt.create}, tt.alters...) {
+				if _, err := tr.Apply("db", q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			tbl, _ := tr.Get("db", "t")
+			got := ""
+			if i := strings.Index(tbl.CreateSQL, " PARTITION BY"); i >= 0 {
+				got = tbl.CreateSQL[i+1:]
+			}
+			if got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPartitionMaintenance(t *testing.T) {
+	for stmt, want := range map[string]bool{
+		"ALTER TABLE t ADD PARTITION (PARTITION p9 VALUES LESS THAN (9))": true,
+		"ALTER TABLE t DROP PARTITION p0":                                 true,
+		"ALTER TABLE t TRUNCATE PARTITION p0, p1":                         true,
+		"ALTER TABLE t REORGANIZE PARTITION p0 INTO (PARTITION a VALUES LESS THAN (5), PARTITION b VALUES LESS THAN (10))": true,
+		"ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE u":                                                                 true,
+		"ALTER TABLE t COALESCE PARTITION 2":                                                                               true,
+		"ALTER TABLE t PARTITION BY HASH (id) PARTITIONS 2":                                                                true,
+		"ALTER TABLE t REMOVE PARTITIONING":                                                                                true,
+		"ALTER TABLE t ADD COLUMN c int":                                                                                   false,
+		"TRUNCATE TABLE t":                                                                                                 false,
+		"not sql":                                                                                                          false,
+	} {
+		if got := PartitionMaintenance(stmt); got != want {
+			t.Errorf("PartitionMaintenance(%q) = %v, want %v", stmt, got, want)
+		}
+	}
+}
+
+func TestRemovesPartitionRows(t *testing.T) {
+	for stmt, want := range map[string]bool{
+		"ALTER TABLE t DROP PARTITION p0":                                 true,
+		"ALTER TABLE t TRUNCATE PARTITION p0, p1":                         true,
+		"ALTER TABLE t TRUNCATE PARTITION ALL":                            true,
+		"ALTER TABLE t ADD PARTITION (PARTITION p9 VALUES LESS THAN (9))": false,
+		"ALTER TABLE t COALESCE PARTITION 2":                              false,
+		"TRUNCATE TABLE t":                                                false,
+	} {
+		if got := RemovesPartitionRows(stmt); got != want {
+			t.Errorf("RemovesPartitionRows(%q) = %v, want %v", stmt, got, want)
+		}
+	}
+}
+
+func TestExchangedTable(t *testing.T) {
+	for stmt, want := range map[string]string{
+		"ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE u":                   "db.u",
+		"ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE o.u WITH VALIDATION": "o.u",
+		"ALTER TABLE t TRUNCATE PARTITION p0":                                "",
+		"RENAME TABLE a TO b, b TO a":                                        "",
+	} {
+		got := ""
+		if ref, ok := ExchangedTable("db", stmt); ok {
+			got = ref.String()
+		}
+		if got != want {
+			t.Errorf("ExchangedTable(%q) = %q, want %q", stmt, got, want)
+		}
+	}
+}
