@@ -394,12 +394,8 @@ func (r *applyRun) targetTableExists(ctx context.Context, ref schema.TableRef, r
 // LINEAR partitioning place rows by another hash than MySQL's, so DROP or
 // TRUNCATE PARTITION would remove other rows there.
 func (r *applyRun) partitionRowsDiffer(ctx context.Context, ref schema.TableRef) (string, error) {
-	var version string
-	if err := r.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return "", fmt.Errorf("read target version: %w", err)
-	}
-	if !strings.Contains(strings.ToLower(version), "tidb") {
-		return "", nil
+	if _, isTiDB, err := r.dialect.target(ctx, r.db, r.log); err != nil || !isTiDB {
+		return "", err
 	}
 	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
 	if err != nil {

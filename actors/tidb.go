@@ -55,20 +55,10 @@ type targetDialect struct {
 // statement, the reason and the fix when TiDB cannot run it; on other
 // targets the statement itself.
 func (d *targetDialect) adapt(ctx context.Context, q Queryer, log *slog.Logger, stmt string) ([]string, error) {
-	d.mu.Lock()
-	if !d.checked {
-		v, ok, err := TargetTiDB(ctx, q)
-		if err != nil {
-			d.mu.Unlock()
-			return nil, err
-		}
-		d.checked, d.tidb, d.version = true, ok, v
-		if ok {
-			log.Info("the target is TiDB: DDL is adapted to what it runs", "tidb", v.String())
-		}
+	version, isTiDB, err := d.target(ctx, q, log)
+	if err != nil {
+		return nil, err
 	}
-	isTiDB, version := d.tidb, d.version
-	d.mu.Unlock()
 	if !isTiDB {
 		return []string{stmt}, nil
 	}
@@ -85,6 +75,24 @@ func (d *targetDialect) adapt(ctx context.Context, q Queryer, log *slog.Logger, 
 		log.Warn("DDL adapted for TiDB", "ddl", abbreviate(stmt), "change", n)
 	}
 	return a.Statements, nil
+}
+
+// target reads, on first use, whether the target is TiDB and which
+// release.
+func (d *targetDialect) target(ctx context.Context, q Queryer, log *slog.Logger) (tidb.Version, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.checked {
+		v, ok, err := TargetTiDB(ctx, q)
+		if err != nil {
+			return tidb.Version{}, false, err
+		}
+		d.checked, d.tidb, d.version = true, ok, v
+		if ok {
+			log.Info("the target is TiDB: DDL is adapted to what it runs", "tidb", v.String())
+		}
+	}
+	return d.version, d.tidb, nil
 }
 
 // forTarget adapts one routed DDL of the applier to its target's dialect.
