@@ -514,6 +514,13 @@ func (r *applyRun) commit(ctx context.Context) error {
 	}
 	r.applied, r.appliedAt = pos, at
 	r.ops, r.stmts, r.rows, r.pending = r.ops[:0], r.stmts[:0], 0, dmnode.Position{}
+	r.countCommitted()
+	return nil
+}
+
+// countCommitted counts the committed target transaction's row changes
+// and message bytes in the metrics.
+func (r *applyRun) countCommitted() {
 	m := r.a.env.metrics()
 	for i, n := range r.batch {
 		if n > 0 {
@@ -522,7 +529,6 @@ func (r *applyRun) commit(ctx context.Context) error {
 	}
 	m.Bytes(PhaseSync, r.batchBytes)
 	r.batch, r.batchBytes = [3]int64{}, 0
-	return nil
 }
 
 func (r *applyRun) fence(ctx context.Context, tx *sql.Tx, pos dmnode.Position, at uint32) error {

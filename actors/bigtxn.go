@@ -289,14 +289,7 @@ func (r *applyRun) endBig(ctx context.Context, end dmnode.Position, at uint32) e
 		}
 	}
 	r.applied, r.appliedAt = pos, at
-	m := r.a.env.metrics()
-	for i, n := range r.batch {
-		if n > 0 {
-			m.Rows(PhaseSync, (dmnode.Insert + dmnode.ChangeKind(i)).String(), n)
-		}
-	}
-	m.Bytes(PhaseSync, r.batchBytes)
-	r.batch, r.batchBytes = [3]int64{}, 0
+	r.countCommitted()
 	return nil
 }
 

@@ -314,27 +314,12 @@ func (k kvSchemas) History(ctx context.Context, source, db, name string) ([]Tabl
 
 // watch calls fn with every current value under filter, in one pass.
 func (k kvSchemas) watch(ctx context.Context, filter string, fn func(key string, data []byte) error) error {
-	w, err := k.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("read %s: %w", filter, err)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("read %s: watcher closed", filter)
-			}
-			if e == nil {
-				return nil // every current value delivered
-			}
-			if err := fn(e.Key(), e.Value()); err != nil {
-				return fmt.Errorf("decode schema version %s: %w", e.Key(), err)
-			}
+	return walkKV(ctx, k.kv, filter, "read "+filter, func(e jetstream.KeyValueEntry) error {
+		if err := fn(e.Key(), e.Value()); err != nil {
+			return fmt.Errorf("decode schema version %s: %w", e.Key(), err)
 		}
-	}
+		return nil
+	})
 }
 
 func (k kvSchemas) At(ctx context.Context, source string, p dmnode.Position) (*SchemaSet, error) {

@@ -442,9 +442,18 @@ func HeaderPosition(h nats.Header) (dmnode.Position, uint32, error) {
 // checkpoints are thousands of keys. fn runs on the caller's goroutine; an
 // error from it stops the walk and is returned.
 func (s *Store) LoadPrefix(ctx context.Context, prefix string, fn func(key string, rev uint64, value []byte) error) error {
-	w, err := s.KV.Watch(ctx, prefix+".>", jetstream.IgnoreDeletes())
+	return walkKV(ctx, s.KV, prefix+".>", "list checkpoints "+prefix, func(e jetstream.KeyValueEntry) error {
+		return fn(e.Key(), e.Revision(), e.Value())
+	})
+}
+
+// walkKV calls fn with every current entry of kv under filter, in one
+// ordered watch, and returns once it has seen them all or fn fails (then
+// with fn's error). what names the walk in errors.
+func walkKV(ctx context.Context, kv jetstream.KeyValue, filter, what string, fn func(jetstream.KeyValueEntry) error) error {
+	w, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
 	if err != nil {
-		return fmt.Errorf("list checkpoints %s: %w", prefix, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer w.Stop()
 	for {
@@ -453,12 +462,12 @@ func (s *Store) LoadPrefix(ctx context.Context, prefix string, fn func(key strin
 			return ctx.Err()
 		case e, ok := <-w.Updates():
 			if !ok {
-				return fmt.Errorf("list checkpoints %s: watch ended early", prefix)
+				return fmt.Errorf("%s: watch ended early", what)
 			}
 			if e == nil {
 				return nil // every current value has been delivered
 			}
-			if err := fn(e.Key(), e.Revision(), e.Value()); err != nil {
+			if err := fn(e); err != nil {
 				return err
 			}
 		}

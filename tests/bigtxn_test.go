@@ -27,20 +27,7 @@ func bigTxnSizes() (ins, upd, del int) {
 // cluster's one source, and waits for it to reach sync.
 func (c *cluster) bigTask(name string) {
 	c.t.Helper()
-	task := c.writeFile(name+".yaml", fmt.Sprintf(`name: %s
-task-mode: all
-target-database:
-  host: 127.0.0.1
-  port: %d
-  user: root
-  password: ""
-mysql-instances:
-  - source-id: %q
-    block-allow-list: only
-block-allow-list:
-  only:
-    do-dbs: [dmtest]
-`, name, c.target.Port, sourceID(0)))
+	task := c.oneSourceTask(name, "dmtest")
 	c.dmnode("task", "submit", task)
 	c.dmnode("task", "wait", name, "--stage", "sync", "--timeout", "2m")
 }

@@ -88,6 +88,25 @@ func (c *cluster) writeFile(name, content string) string {
 	return p
 }
 
+// oneSourceTask writes a task file of mode all named name that replicates
+// database db of the cluster's first source, and returns its path.
+func (c *cluster) oneSourceTask(name, db string) string {
+	return c.writeFile(name+".yaml", fmt.Sprintf(`name: %s
+task-mode: all
+target-database:
+  host: 127.0.0.1
+  port: %d
+  user: root
+  password: ""
+mysql-instances:
+  - source-id: %q
+    block-allow-list: only
+block-allow-list:
+  only:
+    do-dbs: [%s]
+`, name, c.target.Port, sourceID(0), db))
+}
+
 func sourceID(i int) string { return fmt.Sprintf("mysql-replica-%02d", i+1) }
 
 // addSources writes a DM source.yaml per source and adds them all.

@@ -42,20 +42,7 @@ from:
   password: ""
 %s`, sourceID(0), e.src.Port, sourceExtra))
 	c.dmnode("source", "add", e.srcFile)
-	e.taskFile = c.writeFile("relay.yaml", fmt.Sprintf(`name: %s
-task-mode: all
-target-database:
-  host: 127.0.0.1
-  port: %d
-  user: root
-  password: ""
-mysql-instances:
-  - source-id: %q
-    block-allow-list: only
-block-allow-list:
-  only:
-    do-dbs: ["dmtest"]
-`, relayTask, c.target.Port, sourceID(0)))
+	e.taskFile = c.oneSourceTask(relayTask, "dmtest")
 	c.dmnode("task", "submit", e.taskFile)
 	c.dmnode("task", "wait", relayTask, "--stage", "sync", "--timeout", "2m")
 	c.diagnose = func() string {

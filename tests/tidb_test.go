@@ -23,20 +23,7 @@ func TestTiDBShapedTarget(t *testing.T) {
 	c.seed(300)
 	source.Exec(t, "CREATE TABLE dmtest.t2 (k int PRIMARY KEY, v int)")
 	c.addSources()
-	task := c.writeFile("tidb.yaml", fmt.Sprintf(`name: tidb
-task-mode: all
-target-database:
-  host: 127.0.0.1
-  port: %d
-  user: root
-  password: ""
-mysql-instances:
-  - source-id: %q
-    block-allow-list: only
-block-allow-list:
-  only:
-    do-dbs: [dmtest]
-`, target.Port, sourceID(0)))
+	task := c.oneSourceTask("tidb", "dmtest")
 	c.dmnode("task", "submit", task)
 	c.dmnode("task", "wait", "tidb", "--stage", "sync", "--timeout", "2m")
 

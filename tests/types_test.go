@@ -396,20 +396,7 @@ func TestTypesRejectedChangePauses(t *testing.T) {
 		"INSERT INTO rj.t VALUES (1, 'été'), (2, 'ok')")
 	c.target.Exec(t, "CREATE DATABASE rj", "CREATE TABLE rj.t (id int PRIMARY KEY, v varchar(3) CHARACTER SET latin1)")
 	c.addSources()
-	task := c.writeFile("rj.yaml", fmt.Sprintf(`name: rj
-task-mode: all
-target-database:
-  host: 127.0.0.1
-  port: %d
-  user: root
-  password: ""
-mysql-instances:
-  - source-id: %q
-    block-allow-list: only
-block-allow-list:
-  only:
-    do-dbs: [rj]
-`, c.target.Port, sourceID(0)))
+	task := c.oneSourceTask("rj", "rj")
 	c.dmnode("task", "submit", task)
 	c.dmnode("task", "wait", "rj", "--stage", "sync", "--timeout", "2m")
 	query := func(int) string { return "SELECT id, HEX(v) FROM rj.t" }
