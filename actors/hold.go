@@ -294,30 +294,44 @@ func (hs Holds) HoldAt(ctx context.Context, source, id string, at dmnode.Positio
 	})
 }
 
-// claim writes the hold request id for source, unless another one holds
-// it.
+// claim writes the hold request id for source. While another one holds
+// it (a verification running, or one whose client died and whose step is
+// finishing on the node), it waits for that one to be lifted, for at most
+// 2×MaxHold, after which a hold counts as abandoned and is taken over.
 func (hs Holds) claim(ctx context.Context, source, id string) error {
 	data, err := json.Marshal(ApplyHold{ID: id})
 	if err != nil {
 		return err
 	}
 	key := holdKey(hs.Task, source)
-	e, err := hs.Store.KV.Get(ctx, key)
-	switch {
-	case errors.Is(err, njs.ErrKeyNotFound):
-		_, err = hs.Store.KV.Create(ctx, key, data)
-	case err != nil:
-	default:
-		var other ApplyHold
-		if json.Unmarshal(e.Value(), &other) == nil && other.ID != id && time.Since(e.Created()) < 2*MaxHold {
-			return fmt.Errorf("another verification or cutover of task %s is holding the applier of source %s; try again in a moment", hs.Task, source)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		e, err := hs.Store.KV.Get(ctx, key)
+		switch {
+		case errors.Is(err, njs.ErrKeyNotFound):
+			_, err = hs.Store.KV.Create(ctx, key, data)
+		case err != nil:
+		default:
+			var other ApplyHold
+			if json.Unmarshal(e.Value(), &other) == nil && other.ID != id && time.Since(e.Created()) < 2*MaxHold {
+				select {
+				case <-tick.C:
+					continue
+				case <-ctx.Done():
+					return fmt.Errorf("another verification or cutover of task %s is holding the applier of source %s; try again in a moment", hs.Task, source)
+				}
+			}
+			_, err = hs.Store.KV.Update(ctx, key, data, e.Revision())
 		}
-		_, err = hs.Store.KV.Update(ctx, key, data, e.Revision())
+		if errors.Is(err, njs.ErrKeyExists) || jetstream.IsWrongLastSequence(err) {
+			continue // another verifier wrote it meanwhile: look again
+		}
+		if err != nil {
+			return fmt.Errorf("hold the applier of source %s: %w", source, err)
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("hold the applier of source %s: %w", source, err)
-	}
-	return nil
 }
 
 // Release lifts the holds id of the sources; the appliers go on. A hold

@@ -113,8 +113,12 @@ func TestHoldProtocol(t *testing.T) {
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
-	// Another verifier cannot take the applier meanwhile.
-	if _, err := hs.Stop(ctx, "s1", "other"); err == nil || !strings.Contains(err.Error(), "another verification") {
+	// Another verifier cannot take the applier meanwhile: it waits for the
+	// hold to be lifted and, when its own time is up first, says why.
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err := hs.Stop(wctx, "s1", "other")
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "another verification") {
 		t.Fatalf("a second hold: %v", err)
 	}
 	if err := hs.Release(ctx, "h2", "s1"); err != nil {

@@ -369,7 +369,7 @@ syncers:
 		var rep *verifyReport
 		harness.Eventually(t, 90*time.Second, func() error {
 			var code int
-			rep, code = c.verify(name, "--rechecks", "3", "--recheck-wait", "1s")
+			rep, code = c.verify(name)
 			if code != 0 || !rep.Equal {
 				return fmt.Errorf("task verify %s: exit %d:\n%s", name, code, rep.raw)
 			}
