@@ -17,7 +17,7 @@ unit:
 	$(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v /tests)
 
 e2e:
-	$(GO) test -count=1 -timeout 20m -v ./tests/... 2>&1 | tee /tmp/dmnode-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go|dialect check' ; exit $${PIPESTATUS[0]}
+	$(GO) test -count=1 -timeout 30m -v ./tests/... 2>&1 | tee /tmp/dmnode-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go|dialect check' ; exit $${PIPESTATUS[0]}
 
 # The cluster fault scenarios (node loss during load and sync, leader loss,
 # full restart, join and leave, a frozen node) three times over, then the

@@ -209,8 +209,10 @@ func readSchemas(ctx context.Context, lock *sql.Conn, readers []*sql.Conn, flavo
 	return tr, nil
 }
 
-// ReadSchemas reads every table's schema, as LoadSchemas does, on readers
-// connections of db at once (db must allow that many).
+// ReadSchemas reads every table's schema, as LoadSchemas does, on up to
+// readers connections of db at once: as many as the server lets the user
+// open (a user limited by max_user_connections reads on fewer; the
+// precheck says what that limit means for the task).
 func ReadSchemas(ctx context.Context, db *sql.DB, flavor string, readers int) (*schema.Tracker, error) {
 	conns := make([]*sql.Conn, 0, readers)
 	defer func() {
@@ -221,6 +223,9 @@ func ReadSchemas(ctx context.Context, db *sql.DB, flavor string, readers int) (*
 	for range max(readers, 1) {
 		c, err := db.Conn(ctx)
 		if err != nil {
+			if len(conns) > 0 {
+				break
+			}
 			return nil, fmt.Errorf("read schemas: %w", err)
 		}
 		conns = append(conns, c)

@@ -136,6 +136,9 @@ func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *confi
 	if err != nil {
 		return ps, err
 	}
+	// The checks that follow run on one connection; the readers' others
+	// are closed, so that the connection count (conn_number) sees only it.
+	db.SetMaxIdleConns(1)
 	var errs []error
 	same := 0 // tables copied to the same name, beyond checkReportSame
 	for _, t := range tr.Tables() {

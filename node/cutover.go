@@ -249,7 +249,10 @@ func (c *cutover) run(ctx context.Context) (err error) {
 
 // timeout names the freeze timeout when it is what ended a step.
 func (c *cutover) timeout(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	// A dial or read that used the deadline may fail a moment before the
+	// context itself says it expired.
+	deadline, ok := ctx.Deadline()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || ok && !time.Now().Before(deadline) {
 		return fmt.Errorf("the cutover did not finish within the freeze timeout of %s: %w", c.opt.FreezeTimeout, err)
 	}
 	return err

@@ -124,11 +124,16 @@ func TestRelayTrimmedAfterBacklog(t *testing.T) {
 	e := newRelayEnv(t, "")
 	e.dmnode("task", "pause", relayTask)
 	e.fill(rows)
-	before := e.relayedAll()
+	e.relayedAll()
+	// The relay's size is measured every 2 s: the figure catches up with
+	// the relayed position a moment later.
+	before := e.eventually("the relay's size covers the backlog", time.Minute, func(s node.SourceStatus) error {
+		if s.RelayBytes < int64(rows)*900 {
+			return fmt.Errorf("the relay holds %d bytes for a backlog of %d rows of 992 bytes", s.RelayBytes, rows)
+		}
+		return nil
+	})
 	t.Logf("relay before catch-up: %s (%d bytes) of %s, for %d rows of backlog", mib(before.RelayBytes), before.RelayBytes, mib(before.RelayMaxBytes), rows)
-	if before.RelayBytes < int64(rows)*900 {
-		t.Fatalf("the relay holds %d bytes for a backlog of %d rows of 992 bytes", before.RelayBytes, rows)
-	}
 	if before.RelayHeldBy != "task "+relayTask {
 		t.Errorf("relay held by %q, want the paused task", before.RelayHeldBy)
 	}
