@@ -136,10 +136,13 @@ func adaptedForTiDB(p *parser.Parser, stmt string) string {
 }
 
 // DialectSummary describes the statement shapes checked so far, over all
-// tests of the process.
+// tests of the process; "" when none was.
 func DialectSummary() string {
 	dialect.Lock()
 	defer dialect.Unlock()
+	if len(dialect.shapes) == 0 {
+		return ""
+	}
 	return fmt.Sprintf("dialect check: %d distinct statement shapes sent to targets over all tests, checked with TiDB's parser", len(dialect.shapes))
 }
 

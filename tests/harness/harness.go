@@ -36,7 +36,9 @@ import (
 func Main(m *testing.M) {
 	code := m.Run()
 	removeBuilds()
-	fmt.Println(DialectSummary())
+	if s := DialectSummary(); s != "" {
+		fmt.Println(s)
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
