@@ -41,7 +41,7 @@ quickstart: deps build
 # the target's INSERT ceiling, shard fan-in, binlog catch-up against a
 # MariaDB replica, steady-state lag and cluster failover. It prints a table
 # and writes bench/results/<time>.json. Select and scale with BENCH=full,
-# fanin,incr,steady,failover, BENCH_SCALE, BENCH_RUNS, ... (tests/bench/
+# fanin,incr,bigtxn,manytables,steady,failover, BENCH_SCALE, BENCH_RUNS, ... (tests/bench/
 # config_test.go lists them). The default run takes about 8 minutes.
 bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./jetstream/...

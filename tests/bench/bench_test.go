@@ -57,6 +57,7 @@ func TestBench(t *testing.T) {
 	phase("fanin", func(t *testing.T) { e.runFanIn(t, full) })
 	phase("incr", e.runIncr)
 	phase("bigtxn", e.runBigTxn)
+	phase("manytables", e.runManyTables)
 	phase("steady", e.runSteady)
 	phase("failover", e.runFailover)
 

@@ -11,7 +11,7 @@ import (
 
 // workloads in the order they run. steady takes its rate from incr's
 // native replica when both run.
-var allWorkloads = []string{"full", "fanin", "incr", "bigtxn", "steady", "failover"}
+var allWorkloads = []string{"full", "fanin", "incr", "bigtxn", "manytables", "steady", "failover"}
 
 // config is what the BENCH* environment variables select (envHelp lists
 // them). The defaults
@@ -33,6 +33,8 @@ type config struct {
 	Events int `json:"backlog_row_events"`
 	// BigTxnRows is the size of the bigtxn workload's one transaction.
 	BigTxnRows int `json:"bigtxn_rows"`
+	// ManyTables is the number of tables the manytables workload copies.
+	ManyTables int `json:"many_tables"`
 	// BaseRows is the number of rows each source's table holds before the
 	// backlog (incr) or the steady writes start.
 	BaseRows int `json:"base_rows_per_source"`
@@ -52,11 +54,12 @@ type config struct {
 	Heartbeat time.Duration `json:"heartbeat_timeout_ns"`
 }
 
-const envHelp = `BENCH=full,fanin,incr,bigtxn,steady,failover  workloads (default all)
+const envHelp = `BENCH=full,fanin,incr,bigtxn,manytables,steady,failover  workloads (default all)
 BENCH_SCALE=1        multiplies rows and events (4 gives a >=1.2M-event backlog)
 BENCH_ROWS=N         rows per source for full/fanin (default 100000 x scale)
 BENCH_EVENTS=N       backlog row events over all sources (default 300000 x scale)
 BENCH_BIGTXN_ROWS=N  rows of bigtxn's one transaction (default 300000 x scale)
+BENCH_MANY_TABLES=N  tables the manytables workload copies (default 10000)
 BENCH_RUNS=3         runs of full, fanin and incr; BENCH_SLOW_RUNS=1 of steady and failover
 BENCH_WARMUP=1       one untimed full-copy round first (0: none)
 BENCH_THREADS=2      dump threads and target connections per source, every contender
@@ -120,6 +123,7 @@ func loadConfig() (config, error) {
 	c.Rows = num("BENCH_ROWS", int(100_000*c.Scale))
 	c.Events = num("BENCH_EVENTS", int(300_000*c.Scale))
 	c.BigTxnRows = num("BENCH_BIGTXN_ROWS", int(300_000*c.Scale))
+	c.ManyTables = num("BENCH_MANY_TABLES", 10_000)
 	c.BaseRows = max(10_000, min(c.Rows/5, 200_000))
 	c.ChunkRows = max(1000, c.Rows/10)
 	c.Runs = num("BENCH_RUNS", c.Runs)
