@@ -38,11 +38,13 @@ quickstart: deps build
 
 # The Go micro-benchmarks (codec, rules), then the pipeline benchmark on
 # MariaDB servers it starts itself: full copy against mydumper+myloader and
-# the target's INSERT ceiling, shard fan-in, binlog catch-up against a
-# MariaDB replica, steady-state lag and cluster failover. It prints a table
-# and writes bench/results/<time>.json. Select and scale with BENCH=full,
-# fanin,incr,bigtxn,manytables,steady,failover, BENCH_SCALE, BENCH_RUNS, ... (tests/bench/
-# config_test.go lists them). The default run takes about 8 minutes.
+# the target's INSERT ceiling, shard fan-in, binlog catch-up and one big
+# transaction against a MariaDB replica, a copy of 10,000 tables,
+# steady-state lag and cluster failover. It prints a table and writes
+# bench/results/<time>.json. Select and scale with BENCH=full,fanin,incr,
+# bigtxn,manytables,steady,failover, BENCH_SCALE, BENCH_RUNS, ...
+# (tests/bench/config_test.go lists them). The default run takes about
+# 12 minutes.
 bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./jetstream/...
 	DMNODE_BENCH=1 $(GO) test -count=1 -timeout 90m -v -run '^TestBench$$' ./tests/bench/ 2>&1 | tee /tmp/dmnode-bench.log \
