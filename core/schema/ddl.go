@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
@@ -70,43 +71,35 @@ type DDL struct {
 // EXCHANGE, REBUILD PARTITION, PARTITION BY, REMOVE PARTITIONING). DROP
 // and TRUNCATE PARTITION remove rows without row events in the binlog.
 func PartitionMaintenance(stmt string) bool {
-	nodes, err := parseStatement(stmt)
-	if err != nil || len(nodes) != 1 {
-		return false
-	}
-	alter, ok := nodes[0].(*ast.AlterTableStmt)
-	if !ok {
-		return false
-	}
-	for _, s := range alter.Specs {
+	return anyAlterSpec(stmt, func(s *ast.AlterTableSpec) bool {
 		switch s.Tp {
 		case ast.AlterTableAddPartitions, ast.AlterTableDropPartition, ast.AlterTableTruncatePartition,
 			ast.AlterTableCoalescePartitions, ast.AlterTableReorganizePartition, ast.AlterTableExchangePartition,
 			ast.AlterTableRebuildPartition, ast.AlterTablePartition, ast.AlterTableRemovePartitioning:
 			return true
 		}
-	}
-	return false
+		return false
+	})
 }
 
 // RemovesPartitionRows reports whether stmt is an ALTER TABLE that removes
 // the rows of named partitions, which the binlog then holds no row events
 // for: DROP or TRUNCATE PARTITION.
 func RemovesPartitionRows(stmt string) bool {
+	return anyAlterSpec(stmt, func(s *ast.AlterTableSpec) bool {
+		return s.Tp == ast.AlterTableDropPartition || s.Tp == ast.AlterTableTruncatePartition
+	})
+}
+
+// anyAlterSpec reports whether stmt is one ALTER TABLE with a change for
+// which match holds.
+func anyAlterSpec(stmt string, match func(*ast.AlterTableSpec) bool) bool {
 	nodes, err := parseStatement(stmt)
 	if err != nil || len(nodes) != 1 {
 		return false
 	}
 	alter, ok := nodes[0].(*ast.AlterTableStmt)
-	if !ok {
-		return false
-	}
-	for _, s := range alter.Specs {
-		if s.Tp == ast.AlterTableDropPartition || s.Tp == ast.AlterTableTruncatePartition {
-			return true
-		}
-	}
-	return false
+	return ok && slices.ContainsFunc(alter.Specs, match)
 }
 
 // ExchangedTable returns the table an ALTER TABLE ... EXCHANGE PARTITION
