@@ -61,7 +61,7 @@ type ApplyProgress struct {
 }
 
 func applyProgKey(task, source string) string {
-	return jetstream.Key("progress", "apply", task, source)
+	return jetstream.ProgressKey("apply", task, source)
 }
 
 // Bounds of one target transaction: it commits after this many row

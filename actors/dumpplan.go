@@ -70,15 +70,15 @@ type DumpChunk struct {
 // holds more rows than rows-per-chunk).
 const dumpMaxChunks = 1 << 16
 
-func dumpKey(task, source string) string     { return jetstream.Key("dump", task, source) }
-func dumpProgKey(task, source string) string { return jetstream.Key("progress", "dump", task, source) }
+func dumpKey(task, source string) string     { return jetstream.DumpKey(task, source) }
+func dumpProgKey(task, source string) string { return jetstream.ProgressKey("dump", task, source) }
 
 // dumpTablesPrefix is the prefix of a dump's table keys.
-func dumpTablesPrefix(task, source string) string { return jetstream.Key("dumptable", task, source) }
+func dumpTablesPrefix(task, source string) string { return jetstream.DumpTablesPrefix(task, source) }
 
 // dumpTableKey is the key of one table's plan and chunks done.
 func dumpTableKey(task, source string, id dmnode.TableID) string {
-	return jetstream.Key("dumptable", task, source, id.Schema, id.Table)
+	return jetstream.DumpTableKey(task, source, id.Schema, id.Table)
 }
 
 // ID returns the table's id.

@@ -75,8 +75,8 @@ type ApplyHeld struct {
 // the target's snapshot as soon as it has one.
 const MaxHold = 15 * time.Second
 
-func holdKey(task, source string) string { return jetstream.Key("hold", task, source) }
-func heldKey(task, source string) string { return jetstream.Key("held", task, source) }
+func holdKey(task, source string) string { return jetstream.HoldKey(task, source) }
+func heldKey(task, source string) string { return jetstream.HeldKey(task, source) }
 
 // applyHold is the applier's side: a watch on its hold key, read without
 // blocking between transactions.

@@ -66,7 +66,7 @@ const (
 // loadRowsPerStmt is the applier's rows per multi-row statement.
 const loadRowsPerStmt = 500
 
-func loadProgKey(task, source string) string { return jetstream.Key("progress", "load", task, source) }
+func loadProgKey(task, source string) string { return jetstream.ProgressKey("load", task, source) }
 
 func (l *Loader) Run(ctx context.Context) error {
 	te, err := loadTask(l.env, l.task, l.source)

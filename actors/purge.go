@@ -46,7 +46,7 @@ func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConf
 		keys = append(keys, dumpKey(name, src), dumpProgKey(name, src), loadProgKey(name, src), applyProgKey(name, src),
 			holdKey(name, src), heldKey(name, src))
 		for _, kind := range []string{"dump", "load", "apply"} {
-			keys = append(keys, jetstream.Key("error", kind, name, src))
+			keys = append(keys, jetstream.ErrorKey(kind, name, src))
 		}
 	}
 	if err := store.Delete(ctx, keys...); err != nil {

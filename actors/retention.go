@@ -70,11 +70,11 @@ const (
 // tailer waits for room and reads on from its checkpoint.
 var errRelayFull = errors.New("relay full")
 
-func relayProgKey(source string) string { return jetstream.Key("progress", "relay", source) }
+func relayProgKey(source string) string { return jetstream.ProgressKey("relay", "", source) }
 
 // relayStartKey holds the end position of the last message purged from a
 // source's relay: the relay holds every transaction that ends after it.
-func relayStartKey(source string) string { return jetstream.Key("relaystart", source) }
+func relayStartKey(source string) string { return jetstream.RelayStartKey(source) }
 
 // RelayGapError is an applier's that needs transactions its source's
 // relay no longer holds: purged before this task needed them (a task
@@ -589,5 +589,5 @@ func PurgeSource(ctx context.Context, store *jetstream.Store, source string) err
 		return err
 	}
 	return store.Delete(ctx, tailKey(source), tailProgKey(source), relayProgKey(source), relayStartKey(source),
-		jetstream.Key("error", catalog.KindTail, source))
+		jetstream.ErrorKey(catalog.KindTail, "", source))
 }

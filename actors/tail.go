@@ -81,8 +81,8 @@ const (
 	checkpointEvery = 5 * time.Second
 )
 
-func tailKey(source string) string     { return jetstream.Key("tail", source) }
-func tailProgKey(source string) string { return jetstream.Key("progress", "tail", source) }
+func tailKey(source string) string     { return jetstream.TailKey(source) }
+func tailProgKey(source string) string { return jetstream.ProgressKey("tail", "", source) }
 
 func (t *Tailer) Run(ctx context.Context) error {
 	log := t.env.Log

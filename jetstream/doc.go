@@ -16,6 +16,7 @@
 // Checkpoints live in the KV bucket dmnode_checkpoints. Every write is a
 // compare-and-set on the key's revision, so a stale incarnation of an actor
 // that lost its assignment gets ErrFenced instead of overwriting progress.
+// Every key of the bucket is built in keys.go, which tables the key space.
 //
 // The schema history (SchemaStore, schemas.go) lives in the same bucket
 // under keys of its own, one per table and version: the tailer records every

@@ -137,49 +137,6 @@ func (s *SchemaSet) Version(db, name string) (TableVersion, bool) {
 	return s.Tables[i], true
 }
 
-// Schema keys, in the checkpoint bucket under their own prefix:
-//
-//	schema.<source>.t.<db>.<table>.<file>.<pos>   a table version
-//	schema.<source>.d.<db>.<file>.<pos>           a database version
-//	schema.<source>.s.<file>.<pos>                the server's charset and flavor
-//
-// Names go through Token; pos is ten zero-padded digits, so the versions of
-// one table are listed by one wildcard and their positions read back from
-// the keys without fetching the values.
-func schemaPrefix(source string) string { return "schema." + Token(source) }
-
-func posSuffix(p dmnode.Position) string {
-	return Token(p.File) + "." + fmt.Sprintf("%010d", p.Pos)
-}
-
-func tableVersionKey(source, db, name string, p dmnode.Position) string {
-	return schemaPrefix(source) + ".t." + Token(db) + "." + Token(name) + "." + posSuffix(p)
-}
-
-func databaseVersionKey(source, db string, p dmnode.Position) string {
-	if db == "" {
-		return schemaPrefix(source) + ".s." + posSuffix(p)
-	}
-	return schemaPrefix(source) + ".d." + Token(db) + "." + posSuffix(p)
-}
-
-// keyPosition reads the position back from the last two tokens of a key.
-func keyPosition(key string) (dmnode.Position, error) {
-	parts := strings.Split(key, ".")
-	if len(parts) < 2 {
-		return dmnode.Position{}, fmt.Errorf("schema key %q: no position: %w", key, ErrCorrupt)
-	}
-	file, err := Untoken(parts[len(parts)-2])
-	if err != nil {
-		return dmnode.Position{}, fmt.Errorf("schema key %q: %w", key, err)
-	}
-	pos, err := strconv.ParseUint(parts[len(parts)-1], 10, 32)
-	if err != nil {
-		return dmnode.Position{}, fmt.Errorf("schema key %q: %w", key, ErrCorrupt)
-	}
-	return dmnode.Position{File: file, Pos: uint32(pos)}, nil
-}
-
 // Untoken reverses Token.
 func Untoken(tok string) (string, error) {
 	var b strings.Builder
@@ -397,13 +354,6 @@ func (c *collector) add(key string, data []byte) error {
 	}
 	c.addDatabase(v)
 	return nil
-}
-
-// isTableKey tells a table version's key from a database's: the kind is
-// the third token.
-func isTableKey(key string) bool {
-	parts := strings.SplitN(key, ".", 4)
-	return len(parts) == 4 && parts[2] == "t"
 }
 
 func (c *collector) addTable(v TableVersion) {

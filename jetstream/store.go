@@ -90,18 +90,6 @@ func SnapshotSubject(task, source string) string {
 	return "dmnode.snapshot." + Token(task) + "." + Token(source)
 }
 
-// Key builds a checkpoint key from its parts, e.g. Key("apply", task,
-// source). Empty names are left out (a tailer has no task).
-func Key(kind string, names ...string) string {
-	parts := []string{kind}
-	for _, n := range names {
-		if n != "" {
-			parts = append(parts, Token(n))
-		}
-	}
-	return strings.Join(parts, ".")
-}
-
 // Store gives the actors their streams and checkpoints.
 type Store struct {
 	JS jetstream.JetStream

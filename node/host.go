@@ -205,7 +205,7 @@ func (h *host) assigned(spec catalog.ActorSpec, epoch uint64) bool {
 }
 
 func (h *host) recordError(spec catalog.ActorSpec, err error, permanent bool) {
-	key := jetstream.Key("error", spec.Kind, spec.Task, spec.Source)
+	key := jetstream.ErrorKey(spec.Kind, spec.Task, spec.Source)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var werr error

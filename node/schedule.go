@@ -96,7 +96,7 @@ func (n *Node) actorRates(ctx context.Context, desired []catalog.ActorSpec) map[
 		}
 		switch a.Kind {
 		case catalog.KindLoad, catalog.KindApply:
-			if _, err := n.store.Load(rctx, jetstream.Key("progress", a.Kind, a.Task, a.Source), &p); err == nil && p.Rate > 0 {
+			if _, err := n.store.Load(rctx, jetstream.ProgressKey(a.Kind, a.Task, a.Source), &p); err == nil && p.Rate > 0 {
 				rates[a.ID()] = p.Rate
 			}
 		}

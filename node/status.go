@@ -239,11 +239,11 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 			key string
 			v   any
 		}{
-			{jetstream.Key("progress", "dump", t.Name, src), &dump},
-			{jetstream.Key("progress", "load", t.Name, src), &load},
-			{jetstream.Key("progress", "apply", t.Name, src), &apply},
-			{jetstream.Key("progress", "tail", src), &tail},
-			{jetstream.Key("progress", "relay", src), &relay},
+			{jetstream.ProgressKey("dump", t.Name, src), &dump},
+			{jetstream.ProgressKey("load", t.Name, src), &load},
+			{jetstream.ProgressKey("apply", t.Name, src), &apply},
+			{jetstream.ProgressKey("tail", "", src), &tail},
+			{jetstream.ProgressKey("relay", "", src), &relay},
 		}
 		if !n.storeReady.Load() {
 			ss.LastError = "jetstream is not available yet: a cluster serves it once at least two nodes are up and routed to each other"
@@ -292,9 +292,9 @@ func (n *Node) lastError(ctx context.Context, task, src string, ss *SourceStatus
 	var latest ActorError
 	for _, kind := range []string{catalog.KindDump, catalog.KindLoad, catalog.KindApply, catalog.KindTail} {
 		var e ActorError
-		key := jetstream.Key("error", kind, task, src)
+		key := jetstream.ErrorKey(kind, task, src)
 		if kind == catalog.KindTail {
-			key = jetstream.Key("error", kind, src)
+			key = jetstream.ErrorKey(kind, "", src)
 		}
 		if _, err := n.store.Load(ctx, key, &e); err != nil {
 			return err
