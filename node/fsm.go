@@ -38,6 +38,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if err := json.Unmarshal(l.Data, &c); err != nil {
 		return applyResult{Err: fmt.Errorf("decode command: %w", err)}
 	}
+	// The entry's term lets the catalog refuse a placement that reached the
+	// log after its leader was deposed (catalog.State.fence).
+	c.LogTerm = l.Term
 	f.mu.Lock()
 	res, err := f.state.Exec(c)
 	f.mu.Unlock()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -82,4 +83,60 @@ func openRaft(id string, cfg *Config, f raft.FSM, bootstrap bool) (*raft.Raft, *
 		}
 	}
 	return r, wal, nil
+}
+
+// whileLeading calls lead every time this member wins an election, with
+// the term it won and a context that is cancelled the moment it loses
+// leadership (or ctx ends). One lead runs at a time: after a loss, the next
+// starts only once the previous one returned. whileLeading returns when ctx
+// ends and the last lead has returned.
+//
+// It is the only reader of r.LeaderCh. That channel keeps only the latest
+// transition, so a loss and a win in quick succession may arrive as a
+// single win: a win in a term other than the one being led ends the old
+// leadership and starts the new one.
+func whileLeading(ctx context.Context, r *raft.Raft, lead func(ctx context.Context, term uint64)) {
+	var (
+		term   uint64
+		cancel context.CancelFunc
+		done   chan struct{}
+	)
+	stop := func() {
+		if cancel != nil {
+			cancel()
+			<-done
+			cancel, term = nil, 0
+		}
+	}
+	start := func() {
+		t := r.CurrentTerm()
+		if cancel != nil && t == term {
+			return // still the same leadership
+		}
+		stop()
+		var lctx context.Context
+		lctx, cancel = context.WithCancel(ctx)
+		term, done = t, make(chan struct{})
+		go func() {
+			defer close(done)
+			lead(lctx, t)
+		}()
+	}
+	defer stop()
+	ch := r.LeaderCh()
+	if r.State() == raft.Leader {
+		start()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leading := <-ch:
+			if leading && r.State() == raft.Leader {
+				start()
+			} else {
+				stop()
+			}
+		}
+	}
 }

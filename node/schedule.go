@@ -2,10 +2,9 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/jetstream"
@@ -15,12 +14,39 @@ import (
 // registers itself as a member and keeps the catalog's assignments equal to
 // catalog.Place of the desired actors. It re-evaluates on every catalog
 // change and at least every second.
+//
+// Placement runs only under a context of the leadership (whileLeading),
+// cancelled the moment this node loses it, and every assignment it writes
+// carries the term the node won: a decision that outlives the leadership,
+// e.g. one still computing when a successor was elected, is not written,
+// and the catalog refuses it should it reach the log anyway.
 func (n *Node) schedule(ctx context.Context) {
+	whileLeading(ctx, n.raft, func(ctx context.Context, term uint64) {
+		n.log.Info("leading: placing actors", "term", term)
+		n.lead(ctx, term)
+	})
+}
+
+// lead is the placement loop of one leadership; ctx ends with it.
+func (n *Node) lead(ctx context.Context, term uint64) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	caughtUp := false
 	for {
-		if n.raft.State() == raft.Leader {
-			if err := n.placeOnce(ctx); err != nil && ctx.Err() == nil {
+		// A new leader decides only on a catalog that holds every entry
+		// its predecessors committed: the barrier returns once they are
+		// applied here.
+		if !caughtUp {
+			if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
+				if ctx.Err() == nil {
+					n.log.Warn("placement waits for the log to be applied", "term", term, "err", err)
+				}
+			} else {
+				caughtUp = true
+			}
+		}
+		if caughtUp {
+			if err := n.placeOnce(ctx, term); err != nil && ctx.Err() == nil {
 				n.log.Warn("placement failed", "err", err)
 			}
 		}
@@ -31,6 +57,24 @@ func (n *Node) schedule(ctx context.Context) {
 		case <-n.schedKick:
 		}
 	}
+}
+
+// proposeLeading applies a command of the leader's own: locally, never
+// forwarded, and not at all once the leadership of ctx is over. An
+// assignment is stamped with the leader's term.
+func (n *Node) proposeLeading(ctx context.Context, term uint64, c catalog.Command) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("apply %s: leadership of term %d is over: %w", c.Op, term, err)
+	}
+	if c.Op == catalog.OpAssign {
+		c.Term = term
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode command: %w", err)
+	}
+	_, err = n.applyLocal(c.Op, data)
+	return err
 }
 
 // replicas is the replication factor streams should have with live nodes
@@ -44,11 +88,13 @@ func (n *Node) replicas(live int) int {
 	return want
 }
 
-func (n *Node) placeOnce(ctx context.Context) error {
+// placeOnce makes one round of the leader's decisions: this node's
+// membership, the streams' replication, and the placement of actors.
+func (n *Node) placeOnce(ctx context.Context, term uint64) error {
 	st := n.fsm.State()
 	if m, ok := st.Members[n.id]; !ok || (*m != n.self && !m.Leaving) {
 		self := n.self
-		if err := n.propose(ctx, catalog.Command{Op: catalog.OpAddMember, Member: &self}); err != nil {
+		if err := n.proposeLeading(ctx, term, catalog.Command{Op: catalog.OpAddMember, Member: &self}); err != nil {
 			return err
 		}
 		st = n.fsm.State()
@@ -65,26 +111,34 @@ func (n *Node) placeOnce(ctx context.Context) error {
 			if err := n.store.Scale(ctx, want); err != nil {
 				return fmt.Errorf("replicate streams before placing actors: %w", err)
 			}
-			if err := n.propose(ctx, catalog.Command{Op: catalog.OpReplicated, Replicas: want}); err != nil {
+			if err := n.proposeLeading(ctx, term, catalog.Command{Op: catalog.OpReplicated, Replicas: want}); err != nil {
 				return err
 			}
 		}
 	}
-	desired := st.Desired()
-	changes := catalog.Place(live, desired, st.Assign)
+	changes := n.placement(ctx, st, live)
 	if len(changes) == 0 {
 		return nil
 	}
-	// Something moves: weigh the actors by the rows per second they last
-	// reported, so busy actors spread.
-	changes = catalog.PlaceWeighted(live, desired, st.Assign, n.actorRates(ctx, desired))
-	return n.propose(ctx, catalog.Command{Op: catalog.OpAssign, Assign: changes})
+	return n.proposeLeading(ctx, term, catalog.Command{Op: catalog.OpAssign, Assign: changes})
+}
+
+// placement decides the assignment changes for the catalog st with the
+// live members: none when every desired actor is placed and the nodes are
+// balanced; otherwise catalog.PlaceWeighted with the actors weighed by the
+// rows per second they last reported, so busy actors spread.
+func (n *Node) placement(ctx context.Context, st *catalog.State, live []string) map[string]string {
+	desired := st.Desired()
+	if len(catalog.Place(live, desired, st.Assign)) == 0 {
+		return nil
+	}
+	return catalog.PlaceWeighted(live, desired, st.Assign, n.actorRates(ctx, desired))
 }
 
 // actorRates reads the recent rows per second of loaders and appliers from
 // their progress records; actors without one weigh nothing.
 func (n *Node) actorRates(ctx context.Context, desired []catalog.ActorSpec) map[string]float64 {
-	if !n.storeReady.Load() {
+	if !n.storeReady.Load() || n.store == nil {
 		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -45,6 +45,8 @@ var (
 	ErrExists   = errors.New("already exists")
 	ErrInUse    = errors.New("in use")
 	ErrInvalid  = errors.New("invalid command")
+	// ErrStale refuses a placement decided by a deposed leader.
+	ErrStale = errors.New("stale placement")
 )
 
 // State is the whole catalog.
@@ -54,6 +56,9 @@ type State struct {
 	Members map[string]*Member    `json:"members"`
 	Assign  map[string]Assignment `json:"assign"` // actor id → node
 	Epoch   uint64                `json:"epoch"`  // last assignment epoch handed out
+	// AssignTerm is the Raft term of the newest leader whose placement was
+	// applied; a placement of an older term is refused (ErrStale).
+	AssignTerm uint64 `json:"assign_term,omitempty"`
 	// Replicas is the replication factor the streams and checkpoints were
 	// last verified at (caught up on a quorum). A leader that takes over
 	// does not verify again what an earlier leader did, so a node loss

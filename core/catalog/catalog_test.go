@@ -318,3 +318,48 @@ func TestPlaceWeighted(t *testing.T) {
 		t.Fatalf("after n1 died: %v, want %v (n2 carries 10 rows/s, n3 900)", got, want)
 	}
 }
+
+// A placement decided by a deposed leader never takes effect: not after a
+// newer leader placed, and not when it reached the log in a later term than
+// its leader's (forwarded to the successor). Unfenced assignments (term 0)
+// apply as before.
+func TestAssignFencedByTerm(t *testing.T) {
+	a := func(node string, term, logTerm uint64) Command {
+		return Command{Op: OpAssign, Assign: map[string]string{"tail/s1": node}, Term: term, LogTerm: logTerm}
+	}
+	for _, c := range []struct {
+		name  string
+		steps []Command
+		stale []bool // whether each step is refused
+		node  string // where tail/s1 ends up
+		term  uint64
+	}{
+		{"one leader", []Command{a("n1", 2, 2), a("n2", 2, 2)}, []bool{false, false}, "n2", 2},
+		{"newer leader wins", []Command{a("n1", 2, 2), a("n2", 3, 3)}, []bool{false, false}, "n2", 3},
+		{"older after newer", []Command{a("n2", 3, 3), a("n1", 2, 2)}, []bool{false, true}, "n2", 3},
+		{"forwarded after deposition", []Command{a("n1", 2, 2), a("n2", 2, 3)}, []bool{false, true}, "n1", 2},
+		{"forwarded first", []Command{a("n2", 2, 3)}, []bool{true}, "", 0},
+		{"entry of the old term committed late", []Command{a("n1", 2, 2), a("n2", 2, 2), a("n3", 3, 3)}, []bool{false, false, false}, "n3", 3},
+		{"unfenced", []Command{a("n2", 3, 3), a("n1", 0, 4)}, []bool{false, false}, "n1", 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := New()
+			for i, step := range c.steps {
+				before := s.Epoch
+				err := s.Apply(step)
+				if got := errors.Is(err, ErrStale); got != c.stale[i] {
+					t.Fatalf("step %d: err %v, want stale %v", i, err, c.stale[i])
+				}
+				if err != nil && s.Epoch != before {
+					t.Fatalf("step %d: refused placement changed the epoch", i)
+				}
+			}
+			if got := s.Assign["tail/s1"].Node; got != c.node {
+				t.Errorf("tail/s1 on %q, want %q", got, c.node)
+			}
+			if s.AssignTerm != c.term {
+				t.Errorf("assign term %d, want %d", s.AssignTerm, c.term)
+			}
+		})
+	}
+}

@@ -40,6 +40,16 @@ type Command struct {
 	Desired string            `json:"desired,omitempty"`
 	Pos     dmnode.Position   `json:"pos,omitempty"`
 	Assign  map[string]string `json:"assign,omitempty"` // actor → node; "" removes
+	// Term is, on an OpAssign the leader's placement decided, the Raft term
+	// in which that leader won its election. Zero marks an assignment that
+	// is not a placement decision (an operator's restart of an actor on its
+	// node, or an entry written before terms were recorded): it is not
+	// fenced.
+	Term uint64 `json:"term,omitempty"`
+	// LogTerm is the term of the Raft log entry that carries the command,
+	// filled in by the FSM from the log as it applies the entry; it is not
+	// part of the command's encoding.
+	LogTerm uint64 `json:"-"`
 	// Replicas is the replication factor every stream was verified at.
 	Replicas int `json:"replicas,omitempty"`
 	// Shard is the payload of OpShardDDL.
@@ -74,7 +84,9 @@ func (s *State) Apply(c Command) error {
 	case OpStageDone:
 		err = s.stageDone(c.Name, c.Src, c.Stage)
 	case OpAssign:
-		s.assign(c.Assign)
+		if err = s.fence(c); err == nil {
+			s.assign(c.Assign)
+		}
 	case OpAddMember:
 		if c.Member == nil || c.Member.ID == "" {
 			err = fmt.Errorf("add member: %w", ErrInvalid)
@@ -326,6 +338,26 @@ func stageOrder(stage string) int {
 		return 3
 	}
 	return 0
+}
+
+// fence refuses a placement decided by a leader that is no longer the
+// newest: one older than a placement already applied, or one carried by a
+// log entry of a later term than the leader's own, which means the leader
+// lost its term before the entry was appended (it was forwarded to, or
+// queued at, its successor). Both answers depend on the log alone, so every
+// replica refuses the same entries. The newest term is recorded.
+func (s *State) fence(c Command) error {
+	if c.Term == 0 {
+		return nil
+	}
+	if c.Term < s.AssignTerm {
+		return fmt.Errorf("placement of term %d: a leader of term %d placed actors since: %w", c.Term, s.AssignTerm, ErrStale)
+	}
+	if c.LogTerm > c.Term {
+		return fmt.Errorf("placement of term %d reached the log in term %d, after its leader was deposed: %w", c.Term, c.LogTerm, ErrStale)
+	}
+	s.AssignTerm = c.Term
+	return nil
 }
 
 // assign applies placement changes in actor id order, so every replica and
