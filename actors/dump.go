@@ -16,7 +16,9 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
@@ -297,7 +299,7 @@ func estimateRows(ctx context.Context, c *sql.Conn) (map[dmnode.TableID]int64, e
 		if err := rows.Scan(&id.Schema, &id.Table, &n); err != nil {
 			return nil, fmt.Errorf("read row estimates: %w", err)
 		}
-		if n.Valid && !IsSystemSchema(id.Schema) {
+		if n.Valid && !rules.IsSystemSchema(id.Schema) {
 			out[id] = n.Int64
 		}
 	}
@@ -322,9 +324,9 @@ func planChunks(ctx context.Context, c *sql.Conn, dt *DumpTable, perChunk int64)
 	if dt.KeyCol < 0 {
 		return nil
 	}
-	col := quoteIdent(dt.Schema.Columns[dt.KeyCol].Name)
+	col := sqlgen.QuoteIdent(dt.Schema.Columns[dt.KeyCol].Name)
 	var lo, hi sql.NullString
-	q := fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s.%s", col, col, quoteIdent(dt.Schema.Schema), quoteIdent(dt.Schema.Name))
+	q := fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s.%s", col, col, sqlgen.QuoteIdent(dt.Schema.Schema), sqlgen.QuoteIdent(dt.Schema.Name))
 	if err := c.QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil {
 		return fmt.Errorf("key range of %s.%s: %w", dt.Schema.Schema, dt.Schema.Name, err)
 	}
@@ -674,9 +676,9 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 func chunkQuery(t *DumpTable, c DumpChunk, where string) (string, []any) {
 	cols := make([]string, len(t.Schema.Columns))
 	for i, col := range t.Schema.Columns {
-		cols[i] = quoteIdent(col.Name)
+		cols[i] = sqlgen.QuoteIdent(col.Name)
 	}
-	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + quoteIdent(t.Schema.Schema) + "." + quoteIdent(t.Schema.Name)
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + sqlgen.QuoteIdent(t.Schema.Schema) + "." + sqlgen.QuoteIdent(t.Schema.Name)
 	var conds []string
 	var args []any
 	if where != "" {
@@ -684,7 +686,7 @@ func chunkQuery(t *DumpTable, c DumpChunk, where string) (string, []any) {
 	}
 	key := ""
 	if t.KeyCol >= 0 {
-		key = quoteIdent(t.Schema.Columns[t.KeyCol].Name)
+		key = sqlgen.QuoteIdent(t.Schema.Columns[t.KeyCol].Name)
 		if c.Lo != "" {
 			conds, args = append(conds, key+" >= ?"), append(args, c.Lo)
 		}

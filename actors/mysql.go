@@ -17,16 +17,10 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
-
-// systemSchemas are never migrated.
-var systemSchemas = map[string]bool{
-	"mysql": true, "information_schema": true, "performance_schema": true, "sys": true,
-}
-
-// IsSystemSchema reports whether db is one of the server's own schemas.
-func IsSystemSchema(db string) bool { return systemSchemas[strings.ToLower(db)] }
 
 // OpenDB opens a connection pool to a MySQL-protocol server. Sessions run in
 // UTC so TIMESTAMP values read from one server and written to another keep
@@ -227,7 +221,7 @@ func ListTables(ctx context.Context, q Queryer) ([]dmnode.TableID, error) {
 		if err := rows.Scan(&id.Schema, &id.Table); err != nil {
 			return nil, fmt.Errorf("list tables: %w", err)
 		}
-		if !IsSystemSchema(id.Schema) {
+		if !rules.IsSystemSchema(id.Schema) {
 			ids = append(ids, id)
 		}
 	}
@@ -253,7 +247,7 @@ func loadCharsets(ctx context.Context, q Queryer, tr *schema.Tracker) error {
 		if err := rows.Scan(&db, &cs, &coll); err != nil {
 			return fmt.Errorf("read database character sets: %w", err)
 		}
-		if !IsSystemSchema(db) {
+		if !rules.IsSystemSchema(db) {
 			tr.SetDatabaseCharset(db, cs, coll)
 		}
 	}
@@ -263,7 +257,7 @@ func loadCharsets(ctx context.Context, q Queryer, tr *schema.Tracker) error {
 // ShowCreateTable reads and parses the schema of one table.
 func ShowCreateTable(ctx context.Context, q Queryer, id dmnode.TableID) (*schema.Table, error) {
 	var name, create string
-	query := "SHOW CREATE TABLE " + quoteIdent(id.Schema) + "." + quoteIdent(id.Table)
+	query := "SHOW CREATE TABLE " + sqlgen.QuoteIdent(id.Schema) + "." + sqlgen.QuoteIdent(id.Table)
 	if err := q.QueryRowContext(ctx, query).Scan(&name, &create); err != nil {
 		return nil, fmt.Errorf("show create table %s: %w", id, err)
 	}
@@ -273,8 +267,6 @@ func ShowCreateTable(ctx context.Context, q Queryer, id dmnode.TableID) (*schema
 	}
 	return t, nil
 }
-
-func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
 // ScanValue converts a column read as text (nil for NULL) into the value
 // representation of row events: integers as int64/uint64, floats as

@@ -8,6 +8,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // binaryCollation is the collation id of the binary charset.
@@ -38,7 +39,7 @@ func tableFromRowMetadata(db, table string, e *replication.TableMapEvent) (*sche
 		if ok, null := e.Nullable(i); ok && !null {
 			typ += " NOT NULL"
 		}
-		defs = append(defs, quoteIdent(name)+" "+typ)
+		defs = append(defs, sqlgen.QuoteIdent(name)+" "+typ)
 	}
 	if len(e.PrimaryKey) > 0 {
 		pk := make([]string, len(e.PrimaryKey))
@@ -46,11 +47,11 @@ func tableFromRowMetadata(db, table string, e *replication.TableMapEvent) (*sche
 			if int(c) >= len(names) {
 				return nil, fmt.Errorf("%s.%s: primary key column %d of %d", db, table, c, len(names))
 			}
-			pk[i] = quoteIdent(names[c])
+			pk[i] = sqlgen.QuoteIdent(names[c])
 		}
 		defs = append(defs, "PRIMARY KEY ("+strings.Join(pk, ", ")+")")
 	}
-	return schema.ParseCreateTable(db, "CREATE TABLE "+quoteIdent(table)+" ("+strings.Join(defs, ", ")+")")
+	return schema.ParseCreateTable(db, "CREATE TABLE "+sqlgen.QuoteIdent(table)+" ("+strings.Join(defs, ", ")+")")
 }
 
 // rowMetadataType writes the SQL type of one column of a TABLE_MAP event.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -365,7 +366,7 @@ func (r *tailRun) query(ctx context.Context, h *replication.EventHeader, e *repl
 	if r.txn == nil {
 		r.begin(h)
 	}
-	if ddl.Kind != schema.Skip && !IsSystemSchema(ddlSchema(ddl, db)) {
+	if ddl.Kind != schema.Skip && !rules.IsSystemSchema(ddlSchema(ddl, db)) {
 		c := dmnode.Change{DDL: q, DDLSchema: db, Table: dmnode.TableID{Schema: ddlSchema(ddl, db)}}
 		if len(ddl.Tables) > 0 {
 			c.Table = dmnode.TableID{Schema: ddl.Tables[0].Schema, Table: ddl.Tables[0].Name}
@@ -388,7 +389,7 @@ func ddlSchema(d schema.DDL, db string) string {
 
 func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent) error {
 	id := dmnode.TableID{Schema: string(e.Table.Schema), Table: string(e.Table.Table)}
-	if IsSystemSchema(id.Schema) {
+	if rules.IsSystemSchema(id.Schema) {
 		return nil
 	}
 	tbl, ok := r.tracker.Get(id.Schema, id.Table)

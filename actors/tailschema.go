@@ -14,6 +14,7 @@ import (
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -233,7 +234,7 @@ func (r *tailRun) recordDDL(ctx context.Context, d schema.DDL, pos dmnode.Positi
 	var vs []jetstream.TableVersion
 	seen := map[schema.TableRef]bool{}
 	for _, ref := range d.Tables {
-		if seen[ref] || IsSystemSchema(ref.Schema) {
+		if seen[ref] || rules.IsSystemSchema(ref.Schema) {
 			continue
 		}
 		seen[ref] = true
@@ -247,7 +248,7 @@ func (r *tailRun) recordDDL(ctx context.Context, d schema.DDL, pos dmnode.Positi
 	if err := r.schemas.PutTables(ctx, r.t.source, vs); err != nil {
 		return fmt.Errorf("record schema versions at %s: %w", pos, err)
 	}
-	if d.Schema == "" || IsSystemSchema(d.Schema) {
+	if d.Schema == "" || rules.IsSystemSchema(d.Schema) {
 		return nil
 	}
 	dv := jetstream.DatabaseVersion{Pos: pos, Name: d.Schema, Dropped: true}

@@ -3,6 +3,8 @@ package precheck
 import (
 	"fmt"
 	"strings"
+
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // Severity says whether a finding blocks the task.
@@ -72,6 +74,6 @@ func quoteString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s) + "'"
 }
 
-func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-
-func quoteTable(schema, table string) string { return quoteIdent(schema) + "." + quoteIdent(table) }
+func quoteTable(schema, table string) string {
+	return sqlgen.QuoteIdent(schema) + "." + sqlgen.QuoteIdent(table)
+}

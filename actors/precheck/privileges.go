@@ -8,6 +8,7 @@ import (
 
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // readGrants reads the current account and its privileges.
@@ -113,7 +114,7 @@ func selectFindings(g *Grants, acct account, tables []table) []Finding {
 	for _, s := range schemas {
 		out = append(out, Finding{Item: config.CheckDumpPrivilege, Severity: Error, Table: s + ".*",
 			Message: fmt.Sprintf("%s lacks SELECT on %s (%s): the dump reads every migrated table", acct, s, strings.Join(bySchema[s], ", ")),
-			Fix:     grant([]string{"SELECT"}, quoteIdent(s)+".*", acct)})
+			Fix:     grant([]string{"SELECT"}, sqlgen.QuoteIdent(s)+".*", acct)})
 	}
 	return out
 }
@@ -152,13 +153,13 @@ func targetPrivilegeFindings(g *Grants, acct account, schemas []string, sync boo
 		if len(rowMissing) > 0 {
 			out = append(out, Finding{Item: config.CheckTargetPrivilege, Severity: Error, Target: true, Table: s + ".*",
 				Message: fmt.Sprintf("%s lacks %s on %s: %s", acct, strings.Join(rowMissing, ", "), s, whatInSchema(s)),
-				Fix:     grant(rowMissing, quoteIdent(s)+".*", acct)})
+				Fix:     grant(rowMissing, sqlgen.QuoteIdent(s)+".*", acct)})
 		}
 		if len(ddlMissing) > 0 {
 			out = append(out, Finding{Item: config.CheckTargetPrivilege, Severity: Warning, Target: true, Table: s + ".*",
 				Message: fmt.Sprintf("%s lacks %s on %s: replicated DDL (ALTER TABLE, CREATE/DROP INDEX, DROP TABLE) will fail there",
 					acct, strings.Join(ddlMissing, ", "), s),
-				Fix: grant(ddlMissing, quoteIdent(s)+".*", acct)})
+				Fix: grant(ddlMissing, sqlgen.QuoteIdent(s)+".*", acct)})
 		}
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // tableInfo is what the table checks need of a table, read from
@@ -266,7 +267,7 @@ func targetColumnFindings(plans []*rules.TablePlan, up upstreamInfo, targets map
 			if u := up(p); i < len(columns)-len(p.Extra) && u != nil && u.column(c) != nil {
 				def = u.column(c).typ
 			}
-			adds = append(adds, "ADD COLUMN "+quoteIdent(c)+" "+def)
+			adds = append(adds, "ADD COLUMN "+sqlgen.QuoteIdent(c)+" "+def)
 		}
 		if len(missing) == 0 {
 			continue
@@ -339,7 +340,7 @@ func schemaDiff(a, b *tableInfo, typesOnly bool) (diff, fix string) {
 		for _, ca := range a.columns {
 			if cb := b.column(ca.name); cb != nil && !strings.EqualFold(ca.typ, cb.typ) {
 				return fmt.Sprintf("column %s is %s here and %s there", ca.name, cb.typ, ca.typ),
-					fmt.Sprintf("ALTER TABLE %s MODIFY COLUMN %s %s (or change the other table)", bt, quoteIdent(ca.name), ca.typ)
+					fmt.Sprintf("ALTER TABLE %s MODIFY COLUMN %s %s (or change the other table)", bt, sqlgen.QuoteIdent(ca.name), ca.typ)
 			}
 		}
 		return "", ""
@@ -349,11 +350,11 @@ func schemaDiff(a, b *tableInfo, typesOnly bool) (diff, fix string) {
 		case i >= len(b.columns):
 			ca := a.columns[i]
 			return fmt.Sprintf("it lacks column %s %s", ca.name, ca.typ),
-				fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s (or drop it from the other tables)", bt, quoteIdent(ca.name), ca.typ)
+				fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s (or drop it from the other tables)", bt, sqlgen.QuoteIdent(ca.name), ca.typ)
 		case i >= len(a.columns):
 			cb := b.columns[i]
 			return fmt.Sprintf("it has an extra column %s %s", cb.name, cb.typ),
-				fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s (or add it to the other tables)", bt, quoteIdent(cb.name))
+				fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s (or add it to the other tables)", bt, sqlgen.QuoteIdent(cb.name))
 		}
 		ca, cb := a.columns[i], b.columns[i]
 		if !strings.EqualFold(ca.name, cb.name) {
@@ -362,7 +363,7 @@ func schemaDiff(a, b *tableInfo, typesOnly bool) (diff, fix string) {
 		}
 		if !strings.EqualFold(ca.typ, cb.typ) {
 			return fmt.Sprintf("column %s is %s here and %s there", ca.name, cb.typ, ca.typ),
-				fmt.Sprintf("ALTER TABLE %s MODIFY COLUMN %s %s (or change the other tables)", bt, quoteIdent(ca.name), ca.typ)
+				fmt.Sprintf("ALTER TABLE %s MODIFY COLUMN %s %s (or change the other tables)", bt, sqlgen.QuoteIdent(ca.name), ca.typ)
 		}
 	}
 	if !sameKey(a.primary, b.primary) {
@@ -461,7 +462,7 @@ func autoIncrementFindings(plans []*rules.TablePlan, up upstreamInfo, targets ma
 			`or extract the source, schema or table name into a column of the key with extract-source, extract-schema or extract-table in the route`, col)
 		if p := c.Tables[0]; len(p.Extra) > 0 && !extraInKey(p) {
 			fix = fmt.Sprintf("the pre-created target table's key lacks the extracted column: ALTER TABLE %s DROP PRIMARY KEY, ADD PRIMARY KEY (%s, %s); or %s",
-				quoteTable(c.TargetSchema, c.TargetTable), quoteIdent(col), quoteIdent(p.Extra[0]), fix)
+				quoteTable(c.TargetSchema, c.TargetTable), sqlgen.QuoteIdent(col), sqlgen.QuoteIdent(p.Extra[0]), fix)
 		}
 		out = append(out, Finding{Item: config.CheckAutoIncrementID, Severity: Error, Table: c.TargetSchema + "." + c.TargetTable,
 			Message: fmt.Sprintf("%s.%s merges %d tables whose auto-increment keys nothing keeps apart: %s; rows with the same id from two of them become one row",

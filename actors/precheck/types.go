@@ -8,6 +8,7 @@ import (
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // mariadbTypes are MariaDB column types TiDB lacks, with the target type
@@ -38,7 +39,7 @@ func typeFindings(plans []*rules.TablePlan, infos map[table]*tableInfo) []Findin
 				Message: fmt.Sprintf("column %s of %s.%s is MariaDB's %s, which TiDB lacks: a target table dmnode creates holds its text form as %s, "+
 					"which keeps every value exactly; the dump and the binlog both deliver that text", c.name, p.Schema, p.Table, strings.ToUpper(base), to),
 				Fix: fmt.Sprintf("nothing for a target table dmnode creates; a target table created beforehand needs %s %s (a %s column where the target is MariaDB)",
-					quoteIdent(c.name), to, strings.ToUpper(base))})
+					sqlgen.QuoteIdent(c.name), to, strings.ToUpper(base))})
 		}
 	}
 	return out
@@ -60,7 +61,7 @@ func readSequences(ctx context.Context, q actors.Queryer) ([]table, error) {
 		if err := rows.Scan(&t.schema, &t.name); err != nil {
 			return nil, fmt.Errorf("read sequences: %w", err)
 		}
-		if !actors.IsSystemSchema(t.schema) {
+		if !rules.IsSystemSchema(t.schema) {
 			out = append(out, t)
 		}
 	}

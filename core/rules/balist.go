@@ -12,7 +12,9 @@ import (
 // systemSchemas are never migrated, whatever the block/allow list says.
 var systemSchemas = []string{"mysql", "information_schema", "performance_schema", "sys"}
 
-func isSystemSchema(schema string) bool {
+// IsSystemSchema reports whether schema is one of the server's own
+// (mysql, information_schema, performance_schema, sys), in any case.
+func IsSystemSchema(schema string) bool {
 	for _, s := range systemSchemas {
 		if strings.EqualFold(schema, s) {
 			return true

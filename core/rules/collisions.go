@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // CheckCollisions takes the plans of every upstream table of a task (all
@@ -50,7 +52,7 @@ func CheckCollisions(plans []*TablePlan) error {
 		}
 		errs = append(errs, fmt.Errorf(
 			"partition id collision in target %s column %s: source %q table %s and source %q table %s both map ids to [%d, %d] (%s)",
-			quoteTable(p.TargetSchema, p.TargetTable), quoteName(p.mapping.column),
+			quoteTable(p.TargetSchema, p.TargetTable), sqlgen.QuoteIdent(p.mapping.column),
 			q.Source, quoteTable(q.Schema, q.Table), p.Source, quoteTable(p.Schema, p.Table),
 			p.mapping.prefix, p.mapping.prefix|(maxOriginal-1), p.mapping.ids))
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // TablePlan is the compiled transformation of the rows of one upstream
@@ -155,7 +157,7 @@ func (p *TablePlan) Apply(row []any) ([]any, error) {
 		v, err := m.apply(row[m.index])
 		if err != nil {
 			return nil, fmt.Errorf("apply plan of source %q table %s column %s: %w",
-				p.Source, quoteTable(p.Schema, p.Table), quoteName(m.column), err)
+				p.Source, quoteTable(p.Schema, p.Table), sqlgen.QuoteIdent(m.column), err)
 		}
 		out[m.index] = v
 	}

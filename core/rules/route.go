@@ -8,6 +8,7 @@ import (
 
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/pattern"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // route is one compiled route rule.
@@ -164,17 +165,13 @@ func (r *Rules) findRoute(schema, table string) (*route, error) {
 
 // quoteTable renders `schema`.`table` for messages.
 func quoteTable(schema, table string) string {
-	return quoteName(schema) + "." + quoteName(table)
-}
-
-func quoteName(s string) string {
-	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+	return sqlgen.QuoteIdent(schema) + "." + sqlgen.QuoteIdent(table)
 }
 
 // describeTable names a table, or a schema when table is empty.
 func describeTable(schema, table string) string {
 	if table == "" {
-		return "schema " + quoteName(schema)
+		return "schema " + sqlgen.QuoteIdent(schema)
 	}
 	return "table " + quoteTable(schema, table)
 }

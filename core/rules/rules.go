@@ -107,7 +107,7 @@ func (r *Rules) Source() string { return r.source }
 // must match, else a matching ignore-tables entry excludes). Without a
 // block/allow list every other table is migrated.
 func (r *Rules) Allowed(schema, table string) bool {
-	if isSystemSchema(schema) {
+	if IsSystemSchema(schema) {
 		return false
 	}
 	if r.ba == nil {
@@ -133,7 +133,7 @@ func (r *Rules) Replicated(schema, table string) bool {
 // schema statements through whenever the schema level passes; dmnode does
 // not create schemas that can hold no migrated table.)
 func (r *Rules) AllowedSchema(schema string) bool {
-	if isSystemSchema(schema) {
+	if IsSystemSchema(schema) {
 		return false
 	}
 	if r.ba == nil {

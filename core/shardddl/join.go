@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // The optimistic join: the target table must take the rows of every shard,
@@ -368,7 +370,7 @@ func diff(target string, old, new *Table, extra []string) []string {
 			if ix.Kind == "primary" {
 				out = append(out, alter+"DROP PRIMARY KEY")
 			} else {
-				out = append(out, alter+"DROP INDEX "+quote(ix.Name))
+				out = append(out, alter+"DROP INDEX "+sqlgen.QuoteIdent(ix.Name))
 			}
 		}
 	}
@@ -383,7 +385,7 @@ func diff(target string, old, new *Table, extra []string) []string {
 	}
 	for _, c := range old.Columns {
 		if _, ok := new.Column(c.Name); !ok {
-			out = append(out, alter+"DROP COLUMN "+quote(c.Name))
+			out = append(out, alter+"DROP COLUMN "+sqlgen.QuoteIdent(c.Name))
 		}
 	}
 	for _, ix := range new.Indexes {

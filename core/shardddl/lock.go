@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // lock is the coordination state of one target table: its group of
@@ -71,7 +72,9 @@ func newLock(task string, target schema.TableRef, mode Mode, extra []string) *lo
 		Extra: slices.Clone(extra), Members: map[string]*memberState{}}
 }
 
-func (l *lock) targetName() string { return quote(l.Target.Schema) + "." + quote(l.Target.Name) }
+func (l *lock) targetName() string {
+	return sqlgen.QuoteIdent(l.Target.Schema) + "." + sqlgen.QuoteIdent(l.Target.Name)
+}
 
 // keys returns the member keys in order.
 func (l *lock) keys() []string {

@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/types"
 
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // Table is the part of a table's schema the optimistic join works on:
@@ -405,7 +406,7 @@ func (c Column) typeSQL() string {
 // definition renders the column as ADD COLUMN and MODIFY COLUMN take it.
 func (c Column) definition() string {
 	var b strings.Builder
-	b.WriteString(quote(c.Name) + " " + c.typeSQL())
+	b.WriteString(sqlgen.QuoteIdent(c.Name) + " " + c.typeSQL())
 	if c.Generated != "" {
 		b.WriteString(" GENERATED ALWAYS AS (" + c.Generated + ")")
 		if c.Stored {
@@ -440,11 +441,11 @@ func (ix Index) definition(extra []string) string {
 	case "primary":
 		b.WriteString("PRIMARY KEY")
 	case "unique":
-		b.WriteString("UNIQUE KEY " + quote(ix.Name))
+		b.WriteString("UNIQUE KEY " + sqlgen.QuoteIdent(ix.Name))
 	case "key":
-		b.WriteString("KEY " + quote(ix.Name))
+		b.WriteString("KEY " + sqlgen.QuoteIdent(ix.Name))
 	default:
-		b.WriteString(strings.ToUpper(ix.Kind) + " KEY " + quote(ix.Name))
+		b.WriteString(strings.ToUpper(ix.Kind) + " KEY " + sqlgen.QuoteIdent(ix.Name))
 	}
 	parts := make([]string, 0, len(ix.Columns)+len(extra))
 	for _, p := range ix.Columns {
@@ -452,14 +453,14 @@ func (ix Index) definition(extra []string) string {
 		case p.Expr != "":
 			parts = append(parts, "("+p.Expr+")")
 		case p.Length > 0:
-			parts = append(parts, fmt.Sprintf("%s(%d)", quote(p.Column), p.Length))
+			parts = append(parts, fmt.Sprintf("%s(%d)", sqlgen.QuoteIdent(p.Column), p.Length))
 		default:
-			parts = append(parts, quote(p.Column))
+			parts = append(parts, sqlgen.QuoteIdent(p.Column))
 		}
 	}
 	if ix.Kind == "primary" || ix.Kind == "unique" {
 		for _, e := range extra {
-			parts = append(parts, quote(e))
+			parts = append(parts, sqlgen.QuoteIdent(e))
 		}
 	}
 	b.WriteString(" (" + strings.Join(parts, ", ") + ")")

@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // parked is a conflicting DDL holding a member in optimistic mode.
@@ -417,7 +418,7 @@ func applyRename(target string, t, joined *Table, r rename) string {
 		for i := range t.Indexes {
 			if strings.EqualFold(t.Indexes[i].Name, r.From) {
 				t.Indexes[i].Name = r.To
-				return alter + "RENAME INDEX " + quote(r.From) + " TO " + quote(r.To)
+				return alter + "RENAME INDEX " + sqlgen.QuoteIdent(r.From) + " TO " + sqlgen.QuoteIdent(r.To)
 			}
 		}
 		return ""
@@ -438,7 +439,7 @@ func applyRename(target string, t, joined *Table, r rename) string {
 				}
 			}
 		}
-		return alter + "CHANGE COLUMN " + quote(r.From) + " " + nc.definition()
+		return alter + "CHANGE COLUMN " + sqlgen.QuoteIdent(r.From) + " " + nc.definition()
 	}
 	return ""
 }
@@ -565,7 +566,7 @@ func (l *lock) pendingDrops(keys []string) []LockStatus {
 	for _, lc := range cols {
 		d := l.Dropped[lc]
 		st := LockStatus{ID: l.ID, Task: l.Task, Target: l.Target, Mode: l.Mode, State: "pending",
-			DDLs: []string{"ALTER TABLE " + l.targetName() + " DROP COLUMN " + quote(d.Column)}}
+			DDLs: []string{"ALTER TABLE " + l.targetName() + " DROP COLUMN " + sqlgen.QuoteIdent(d.Column)}}
 		for _, k := range keys {
 			if _, has := orEmpty(l.Members[k].Schema).Column(d.Column); has {
 				st.Missing = append(st.Missing, k)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // Mode is a task's shard-mode.
@@ -52,17 +53,15 @@ type Member struct {
 // String names the member as source:`schema`.`table`; it is also the
 // member's key in the lock's JSON.
 func (m Member) String() string {
-	return m.Source + ":" + quote(m.Schema) + "." + quote(m.Table)
+	return m.Source + ":" + sqlgen.QuoteIdent(m.Schema) + "." + sqlgen.QuoteIdent(m.Table)
 }
 
 func (m Member) valid() bool { return m.Source != "" && m.Schema != "" && m.Table != "" }
 
-func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
-
 // LockID names the lock of a target table, as DM does:
 // task-`schema`.`table`.
 func LockID(task string, target schema.TableRef) string {
-	return task + "-" + quote(target.Schema) + "." + quote(target.Name)
+	return task + "-" + sqlgen.QuoteIdent(target.Schema) + "." + sqlgen.QuoteIdent(target.Name)
 }
 
 // Position orders the DDLs of one member: the binlog position of the
