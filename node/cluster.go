@@ -147,15 +147,16 @@ type heartbeats struct {
 	seen    map[string]time.Time
 	asked   map[string]time.Time // when alive was first asked about a node not heard from
 	since   time.Time            // when this node started listening
+	now     func() time.Time     // the clock; tests set their own
 }
 
 func newHeartbeats(timeout time.Duration) *heartbeats {
-	return &heartbeats{timeout: timeout, seen: map[string]time.Time{}, asked: map[string]time.Time{}, since: time.Now()}
+	return &heartbeats{timeout: timeout, seen: map[string]time.Time{}, asked: map[string]time.Time{}, since: time.Now(), now: time.Now}
 }
 
 func (h *heartbeats) beat(id string) {
 	h.mu.Lock()
-	h.seen[id] = time.Now()
+	h.seen[id] = h.now()
 	h.mu.Unlock()
 }
 
@@ -170,15 +171,15 @@ func (h *heartbeats) alive(id string) bool {
 	if !ok {
 		first, asked := h.asked[id]
 		if !asked {
-			first = time.Now()
+			first = h.now()
 			h.asked[id] = first
 		}
 		if first.Before(h.since) {
 			first = h.since
 		}
-		return time.Since(first) < h.timeout
+		return h.now().Sub(first) < h.timeout
 	}
-	return time.Since(t) < h.timeout
+	return h.now().Sub(t) < h.timeout
 }
 
 // runHeartbeats publishes this node's heartbeat every second, once it can

@@ -65,24 +65,36 @@ func TestHeartbeats(t *testing.T) {
 	if !h.alive("unheard") {
 		t.Fatal("a node not heard from yet counts as dead during the grace period")
 	}
-	h = newHeartbeats(50 * time.Millisecond)
-	h.since = time.Now().Add(-time.Second)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h = newHeartbeats(5 * time.Second)
+	h.now = func() time.Time { return clock }
+	h.since = clock.Add(-time.Minute)
 	if !h.alive("joined") {
 		t.Fatal("a node that just joined counts as dead before it could beat")
 	}
-	time.Sleep(60 * time.Millisecond)
+	clock = clock.Add(4 * time.Second)
+	if !h.alive("joined") {
+		t.Fatal("a node that joined 4s ago counts as dead within a 5s timeout")
+	}
+	clock = clock.Add(2 * time.Second)
 	if h.alive("joined") {
 		t.Fatal("a node never heard from counts as alive after the grace period")
 	}
-	h.timeout = time.Millisecond
 	h.beat("n1")
-	h.timeout = time.Hour
+	clock = clock.Add(4 * time.Second)
 	if !h.alive("n1") {
-		t.Fatal("a node that just beat counts as dead")
+		t.Fatal("a node that beat 4s ago counts as dead")
 	}
-	h.seen["n1"] = time.Now().Add(-2 * time.Hour)
+	clock = clock.Add(time.Second)
 	if h.alive("n1") {
-		t.Fatal("a silent node counts as alive")
+		t.Fatal("a node silent for the timeout counts as alive")
+	}
+	// A node started listening late gives everyone a grace period from
+	// then on.
+	h.since = clock
+	clock = clock.Add(time.Second)
+	if !h.alive("late") {
+		t.Fatal("a node unheard since this node started listening counts as dead")
 	}
 }
 
