@@ -293,3 +293,25 @@ func TestScheduleFollowsLeadership(t *testing.T) {
 		t.Fatalf("assignments of term %d after the transfer, the leader's is %d", s.AssignTerm, l2.raft.CurrentTerm())
 	}
 }
+
+// whileLeading ends with its context, and the leadership's context with it.
+func TestWhileLeadingEndsWithContext(t *testing.T) {
+	c := newTestCluster(t, 1)
+	n := c.leader(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	led := make(chan context.Context, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		whileLeading(ctx, n.raft, func(lctx context.Context, term uint64) {
+			led <- lctx
+			<-lctx.Done()
+		})
+	}()
+	lctx := <-led
+	cancel()
+	<-done
+	if lctx.Err() == nil {
+		t.Fatal("leadership context alive after whileLeading returned")
+	}
+}
