@@ -16,7 +16,8 @@
 //	applier(task,source) BINLOG_<source> ──▶ target, stream position committed with the rows
 //
 // Actors never call each other. They read and write JetStream streams and keep
-// their checkpoints in a JetStream KV bucket (package jetstream), so any actor
+// their checkpoints in a JetStream KV bucket (package jetstream), or, for the
+// applier, in the target in the same transaction as the rows, so any actor
 // can be restarted anywhere and continue where it stopped. The rules of a task
 // (package core/...) are pure: configuration decoding, routing, column mapping,
 // schema tracking and SQL generation have no I/O and no clock.

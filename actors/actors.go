@@ -1,7 +1,9 @@
 // Package actors holds dmnode's shard actors: the dumper, loader, tailer and
 // applier. Each is a small unit with one method, Run(ctx), and an explicit
-// checkpoint in the JetStream KV bucket, so the node host can start it on
-// any node and it continues where its previous incarnation stopped.
+// checkpoint (in the JetStream KV bucket; the applier's in the target, with
+// the rows; the loader's are the acknowledgements of its durable consumer),
+// so the node host can start it on any node and it continues where its
+// previous incarnation stopped.
 //
 // Run returns nil when its work is finished (a dumper after the last chunk)
 // or when its context ends, and an error when it cannot go on. Errors wrapped

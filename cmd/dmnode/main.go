@@ -1,5 +1,6 @@
-// Command dmnode is the single dmnode binary: a node (dev) and the client
-// commands that talk to any node.
+// Command dmnode is the single dmnode binary: a node (dmnode start, or
+// dmnode dev for a single node) and the client commands that talk to any
+// node.
 package main
 
 import (
