@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/schema"
@@ -229,6 +230,39 @@ func TestReplicas(t *testing.T) {
 	for live, want := range map[int]int{0: 1, 1: 1, 2: 2, 3: 3, 5: 3} {
 		if got := n.replicas(live); got != want {
 			t.Errorf("replicas(%d) = %d, want %d", live, got, want)
+		}
+	}
+}
+
+// Requests the handlers refuse before touching a database, each with an
+// error that names what is wrong.
+func TestRequestValidation(t *testing.T) {
+	n := apiNode(t)
+	ctx := context.Background()
+	full := &catalog.Task{Name: "f", YAML: "f", Mode: catalog.ModeFull, Sources: map[string]*catalog.TaskSource{"s1": {}}}
+	if err := n.propose(ctx, catalog.Command{Op: catalog.OpSubmitTask, Task: full}); err != nil {
+		t.Fatal(err)
+	}
+	bad := []File{{Name: "task.yaml", Data: "name: [\n"}}
+	for _, c := range []struct {
+		name string
+		h    handler
+		req  *Request
+		want string
+	}{
+		{"check without a file", n.apiTaskCheck, &Request{}, "exactly one task file"},
+		{"check of an undecodable file", n.apiTaskCheck, &Request{Files: bad}, "task.yaml"},
+		{"submit without a file", n.apiTaskSubmit, &Request{}, "exactly one task file"},
+		{"submit of two files", n.apiTaskSubmit, &Request{Files: append(bad, bad...)}, "exactly one task file"},
+		{"update without a file", n.apiTaskUpdate, &Request{}, "exactly one task file"},
+		{"update of an undecodable file", n.apiTaskUpdate, &Request{Files: bad}, "task.yaml"},
+		{"cutover with an unknown freeze", n.apiTaskCutover, &Request{Name: "t", Cutover: &Cutover{Freeze: "lock"}}, `freeze "lock"`},
+		{"cutover with a long freeze", n.apiTaskCutover, &Request{Name: "t", Cutover: &Cutover{FreezeTimeout: time.Hour}}, "at most"},
+		{"verify of an unknown task", n.apiTaskVerify, &Request{Name: "nope"}, "task nope not found"},
+		{"verify while dumping", n.apiTaskVerify, &Request{Name: "f"}, "still in stage dump"},
+	} {
+		if _, err := c.h(ctx, c.req); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
 		}
 	}
 }
