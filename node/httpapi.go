@@ -63,6 +63,10 @@ type httpAPI struct {
 	n    *Node
 	hs   map[string]handler
 	hist *history
+	// ctx ends when the node stops serving HTTP; wg tracks the sampler
+	// and the verifications running in the background.
+	ctx context.Context
+	wg  sync.WaitGroup
 
 	mu       sync.Mutex
 	verifies map[string]*verifyRun
@@ -86,7 +90,7 @@ var httpOnlyExcluded = map[string]bool{"cluster.join": true}
 // mountAPI adds the HTTP API, its OpenAPI document and the web console to
 // mux, and starts the history sampler; the returned function stops it.
 func (n *Node) mountAPI(mux *http.ServeMux) (stop func()) {
-	a := &httpAPI{n: n, hs: n.handlers(), hist: newHistory(historyInterval, historyLen), verifies: map[string]*verifyRun{}}
+	a := &httpAPI{n: n, hs: n.handlers(), hist: newHistory(historyInterval, historyLen), verifies: map[string]*verifyRun{}, ctx: context.Background()}
 	routes := a.routes()
 	for _, rt := range routes {
 		mux.HandleFunc(rt.muxPattern(), rt.serve)
@@ -105,9 +109,9 @@ func (n *Node) mountAPI(mux *http.ServeMux) (stop func()) {
 	})
 	mountConsole(mux)
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { a.sample(ctx) })
-	return func() { cancel(); wg.Wait() }
+	a.ctx = ctx
+	a.wg.Go(func() { a.sample(ctx) })
+	return func() { cancel(); a.wg.Wait() }
 }
 
 // apiError is the body of a failed request: dmnode's error text (the same
@@ -278,12 +282,12 @@ func (a *httpAPI) startVerify(w http.ResponseWriter, r *http.Request) {
 	a.verifies[name] = run
 	snap := *run
 	a.mu.Unlock()
-	go a.runVerify(name, run)
+	a.wg.Go(func() { a.runVerify(name, run) })
 	writeJSON(w, http.StatusAccepted, snap)
 }
 
 func (a *httpAPI) runVerify(name string, run *verifyRun) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	ctx, cancel := context.WithTimeout(a.ctx, time.Hour)
 	defer cancel()
 	var state *verify.State
 	for {

@@ -361,38 +361,46 @@ func TestHTTPAPIFollowerForwardsWrites(t *testing.T) {
 		m.start(t, n, extra...) // the later --http-port wins over launch's 0
 	}
 	m.seed(200)
-	var follower *clusterNode
-	harness.Eventually(t, 60*time.Second, func() error {
-		leader := m.leader()
-		if leader == nil {
-			return fmt.Errorf("no leader")
-		}
+	// Each write goes to whichever node is a follower at that moment:
+	// leadership may move under load (2 s heartbeat timeout).
+	clients := map[string]*httpClient{}
+	viaFollower := func(what string) *httpClient {
+		t.Helper()
+		var leader *clusterNode
+		harness.Eventually(t, 60*time.Second, func() error {
+			n, ms, err := m.find(func(mb member) bool { return mb.Leader })
+			if err == nil && n == nil {
+				err = fmt.Errorf("no leader: %+v", ms)
+			}
+			leader = n
+			return err
+		})
 		for _, n := range m.nodes {
 			if n != leader {
-				follower = n
+				if clients[n.name] == nil {
+					m.httpPort = ports[n.name]
+					clients[n.name] = m.http()
+				}
+				t.Logf("%s through %s's HTTP API (%s leads)", what, n.name, leader.name)
+				return clients[n.name]
 			}
 		}
+		t.Fatal("no follower")
 		return nil
-	})
-	m.httpPort = ports[follower.name]
-	h := m.http()
-	t.Logf("writing through %s's HTTP API (follower)", follower.name)
+	}
 
-	h.expect(201, "POST", "/api/v1/sources", map[string]any{"source": map[string]any{
+	viaFollower("create the source").expect(201, "POST", "/api/v1/sources", map[string]any{"source": map[string]any{
 		"source_name": sourceID(0), "host": "127.0.0.1", "port": m.sources[0].Port, "user": "root", "password": "",
 		"enable_gtid": false, "enable": true}}, nil)
-	h.expect(201, "POST", "/api/v1/tasks", readFile(t, m.oneSourceTask("follow", "dmtest")), nil, "application/yaml")
-	h.waitDMStatus("follow", "Running", "Sync")
+	viaFollower("create the task").expect(201, "POST", "/api/v1/tasks", readFile(t, m.oneSourceTask("follow", "dmtest")), nil, "application/yaml")
+	viaFollower("watch").waitDMStatus("follow", "Running", "Sync")
 	w := startWriters(t, m.sources, 61)
 	waitForOps(t, w, 200)
-	h.expect(200, "POST", "/api/v1/tasks/follow/stop", nil, nil)
-	h.waitDMStatus("follow", "Stopped", "Sync")
-	h.expect(200, "POST", "/api/v1/tasks/follow/start", nil, nil)
-	h.waitDMStatus("follow", "Running", "Sync")
+	viaFollower("stop the task").expect(200, "POST", "/api/v1/tasks/follow/stop", nil, nil)
+	viaFollower("watch").waitDMStatus("follow", "Stopped", "Sync")
+	viaFollower("start the task").expect(200, "POST", "/api/v1/tasks/follow/start", nil, nil)
+	viaFollower("watch").waitDMStatus("follow", "Running", "Sync")
 	waitForOps(t, w, w.count()+200)
 	w.stop(t)
-	if leader := m.leader(); leader == follower {
-		t.Fatalf("%s became the leader during the test: the writes were not shown forwarded", follower.name)
-	}
 	m.expectEqual("dmtest.t1 (task created through a follower)", func(int) string { return "SELECT id, c, port FROM dmtest.t1" }, "SELECT id, c, port FROM dmtest.t1")
 }
