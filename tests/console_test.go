@@ -155,14 +155,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	out := filepath.Join("out", "console.png")
+	shot := filepath.Join("out", "console.png")
 	if err := os.MkdirAll("out", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(out, png, 0o644); err != nil {
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshot: tests/%s (%d bytes)", out, len(png))
+	t.Logf("screenshot: tests/%s (%d bytes)", shot, len(png))
 
 	// The second shard's ALTER resolves the lock; the rows converge.
 	c.sources[1].Exec(t, "ALTER TABLE dmtest.t1 ADD COLUMN note varchar(20) NULL")
@@ -170,5 +170,30 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.CSS(task+` tr.lock`)))
 	waitForOps(t, w, w.count()+100)
 	w.stop(t)
+
+	// Verification from the console: confirmed, run by the node, its
+	// report shown per table.
+	runBrowser(t, ctx, "verify", 4*time.Minute,
+		chromedp.Click(chromedp.CSS(task+` button[data-action="verify"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm[open] #confirm-ok`)),
+		chromedp.Click(chromedp.CSS(`#confirm-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(task+` .verify .verify-result.ok`)),
+	)
+	t.Logf("verification in the console: %q", textOf(t, ctx, task+` .verify table tbody`))
+
+	// A precheck of a pasted task file: the node's findings, each with
+	// its fix, or a pass.
+	check := readFile(t, c.partitionIDTask("console-check", "    threads: 2\n"))
+	runBrowser(t, ctx, "precheck", 2*time.Minute,
+		chromedp.SetValue(chromedp.CSS(`#check-yaml`), check),
+		chromedp.Click(chromedp.CSS(`#check-run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#check-out p.ok, #check-out p.error`)),
+	)
+	out := textOf(t, ctx, `#check-out`)
+	t.Logf("precheck in the console:\n%s", out)
+	if !strings.Contains(out, "passes the precheck") && !strings.Contains(out, "fix") {
+		t.Fatalf("precheck shows neither a pass nor findings with fixes:\n%s", out)
+	}
+
 	c.expectEqual("dmtest.t after the console's pause, resume and a shard DDL", partitionIDQuery, "SELECT id, c, port FROM dmtest.t")
 }

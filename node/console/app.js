@@ -105,12 +105,17 @@ function render() {
 function renderTask(t) {
   const name = esc(t.name);
   const running = t.state === "running";
-  const rows = (t.sources || []).map(s => `
+  const rows = (t.sources || []).map(s => {
+    // The copy's share: status gives it while dumping and loading; past
+    // the load (sync, done) the copy is complete.
+    const copied = s.stage === "sync" || s.stage === "done" || (s.rows_estimated > 0 && s.rows_loaded >= s.rows_estimated);
+    const pct = copied ? 100 : Math.min(100, s.percent || 0);
+    return `
     <tr data-source="${esc(s.source)}">
       <td class="mono">${esc(s.source)}</td>
       <td><span class="badge stage ${esc(s.stage)}">${esc(s.stage)}</span></td>
-      <td><span class="bar" title="${s.percent.toFixed(1)}%"><span style="width:${Math.min(100, s.percent).toFixed(1)}%"></span></span> ${s.percent.toFixed(1)}%
-        <div class="muted">${s.rows_loaded} / ~${s.rows_estimated} rows, ${s.chunks_done}/${s.chunks_total} chunks</div></td>
+      <td><span class="bar" title="copy ${pct.toFixed(1)}%"><span style="width:${pct.toFixed(1)}%"></span></span> ${pct.toFixed(1)}%
+        <div class="muted">${s.rows_loaded} / ~${s.rows_estimated} rows copied, ${s.chunks_done}/${s.chunks_total} chunks</div></td>
       <td>${rate(s.rows_per_second)}</td>
       <td>${duration(s.eta_seconds)}</td>
       <td class="lag">${s.stage === "sync" ? duration(s.lag_seconds) : "–"}</td>
@@ -118,7 +123,8 @@ function renderTask(t) {
       <td>${s.last_error ? `<span class="error">${esc(s.last_error)}</span>` : ""}
         ${(s.warnings || []).map(w => `<div class="warn">${esc(w)}</div>`).join("")}
         ${s.next ? `<div class="muted">next: <code>${esc(s.next)}</code></div>` : ""}</td>
-    </tr>`).join("");
+    </tr>`;
+  }).join("");
   return `
   <div class="task" data-task="${name}">
     <div class="task-head">
