@@ -68,6 +68,8 @@ type httpAPI struct {
 	ctx context.Context
 	wg  sync.WaitGroup
 
+	doc []byte // the OpenAPI document, built once the routes are known
+
 	mu       sync.Mutex
 	verifies map[string]*verifyRun
 }
@@ -100,10 +102,7 @@ func (n *Node) mountAPI(mux *http.ServeMux) (stop func()) {
 		// A test proves the document builds; a node still serves its API.
 		n.log.Error("openapi document", "err", err)
 	}
-	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
-	})
+	a.doc = doc
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no route %s %s: /api/v1/openapi.json lists the routes", r.Method, r.URL.Path), Code: http.StatusNotFound})
 	})
@@ -213,6 +212,15 @@ func (a *httpAPI) routes() []apiRoute {
 		}
 	}
 	rs = append(rs,
+		apiRoute{
+			Method: http.MethodGet, Path: "/api/v1/openapi.json", Tag: "dmnode",
+			Summary: "this document",
+			Resp:    map[string]any{}, Status: http.StatusOK,
+			serve: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(a.doc)
+			},
+		},
 		apiRoute{
 			Method: http.MethodGet, Path: "/api/v1/dmnode/history", Tag: "dmnode", Query: []string{"task"},
 			Summary: "the node's own history of each task's per-source lag, rate and progress over the last hour",

@@ -2,12 +2,15 @@ package node
 
 import (
 	"context"
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3gen"
@@ -21,6 +24,28 @@ import (
 // long-maintained Go OpenAPI 3 library that oapi-codegen itself builds on;
 // it needs no code generation step and no framework around net/http,
 // which keeps the control API's one handler map the only service layer.
+
+var (
+	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// customizeSchema makes the reflected schemas say what encoding/json
+// writes: a nil slice or map is null, a type with its own MarshalJSON may
+// be anything, one with MarshalText is a string.
+func customizeSchema(_ string, t reflect.Type, _ reflect.StructTag, schema *openapi3.Schema) error {
+	switch {
+	case t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler):
+		if t != reflect.TypeFor[time.Time]() {
+			*schema = openapi3.Schema{Nullable: true}
+		}
+	case t.Implements(textMarshaler) || reflect.PointerTo(t).Implements(textMarshaler):
+		*schema = *openapi3.NewStringSchema()
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Map:
+		schema.Nullable = true
+	}
+	return nil
+}
 
 var nonIdent = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 
@@ -41,7 +66,7 @@ func openAPIDocument(routes []apiRoute) ([]byte, error) {
 	// Each route's schemas are inline: openapi3gen's component export
 	// loses nested types shared between values (v0.153.0).
 	schemaOf := func(v any) (*openapi3.SchemaRef, error) {
-		return openapi3gen.NewSchemaRefForValue(v, nil)
+		return openapi3gen.NewSchemaRefForValue(v, nil, openapi3gen.SchemaCustomizer(customizeSchema))
 	}
 	errRef, err := schemaOf(apiError{})
 	if err != nil {

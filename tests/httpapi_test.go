@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
 	"github.com/dmnode/dmnode/tests/harness"
 )
 
@@ -19,6 +25,46 @@ import (
 type httpClient struct {
 	t    *testing.T
 	base string
+	// router, when set, finds each request's operation in the node's
+	// OpenAPI document, and every answer is validated against it.
+	router routers.Router
+	// checked counts the answers validated.
+	checked int
+}
+
+// checkAgainstOpenAPI loads the node's /api/v1/openapi.json; from then on
+// every answer must match the document's schema for its route and status.
+func (h *httpClient) checkAgainstOpenAPI() {
+	h.t.Helper()
+	_, data := h.do("GET", "/api/v1/openapi.json", nil)
+	doc, err := openapi3.NewLoader().LoadFromData(data)
+	if err != nil {
+		h.t.Fatalf("load the openapi document: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: h.base}}
+	if h.router, err = legacy.NewRouter(doc); err != nil {
+		h.t.Fatalf("openapi router: %v", err)
+	}
+}
+
+// validate checks one answer against the document (routes it lacks are
+// the 404 cases, checked by status).
+func (h *httpClient) validate(req *http.Request, resp *http.Response, body []byte) {
+	h.t.Helper()
+	route, params, err := h.router.FindRoute(req)
+	if err != nil {
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 resp.StatusCode, Header: resp.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		h.t.Errorf("%s %s: status %d: the answer does not match the OpenAPI document: %v\n%.2000s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+	h.checked++
 }
 
 // http returns a client of the node's HTTP API once the node serves it (a
@@ -74,6 +120,9 @@ func (h *httpClient) do(method, path string, body any, contentType ...string) (i
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.router != nil {
+		h.validate(req, resp, data)
 	}
 	return resp.StatusCode, data
 }
@@ -161,6 +210,8 @@ func TestHTTPAPISeedExample(t *testing.T) {
 	c := newCluster(t, 3)
 	c.seed(300)
 	h := c.http()
+	h.checkAgainstOpenAPI()
+	defer func() { t.Logf("%d answers matched the OpenAPI document", h.checked) }()
 
 	// Bad input: the key and line are named; unknown routes and names 404.
 	status, data := h.do("POST", "/api/v1/dmnode/source.add", map[string]any{"files": []map[string]string{{
