@@ -14,20 +14,23 @@ import (
 
 // httpServer is the node's HTTP listener; close waits for it to stop.
 type httpServer struct {
-	srv  *http.Server
-	done chan struct{}
+	srv     *http.Server
+	done    chan struct{}
+	stopAPI func()
 }
 
 func (h *httpServer) Close() error {
 	err := h.srv.Close()
 	<-h.done
+	h.stopAPI()
 	return err
 }
 
 // serveHTTP serves the node's HTTP port: /healthz answers 200 while a Raft
 // leader is known and 503 otherwise; /metrics serves the node's Prometheus
 // metrics (see metrics.go); with Config.Pprof, /debug/pprof/ serves Go's
-// profiler.
+// profiler; the HTTP API, /api/v1/openapi.json and the web console at /
+// are mounted by mountAPI.
 func (n *Node) serveHTTP() (*httpServer, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{
@@ -51,12 +54,14 @@ func (n *Node) serveHTTP() (*httpServer, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	stopAPI := n.mountAPI(mux) // the HTTP API, its OpenAPI document and the console (httpapi.go)
 	addr := fmt.Sprintf("%s:%d", n.cfg.Host, n.cfg.HTTPPort)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		stopAPI()
 		return nil, fmt.Errorf("listen for http on %s: %w", addr, err)
 	}
-	h := &httpServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
+	h := &httpServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{}), stopAPI: stopAPI}
 	go func() {
 		defer close(h.done)
 		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
