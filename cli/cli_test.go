@@ -36,7 +36,7 @@ func TestServerFlagAnywhere(t *testing.T) {
 			if code != exitUnreachable {
 				t.Fatalf("exit code %d, want %d; stderr: %s", code, exitUnreachable, errOut.String())
 			}
-			if !strings.Contains(errOut.String(), "no dmnode at nats://"+tc.want) || !strings.Contains(errOut.String(), "dmnode dev") {
+			if !strings.Contains(errOut.String(), "no NATS server answers at nats://"+tc.want) || !strings.Contains(errOut.String(), "dmnode dev") {
 				t.Fatalf("stderr %q does not name %s and how to start a node", errOut.String(), tc.want)
 			}
 		})

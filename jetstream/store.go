@@ -137,6 +137,9 @@ func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
 			Storage:     jetstream.FileStorage,
 			Replicas:    replicas,
 		})
+		if err != nil {
+			err = explainReplicas(err, replicas)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open checkpoint bucket: %w", err)
@@ -167,9 +170,12 @@ func waitJetStream(ctx context.Context, js jetstream.JetStream) error {
 	}
 }
 
+// MaxReplicas is the largest replication factor JetStream allows.
+const MaxReplicas = 5
+
 // SetReplicas raises the replication factor new streams are created with.
 func (s *Store) SetReplicas(n int) {
-	n = min(max(n, 1), 3)
+	n = min(max(n, 1), MaxReplicas)
 	for {
 		old := s.replicas.Load()
 		if int(old) >= n || s.replicas.CompareAndSwap(old, int32(n)) {
@@ -178,12 +184,12 @@ func (s *Store) SetReplicas(n int) {
 	}
 }
 
-// Scale sets the replication factor for new streams to min(members, 3) and
-// raises existing streams and the checkpoint bucket to it. It never lowers
-// a stream's replicas. It returns nil only once every stream has been seen
+// Scale sets the replication factor for new streams to want and raises
+// existing streams and the checkpoint bucket to it. It never lowers a
+// stream's replicas. It returns nil only once every stream has been seen
 // at that factor.
-func (s *Store) Scale(ctx context.Context, members int) error {
-	want := min(max(members, 1), 3)
+func (s *Store) Scale(ctx context.Context, want int) error {
+	want = min(max(want, 1), MaxReplicas)
 	if int(s.replicas.Load()) < want {
 		s.replicas.Store(int32(want))
 	}
@@ -193,7 +199,7 @@ func (s *Store) Scale(ctx context.Context, members int) error {
 	names := s.JS.StreamNames(ctx)
 	var errs []error
 	for name := range names.Name() {
-		if !strings.HasPrefix(name, "BINLOG_") && !strings.HasPrefix(name, "SNAPSHOT_") && name != "KV_"+Bucket {
+		if !isOurs(name) {
 			continue
 		}
 		st, err := s.JS.Stream(ctx, name)
@@ -241,6 +247,56 @@ func (s *Store) Scale(ctx context.Context, members int) error {
 	return nil
 }
 
+func isOurs(stream string) bool {
+	return strings.HasPrefix(stream, "BINLOG_") || strings.HasPrefix(stream, "SNAPSHOT_") || stream == "KV_"+Bucket
+}
+
+// Repair finds dmnode's streams (and the checkpoint bucket) configured with
+// fewer than want replicas, say because they were created while the
+// setting was lower or were changed by hand, and raises them by a stream
+// update. It returns, for each stream it could not raise, its name, its
+// replicas and why; err is set when the streams cannot be listed.
+func (s *Store) Repair(ctx context.Context, want int) ([]string, error) {
+	want = min(max(want, 1), MaxReplicas)
+	s.SetReplicas(want)
+	names := s.JS.StreamNames(ctx)
+	var under []string
+	for name := range names.Name() {
+		if !isOurs(name) {
+			continue
+		}
+		st, err := s.JS.Stream(ctx, name)
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrStreamNotFound) {
+				under = append(under, fmt.Sprintf("%s: cannot read its replicas: %v", name, err))
+			}
+			continue
+		}
+		cfg := st.CachedInfo().Config
+		if cfg.Replicas >= want {
+			continue
+		}
+		have := cfg.Replicas
+		cfg.Replicas = want
+		if _, err := s.JS.UpdateStream(ctx, cfg); err != nil {
+			under = append(under, fmt.Sprintf("%s: R%d, configured R%d: %v", name, have, want, explainReplicas(err, want)))
+		}
+	}
+	return under, names.Err()
+}
+
+// explainReplicas adds to a JetStream error that refused a replication
+// factor what it means for the operator.
+func explainReplicas(err error, want int) error {
+	var apiErr *jetstream.APIError
+	// The server's codes: 10005 no suitable peers, 10023 insufficient
+	// resources, 10074 replicas > 1 not supported in non-clustered mode.
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10005 || apiErr.ErrorCode == 10023 || apiErr.ErrorCode == 10074) {
+		return fmt.Errorf("%w: the NATS cluster has fewer JetStream servers than the %d replicas configured (--replicas)", err, want)
+	}
+	return err
+}
+
 // replicasCurrent checks that a stream has a leader and that need of its
 // want replicas (the leader included) are caught up with it.
 func replicasCurrent(info *jetstream.StreamInfo, want, need int) error {
@@ -271,6 +327,9 @@ func (s *Store) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (j
 		st, err = s.JS.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			st, err = s.JS.Stream(ctx, cfg.Name)
+		}
+		if err != nil {
+			err = explainReplicas(err, cfg.Replicas)
 		}
 	}
 	return st, err

@@ -70,6 +70,8 @@ type Response struct {
 	// ClusterKeys answers cluster.join: the keys that seal stored
 	// passwords, which every member holds.
 	ClusterKeys string `json:"cluster_keys,omitempty"`
+	// Health answers node.health: the node's view of NATS and JetStream.
+	Health []NodeHealth `json:"health,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -116,6 +118,7 @@ func (n *Node) handlers() map[string]handler {
 		"cluster.join":    n.apiClusterJoin,
 		"cluster.remove":  n.apiClusterRemove,
 		"cluster.leave":   n.apiClusterLeave,
+		"node.health":     n.apiNodeHealth,
 		"task.ddl-locks":  n.apiDDLLocks,
 		"task.ddl-unlock": n.apiDDLUnlock,
 		"task.skip":       n.apiTaskSkip,

@@ -232,6 +232,11 @@ type MemberStatus struct {
 	Actors  int  `json:"actors"`
 	// ActorIDs names the actors placed on the member.
 	ActorIDs []string `json:"actor_ids,omitempty"`
+	// NATS and JetStream are the member's own view of its connection and
+	// of JetStream (health.go), Health the details.
+	NATS      string      `json:"nats_state"`
+	JetStream string      `json:"jetstream_state"`
+	Health    *NodeHealth `json:"health,omitempty"`
 }
 
 func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, error) {
@@ -248,10 +253,14 @@ func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, e
 		actors[a.Node] = append(actors[a.Node], id)
 	}
 	resp := &Response{}
+	hs := n.clusterHealth(ctx, st)
 	for _, id := range st.MemberIDs() {
+		h := hs[id]
+		natsState, jsState := h.State()
 		resp.Members = append(resp.Members, MemberStatus{
 			Member: *st.Members[id], Voter: voters[id], Leader: string(leader) == id,
 			Healthy: id == n.id || n.beats.alive(id), Actors: len(actors[id]), ActorIDs: actors[id],
+			NATS: natsState, JetStream: jsState, Health: &h,
 		})
 		sort.Strings(resp.Members[len(resp.Members)-1].ActorIDs)
 	}
