@@ -110,6 +110,11 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 				if s.GapBytes >= 0 {
 					behind = size(s.GapBytes)
 				}
+				if s.RelayUnavailable != "" {
+					// Progress cannot be read: the last figures are not
+					// the current ones.
+					progress, lag, behind = "? (relay unavailable)", "?", "?"
+				}
 			}
 			if s.ETASeconds >= 0 {
 				eta = (time.Duration(s.ETASeconds) * time.Second).String()

@@ -323,7 +323,7 @@ func (c *taskCollector) collectSource(ch chan<- prometheus.Metric, t *catalog.Ta
 		ch <- prometheus.MustNewConstMetric(descDumpProgress, prometheus.GaugeValue, float64(ss.ChunksTotal), task, src, "total")
 	}
 	ts := t.Sources[src]
-	if ts == nil || strings.HasPrefix(ss.LastError, "progress unavailable") {
+	if ts == nil || strings.HasPrefix(ss.LastError, "progress unavailable") || ss.RelayUnavailable != "" {
 		return
 	}
 	// What is left of the phase, in units that shrink as it advances.

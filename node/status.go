@@ -280,7 +280,9 @@ func (n *Node) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[strin
 		}
 		if up, _, _ := n.health.available(); !up && ss.RelayUnavailable != "" {
 			// This node cannot read the progress: what the catalog and
-			// the nodes' memory hold is all there is.
+			// the nodes' memory hold is all there is; the figures are
+			// unknown, not zero.
+			ss.ETASeconds, ss.GapBytes, ss.BinlogPurgeSecondsLeft, ss.LagSeconds = -1, -1, -1, -1
 			unrecorded()
 			out.Sources = append(out.Sources, ss)
 			continue
