@@ -143,7 +143,7 @@ func (h *health) woken() <-chan struct{} {
 // is logged, and a return wakes the actors.
 func (h *health) setJetStream(ok bool, cause string) {
 	h.mu.Lock()
-	was := h.jsUp
+	was, since := h.jsUp, h.jsSince
 	if ok {
 		h.fails = 0
 	} else {
@@ -158,11 +158,11 @@ func (h *health) setJetStream(ok bool, cause string) {
 	case down:
 		h.jsCause = cause // still down: the latest reason
 	}
-	since := h.jsSince
 	h.mu.Unlock()
 	switch {
 	case ok && !was:
-		h.n.log.Info("jetstream available", "after", time.Since(since).Round(time.Millisecond))
+		// since is when it went down (or when the node started).
+		h.n.log.Info("jetstream available", "unavailable_for", time.Since(since).Round(time.Millisecond))
 		h.wake()
 		h.flushUnrecorded()
 	case down && was:

@@ -245,11 +245,13 @@ func (h *host) recordError(spec catalog.ActorSpec, err error, permanent bool) {
 		werr = h.n.store.Delete(ctx, key)
 	} else {
 		e := ActorError{Actor: spec.ID(), Error: err.Error(), Permanent: permanent, Time: time.Now().UTC()}
-		if up, _, cause := h.n.health.available(); !up {
-			// Written once JetStream is back (health.flushUnrecorded).
+		if up, _, _ := h.n.health.available(); !up {
+			// Written once JetStream is back (health.flushUnrecorded);
+			// the actor's error is logged by supervise.
 			h.n.health.keepError(key, e)
-			werr = errors.New("jetstream unavailable: " + cause)
-		} else if werr = h.n.store.Put(ctx, key, e); werr != nil {
+			return
+		}
+		if werr = h.n.store.Put(ctx, key, e); werr != nil {
 			// The KV is down (most likely why the actor failed): the node
 			// keeps the error and shows it in status until it can write it.
 			h.n.health.keepError(key, e)

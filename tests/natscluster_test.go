@@ -311,6 +311,15 @@ func TestNATSClusterOutage(t *testing.T) {
 	if out, err := harness.Run(t, c.bin, "--server", c.server(), "task", "status", "ncl"); err != nil {
 		t.Fatalf("task status after recovery: %v\n%s", err, out)
 	}
+	// What the nodes saw, for the record.
+	for name, p := range nodes {
+		for _, line := range strings.Split(p.Log(), "\n") {
+			if strings.Contains(line, "jetstream available") || strings.Contains(line, "jetstream unavailable") ||
+				strings.Contains(line, "actor woken") || strings.Contains(line, "nats reconnected") {
+				t.Logf("%s: %.200s", name, line)
+			}
+		}
+	}
 }
 
 // markers measures whether rows flow: a row written on every source, and
