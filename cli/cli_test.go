@@ -159,3 +159,19 @@ func TestEncrypt(t *testing.T) {
 		t.Error("a missing key file: exit 0")
 	}
 }
+
+// Flags of the embedded NATS server make no sense with --nats-url: a usage
+// error, before anything starts.
+func TestStartNATSURLFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"start", "--data-dir", dir, "--nats-url", "nats://127.0.0.1:1", "--nats-port", "4300"},
+		{"start", "--data-dir", dir, "--nats-url", "nats://127.0.0.1:1", "--cluster-port", "6300"},
+		{"start", "--data-dir", dir, "--replicas", "7"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := Main(args, &out, &errOut); code != exitUsage {
+			t.Errorf("%v: exit code %d, want %d; stderr: %s", args, code, exitUsage, errOut.String())
+		}
+	}
+}

@@ -250,6 +250,9 @@ func (h *health) forget(key string) {
 
 // flushUnrecorded writes the errors kept in memory to the KV.
 func (h *health) flushUnrecorded() {
+	if !h.n.storeReady.Load() {
+		return
+	}
 	h.mu.Lock()
 	kept := make(map[string]ActorError, len(h.unrecorded))
 	for k, e := range h.unrecorded {
