@@ -103,10 +103,12 @@ func (h *health) watch(nc *nats.Conn) {
 		h.kick()
 	})
 	nc.SetClosedHandler(func(c *nats.Conn) {
+		// The node closes it when it stops, or the client gave up: no
+		// log line, only the state.
 		h.mu.Lock()
 		h.natsUp, h.natsSince, h.natsCause = false, time.Now(), "connection closed"
+		h.jsUp, h.jsSince, h.jsCause = false, time.Now(), "nats connection closed"
 		h.mu.Unlock()
-		h.setJetStream(false, "nats connection closed")
 	})
 }
 
