@@ -76,18 +76,62 @@ func Token(name string) string {
 	return b.String()
 }
 
+// deployment names the dmnode deployment whose subjects, streams and bucket
+// this process uses (SetDeployment); empty, the names are unprefixed.
+var deployment atomic.Pointer[string]
+
+// SetDeployment sets the deployment name that prefixes every subject
+// ("NAME.dmnode.api.…"), stream ("NAME_BINLOG_…") and the checkpoint bucket
+// ("NAME_dmnode_checkpoints"), so that deployments sharing one NATS
+// account do not collide. Set it once at start, before any name is used;
+// empty (the default) keeps the unprefixed names of earlier releases.
+func SetDeployment(name string) error {
+	if name != "" && (Token(name) != name || strings.Contains(name, "_")) {
+		return fmt.Errorf("deployment name %q: use letters, digits and '-' only", name)
+	}
+	deployment.Store(&name)
+	return nil
+}
+
+// Deployment returns the deployment name set by SetDeployment.
+func Deployment() string {
+	if d := deployment.Load(); d != nil {
+		return *d
+	}
+	return ""
+}
+
+// Subject prefixes a subject with the deployment name.
+func Subject(s string) string {
+	if d := Deployment(); d != "" {
+		return d + "." + s
+	}
+	return s
+}
+
+// Name prefixes a stream or bucket name with the deployment name.
+func Name(s string) string {
+	if d := Deployment(); d != "" {
+		return d + "_" + s
+	}
+	return s
+}
+
+// BucketName is the checkpoint bucket of this deployment.
+func BucketName() string { return Name(Bucket) }
+
 // BinlogStream is the stream name of a source's relay log.
-func BinlogStream(source string) string { return "BINLOG_" + Token(source) }
+func BinlogStream(source string) string { return Name("BINLOG_" + Token(source)) }
 
 // BinlogSubject is the subject a source's tailer publishes to.
-func BinlogSubject(source string) string { return "dmnode.binlog." + Token(source) }
+func BinlogSubject(source string) string { return Subject("dmnode.binlog." + Token(source)) }
 
 // SnapshotStream is the stream name of a task's dumped chunks.
-func SnapshotStream(task string) string { return "SNAPSHOT_" + Token(task) }
+func SnapshotStream(task string) string { return Name("SNAPSHOT_" + Token(task)) }
 
 // SnapshotSubject is the subject of one source's chunks within a task.
 func SnapshotSubject(task, source string) string {
-	return "dmnode.snapshot." + Token(task) + "." + Token(source)
+	return Subject("dmnode.snapshot." + Token(task) + "." + Token(source))
 }
 
 // Key builds a checkpoint key from its parts, e.g. Key("apply", task,
@@ -128,10 +172,10 @@ func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
 	if err := waitJetStream(ctx, js); err != nil {
 		return nil, err
 	}
-	kv, err := js.KeyValue(ctx, Bucket)
+	kv, err := js.KeyValue(ctx, BucketName())
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      Bucket,
+			Bucket:      BucketName(),
 			Description: "dmnode checkpoints",
 			History:     1,
 			Storage:     jetstream.FileStorage,
@@ -247,8 +291,10 @@ func (s *Store) Scale(ctx context.Context, want int) error {
 	return nil
 }
 
+// isOurs reports whether a stream is one of this deployment's: a relay, a
+// snapshot queue or the checkpoint bucket.
 func isOurs(stream string) bool {
-	return strings.HasPrefix(stream, "BINLOG_") || strings.HasPrefix(stream, "SNAPSHOT_") || stream == "KV_"+Bucket
+	return strings.HasPrefix(stream, Name("BINLOG_")) || strings.HasPrefix(stream, Name("SNAPSHOT_")) || stream == "KV_"+BucketName()
 }
 
 // Repair finds dmnode's streams (and the checkpoint bucket) configured with
@@ -385,7 +431,7 @@ func (s *Store) SnapshotStream(ctx context.Context, task string) (jetstream.Stre
 	st, err := s.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        SnapshotStream(task),
 		Description: "dumped chunks of task " + task,
-		Subjects:    []string{"dmnode.snapshot." + Token(task) + ".*"},
+		Subjects:    []string{Subject("dmnode.snapshot." + Token(task) + ".*")},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		MaxMsgSize:  1 << 20,

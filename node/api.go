@@ -15,11 +15,15 @@ import (
 	"github.com/dmnode/dmnode/actors/precheck"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/jetstream"
 )
 
 // APIPrefix is the subject prefix of the control API: a request for method
-// M goes to APIPrefix+M, with a JSON Request and a JSON Response.
+// M goes to apiPrefix()+M (APIPrefix behind the deployment name, if any),
+// with a JSON Request and a JSON Response.
 const APIPrefix = "dmnode.api."
+
+func apiPrefix() string { return jetstream.Subject(APIPrefix) }
 
 // Request is a control API request.
 type Request struct {
@@ -132,7 +136,7 @@ func (n *Node) handlers() map[string]handler {
 
 // nodeSubject is the prefix of the control API of one particular node,
 // used to reach the leader.
-func nodeSubject(id string) string { return "dmnode.node." + id + ".api." }
+func nodeSubject(id string) string { return jetstream.Subject("dmnode.node." + id + ".api.") }
 
 // serveAPI subscribes the control API (any node answers; writes reach the
 // leader through propose) and the leader's propose subject. Each request
@@ -156,7 +160,7 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	// request, the one the client is connected to when it can (NATS
 	// prefers local queue members). Requests about a particular node go to
 	// its own subject below.
-	sub, err := n.nc.QueueSubscribe(APIPrefix+">", "dmnode-api", handle(APIPrefix))
+	sub, err := n.nc.QueueSubscribe(apiPrefix()+">", "dmnode-api", handle(apiPrefix()))
 	if err != nil {
 		return nil, fmt.Errorf("subscribe control api: %w", err)
 	}

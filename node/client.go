@@ -58,7 +58,7 @@ func (c *Client) Close() { c.nc.Close() }
 // Call sends a request and returns the response; a failure the server
 // reports comes back as an error, with the response (for warnings).
 func (c *Client) Call(ctx context.Context, method string, req *Request) (*Response, error) {
-	return c.call(ctx, APIPrefix+method, req)
+	return c.call(ctx, apiPrefix()+method, req)
 }
 
 func (c *Client) call(ctx context.Context, subject string, req *Request) (*Response, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/jetstream"
 )
 
 // Subjects of cluster membership.
@@ -184,7 +185,7 @@ func (h *heartbeats) alive(id string) bool {
 // runHeartbeats publishes this node's heartbeat every second, once it can
 // run actors (JetStream is open), and records everyone's, until ctx ends.
 func (n *Node) runHeartbeats(ctx context.Context) error {
-	sub, err := n.nc.Subscribe(heartbeatSubject, func(m *nats.Msg) { n.beats.beat(string(m.Data)) })
+	sub, err := n.nc.Subscribe(jetstream.Subject(heartbeatSubject), func(m *nats.Msg) { n.beats.beat(string(m.Data)) })
 	if err != nil {
 		return fmt.Errorf("subscribe heartbeats: %w", err)
 	}
@@ -194,7 +195,7 @@ func (n *Node) runHeartbeats(ctx context.Context) error {
 		defer t.Stop()
 		for {
 			if n.storeReady.Load() {
-				_ = n.nc.Publish(heartbeatSubject, []byte(n.id))
+				_ = n.nc.Publish(jetstream.Subject(heartbeatSubject), []byte(n.id))
 			}
 			select {
 			case <-ctx.Done():

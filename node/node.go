@@ -441,7 +441,9 @@ func (n *Node) forward(ctx context.Context, op, leader string, data []byte) (cat
 	return r.Result, nil
 }
 
-func proposeSubject(node string) string { return "dmnode.propose." + jetstream.Token(node) }
+func proposeSubject(node string) string {
+	return jetstream.Subject("dmnode.propose." + jetstream.Token(node))
+}
 
 // nodeID reads the node's identity from its data dir, creating it on first
 // start from the given name, or the host name and a random suffix. A data

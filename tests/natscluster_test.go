@@ -409,3 +409,65 @@ func get(t *testing.T, port int, path string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
+
+// TestNATSDeployments runs two dmnode deployments on one NATS server,
+// told apart by --deployment: each founds its own cluster, and each CLI
+// sees only its own nodes and sources; without a deployment name no dmnode
+// answers.
+func TestNATSDeployments(t *testing.T) {
+	port := harness.FreePort(t)
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"),
+		SyncAlways: true, NoSigs: true, ServerName: "shared",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server did not start")
+	}
+	bin, dir := harness.BuildDmnode(t), t.TempDir()
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	for _, d := range []string{"east", "west"} {
+		harness.StartProcess(t, bin, []string{"start", "--deployment", d, "--name", d + "1", "--data-dir", filepath.Join(dir, d),
+			"--nats-url", natsURL, "--raft-port", fmt.Sprint(harness.FreePort(t)), "--http-port", "0", "--log-format", "text"})
+	}
+	for _, d := range []string{"east", "west"} {
+		harness.Eventually(t, time.Minute, func() error {
+			out, err := harness.Run(t, bin, "--server", natsURL, "--deployment", d, "cluster", "status", "-o", "json")
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			if !strings.Contains(out, `"id": "`+d+`1"`) || strings.Count(out, `"id":`) != 1 {
+				return fmt.Errorf("deployment %s lists other members:\n%s", d, out)
+			}
+			return nil
+		})
+	}
+	out, err := harness.Run(t, bin, "--server", natsURL, "cluster", "status")
+	if err == nil || !strings.Contains(out, "no dmnode at") {
+		t.Fatalf("without --deployment: %v\n%s", err, out)
+	}
+	// The checkpoint buckets are apart.
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, time.Minute, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, b := range []string{"east_dmnode_checkpoints", "west_dmnode_checkpoints"} {
+			if _, err := js.KeyValue(ctx, b); err != nil {
+				return fmt.Errorf("bucket %s: %w", b, err)
+			}
+		}
+		return nil
+	})
+}
