@@ -411,9 +411,11 @@ func get(t *testing.T, port int, path string) (int, string) {
 }
 
 // TestNATSDeployments runs two dmnode deployments on one NATS server,
-// told apart by --deployment: each founds its own cluster, and each CLI
-// sees only its own nodes and sources; without a deployment name no dmnode
-// answers.
+// told apart by --deployment: each founds its own cluster and sees only its
+// own nodes; without a deployment name no dmnode answers. Both replicate
+// the same source, under the same source id and task name (so the same
+// stream names but for the prefix), each to its own target, under writes;
+// both targets equal the source row by row.
 func TestNATSDeployments(t *testing.T) {
 	port := harness.FreePort(t)
 	ns, err := server.NewServer(&server.Options{
@@ -428,13 +430,19 @@ func TestNATSDeployments(t *testing.T) {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("NATS server did not start")
 	}
-	bin, dir := harness.BuildDmnode(t), t.TempDir()
+	bin := harness.BuildDmnode(t)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	for _, d := range []string{"east", "west"} {
-		harness.StartProcess(t, bin, []string{"start", "--deployment", d, "--name", d + "1", "--data-dir", filepath.Join(dir, d),
+	source := harness.StartMariaDB(t, harness.Options{ServerID: 1})
+	deployments := []string{"east", "west"}
+	clusters := map[string]*cluster{}
+	for i, d := range deployments {
+		c := &cluster{t: t, bin: bin, dir: t.TempDir(), sources: []*harness.Server{source},
+			target: harness.StartMariaDB(t, harness.Options{ServerID: 100 + i}), natsPort: port}
+		clusters[d] = c
+		harness.StartProcess(t, bin, []string{"start", "--deployment", d, "--name", d + "1", "--data-dir", filepath.Join(c.dir, "node"),
 			"--nats-url", natsURL, "--raft-port", fmt.Sprint(harness.FreePort(t)), "--http-port", "0", "--log-format", "text"})
 	}
-	for _, d := range []string{"east", "west"} {
+	for _, d := range deployments {
 		harness.Eventually(t, time.Minute, func() error {
 			out, err := harness.Run(t, bin, "--server", natsURL, "--deployment", d, "cluster", "status", "-o", "json")
 			if err != nil {
@@ -450,7 +458,23 @@ func TestNATSDeployments(t *testing.T) {
 	if err == nil || !strings.Contains(out, "no dmnode at") {
 		t.Fatalf("without --deployment: %v\n%s", err, out)
 	}
-	// The checkpoint buckets are apart.
+
+	clusters["east"].seed(300)
+	for _, d := range deployments {
+		t.Setenv("DMNODE_DEPLOYMENT", d) // the CLI's deployment
+		c := clusters[d]
+		c.addSources()
+		c.dmnode("task", "submit", c.partitionIDTask("dep", "    threads: 2\n    rows: 100\n"))
+		c.dmnode("task", "wait", "dep", "--stage", "sync", "--timeout", "3m")
+	}
+	w := startWriters(t, []*harness.Server{source}, 5)
+	waitForOps(t, w, 300)
+	w.stop(t)
+	for _, d := range deployments {
+		clusters[d].expectEqual("dmtest.t", partitionIDQuery, "SELECT id, c, port FROM dmtest.t")
+	}
+
+	// Each has its own relay and bucket.
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -460,14 +484,13 @@ func TestNATSDeployments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	harness.Eventually(t, time.Minute, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, b := range []string{"east_dmnode_checkpoints", "west_dmnode_checkpoints"} {
-			if _, err := js.KeyValue(ctx, b); err != nil {
-				return fmt.Errorf("bucket %s: %w", b, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, d := range deployments {
+		for _, st := range []string{d + "_BINLOG_mysql-replica-01", "KV_" + d + "_dmnode_checkpoints"} {
+			if _, err := js.Stream(ctx, st); err != nil {
+				t.Errorf("stream %s: %v", st, err)
 			}
 		}
-		return nil
-	})
+	}
 }
