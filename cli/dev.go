@@ -43,7 +43,7 @@ type StartCmd struct {
 	RaftPort         int           `help:"Raft port." default:"7222"`
 	HTTPPort         int           `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"8290"`
 	Pprof            bool          `help:"Also serve Go's profiler at /debug/pprof/ on --http-port (for performance work; exposes internals)."`
-	Join             string        `help:"Client URL of any member, to join its cluster on first start (e.g. nats://10.0.0.5:4222)."`
+	Join             string        `help:"Client URL of any member, to join its cluster on first start (e.g. nats://10.0.0.5:4222). Not with --nats-url, where nodes find their cluster on the NATS."`
 	NATSURL          string        `name:"nats-url" help:"Use this existing NATS cluster instead of the embedded server: one URL, or several separated by commas (nats://a:4222,nats://b:4222), tried in turn; see docs/operations.md."`
 	Replicas         int           `help:"Replicas of every JetStream stream and bucket dmnode creates (1 to 5): with the embedded servers one per node up to this; on an external cluster this many, which needs as many JetStream servers." default:"3"`
 	HeartbeatTimeout time.Duration `help:"How long a node may stay silent before its actors move." default:"5s"`
@@ -54,6 +54,9 @@ type StartCmd struct {
 func (s *StartCmd) Run(g *Globals) error {
 	if s.NATSURL != "" && (s.NATSPort != 0 || s.ClusterPort != 0) {
 		return usageError{fmt.Errorf("--nats-port and --cluster-port configure the embedded NATS server, which does not run with --nats-url: drop them")}
+	}
+	if s.NATSURL != "" && s.Join != "" {
+		return usageError{fmt.Errorf("--join is for the embedded NATS servers: with --nats-url a node finds its cluster on that NATS by itself (the first founds it, the others join): drop --join")}
 	}
 	if s.Replicas < 1 || s.Replicas > 5 {
 		return usageError{fmt.Errorf("--replicas %d: JetStream replicates a stream 1 to 5 times", s.Replicas)}

@@ -169,17 +169,21 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !existing && started && cfg.Join == "" {
+	if !existing && started && cfg.Join == "" && cfg.NATSURL == "" {
 		return fmt.Errorf("data dir %s holds a node that never finished joining a cluster: start it again with --join PEER", cfg.DataDir)
 	}
 	peers, err := loadPeers(cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	if err := n.openClusterKeys(cfg.Join != "" && !existing, peers); err != nil {
-		return err
+	// On an external NATS whether to join is found there (foundOrJoin).
+	joining := cfg.Join != "" && !existing
+	if cfg.NATSURL == "" {
+		if err := n.openClusterKeys(joining, peers); err != nil {
+			return err
+		}
 	}
-	if cfg.Join != "" && !existing && cfg.NATSURL == "" {
+	if joining && cfg.NATSURL == "" {
 		if peers, err = discoverPeers(ctx, cfg.Join, n.id); err != nil {
 			return err
 		}
@@ -198,6 +202,16 @@ func (n *Node) open(ctx context.Context) error {
 	}
 	n.health.watch(n.nc)
 	n.checkExternalNATS()
+	if cfg.NATSURL != "" {
+		if !existing {
+			if joining, err = n.foundOrJoin(ctx, started); err != nil {
+				return err
+			}
+		}
+		if err := n.openClusterKeys(joining, peers); err != nil {
+			return err
+		}
+	}
 	if cfg.Dev {
 		// A lone embedded server has JetStream at once.
 		if n.store, err = jetstream.Open(ctx, n.nc, 1); err != nil {
@@ -205,11 +219,11 @@ func (n *Node) open(ctx context.Context) error {
 		}
 		n.storeReady.Store(true)
 	}
-	bootstrap := !existing && cfg.Join == ""
+	bootstrap := !existing && !joining
 	if n.raft, n.wal, err = openRaft(n.id, cfg, n.fsm, bootstrap); err != nil {
 		return err
 	}
-	if cfg.Join != "" && !existing {
+	if joining {
 		if err := n.requestJoin(ctx, started); err != nil {
 			return err
 		}

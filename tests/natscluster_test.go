@@ -206,13 +206,11 @@ func TestNATSClusterOutage(t *testing.T) {
 			"--http-port", fmt.Sprint(httpPorts[name]), "--heartbeat-timeout", "3s", "--log-format", "text"}, extra...)
 		nodes[name] = harness.StartProcess(t, c.bin, args)
 	}
+	// All three at once, no --join (not with --nats-url): one founds the
+	// cluster on the NATS, the others find it there and join.
 	start("nc1")
-	harness.Eventually(t, time.Minute, func() error {
-		_, err := harness.Run(t, c.bin, "--server", c.server(), "task", "list")
-		return err
-	})
-	start("nc2", "--join", ncl.url())
-	start("nc3", "--join", ncl.url())
+	start("nc2")
+	start("nc3")
 	m := &multi{cluster: c}
 	harness.Eventually(t, time.Minute, func() error {
 		ms, err := m.statusAt(&clusterNode{natsPort: c.natsPort})
