@@ -456,6 +456,11 @@ func TestNATSDeployments(t *testing.T) {
 	if err == nil || !strings.Contains(out, "no dmnode at") {
 		t.Fatalf("without --deployment: %v\n%s", err, out)
 	}
+	// The NATS server is no dmnode node: leave must be told which node.
+	out, err = harness.Run(t, bin, "--server", natsURL, "--deployment", "east", "cluster", "leave")
+	if err == nil || !strings.Contains(out, "name the node") {
+		t.Fatalf("cluster leave without --node on an external NATS: %v\n%s", err, out)
+	}
 
 	clusters["east"].seed(300)
 	for _, d := range deployments {
