@@ -433,12 +433,16 @@ func TestNATSDeployments(t *testing.T) {
 	source := harness.StartMariaDB(t, harness.Options{ServerID: 1})
 	deployments := []string{"east", "west"}
 	clusters := map[string]*cluster{}
+	procs := map[string]*harness.Process{}
+	startNode := func(d, u string) {
+		procs[d] = harness.StartProcess(t, bin, []string{"start", "--deployment", d, "--name", d + "1", "--data-dir", filepath.Join(clusters[d].dir, "node"),
+			"--nats-url", u, "--raft-port", fmt.Sprint(harness.FreePort(t)), "--http-port", "0", "--log-format", "text"})
+	}
 	for i, d := range deployments {
 		c := &cluster{t: t, bin: bin, dir: t.TempDir(), sources: []*harness.Server{source},
 			target: harness.StartMariaDB(t, harness.Options{ServerID: 100 + i}), natsPort: port}
 		clusters[d] = c
-		harness.StartProcess(t, bin, []string{"start", "--deployment", d, "--name", d + "1", "--data-dir", filepath.Join(c.dir, "node"),
-			"--nats-url", natsURL, "--raft-port", fmt.Sprint(harness.FreePort(t)), "--http-port", "0", "--log-format", "text"})
+		startNode(d, natsURL)
 	}
 	for _, d := range deployments {
 		harness.Eventually(t, time.Minute, func() error {
@@ -461,6 +465,18 @@ func TestNATSDeployments(t *testing.T) {
 	if err == nil || !strings.Contains(out, "name the node") {
 		t.Fatalf("cluster leave without --node on an external NATS: %v\n%s", err, out)
 	}
+
+	// A node restarted with another --nats-url shows the new one.
+	procs["east"].Stop(t)
+	otherURL := fmt.Sprintf("nats://localhost:%d", port)
+	startNode("east", otherURL)
+	harness.Eventually(t, time.Minute, func() error {
+		out, err := harness.Run(t, bin, "--server", natsURL, "--deployment", "east", "cluster", "status", "-o", "json")
+		if err != nil || !strings.Contains(out, `"control": "`+otherURL+`"`) {
+			return fmt.Errorf("cluster status does not show %s: %v\n%s", otherURL, err, out)
+		}
+		return nil
+	})
 
 	clusters["east"].seed(300)
 	for _, d := range deployments {
