@@ -28,9 +28,13 @@ e2e:
 # The cluster fault scenarios (node loss during load and sync, leader loss,
 # full restart, join and leave, a frozen node) three times over, then the
 # random workload of DML and DDL for 20 seeds with the node SIGKILLed in
-# each (a failing seed prints DMNODE_SEED=n to replay it).
+# each (a failing seed prints DMNODE_SEED=n to replay it). Then an external
+# 3-server NATS cluster behind one URL loses one server, then two, and gets
+# them back: status and /readyz must report it, rows must flow again (the
+# recovery times are printed, lines RECOVERY), streams stay R3.
 chaos:
 	$(GO) test -count=3 -timeout 30m -v -run 'TestCluster' ./tests/
+	DMNODE_CHAOS=1 $(GO) test -count=1 -timeout 20m -v -run '^TestNATSClusterOutage$$' ./tests/
 	DMNODE_CHAOS=1 DMNODE_SEEDS=20 DMNODE_OPS=250 $(GO) test -count=1 -timeout 60m -v -run '^TestRandomLoad$$' ./tests/
 
 deps:

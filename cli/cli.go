@@ -15,6 +15,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/nats-io/nats.go"
 
+	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/node"
 )
 
@@ -22,6 +23,9 @@ import (
 // or after the command words.
 type CLI struct {
 	Server string `help:"NATS URL of any dmnode node." default:"nats://127.0.0.1:4222" env:"DMNODE_SERVER"`
+	// Deployment prefixes every subject, stream and bucket: nodes and the
+	// CLI of one deployment must give the same.
+	Deployment string `help:"Deployment name, for several dmnode deployments on one NATS account: prefixes every subject, stream and bucket; give nodes and CLI the same (letters, digits, '-')." env:"DMNODE_DEPLOYMENT"`
 
 	Dev     DevCmd     `cmd:"" help:"Run one node with everything embedded (development and demos)."`
 	Start   StartCmd   `cmd:"" help:"Run a cluster node; the first one without --join founds the cluster."`
@@ -77,6 +81,10 @@ func Main(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	if kctx.Command() == "" {
 		return 0
+	}
+	if err := jetstream.SetDeployment(c.Deployment); err != nil {
+		fmt.Fprintln(stderr, "error: --deployment:", err)
+		return exitUsage
 	}
 	g := &Globals{Server: c.Server, Out: stdout, Err: stderr}
 	if err := kctx.Run(g); err != nil {

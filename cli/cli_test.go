@@ -36,7 +36,7 @@ func TestServerFlagAnywhere(t *testing.T) {
 			if code != exitUnreachable {
 				t.Fatalf("exit code %d, want %d; stderr: %s", code, exitUnreachable, errOut.String())
 			}
-			if !strings.Contains(errOut.String(), "no dmnode at nats://"+tc.want) || !strings.Contains(errOut.String(), "dmnode dev") {
+			if !strings.Contains(errOut.String(), "no NATS server answers at nats://"+tc.want) || !strings.Contains(errOut.String(), "dmnode dev") {
 				t.Fatalf("stderr %q does not name %s and how to start a node", errOut.String(), tc.want)
 			}
 		})
@@ -157,5 +157,22 @@ func TestEncrypt(t *testing.T) {
 	}
 	if code := Main([]string{"encrypt", "--secret-key-path", keyFile + ".missing", "x"}, &out, &errOut); code == 0 {
 		t.Error("a missing key file: exit 0")
+	}
+}
+
+// Flags of the embedded NATS server make no sense with --nats-url: a usage
+// error, before anything starts.
+func TestStartNATSURLFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"start", "--data-dir", dir, "--nats-url", "nats://127.0.0.1:1", "--nats-port", "4300"},
+		{"start", "--data-dir", dir, "--nats-url", "nats://127.0.0.1:1", "--cluster-port", "6300"},
+		{"start", "--data-dir", dir, "--replicas", "7"},
+		{"start", "--data-dir", dir, "--nats-url", "nats://127.0.0.1:1", "--join", "nats://127.0.0.1:1"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := Main(args, &out, &errOut); code != exitUsage {
+			t.Errorf("%v: exit code %d, want %d; stderr: %s", args, code, exitUsage, errOut.String())
+		}
 	}
 }

@@ -51,7 +51,14 @@ func (c *ClusterStatusCmd) Run(g *Globals) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%v\t%s\t%d\n", m.ID, m.Control, m.Raft, m.Voter, m.Leader, health, m.Actors)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	// Each node's own view of NATS and JetStream.
+	for _, m := range resp.Members {
+		fmt.Fprintf(g.Out, "  %s: nats %s; jetstream %s\n", m.ID, m.NATS, m.JetStream)
+	}
+	return nil
 }
 
 type ClusterLeaveCmd struct {

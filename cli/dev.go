@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -37,25 +38,43 @@ type StartCmd struct {
 	DataDir          string        `help:"Directory for JetStream, Raft and the node's identity." default:"./dmnode-data" type:"path"`
 	Host             string        `help:"Address every listener binds." default:"127.0.0.1"`
 	Advertise        string        `help:"Address peers and clients reach this node at (default: --host)."`
-	NATSPort         int           `name:"nats-port" help:"NATS client port (the control API and --server)." default:"4222"`
-	ClusterPort      int           `help:"NATS route port between nodes." default:"6222"`
+	NATSPort         int           `name:"nats-port" help:"NATS client port of the embedded server (the control API and --server); default 4222. Not with --nats-url."`
+	ClusterPort      int           `help:"NATS route port between the embedded servers; default 6222. Not with --nats-url."`
 	RaftPort         int           `help:"Raft port." default:"7222"`
 	HTTPPort         int           `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"8290"`
 	Pprof            bool          `help:"Also serve Go's profiler at /debug/pprof/ on --http-port (for performance work; exposes internals)."`
-	Join             string        `help:"Client URL of any member, to join its cluster on first start (e.g. nats://10.0.0.5:4222)."`
-	NATSURL          string        `name:"nats-url" help:"Use this existing NATS cluster instead of the embedded server."`
+	Join             string        `help:"Client URL of any member, to join its cluster on first start (e.g. nats://10.0.0.5:4222). Not with --nats-url, where nodes find their cluster on the NATS."`
+	NATSURL          string        `name:"nats-url" help:"Use this existing NATS cluster instead of the embedded server: one URL, or several separated by commas (nats://a:4222,nats://b:4222), tried in turn; see docs/operations.md."`
+	Replicas         int           `help:"Replicas of every JetStream stream and bucket dmnode creates (1 to 5): with the embedded servers one per node up to this; on an external cluster this many, which needs as many JetStream servers." default:"3"`
 	HeartbeatTimeout time.Duration `help:"How long a node may stay silent before its actors move." default:"5s"`
 	LogLevel         string        `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 	LogFormat        string        `help:"json, text, or auto: text on a terminal, json otherwise." default:"auto" enum:"auto,json,text"`
 }
 
 func (s *StartCmd) Run(g *Globals) error {
+	if s.NATSURL != "" && (s.NATSPort != 0 || s.ClusterPort != 0) {
+		return usageError{fmt.Errorf("--nats-port and --cluster-port configure the embedded NATS server, which does not run with --nats-url: drop them")}
+	}
+	if s.NATSURL != "" && s.Join != "" {
+		return usageError{fmt.Errorf("--join is for the embedded NATS servers: with --nats-url a node finds its cluster on that NATS by itself (the first founds it, the others join): drop --join")}
+	}
+	if s.Replicas < 1 || s.Replicas > 5 {
+		return usageError{fmt.Errorf("--replicas %d: JetStream replicates a stream 1 to 5 times", s.Replicas)}
+	}
+	if s.NATSURL == "" {
+		s.NATSPort, s.ClusterPort = cmp.Or(s.NATSPort, 4222), cmp.Or(s.ClusterPort, 6222)
+	}
 	return runNode(g, node.Config{
 		Name: s.Name, DataDir: s.DataDir, Host: s.Host, Advertise: s.Advertise,
 		NATSPort: s.NATSPort, ClusterPort: s.ClusterPort, RaftPort: s.RaftPort, HTTPPort: s.HTTPPort, Pprof: s.Pprof,
-		Join: s.Join, NATSURL: s.NATSURL, HeartbeatTimeout: s.HeartbeatTimeout,
+		Join: s.Join, NATSURL: s.NATSURL, HeartbeatTimeout: s.HeartbeatTimeout, Replicas: s.Replicas,
 	}, s.LogLevel, s.LogFormat)
 }
+
+// usageError is a command line that does not make sense: exit status 2.
+type usageError struct{ error }
+
+func (usageError) ExitCode() int { return exitUsage }
 
 // memoryLimit is the node's default soft memory limit (GOMEMLIMIT
 // overrides it).

@@ -60,11 +60,16 @@ func (c *TaskStatusCmd) fetch(g *Globals) ([]node.TaskStatus, error) {
 	return resp.Tasks, nil
 }
 
+// failedSource is the error task status exits with: a source stopped on
+// an error, or one whose relay a node cannot reach (JetStream down).
 func failedSource(tasks []node.TaskStatus) error {
 	for _, t := range tasks {
 		for _, s := range t.Sources {
 			if s.Stage == "error" {
 				return fmt.Errorf("task %s: source %s stopped on an error", t.Name, s.Source)
+			}
+			if s.RelayUnavailable != "" {
+				return fmt.Errorf("task %s: source %s: %s", t.Name, s.Source, s.RelayUnavailable)
 			}
 		}
 	}
@@ -105,6 +110,11 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 				if s.GapBytes >= 0 {
 					behind = size(s.GapBytes)
 				}
+				if s.RelayUnavailable != "" {
+					// Progress cannot be read: the last figures are not
+					// the current ones.
+					progress, lag, behind = "? (relay unavailable)", "?", "?"
+				}
 			}
 			if s.ETASeconds >= 0 {
 				eta = (time.Duration(s.ETASeconds) * time.Second).String()
@@ -118,6 +128,9 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 			}
 		}
 		for _, s := range t.Sources {
+			if s.RelayUnavailable != "" {
+				fmt.Fprintf(out, "  %s %s\n", s.Source, s.RelayUnavailable)
+			}
 			if s.LastError != "" {
 				fmt.Fprintf(out, "  %s last error (%s): %s\n", s.Source, s.LastErrorTime, s.LastError)
 			}

@@ -177,7 +177,7 @@ if have_pyyaml; then
 		    (ctr,) = pod["containers"]
 		    cports = {p["name"]: p["containerPort"] for p in ctr["ports"]}
 		    need(cports == want, f"container ports {cports} != {want}")
-		    need(ctr.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/healthz", "readiness probe is not /healthz")
+		    need(ctr.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz", "readiness probe is not /readyz")
 		    need(ctr.get("livenessProbe"), "no liveness probe")
 		    need(ctr.get("resources", {}).get("requests"), "no resource requests")
 		    mounts = {m["name"] for m in ctr.get("volumeMounts", [])}
@@ -231,7 +231,7 @@ fi
 
 # ---------------------------------------------------------------- local-cluster.sh
 
-# A stand-in for dmnode: `start` listens on its NATS and HTTP ports (/healthz
+# A stand-in for dmnode: `start` listens on its NATS and HTTP ports (/healthz, /readyz
 # answers 200), keeps its name in the data directory and records its flags;
 # `cluster status -o json` lists every node ever started, with its health.
 # Starting without --join while another node has data is recorded as a
@@ -280,7 +280,7 @@ write_stub() {
 		    nats.listen(16)
 		    class H(http.server.BaseHTTPRequestHandler):
 		        def do_GET(self):
-		            self.send_response(200 if self.path == "/healthz" else 404)
+		            self.send_response(200 if self.path in ("/healthz", "/readyz") else 404)
 		            self.end_headers()
 		        def log_message(self, *a):
 		            pass

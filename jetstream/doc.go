@@ -9,6 +9,10 @@
 //	                                                          or one transaction's parts
 //	SNAPSHOT_<task>   subject dmnode.snapshot.<task>.<source> a work queue of dumped row chunks
 //
+// With a deployment name (SetDeployment, the CLI's --deployment) every
+// stream and the bucket are named NAME_…, every subject NAME.…, so that
+// deployments share a NATS account without collision.
+//
 // Nothing has a size limit: a transaction larger than a message travels as
 // a sequence of parts, and a message larger than the payload limit as
 // fragments (parts.go).

@@ -76,18 +76,62 @@ func Token(name string) string {
 	return b.String()
 }
 
+// deployment names the dmnode deployment whose subjects, streams and bucket
+// this process uses (SetDeployment); empty, the names are unprefixed.
+var deployment atomic.Pointer[string]
+
+// SetDeployment sets the deployment name that prefixes every subject
+// ("NAME.dmnode.api.…"), stream ("NAME_BINLOG_…") and the checkpoint bucket
+// ("NAME_dmnode_checkpoints"), so that deployments sharing one NATS
+// account do not collide. Set it once at start, before any name is used;
+// empty (the default) keeps the unprefixed names of earlier releases.
+func SetDeployment(name string) error {
+	if name != "" && (Token(name) != name || strings.Contains(name, "_")) {
+		return fmt.Errorf("deployment name %q: use letters, digits and '-' only", name)
+	}
+	deployment.Store(&name)
+	return nil
+}
+
+// Deployment returns the deployment name set by SetDeployment.
+func Deployment() string {
+	if d := deployment.Load(); d != nil {
+		return *d
+	}
+	return ""
+}
+
+// Subject prefixes a subject with the deployment name.
+func Subject(s string) string {
+	if d := Deployment(); d != "" {
+		return d + "." + s
+	}
+	return s
+}
+
+// Name prefixes a stream or bucket name with the deployment name.
+func Name(s string) string {
+	if d := Deployment(); d != "" {
+		return d + "_" + s
+	}
+	return s
+}
+
+// BucketName is the checkpoint bucket of this deployment.
+func BucketName() string { return Name(Bucket) }
+
 // BinlogStream is the stream name of a source's relay log.
-func BinlogStream(source string) string { return "BINLOG_" + Token(source) }
+func BinlogStream(source string) string { return Name("BINLOG_" + Token(source)) }
 
 // BinlogSubject is the subject a source's tailer publishes to.
-func BinlogSubject(source string) string { return "dmnode.binlog." + Token(source) }
+func BinlogSubject(source string) string { return Subject("dmnode.binlog." + Token(source)) }
 
 // SnapshotStream is the stream name of a task's dumped chunks.
-func SnapshotStream(task string) string { return "SNAPSHOT_" + Token(task) }
+func SnapshotStream(task string) string { return Name("SNAPSHOT_" + Token(task)) }
 
 // SnapshotSubject is the subject of one source's chunks within a task.
 func SnapshotSubject(task, source string) string {
-	return "dmnode.snapshot." + Token(task) + "." + Token(source)
+	return Subject("dmnode.snapshot." + Token(task) + "." + Token(source))
 }
 
 // Store gives the actors their streams and checkpoints.
@@ -116,15 +160,18 @@ func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
 	if err := waitJetStream(ctx, js); err != nil {
 		return nil, err
 	}
-	kv, err := js.KeyValue(ctx, Bucket)
+	kv, err := js.KeyValue(ctx, BucketName())
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      Bucket,
+			Bucket:      BucketName(),
 			Description: "dmnode checkpoints",
 			History:     1,
 			Storage:     jetstream.FileStorage,
 			Replicas:    replicas,
 		})
+		if err != nil {
+			err = explainReplicas(err, replicas)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open checkpoint bucket: %w", err)
@@ -155,9 +202,12 @@ func waitJetStream(ctx context.Context, js jetstream.JetStream) error {
 	}
 }
 
+// MaxReplicas is the largest replication factor JetStream allows.
+const MaxReplicas = 5
+
 // SetReplicas raises the replication factor new streams are created with.
 func (s *Store) SetReplicas(n int) {
-	n = min(max(n, 1), 3)
+	n = min(max(n, 1), MaxReplicas)
 	for {
 		old := s.replicas.Load()
 		if int(old) >= n || s.replicas.CompareAndSwap(old, int32(n)) {
@@ -166,12 +216,12 @@ func (s *Store) SetReplicas(n int) {
 	}
 }
 
-// Scale sets the replication factor for new streams to min(members, 3) and
-// raises existing streams and the checkpoint bucket to it. It never lowers
-// a stream's replicas. It returns nil only once every stream has been seen
+// Scale sets the replication factor for new streams to want and raises
+// existing streams and the checkpoint bucket to it. It never lowers a
+// stream's replicas. It returns nil only once every stream has been seen
 // at that factor.
-func (s *Store) Scale(ctx context.Context, members int) error {
-	want := min(max(members, 1), 3)
+func (s *Store) Scale(ctx context.Context, want int) error {
+	want = min(max(want, 1), MaxReplicas)
 	if int(s.replicas.Load()) < want {
 		s.replicas.Store(int32(want))
 	}
@@ -181,7 +231,7 @@ func (s *Store) Scale(ctx context.Context, members int) error {
 	names := s.JS.StreamNames(ctx)
 	var errs []error
 	for name := range names.Name() {
-		if !strings.HasPrefix(name, "BINLOG_") && !strings.HasPrefix(name, "SNAPSHOT_") && name != "KV_"+Bucket {
+		if !isOurs(name) {
 			continue
 		}
 		st, err := s.JS.Stream(ctx, name)
@@ -229,6 +279,58 @@ func (s *Store) Scale(ctx context.Context, members int) error {
 	return nil
 }
 
+// isOurs reports whether a stream is one of this deployment's: a relay, a
+// snapshot queue or the checkpoint bucket.
+func isOurs(stream string) bool {
+	return strings.HasPrefix(stream, Name("BINLOG_")) || strings.HasPrefix(stream, Name("SNAPSHOT_")) || stream == "KV_"+BucketName()
+}
+
+// Repair finds dmnode's streams (and the checkpoint bucket) configured with
+// fewer than want replicas, say because they were created while the
+// setting was lower or were changed by hand, and raises them by a stream
+// update. It returns, for each stream it could not raise, its name, its
+// replicas and why; err is set when the streams cannot be listed.
+func (s *Store) Repair(ctx context.Context, want int) ([]string, error) {
+	want = min(max(want, 1), MaxReplicas)
+	s.SetReplicas(want)
+	names := s.JS.StreamNames(ctx)
+	var under []string
+	for name := range names.Name() {
+		if !isOurs(name) {
+			continue
+		}
+		st, err := s.JS.Stream(ctx, name)
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrStreamNotFound) {
+				under = append(under, fmt.Sprintf("%s: cannot read its replicas: %v", name, err))
+			}
+			continue
+		}
+		cfg := st.CachedInfo().Config
+		if cfg.Replicas >= want {
+			continue
+		}
+		have := cfg.Replicas
+		cfg.Replicas = want
+		if _, err := s.JS.UpdateStream(ctx, cfg); err != nil {
+			under = append(under, fmt.Sprintf("%s: R%d, configured R%d: %v", name, have, want, explainReplicas(err, want)))
+		}
+	}
+	return under, names.Err()
+}
+
+// explainReplicas adds to a JetStream error that refused a replication
+// factor what it means for the operator.
+func explainReplicas(err error, want int) error {
+	var apiErr *jetstream.APIError
+	// The server's codes: 10005 no suitable peers, 10023 insufficient
+	// resources, 10074 replicas > 1 not supported in non-clustered mode.
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10005 || apiErr.ErrorCode == 10023 || apiErr.ErrorCode == 10074) {
+		return fmt.Errorf("%w: the NATS cluster has fewer JetStream servers than the %d replicas configured (--replicas)", err, want)
+	}
+	return err
+}
+
 // replicasCurrent checks that a stream has a leader and that need of its
 // want replicas (the leader included) are caught up with it.
 func replicasCurrent(info *jetstream.StreamInfo, want, need int) error {
@@ -259,6 +361,9 @@ func (s *Store) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) (j
 		st, err = s.JS.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			st, err = s.JS.Stream(ctx, cfg.Name)
+		}
+		if err != nil {
+			err = explainReplicas(err, cfg.Replicas)
 		}
 	}
 	return st, err
@@ -314,7 +419,7 @@ func (s *Store) SnapshotStream(ctx context.Context, task string) (jetstream.Stre
 	st, err := s.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        SnapshotStream(task),
 		Description: "dumped chunks of task " + task,
-		Subjects:    []string{"dmnode.snapshot." + Token(task) + ".*"},
+		Subjects:    []string{Subject("dmnode.snapshot." + Token(task) + ".*")},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		MaxMsgSize:  1 << 20,

@@ -15,11 +15,15 @@ import (
 	"github.com/dmnode/dmnode/actors/precheck"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/jetstream"
 )
 
 // APIPrefix is the subject prefix of the control API: a request for method
-// M goes to APIPrefix+M, with a JSON Request and a JSON Response.
+// M goes to apiPrefix()+M (APIPrefix behind the deployment name, if any),
+// with a JSON Request and a JSON Response.
 const APIPrefix = "dmnode.api."
+
+func apiPrefix() string { return jetstream.Subject(APIPrefix) }
 
 // Request is a control API request.
 type Request struct {
@@ -70,6 +74,8 @@ type Response struct {
 	// ClusterKeys answers cluster.join: the keys that seal stored
 	// passwords, which every member holds.
 	ClusterKeys string `json:"cluster_keys,omitempty"`
+	// Health answers node.health: the node's view of NATS and JetStream.
+	Health []NodeHealth `json:"health,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -116,6 +122,7 @@ func (n *Node) handlers() map[string]handler {
 		"cluster.join":    n.apiClusterJoin,
 		"cluster.remove":  n.apiClusterRemove,
 		"cluster.leave":   n.apiClusterLeave,
+		"node.health":     n.apiNodeHealth,
 		"task.ddl-locks":  n.apiDDLLocks,
 		"task.ddl-unlock": n.apiDDLUnlock,
 		"task.skip":       n.apiTaskSkip,
@@ -129,7 +136,7 @@ func (n *Node) handlers() map[string]handler {
 
 // nodeSubject is the prefix of the control API of one particular node,
 // used to reach the leader.
-func nodeSubject(id string) string { return "dmnode.node." + id + ".api." }
+func nodeSubject(id string) string { return jetstream.Subject("dmnode.node." + id + ".api.") }
 
 // serveAPI subscribes the control API (any node answers; writes reach the
 // leader through propose) and the leader's propose subject. Each request
@@ -153,7 +160,7 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	// request, the one the client is connected to when it can (NATS
 	// prefers local queue members). Requests about a particular node go to
 	// its own subject below.
-	sub, err := n.nc.QueueSubscribe(APIPrefix+">", "dmnode-api", handle(APIPrefix))
+	sub, err := n.nc.QueueSubscribe(apiPrefix()+">", "dmnode-api", handle(apiPrefix()))
 	if err != nil {
 		return nil, fmt.Errorf("subscribe control api: %w", err)
 	}

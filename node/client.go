@@ -28,13 +28,26 @@ func Dial(url string) (*Client, error) {
 
 // CallNode sends a request to one node's own subject: the node named, or,
 // when name is empty, the node whose embedded NATS server the client is
-// connected to.
+// connected to. Behind an external NATS (--nats-url) the server is no
+// node, and any node may answer: the node must be named then.
 func (c *Client) CallNode(ctx context.Context, name, method string, req *Request) (*Response, error) {
 	if name == "" {
-		name = c.nc.ConnectedServerName()
-	}
-	if name == "" {
-		return nil, fmt.Errorf("%s: cannot tell which node answers at %s; name it", method, c.nc.ConnectedUrlRedacted())
+		server := c.nc.ConnectedServerName()
+		resp, err := c.Call(ctx, "cluster.status", &Request{})
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		for _, m := range resp.Members {
+			if m.ID == server {
+				name = server
+			}
+			ids = append(ids, m.ID)
+		}
+		if name == "" {
+			return nil, fmt.Errorf("%s: the NATS server at %s (%q) is not a dmnode node: the nodes use an external NATS, so name the node (one of %v)",
+				method, c.nc.ConnectedUrlRedacted(), server, ids)
+		}
 	}
 	return c.call(ctx, nodeSubject(name)+method, req)
 }
@@ -45,7 +58,7 @@ func (c *Client) Close() { c.nc.Close() }
 // Call sends a request and returns the response; a failure the server
 // reports comes back as an error, with the response (for warnings).
 func (c *Client) Call(ctx context.Context, method string, req *Request) (*Response, error) {
-	return c.call(ctx, APIPrefix+method, req)
+	return c.call(ctx, apiPrefix()+method, req)
 }
 
 func (c *Client) call(ctx context.Context, subject string, req *Request) (*Response, error) {
@@ -87,15 +100,17 @@ func (c *Client) call(ctx context.Context, subject string, req *Request) (*Respo
 	return &resp, nil
 }
 
-// UnreachableError says that no dmnode listens at the URL the client was
-// pointed at.
+// UnreachableError says that nothing answered at the URL the client was
+// pointed at: neither a dmnode node's embedded NATS server nor an external
+// NATS server. (A NATS server that answers while no dmnode serves behind
+// it is a noResponderError.)
 type UnreachableError struct {
 	URL string
 	Err error
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("no dmnode at %s (%v): start one with `dmnode dev`, or pass --server (or DMNODE_SERVER)", e.URL, e.Err)
+	return fmt.Sprintf("no NATS server answers at %s (%v), so no dmnode either: start one with `dmnode dev`, or pass --server (or DMNODE_SERVER) with a node's NATS URL", e.URL, e.Err)
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
@@ -106,7 +121,7 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 type noResponderError struct{ method, url string }
 
 func (e *noResponderError) Error() string {
-	return fmt.Sprintf("%s: no dmnode node answers at %s", e.method, e.url)
+	return fmt.Sprintf("%s: no dmnode at %s: its NATS server answered, but no dmnode node serves the control API behind it (nodes starting, stopped, or connected to another NATS)", e.method, e.url)
 }
 
 func (e *noResponderError) Unwrap() error { return nats.ErrNoResponders }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/jetstream"
 )
 
 // Subjects of cluster membership.
@@ -185,7 +186,7 @@ func (h *heartbeats) alive(id string) bool {
 // runHeartbeats publishes this node's heartbeat every second, once it can
 // run actors (JetStream is open), and records everyone's, until ctx ends.
 func (n *Node) runHeartbeats(ctx context.Context) error {
-	sub, err := n.nc.Subscribe(heartbeatSubject, func(m *nats.Msg) { n.beats.beat(string(m.Data)) })
+	sub, err := n.nc.Subscribe(jetstream.Subject(heartbeatSubject), func(m *nats.Msg) { n.beats.beat(string(m.Data)) })
 	if err != nil {
 		return fmt.Errorf("subscribe heartbeats: %w", err)
 	}
@@ -195,7 +196,7 @@ func (n *Node) runHeartbeats(ctx context.Context) error {
 		defer t.Stop()
 		for {
 			if n.storeReady.Load() {
-				_ = n.nc.Publish(heartbeatSubject, []byte(n.id))
+				_ = n.nc.Publish(jetstream.Subject(heartbeatSubject), []byte(n.id))
 			}
 			select {
 			case <-ctx.Done():
@@ -233,6 +234,11 @@ type MemberStatus struct {
 	Actors  int  `json:"actors"`
 	// ActorIDs names the actors placed on the member.
 	ActorIDs []string `json:"actor_ids,omitempty"`
+	// NATS and JetStream are the member's own view of its connection and
+	// of JetStream (health.go), Health the details.
+	NATS      string      `json:"nats_state"`
+	JetStream string      `json:"jetstream_state"`
+	Health    *NodeHealth `json:"health,omitempty"`
 }
 
 func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, error) {
@@ -249,10 +255,14 @@ func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, e
 		actors[a.Node] = append(actors[a.Node], id)
 	}
 	resp := &Response{}
+	hs := n.clusterHealth(ctx, st)
 	for _, id := range st.MemberIDs() {
+		h := hs[id]
+		natsState, jsState := h.State()
 		resp.Members = append(resp.Members, MemberStatus{
 			Member: *st.Members[id], Voter: voters[id], Leader: string(leader) == id,
 			Healthy: id == n.id || n.beats.alive(id), Actors: len(actors[id]), ActorIDs: actors[id],
+			NATS: natsState, JetStream: jsState, Health: &h,
 		})
 		sort.Strings(resp.Members[len(resp.Members)-1].ActorIDs)
 	}

@@ -20,6 +20,8 @@ import (
 type host struct {
 	n       *Node
 	running map[string]*supervised
+	// selfAsked is when refreshSelf last proposed the node's addresses.
+	selfAsked time.Time
 }
 
 type supervised struct {
@@ -50,6 +52,7 @@ func (h *host) run(ctx context.Context) {
 func (h *host) reconcile(ctx context.Context) {
 	st := h.n.fsm.State()
 	h.n.savePeers(st)
+	h.refreshSelf(ctx, st)
 	if !h.n.cfg.Dev {
 		// Streams an actor creates get the replication the live cluster
 		// can give them now; the leader raises them as it grows.
@@ -86,6 +89,26 @@ func (h *host) reconcile(ctx context.Context) {
 	}
 }
 
+// refreshSelf updates the node's member record when it was restarted with
+// other addresses (a new --nats-url, say), so cluster status shows the
+// current ones; the leader does so for itself when it places actors. At
+// most once a minute, and never for a node that is leaving.
+func (h *host) refreshSelf(ctx context.Context, st *catalog.State) {
+	m, ok := st.Members[h.n.id]
+	if !ok || m.Leaving || *m == h.n.self || time.Since(h.selfAsked) < time.Minute {
+		return
+	}
+	h.selfAsked = time.Now()
+	self := h.n.self
+	go func() {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := h.n.propose(pctx, catalog.Command{Op: catalog.OpAddMember, Member: &self}); err != nil {
+			h.n.log.Warn("update this node's addresses in the catalog", "err", err)
+		}
+	}()
+}
+
 func (h *host) stopAll() {
 	for id, s := range h.running {
 		s.cancel()
@@ -96,8 +119,9 @@ func (h *host) stopAll() {
 
 // supervise runs one actor until ctx ends: a recoverable error restarts it
 // after an exponential backoff (1 s doubling to 30 s, with jitter, reset
-// after a minute of healthy running); a permanent error parks it until its
-// assignment changes. Every error is recorded for task status, and logged
+// after a minute of healthy running, cut short and reset when NATS
+// reconnects or JetStream answers again); a permanent error parks it until
+// its assignment changes. Every error is recorded for task status, and logged
 // once per distinct message.
 func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint64) {
 	log := h.n.log.With("actor", spec.ID(), "task", spec.Task, "source", spec.Source, "epoch", epoch)
@@ -126,6 +150,8 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 				h.recordError(spec, nil, false)
 			}
 		})
+		// A wake while the actor runs counts too: it may fail just after.
+		woken := h.n.health.woken()
 		running := h.n.metrics.actorsUp.WithLabelValues(spec.Kind)
 		running.Inc()
 		err := runActor(ctx, spec, env)
@@ -163,11 +189,16 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 			backoff = time.Second
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, 30*time.Second)
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
+		case <-woken:
+			// NATS or JetStream is back: what failed the actor most
+			// likely was their absence, so it starts again at once.
+			backoff = time.Second
+			log.Info("actor woken: nats or jetstream is back")
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 	log.Info("actor stopped")
 }
@@ -210,11 +241,23 @@ func (h *host) recordError(spec catalog.ActorSpec, err error, permanent bool) {
 	defer cancel()
 	var werr error
 	if err == nil {
+		h.n.health.forget(key)
 		werr = h.n.store.Delete(ctx, key)
 	} else {
-		werr = h.n.store.Put(ctx, key, ActorError{
-			Actor: spec.ID(), Error: err.Error(), Permanent: permanent, Time: time.Now().UTC(),
-		})
+		e := ActorError{Actor: spec.ID(), Error: err.Error(), Permanent: permanent, Time: time.Now().UTC()}
+		if up, _, _ := h.n.health.available(); !up {
+			// Written once JetStream is back (health.flushUnrecorded);
+			// the actor's error is logged by supervise.
+			h.n.health.keepError(key, e)
+			return
+		}
+		if werr = h.n.store.Put(ctx, key, e); werr != nil {
+			// The KV is down (most likely why the actor failed): the node
+			// keeps the error and shows it in status until it can write it.
+			h.n.health.keepError(key, e)
+		} else {
+			h.n.health.forget(key)
+		}
 	}
 	if werr != nil && !errors.Is(werr, context.Canceled) {
 		h.n.log.Warn("record actor error", "actor", spec.ID(), "err", werr)

@@ -26,8 +26,11 @@ func (h *httpServer) Close() error {
 	return err
 }
 
-// serveHTTP serves the node's HTTP port: /healthz answers 200 while a Raft
-// leader is known and 503 otherwise; /metrics serves the node's Prometheus
+// serveHTTP serves the node's HTTP port: /healthz (liveness) answers 200
+// while the node runs, whatever its cluster's state, since restarting it
+// cures neither a lost quorum nor a NATS outage; /readyz (readiness)
+// answers 200 only while the node is a Raft member that knows a leader and
+// JetStream answers it, 503 with the reason otherwise; /metrics serves the node's Prometheus
 // metrics (see metrics.go); with Config.Pprof, /debug/pprof/ serves Go's
 // profiler; the HTTP API, /api/v1/openapi.json and the web console at /
 // are mounted by mountAPI.
@@ -41,11 +44,15 @@ func (n *Node) serveHTTP() (*httpServer, error) {
 	}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, leader := n.raft.LeaderWithID()
-		if leader == "" {
-			http.Error(w, "no raft leader known", http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "alive: node %s, leader %q\n", n.id, leader)
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if why := n.notReady(); why != "" {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintf(w, "ok: node %s, leader %s\n", n.id, leader)
+		_, leader := n.raft.LeaderWithID()
+		fmt.Fprintf(w, "ready: node %s, leader %s, jetstream ok\n", n.id, leader)
 	})
 	if n.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -132,6 +132,16 @@ var (
 		"Index of the last Raft log entry this node applied to its catalog; a node far behind the leader is lagging.", nil, nil)
 	descRaftLast = prometheus.NewDesc("dmnode_raft_last_index",
 		"Index of the last entry in this node's Raft log.", nil, nil)
+	descNATSConnected = prometheus.NewDesc("dmnode_nats_connected",
+		"1 while this node's NATS connection is up, 0 while it is reconnecting.", nil, nil)
+	descJetStreamAvailable = prometheus.NewDesc("dmnode_jetstream_available",
+		"1 while JetStream answers this node (its probe every 2 s reads the account info and writes the checkpoint bucket), "+
+			"0 after two failed probes or a lost connection: actors cannot read, write or checkpoint.", nil, nil)
+	descUnderReplicated = prometheus.NewDesc("dmnode_jetstream_streams_underreplicated",
+		"dmnode streams (and the checkpoint bucket) with fewer replicas than configured that the leader could not raise; "+
+			"exported by the leader, which checks every 30 s.", nil, nil)
+	descUnrecorded = prometheus.NewDesc("dmnode_actor_errors_unrecorded",
+		"Actor errors this node holds in memory because the checkpoint bucket refused them; written once JetStream is back.", nil, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -139,6 +149,10 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descRaftLeaderKnown
 	ch <- descRaftApplied
 	ch <- descRaftLast
+	ch <- descNATSConnected
+	ch <- descJetStreamAvailable
+	ch <- descUnderReplicated
+	ch <- descUnrecorded
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -151,6 +165,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRaftLeaderKnown, prometheus.GaugeValue, bool01(leader != ""))
 	ch <- prometheus.MustNewConstMetric(descRaftApplied, prometheus.GaugeValue, float64(r.AppliedIndex()))
 	ch <- prometheus.MustNewConstMetric(descRaftLast, prometheus.GaugeValue, float64(r.LastIndex()))
+	if h := c.n.health; h != nil {
+		rep := h.report()
+		ch <- prometheus.MustNewConstMetric(descNATSConnected, prometheus.GaugeValue, bool01(rep.NATSConnected))
+		ch <- prometheus.MustNewConstMetric(descJetStreamAvailable, prometheus.GaugeValue, bool01(rep.JetStream))
+		if r.State() == raft.Leader {
+			ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, float64(len(rep.UnderReplicated)))
+		}
+		ch <- prometheus.MustNewConstMetric(descUnrecorded, prometheus.GaugeValue, float64(len(rep.Unrecorded)))
+	}
 }
 
 func bool01(b bool) float64 {
@@ -300,7 +323,7 @@ func (c *taskCollector) collectSource(ch chan<- prometheus.Metric, t *catalog.Ta
 		ch <- prometheus.MustNewConstMetric(descDumpProgress, prometheus.GaugeValue, float64(ss.ChunksTotal), task, src, "total")
 	}
 	ts := t.Sources[src]
-	if ts == nil || strings.HasPrefix(ss.LastError, "progress unavailable") {
+	if ts == nil || strings.HasPrefix(ss.LastError, "progress unavailable") || ss.RelayUnavailable != "" {
 		return
 	}
 	// What is left of the phase, in units that shrink as it advances.

@@ -55,7 +55,23 @@ type Config struct {
 	// HeartbeatTimeout is how long a node may stay silent before the
 	// leader moves its actors (default 5 s).
 	HeartbeatTimeout time.Duration
-	Log              *slog.Logger
+	// Replicas is the replication factor of every stream and bucket
+	// (default 3; dev mode 1); see replicas in schedule.go.
+	Replicas int
+
+	Log *slog.Logger
+}
+
+// replicas is the configured replication factor: Replicas, 3 by default,
+// 1 in dev mode.
+func (c *Config) replicas() int {
+	switch {
+	case c.Dev:
+		return 1
+	case c.Replicas > 0:
+		return c.Replicas
+	}
+	return 3
 }
 
 func (c *Config) advertise() string {
@@ -96,6 +112,9 @@ type Node struct {
 	// stopped is closed when the node has left the cluster and should exit.
 	stopped  chan struct{}
 	stopOnce sync.Once
+
+	// health watches NATS and JetStream (health.go).
+	health *health
 }
 
 // Open starts the node's NATS server (or connects to an external one) and
@@ -119,6 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.schedKick, n.hostKick = n.fsm.watch(), n.fsm.watch()
 	n.beats = newHeartbeats(cfg.HeartbeatTimeout)
 	n.metrics = newMetrics(n)
+	n.health = newHealth(n)
 	if err := n.open(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -149,17 +169,21 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !existing && started && cfg.Join == "" {
+	if !existing && started && cfg.Join == "" && cfg.NATSURL == "" {
 		return fmt.Errorf("data dir %s holds a node that never finished joining a cluster: start it again with --join PEER", cfg.DataDir)
 	}
 	peers, err := loadPeers(cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	if err := n.openClusterKeys(cfg.Join != "" && !existing, peers); err != nil {
-		return err
+	// On an external NATS whether to join is found there (foundOrJoin).
+	joining := cfg.Join != "" && !existing
+	if cfg.NATSURL == "" {
+		if err := n.openClusterKeys(joining, peers); err != nil {
+			return err
+		}
 	}
-	if cfg.Join != "" && !existing && cfg.NATSURL == "" {
+	if joining && cfg.NATSURL == "" {
 		if peers, err = discoverPeers(ctx, cfg.Join, n.id); err != nil {
 			return err
 		}
@@ -176,6 +200,18 @@ func (n *Node) open(ctx context.Context) error {
 	if n.nc, err = nats.Connect(natsURL, nats.Name("dmnode-"+n.id), nats.MaxReconnects(-1)); err != nil {
 		return fmt.Errorf("connect to nats at %s: %w", natsURL, err)
 	}
+	n.health.watch(n.nc)
+	n.checkExternalNATS()
+	if cfg.NATSURL != "" {
+		if !existing {
+			if joining, err = n.foundOrJoin(ctx, started); err != nil {
+				return err
+			}
+		}
+		if err := n.openClusterKeys(joining, peers); err != nil {
+			return err
+		}
+	}
 	if cfg.Dev {
 		// A lone embedded server has JetStream at once.
 		if n.store, err = jetstream.Open(ctx, n.nc, 1); err != nil {
@@ -183,11 +219,11 @@ func (n *Node) open(ctx context.Context) error {
 		}
 		n.storeReady.Store(true)
 	}
-	bootstrap := !existing && cfg.Join == ""
+	bootstrap := !existing && !joining
 	if n.raft, n.wal, err = openRaft(n.id, cfg, n.fsm, bootstrap); err != nil {
 		return err
 	}
-	if cfg.Join != "" && !existing {
+	if joining {
 		if err := n.requestJoin(ctx, started); err != nil {
 			return err
 		}
@@ -234,6 +270,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
+	wg.Go(func() { n.health.run(ctx) })
 	wg.Go(func() {
 		// The catalog is complete only once the node has applied its own
 		// log, which needs a leader (a quorum of voters) after a restart.
@@ -279,10 +316,9 @@ func (n *Node) openStore(ctx context.Context) error {
 		return nil
 	}
 	for attempt := 0; ; attempt++ {
-		// Created, if missing, with as many replicas as the cluster has
-		// members (up to 3, and no more than an external NATS cluster
-		// has servers): raising an R1 bucket later means moving it to
-		// a new group, raising R2 to R3 only adds a peer. The leader
+		// Created, if missing, with the replicas the cluster can give
+		// now (see replicas): raising an R1 bucket later means moving it
+		// to a new group, raising R2 to R3 only adds a peer. The leader
 		// raises every stream before it places any actor.
 		store, err := jetstream.Open(ctx, n.nc, n.replicas(len(n.fsm.State().Members)))
 		if err == nil {
@@ -419,7 +455,9 @@ func (n *Node) forward(ctx context.Context, op, leader string, data []byte) (cat
 	return r.Result, nil
 }
 
-func proposeSubject(node string) string { return "dmnode.propose." + jetstream.Token(node) }
+func proposeSubject(node string) string {
+	return jetstream.Subject("dmnode.propose." + jetstream.Token(node))
+}
 
 // nodeID reads the node's identity from its data dir, creating it on first
 // start from the given name, or the host name and a random suffix. A data

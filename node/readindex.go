@@ -17,7 +17,9 @@ import (
 // barrier makes sure); a node that answers a request first waits until its
 // own catalog has applied that far.
 
-func readIndexSubject(node string) string { return "dmnode.readindex." + jetstream.Token(node) }
+func readIndexSubject(node string) string {
+	return jetstream.Subject("dmnode.readindex." + jetstream.Token(node))
+}
 
 type readIndexReply struct {
 	Index uint64 `json:"index"`

@@ -78,12 +78,23 @@ func (n *Node) proposeLeading(ctx context.Context, term uint64, c catalog.Comman
 }
 
 // replicas is the replication factor streams should have with live nodes
-// up: one copy per node up to three. On an external NATS cluster
-// (--nats-url) the copies live on its servers, so their number bounds it.
+// up. With the embedded servers (one per node) a stream's copies live on
+// the nodes: one copy per live node, up to the setting (--replicas,
+// default 3), raised as nodes join. On an external NATS cluster
+// (--nats-url) the copies live on its servers, whatever the number of
+// dmnode nodes: the setting, unless the server reports that it is not part
+// of a cluster (then 1, with a warning at start). The client's list of
+// server URLs says nothing about the cluster (a load balancer, a service
+// name or no_advertise hide it) and is never used; a cluster with fewer
+// JetStream servers than the setting refuses to create the streams, and the
+// error says so.
 func (n *Node) replicas(live int) int {
-	want := min(max(live, 1), 3)
-	if n.cfg.NATSURL != "" {
-		want = min(want, max(1, len(n.nc.Servers())))
+	want := n.cfg.replicas()
+	if n.cfg.NATSURL == "" {
+		return min(max(live, 1), want)
+	}
+	if n.nc.ConnectedClusterName() == "" {
+		return 1
 	}
 	return want
 }

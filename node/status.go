@@ -51,6 +51,11 @@ type SourceStatus struct {
 	LagSeconds    int64  `json:"lag_seconds"`
 	LastError     string `json:"last_error,omitempty"`
 	LastErrorTime string `json:"last_error_time,omitempty"`
+	// RelayUnavailable says, while this node or one running the source's
+	// actors cannot use JetStream, since when and why ("relay unavailable
+	// since T: cause (seen by node N)"); the figures above are then the
+	// last known or missing, and task status exits non-zero.
+	RelayUnavailable string `json:"relay_unavailable,omitempty"`
 
 	// RowsEstimated is the dump's estimate of the rows to copy.
 	RowsEstimated int64 `json:"rows_estimated"`
@@ -203,11 +208,12 @@ func figures(ss *SourceStatus, dump actors.DumpProgress, load actors.LoadProgres
 func (n *Node) apiTaskStatus(ctx context.Context, req *Request) (*Response, error) {
 	st := n.fsm.State()
 	resp := &Response{}
+	hs := n.clusterHealth(ctx, st)
 	for _, name := range st.TaskNames() {
 		if req.Name != "" && name != req.Name {
 			continue
 		}
-		ts, err := n.taskStatus(ctx, st.Tasks[name])
+		ts, err := n.taskStatusWith(ctx, st.Tasks[name], hs)
 		if err != nil {
 			return nil, err
 		}
@@ -224,7 +230,20 @@ func (n *Node) apiTaskStatus(ctx context.Context, req *Request) (*Response, erro
 }
 
 func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, error) {
+	return n.taskStatusWith(ctx, t, map[string]NodeHealth{n.id: n.health.report()})
+}
+
+// statusReadTimeout bounds the progress reads of one source's status: a
+// bucket that lost its quorum would otherwise hold status until the
+// caller's timeout.
+const statusReadTimeout = 5 * time.Second
+
+// taskStatusWith is taskStatus with the nodes' health (clusterHealth): a
+// source whose relay a node cannot reach says so, with the errors the
+// nodes keep in memory while the KV is down.
+func (n *Node) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[string]NodeHealth) (TaskStatus, error) {
 	out := TaskStatus{Name: t.Name, Mode: t.Mode, State: t.Desired}
+	st := n.fsm.State()
 	if task, err := config.DecodeTask(t.File, []byte(t.YAML)); err == nil {
 		out.Notes = task.Notes
 	}
@@ -245,21 +264,42 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 			{jetstream.ProgressKey("tail", "", src), &tail},
 			{jetstream.ProgressKey("relay", "", src), &relay},
 		}
+		ss.RelayUnavailable = relayUnavailable(st, t.Name, src, n.id, hs)
+		unrecorded := func() {
+			if e, ok := unrecordedError(t.Name, src, hs); ok && e.Time.Format(time.RFC3339) >= ss.LastErrorTime {
+				ss.LastError, ss.LastErrorTime = e.Actor+": "+e.Error+" (not recorded yet: jetstream unavailable)", e.Time.Format(time.RFC3339)
+				if e.Permanent {
+					ss.Stage = "error"
+				}
+			}
+		}
 		if !n.storeReady.Load() {
 			ss.LastError = "jetstream is not available yet: a cluster serves it once at least two nodes are up and routed to each other"
 			out.Sources = append(out.Sources, ss)
 			continue
 		}
+		if up, _, _ := n.health.available(); !up && ss.RelayUnavailable != "" {
+			// This node cannot read the progress: what the catalog and
+			// the nodes' memory hold is all there is; the figures are
+			// unknown, not zero.
+			ss.ETASeconds, ss.GapBytes, ss.BinlogPurgeSecondsLeft, ss.LagSeconds = -1, -1, -1, -1
+			unrecorded()
+			out.Sources = append(out.Sources, ss)
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, statusReadTimeout)
 		var loadErr error
 		for _, l := range loads {
-			if _, err := n.store.Load(ctx, l.key, l.v); err != nil {
+			if _, err := n.store.Load(rctx, l.key, l.v); err != nil {
 				loadErr = err
 			}
 		}
 		if loadErr != nil {
+			cancel()
 			// JetStream is electing a leader or a node is down: say so
 			// and show what the catalog knows.
 			ss.LastError = "progress unavailable: " + loadErr.Error()
+			unrecorded()
 			out.Sources = append(out.Sources, ss)
 			continue
 		}
@@ -271,9 +311,11 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		ss.InPieces, ss.PiecesTxns, ss.PiecesLast = apply.InPieces, apply.PiecesTxns, apply.PiecesLast
 		figures(&ss, dump, load, apply, tail, time.Now())
 		relayFigures(&ss, relay, time.Now())
-		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
+		if err := n.lastError(rctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()
 		}
+		cancel()
+		unrecorded()
 		switch {
 		case t.Desired != catalog.Running:
 			ss.Stage = t.Desired // paused or stopped

@@ -47,8 +47,8 @@ func TestExternalNATS(t *testing.T) {
 		_, err := harness.Run(t, c.bin, "--server", c.server(), "task", "list")
 		return err
 	})
-	start("ext2", "--join", c.server())
-	start("ext3", "--join", c.server())
+	start("ext2")
+	start("ext3")
 	m := &multi{cluster: c}
 	harness.Eventually(t, time.Minute, func() error {
 		ms, err := m.statusAt(&clusterNode{natsPort: port})

@@ -4,7 +4,7 @@
 #
 #   local-cluster.sh start [N]      start nodes 1..N (default 3) and wait until
 #                                   `cluster status` lists them all and each
-#                                   node's /healthz answers 200
+#                                   node's /readyz answers 200
 #   local-cluster.sh stop           SIGTERM every node, wait for each (data kept)
 #   local-cluster.sh status [ARGS]  which nodes run here, then `dmnode cluster
 #                                   status ARGS` (e.g. -o json) from a live node
@@ -213,14 +213,14 @@ wait_port() {
 	done
 }
 
-# healthy I: whether node I's /healthz answers 200 (skipped without curl).
+# healthy I: whether node I's /readyz answers 200 (skipped without curl).
 healthy() {
 	command -v curl >/dev/null || return 0
-	curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(http_port "$1")/healthz" 2>/dev/null
+	curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(http_port "$1")/readyz" 2>/dev/null
 }
 
 # wait_cluster DEADLINE I...: wait until `cluster status` lists every node I
-# and each of them answers 200 on /healthz. Fails early when one exits.
+# and each of them answers 200 on /readyz. Fails early when one exits.
 wait_cluster() {
 	local deadline=$1 i pid out missing next_note=$((SECONDS + 10))
 	shift
@@ -244,7 +244,7 @@ wait_cluster() {
 		printf '%s\n' "$out" >"$status_file"
 		if [ ${#missing[@]} -eq 0 ]; then
 			for i in "$@"; do
-				healthy "$i" || missing+=("node$i (/healthz not 200)")
+				healthy "$i" || missing+=("node$i (/readyz not 200)")
 			done
 			[ ${#missing[@]} -ne 0 ] || return 0
 		fi
@@ -288,7 +288,7 @@ cmd_start() {
 	if [ ${#started[@]} -eq 0 ]; then
 		say "all $n nodes already run"
 	fi
-	say "waiting until cluster status lists node1..node$n and every /healthz answers 200"
+	say "waiting until cluster status lists node1..node$n and every /readyz answers 200"
 	wait_cluster "$deadline" $(seq 1 "$n")
 	say "cluster of $n nodes is up; try: $DMNODE --server nats://127.0.0.1:$NATS_PORT_BASE cluster status"
 }
@@ -371,7 +371,7 @@ cmd_restart() {
 	stop_nodes "$i" || true
 	launch "$i"
 	wait_port "$i" "$deadline"
-	say "waiting until cluster status lists node$i and its /healthz answers 200"
+	say "waiting until cluster status lists node$i and its /readyz answers 200"
 	wait_cluster "$deadline" "$i"
 	say "node$i is back"
 }
