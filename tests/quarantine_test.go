@@ -1,0 +1,137 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dmnode/dmnode/tests/harness"
+)
+
+// TestQuarantineTable: a task of three tables into a TiDB-shaped target (a
+// MariaDB reporting TiDB v8.5.0, behind the recorder that refuses like
+// TiDB). One table gets a DDL TiDB cannot run (a cp1251 column): only that
+// table is quarantined, the other two keep replicating, also the rows of
+// a transaction that touches both kinds of table. Task status (text and
+// JSON) and the metric show the table, the statement, the reason and the
+// ways out. The node is SIGKILLed while the table is held; after the
+// restart the held table stays held and the others go on. An operator's
+// replacement that TiDB refuses too (the recorder answers 1115) keeps the
+// table quarantined with the new reason; an acceptable one releases it,
+// and its held rows arrive, in order, once. Ends with the row-by-row
+// comparison of all three tables.
+func TestQuarantineTable(t *testing.T) {
+	harness.RefuseLikeTiDB(t, 0)
+	source := harness.StartMariaDB(t, harness.Options{ServerID: 1})
+	target := harness.StartMariaDB(t, harness.Options{ServerID: 100, ExtraArgs: []string{"--version=8.0.11-TiDB-v8.5.0"}})
+	c := newClusterOn(t, []*harness.Server{source}, target)
+	source.Exec(t, "CREATE DATABASE dmtest")
+	for _, tbl := range []string{"a", "b", "q"} {
+		source.Exec(t, fmt.Sprintf("CREATE TABLE dmtest.%s (id int PRIMARY KEY, v varchar(40), n int)", tbl),
+			fmt.Sprintf("INSERT INTO dmtest.%s SELECT seq, MD5(seq), seq FROM dmtest.seq_1_to_200", tbl))
+	}
+	c.addSources()
+	c.dmnode("task", "submit", c.oneSourceTask("quar", "dmtest"))
+	c.dmnode("task", "wait", "quar", "--stage", "sync", "--timeout", "2m")
+
+	plain := func(tbl string) func(int) string {
+		return func(int) string { return "SELECT id, v, n FROM dmtest." + tbl }
+	}
+	withNote := func(int) string { return "SELECT id, v, n, note FROM dmtest.q" }
+	source.Exec(t,
+		"INSERT INTO dmtest.q VALUES (201, 'before the DDL', 1)",
+		"ALTER TABLE dmtest.q ADD COLUMN note varchar(20) CHARACTER SET cp1251",
+		"INSERT INTO dmtest.q SELECT seq + 1000, MD5(seq), seq, 'held' FROM dmtest.seq_1_to_100",
+		"UPDATE dmtest.q SET n = -n, note = 'updated' WHERE id <= 20",
+		"DELETE FROM dmtest.q WHERE id BETWEEN 21 AND 30",
+		"INSERT INTO dmtest.a SELECT seq + 1000, MD5(seq), seq FROM dmtest.seq_1_to_100",
+		"UPDATE dmtest.b SET n = n * 3 WHERE id % 4 = 0",
+		// One transaction over a replicated and the quarantined table.
+		"BEGIN",
+		"INSERT INTO dmtest.b VALUES (5000, 'with q', 1)",
+		"INSERT INTO dmtest.q VALUES (5000, 'with b', 1, 'txn')",
+		"COMMIT",
+	)
+	// The other two tables keep replicating.
+	c.expectEqual("dmtest.a while q is quarantined", plain("a"), "SELECT id, v, n FROM dmtest.a")
+	c.expectEqual("dmtest.b while q is quarantined", plain("b"), "SELECT id, v, n FROM dmtest.b")
+
+	out := waitForStatus(c, "quar", "is quarantined")
+	t.Logf("status with a quarantined table:\n%s", out)
+	for _, want := range []string{"table dmtest.q is quarantined", "cp1251", "TiDB v8.5.0", "task replace quar --source mysql-replica-01 --table dmtest.q", "task skip quar"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("status does not say %q:\n%s", want, out)
+		}
+	}
+	var st struct {
+		Tasks []struct {
+			Quarantined []struct {
+				Source, Table, Error string
+				Stmts                []string
+			} `json:"quarantined_tables"`
+			Rejected []json.RawMessage `json:"rejected_ddls"`
+		}
+	}
+	js := c.dmnode("task", "status", "quar", "-o", "json")
+	if err := json.Unmarshal([]byte(js), &st); err != nil || len(st.Tasks) != 1 {
+		t.Fatalf("task status -o json: %v\n%s", err, js)
+	}
+	if q := st.Tasks[0].Quarantined; len(q) != 1 || q[0].Table != "dmtest.q" || q[0].Source != "mysql-replica-01" ||
+		len(q[0].Stmts) != 1 || !strings.Contains(strings.ToLower(q[0].Stmts[0]), "cp1251") || len(st.Tasks[0].Rejected) != 0 {
+		t.Fatalf("JSON status: want dmtest.q quarantined and no paused source:\n%s", js)
+	}
+	if v, ok := c.scrape().value("dmnode_quarantined_tables", "task", "quar", "source", "mysql-replica-01"); !ok || v != 1 {
+		t.Errorf("dmnode_quarantined_tables = %v (present %v), want 1", v, ok)
+	}
+	// The held rows are not on the target; the row before the DDL is.
+	if got := harnessRows(t, target, "SELECT COUNT(*) FROM dmtest.q WHERE id > 1000"); got[0][0] != "0" {
+		t.Fatalf("rows of the quarantined table after its DDL reached the target: %v", got)
+	}
+	if got := harnessRows(t, target, "SELECT COUNT(*) FROM dmtest.q WHERE id = 201"); got[0][0] != "1" {
+		t.Fatalf("the row before the DDL is not on the target: %v", got)
+	}
+
+	// SIGKILL while the table is held: nothing lost, the hold survives.
+	c.killAndRestart()
+	source.Exec(t,
+		"INSERT INTO dmtest.a SELECT seq + 2000, MD5(seq), seq FROM dmtest.seq_1_to_50",
+		"INSERT INTO dmtest.q SELECT seq + 2000, MD5(seq), seq, 'after kill' FROM dmtest.seq_1_to_50",
+	)
+	c.expectEqual("dmtest.a after the restart", plain("a"), "SELECT id, v, n FROM dmtest.a")
+	waitForStatus(c, "quar", "table dmtest.q is quarantined")
+	if got := harnessRows(t, target, "SELECT COUNT(*) FROM dmtest.q WHERE id > 1000"); got[0][0] != "0" {
+		t.Fatalf("rows of the quarantined table reached the target after the restart: %v", got)
+	}
+
+	// A replacement TiDB refuses as well: the recorder answers with TiDB's
+	// 1115; the table stays quarantined with that reason.
+	c.dmnode("task", "replace", "quar", "--table", "dmtest.q", "--sql", "ALTER TABLE dmtest.q ADD COLUMN note varchar(20) CHARACTER SET cp1251")
+	out = waitForStatus(c, "quar", "Unknown character set")
+	t.Logf("status after a refused replacement:\n%s", out)
+	if !strings.Contains(out, "table dmtest.q is quarantined") {
+		t.Fatalf("the table is not quarantined after a refused replacement:\n%s", out)
+	}
+
+	// An acceptable replacement: the held rows arrive.
+	c.dmnode("task", "replace", "quar", "--table", "dmtest.q", "--sql", "ALTER TABLE dmtest.q ADD COLUMN note varchar(20) CHARACTER SET utf8mb4")
+	source.Exec(t, "INSERT INTO dmtest.q VALUES (9000, 'after the replace', 9, 'free')",
+		"INSERT INTO dmtest.b VALUES (9000, 'after the replace', 9)")
+	c.expectEqual("dmtest.q after the replace", withNote, "SELECT id, v, n, note FROM dmtest.q")
+	c.expectEqual("dmtest.a", plain("a"), "SELECT id, v, n FROM dmtest.a")
+	c.expectEqual("dmtest.b", plain("b"), "SELECT id, v, n FROM dmtest.b")
+	harness.Eventually(t, time.Minute, func() error {
+		if out := c.dmnode("task", "status", "quar"); strings.Contains(out, "quarantined") {
+			return fmt.Errorf("status still shows a quarantine:\n%s", out)
+		}
+		return nil
+	})
+	if v, _ := c.scrape().value("dmnode_quarantined_tables", "task", "quar", "source", "mysql-replica-01"); v != 0 {
+		t.Errorf("dmnode_quarantined_tables = %v after the replace, want 0", v)
+	}
+	log := c.node.Log()
+	if !strings.Contains(log, "table quarantined") {
+		t.Errorf("node log does not say the table was quarantined")
+	}
+}
