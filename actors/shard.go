@@ -387,6 +387,9 @@ func (r *applyRun) optimisticPartitionDDL(ctx context.Context, c *dmnode.Change,
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
+	// Not a rejection by the target: the source pauses, and the
+	// operator's decisions across the sources make the change once.
+	r.shard.cur = ""
 	return r.refuseDDL(ctx, c, fmt.Sprintf("it maintains the partitions of %s, a table merged with shard-mode optimistic, which coordinates columns and keys only", m),
 		fmt.Sprintf("once every shard has made the change, run `dmnode task replace %s --source %s --sql %s` to run it on the target once (the other sources then `dmnode task skip %s --source S`), or use shard-mode pessimistic, which runs it when every shard has reached it",
 			r.a.task, r.a.source, shellQuote(routed), r.a.task))
