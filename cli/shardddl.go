@@ -144,6 +144,10 @@ func printQuarantined(out io.Writer, task string, q []catalog.RejectedDDL) {
 
 func printRejected(out io.Writer, task string, rejected []catalog.RejectedDDL) {
 	for _, r := range rejected {
+		if r.Table != "" {
+			printQuarantined(out, task, []catalog.RejectedDDL{r})
+			continue
+		}
 		fmt.Fprintf(out, "  source %s is paused: the target rejected %s at %s: %s\n", r.Source, strings.Join(r.Stmts, "; "), r.Pos, r.Error)
 		fmt.Fprintf(out, "    way out: dmnode task skip %s --source %s, or dmnode task replace %s --source %s --sql \"...\"\n", task, r.Source, task, r.Source)
 	}
