@@ -135,3 +135,119 @@ func TestQuarantineTable(t *testing.T) {
 		t.Errorf("node log does not say the table was quarantined")
 	}
 }
+
+// TestQuarantineMergedTable: two upstream tables routed to one target
+// table (a merge without shard-mode), and a third table. A DDL TiDB
+// refuses on one of the merged tables quarantines the target table, so
+// the changes of both upstream tables routed to it are held, while the
+// third table goes on. The other merged table's own DDL, read while held,
+// is met again after the first one's replacement and quarantines the
+// table again at its own position; skipping it (the column exists by
+// then) releases every held row. Ends with the row-by-row comparison.
+func TestQuarantineMergedTable(t *testing.T) {
+	harness.RefuseLikeTiDB(t, 0)
+	source := harness.StartMariaDB(t, harness.Options{ServerID: 1})
+	target := harness.StartMariaDB(t, harness.Options{ServerID: 100, ExtraArgs: []string{"--version=8.0.11-TiDB-v8.5.0"}})
+	c := newClusterOn(t, []*harness.Server{source}, target)
+	source.Exec(t, "CREATE DATABASE dmtest",
+		"CREATE TABLE dmtest.p_1 (id int PRIMARY KEY, v varchar(40))",
+		"CREATE TABLE dmtest.p_2 (id int PRIMARY KEY, v varchar(40))",
+		"CREATE TABLE dmtest.f (id int PRIMARY KEY, v varchar(40))",
+		"INSERT INTO dmtest.p_1 SELECT seq, MD5(seq) FROM dmtest.seq_1_to_100",
+		"INSERT INTO dmtest.p_2 SELECT seq + 1000, MD5(seq) FROM dmtest.seq_1_to_100",
+		"INSERT INTO dmtest.f SELECT seq, MD5(seq) FROM dmtest.seq_1_to_100")
+	c.addSources()
+	task := c.writeFile("merged.yaml", fmt.Sprintf(`name: merged
+task-mode: all
+target-database:
+  host: 127.0.0.1
+  port: %d
+  user: root
+  password: ""
+mysql-instances:
+  - source-id: %q
+    block-allow-list: only
+    route-rules: [merge]
+block-allow-list:
+  only:
+    do-dbs: [dmtest]
+routes:
+  merge:
+    schema-pattern: dmtest
+    table-pattern: p_*
+    target-schema: dmtest
+    target-table: p
+`, target.Port, sourceID(0)))
+	c.dmnode("task", "submit", task)
+	c.dmnode("task", "wait", "merged", "--stage", "sync", "--timeout", "2m")
+
+	source.Exec(t,
+		"ALTER TABLE dmtest.p_1 ADD COLUMN note varchar(20) CHARACTER SET cp1251",
+		"INSERT INTO dmtest.p_1 VALUES (101, 'p_1 held', 'x')",
+		"INSERT INTO dmtest.p_2 VALUES (1101, 'p_2 held')",
+		"UPDATE dmtest.p_2 SET v = 'p_2 updated' WHERE id <= 1010",
+		"ALTER TABLE dmtest.p_2 ADD COLUMN note varchar(20) CHARACTER SET cp1251",
+		"INSERT INTO dmtest.p_2 VALUES (1102, 'p_2 after its DDL', 'y')",
+		"INSERT INTO dmtest.f SELECT seq + 1000, MD5(seq) FROM dmtest.seq_1_to_50",
+	)
+	c.expectEqual("dmtest.f while dmtest.p is quarantined", func(int) string { return "SELECT id, v FROM dmtest.f" }, "SELECT id, v FROM dmtest.f")
+	out := waitForStatus(c, "merged", "table dmtest.p is quarantined")
+	t.Logf("status with the merged table quarantined:\n%s", out)
+	if got := harnessRows(t, target, "SELECT COUNT(*) FROM dmtest.p WHERE id IN (101, 1101, 1102) OR v = 'p_2 updated'"); got[0][0] != "0" {
+		t.Fatalf("changes of a table routed to the quarantined table reached the target: %v", got)
+	}
+
+	first := quarantinedAt(c, "merged")
+	if len(first) != 1 {
+		t.Fatalf("want one quarantined table, got positions %v", first)
+	}
+	c.dmnode("task", "replace", "merged", "--table", "dmtest.p", "--sql", "ALTER TABLE dmtest.p ADD COLUMN note varchar(20) CHARACTER SET utf8mb4")
+	// The second shard's statement is met again, and refused again.
+	harness.Eventually(t, 90*time.Second, func() error {
+		if q := quarantinedAt(c, "merged"); len(q) != 1 || q[0] <= first[0] {
+			return fmt.Errorf("want the table quarantined at the second DDL, after %d: %v", first[0], q)
+		}
+		if got := harnessRows(t, target, "SELECT COUNT(*) FROM dmtest.p WHERE id IN (101, 1101)"); got[0][0] != "2" {
+			return fmt.Errorf("the rows before the second DDL have not arrived yet")
+		}
+		return nil
+	})
+	if got := harnessRows(t, target, "SELECT COUNT(*) FROM dmtest.p WHERE id = 1102"); got[0][0] != "0" {
+		t.Fatalf("a row after the second, refused, DDL reached the target: %v", got)
+	}
+	c.dmnode("task", "skip", "merged", "--table", "dmtest.p")
+	source.Exec(t, "INSERT INTO dmtest.p_1 VALUES (102, 'after the skip', 'z')")
+	union := func(int) string {
+		return "SELECT id, v, note FROM dmtest.p_1 UNION ALL SELECT id, v, note FROM dmtest.p_2"
+	}
+	c.expectEqual("dmtest.p (p_1 and p_2 merged)", union, "SELECT id, v, note FROM dmtest.p")
+	c.expectEqual("dmtest.f", func(int) string { return "SELECT id, v FROM dmtest.f" }, "SELECT id, v FROM dmtest.f")
+	harness.Eventually(t, time.Minute, func() error {
+		if out := c.dmnode("task", "status", "merged"); strings.Contains(out, "quarantined") {
+			return fmt.Errorf("status still shows a quarantine:\n%s", out)
+		}
+		return nil
+	})
+}
+
+// quarantinedAt returns the binlog offsets at which a task's tables are
+// quarantined, as task status -o json gives them.
+func quarantinedAt(c *cluster, task string) []uint32 {
+	c.t.Helper()
+	js := c.dmnode("task", "status", task, "-o", "json")
+	var st struct {
+		Tasks []struct {
+			Quarantined []struct {
+				Pos struct{ Pos uint32 }
+			} `json:"quarantined_tables"`
+		}
+	}
+	if err := json.Unmarshal([]byte(js), &st); err != nil || len(st.Tasks) != 1 {
+		c.t.Fatalf("task status -o json: %v\n%s", err, js)
+	}
+	var out []uint32
+	for _, q := range st.Tasks[0].Quarantined {
+		out = append(out, q.Pos.Pos)
+	}
+	return out
+}
