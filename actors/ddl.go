@@ -53,7 +53,7 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		if err != nil {
 			return err
 		}
-		return r.commit(ctx)
+		return r.commitDDL(ctx)
 	}
 	if !r.ddlInScope(d) {
 		return r.commit(ctx)
@@ -79,7 +79,7 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 	if err != nil && !errors.Is(err, errQuarantined) {
 		return err
 	}
-	return r.commit(ctx)
+	return r.commitDDL(ctx)
 }
 
 func (r *applyRun) ddlInScope(d schema.DDL) bool {

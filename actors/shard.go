@@ -70,6 +70,10 @@ type shardState struct {
 	// when the target, or TiDB's table of refusals, rejects it; "" when
 	// a rejection pauses the source instead.
 	cur string
+	// decided is the position of the rejected DDL an operator's
+	// decision (or a retry the target accepted) answered, forgotten
+	// once the checkpoint after it is committed (commitDDL).
+	decided dmnode.Position
 }
 
 // hold is a member whose changes from a DDL on were dropped.
@@ -124,6 +128,9 @@ func (r *applyRun) openShard(ctx context.Context) error {
 	r.shard = s
 	if !s.Reached.IsZero() && s.Reached.Compare(r.safeUntil) > 0 {
 		r.safeUntil = s.Reached
+	}
+	if err := r.consumeStale(ctx); err != nil {
+		return err
 	}
 	if s.mode == "" {
 		// Without a shard-mode the state holds only quarantined tables.
@@ -571,8 +578,7 @@ func (r *applyRun) runTargetDDL(ctx context.Context, stmts []string, upstream st
 				return err
 			}
 		}
-		_, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}})
-		return err
+		return r.consumeAfterCommit(ctx, pos)
 	}
 	for _, q := range stmts {
 		err := r.execForTarget(ctx, q, upstream)
@@ -595,8 +601,59 @@ func (r *applyRun) runTargetDDL(ctx context.Context, stmts []string, upstream st
 	// Accepted now (the operator fixed the target and restarted the
 	// task): the rejection no longer describes the source or the table.
 	if r.rejectedAt(pos) {
-		_, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}})
+		return r.consumeAfterCommit(ctx, pos)
+	}
+	return nil
+}
+
+// consumeAfterCommit forgets the rejection and decision at pos once the
+// checkpoint after the statement is committed (commitDDL): forgotten
+// before, a crash in between would meet the statement again without the
+// decision. Without resync state it forgets them at once.
+func (r *applyRun) consumeAfterCommit(ctx context.Context, pos dmnode.Position) error {
+	if r.shard != nil {
+		r.shard.decided = pos
+		return nil
+	}
+	return r.forgetRejection(ctx, pos)
+}
+
+func (r *applyRun) forgetRejection(ctx context.Context, pos dmnode.Position) error {
+	_, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}})
+	return err
+}
+
+// commitDDL commits the checkpoint after a DDL, then forgets the
+// rejection it answered, if any.
+func (r *applyRun) commitDDL(ctx context.Context) error {
+	if err := r.commit(ctx); err != nil {
 		return err
+	}
+	if r.shard == nil || r.shard.decided.IsZero() {
+		return nil
+	}
+	pos := r.shard.decided
+	r.shard.decided = dmnode.Position{}
+	return r.forgetRejection(ctx, pos)
+}
+
+// consumeStale forgets, when the applier starts, the source's rejections
+// its checkpoint has passed: their statements were run, skipped or
+// replaced before a crash kept the applier from forgetting them. A
+// rejection the applier still waits on (paused at it, or its table
+// quarantined) is after the checkpoint.
+func (r *applyRun) consumeStale(ctx context.Context) error {
+	rj := r.a.env.Catalog().Rejections[r.a.task]
+	if rj == nil {
+		return nil
+	}
+	for _, x := range rj.Rejected {
+		if x.Source == r.a.source && x.Pos.Compare(r.applied) <= 0 {
+			r.log.Info("forgetting a rejected DDL the checkpoint has passed", "pos", x.Pos.String(), "table", x.Table)
+			if err := r.forgetRejection(ctx, x.Pos); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
