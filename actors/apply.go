@@ -143,10 +143,10 @@ func (a *Applier) Run(ctx context.Context) error {
 		// event was recorded to write that transaction in pieces.
 		r.piecesAt = window
 	}
-	if te.task.ShardMode != "" {
-		if err := r.openShard(ctx); err != nil {
-			return err
-		}
+	// The resync state: shard DDL coordination, and the tables a
+	// rejected DDL quarantined (quarantine.go), for every task.
+	if err := r.openShard(ctx); err != nil {
+		return err
 	}
 	for {
 		err := r.consume(ctx, stream, seq)
@@ -493,7 +493,7 @@ func (r *applyRun) commit(ctx context.Context) error {
 		return err
 	}
 	began, rows := time.Now(), r.rows
-	if n, _ := r.limit.Current(); n > 1 && len(r.ops) > 0 && len(r.stmts) == 0 {
+	if n, _ := r.limit.Current(); n > 1 && len(r.ops) > 0 && len(r.stmts) == 0 && r.shard.stateless() {
 		r.causal.workers = n
 		if err := r.commitParallel(ctx, pos, at, uniques); err != nil {
 			return err

@@ -53,7 +53,7 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		if err != nil {
 			return err
 		}
-		return r.commit(ctx)
+		return r.commitDDL(ctx)
 	}
 	if !r.ddlInScope(d) {
 		return r.commit(ctx)
@@ -65,16 +65,21 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		r.log.Info("DDL filtered by the task's rules", "ddl", abbreviate(c.DDL), "pos", t.End.String())
 		return r.commit(ctx)
 	}
+	// A rejection of a statement on one table quarantines that table
+	// (quarantine.go) instead of pausing the source.
 	if r.shard != nil {
-		if err := r.shardDDL(ctx, c, d, r.upSchemas, t); err != nil {
-			return err
-		}
-		return r.commit(ctx)
+		r.shard.cur = r.quarantineTarget(d)
+		defer func() { r.shard.cur = "" }()
 	}
-	if err := r.execDDL(ctx, c, d); err != nil {
+	if r.shard != nil && r.shard.mode != "" {
+		err = r.shardDDL(ctx, c, d, r.upSchemas, t)
+	} else {
+		err = r.execDDL(ctx, c, d)
+	}
+	if err != nil && !errors.Is(err, errQuarantined) {
 		return err
 	}
-	return r.commit(ctx)
+	return r.commitDDL(ctx)
 }
 
 func (r *applyRun) ddlInScope(d schema.DDL) bool {
@@ -425,6 +430,9 @@ func (r *applyRun) refuseDDL(ctx context.Context, c *dmnode.Change, why, wayOut 
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
 	err = fmt.Errorf("DDL %q at %s not run: %s", abbreviate(c.DDL), r.pending, why)
+	if r.shard != nil && r.shard.cur != "" {
+		return r.quarantine(ctx, []string{routed}, fmt.Errorf("%w; %s", err, wayOut))
+	}
 	rej := &catalog.RejectedDDL{Pos: r.pending, Stmts: []string{routed}, Error: err.Error()}
 	if _, perr := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardReject, Task: r.a.task, Source: r.a.source, Rejected: rej}); perr != nil {
 		return fmt.Errorf("record the refused DDL: %w (%v)", perr, err)

@@ -62,6 +62,18 @@ type shardState struct {
 	written bool             // a state row may exist in the target
 	polled  time.Time
 	logged  map[string]string // last outcome logged per member
+	// route names the target table of an upstream table, "" when it has
+	// none (quarantine.go); targets caches its answers.
+	route   func(db, table string) string
+	targets map[string]string
+	// cur is the target table the DDL being applied would quarantine
+	// when the target, or TiDB's table of refusals, rejects it; "" when
+	// a rejection pauses the source instead.
+	cur string
+	// decided is the position of the rejected DDL an operator's
+	// decision (or a retry the target accepted) answered, forgotten
+	// once the checkpoint after it is committed (commitDDL).
+	decided dmnode.Position
 }
 
 // hold is a member whose changes from a DDL on were dropped.
@@ -80,6 +92,10 @@ type hold struct {
 	// dropped). Not held: the member is re-syncing, or its DDL must be
 	// reported again when it is read again.
 	Held bool `json:"held"`
+	// Target is set for a quarantined target table (quarantine.go): the
+	// hold covers every upstream table routed to it, not one member, and
+	// no lock answers for it.
+	Target string `json:"target,omitempty"`
 }
 
 func memberTableKey(db, table string) string { return db + "\x00" + table }
@@ -87,7 +103,8 @@ func memberTableKey(db, table string) string { return db + "\x00" + table }
 // openShard loads the resync state from the target and registers the
 // source's tables with the task's locks.
 func (r *applyRun) openShard(ctx context.Context) error {
-	s := &shardState{mode: shardddl.Mode(r.te.task.ShardMode), Holds: map[string]*hold{}, logged: map[string]string{}}
+	s := &shardState{mode: shardddl.Mode(r.te.task.ShardMode), Holds: map[string]*hold{}, logged: map[string]string{},
+		route: r.targetName, targets: map[string]string{}}
 	if _, err := r.db.ExecContext(ctx, shardStateDDL); err != nil {
 		return classifyTargetError(fmt.Errorf("create %s.shard_resync on the target: %w", MetaSchema, err))
 	}
@@ -111,6 +128,13 @@ func (r *applyRun) openShard(ctx context.Context) error {
 	r.shard = s
 	if !s.Reached.IsZero() && s.Reached.Compare(r.safeUntil) > 0 {
 		r.safeUntil = s.Reached
+	}
+	if err := r.consumeStale(ctx); err != nil {
+		return err
+	}
+	if s.mode == "" {
+		// Without a shard-mode the state holds only quarantined tables.
+		return nil
 	}
 	return r.registerShards(ctx)
 }
@@ -216,17 +240,29 @@ func (s *shardState) leave(end dmnode.Position) {
 }
 
 // applies reports whether a change of table id at end is to be applied:
-// not when it was applied before (replay) or its member is held.
+// not when it was applied before (replay) or its member or its target
+// table is held. A change at or after the DDL of a hold that is no longer
+// held was dropped before: it is applied now (re-sync).
 func (s *shardState) applies(id dmnode.TableID, end dmnode.Position, replay bool) bool {
+	resync := false
+	for _, h := range [2]*hold{s.memberHold(id), s.quarantineHold(id)} {
+		if h == nil || end.Compare(h.From) < 0 {
+			continue
+		}
+		if h.Held {
+			return false
+		}
+		resync = true
+	}
+	return resync || !replay
+}
+
+func (s *shardState) memberHold(id dmnode.TableID) *hold {
 	m, ok := s.members[memberTableKey(id.Schema, id.Table)]
 	if !ok {
-		return !replay
+		return nil
 	}
-	h := s.Holds[m.String()]
-	if h == nil || end.Compare(h.From) < 0 {
-		return !replay
-	}
-	return !h.Held
+	return s.Holds[m.String()]
 }
 
 // checkpoint returns the position the checkpoint may move to: pos, or the
@@ -276,7 +312,7 @@ func (r *applyRun) pollHolds() error {
 	s.polled = time.Now()
 	var held []*hold
 	for _, h := range s.Holds {
-		if h.Held {
+		if h.Held && h.Target == "" {
 			held = append(held, h)
 		}
 	}
@@ -358,6 +394,9 @@ func (r *applyRun) optimisticPartitionDDL(ctx context.Context, c *dmnode.Change,
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
+	// Not a rejection by the target: the source pauses, and the
+	// operator's decisions across the sources make the change once.
+	r.shard.cur = ""
 	return r.refuseDDL(ctx, c, fmt.Sprintf("it maintains the partitions of %s, a table merged with shard-mode optimistic, which coordinates columns and keys only", m),
 		fmt.Sprintf("once every shard has made the change, run `dmnode task replace %s --source %s --sql %s` to run it on the target once (the other sources then `dmnode task skip %s --source S`), or use shard-mode pessimistic, which runs it when every shard has reached it",
 			r.a.task, r.a.source, shellQuote(routed), r.a.task))
@@ -527,11 +566,19 @@ func (r *applyRun) runTargetDDL(ctx context.Context, stmts []string, upstream st
 		}
 		for _, q := range stmts {
 			if err := r.execTargetDDL(ctx, q, upstream); err != nil {
+				if IsPermanent(err) && r.shard != nil && r.shard.cur != "" {
+					// The operator's statements are refused too: the
+					// decision is used up, the table stays quarantined
+					// with the new reason.
+					if _, cerr := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}}); cerr != nil {
+						return cerr
+					}
+					return r.quarantine(ctx, stmts, err)
+				}
 				return err
 			}
 		}
-		_, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}})
-		return err
+		return r.consumeAfterCommit(ctx, pos)
 	}
 	for _, q := range stmts {
 		err := r.execForTarget(ctx, q, upstream)
@@ -541,6 +588,9 @@ func (r *applyRun) runTargetDDL(ctx context.Context, stmts []string, upstream st
 			}
 			continue
 		}
+		if r.shard != nil && r.shard.cur != "" {
+			return r.quarantine(ctx, stmts, err)
+		}
 		rej := &catalog.RejectedDDL{Pos: pos, Stmts: stmts, Error: err.Error()}
 		if _, perr := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardReject, Task: r.a.task, Source: r.a.source, Rejected: rej}); perr != nil {
 			return fmt.Errorf("record the rejected DDL: %w (the target's answer: %v)", perr, err)
@@ -549,10 +599,61 @@ func (r *applyRun) runTargetDDL(ctx context.Context, stmts []string, upstream st
 			err, r.a.task, r.a.source, r.a.task, r.a.source))
 	}
 	// Accepted now (the operator fixed the target and restarted the
-	// task): the rejection no longer describes the source.
-	if rj := r.a.env.Catalog().Rejections[r.a.task]; rj != nil && rj.Rejected[r.a.source] != nil && rj.Rejected[r.a.source].Pos == pos {
-		_, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}})
+	// task): the rejection no longer describes the source or the table.
+	if r.rejectedAt(pos) {
+		return r.consumeAfterCommit(ctx, pos)
+	}
+	return nil
+}
+
+// consumeAfterCommit forgets the rejection and decision at pos once the
+// checkpoint after the statement is committed (commitDDL): forgotten
+// before, a crash in between would meet the statement again without the
+// decision. Without resync state it forgets them at once.
+func (r *applyRun) consumeAfterCommit(ctx context.Context, pos dmnode.Position) error {
+	if r.shard != nil {
+		r.shard.decided = pos
+		return nil
+	}
+	return r.forgetRejection(ctx, pos)
+}
+
+func (r *applyRun) forgetRejection(ctx context.Context, pos dmnode.Position) error {
+	_, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardConsume, Task: r.a.task, Source: r.a.source, Pos: shardddl.Position{Binlog: pos}})
+	return err
+}
+
+// commitDDL commits the checkpoint after a DDL, then forgets the
+// rejection it answered, if any.
+func (r *applyRun) commitDDL(ctx context.Context) error {
+	if err := r.commit(ctx); err != nil {
 		return err
+	}
+	if r.shard == nil || r.shard.decided.IsZero() {
+		return nil
+	}
+	pos := r.shard.decided
+	r.shard.decided = dmnode.Position{}
+	return r.forgetRejection(ctx, pos)
+}
+
+// consumeStale forgets, when the applier starts, the source's rejections
+// its checkpoint has passed: their statements were run, skipped or
+// replaced before a crash kept the applier from forgetting them. A
+// rejection the applier still waits on (paused at it, or its table
+// quarantined) is after the checkpoint.
+func (r *applyRun) consumeStale(ctx context.Context) error {
+	rj := r.a.env.Catalog().Rejections[r.a.task]
+	if rj == nil {
+		return nil
+	}
+	for _, x := range rj.Rejected {
+		if x.Source == r.a.source && x.Pos.Compare(r.applied) <= 0 {
+			r.log.Info("forgetting a rejected DDL the checkpoint has passed", "pos", x.Pos.String(), "table", x.Table)
+			if err := r.forgetRejection(ctx, x.Pos); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -563,10 +664,27 @@ func (r *applyRun) decision(pos dmnode.Position) *catalog.Decision {
 	if rj == nil {
 		return nil
 	}
-	if d := rj.Decisions[r.a.source]; d != nil && d.Pos == pos {
-		return d
+	for _, d := range rj.Decisions {
+		if d.Source == r.a.source && d.Pos == pos {
+			return d
+		}
 	}
 	return nil
+}
+
+// rejectedAt reports whether the catalog records a rejection of the
+// source's DDL at pos.
+func (r *applyRun) rejectedAt(pos dmnode.Position) bool {
+	rj := r.a.env.Catalog().Rejections[r.a.task]
+	if rj == nil {
+		return false
+	}
+	for _, x := range rj.Rejected {
+		if x.Source == r.a.source && x.Pos == pos {
+			return true
+		}
+	}
+	return false
 }
 
 // forgetAll drops every cached plan and checked target table, after a

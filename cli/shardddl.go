@@ -89,21 +89,23 @@ func (c *TaskDDLUnlockCmd) Run(g *Globals) error {
 
 type TaskSkipCmd struct {
 	Name   string `arg:"" help:"Task name."`
-	Source string `help:"Source whose rejected DDL is skipped (needed when several are paused)."`
+	Source string `help:"Source whose rejected DDL is skipped (needed when several are paused or quarantined)."`
+	Table  string `help:"Quarantined target table (schema.table) whose DDL is skipped (needed when several are)."`
 }
 
 func (c *TaskSkipCmd) Run(g *Globals) error {
-	return callAndReport(g, "task.skip", &node.Request{Name: c.Name, Shard: &node.ShardRequest{Source: c.Source}}, 30*time.Second)
+	return callAndReport(g, "task.skip", &node.Request{Name: c.Name, Shard: &node.ShardRequest{Source: c.Source, Table: c.Table}}, 30*time.Second)
 }
 
 type TaskReplaceCmd struct {
 	Name   string   `arg:"" help:"Task name."`
 	SQL    []string `name:"sql" required:"" sep:"none" help:"Statement to run on the target instead (repeat for several, in order)."`
-	Source string   `help:"Source whose rejected DDL is replaced (needed when several are paused)."`
+	Source string   `help:"Source whose rejected DDL is replaced (needed when several are paused or quarantined)."`
+	Table  string   `help:"Quarantined target table (schema.table) whose DDL is replaced (needed when several are)."`
 }
 
 func (c *TaskReplaceCmd) Run(g *Globals) error {
-	req := &node.Request{Name: c.Name, Shard: &node.ShardRequest{Source: c.Source, SQL: c.SQL}}
+	req := &node.Request{Name: c.Name, Shard: &node.ShardRequest{Source: c.Source, Table: c.Table, SQL: c.SQL}}
 	return callAndReport(g, "task.replace", req, 30*time.Second)
 }
 
@@ -126,10 +128,26 @@ func printShardStatus(out io.Writer, t node.TaskStatus) {
 		}
 	}
 	printRejected(out, t.Name, t.Rejected)
+	printQuarantined(out, t.Name, t.Quarantined)
+}
+
+// printQuarantined prints the tables held at a rejected DDL, with the ways
+// out.
+func printQuarantined(out io.Writer, task string, q []catalog.RejectedDDL) {
+	for _, r := range q {
+		fmt.Fprintf(out, "  table %s is quarantined (source %s, at %s; the other tables go on): %s\n", r.Table, r.Source, r.Pos, strings.Join(r.Stmts, "; "))
+		fmt.Fprintf(out, "    reason: %s\n", r.Error)
+		fmt.Fprintf(out, "    way out: dmnode task skip %s --source %s --table %s; or dmnode task replace %s --source %s --table %s --sql \"...\"; or fix the target, then dmnode task pause %s and dmnode task resume %s to try the DDL again\n",
+			task, r.Source, r.Table, task, r.Source, r.Table, task, task)
+	}
 }
 
 func printRejected(out io.Writer, task string, rejected []catalog.RejectedDDL) {
 	for _, r := range rejected {
+		if r.Table != "" {
+			printQuarantined(out, task, []catalog.RejectedDDL{r})
+			continue
+		}
 		fmt.Fprintf(out, "  source %s is paused: the target rejected %s at %s: %s\n", r.Source, strings.Join(r.Stmts, "; "), r.Pos, r.Error)
 		fmt.Fprintf(out, "    way out: dmnode task skip %s --source %s, or dmnode task replace %s --source %s --sql \"...\"\n", task, r.Source, task, r.Source)
 	}

@@ -230,6 +230,9 @@ var (
 	descPurged = prometheus.NewDesc("dmnode_binlog_purged",
 		"1 when a binlog file dmnode still had to read is gone from the source (a fresh copy is needed; see task status), else 0. Exported by the Raft leader.",
 		[]string{"source"}, nil)
+	descQuarantined = prometheus.NewDesc("dmnode_quarantined_tables",
+		"Target tables of a task's source held at a DDL the target (or TiDB's table of refusals) rejected, while the task's other tables go on; see `dmnode task status TASK` for each table and the way out. Exported by the Raft leader.",
+		[]string{"task", "source"}, nil)
 	descMembers = prometheus.NewDesc("dmnode_cluster_members",
 		"Cluster members by state: healthy (heard from within the heartbeat timeout) or unhealthy. Exported by the Raft leader.",
 		[]string{"state"}, nil)
@@ -247,7 +250,7 @@ func newTaskCollector(n *Node) *taskCollector {
 }
 
 func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTaskState, descTaskStage, descLag, descRemaining, descFileGap, descDumpProgress, descConnections, descMembers,
+	for _, d := range []*prometheus.Desc{descTaskState, descTaskStage, descLag, descRemaining, descFileGap, descDumpProgress, descConnections, descMembers, descQuarantined,
 		descRelayBytes, descRelayMaxBytes, descRelayFull, descPurgeLeft, descPurgeWarning, descPurged} {
 		ch <- d
 	}
@@ -293,7 +296,16 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range taskStates {
 			ch <- prometheus.MustNewConstMetric(descTaskState, prometheus.GaugeValue, bool01(s == state), name, s)
 		}
+		quarantined := map[string]int{}
+		if rj := st.Rejections[name]; rj != nil {
+			for _, r := range rj.Rejected {
+				if r.Table != "" {
+					quarantined[r.Source]++
+				}
+			}
+		}
 		for _, ss := range ts.Sources {
+			ch <- prometheus.MustNewConstMetric(descQuarantined, prometheus.GaugeValue, float64(quarantined[ss.Source]), name, ss.Source)
 			c.collectSource(ch, t, ss, now, seen)
 			if !relays[ss.Source] && ss.RelayMaxBytes > 0 {
 				relays[ss.Source] = true

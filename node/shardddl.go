@@ -1,11 +1,13 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dmnode/dmnode/core/catalog"
@@ -21,6 +23,9 @@ type ShardRequest struct {
 	Member string   `json:"member,omitempty"` // source:schema.table
 	Source string   `json:"source,omitempty"`
 	SQL    []string `json:"sql,omitempty"`
+	// Table names the quarantined target table (schema.table) that
+	// task.skip and task.replace act on.
+	Table string `json:"table,omitempty"`
 }
 
 // ShardLocks is what task ddl-locks answers for one task.
@@ -57,11 +62,12 @@ func rejectedOf(st *catalog.State, task string) []catalog.RejectedDDL {
 		return nil
 	}
 	var out []catalog.RejectedDDL
-	for _, src := range st.Tasks[task].SortedSources() {
-		if r := rj.Rejected[src]; r != nil {
-			out = append(out, *r)
-		}
+	for _, r := range rj.Rejected {
+		out = append(out, *r)
 	}
+	slices.SortFunc(out, func(a, b catalog.RejectedDDL) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Table, b.Table))
+	})
 	return out
 }
 
@@ -151,39 +157,55 @@ func (n *Node) decide(ctx context.Context, req *Request, action string) (*Respon
 	if _, ok := st.Tasks[req.Name]; !ok {
 		return nil, fmt.Errorf("task %s not found", req.Name)
 	}
-	rejected := rejectedOf(st, req.Name)
-	src := sr.Source
-	if src == "" {
-		switch len(rejected) {
-		case 0:
-			return nil, fmt.Errorf("task %s: no DDL was rejected by the target", req.Name)
-		case 1:
-			src = rejected[0].Source
-		default:
-			var srcs []string
-			for _, r := range rejected {
-				srcs = append(srcs, r.Source)
-			}
-			return nil, fmt.Errorf("task %s: DDLs were rejected on sources %s; name one with --source", req.Name, strings.Join(srcs, ", "))
+	table := ""
+	if sr.Table != "" {
+		db, tbl, ok := strings.Cut(sr.Table, ".")
+		if !ok {
+			return nil, fmt.Errorf("table %q: write it as schema.table", sr.Table)
+		}
+		table = unquote(db) + "." + unquote(tbl)
+	}
+	// The rejected DDL acted on: the only one, or the one of the source
+	// and table named.
+	var match []catalog.RejectedDDL
+	for _, r := range rejectedOf(st, req.Name) {
+		if (sr.Source == "" || r.Source == sr.Source) && (table == "" || r.Table == table) {
+			match = append(match, r)
 		}
 	}
+	switch {
+	case len(match) == 0 && table != "":
+		return nil, fmt.Errorf("task %s: table %s is not quarantined (see dmnode task status %s)", req.Name, table, req.Name)
+	case len(match) == 0:
+		return nil, fmt.Errorf("task %s: no DDL was rejected by the target", req.Name)
+	case len(match) > 1:
+		var names []string
+		for _, r := range match {
+			if r.Table != "" {
+				names = append(names, "table "+r.Table+" of source "+r.Source)
+			} else {
+				names = append(names, "source "+r.Source)
+			}
+		}
+		return nil, fmt.Errorf("task %s: DDLs were rejected for %s; name one with --source and --table", req.Name, strings.Join(names, ", "))
+	}
+	rj := match[0]
 	if action == catalog.DecideReplace && len(sr.SQL) == 0 {
 		return nil, errors.New("give the statements to run instead with --sql")
 	}
-	c := catalog.Command{Op: catalog.OpShardDDL, Shard: &catalog.ShardOp{Kind: catalog.ShardDecide, Task: req.Name, Source: src,
-		Decision: &catalog.Decision{Action: action, SQL: sr.SQL}}}
+	c := catalog.Command{Op: catalog.OpShardDDL, Shard: &catalog.ShardOp{Kind: catalog.ShardDecide, Task: req.Name, Source: rj.Source,
+		Decision: &catalog.Decision{Table: rj.Table, Action: action, SQL: sr.SQL}}}
 	if err := n.propose(ctx, c); err != nil {
 		return nil, err
 	}
-	var pos string
-	for _, r := range rejected {
-		if r.Source == src {
-			pos = r.Pos.String()
-		}
-	}
+	src, pos := rj.Source, rj.Pos.String()
 	what := "skipped"
 	if action == catalog.DecideReplace {
 		what = "replaced with " + strings.Join(sr.SQL, "; ")
+	}
+	if rj.Table != "" {
+		return &Response{Report: []string{fmt.Sprintf("task %s, source %s: the DDL of quarantined table %s at %s will be %s; the applier restarts and applies the table's held changes after it",
+			req.Name, src, rj.Table, pos, what)}}, nil
 	}
 	return &Response{Report: []string{fmt.Sprintf("task %s, source %s: the DDL at %s will be %s; the applier restarts", req.Name, src, pos, what)}}, nil
 }

@@ -22,8 +22,12 @@ type TaskStatus struct {
 	Sources []SourceStatus `json:"sources"`
 	// ShardLocks are the shard DDL locks holding a DDL (shard-mode), and
 	// Rejected the DDLs the target refused, on which a source is paused.
-	ShardLocks []shardddl.LockStatus `json:"shard_ddl_locks,omitempty"`
-	Rejected   []catalog.RejectedDDL `json:"rejected_ddls,omitempty"`
+	// Quarantined are the target tables held at a DDL the target (or
+	// TiDB's table of refusals) rejected while the task's other tables go
+	// on: table, source, position, statements and the reason.
+	ShardLocks  []shardddl.LockStatus `json:"shard_ddl_locks,omitempty"`
+	Rejected    []catalog.RejectedDDL `json:"rejected_ddls,omitempty"`
+	Quarantined []catalog.RejectedDDL `json:"quarantined_tables,omitempty"`
 	// Notes are the keys of the task file dmnode runs with its nearest
 	// behaviour rather than DM's ("import-mode: physical: loaded
 	// logically: ..."), as task check reported them.
@@ -220,7 +224,13 @@ func (n *Node) apiTaskStatus(ctx context.Context, req *Request) (*Response, erro
 		if sd := st.ShardDDL[name]; sd != nil {
 			ts.ShardLocks = sd.Manager.Locks()
 		}
-		ts.Rejected = rejectedOf(st, name)
+		for _, r := range rejectedOf(st, name) {
+			if r.Table != "" {
+				ts.Quarantined = append(ts.Quarantined, r)
+			} else {
+				ts.Rejected = append(ts.Rejected, r)
+			}
+		}
 		resp.Tasks = append(resp.Tasks, ts)
 	}
 	if req.Name != "" && len(resp.Tasks) == 0 {

@@ -10,13 +10,16 @@ import (
 )
 
 // TestTiDBShapedTarget runs a task into a MariaDB that reports itself as
-// TiDB v6.1.0, so dmnode takes its TiDB paths: an ALTER with two changes
-// is split (TiDB runs several changes per ALTER only from v6.2.0), a
-// FULLTEXT index is left out, and an ALTER that adds an AUTO_INCREMENT
-// column, which TiDB refuses, pauses the task with the reason and the way
-// out until the operator replaces it. What this proves and what it cannot
-// is in docs/tidb.md: the stand-in runs the statements as MariaDB would.
+// TiDB v6.1.0, behind the recorder that refuses like TiDB, so dmnode takes
+// its TiDB paths: an ALTER with two changes is split (TiDB runs several
+// changes per ALTER only from v6.2.0; the recorder would answer the whole
+// one with 8200), a FULLTEXT index is left out, and an ALTER that adds an
+// AUTO_INCREMENT column, which TiDB refuses, quarantines its table with
+// the reason and the way out until the operator replaces it. What this
+// proves and what it cannot is in docs/tidb.md: the stand-in runs the
+// statements as MariaDB would.
 func TestTiDBShapedTarget(t *testing.T) {
+	harness.RefuseLikeTiDB(t, 0)
 	source := harness.StartMariaDB(t, harness.Options{ServerID: 1})
 	target := harness.StartMariaDB(t, harness.Options{ServerID: 100, ExtraArgs: []string{"--version=5.7.25-TiDB-v6.1.0"}})
 	c := newClusterOn(t, []*harness.Server{source}, target)
@@ -55,6 +58,31 @@ func TestTiDBShapedTarget(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("node log does not say %q", want)
 		}
+	}
+}
+
+// TestTiDBShapedTargetTxnTooLarge: a TiDB-shaped target whose recorder
+// refuses transactions over 2 MiB of statements with TiDB's 8004
+// "Transaction is too large, size: N" (txn-total-size-limit). A 30,000-row
+// upstream transaction (about 6 MiB of statements) is refused whole and
+// written in pieces in safe mode; smaller ones go whole. Ends with the
+// row-by-row comparison.
+func TestTiDBShapedTargetTxnTooLarge(t *testing.T) {
+	harness.RefuseLikeTiDB(t, 2<<20)
+	src := harness.StartMariaDB(t, harness.Options{ServerID: 1})
+	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100, ExtraArgs: []string{"--version=8.0.11-TiDB-v8.5.0"}})
+	c := newClusterOn(t, []*harness.Server{src}, tgt)
+	src.Exec(t, "CREATE DATABASE dmtest",
+		"CREATE TABLE dmtest.big (id bigint NOT NULL PRIMARY KEY, c char(32), n int, pad varchar(200))",
+		"INSERT INTO dmtest.big SELECT seq, MD5(seq), seq, 'seed' FROM dmtest.seq_1_to_100")
+	c.addSources()
+	c.bigTask("tidbsize")
+	src.Exec(t, "INSERT INTO dmtest.big SELECT seq + 1000, MD5(seq), seq, REPEAT(MD5(seq), 4) FROM dmtest.seq_1_to_30000")
+	c.waitLog("applying a transaction in pieces in safe mode", 0, 2*time.Minute)
+	src.Exec(t, "UPDATE dmtest.big SET n = -n WHERE id <= 50")
+	c.expectEqual("dmtest.big", func(int) string { return "SELECT id, c, n, pad FROM dmtest.big" }, "SELECT id, c, n, pad FROM dmtest.big")
+	if log := c.node.Log(); !strings.Contains(log, "Transaction is too large, size: ") {
+		t.Errorf("node log does not show TiDB's 8004 answer")
 	}
 }
 

@@ -80,8 +80,9 @@ type ShardTask struct {
 	Registered []string `json:"registered,omitempty"`
 }
 
-// TaskRejections holds, by source, the DDL the target rejected and the
-// operator's answer to it.
+// TaskRejections holds the DDL the target rejected and the operator's
+// answer to it, by RejectionKey: by source for a source paused at its DDL,
+// by source and target table for a quarantined table.
 type TaskRejections struct {
 	Rejected  map[string]*RejectedDDL `json:"rejected,omitempty"`
 	Decisions map[string]*Decision    `json:"decisions,omitempty"`
@@ -93,19 +94,32 @@ type MemberSchema struct {
 	CreateSQL string            `json:"create_sql"`
 }
 
-// RejectedDDL is a DDL the target refused, on which a source's applier is
-// parked.
+// RejectedDDL is a DDL the target refused: with Table empty the source's
+// applier is parked on it; with Table set only that target table is
+// quarantined (its changes are held from Pos on) and the source's other
+// tables go on.
 type RejectedDDL struct {
 	Source string          `json:"source"`
+	Table  string          `json:"table,omitempty"`
 	Pos    dmnode.Position `json:"pos"`
 	Stmts  []string        `json:"stmts"`
 	Error  string          `json:"error"`
+}
+
+// RejectionKey is the key of a rejection and its decision in
+// TaskRejections: the source, or source:table for a quarantined table.
+func RejectionKey(source, table string) string {
+	if table == "" {
+		return source
+	}
+	return source + ":" + table
 }
 
 // Decision is an operator's answer to a rejected DDL: skip it, or run
 // SQL instead. It applies once, at Pos.
 type Decision struct {
 	Source string          `json:"source"`
+	Table  string          `json:"table,omitempty"` // the quarantined table, if any
 	Pos    dmnode.Position `json:"pos"`
 	Action string          `json:"action"`
 	SQL    []string        `json:"sql,omitempty"`
@@ -270,29 +284,41 @@ func (s *State) rejection(op *ShardOp) error {
 		}
 		r := *op.Rejected
 		r.Source = op.Source
-		st.Rejected[op.Source] = &r
-		if d := st.Decisions[op.Source]; d != nil && d.Pos != r.Pos {
-			delete(st.Decisions, op.Source) // an answer to an older rejection
+		k := RejectionKey(op.Source, r.Table)
+		st.Rejected[k] = &r
+		if d := st.Decisions[k]; d != nil && d.Pos != r.Pos {
+			delete(st.Decisions, k) // an answer to an older rejection
 		}
 	case ShardDecide:
-		r := st.Rejected[op.Source]
 		d := op.Decision
-		switch {
-		case r == nil:
-			return fmt.Errorf("task %s, source %s: no DDL was rejected by the target: %w", op.Task, op.Source, ErrNotFound)
-		case d == nil || (d.Action != DecideSkip && d.Action != DecideReplace) || (d.Action == DecideReplace && len(d.SQL) == 0):
+		if d == nil || (d.Action != DecideSkip && d.Action != DecideReplace) || (d.Action == DecideReplace && len(d.SQL) == 0) {
 			return fmt.Errorf("decision: %w", ErrInvalid)
+		}
+		k := RejectionKey(op.Source, d.Table)
+		r := st.Rejected[k]
+		if r == nil {
+			what := ""
+			if d.Table != "" {
+				what = " for table " + d.Table
+			}
+			return fmt.Errorf("task %s, source %s: no DDL was rejected by the target%s: %w", op.Task, op.Source, what, ErrNotFound)
 		}
 		cp := *d
 		cp.Source, cp.Pos = op.Source, r.Pos
-		st.Decisions[op.Source] = &cp
+		st.Decisions[k] = &cp
 		s.restart(ActorSpec{Kind: KindApply, Task: op.Task, Source: op.Source})
 	case ShardConsume:
-		if r := st.Rejected[op.Source]; r != nil && r.Pos == op.Pos.Binlog {
-			delete(st.Rejected, op.Source)
+		// A position names one DDL of a source, whichever table it
+		// quarantined.
+		for k, r := range st.Rejected {
+			if r.Source == op.Source && r.Pos == op.Pos.Binlog {
+				delete(st.Rejected, k)
+			}
 		}
-		if d := st.Decisions[op.Source]; d != nil && d.Pos == op.Pos.Binlog {
-			delete(st.Decisions, op.Source)
+		for k, d := range st.Decisions {
+			if d.Source == op.Source && d.Pos == op.Pos.Binlog {
+				delete(st.Decisions, k)
+			}
 		}
 	}
 	if len(st.Rejected) == 0 && len(st.Decisions) == 0 {

@@ -97,6 +97,32 @@ func TestRejectedDDLDecision(t *testing.T) {
 	}
 }
 
+// Quarantined tables: one rejection per table of a source, each decided
+// on its own; a decision names the table.
+func TestQuarantinedTableDecision(t *testing.T) {
+	s := newTaskState(t, ModeAll)
+	mustApply(t, s, Command{Op: OpAssign, Assign: map[string]string{"apply/t/s1": "n1"}})
+	for i, tbl := range []string{"db.a", "db.b"} {
+		exec(t, s, shardCmd(ShardOp{Kind: ShardReject, Task: "t", Source: "s1",
+			Rejected: &RejectedDDL{Table: tbl, Pos: pos("bin.000001", uint32(10+i)), Stmts: []string{"ALTER x"}, Error: "no"}}))
+	}
+	if n := len(s.Rejections["t"].Rejected); n != 2 {
+		t.Fatalf("want 2 quarantined tables, got %d", n)
+	}
+	if _, err := s.Exec(shardCmd(ShardOp{Kind: ShardDecide, Task: "t", Source: "s1", Decision: &Decision{Action: DecideSkip}})); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("decision naming no quarantined table: %v", err)
+	}
+	exec(t, s, shardCmd(ShardOp{Kind: ShardDecide, Task: "t", Source: "s1", Decision: &Decision{Table: "db.b", Action: DecideReplace, SQL: []string{"ALTER y"}}}))
+	if d := s.Rejections["t"].Decisions[RejectionKey("s1", "db.b")]; d == nil || d.Pos != pos("bin.000001", 11) {
+		t.Fatalf("decision %+v", d)
+	}
+	exec(t, s, shardCmd(ShardOp{Kind: ShardConsume, Task: "t", Source: "s1", Pos: shardddl.Position{Binlog: pos("bin.000001", 11)}}))
+	rj := s.Rejections["t"]
+	if len(rj.Rejected) != 1 || rj.Rejected[RejectionKey("s1", "db.a")] == nil || len(rj.Decisions) != 0 {
+		t.Fatalf("after consuming db.b: %+v %+v", rj.Rejected, rj.Decisions)
+	}
+}
+
 // An unlock retried with the same idempotency key applies once.
 func TestShardUnlockOnce(t *testing.T) {
 	s := newTaskState(t, ModeAll)

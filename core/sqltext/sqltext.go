@@ -92,3 +92,12 @@ func UnescapeLine(line string) string {
 	}
 	return b.String()
 }
+
+// RefuseEnv names the environment variable that makes the statement
+// recorder (LogEnv) of a dmnode process answer like TiDB on a target that
+// reports a TiDB version: it refuses, with TiDB's error codes and texts,
+// the DDL core/tidb's table says TiDB refuses, and, when the value is
+// txn-limit=BYTES, any transaction whose statements exceed BYTES (TiDB's
+// 8004, as txn-total-size-limit). The end-to-end tests set it for a
+// TiDB-shaped MariaDB target.
+const RefuseEnv = "DMNODE_TARGET_REFUSE_LIKE_TIDB"

@@ -3,6 +3,7 @@ package tidb
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -31,11 +32,37 @@ import (
 //     gbk from v5.4.0, gb18030 from v7.4.0.
 
 // Refusal is a DDL TiDB would refuse, with the reason and the way out. The
-// applier pauses the task with it rather than send the statement.
+// applier quarantines the table (or pauses the source) with it rather than
+// send the statement. Code and Message are the error TiDB itself answers
+// to the statement (its errno: 8200 ErrUnsupportedDDLOperation "Unsupported
+// %s", 1115 ErrUnknownCharacterSet, 1064 for a type its parser lacks); the
+// tests' TiDB-shaped target answers with them.
 type Refusal struct {
 	Statement string
 	Reason    string
 	Fix       string
+	Code      uint16
+	Message   string
+}
+
+// TiDB's error numbers the table answers with.
+const (
+	ErrParse                   = 1064
+	ErrUnknownCharacterSet     = 1115
+	ErrTxnTooLarge             = 8004
+	ErrUnsupportedDDLOperation = 8200
+)
+
+// unsupported is one entry of the table that matched: why, the way out,
+// and TiDB's own error.
+type unsupported struct {
+	reason, fix string
+	code        uint16
+	msg         string
+}
+
+func unsupportedDDL(reason, fix, what string) *unsupported {
+	return &unsupported{reason: reason, fix: fix, code: ErrUnsupportedDDLOperation, msg: "Unsupported " + what}
 }
 
 func (r *Refusal) Error() string {
@@ -69,21 +96,22 @@ func AdaptDDL(v Version, stmt string) (Adapted, error) {
 		// Not dmnode's to judge: the target answers for itself.
 		return Adapted{Statements: []string{stmt}}, nil
 	}
-	refuse := func(reason, fix string) (Adapted, error) {
-		return Adapted{}, &Refusal{Statement: stmt, Reason: reason, Fix: fix}
+	refuse := func(u *unsupported) (Adapted, error) {
+		return Adapted{}, &Refusal{Statement: stmt, Reason: u.reason, Fix: u.fix, Code: u.code, Message: u.msg}
 	}
 	var notes []string
 	changed := false
 	switch n := nodes[0].(type) {
 	case *ast.CreateTableStmt:
-		if r, fix := unsupportedColumns(v, n.Cols); r != "" {
-			return refuse(r, fix)
+		if u := unsupportedColumns(v, n.Cols); u != nil {
+			return refuse(u)
 		}
-		if r, fix := unsupportedOptions(v, n.Options); r != "" {
-			return refuse(r, fix)
+		if u := unsupportedOptions(v, n.Options); u != nil {
+			return refuse(u)
 		}
-		if r := unsupportedPartitioning(v, n.Partition); r != "" {
-			return refuse(r, "create the table on the target with partitioning TiDB supports (or none), then resume the task with `dmnode task skip` for this statement")
+		if u := unsupportedPartitioning(v, n.Partition); u != nil {
+			u.fix = "create the table on the target with partitioning TiDB supports (or none), then `dmnode task skip` this statement (or `dmnode task replace` it with that CREATE TABLE)"
+			return refuse(u)
 		}
 		var kept []*ast.Constraint
 		for _, c := range n.Constraints {
@@ -101,9 +129,12 @@ func AdaptDDL(v Version, stmt string) (Adapted, error) {
 			return Adapted{Notes: []string{"CREATE FULLTEXT INDEX " + n.IndexName + " left out: TiDB does not support FULLTEXT indexes"}}, nil
 		}
 		if n.KeyType == ast.IndexKeyTypeSpatial {
-			return refuse("TiDB does not support SPATIAL indexes", skipFix)
+			return refuse(unsupportedDDL("TiDB does not support SPATIAL indexes", skipFix, "SPATIAL index"))
 		}
 	case *ast.AlterTableStmt:
+		if spatialIndex.MatchString(stmt) {
+			return refuse(unsupportedDDL("TiDB does not support SPATIAL indexes", skipFix, "SPATIAL index"))
+		}
 		var kept []*ast.AlterTableSpec
 		for _, s := range n.Specs {
 			if s.Tp == ast.AlterTableAddConstraint && s.Constraint != nil && s.Constraint.Tp == ast.ConstraintFulltext {
@@ -111,8 +142,8 @@ func AdaptDDL(v Version, stmt string) (Adapted, error) {
 				changed = true
 				continue
 			}
-			if r, fix := unsupportedSpec(v, s); r != "" {
-				return refuse(r, fix)
+			if u := unsupportedSpec(v, s); u != nil {
+				return refuse(u)
 			}
 			kept = append(kept, s)
 		}
@@ -122,8 +153,9 @@ func AdaptDDL(v Version, stmt string) (Adapted, error) {
 		n.Specs = kept
 		if len(kept) > 1 && !v.AtLeast(6, 2, 0) {
 			if !independent(kept) {
-				return refuse(fmt.Sprintf("TiDB %s runs one change per ALTER TABLE (several from v6.2.0), and these changes depend on each other", v),
-					"run the changes on the target one by one, by hand, then `dmnode task skip` this statement; or upgrade TiDB to v6.2.0 or later")
+				return refuse(unsupportedDDL(fmt.Sprintf("TiDB %s runs one change per ALTER TABLE (several from v6.2.0), and these changes depend on each other", v),
+					"run the changes on the target one by one, by hand, then `dmnode task skip` this statement; or upgrade TiDB to v6.2.0 or later",
+					"multi schema change"))
 			}
 			out := Adapted{Notes: append(notes, fmt.Sprintf("ALTER TABLE with %d changes split into one statement per change: TiDB %s runs one change per ALTER TABLE", len(kept), v))}
 			for _, s := range kept {
@@ -148,20 +180,31 @@ func AdaptDDL(v Version, stmt string) (Adapted, error) {
 	return Adapted{Statements: []string{text}, Notes: notes}, nil
 }
 
+// spatialIndex finds a SPATIAL index in an ALTER TABLE, which the parser
+// reads as a plain index.
+var spatialIndex = regexp.MustCompile("(?i)\\bSPATIAL\\s+(INDEX|KEY)\\b")
+
 const skipFix = "create what TiDB can hold on the target by hand, then `dmnode task skip` this statement (or `dmnode task replace` it with a statement TiDB accepts)"
 
 // unsupportedColumns names the first column TiDB cannot create.
-func unsupportedColumns(v Version, cols []*ast.ColumnDef) (reason, fix string) {
+func unsupportedColumns(v Version, cols []*ast.ColumnDef) *unsupported {
 	for _, c := range cols {
 		if t := standInType(c); t != "" {
-			return fmt.Sprintf("column %s has type %s, which TiDB lacks", c.Name.Name.O, strings.ToUpper(t)), typeFix(t)
+			// TiDB's parser has no such type: a syntax error.
+			return &unsupported{reason: fmt.Sprintf("column %s has type %s, which TiDB lacks", c.Name.Name.O, strings.ToUpper(t)), fix: typeFix(t),
+				code: ErrParse, msg: fmt.Sprintf("You have an error in your SQL syntax; check the manual that corresponds to your TiDB version for the right syntax to use near %q", strings.ToUpper(t))}
 		}
 		if c.Tp != nil && c.Tp.GetCharset() != "" && !charsetSupported(v, c.Tp.GetCharset()) {
-			return fmt.Sprintf("column %s has character set %s, which TiDB %s lacks", c.Name.Name.O, c.Tp.GetCharset(), v),
-				"create the table on the target with utf8mb4 for that column (dmnode converts the values exactly), then `dmnode task skip` this statement"
+			return charsetRefusal(fmt.Sprintf("column %s has character set %s, which TiDB %s lacks", c.Name.Name.O, c.Tp.GetCharset(), v), c.Tp.GetCharset())
 		}
 	}
-	return "", ""
+	return nil
+}
+
+func charsetRefusal(reason, cs string) *unsupported {
+	return &unsupported{reason: reason,
+		fix:  "create the table on the target with utf8mb4 for it (dmnode converts the values exactly), then `dmnode task skip` this statement, or `dmnode task replace` it with the statement in utf8mb4",
+		code: ErrUnknownCharacterSet, msg: fmt.Sprintf("Unknown character set: '%s'", cs)}
 }
 
 func typeFix(t string) string {
@@ -185,58 +228,52 @@ func standInType(c *ast.ColumnDef) string {
 	return ""
 }
 
-func unsupportedOptions(v Version, opts []*ast.TableOption) (reason, fix string) {
+func unsupportedOptions(v Version, opts []*ast.TableOption) *unsupported {
 	for _, o := range opts {
 		if o.Tp == ast.TableOptionCharset && !charsetSupported(v, o.StrValue) {
-			return fmt.Sprintf("the table's character set %s is one TiDB %s lacks", o.StrValue, v),
-				"create the table on the target with utf8mb4 (dmnode converts the values exactly), then `dmnode task skip` this statement"
+			return charsetRefusal(fmt.Sprintf("the table's character set %s is one TiDB %s lacks", o.StrValue, v), o.StrValue)
 		}
 	}
-	return "", ""
+	return nil
 }
 
-func unsupportedPartitioning(v Version, p *ast.PartitionOptions) string {
+func unsupportedPartitioning(v Version, p *ast.PartitionOptions) *unsupported {
 	if p == nil {
-		return ""
+		return nil
 	}
 	if p.Sub != nil {
-		return "TiDB does not support subpartitions"
+		return unsupportedDDL("TiDB does not support subpartitions", skipFix, "subpartitioning")
 	}
 	if p.Tp == ast.PartitionTypeKey && !v.AtLeast(7, 0, 0) {
-		return fmt.Sprintf("TiDB %s does not support KEY partitioning (from v7.0.0)", v)
+		return unsupportedDDL(fmt.Sprintf("TiDB %s does not support KEY partitioning (from v7.0.0)", v), skipFix, "partition type KEY")
 	}
-	return ""
+	return nil
 }
 
-func unsupportedSpec(v Version, s *ast.AlterTableSpec) (reason, fix string) {
+func unsupportedSpec(v Version, s *ast.AlterTableSpec) *unsupported {
 	switch s.Tp {
 	case ast.AlterTableAddColumns:
-		if r, fix := unsupportedColumns(v, s.NewColumns); r != "" {
-			return r, fix
+		if u := unsupportedColumns(v, s.NewColumns); u != nil {
+			return u
 		}
 		for _, c := range s.NewColumns {
 			for _, o := range c.Options {
 				switch o.Tp {
 				case ast.ColumnOptionAutoIncrement, ast.ColumnOptionPrimaryKey:
-					return fmt.Sprintf("TiDB cannot add column %s as AUTO_INCREMENT or PRIMARY KEY", c.Name.Name.O),
-						"add the column on the target without that attribute (or rebuild the table there), then `dmnode task skip` this statement"
+					return unsupportedDDL(fmt.Sprintf("TiDB cannot add column %s as AUTO_INCREMENT or PRIMARY KEY", c.Name.Name.O),
+						"add the column on the target without that attribute (or rebuild the table there), then `dmnode task skip` this statement, or `dmnode task replace` it with that statement",
+						fmt.Sprintf("add column '%s' constraint AUTO_INCREMENT or PRIMARY KEY", c.Name.Name.O))
 				}
 			}
 		}
 	case ast.AlterTableModifyColumn, ast.AlterTableChangeColumn:
 		return unsupportedColumns(v, s.NewColumns)
-	case ast.AlterTableAddConstraint:
-		if s.Constraint != nil && s.Constraint.Tp == ast.ConstraintIndex && s.Constraint.Option != nil && s.Constraint.Option.Tp == ast.IndexTypeRtree {
-			return "TiDB does not support SPATIAL indexes", skipFix
-		}
 	case ast.AlterTableOption:
 		return unsupportedOptions(v, s.Options)
 	case ast.AlterTablePartition:
-		if r := unsupportedPartitioning(v, s.Partition); r != "" {
-			return r, skipFix
-		}
+		return unsupportedPartitioning(v, s.Partition)
 	}
-	return "", ""
+	return nil
 }
 
 // independent reports whether the changes of one ALTER can run one after
@@ -279,4 +316,22 @@ func abbreviate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// Refuses returns the error TiDB v answers when it is sent stmt as it is,
+// by the table above: a Refusal, or, for an ALTER TABLE with several
+// changes before v6.2.0 (which AdaptDDL splits), TiDB's "Unsupported
+// multi schema change". Nil when the table has nothing against it. The
+// tests' TiDB-shaped target refuses with it (actors/sqllog.go).
+func Refuses(v Version, stmt string) *Refusal {
+	a, err := AdaptDDL(v, stmt)
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r
+	}
+	if err == nil && len(a.Statements) > 1 {
+		return &Refusal{Statement: stmt, Reason: fmt.Sprintf("TiDB %s runs one change per ALTER TABLE (several from v6.2.0)", v),
+			Code: ErrUnsupportedDDLOperation, Message: "Unsupported multi schema change"}
+	}
+	return nil
 }

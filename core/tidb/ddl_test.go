@@ -51,6 +51,15 @@ func TestAdaptDDL(t *testing.T) {
 		{name: "KEY partitioning before v7.0 refused", v: v65, stmt: "CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY) PARTITION BY KEY (`id`) PARTITIONS 4", refused: "KEY partitioning"},
 		{name: "KEY partitioning from v7.0 kept", v: v85, stmt: "CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY) PARTITION BY KEY (`id`) PARTITIONS 4",
 			want: []string{"CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY) PARTITION BY KEY (`id`) PARTITIONS 4"}},
+		{name: "CREATE SPATIAL INDEX refused", v: v85, stmt: "CREATE SPATIAL INDEX `sp` ON `d`.`t` (`g`)", refused: "SPATIAL"},
+		{name: "ADD SPATIAL INDEX refused", v: v85, stmt: "ALTER TABLE `d`.`t` ADD SPATIAL INDEX `sp`(`g`)", refused: "SPATIAL"},
+		{name: "add PRIMARY KEY column refused", v: v85, stmt: "ALTER TABLE `d`.`t` ADD COLUMN `k` INT PRIMARY KEY", refused: "PRIMARY KEY"},
+		{name: "CHANGE COLUMN to cp1251 refused", v: v85, stmt: "ALTER TABLE `d`.`t` CHANGE COLUMN `s` `s2` VARCHAR(10) CHARACTER SET cp1251", refused: "cp1251"},
+		{name: "table charset cp1251 by ALTER refused", v: v85, stmt: "ALTER TABLE `d`.`t` DEFAULT CHARSET=cp1251", refused: "cp1251"},
+		{name: "gb18030 before v7.4 refused", v: v65, stmt: "CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY) DEFAULT CHARSET=gb18030", refused: "gb18030"},
+		{name: "gb18030 from v7.4 kept", v: v85, stmt: "CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY) DEFAULT CHARSET=gb18030",
+			want: []string{"CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY) DEFAULT CHARSET=gb18030"}},
+		{name: "ALTER PARTITION BY KEY before v7.0 refused", v: v65, stmt: "ALTER TABLE `d`.`t` PARTITION BY KEY (`id`) PARTITIONS 4", refused: "KEY partitioning"},
 		{name: "subpartitions refused", v: v85, stmt: "CREATE TABLE `d`.`t` (`id` INT, `y` INT) PARTITION BY RANGE (`y`) SUBPARTITION BY HASH (`id`) SUBPARTITIONS 2 (PARTITION p0 VALUES LESS THAN (2000))",
 			refused: "subpartitions"},
 	} {
@@ -76,5 +85,40 @@ func TestAdaptDDL(t *testing.T) {
 				t.Errorf("notes %q do not mention %q", got.Notes, tc.note)
 			}
 		})
+	}
+}
+
+// The error TiDB answers to each refused entry of the table, as the
+// tests' TiDB-shaped target sends it (Refuses).
+func TestRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		v    Version
+		stmt string
+		code uint16
+		msg  string // prefix of TiDB's message; "" when TiDB accepts it
+	}{
+		{v85, "ALTER TABLE `d`.`t` ADD COLUMN `c` INT", 0, ""},
+		{v61, "ALTER TABLE `d`.`t` ADD COLUMN `a` INT, ADD INDEX `ia`(`a`)", ErrUnsupportedDDLOperation, "Unsupported multi schema change"},
+		{v65, "ALTER TABLE `d`.`t` ADD COLUMN `a` INT, ADD INDEX `ia`(`a`)", 0, ""},
+		{v61, "ALTER TABLE `d`.`t` CHANGE COLUMN `a` `b` INT, CHANGE COLUMN `b` `a` INT", ErrUnsupportedDDLOperation, "Unsupported multi schema change"},
+		{v85, "CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY, `g` POINT NOT NULL)", ErrParse, "You have an error in your SQL syntax"},
+		{v85, "ALTER TABLE `d`.`t` ADD COLUMN `u` UUID", ErrParse, "You have an error in your SQL syntax"},
+		{v85, "ALTER TABLE `d`.`t` ADD COLUMN `n` BIGINT AUTO_INCREMENT", ErrUnsupportedDDLOperation, "Unsupported add column 'n'"},
+		{v85, "CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY) DEFAULT CHARSET=cp1251", ErrUnknownCharacterSet, "Unknown character set: 'cp1251'"},
+		{v85, "ALTER TABLE `d`.`t` ADD COLUMN `s` VARCHAR(10) CHARACTER SET cp1251", ErrUnknownCharacterSet, "Unknown character set: 'cp1251'"},
+		{v5, "CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY) DEFAULT CHARSET=gbk", ErrUnknownCharacterSet, "Unknown character set: 'gbk'"},
+		{v65, "CREATE TABLE `d`.`t` (`id` INT PRIMARY KEY) PARTITION BY KEY (`id`) PARTITIONS 4", ErrUnsupportedDDLOperation, "Unsupported partition type KEY"},
+		{v85, "CREATE TABLE `d`.`t` (`id` INT, `y` INT) PARTITION BY RANGE (`y`) SUBPARTITION BY HASH (`id`) SUBPARTITIONS 2 (PARTITION p0 VALUES LESS THAN (2000))",
+			ErrUnsupportedDDLOperation, "Unsupported subpartitioning"},
+		{v85, "CREATE SPATIAL INDEX `sp` ON `d`.`t` (`g`)", ErrUnsupportedDDLOperation, "Unsupported SPATIAL index"},
+		{v85, "ALTER TABLE `d`.`t` ADD FULLTEXT INDEX `ft`(`body`)", 0, ""}, // left out by dmnode, not refused
+	} {
+		r := Refuses(tc.v, tc.stmt)
+		switch {
+		case tc.msg == "" && r != nil:
+			t.Errorf("Refuses(%s, %q) = %d %q; want accepted", tc.v, tc.stmt, r.Code, r.Message)
+		case tc.msg != "" && (r == nil || r.Code != tc.code || !strings.HasPrefix(r.Message, tc.msg)):
+			t.Errorf("Refuses(%s, %q) = %+v; want %d %q", tc.v, tc.stmt, r, tc.code, tc.msg)
+		}
 	}
 }

@@ -29,7 +29,31 @@ var dialect = struct {
 	sync.Mutex
 	logs   map[testing.TB]string // the test's statement log
 	shapes map[string]bool       // digests checked, over all tests
-}{logs: map[testing.TB]string{}, shapes: map[string]bool{}}
+	refuse map[testing.TB]string // the test's sqltext.RefuseEnv value
+}{logs: map[testing.TB]string{}, shapes: map[string]bool{}, refuse: map[testing.TB]string{}}
+
+// RefuseLikeTiDB makes the target seam of the dmnode processes (and CLI
+// commands) t starts from now on answer like TiDB on a target that
+// reports a TiDB version (a MariaDB started with
+// --version=8.0.11-TiDB-v8.5.0, say): the recorder refuses, with TiDB's
+// error codes and texts, the DDL core/tidb's table says TiDB refuses, and,
+// when txnLimit > 0, every transaction whose statements exceed txnLimit
+// bytes, with TiDB's 8004 "Transaction is too large". Statements the
+// recorder refuses never reach MariaDB. See actors/sqllog.go.
+func RefuseLikeTiDB(t testing.TB, txnLimit int64) {
+	v := "ddl"
+	if txnLimit > 0 {
+		v = fmt.Sprintf("txn-limit=%d", txnLimit)
+	}
+	dialect.Lock()
+	dialect.refuse[t] = v
+	dialect.Unlock()
+	t.Cleanup(func() {
+		dialect.Lock()
+		delete(dialect.refuse, t)
+		dialect.Unlock()
+	})
+}
 
 // dialectEnv returns the environment entry that points a child process at
 // the test's statement log, creating the log on first use; empty when the
@@ -161,6 +185,12 @@ func withDialectEnv(t testing.TB, env []string) []string {
 	}
 	if e := dialectEnv(t); e != "" {
 		env = append(env, e)
+		dialect.Lock()
+		v, ok := dialect.refuse[t]
+		dialect.Unlock()
+		if ok {
+			env = append(env, sqltext.RefuseEnv+"="+v)
+		}
 	}
 	return env
 }
