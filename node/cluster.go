@@ -86,10 +86,18 @@ func (n *Node) savePeers(st *catalog.State) {
 // every member, before this node's NATS server starts. A cluster that was
 // just founded may not list its first member yet: it is asked again for up
 // to a minute.
-func discoverPeers(ctx context.Context, join, self string) ([]string, error) {
-	nc, err := nats.Connect(join, nats.Name("dmnode-join-"+self), nats.Timeout(10*time.Second), nats.MaxReconnects(0))
+//
+// The connection authenticates with the cluster's node credentials: a
+// cluster refuses a node given other ones, or none, here, before it
+// becomes a member.
+func discoverPeers(ctx context.Context, join, self string, opts []nats.Option) ([]string, error) {
+	opts = append([]nats.Option{nats.Name("dmnode-join-" + self), nats.Timeout(10 * time.Second), nats.MaxReconnects(0)}, opts...)
+	nc, err := nats.Connect(join, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("join %s: %w", join, err)
+		if errors.Is(err, nats.ErrAuthorization) {
+			return nil, fmt.Errorf("join %s: the cluster refused this node's credentials (%v): --cluster-creds must be a copy of %s from a member of that cluster", RedactURL(join), err, ClusterCredsFile)
+		}
+		return nil, fmt.Errorf("join %s: %w", RedactURL(join), connectError(err))
 	}
 	defer nc.Close()
 	c := &Client{nc: nc}
@@ -99,7 +107,7 @@ func discoverPeers(ctx context.Context, join, self string) ([]string, error) {
 		resp, err := c.Call(rctx, "cluster.status", &Request{})
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("join %s: %w", join, err)
+			return nil, fmt.Errorf("join %s: %w", RedactURL(join), err)
 		}
 		var peers []string
 		for _, m := range resp.Members {
@@ -111,7 +119,7 @@ func discoverPeers(ctx context.Context, join, self string) ([]string, error) {
 			return peers, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("join %s: the cluster lists no member with a route URL (is it a dev node? dev nodes cannot be joined)", join)
+			return nil, fmt.Errorf("join %s: the cluster lists no member with a route URL (is it a dev node? dev nodes cannot be joined)", RedactURL(join))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -249,8 +257,12 @@ func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, e
 	}
 	resp := &Response{}
 	for _, id := range st.MemberIDs() {
+		m := *st.Members[id]
+		// A member from before redaction may have stored its --nats-url
+		// with a password.
+		m.Control = RedactURL(m.Control)
 		resp.Members = append(resp.Members, MemberStatus{
-			Member: *st.Members[id], Voter: voters[id], Leader: string(leader) == id,
+			Member: m, Voter: voters[id], Leader: string(leader) == id,
 			Healthy: id == n.id || n.beats.alive(id), Actors: len(actors[id]), ActorIDs: actors[id],
 		})
 		sort.Strings(resp.Members[len(resp.Members)-1].ActorIDs)

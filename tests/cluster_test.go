@@ -46,6 +46,14 @@ func newMulti(t *testing.T, nSources, nNodes int) *multi {
 		c.sources = append(c.sources, harness.StartMariaDB(t, harness.Options{ServerID: i + 1}))
 	}
 	c.target = harness.StartMariaDB(t, harness.Options{ServerID: 100})
+	// The nodes share credentials generated here (a joining node needs
+	// them); the CLI uses the admin's.
+	creds := filepath.Join(c.dir, "creds")
+	if out, err := harness.Run(t, c.bin, "creds", "generate", "--out", creds); err != nil {
+		t.Fatalf("dmnode creds generate: %v\n%s", err, out)
+	}
+	t.Setenv("DMNODE_CLUSTER_CREDS", filepath.Join(creds, "cluster.auth"))
+	t.Setenv("DMNODE_CREDS", filepath.Join(creds, "admin.nk"))
 	m := &multi{cluster: c}
 	for i := range nNodes {
 		m.addNode(t, i > 0)
