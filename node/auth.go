@@ -304,12 +304,18 @@ func (n *Node) natsOptions() ([]nats.Option, error) {
 		}
 		opts = append(opts, opt, nats.CustomInboxPrefix(Inbox(pub)))
 	}
-	if n.cfg.TLS.Cert != "" {
+	if n.cfg.TLS.Cert != "" || n.cfg.TLS.CA != "" {
 		cfg, err := TLSFiles{CA: n.cfg.TLS.CA}.ClientConfig("NATS TLS")
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.Secure(cfg))
+		if n.cfg.TLS.Cert != "" {
+			// This node's server takes TLS only; so, likely, do its peers'.
+			opts = append(opts, nats.Secure(cfg))
+		} else {
+			// Used when the server asks for TLS.
+			opts = append(opts, func(o *nats.Options) error { o.TLSConfig = cfg; return nil })
+		}
 	}
 	return opts, nil
 }

@@ -287,6 +287,15 @@ func (n *Node) apiClusterJoin(ctx context.Context, req *Request) (*Response, err
 	if old, ok := n.fsm.State().Members[m.ID]; ok && (!req.Retry || old.Raft != m.Raft) {
 		return nil, fmt.Errorf("node %s is already a member; if its data dir was wiped, remove it first with `dmnode cluster remove %s`, then join again", m.ID, m.ID)
 	}
+	// A non-voter first: it receives the log (and opens its TLS
+	// connections) without counting toward the quorum, so a slow start of
+	// the new node cannot cost the leader its leadership; then promoted.
+	if !voterOf(n.raft, m.ID) {
+		if err := n.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.Raft), 0, 30*time.Second).Error(); err != nil {
+			return nil, fmt.Errorf("add %s as raft non-voter: %w", m.ID, err)
+		}
+		n.waitCaughtUp(ctx, m.ID)
+	}
 	if err := n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.Raft), 0, 30*time.Second).Error(); err != nil {
 		return nil, fmt.Errorf("add %s as raft voter: %w", m.ID, err)
 	}
@@ -370,5 +379,28 @@ func (n *Node) forwardToLeader(ctx context.Context, method string, req *Request)
 			return nil, fmt.Errorf("%s: %w", method, ErrNotLeader)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+func voterOf(r *raft.Raft, id string) bool {
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
+}
+
+// waitCaughtUp gives a new non-voter a moment to receive the log before
+// it is promoted (raft's API does not expose a follower's progress; a
+// small catalog is shipped well within it).
+func (n *Node) waitCaughtUp(ctx context.Context, id string) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(2 * time.Second):
 	}
 }
