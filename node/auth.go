@@ -232,6 +232,8 @@ func (n *Node) openSecurity(joining, member, hasPeers bool) error {
 			if n.peerTLS, err = peerConfig(cfg.TLS, nil, nil); err != nil {
 				return err
 			}
+		} else if !cfg.Dev {
+			n.log.Warn("with --nats-url and no --tls-cert, Raft runs over plain TCP: anyone who reaches the Raft port can talk to it; give every node --tls-cert, --tls-key and --tls-ca")
 		}
 		return nil
 	}

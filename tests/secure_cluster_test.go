@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
@@ -427,4 +428,104 @@ func publicKeyOf(t *testing.T, seedFile string) string {
 		t.Fatal(err)
 	}
 	return pub
+}
+
+// Nodes on an external NATS server that takes TLS only and a user with a
+// password: one node gets the password inside --nats-url, the others with
+// --nats-user and --nats-password-file; with their certificates Raft runs
+// over mutual TLS. The password shows nowhere: not in cluster status (table
+// and JSON), the logs, the data dirs (the Raft log holds the members'
+// URLs) or the CLI's errors.
+func TestSecureExternalNATS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "dmnode test CA")
+	caFile := writePEM(t, dir, "ca.pem", ca.pem)
+	srvCert, srvKey := ca.issuePeer(t, dir, "nats")
+	pw := randomPassword(t, "natsPW")
+	port := harness.FreePort(t)
+	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: srvCert, KeyFile: srvKey, CaFile: caFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: filepath.Join(dir, "js"),
+		NoSigs: true, ServerName: "external", Users: []*server.User{{Username: "dm", Password: pw}},
+		TLS: true, TLSConfig: tc, TLSTimeout: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("external NATS server did not start")
+	}
+	t.Setenv("DMNODE_CONTEXT", writePEM(t, dir, "context.json", []byte("{}\n")))
+	t.Setenv("DMNODE_TLS_CA", caFile)
+	pwFile := writePEM(t, dir, "nats.password", []byte(pw+"\n"))
+	bin := harness.BuildDmnode(t)
+	plain := fmt.Sprintf("tls://127.0.0.1:%d", port)
+	withPW := fmt.Sprintf("tls://dm:%s@127.0.0.1:%d", pw, port)
+
+	procs := map[string]*harness.Process{}
+	start := func(name string, extra ...string) {
+		cert, key := ca.issuePeer(t, dir, name)
+		args := append([]string{"start", "--name", name, "--data-dir", filepath.Join(dir, name),
+			"--raft-port", fmt.Sprint(harness.FreePort(t)), "--http-port", "0", "--log-format", "text",
+			"--tls-cert", cert, "--tls-key", key, "--nats-tls-ca", caFile}, extra...)
+		procs[name] = harness.StartProcess(t, bin, args)
+	}
+	cli := func(args ...string) (string, error) {
+		return harness.Run(t, bin, append([]string{"--server", withPW}, args...)...)
+	}
+	start("ext1", "--nats-url", withPW)
+	harness.Eventually(t, time.Minute, func() error {
+		out, err := cli("task", "list")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	start("ext2", "--nats-url", plain, "--nats-user", "dm", "--nats-password-file", pwFile, "--join", plain)
+	start("ext3", "--nats-url", plain, "--nats-user", "dm", "--nats-password-file", pwFile, "--join", plain)
+	var outputs []string
+	harness.Eventually(t, time.Minute, func() error {
+		out, err := cli("cluster", "status", "-o", "json")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if n := strings.Count(out, `"voter": true`); n != 3 {
+			return fmt.Errorf("%d voters:\n%s", n, out)
+		}
+		outputs = append(outputs, out)
+		return nil
+	})
+	for _, args := range [][]string{{"cluster", "status"}, {"task", "list"}} {
+		out, err := cli(args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		outputs = append(outputs, out)
+	}
+	if !strings.Contains(outputs[1], "xxxxx@127.0.0.1") {
+		t.Errorf("cluster status does not show the redacted URL of ext1:\n%s", outputs[1])
+	}
+	// A CLI error quoting the URL: a dead port.
+	out, err := harness.Run(t, bin, "--server", fmt.Sprintf("nats://dm:%s@127.0.0.1:%d", pw, harness.FreePort(t)), "task", "list")
+	if err == nil {
+		t.Fatal("a dead server answered")
+	}
+	outputs = append(outputs, out)
+
+	sc := secretChecker{t: t, secrets: map[string]string{"NATS password": pw}}
+	for i, out := range outputs {
+		sc.check(fmt.Sprintf("CLI output %d", i), out)
+	}
+	for _, p := range procs {
+		p.Stop(t)
+	}
+	for name, p := range procs {
+		sc.check(name+"'s log", p.Log())
+		sc.dir(filepath.Join(dir, name))
+	}
 }
