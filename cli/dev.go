@@ -49,14 +49,14 @@ type StartCmd struct {
 	Pprof            bool          `help:"Also serve Go's profiler at /debug/pprof/ on --http-port (for performance work; exposes internals)."`
 	Join             string        `help:"Client URL of any member, to join its cluster on first start (e.g. nats://10.0.0.5:4222)."`
 	NATSURL          string        `name:"nats-url" help:"Use this existing NATS cluster instead of the embedded server: one URL or a comma-separated list." env:"DMNODE_NATS_URL"`
-	NATSCreds        string        `name:"nats-creds" help:"With --nats-url: a NATS credentials file (user JWT and seed)." env:"DMNODE_NATS_CREDS" type:"path"`
-	NATSNKey         string        `name:"nats-nkey" help:"With --nats-url: an nkey seed file." env:"DMNODE_NATS_NKEY" type:"path"`
+	NATSCreds        string        `name:"nats-creds" help:"With --nats-url: a NATS credentials file (user JWT and seed)." env:"DMNODE_NATS_CREDS"`
+	NATSNKey         string        `name:"nats-nkey" help:"With --nats-url: an nkey seed file." env:"DMNODE_NATS_NKEY"`
 	NATSUser         string        `name:"nats-user" help:"With --nats-url: user name." env:"DMNODE_NATS_USER"`
 	NATSPasswordFile string        `name:"nats-password-file" help:"With --nats-url: file holding the user's password (or DMNODE_NATS_PASSWORD)." type:"path"`
-	NATSTLSCA        string        `name:"nats-tls-ca" help:"With --nats-url: CA of the NATS servers' certificates." env:"DMNODE_NATS_TLS_CA" type:"path"`
-	NATSTLSCert      string        `name:"nats-tls-cert" help:"With --nats-url: client certificate." env:"DMNODE_NATS_TLS_CERT" type:"path"`
-	NATSTLSKey       string        `name:"nats-tls-key" help:"With --nats-url: key of --nats-tls-cert." env:"DMNODE_NATS_TLS_KEY" type:"path"`
-	ClusterCreds     string        `name:"cluster-creds" help:"The cluster's credentials (DATA_DIR/secrets/cluster.auth of a member, or from dmnode creds generate); needed to join. Without it the founding node generates them." env:"DMNODE_CLUSTER_CREDS" type:"path"`
+	NATSTLSCA        string        `name:"nats-tls-ca" help:"With --nats-url: CA of the NATS servers' certificates." env:"DMNODE_NATS_TLS_CA"`
+	NATSTLSCert      string        `name:"nats-tls-cert" help:"With --nats-url: client certificate." env:"DMNODE_NATS_TLS_CERT"`
+	NATSTLSKey       string        `name:"nats-tls-key" help:"With --nats-url: key of --nats-tls-cert." env:"DMNODE_NATS_TLS_KEY"`
+	ClusterCreds     string        `name:"cluster-creds" help:"The cluster's credentials (DATA_DIR/secrets/cluster.auth of a member, or from dmnode creds generate); needed to join. Without it the founding node generates them." env:"DMNODE_CLUSTER_CREDS"`
 	HTTPHost         string        `name:"http-host" help:"Address the HTTP port (/healthz, /metrics, pprof) binds." default:"127.0.0.1"`
 	HeartbeatTimeout time.Duration `help:"How long a node may stay silent before its actors move." default:"5s"`
 	LogLevel         string        `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
