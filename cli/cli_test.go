@@ -192,3 +192,12 @@ func TestContextSaveAndUse(t *testing.T) {
 		t.Fatal("a context with a password in its URL was saved")
 	}
 }
+
+// dmnode dev has no authentication: it never listens beyond loopback.
+func TestDevLoopbackOnly(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Main([]string{"dev", "--host", "0.0.0.0", "--data-dir", t.TempDir()}, &out, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), "loopback only") || !strings.Contains(errOut.String(), "without authentication") {
+		t.Fatalf("dev on 0.0.0.0: exit %d: %s", code, errOut.String())
+	}
+}
