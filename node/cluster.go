@@ -196,7 +196,6 @@ func (n *Node) runHeartbeats(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("subscribe heartbeats: %w", err)
 	}
-	go n.promoteNonvoters(ctx)
 	go func() {
 		defer sub.Unsubscribe()
 		t := time.NewTicker(time.Second)
@@ -290,12 +289,20 @@ func (n *Node) apiClusterJoin(ctx context.Context, req *Request) (*Response, err
 	}
 	// A non-voter first: it receives the log (and opens its TLS
 	// connections) without counting toward the quorum, so a slow start of
-	// the new node cannot cost the leader its leadership. The leader
-	// promotes it a moment later (promoteNonvoters).
+	// the new node cannot cost the leader its lease; a moment later it
+	// becomes a voter, and only then a catalog member.
 	if !voterOf(n.raft, m.ID) {
 		if err := n.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.Raft), 0, 30*time.Second).Error(); err != nil {
 			return nil, fmt.Errorf("add %s as raft non-voter: %w", m.ID, err)
 		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(nonvoterGrace):
+		}
+	}
+	if err := n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.Raft), 0, 30*time.Second).Error(); err != nil {
+		return nil, fmt.Errorf("add %s as raft voter: %w", m.ID, err)
 	}
 	if err := n.propose(ctx, catalog.Command{Op: catalog.OpAddMember, Member: &m}); err != nil {
 		return nil, err
@@ -393,53 +400,7 @@ func voterOf(r *raft.Raft, id string) bool {
 	return false
 }
 
-// nonvoterGrace is how long a joined node stays a Raft non-voter, receiving
-// the log, before the leader makes it a voter (raft's API does not expose
-// a follower's progress; a catalog is shipped well within it).
-const nonvoterGrace = 2 * time.Second
-
-// promoteNonvoters runs on every node and acts while it leads: a catalog
-// member that is a Raft non-voter (it joined) becomes a voter once it has
-// been one for nonvoterGrace. A leader that changes mid-way leaves the
-// promotion to the next one.
-func (n *Node) promoteNonvoters(ctx context.Context) {
-	since := map[string]time.Time{}
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if n.raft.State() != raft.Leader {
-			clear(since)
-			continue
-		}
-		f := n.raft.GetConfiguration()
-		if f.Error() != nil {
-			continue
-		}
-		st := n.fsm.State()
-		for _, s := range f.Configuration().Servers {
-			id := string(s.ID)
-			if m, ok := st.Members[id]; s.Suffrage != raft.Nonvoter || !ok || m.Leaving {
-				continue
-			}
-			first, seen := since[id]
-			if !seen {
-				since[id] = time.Now()
-				continue
-			}
-			if time.Since(first) < nonvoterGrace {
-				continue
-			}
-			if err := n.raft.AddVoter(s.ID, s.Address, 0, 10*time.Second).Error(); err != nil {
-				n.log.Warn("make a joined node a raft voter", "member", id, "err", err)
-				continue
-			}
-			delete(since, id)
-			n.log.Info("joined node is a raft voter", "member", id)
-		}
-	}
-}
+// nonvoterGrace is how long a joining node stays a Raft non-voter,
+// receiving the log, before it becomes a voter (raft's API does not expose
+// a follower's progress; the first entries reach it well within this).
+const nonvoterGrace = time.Second

@@ -25,6 +25,7 @@ func (n *clusterNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n
 
 type member struct {
 	ID       string   `json:"id"`
+	Voter    bool     `json:"voter"`
 	Leader   bool     `json:"leader"`
 	Healthy  bool     `json:"healthy"`
 	Leaving  bool     `json:"leaving"`
@@ -107,14 +108,25 @@ func (m *multi) launch(t *testing.T, n *clusterNode, extra ...string) {
 	n.proc = harness.StartProcess(t, m.bin, args)
 }
 
-// waitReady waits until the node answers with its catalog loaded.
+// waitReady waits until the node answers with its catalog loaded and is a
+// voting member (another node may answer through its NATS server before
+// its own join finished).
 func (m *multi) waitReady(t *testing.T, n *clusterNode) {
 	harness.Eventually(t, 60*time.Second, func() error {
 		out, err := harness.Run(t, m.bin, "--server", n.url(), "task", "list")
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
-		return nil
+		ms, err := m.statusAt(n)
+		if err != nil {
+			return err
+		}
+		for _, mb := range ms {
+			if mb.ID == n.name && mb.Voter {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s is not a voting member yet", n.name)
 	})
 }
 
