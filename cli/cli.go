@@ -26,7 +26,7 @@ type CLI struct {
 	TLSCA   string `name:"tls-ca" help:"CA certificate (PEM). Clients: the CA of the server's certificate. start: also the CA every peer's certificate must be signed by." env:"DMNODE_TLS_CA"`
 	TLSCert string `name:"tls-cert" help:"Certificate (PEM). start: the node's, for the NATS client port, routes, Raft and HTTP. Clients: a client certificate." env:"DMNODE_TLS_CERT"`
 	TLSKey  string `name:"tls-key" help:"Private key of --tls-cert (PEM)." env:"DMNODE_TLS_KEY"`
-	Context string `help:"Context file with the server, credentials and TLS settings (default: $XDG_CONFIG_HOME/dmnode/context.json)." env:"DMNODE_CONTEXT"`
+	Context string `help:"Context file with the server, credentials and TLS settings (default: $XDG_CONFIG_HOME/dmnode/context.json; none: no context)." env:"DMNODE_CONTEXT"`
 
 	Dev      DevCmd     `cmd:"" help:"Run one node with everything embedded (development and demos)."`
 	Start    StartCmd   `cmd:"" help:"Run a cluster node; the first one without --join founds the cluster."`

@@ -37,7 +37,16 @@ func contextPath(given string) (string, error) {
 // applyContext fills what the command line and the environment left unset
 // from the context file, then the defaults. Node commands (dev, start,
 // cluster join) read no context: their flags are the node's own.
+//
+// A context named "none" is no context at all (scripts that must not pick
+// up the user's, such as the quick start, set DMNODE_CONTEXT=none).
 func (g *Globals) applyContext(given, command string) error {
+	if given == "none" {
+		if g.Server == "" {
+			g.Server = defaultServer
+		}
+		return nil
+	}
 	path, err := contextPath(given)
 	if err == nil {
 		g.ContextFile = path
