@@ -22,18 +22,25 @@ import (
 // CLI is the root of the command tree. Flags of the root are accepted before
 // or after the command words.
 type CLI struct {
-	Server string `help:"NATS URL of any dmnode node." default:"nats://127.0.0.1:4222" env:"DMNODE_SERVER"`
+	Server  string `help:"NATS URL of any dmnode node (default: the context's, else nats://127.0.0.1:4222)." env:"DMNODE_SERVER"`
+	Creds   string `help:"Credentials: an nkey seed file such as DATA_DIR/secrets/admin.nk or viewer.nk, or a NATS .creds file." env:"DMNODE_CREDS"`
+	TLSCA   string `name:"tls-ca" help:"CA certificate (PEM). Clients: the CA of the server's certificate. start: also the CA every peer's certificate must be signed by." env:"DMNODE_TLS_CA"`
+	TLSCert string `name:"tls-cert" help:"Certificate (PEM). start: the node's, for the NATS client port, routes, Raft and HTTP. Clients: a client certificate." env:"DMNODE_TLS_CERT"`
+	TLSKey  string `name:"tls-key" help:"Private key of --tls-cert (PEM)." env:"DMNODE_TLS_KEY"`
+	Context string `help:"Context file with the server, credentials and TLS settings (default: $XDG_CONFIG_HOME/dmnode/context.json; none: no context)." env:"DMNODE_CONTEXT"`
 	// Deployment prefixes every subject, stream and bucket: nodes and the
 	// CLI of one deployment must give the same.
 	Deployment string `help:"Deployment name, for several dmnode deployments on one NATS account: prefixes every subject, stream and bucket; give nodes and CLI the same (letters, digits, '-')." env:"DMNODE_DEPLOYMENT"`
 
-	Dev     DevCmd     `cmd:"" help:"Run one node with everything embedded (development and demos)."`
-	Start   StartCmd   `cmd:"" help:"Run a cluster node; the first one without --join founds the cluster."`
-	Cluster ClusterCmd `cmd:"" help:"Join, inspect and shrink the cluster."`
-	Source  SourceCmd  `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
-	Task    TaskCmd    `cmd:"" help:"Check, submit and follow migration tasks."`
-	Encrypt EncryptCmd `cmd:"" help:"Encrypt a password for a task or source file, as dmctl encrypt does."`
-	Keys    KeysCmd    `cmd:"" help:"Rotate and list the cluster keys that seal stored passwords."`
+	Dev      DevCmd     `cmd:"" help:"Run one node with everything embedded (development and demos)."`
+	Start    StartCmd   `cmd:"" help:"Run a cluster node; the first one without --join founds the cluster."`
+	Cluster  ClusterCmd `cmd:"" help:"Join, inspect and shrink the cluster."`
+	Source   SourceCmd  `cmd:"" help:"Manage upstream MySQL/MariaDB sources."`
+	Task     TaskCmd    `cmd:"" help:"Check, submit and follow migration tasks."`
+	Encrypt  EncryptCmd `cmd:"" help:"Encrypt a password for a task or source file, as dmctl encrypt does."`
+	Keys     KeysCmd    `cmd:"" help:"Rotate and list the cluster keys that seal stored passwords."`
+	CredsGen CredsCmd   `cmd:"" name:"creds" help:"Generate a cluster's credentials (nkeys per role, route password, internal CA)."`
+	Ctx      ContextCmd `cmd:"" name:"context" help:"Save or show the client context: server, credentials, TLS."`
 
 	BinlogSchema BinlogSchemaCmd `cmd:"" name:"binlog-schema" help:"See and set the schema tracked for an upstream table, by binlog position."`
 }
@@ -41,9 +48,18 @@ type CLI struct {
 // Globals is what every command receives.
 type Globals struct {
 	Server string
-	Out    io.Writer
-	Err    io.Writer
+	// Conn is the client's credentials and TLS settings; for start, TLS
+	// is the node's own certificate.
+	Conn node.ConnOptions
+	// ServerGiven is set when --server or DMNODE_SERVER named the server.
+	ServerGiven bool
+	ContextFile string
+	Out         io.Writer
+	Err         io.Writer
 }
+
+// dial connects to the server with the client's credentials.
+func (g *Globals) dial() (*node.Client, error) { return node.DialWith(g.Server, g.Conn) }
 
 // exitRequest carries an exit code out of kong's --help handling, which
 // would otherwise go on to run the command.
@@ -86,7 +102,12 @@ func Main(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintln(stderr, "error: --deployment:", err)
 		return exitUsage
 	}
-	g := &Globals{Server: c.Server, Out: stdout, Err: stderr}
+	g := &Globals{Server: c.Server, ServerGiven: c.Server != "", Out: stdout, Err: stderr,
+		Conn: node.ConnOptions{Creds: c.Creds, TLS: node.TLSFiles{CA: c.TLSCA, Cert: c.TLSCert, Key: c.TLSKey}}}
+	if err := g.applyContext(c.Context, kctx.Command()); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return exitUsage
+	}
 	if err := kctx.Run(g); err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return exitCode(err)
@@ -123,7 +144,7 @@ const readAttempt = 5 * time.Second
 
 // call dials the server, calls one method and prints the server's warnings.
 func call(g *Globals, method string, req *node.Request, timeout time.Duration) (*node.Response, error) {
-	c, err := node.Dial(g.Server)
+	c, err := g.dial()
 	if err != nil {
 		return nil, err
 	}

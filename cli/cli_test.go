@@ -176,3 +176,45 @@ func TestStartNATSURLFlags(t *testing.T) {
 		}
 	}
 }
+
+// A context saved once supplies the server and the credentials of later
+// commands; a flag still wins over it.
+func TestContextSaveAndUse(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", dir)
+	t.Setenv("DMNODE_CONTEXT", "")
+	t.Setenv("DMNODE_SERVER", "")
+	t.Setenv("DMNODE_CREDS", "")
+	t.Setenv("DMNODE_TLS_CA", "")
+	creds := filepath.Join(dir, "missing-admin.nk")
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"--server", "nats://127.0.0.1:5", "--creds", creds, "context", "save"}, &out, &errOut); code != 0 {
+		t.Fatalf("context save: %d %s", code, errOut.String())
+	}
+	path := filepath.Join(dir, "dmnode", "context.json")
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("context file: %v %v", st, err)
+	}
+	errOut.Reset()
+	Main([]string{"task", "list"}, &out, &errOut)
+	if !strings.Contains(errOut.String(), creds) {
+		t.Fatalf("task list did not use the context's credentials: %s", errOut.String())
+	}
+	errOut.Reset()
+	Main([]string{"task", "list", "--creds", filepath.Join(dir, "other.nk")}, &out, &errOut)
+	if !strings.Contains(errOut.String(), "other.nk") {
+		t.Fatalf("the --creds flag did not win over the context: %s", errOut.String())
+	}
+	if code := Main([]string{"context", "save", "--server", "nats://u:pw@127.0.0.1:5"}, &out, &errOut); code == 0 {
+		t.Fatal("a context with a password in its URL was saved")
+	}
+}
+
+// dmnode dev has no authentication: it never listens beyond loopback.
+func TestDevLoopbackOnly(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Main([]string{"dev", "--host", "0.0.0.0", "--data-dir", t.TempDir()}, &out, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), "loopback only") || !strings.Contains(errOut.String(), "without authentication") {
+		t.Fatalf("dev on 0.0.0.0: exit %d: %s", code, errOut.String())
+	}
+}

@@ -66,7 +66,7 @@ type ClusterLeaveCmd struct {
 }
 
 func (c *ClusterLeaveCmd) Run(g *Globals) error {
-	cl, err := node.Dial(g.Server)
+	cl, err := g.dial()
 	if err != nil {
 		return err
 	}

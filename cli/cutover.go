@@ -25,7 +25,7 @@ type TaskCutoverCmd struct {
 }
 
 func (c *TaskCutoverCmd) Run(g *Globals) error {
-	client, err := node.Dial(g.Server)
+	client, err := g.dial()
 	if err != nil {
 		return err
 	}

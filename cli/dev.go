@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,12 +24,15 @@ type DevCmd struct {
 	NATSPort  int    `name:"nats-port" help:"NATS client port (the control API and --server)." default:"4222"`
 	HTTPPort  int    `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"0"`
 	Pprof     bool   `help:"Also serve Go's profiler at /debug/pprof/ on --http-port (for performance work; exposes internals)."`
-	Host      string `help:"Address the NATS server listens on." default:"127.0.0.1"`
+	Host      string `help:"Loopback address the NATS server listens on (dev mode has no authentication: it never listens beyond this machine)." default:"127.0.0.1"`
 	LogLevel  string `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 	LogFormat string `help:"json, text, or auto: text on a terminal, json otherwise." default:"auto" enum:"auto,json,text"`
 }
 
 func (d *DevCmd) Run(g *Globals) error {
+	if ip := net.ParseIP(d.Host); d.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("dev mode runs without authentication and listens on loopback only, not on %s: run `dmnode start` for a node others can reach", d.Host)
+	}
 	return runNode(g, node.Config{Dev: true, DataDir: d.DataDir, Host: d.Host, NATSPort: d.NATSPort, HTTPPort: d.HTTPPort, Pprof: d.Pprof}, d.LogLevel, d.LogFormat)
 }
 
@@ -44,8 +49,17 @@ type StartCmd struct {
 	HTTPPort         int           `name:"http-port" help:"Port for /healthz and /metrics; 0 disables." default:"8290"`
 	Pprof            bool          `help:"Also serve Go's profiler at /debug/pprof/ on --http-port (for performance work; exposes internals)."`
 	Join             string        `help:"Client URL of any member, to join its cluster on first start (e.g. nats://10.0.0.5:4222). Not with --nats-url, where nodes find their cluster on the NATS."`
-	NATSURL          string        `name:"nats-url" help:"Use this existing NATS cluster instead of the embedded server: one URL, or several separated by commas (nats://a:4222,nats://b:4222), tried in turn; see docs/operations.md."`
+	NATSURL          string        `name:"nats-url" help:"Use this existing NATS cluster instead of the embedded server: one URL, or several separated by commas (nats://a:4222,nats://b:4222), tried in turn; see docs/operations.md." env:"DMNODE_NATS_URL"`
 	Replicas         int           `help:"Replicas of every JetStream stream and bucket dmnode creates (1 to 5): with the embedded servers one per node up to this; on an external cluster this many, which needs as many JetStream servers." default:"3"`
+	NATSCreds        string        `name:"nats-creds" help:"With --nats-url: a NATS credentials file (user JWT and seed)." env:"DMNODE_NATS_CREDS"`
+	NATSNKey         string        `name:"nats-nkey" help:"With --nats-url: an nkey seed file." env:"DMNODE_NATS_NKEY"`
+	NATSUser         string        `name:"nats-user" help:"With --nats-url: user name." env:"DMNODE_NATS_USER"`
+	NATSPasswordFile string        `name:"nats-password-file" help:"With --nats-url: file holding the user's password (or DMNODE_NATS_PASSWORD)." type:"path"`
+	NATSTLSCA        string        `name:"nats-tls-ca" help:"With --nats-url: CA of the NATS servers' certificates." env:"DMNODE_NATS_TLS_CA"`
+	NATSTLSCert      string        `name:"nats-tls-cert" help:"With --nats-url: client certificate." env:"DMNODE_NATS_TLS_CERT"`
+	NATSTLSKey       string        `name:"nats-tls-key" help:"With --nats-url: key of --nats-tls-cert." env:"DMNODE_NATS_TLS_KEY"`
+	ClusterCreds     string        `name:"cluster-creds" help:"The cluster's credentials (DATA_DIR/secrets/cluster.auth of a member, or from dmnode creds generate); needed to join. Without it the founding node generates them." env:"DMNODE_CLUSTER_CREDS"`
+	HTTPHost         string        `name:"http-host" help:"Address the HTTP port (/healthz, /metrics, pprof) binds." default:"127.0.0.1"`
 	HeartbeatTimeout time.Duration `help:"How long a node may stay silent before its actors move." default:"5s"`
 	LogLevel         string        `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 	LogFormat        string        `help:"json, text, or auto: text on a terminal, json otherwise." default:"auto" enum:"auto,json,text"`
@@ -64,11 +78,28 @@ func (s *StartCmd) Run(g *Globals) error {
 	if s.NATSURL == "" {
 		s.NATSPort, s.ClusterPort = cmp.Or(s.NATSPort, 4222), cmp.Or(s.ClusterPort, 6222)
 	}
-	return runNode(g, node.Config{
+	cfg := node.Config{
 		Name: s.Name, DataDir: s.DataDir, Host: s.Host, Advertise: s.Advertise,
 		NATSPort: s.NATSPort, ClusterPort: s.ClusterPort, RaftPort: s.RaftPort, HTTPPort: s.HTTPPort, Pprof: s.Pprof,
 		Join: s.Join, NATSURL: s.NATSURL, HeartbeatTimeout: s.HeartbeatTimeout, Replicas: s.Replicas,
-	}, s.LogLevel, s.LogFormat)
+		ClusterCreds: s.ClusterCreds, TLS: g.Conn.TLS, HTTPHost: s.HTTPHost,
+	}
+	nats := node.ConnOptions{Creds: s.NATSCreds, NKey: s.NATSNKey, User: s.NATSUser,
+		TLS: node.TLSFiles{CA: s.NATSTLSCA, Cert: s.NATSTLSCert, Key: s.NATSTLSKey}}
+	if s.NATSPasswordFile != "" {
+		b, err := os.ReadFile(s.NATSPasswordFile)
+		if err != nil {
+			return fmt.Errorf("--nats-password-file: %w", err)
+		}
+		nats.Password = strings.TrimRight(string(b), "\r\n")
+	} else {
+		nats.Password = os.Getenv("DMNODE_NATS_PASSWORD")
+	}
+	if s.NATSURL == "" && (nats.Creds != "" || nats.NKey != "" || nats.User != "" || nats.TLS != node.TLSFiles{}) {
+		return usageError{fmt.Errorf("--nats-creds, --nats-nkey, --nats-user and --nats-tls-* apply only with --nats-url")}
+	}
+	cfg.NATS = nats
+	return runNode(g, cfg, s.LogLevel, s.LogFormat)
 }
 
 // usageError is a command line that does not make sense: exit status 2.
@@ -86,6 +117,9 @@ func runNode(g *Globals, cfg node.Config, levelName, format string) error {
 		return fmt.Errorf("log level: %w", err)
 	}
 	cfg.Log = slog.New(logHandler(g.Err, format, level))
+	if cfg.Dev {
+		cfg.Log.Warn("dev mode: no authentication and no TLS; listening on " + cfg.Host + " only, for development and demos (use `dmnode start` for anything else)")
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft limit: the collector works harder before the heap (most
 		// of it relayed batches cached by JetStream and waiting in

@@ -50,7 +50,7 @@ func (c *TaskVerifyCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	client, err := node.Dial(g.Server)
+	client, err := g.dial()
 	if err != nil {
 		return err
 	}

@@ -217,7 +217,7 @@ if [ -x "$DMNODE" ] && ! timeout 10 "$DMNODE" --server nats://127.0.0.1:1 task l
 	skip "flags: '$DMNODE task list --help' also runs the command, so 'start --help' would start a node"
 elif [ -x "$DMNODE" ] && help=$(timeout 10 "$DMNODE" start --help 2>&1); then
 	flags=$(cat deploy/cluster/local-cluster.sh "$UNIT" "$ENVFILE" deploy/kubernetes/dmnode.yaml |
-		grep -oE -- '--(name|data-dir|host|advertise|[a-z]+-port|join|nats-url|heartbeat-timeout|log-format)\b' | sort -u)
+		grep -oE -- '--(name|data-dir|host|advertise|[a-z]+-port|join|nats-url|heartbeat-timeout|log-format|cluster-creds|http-host|tls-cert|tls-key|tls-ca)\b' | sort -u)
 	unknown=()
 	for f in $flags; do
 		grep -qE -- "$f\b" <<<"$help" || unknown+=("$f")
@@ -245,6 +245,8 @@ write_stub() {
 		while i < len(sys.argv):
 		    if sys.argv[i] == "--server":
 		        server, i = sys.argv[i + 1], i + 2
+		    elif sys.argv[i] == "--creds":
+		        i += 2
 		    else:
 		        argv, i = argv + [sys.argv[i]], i + 1
 		def alive(pid):
@@ -255,7 +257,7 @@ write_stub() {
 		        return False
 		if argv[:1] == ["start"]:
 		    known = {"name", "data-dir", "host", "advertise", "nats-port", "cluster-port", "raft-port",
-		             "http-port", "join", "nats-url", "heartbeat-timeout", "log-format"}
+		             "http-port", "join", "nats-url", "heartbeat-timeout", "log-format", "cluster-creds"}
 		    f, rest = {}, argv[1:]
 		    while rest:
 		        if not rest[0].startswith("--") or rest[0][2:] not in known or len(rest) < 2:
@@ -264,6 +266,8 @@ write_stub() {
 		    ident = os.path.join(f["data-dir"], "identity")
 		    members = os.path.join(state, "members")
 		    os.makedirs(members, exist_ok=True)
+		    if not os.path.exists(f.get("cluster-creds", "")):
+		        sys.exit("stub: no cluster credentials")
 		    if not os.path.exists(ident):
 		        if "join" not in f and os.listdir(members):
 		            open(os.path.join(state, "errors"), "a").write(f"{f['name']} bootstrapped a second cluster\n")
@@ -295,6 +299,10 @@ write_stub() {
 		    print(f"stub {f['name']} up", flush=True)
 		    while True:
 		        signal.pause()
+		elif argv[:3] == ["creds", "generate", "--out"]:
+		    os.makedirs(argv[3], exist_ok=True)
+		    for n in ("cluster.auth", "admin.nk", "viewer.nk"):
+		        open(os.path.join(argv[3], n), "w").write("stub\n")
 		elif argv[:2] == ["cluster", "status"]:
 		    try:
 		        socket.create_connection(("127.0.0.1", int(server.rsplit(":", 1)[1])), 2).close()
@@ -398,7 +406,7 @@ selftest_start_sh() {
 	cat >"$t/dmnode" <<-'EOF'
 		#!/bin/sh
 		if [ "$1" = --server ]; then
-		    host=${2#nats://}
+		    host=${2#*://}
 		    pod=${host%%.*}
 		    for p in $ANSWER; do [ "$p" = "$pod" ] && exit 0; done
 		    exit 1
@@ -417,9 +425,9 @@ selftest_start_sh() {
 	}
 	local svc=dmnode-headless.ns.svc.cluster.local
 	[ "$(run dmnode-0 no "")" = none ] || errors+=("dmnode-0, empty, no peer: must bootstrap")
-	[ "$(run dmnode-0 no "dmnode-2")" = "nats://dmnode-2.$svc:4222" ] || errors+=("dmnode-0, empty, dmnode-2 answers: must join it")
+	[ "$(run dmnode-0 no "dmnode-2")" = "tls://dmnode-2.$svc:4222" ] || errors+=("dmnode-0, empty, dmnode-2 answers: must join it")
 	[ "$(run dmnode-0 yes "dmnode-1")" = none ] || errors+=("dmnode-0 with data: must not join")
-	[ "$(run dmnode-2 no "dmnode-0")" = "nats://dmnode-0.$svc:4222" ] || errors+=("dmnode-2, empty: must join dmnode-0")
+	[ "$(run dmnode-2 no "dmnode-0")" = "tls://dmnode-0.$svc:4222" ] || errors+=("dmnode-2, empty: must join dmnode-0")
 	[ "$(run dmnode-1 yes "")" = none ] || errors+=("dmnode-1 with data: must restart without waiting")
 	grep -q -- "--advertise dmnode-1.$svc " "$t/args" || errors+=("advertise address is not the pod's DNS name")
 	if [ ${#errors[@]} -eq 0 ]; then ok "start.sh (ConfigMap dmnode-start) bootstraps, joins and restarts as intended, under $(basename "$sh")"; else

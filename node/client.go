@@ -14,17 +14,59 @@ import (
 // Client calls the control API of any node.
 type Client struct {
 	nc  *nats.Conn
-	url string
+	url string // redacted
+	// denied receives the server's permission violations.
+	denied chan error
 }
 
-// Dial connects to a node's NATS URL.
-func Dial(url string) (*Client, error) {
-	nc, err := nats.Connect(url, nats.Name("dmnode-cli"), nats.Timeout(5*time.Second), nats.MaxReconnects(0))
+// Dial connects to a node's NATS URL without credentials.
+func Dial(url string) (*Client, error) { return DialWith(url, ConnOptions{}) }
+
+// DialWith connects to a node's NATS URL with the given credentials and
+// TLS settings.
+func DialWith(url string, o ConnOptions) (*Client, error) {
+	extra, err := o.natsOptions()
 	if err != nil {
-		return nil, &UnreachableError{URL: url, Err: err}
+		return nil, err
 	}
-	return &Client{nc: nc, url: url}, nil
+	c := &Client{url: RedactURL(url), denied: make(chan error, 16)}
+	opts := append([]nats.Option{nats.Name("dmnode-cli"), nats.Timeout(5 * time.Second), nats.MaxReconnects(0),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				select {
+				case c.denied <- err:
+				default:
+				}
+			}
+		})}, extra...)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		err = connectError(err)
+		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(err.Error(), "TLS") {
+			return nil, fmt.Errorf("connect to %s: %w", c.url, err)
+		}
+		return nil, &UnreachableError{URL: c.url, Err: err}
+	}
+	c.nc = nc
+	return c, nil
 }
+
+// PermissionError says that the server refused a request because the
+// client's credentials may not publish to its subject.
+type PermissionError struct {
+	Method, Subject string
+	Err             error
+}
+
+func (e *PermissionError) Error() string {
+	need := RoleAdmin
+	if ReadOnly(e.Method) {
+		need = RoleViewer + " or " + RoleAdmin
+	}
+	return fmt.Sprintf("%s: permission denied: these credentials may not publish to %s (%v); %s needs the %s role", e.Method, e.Subject, e.Err, e.Method, need)
+}
+
+func (e *PermissionError) Unwrap() error { return e.Err }
 
 // CallNode sends a request to one node's own subject: the node named, or,
 // when name is empty, the node whose embedded NATS server the client is
@@ -80,7 +122,29 @@ func (c *Client) call(ctx context.Context, subject string, req *Request) (*Respo
 		case <-ctx.Done():
 		}
 	}()
+	refused := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case err := <-c.denied:
+				if strings.Contains(err.Error(), `"`+subject+`"`) {
+					refused <- err
+					cancel()
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	msg, err := c.nc.RequestWithContext(ctx, subject, data)
+	if err != nil {
+		select {
+		case denied := <-refused:
+			return nil, &PermissionError{Method: method, Subject: subject, Err: denied}
+		default:
+		}
+	}
 	if err != nil && c.nc.IsClosed() {
 		return nil, fmt.Errorf("%s: the connection to %s closed before an answer came", method, c.url)
 	}

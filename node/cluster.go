@@ -87,10 +87,18 @@ func (n *Node) savePeers(st *catalog.State) {
 // every member, before this node's NATS server starts. A cluster that was
 // just founded may not list its first member yet: it is asked again for up
 // to a minute.
-func discoverPeers(ctx context.Context, join, self string) ([]string, error) {
-	nc, err := nats.Connect(join, nats.Name("dmnode-join-"+self), nats.Timeout(10*time.Second), nats.MaxReconnects(0))
+//
+// The connection authenticates with the cluster's node credentials: a
+// cluster refuses a node given other ones, or none, here, before it
+// becomes a member.
+func discoverPeers(ctx context.Context, join, self string, opts []nats.Option) ([]string, error) {
+	opts = append([]nats.Option{nats.Name("dmnode-join-" + self), nats.Timeout(10 * time.Second), nats.MaxReconnects(0)}, opts...)
+	nc, err := nats.Connect(join, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("join %s: %w", join, err)
+		if errors.Is(err, nats.ErrAuthorization) {
+			return nil, fmt.Errorf("join %s: the cluster refused this node's credentials (%v): --cluster-creds must be a copy of %s from a member of that cluster", RedactURL(join), err, ClusterCredsFile)
+		}
+		return nil, fmt.Errorf("join %s: %w", RedactURL(join), connectError(err))
 	}
 	defer nc.Close()
 	c := &Client{nc: nc}
@@ -100,7 +108,7 @@ func discoverPeers(ctx context.Context, join, self string) ([]string, error) {
 		resp, err := c.Call(rctx, "cluster.status", &Request{})
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("join %s: %w", join, err)
+			return nil, fmt.Errorf("join %s: %w", RedactURL(join), err)
 		}
 		var peers []string
 		for _, m := range resp.Members {
@@ -112,7 +120,7 @@ func discoverPeers(ctx context.Context, join, self string) ([]string, error) {
 			return peers, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("join %s: the cluster lists no member with a route URL (is it a dev node? dev nodes cannot be joined)", join)
+			return nil, fmt.Errorf("join %s: the cluster lists no member with a route URL (is it a dev node? dev nodes cannot be joined)", RedactURL(join))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -259,8 +267,12 @@ func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, e
 	for _, id := range st.MemberIDs() {
 		h := hs[id]
 		natsState, jsState := h.State()
+		m := *st.Members[id]
+		// A member from before redaction may have stored its --nats-url
+		// with a password.
+		m.Control = RedactURL(m.Control)
 		resp.Members = append(resp.Members, MemberStatus{
-			Member: *st.Members[id], Voter: voters[id], Leader: string(leader) == id,
+			Member: m, Voter: voters[id], Leader: string(leader) == id,
 			Healthy: id == n.id || n.beats.alive(id), Actors: len(actors[id]), ActorIDs: actors[id],
 			NATS: natsState, JetStream: jsState, Health: &h,
 		})
@@ -285,6 +297,20 @@ func (n *Node) apiClusterJoin(ctx context.Context, req *Request) (*Response, err
 	}
 	if old, ok := n.fsm.State().Members[m.ID]; ok && (!req.Retry || old.Raft != m.Raft) {
 		return nil, fmt.Errorf("node %s is already a member; if its data dir was wiped, remove it first with `dmnode cluster remove %s`, then join again", m.ID, m.ID)
+	}
+	// A non-voter first: it receives the log (and opens its TLS
+	// connections) without counting toward the quorum, so a slow start of
+	// the new node cannot cost the leader its lease; a moment later it
+	// becomes a voter, and only then a catalog member.
+	if !voterOf(n.raft, m.ID) {
+		if err := n.raft.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.Raft), 0, 30*time.Second).Error(); err != nil {
+			return nil, fmt.Errorf("add %s as raft non-voter: %w", m.ID, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(nonvoterGrace):
+		}
 	}
 	if err := n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.Raft), 0, 30*time.Second).Error(); err != nil {
 		return nil, fmt.Errorf("add %s as raft voter: %w", m.ID, err)
@@ -371,3 +397,21 @@ func (n *Node) forwardToLeader(ctx context.Context, method string, req *Request)
 		}
 	}
 }
+
+func voterOf(r *raft.Raft, id string) bool {
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
+}
+
+// nonvoterGrace is how long a joining node stays a Raft non-voter,
+// receiving the log, before it becomes a voter (raft's API does not expose
+// a follower's progress; the first entries reach it well within this).
+const nonvoterGrace = time.Second

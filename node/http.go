@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,11 +63,10 @@ func (n *Node) serveHTTP() (*httpServer, error) {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	stopAPI := n.mountAPI(mux) // the HTTP API, its OpenAPI document and the console (httpapi.go)
-	addr := fmt.Sprintf("%s:%d", n.cfg.Host, n.cfg.HTTPPort)
-	ln, err := net.Listen("tcp", addr)
+	ln, err := n.httpListener()
 	if err != nil {
 		stopAPI()
-		return nil, fmt.Errorf("listen for http on %s: %w", addr, err)
+		return nil, err
 	}
 	h := &httpServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{}), stopAPI: stopAPI}
 	go func() {
@@ -76,4 +76,30 @@ func (n *Node) serveHTTP() (*httpServer, error) {
 		}
 	}()
 	return h, nil
+}
+
+// httpListener listens on Config.HTTPHost (loopback unless told
+// otherwise), with TLS when the node has a certificate (--tls-cert).
+func (n *Node) httpListener() (net.Listener, error) {
+	host := n.cfg.HTTPHost
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	addr := net.JoinHostPort(host, fmt.Sprint(n.cfg.HTTPPort))
+	if n.cfg.TLS.Cert != "" {
+		tc, err := n.cfg.TLS.serverConfig("HTTP TLS")
+		if err != nil {
+			return nil, err
+		}
+		ln, err := tls.Listen("tcp", addr, tc)
+		if err != nil {
+			return nil, fmt.Errorf("listen for https on %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for http on %s: %w", addr, err)
+	}
+	return ln, nil
 }

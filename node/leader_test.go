@@ -56,6 +56,7 @@ func newTestCluster(t *testing.T, size int) *testCluster {
 			beats: newHeartbeats(time.Hour),
 			self:  catalog.Member{ID: string(s.ID), Control: "nats://" + string(s.ID)},
 		}
+		n.health = newHealth(n)
 		n.schedKick = f.watch()
 		n.storeReady.Store(true)
 		store := raft.NewInmemStore()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -18,7 +19,11 @@ import (
 // routePingInterval is how often a node pings the peers it routes to.
 const routePingInterval = 2 * time.Second
 
-func startNATS(name string, cfg *Config, peers []string) (*server.Server, error) {
+// With creds every client must authenticate with one of the cluster's
+// nkeys (and gets its role's permissions) and every route with the route
+// password; routes use peerTLS (mutual TLS); the client port uses the
+// operator's certificate when one is given and then refuses plaintext.
+func startNATS(name string, cfg *Config, peers []string, creds *ClusterCreds, peerTLS *tls.Config) (*server.Server, error) {
 	log := cfg.Log.With("component", "nats")
 	opts := &server.Options{
 		ServerName:         name,
@@ -43,6 +48,8 @@ func startNATS(name string, cfg *Config, peers []string) (*server.Server, error)
 			// API's queue group may be handed to it and time out.
 			PingInterval: routePingInterval,
 			MaxPingsOut:  3,
+			TLSConfig:    peerTLS,
+			TLSTimeout:   5,
 		}
 		opts.ClientAdvertise = fmt.Sprintf("%s:%d", cfg.advertise(), cfg.NATSPort)
 		// JetStream in cluster mode needs at least one route; a route to
@@ -54,8 +61,21 @@ func startNATS(name string, cfg *Config, peers []string) (*server.Server, error)
 			if err != nil {
 				return nil, fmt.Errorf("peer route %q: %w", p, err)
 			}
+			if creds != nil {
+				u.User = url.UserPassword(creds.RouteUser, creds.RoutePassword)
+			}
 			opts.Routes = append(opts.Routes, u)
 		}
+	}
+	if creds != nil {
+		creds.serverAuth(opts)
+	}
+	if cfg.TLS.Cert != "" {
+		tc, err := cfg.TLS.serverConfig("NATS client TLS")
+		if err != nil {
+			return nil, err
+		}
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, tc, 5
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -74,9 +94,18 @@ func startNATS(name string, cfg *Config, peers []string) (*server.Server, error)
 // log; its notices (a banner and routine events) are kept at debug level.
 type natsLogger struct{ log *slog.Logger }
 
-func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l natsLogger) Tracef(format string, v ...any)  {}
+// Every line goes through RedactURL: a route URL carries the route password.
+func (l natsLogger) Noticef(format string, v ...any) {
+	l.log.Debug(RedactURL(fmt.Sprintf(format, v...)))
+}
+func (l natsLogger) Warnf(format string, v ...any) { l.log.Warn(RedactURL(fmt.Sprintf(format, v...))) }
+func (l natsLogger) Fatalf(format string, v ...any) {
+	l.log.Error(RedactURL(fmt.Sprintf(format, v...)))
+}
+func (l natsLogger) Errorf(format string, v ...any) {
+	l.log.Error(RedactURL(fmt.Sprintf(format, v...)))
+}
+func (l natsLogger) Debugf(format string, v ...any) {
+	l.log.Debug(RedactURL(fmt.Sprintf(format, v...)))
+}
+func (l natsLogger) Tracef(format string, v ...any) {}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -50,8 +51,20 @@ type Config struct {
 	// only on the first start, when the data dir holds no Raft state.
 	Join string
 	// NATSURL points the node at an existing NATS cluster instead of the
-	// embedded server.
+	// embedded server; NATS holds its credentials and TLS settings.
 	NATSURL string
+	NATS    ConnOptions
+	// ClusterCreds is a cluster credentials file (ClusterCredsFile of a
+	// member) to use instead of the one in the data dir; a node joining a
+	// cluster needs it. Without one the founding node generates them.
+	ClusterCreds string
+	// TLS is the operator's certificate, key and CA for the NATS client
+	// port, the routes, Raft and HTTP. Without a certificate the routes
+	// and Raft use certificates of the cluster's own CA (from the
+	// credentials), and the client port and HTTP are plaintext.
+	TLS TLSFiles
+	// HTTPHost is the address the HTTP port binds (default 127.0.0.1).
+	HTTPHost string
 	// HeartbeatTimeout is how long a node may stay silent before the
 	// leader moves its actors (default 5 s).
 	HeartbeatTimeout time.Duration
@@ -103,6 +116,10 @@ type Node struct {
 	self    catalog.Member
 	// ring holds the cluster keys that seal stored passwords.
 	ring *secret.Ring
+	// creds are the cluster's credentials; nil in dev mode and with
+	// Config.NATSURL. peerTLS is the mutual TLS of routes and Raft.
+	creds   *ClusterCreds
+	peerTLS *tls.Config
 	// catalog change notifications for the scheduler and the host
 	schedKick, hostKick <-chan struct{}
 	// ready is set once the catalog holds the node's whole Raft log.
@@ -183,22 +200,35 @@ func (n *Node) open(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := n.openSecurity(joining, existing, len(peers) > 0); err != nil {
+		return err
+	}
+	connOpts, err := n.natsOptions()
+	if err != nil {
+		return err
+	}
 	if joining && cfg.NATSURL == "" {
-		if peers, err = discoverPeers(ctx, cfg.Join, n.id); err != nil {
+		if peers, err = discoverPeers(ctx, cfg.Join, n.id, connOpts); err != nil {
 			return err
 		}
 	}
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
-		if n.ns, err = startNATS(n.id, cfg, peers); err != nil {
+		if n.ns, err = startNATS(n.id, cfg, peers, n.creds, n.peerTLS); err != nil {
 			return err
 		}
 		natsURL = n.ns.ClientURL()
+		if cfg.TLS.Cert != "" {
+			// The node's certificate names its advertised address.
+			natsURL = fmt.Sprintf("tls://%s:%d", adv, cfg.NATSPort)
+		}
 	} else {
-		n.self.Control, n.self.Route = natsURL, ""
+		// The catalog, status and logs show the URL without its password.
+		n.self.Control, n.self.Route = RedactURL(natsURL), ""
 	}
-	if n.nc, err = nats.Connect(natsURL, nats.Name("dmnode-"+n.id), nats.MaxReconnects(-1)); err != nil {
-		return fmt.Errorf("connect to nats at %s: %w", natsURL, err)
+	opts := append([]nats.Option{nats.Name("dmnode-" + n.id), nats.MaxReconnects(-1)}, connOpts...)
+	if n.nc, err = nats.Connect(natsURL, opts...); err != nil {
+		return fmt.Errorf("connect to nats at %s: %w", RedactURL(natsURL), connectError(err))
 	}
 	n.health.watch(n.nc)
 	n.checkExternalNATS()
@@ -220,7 +250,7 @@ func (n *Node) open(ctx context.Context) error {
 		n.storeReady.Store(true)
 	}
 	bootstrap := !existing && !joining
-	if n.raft, n.wal, err = openRaft(n.id, cfg, n.fsm, bootstrap); err != nil {
+	if n.raft, n.wal, err = openRaft(n.id, cfg, n.fsm, bootstrap, n.peerTLS); err != nil {
 		return err
 	}
 	if joining {

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -33,7 +35,10 @@ func hasRaftState(dataDir string) (bool, error) {
 // dataDir/raft. With bootstrap it founds a single-voter cluster of itself;
 // otherwise it resumes its state, or waits to be added by a leader. Dev mode
 // uses an in-memory transport: nothing else can reach it.
-func openRaft(id string, cfg *Config, f raft.FSM, bootstrap bool) (*raft.Raft, *raftwal.WAL, error) {
+//
+// Outside dev mode the transport is mutual TLS (peerTLS): a peer that
+// presents no certificate of the cluster's CA cannot reach the Raft port.
+func openRaft(id string, cfg *Config, f raft.FSM, bootstrap bool, peerTLS *tls.Config) (*raft.Raft, *raftwal.WAL, error) {
 	dir := raftDir(cfg.DataDir)
 	walDir := filepath.Join(dir, "wal")
 	if err := os.MkdirAll(walDir, 0o750); err != nil {
@@ -65,11 +70,20 @@ func openRaft(id string, cfg *Config, f raft.FSM, bootstrap bool) (*raft.Raft, *
 		if err != nil {
 			return fail(err)
 		}
-		tcp, err := raft.NewTCPTransportWithLogger(bind, adv, 3, 10*time.Second, conf.Logger)
-		if err != nil {
-			return fail(fmt.Errorf("listen for raft on %s: %w", bind, err))
+		if peerTLS == nil {
+			tcp, err := raft.NewTCPTransportWithLogger(bind, adv, 3, 10*time.Second, conf.Logger)
+			if err != nil {
+				return fail(fmt.Errorf("listen for raft on %s: %w", bind, err))
+			}
+			addr, trans = tcp.LocalAddr(), tcp
+		} else {
+			ln, err := tls.Listen("tcp", bind, peerTLS)
+			if err != nil {
+				return fail(fmt.Errorf("listen for raft on %s: %w", bind, err))
+			}
+			nt := raft.NewNetworkTransportWithLogger(&tlsStreamLayer{Listener: ln, adv: adv, cfg: peerTLS}, 3, 10*time.Second, conf.Logger)
+			addr, trans = raft.ServerAddress(adv.String()), nt
 		}
-		addr, trans = tcp.LocalAddr(), tcp
 	}
 	r, err := raft.NewRaft(conf, f, wal, wal, snaps, trans)
 	if err != nil {
@@ -139,4 +153,24 @@ func whileLeading(ctx context.Context, r *raft.Raft, lead func(ctx context.Conte
 			}
 		}
 	}
+}
+
+// tlsStreamLayer carries Raft over mutual TLS.
+type tlsStreamLayer struct {
+	net.Listener
+	adv net.Addr
+	cfg *tls.Config
+}
+
+func (s *tlsStreamLayer) Addr() net.Addr { return s.adv }
+
+func (s *tlsStreamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(string(addr))
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.cfg.Clone()
+	cfg.ServerName = host
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}
+	return d.Dial("tcp", string(addr))
 }

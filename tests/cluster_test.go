@@ -25,6 +25,7 @@ func (n *clusterNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n
 
 type member struct {
 	ID       string   `json:"id"`
+	Voter    bool     `json:"voter"`
 	Leader   bool     `json:"leader"`
 	Healthy  bool     `json:"healthy"`
 	Leaving  bool     `json:"leaving"`
@@ -46,6 +47,14 @@ func newMulti(t *testing.T, nSources, nNodes int) *multi {
 		c.sources = append(c.sources, harness.StartMariaDB(t, harness.Options{ServerID: i + 1}))
 	}
 	c.target = harness.StartMariaDB(t, harness.Options{ServerID: 100})
+	// The nodes share credentials generated here (a joining node needs
+	// them); the CLI uses the admin's.
+	creds := filepath.Join(c.dir, "creds")
+	if out, err := harness.Run(t, c.bin, "creds", "generate", "--out", creds); err != nil {
+		t.Fatalf("dmnode creds generate: %v\n%s", err, out)
+	}
+	t.Setenv("DMNODE_CLUSTER_CREDS", filepath.Join(creds, "cluster.auth"))
+	t.Setenv("DMNODE_CREDS", filepath.Join(creds, "admin.nk"))
 	m := &multi{cluster: c}
 	for i := range nNodes {
 		m.addNode(t, i > 0)
@@ -99,14 +108,25 @@ func (m *multi) launch(t *testing.T, n *clusterNode, extra ...string) {
 	n.proc = harness.StartProcess(t, m.bin, args)
 }
 
-// waitReady waits until the node answers with its catalog loaded.
+// waitReady waits until the node answers with its catalog loaded and is a
+// voting member (another node may answer through its NATS server before
+// its own join finished).
 func (m *multi) waitReady(t *testing.T, n *clusterNode) {
 	harness.Eventually(t, 60*time.Second, func() error {
 		out, err := harness.Run(t, m.bin, "--server", n.url(), "task", "list")
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
-		return nil
+		ms, err := m.statusAt(n)
+		if err != nil {
+			return err
+		}
+		for _, mb := range ms {
+			if mb.ID == n.name && mb.Voter {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s is not a voting member yet", n.name)
 	})
 }
 

@@ -17,6 +17,13 @@
 # .cluster/nodeI, its log .cluster/nodeI.log (appended to, one header line per
 # start) and its pid file .cluster/nodeI.pid, in the repository root.
 #
+# The nodes authenticate: on the first start the script generates the
+# cluster's credentials in .cluster/creds (`dmnode creds generate`); every
+# node starts with --cluster-creds .cluster/creds/cluster.auth and the CLI
+# commands run here use .cluster/creds/admin.nk. For your own commands:
+#   bin/dmnode --creds .cluster/creds/admin.nk cluster status
+# (or once: bin/dmnode --creds "$PWD/.cluster/creds/admin.nk" context save).
+#
 # A node whose data directory is empty joins a running node (node 1 when it
 # runs); only when no node has any data does node 1 bootstrap a new cluster.
 # A node with data restarts on it without --join: its identity and peers are
@@ -134,7 +141,17 @@ first_running() {
 dm() {
 	local n
 	n=$(first_running) || die "no node is running"
-	"$DMNODE" --server "nats://127.0.0.1:$(nats_port "$n")" "$@"
+	"$DMNODE" --server "nats://127.0.0.1:$(nats_port "$n")" --creds "$CREDS_DIR/admin.nk" "$@"
+}
+
+CREDS_DIR=$CLUSTER_DIR/creds
+
+# ensure_creds: generate the cluster's credentials once.
+ensure_creds() {
+	[ -s "$CREDS_DIR/cluster.auth" ] && return 0
+	mkdir -p "$CLUSTER_DIR"
+	"$DMNODE" creds generate --out "$CREDS_DIR" >/dev/null || die "could not generate credentials in $CREDS_DIR"
+	say "generated the cluster's credentials in $CREDS_DIR"
 }
 
 tail_log() {
@@ -175,11 +192,13 @@ launch() {
 	else
 		die "node$i has no data and no other node is running to join: start a node that has data first (local-cluster.sh restart N)"
 	fi
+	ensure_creds
 	mkdir -p "$(data_dir "$i")"
 	local args=(start --name "node$i" --data-dir "$(data_dir "$i")"
 		--host 127.0.0.1 --advertise 127.0.0.1
 		--nats-port "${ports[0]}" --cluster-port "${ports[1]}"
 		--raft-port "${ports[2]}" --http-port "${ports[3]}"
+		--cluster-creds "$CREDS_DIR/cluster.auth"
 		--log-format "$LOG_FORMAT" "${join[@]}")
 	# DMNODE_ARGS is split on whitespace on purpose: it holds several flags.
 	# shellcheck disable=SC2206
@@ -290,7 +309,7 @@ cmd_start() {
 	fi
 	say "waiting until cluster status lists node1..node$n and every /readyz answers 200"
 	wait_cluster "$deadline" $(seq 1 "$n")
-	say "cluster of $n nodes is up; try: $DMNODE --server nats://127.0.0.1:$NATS_PORT_BASE cluster status"
+	say "cluster of $n nodes is up; try: $DMNODE --server nats://127.0.0.1:$NATS_PORT_BASE --creds $CREDS_DIR/admin.nk cluster status"
 }
 
 # stop_nodes I...: SIGTERM every given node that runs, then wait for each,

@@ -19,6 +19,9 @@ cd "$ROOT"
 HERE=deploy/quickstart
 QS=$ROOT/.quickstart
 DMNODE=${DMNODE:-$ROOT/bin/dmnode}
+# The quick start talks to its own dev node only, never to a cluster a saved
+# client context (dmnode context save) names.
+export DMNODE_CONTEXT=none
 SOURCE_PORTS=(3307 3308 3309)
 TARGET_PORT=4000
 NATS_PORT=4222

@@ -189,7 +189,8 @@ func (d *dmnodeProc) connect(t *testing.T) {
 		if ok, err := d.proc.Exited(); ok {
 			t.Fatalf("dmnode exited: %v\n%s", err, d.proc.Log())
 		}
-		c, err := node.Dial(d.url)
+		// A cluster's nodes require credentials (startCluster sets them).
+		c, err := node.DialWith(d.url, node.ConnOptions{Creds: os.Getenv("DMNODE_CREDS")})
 		if err != nil {
 			return err
 		}

@@ -23,6 +23,14 @@ import (
 func (e *env) startCluster(t *testing.T, n int) []*dmnodeProc {
 	var nodes []*dmnodeProc
 	dir := t.TempDir()
+	// The nodes share credentials generated here; the CLI and the
+	// benchmark's clients use the admin's.
+	creds := filepath.Join(dir, "creds")
+	if out, err := harness.Run(t, e.bin, "creds", "generate", "--out", creds); err != nil {
+		t.Fatalf("dmnode creds generate: %v\n%s", err, out)
+	}
+	t.Setenv("DMNODE_CLUSTER_CREDS", filepath.Join(creds, "cluster.auth"))
+	t.Setenv("DMNODE_CREDS", filepath.Join(creds, "admin.nk"))
 	for i := range n {
 		natsPort := harness.FreePort(t)
 		d := &dmnodeProc{bin: e.bin, url: fmt.Sprintf("nats://127.0.0.1:%d", natsPort)}
