@@ -135,7 +135,7 @@ func crashScript(seed uint64, big bool) ([]crashTxn, map[int32]string) {
 // publishCrashScript relays txns through a tailer incarnation, in batches
 // of up to per transactions (the applier commits at most applyMaxMsgs
 // batches at once), and returns the end of the last one.
-func publishCrashScript(t *testing.T, st *jetstream.Store, source string, txns []crashTxn, per int) dmnode.Position {
+func publishCrashScript(t testing.TB, st *jetstream.Store, source string, txns []crashTxn, per int) dmnode.Position {
 	t.Helper()
 	ctx := t.Context()
 	stream, err := st.BinlogStream(ctx, source)
@@ -252,7 +252,7 @@ func TestApplyCrashPoints(t *testing.T) {
 
 // crashEnv is an applier's environment: the store, and a catalog holding
 // task crash (database db, workers connections) in sync on source src.
-func crashEnv(t *testing.T, st *jetstream.Store, port, workers int) Env {
+func crashEnv(t testing.TB, st *jetstream.Store, port, workers int) Env {
 	task := fmt.Sprintf(`name: crash
 task-mode: all
 target-database:
@@ -288,7 +288,7 @@ from:
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -297,7 +297,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // runUntil runs the applier until it returns, or until the target's
 // checkpoint reaches end (then it is stopped and nil returned).
-func runUntil(t *testing.T, a *Applier, db *sql.DB, end dmnode.Position) error {
+func runUntil(t testing.TB, a *Applier, db *sql.DB, end dmnode.Position) error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
