@@ -318,11 +318,12 @@ func sameSet(a, b []int) bool {
 	return true
 }
 
-// conflictKeys returns the values of the unique keys of the change's target
-// table, before and after it, each prefixed with the table and key: two
-// changes that share one must stay in order.
+// conflictKeys appends to dst the values of the unique keys of the
+// change's target table, before and after it, each prefixed with the table
+// and key: two changes that share one must stay in order.
 func conflictKeys(dst []string, op *rowOp, uniques [][]int) []string {
 	table := op.p.TargetSchema + "." + op.p.TargetTable
+	n := len(dst)
 	for _, row := range [][]any{op.before, op.after} {
 		if row == nil {
 			continue
@@ -346,19 +347,21 @@ func conflictKeys(dst []string, op *rowOp, uniques [][]int) []string {
 			}
 		}
 	}
-	if len(dst) == 0 {
-		// No unique key with values: the row's own identity orders it.
-		var b strings.Builder
-		b.WriteString(table)
-		for _, c := range op.key {
-			b.WriteByte(0)
-			if r := op.after; r != nil {
-				writeValue(&b, r[c], foldAt(op.p.Fold, c), true)
-			} else {
-				writeValue(&b, op.before[c], foldAt(op.p.Fold, c), true)
+	if len(dst) == n {
+		// No unique key with values: the row's own identity, before and
+		// after, orders it.
+		for _, row := range [][]any{op.before, op.after} {
+			if row == nil {
+				continue
 			}
+			var b strings.Builder
+			b.WriteString(table)
+			for _, c := range op.key {
+				b.WriteByte(0)
+				writeValue(&b, row[c], foldAt(op.p.Fold, c), true)
+			}
+			dst = append(dst, b.String())
 		}
-		dst = append(dst, b.String())
 	}
 	return dst
 }

@@ -52,13 +52,22 @@ func TestWriteSets(t *testing.T) {
 }
 
 // A NULL in a unique key collides with nothing; without any unique key
-// with values, the row's key orders it.
+// with values, the row's key orders it, also after other changes' keys.
 func TestConflictKeysNull(t *testing.T) {
 	p := &rules.TablePlan{TargetSchema: "db", TargetTable: "t", Columns: []string{"a", "b"}}
 	op := rowOp{p: p, key: []int{0, 1}, kind: dmnode.Insert, after: []any{nil, "x"}}
 	keys := conflictKeys(nil, &op, [][]int{{0}})
 	if len(keys) != 1 || !strings.Contains(keys[0], "x") {
 		t.Fatalf("keys %q, want the row key", keys)
+	}
+	keys = conflictKeys([]string{"before"}, &op, [][]int{{0}})
+	if len(keys) != 2 || !strings.Contains(keys[1], "x") {
+		t.Fatalf("keys %q, want the row key after the one given", keys)
+	}
+	upd := rowOp{p: p, key: []int{0, 1}, kind: dmnode.Update, before: []any{nil, "x"}, after: []any{nil, "y"}}
+	keys = conflictKeys(nil, &upd, nil)
+	if len(keys) != 2 || !strings.Contains(keys[0], "x") || !strings.Contains(keys[1], "y") {
+		t.Fatalf("keys %q, want the row's identity before and after", keys)
 	}
 }
 
