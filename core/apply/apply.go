@@ -48,9 +48,11 @@ type Unit struct {
 
 // Plan groups txns, in order, into units for workers connections. A unit
 // takes the next transaction while it is smaller than an even share of the
-// batch (so that every worker gets some), or when the transaction
-// conflicts with it (it would wait for the unit anyway); it never grows
-// past maxRows rows unless one transaction alone is larger.
+// batch (rows / workers: every worker gets some, and each commit carries
+// as much as it can; four times as many smaller units applied no faster
+// in BenchmarkApplyCatchUp), or when the transaction conflicts with it (it
+// would wait for the unit anyway); it never grows past maxRows rows unless
+// one transaction alone is larger.
 func Plan(txns []Txn, workers, maxRows int) []Unit {
 	if len(txns) == 0 {
 		return nil
@@ -62,7 +64,7 @@ func Plan(txns []Txn, workers, maxRows int) []Unit {
 	}
 	share := total
 	if workers > 1 {
-		share = (total + 2*workers - 1) / (2 * workers)
+		share = (total + workers - 1) / workers
 	}
 	share = min(max(share, 1), maxRows)
 	last := map[string]int{} // key → the last unit that writes it
