@@ -20,8 +20,9 @@ import (
 // keeps up with its source, a step up brings no gain and it settles low.
 
 // Where the limits start: a loader with two connections, an applier with
-// four (it spreads a batch over them by causality; with one it commits
-// rows and checkpoint in one transaction).
+// four (it runs a batch's independent upstream transactions on them,
+// committing in the source's order; with one it commits the batch and
+// its checkpoint in one transaction).
 const (
 	loadStartConns  = 2
 	applyStartConns = 4

@@ -20,19 +20,60 @@ import (
 )
 
 // Applier replays one source's binlog stream into the target for one task.
-// With one worker it writes the position it has applied into
-// dmnode_meta.checkpoint in the same target transaction as the rows, so
-// after any crash it resumes exactly after the last committed transaction.
-// With several (the syncer's worker-count) the rows of a batch are spread
-// over connections by causality and the checkpoint follows them; a restart
-// replays the last batch in safe mode (see parallel.go). Either way nothing
-// is lost or doubled. Changes up to the task's SafeUntil position (rows that
-// chunks of a redone dump may already hold) are applied idempotently:
-// INSERT as REPLACE, UPDATE as DELETE plus REPLACE.
+// Every upstream transaction commits on the target whole, in one target
+// transaction that also writes the position applied into
+// dmnode_meta.checkpoint, so after any crash it resumes exactly after the
+// last committed transaction: nothing lost or doubled. With several
+// workers (the syncer's worker-count) independent transactions run on
+// several connections but commit in the source's order (see parallel.go).
+// Changes up to the task's SafeUntil position (rows that chunks of a redone
+// dump may already hold) are applied idempotently: INSERT as REPLACE,
+// UPDATE as DELETE plus REPLACE.
 type Applier struct {
 	env    Env
 	task   string
 	source string
+	// hook is a test's crash points (nil in production).
+	hook ApplyHook
+}
+
+// ApplyHook lets a test stop the apply path at its crash points, as a
+// process killed there would stop. At is called at each point; a non-nil
+// error makes the applier return it at once, leaving what a killed
+// process leaves: an open target transaction is abandoned (the server
+// rolls it back), nothing in memory is saved.
+type ApplyHook interface {
+	At(point string) error
+}
+
+// Crash points of the apply path (ApplyHook).
+const (
+	// CrashInTxn: a target transaction holds its rows (or its checkpoint),
+	// not yet committed.
+	CrashInTxn = "in-txn"
+	// CrashCommitted: a target transaction committed, the applier has not
+	// taken note (its position, its progress report).
+	CrashCommitted = "committed"
+	// CrashWindow: the apply window was recorded before a transaction is
+	// written in pieces; no piece is written.
+	CrashWindow = "window"
+	// CrashPart: a part of a sequence is written into the sequence's
+	// target transaction, the rest not yet.
+	CrashPart = "part"
+	// CrashPiece: a piece of a transaction written in pieces committed,
+	// the checkpoint not yet.
+	CrashPiece = "piece"
+)
+
+// crashAt consults the test hook at point.
+func (r *applyRun) crashAt(point string) error {
+	if r.a.hook == nil {
+		return nil
+	}
+	if err := r.a.hook.At(point); err != nil {
+		return fmt.Errorf("stopped at crash point %s: %w", point, err)
+	}
+	return nil
 }
 
 // ApplyProgress is what the applier reports for status.
@@ -76,7 +117,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	if te.state.Stage != catalog.StageSync {
 		return nil
 	}
-	// Row changes spread over the syncer's worker-count connections; a
+	// Transactions run on the syncer's worker-count connections; a
 	// sharded task's re-sync after a DDL lock needs them in one.
 	workers := max(1, te.inst.Sync.WorkerCount)
 	if te.task.ShardMode != "" {
@@ -134,7 +175,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	r := &applyRun{
 		a: a, db: db, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules, a.env.Log),
 		applied: applied, started: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
-		causal: newCausality(workers), limit: applyLimit(workers),
+		limit: applyLimit(workers),
 	}
 	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
 	defer r.hold.stop()
@@ -263,10 +304,11 @@ type applyRun struct {
 
 	// the target batch being built: row changes, and statements on
 	// dmnode's own tables that commit with the checkpoint
-	ops    []rowOp
-	stmts  []stmt
-	rows   int
-	causal *causality
+	ops   []rowOp
+	stmts []stmt
+	rows  int
+	// marks ends each upstream transaction's changes in ops (parallel.go).
+	marks []txnMark
 	// limit chooses how many of the workers a batch is spread over
 	// (adaptive.go).
 	limit     *adaptive.Limit
@@ -420,6 +462,7 @@ func (r *applyRun) txn(ctx context.Context, t *dmnode.Txn) error {
 		}
 	}
 	r.pending, r.pendAt = t.End, t.Time
+	r.markTxn(t.End, t.Time)
 	if r.rows >= applyMaxRows {
 		return r.commit(ctx)
 	}
@@ -493,9 +536,8 @@ func (r *applyRun) commit(ctx context.Context) error {
 		return err
 	}
 	began, rows := time.Now(), r.rows
-	if n, _ := r.limit.Current(); n > 1 && len(r.ops) > 0 && len(r.stmts) == 0 && r.shard.stateless() {
-		r.causal.workers = n
-		if err := r.commitParallel(ctx, pos, at, uniques); err != nil {
+	if n, _ := r.limit.Current(); n > 1 && len(r.marks) > 1 && len(r.stmts) == 0 && r.shard.stateless() {
+		if err := r.commitParallel(ctx, n, pos, at, uniques); err != nil {
 			return err
 		}
 	} else {
@@ -503,17 +545,23 @@ func (r *applyRun) commit(ctx context.Context) error {
 			if err := r.fence(ctx, tx, pos, at); err != nil {
 				return err
 			}
-			return r.saveState(ctx, tx)
+			if err := r.saveState(ctx, tx); err != nil {
+				return err
+			}
+			return r.crashAt(CrashInTxn)
 		})
 		if err != nil {
 			return fmt.Errorf("apply up to %s: %w", pos, err)
+		}
+		if err := r.crashAt(CrashCommitted); err != nil {
+			return err
 		}
 	}
 	if rows > 0 {
 		r.limit.Done(time.Now(), int64(rows), time.Since(began))
 	}
 	r.applied, r.appliedAt = pos, at
-	r.ops, r.stmts, r.rows, r.pending = r.ops[:0], r.stmts[:0], 0, dmnode.Position{}
+	r.ops, r.stmts, r.rows, r.pending, r.marks = r.ops[:0], r.stmts[:0], 0, dmnode.Position{}, r.marks[:0]
 	r.countCommitted()
 	return nil
 }

@@ -21,6 +21,8 @@ import (
 // one part and at most applyMaxRows prepared row changes at a time, never
 // the whole transaction. Whatever was read before the sequence is committed
 // first, so in parallel mode the sequence follows the work of the workers.
+// It is one upstream transaction in one target transaction, as every
+// other (parallel.go).
 //
 // A target may refuse a transaction that large (TiDB's
 // txn-total-size-limit, errors 8004 and 8025; MySQL and MariaDB's
@@ -206,20 +208,20 @@ func (r *applyRun) writeBig(ctx context.Context) error {
 		return err
 	}
 	stmts := statements(r.ops, uniques)
-	r.ops, r.rows = r.ops[:0], 0
+	r.ops, r.rows, r.marks = r.ops[:0], 0, r.marks[:0]
 	if b.pieces {
 		fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch) }
 		if err := execTx(ctx, r.db, stmts, fence); err != nil {
 			return fmt.Errorf("apply a piece of the transaction at %s: %w", b.begin, err)
 		}
-		return nil
+		return r.crashAt(CrashPiece)
 	}
 	for _, g := range groupStmts(stmts, groupBytes) {
 		if _, err := b.tx.ExecContext(ctx, g.query, g.args...); err != nil {
 			return r.bigFailed(ctx, fmt.Errorf("target: %s: %w", abbreviate(g.query), err))
 		}
 	}
-	return nil
+	return r.crashAt(CrashPart)
 }
 
 // bigFailed handles an error of the sequence's target transaction: the
@@ -240,6 +242,9 @@ func (r *applyRun) bigFailed(ctx context.Context, err error) error {
 			return err
 		}
 		r.safeUntil = b.begin
+		if err := r.crashAt(CrashWindow); err != nil {
+			return err
+		}
 	}
 	r.piecesAt = b.begin
 	r.counts = b.counts
@@ -284,9 +289,15 @@ func (r *applyRun) endBig(ctx context.Context, end dmnode.Position, at uint32) e
 			// target's size limit.
 			return r.bigFailed(ctx, fmt.Errorf("apply up to %s: %w", pos, err))
 		}
+		if err := r.crashAt(CrashInTxn); err != nil {
+			return err
+		}
 		if err := b.tx.Commit(); err != nil {
 			return r.bigFailed(ctx, fmt.Errorf("commit target transaction: %w", err))
 		}
+	}
+	if err := r.crashAt(CrashCommitted); err != nil {
+		return err
 	}
 	r.applied, r.appliedAt = pos, at
 	r.countCommitted()
@@ -301,7 +312,7 @@ func (r *applyRun) abandonBig() {
 	}
 	r.big = nil
 	r.asm.Reset()
-	r.ops, r.rows = r.ops[:0], 0
+	r.ops, r.rows, r.marks = r.ops[:0], 0, r.marks[:0]
 }
 
 // recordWindow records pos as the apply window: a restart replays up to

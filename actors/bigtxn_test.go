@@ -21,7 +21,7 @@ import (
 
 // startJetStream starts an embedded NATS server with JetStream, as a node
 // does, and opens a store on it.
-func startJetStream(t *testing.T) *jetstream.Store {
+func startJetStream(t testing.TB) *jetstream.Store {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
 		StoreDir: t.TempDir(), NoSigs: true, MaxPayload: 1 << 20})

@@ -5,33 +5,43 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
+	"time"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/apply"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
-// Parallel apply. The row changes of one target batch are spread over the
-// syncer's worker-count connections by causality: every change names the
-// values of each unique key of its target table (the primary key among
-// them) before and after it, and changes that share such a value go to the
-// same worker, in their upstream order. A change whose values are already
-// owned by two different workers ends a wave: what was assigned so far is
-// committed first. Rows of different keys may so reach the target in
-// another order than upstream, and an upstream transaction may be visible
-// in part for a moment; every row ends as upstream left it.
+// Parallel apply. Every upstream transaction commits on the target whole,
+// in one target transaction; several consecutive ones may share it. The
+// batch's transactions are planned into such target transactions (units)
+// by their write sets (core/apply): each transaction's write set is the
+// values of every unique key of its target tables (the primary key among
+// them) before and after each of its changes, and a unit that shares one
+// with an earlier unit starts only once that unit committed. Units run on
+// the syncer's worker-count connections but commit in the source's order:
+// a unit writes its rows, waits until every earlier unit of the batch
+// committed, then writes the checkpoint at the end of its last transaction
+// and commits. The target so always shows a prefix of the source's commit
+// order, the checkpoint always names exactly what is committed (a restart
+// resumes after it, nothing lost, nothing doubled, no safe mode needed),
+// and a unit that fails has no later one committed past it.
 //
-// The checkpoint cannot share a transaction with rows spread over several
-// connections. So before the workers write, the end of the batch is
-// recorded as the apply window (dmnode_meta.apply_window), and the
-// checkpoint is written once they all committed. An applier that restarts
-// replays up to the recorded window in safe mode, which makes a row written
-// twice harmless.
+// A unit that waits for its turn longer than unitPatience rolls back and
+// runs again once the units before it committed: it may hold a lock (a
+// gap, a non-unique index entry) that an earlier unit waits for, a wait
+// the target cannot see as a deadlock. A unit whose statements fail before
+// its turn is run again alone too, where a failure is the transaction's.
+//
+// Before they were atomic, parallel batches were spread over workers row
+// by row, and their end recorded first as the apply window
+// (dmnode_meta.apply_window), replayed in safe mode by a restart. The
+// window is still recorded before a transaction is written in pieces
+// (bigtxn.go), and still read at start.
 
 // rowOp is one row change, transformed for the target.
 type rowOp struct {
@@ -308,48 +318,12 @@ func sameSet(a, b []int) bool {
 	return true
 }
 
-// causality assigns row changes to workers; see the comment at the top.
-type causality struct {
-	workers int
-	owner   map[string]int
-	keys    []string // scratch
-}
-
-func newCausality(workers int) *causality {
-	return &causality{workers: workers, owner: map[string]int{}}
-}
-
-// assign returns the worker of a change with the given conflict keys, or
-// -1 when the keys are owned by different workers (the caller ends the
-// wave, resets and asks again).
-func (c *causality) assign(keys []string) int {
-	w := -1
-	for _, k := range keys {
-		if o, ok := c.owner[k]; ok {
-			if w >= 0 && o != w {
-				return -1
-			}
-			w = o
-		}
-	}
-	if w < 0 {
-		h := fnv.New32a()
-		h.Write([]byte(keys[0]))
-		w = int(h.Sum32() % uint32(c.workers))
-	}
-	for _, k := range keys {
-		c.owner[k] = w
-	}
-	return w
-}
-
-func (c *causality) reset() { clear(c.owner) }
-
-// conflictKeys returns the values of the unique keys of the change's target
-// table, before and after it, each prefixed with the table and key: two
-// changes that share one must stay in order.
+// conflictKeys appends to dst the values of the unique keys of the
+// change's target table, before and after it, each prefixed with the table
+// and key: two changes that share one must stay in order.
 func conflictKeys(dst []string, op *rowOp, uniques [][]int) []string {
 	table := op.p.TargetSchema + "." + op.p.TargetTable
+	n := len(dst)
 	for _, row := range [][]any{op.before, op.after} {
 		if row == nil {
 			continue
@@ -373,19 +347,21 @@ func conflictKeys(dst []string, op *rowOp, uniques [][]int) []string {
 			}
 		}
 	}
-	if len(dst) == 0 {
-		// No unique key with values: the row's own identity orders it.
-		var b strings.Builder
-		b.WriteString(table)
-		for _, c := range op.key {
-			b.WriteByte(0)
-			if r := op.after; r != nil {
-				writeValue(&b, r[c], foldAt(op.p.Fold, c), true)
-			} else {
-				writeValue(&b, op.before[c], foldAt(op.p.Fold, c), true)
+	if len(dst) == n {
+		// No unique key with values: the row's own identity, before and
+		// after, orders it.
+		for _, row := range [][]any{op.before, op.after} {
+			if row == nil {
+				continue
 			}
+			var b strings.Builder
+			b.WriteString(table)
+			for _, c := range op.key {
+				b.WriteByte(0)
+				writeValue(&b, row[c], foldAt(op.p.Fold, c), true)
+			}
+			dst = append(dst, b.String())
 		}
-		dst = append(dst, b.String())
 	}
 	return dst
 }
@@ -487,60 +463,123 @@ func (tt *targetTables) uniquesFor(ctx context.Context, ops []rowOp) (map[*rules
 	return out, nil
 }
 
-// waves splits row changes into waves of per-worker lists.
-func (r *applyRun) waves(ops []rowOp, uniques map[*rules.TablePlan][][]int) [][][]rowOp {
-	c := r.causal
-	c.reset()
-	var waves [][][]rowOp
-	cur := make([][]rowOp, c.workers)
-	for i := range ops {
-		op := &ops[i]
-		c.keys = conflictKeys(c.keys[:0], op, uniques[op.p])
-		w := c.assign(c.keys)
-		if w < 0 {
-			waves = append(waves, cur)
-			cur = make([][]rowOp, c.workers)
-			c.reset()
-			w = c.assign(c.keys)
-		}
-		cur[w] = append(cur[w], *op)
-	}
-	return append(waves, cur)
+// txnMark ends the row changes of one upstream transaction in
+// applyRun.ops.
+type txnMark struct {
+	end int // index in ops after its last change
+	pos dmnode.Position
+	at  uint32
 }
 
-// commitParallel writes the batch over the workers, then the checkpoint.
-func (r *applyRun) commitParallel(ctx context.Context, pos dmnode.Position, at uint32, uniques map[*rules.TablePlan][][]int) error {
-	waves := r.waves(r.ops, uniques)
-	// The window is recorded first: from here on a crash may leave part of
-	// the batch written, and a restart replays it in safe mode.
-	if err := r.recordWindow(ctx, pos); err != nil {
-		return err
+// markTxn marks the end of an upstream transaction's row changes in the
+// batch being built.
+func (r *applyRun) markTxn(pos dmnode.Position, at uint32) {
+	end := len(r.ops)
+	if n := len(r.marks); n > 0 && r.marks[n-1].end == end || n == 0 && end == 0 {
+		return // no row change of its own
 	}
-	for _, wave := range waves {
-		g, gctx := errgroup.WithContext(ctx)
-		for _, ops := range wave {
-			if len(ops) == 0 {
-				continue
-			}
-			stmts := statementsOf(ops, uniques, r.rowsPerStmt())
-			g.Go(func() error { return r.execWorker(gctx, stmts) })
-		}
-		if err := g.Wait(); err != nil {
-			return fmt.Errorf("apply up to %s: %w", pos, err)
-		}
+	r.marks = append(r.marks, txnMark{end: end, pos: pos, at: at})
+}
+
+// unitPatience is how long a unit waits for its turn to commit before it
+// rolls back and runs again after the units before it.
+const unitPatience = 2 * time.Second
+
+// commitParallel writes the batch as units over workers connections, in
+// the source's commit order, each with its checkpoint (see the comment at
+// the top); pos and at are the batch's end, the last unit's checkpoint.
+func (r *applyRun) commitParallel(ctx context.Context, workers int, pos dmnode.Position, at uint32, uniques map[*rules.TablePlan][][]int) error {
+	marks := r.marks
+	if n := len(marks); n == 0 || marks[n-1].end < len(r.ops) {
+		marks = append(marks, txnMark{end: len(r.ops), pos: pos, at: at})
 	}
-	if err := execTx(ctx, r.db, nil, func(tx *sql.Tx) error { return r.fence(ctx, tx, pos, at) }); err != nil {
-		return fmt.Errorf("apply up to %s: %w", pos, err)
+	txns := make([]apply.Txn, len(marks))
+	var keys []string
+	from := 0
+	for i, m := range marks {
+		keys = keys[:0]
+		for j := from; j < m.end; j++ {
+			op := &r.ops[j]
+			keys = conflictKeys(keys, op, uniques[op.p])
+		}
+		txns[i] = apply.Txn{Keys: slices.Clone(keys), Rows: m.end - from}
+		from = m.end
+	}
+	units := apply.Plan(txns, workers, applyMaxRows)
+	type work struct {
+		stmts []stmt
+		pos   dmnode.Position
+		at    uint32
+	}
+	ws := make([]work, len(units))
+	for i, u := range units {
+		from := 0
+		if u.First > 0 {
+			from = marks[u.First-1].end
+		}
+		last := marks[u.End-1]
+		ws[i] = work{stmts: statementsOf(r.ops[from:last.end], uniques, r.rowsPerStmt()), pos: last.pos, at: last.at}
+	}
+	ws[len(ws)-1].pos, ws[len(ws)-1].at = pos, at
+	n, err := apply.Execute(ctx, units, workers, func(ctx context.Context, i int, turn *apply.Turn) error {
+		return r.execUnit(ctx, ws[i].stmts, ws[i].pos, ws[i].at, turn)
+	})
+	if n > 0 {
+		r.applied, r.appliedAt = ws[n-1].pos, ws[n-1].at
+	}
+	if err != nil {
+		return fmt.Errorf("apply up to %s: %w", ws[n].pos, err)
 	}
 	return nil
 }
 
-// execWorker runs one worker's statements in a transaction of their own;
-// execTx runs it again after a deadlock or lock wait timeout (the
-// statements are independent of the other workers' rows, so that is safe).
-func (r *applyRun) execWorker(ctx context.Context, stmts []stmt) error {
-	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch) }
-	return execTx(ctx, r.db, stmts, fence)
+// execUnit runs one unit: its statements, then, in its turn, the
+// checkpoint at pos and the commit. Alone in its turn it runs as any
+// single target transaction (execTx: retried after a deadlock, the
+// failing statement named).
+func (r *applyRun) execUnit(ctx context.Context, stmts []stmt, pos dmnode.Position, at uint32, turn *apply.Turn) error {
+	if turn.Head() {
+		err := execTx(ctx, r.db, stmts, func(tx *sql.Tx) error {
+			if err := r.fence(ctx, tx, pos, at); err != nil {
+				return err
+			}
+			return r.crashAt(CrashInTxn)
+		})
+		if err != nil {
+			return err
+		}
+		return r.crashAt(CrashCommitted)
+	}
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return apply.ErrYield
+	}
+	defer tx.Rollback()
+	if err := checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch); err != nil {
+		return err
+	}
+	for _, g := range groupStmts(stmts, groupBytes) {
+		if _, err := tx.ExecContext(ctx, g.query, g.args...); err != nil {
+			// Run again alone, where an error is the transaction's own.
+			return apply.ErrYield
+		}
+	}
+	if err := r.crashAt(CrashInTxn); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, unitPatience)
+	err = turn.Wait(wctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if err := r.fence(ctx, tx, pos, at); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit target transaction: %w", err)
+	}
+	return r.crashAt(CrashCommitted)
 }
 
 // readApplyWindow reads the end of the batch last handed to the workers.

@@ -6,64 +6,68 @@ import (
 	"testing"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/apply"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 )
 
-// Changes sharing a unique key value stay on one worker, in order; a
-// change that joins two workers' keys ends the wave.
-func TestCausality(t *testing.T) {
+// Transactions whose changes share a unique key value (any key of the
+// target table, before or after the change) depend on each other;
+// others do not.
+func TestWriteSets(t *testing.T) {
 	p := &rules.TablePlan{TargetSchema: "db", TargetTable: "t", Columns: []string{"id", "email"}}
+	q := &rules.TablePlan{TargetSchema: "db", TargetTable: "u", Columns: []string{"id", "email"}}
 	uniques := [][]int{{0}, {1}} // PRIMARY (id), UNIQUE (email)
-	ins := func(id int64, email string) rowOp {
+	ins := func(p *rules.TablePlan, id int64, email string) rowOp {
 		return rowOp{p: p, key: []int{0}, kind: dmnode.Insert, after: []any{id, email}}
 	}
 	upd := func(id int64, from, to string) rowOp {
 		return rowOp{p: p, key: []int{0}, kind: dmnode.Update, before: []any{id, from}, after: []any{id, to}}
 	}
-	c := newCausality(4)
-	worker := map[string]int{}
-	for _, tc := range []struct {
-		name string
-		op   rowOp
-		same string // name of an earlier change that must share the worker
-		wave bool   // the change ends the wave
-	}{
-		{name: "a", op: ins(1, "a@x")},
-		{name: "b", op: ins(2, "b@x")},
-		{name: "a again, by id", op: upd(1, "a@x", "a2@x"), same: "a"},
-		{name: "email of a, other id", op: ins(3, "A@X"), same: "a"},
-		{name: "joins a and b", op: upd(2, "b@x", "a2@x"), wave: true},
-	} {
-		w := c.assign(conflictKeys(nil, &tc.op, uniques))
-		if tc.wave {
-			if w >= 0 {
-				t.Fatalf("%s: assigned to %d, want the wave to end", tc.name, w)
-			}
-			continue
+	keys := func(ops ...rowOp) apply.Txn {
+		var k []string
+		for i := range ops {
+			k = conflictKeys(k, &ops[i], uniques)
 		}
-		if w < 0 {
-			t.Fatalf("%s: ended the wave", tc.name)
-		}
-		if tc.same != "" && worker[tc.same] != w {
-			t.Fatalf("%s on worker %d, %s on %d", tc.name, w, tc.same, worker[tc.same])
-		}
-		worker[tc.name] = w
+		return apply.Txn{Keys: k, Rows: len(ops)}
 	}
-	c.reset()
-	if w := c.assign(conflictKeys(nil, &rowOp{p: p, key: []int{0}, kind: dmnode.Delete, before: []any{int64(2), "a2@x"}}, uniques)); w < 0 {
-		t.Fatal("after a reset every change has a worker")
+	txns := []apply.Txn{
+		keys(ins(p, 1, "a@x")),     // 0
+		keys(ins(p, 2, "b@x")),     // 1
+		keys(ins(q, 1, "a@x")),     // 2: the values of 0 in another table
+		keys(ins(p, 3, "A@X")),     // 3: the email of 0 to a case-insensitive key
+		keys(upd(2, "b@x", "c@x")), // 4: the row of 1
+		keys(ins(q, 9, "z@x")),     // 5
+		keys(upd(3, "A@X", "b@x")), // 6: the row of 3, the email 4 had before
+	}
+	units := apply.Plan(txns, 8, 100)
+	if len(units) != len(txns) {
+		t.Fatalf("units %v, want one per transaction", units)
+	}
+	for i, want := range []int{-1, -1, -1, 0, 1, -1, 4} {
+		if units[i].After != want {
+			t.Errorf("transaction %d depends on %d, want %d", i, units[i].After, want)
+		}
 	}
 }
 
 // A NULL in a unique key collides with nothing; without any unique key
-// with values, the row's key orders it.
+// with values, the row's key orders it, also after other changes' keys.
 func TestConflictKeysNull(t *testing.T) {
 	p := &rules.TablePlan{TargetSchema: "db", TargetTable: "t", Columns: []string{"a", "b"}}
 	op := rowOp{p: p, key: []int{0, 1}, kind: dmnode.Insert, after: []any{nil, "x"}}
 	keys := conflictKeys(nil, &op, [][]int{{0}})
 	if len(keys) != 1 || !strings.Contains(keys[0], "x") {
 		t.Fatalf("keys %q, want the row key", keys)
+	}
+	keys = conflictKeys([]string{"before"}, &op, [][]int{{0}})
+	if len(keys) != 2 || !strings.Contains(keys[1], "x") {
+		t.Fatalf("keys %q, want the row key after the one given", keys)
+	}
+	upd := rowOp{p: p, key: []int{0, 1}, kind: dmnode.Update, before: []any{nil, "x"}, after: []any{nil, "y"}}
+	keys = conflictKeys(nil, &upd, nil)
+	if len(keys) != 2 || !strings.Contains(keys[0], "x") || !strings.Contains(keys[1], "y") {
+		t.Fatalf("keys %q, want the row's identity before and after", keys)
 	}
 }
 
