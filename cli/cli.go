@@ -32,6 +32,7 @@ type CLI struct {
 	Keys    KeysCmd    `cmd:"" help:"Rotate and list the cluster keys that seal stored passwords."`
 
 	BinlogSchema BinlogSchemaCmd `cmd:"" name:"binlog-schema" help:"See and set the schema tracked for an upstream table, by binlog position."`
+	Validation   ValidationCmd   `cmd:"" help:"Follow a task's continuous validator (DM's validators) and settle the rows it found different."`
 }
 
 // Globals is what every command receives.

@@ -41,6 +41,8 @@ type Request struct {
 	Schema *SchemaRequest `json:"schema,omitempty"`
 	// Cutover carries the settings of task.cutover.
 	Cutover *Cutover `json:"cutover,omitempty"`
+	// Validation carries the arguments of the validation methods.
+	Validation *ValidationRequest `json:"validation,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -70,6 +72,8 @@ type Response struct {
 	// ClusterKeys answers cluster.join: the keys that seal stored
 	// passwords, which every member holds.
 	ClusterKeys string `json:"cluster_keys,omitempty"`
+	// Validation answers the validation methods.
+	Validation []ValidationStatus `json:"validation,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.
@@ -124,6 +128,11 @@ func (n *Node) handlers() map[string]handler {
 		"binlog-schema.list":   n.apiBinlogSchemaList,
 		"binlog-schema.show":   n.apiBinlogSchemaShow,
 		"binlog-schema.update": n.apiBinlogSchemaUpdate,
+
+		// the continuous validator (validation.go)
+		"validation.status": n.apiValidationStatus, "validation.show-error": n.apiValidationShowError,
+		"validation.clear-error": n.apiValidationChange("clear"), "validation.ignore-error": n.apiValidationChange("ignore"),
+		"validation.resolve-error": n.apiValidationChange("resolve"),
 	}
 }
 
@@ -211,6 +220,7 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 var readMethods = map[string]bool{
 	"task.status": true, "task.list": true, "source.list": true, "task.ddl-locks": true, "cluster.status": true,
 	"binlog-schema.list": true, "binlog-schema.show": true,
+	"validation.status": true, "validation.show-error": true,
 }
 
 // ReadOnly reports whether a control API method changes nothing.

@@ -225,7 +225,8 @@ func newTaskCollector(n *Node) *taskCollector {
 
 func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTaskState, descTaskStage, descLag, descRemaining, descFileGap, descDumpProgress, descConnections, descMembers,
-		descRelayBytes, descRelayMaxBytes, descRelayFull, descPurgeLeft, descPurgeWarning, descPurged} {
+		descRelayBytes, descRelayMaxBytes, descRelayFull, descPurgeLeft, descPurgeWarning, descPurged,
+		descValidatorErrors, descValidatorRows} { // validator: validation.go
 		ch <- d
 	}
 }
@@ -292,6 +293,7 @@ func (c *taskCollector) collectSource(ch chan<- prometheus.Metric, t *catalog.Ta
 	for _, s := range sourceStages {
 		ch <- prometheus.MustNewConstMetric(descTaskStage, prometheus.GaugeValue, bool01(s == ss.Stage), task, src, s)
 	}
+	collectValidator(ch, task, ss) // validation.go
 	if ss.Connections > 0 {
 		ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(ss.Connections), task, src, ss.Stage)
 	}

@@ -70,7 +70,7 @@ func (n *Node) placeOnce(ctx context.Context) error {
 			}
 		}
 	}
-	desired := st.Desired()
+	desired := withValidators(st, st.Desired()) // validators: validation.go
 	changes := catalog.Place(live, desired, st.Assign)
 	if len(changes) == 0 {
 		return nil

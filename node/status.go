@@ -98,6 +98,9 @@ type SourceStatus struct {
 	BinlogPurged           bool  `json:"binlog_purged"`
 	// Warnings say what needs attention before it becomes an error.
 	Warnings []string `json:"warnings,omitempty"`
+	// Validator is the continuous validator of the source, when the task
+	// has one (validation.go).
+	Validator *ValidationStatus `json:"validator,omitempty"`
 }
 
 // relayStale is the age past which a relay report no longer says what the
@@ -271,6 +274,9 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		ss.InPieces, ss.PiecesTxns, ss.PiecesLast = apply.InPieces, apply.PiecesTxns, apply.PiecesLast
 		figures(&ss, dump, load, apply, tail, time.Now())
 		relayFigures(&ss, relay, time.Now())
+		if mode := taskValidators(t)[src]; mode != "" { // validation.go
+			ss.Validator, _ = n.validatorStatus(ctx, n.fsm.State(), t.Name, src, mode, nil)
+		}
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()
 		}
