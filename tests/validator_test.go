@@ -1,0 +1,134 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dmnode/dmnode/node"
+	"github.com/dmnode/dmnode/tests/harness"
+)
+
+// DM's continuous validator, in DM's syntax: under a steady write load it
+// finds nothing; a row changed by hand on the target (by a trigger, so that
+// the applier's writes do not put it right) and then updated upstream is
+// found and shown by validation show-error, and clear-error removes it.
+func TestValidatorFindsHandChangedRow(t *testing.T) {
+	c := newCluster(t, 1)
+	c.seed(300)
+	c.addSources()
+	task := c.writeFile("val.yaml", fmt.Sprintf(`name: val
+task-mode: all
+target-database:
+  host: 127.0.0.1
+  port: %d
+  user: root
+  password: ""
+mysql-instances:
+  - source-id: %q
+    block-allow-list: only
+    validator-config-name: global
+block-allow-list:
+  only:
+    do-dbs: [dmtest]
+validators:
+  global:
+    mode: full
+    row-error-delay: 2s
+    check-interval: 500ms
+`, c.target.Port, sourceID(0)))
+	c.dmnode("task", "submit", task)
+	c.dmnode("task", "wait", "val", "--stage", "sync", "--timeout", "2m")
+
+	w := startWriters(t, c.sources, 23)
+	waitForOps(t, w, 1500)
+	w.stop(t)
+	// The validator catches up with the load and found nothing.
+	var vs node.ValidationStatus
+	harness.Eventually(t, 2*time.Minute, func() error {
+		vs = validation(t, c)
+		if vs.Checked == 0 || vs.Pending > 0 || vs.Position == "" || vs.Position != vs.Read {
+			return fmt.Errorf("validator not caught up: %+v", vs)
+		}
+		return nil
+	})
+	t.Logf("after the load: %d row changes compared, %d pending, %d errors ever", vs.Checked, vs.Pending, vs.ErrorsTotal)
+	if vs.ErrorsTotal != 0 {
+		t.Fatalf("the validator reported %d errors under a steady load:\n%s", vs.ErrorsTotal, c.dmnode("validation", "show-error", "val"))
+	}
+
+	// A row changed by hand on the target, for good: a trigger someone
+	// left on the target rewrites it whenever the applier writes it. Then
+	// the row is updated upstream.
+	var id int64
+	if err := c.sources[0].DB(t).QueryRow("SELECT MIN(id) FROM dmtest.t1").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"INSERT", "UPDATE"} {
+		c.target.Exec(t, fmt.Sprintf("CREATE TRIGGER dmtest.tamper_%s BEFORE %s ON dmtest.t1 FOR EACH ROW "+
+			"SET NEW.c = IF(NEW.id = %d, 'changed on the target', NEW.c)", strings.ToLower(when), when, id))
+	}
+	c.sources[0].Exec(t, fmt.Sprintf("UPDATE dmtest.t1 SET c = 'changed upstream' WHERE id = %d", id))
+	var found []string
+	harness.Eventually(t, time.Minute, func() error {
+		out := c.dmnode("validation", "show-error", "val", "--error-state", "unprocessed", "-o", "json")
+		var resp struct{ Validation []node.ValidationStatus }
+		if err := json.Unmarshal([]byte(out), &resp); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		found = found[:0]
+		for _, s := range resp.Validation {
+			for _, e := range s.ErrorList {
+				found = append(found, fmt.Sprintf("%d %s %s %s", e.ID, e.Kind, e.Target, strings.Join(e.Key, ",")))
+			}
+		}
+		if len(found) == 0 {
+			return fmt.Errorf("no validation error yet")
+		}
+		return nil
+	})
+	want := fmt.Sprintf("1 different `dmtest`.`t1` id=%d", id)
+	if len(found) != 1 || found[0] != want {
+		t.Fatalf("validation errors: %q, want [%q]", found, want)
+	}
+	t.Logf("found: %s\n%s", found[0], c.dmnode("validation", "show-error", "val"))
+	if vs = validation(t, c); vs.Errors != 1 || vs.ErrorsTotal != 1 {
+		t.Fatalf("validation status after the hand change: %+v", vs)
+	}
+	// task status shows the validator too.
+	var st struct{ Tasks []node.TaskStatus }
+	if err := json.Unmarshal([]byte(c.dmnode("task", "status", "val", "-o", "json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if v := st.Tasks[0].Sources[0].Validator; v == nil || v.Errors != 1 || v.Mode != "full" {
+		t.Fatalf("task status's validator: %+v", v)
+	}
+
+	// Cleared, the error is gone; the total stays.
+	c.dmnode("validation", "clear-error", "val", "--error-id", "1")
+	if out := c.dmnode("validation", "show-error", "val", "-o", "json"); strings.Contains(out, "error_list") {
+		t.Fatalf("errors left after clear-error: %s", out)
+	}
+	if vs = validation(t, c); vs.Errors != 0 || vs.ErrorsTotal != 1 {
+		t.Fatalf("validation status after clear-error: %+v", vs)
+	}
+
+	// The trigger dropped and the row put right by hand, source and target
+	// agree row by row.
+	c.target.Exec(t, "DROP TRIGGER dmtest.tamper_insert", "DROP TRIGGER dmtest.tamper_update",
+		fmt.Sprintf("UPDATE dmtest.t1 SET c = 'changed upstream' WHERE id = %d", id))
+	c.expectEqual("dmtest.t1", func(int) string { return "SELECT id, c, port FROM dmtest.t1" }, "SELECT id, c, port FROM dmtest.t1")
+}
+
+// validation returns the validator status of task val's only source.
+func validation(t *testing.T, c *cluster) node.ValidationStatus {
+	t.Helper()
+	out := c.dmnode("validation", "status", "val", "-o", "json")
+	var resp struct{ Validation []node.ValidationStatus }
+	if err := json.Unmarshal([]byte(out), &resp); err != nil || len(resp.Validation) != 1 {
+		t.Fatalf("validation status: %v: %s", err, out)
+	}
+	return resp.Validation[0]
+}
