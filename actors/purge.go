@@ -44,8 +44,8 @@ func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConf
 	var keys []string
 	for _, src := range sources {
 		keys = append(keys, dumpKey(name, src), dumpProgKey(name, src), loadProgKey(name, src), applyProgKey(name, src),
-			holdKey(name, src), heldKey(name, src))
-		for _, kind := range []string{"dump", "load", "apply"} {
+			holdKey(name, src), heldKey(name, src), ValidatorKey(name, src))
+		for _, kind := range []string{"dump", "load", "apply", KindValidate} {
 			keys = append(keys, jetstream.Key("error", kind, name, src))
 		}
 	}

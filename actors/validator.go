@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 
@@ -420,7 +419,7 @@ func (r *valRun) check(ctx context.Context) error {
 // else the kind of difference.
 func (r *valRun) compare(ctx context.Context, row *valRow) (string, error) {
 	up, err := r.upTable(ctx, row.up)
-	if isNoTable(err) {
+	if isMissingTable(err) {
 		return "", nil // dropped upstream since: nothing to compare
 	}
 	if err != nil {
@@ -450,14 +449,14 @@ func (r *valRun) compare(ctx context.Context, row *valRow) (string, error) {
 		}
 	}
 	src, err := readOne(ctx, r.sdb, sel, sqlgen.QuoteTable(row.up.Schema, row.up.Table), row.upCol, row.upKey)
-	if isNoTable(err) {
+	if isMissingTable(err) {
 		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("validate: read source %s: %w", row.up, err)
 	}
 	dst, err := readOne(ctx, r.tdb, tsel, sqlgen.QuoteTable(row.plan.TargetSchema, row.plan.TargetTable), row.tCol, row.tKey)
-	if isNoTable(err) {
+	if isMissingTable(err) {
 		dst, err = nil, nil
 	}
 	if err != nil {
@@ -561,11 +560,6 @@ func (r *valRun) flush(ctx context.Context) error {
 	r.checked, r.skipped, r.found, r.dirty = 0, 0, nil, false
 	_ = st
 	return nil
-}
-
-func isNoTable(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1146
 }
 
 func containsFold(list []string, s string) bool {
