@@ -49,7 +49,7 @@ func printValidation(out io.Writer, vs []node.ValidationStatus) {
 
 type ValidationShowErrorCmd struct {
 	Name       string `arg:"" help:"Task name."`
-	ErrorState string `help:"Which errors: all, unprocessed, ignored or resolved." default:"all" enum:"all,unprocessed,ignored,resolved"`
+	ErrorState string `help:"Which errors: all, unprocessed, ignored or resolved." default:"unprocessed" enum:"all,unprocessed,ignored,resolved" aliases:"error"`
 	Output     string `short:"o" help:"Output format: table or json." default:"table" enum:"table,json"`
 }
 
@@ -74,16 +74,28 @@ func (c *ValidationShowErrorCmd) Run(g *Globals) error {
 }
 
 // validationErrorArgs name the errors clear-error, ignore-error and
-// resolve-error act on.
+// resolve-error act on: an id, as DM's dmctl takes it (or --error-id), or
+// --all.
 type validationErrorArgs struct {
 	Name    string `arg:"" help:"Task name."`
-	ErrorID int64  `name:"error-id" help:"The error's id, as show-error prints it." xor:"which" required:""`
-	All     bool   `help:"Every error of the task." xor:"which" required:""`
+	ID      int64  `arg:"" optional:"" name:"id" help:"The error's id, as show-error prints it."`
+	ErrorID int64  `name:"error-id" help:"The error's id (the same as the argument)."`
+	All     bool   `help:"Every error of the task."`
 }
 
 func (a *validationErrorArgs) run(g *Globals, method string) error {
+	id := a.ID
+	if a.ErrorID != 0 {
+		if id != 0 && id != a.ErrorID {
+			return fmt.Errorf("two error ids: %d and --error-id %d", id, a.ErrorID)
+		}
+		id = a.ErrorID
+	}
+	if (id == 0) == !a.All {
+		return fmt.Errorf("give an error id (dmnode validation show-error %s lists them) or --all, not both", a.Name)
+	}
 	return callAndReport(g, method, &node.Request{Name: a.Name,
-		Validation: &node.ValidationRequest{ErrorID: a.ErrorID, All: a.All}}, 30*time.Second)
+		Validation: &node.ValidationRequest{ErrorID: id, All: a.All}}, 30*time.Second)
 }
 
 type ValidationClearErrorCmd struct {

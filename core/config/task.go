@@ -193,9 +193,9 @@ func checkRefs(r *report, t *Task, inst *Instance, p string, used usage) {
 				what = "only whether each row exists"
 			}
 			r.notef(childPath(p, "validator-config-name"), "%s: a continuous validator re-reads each row the binlog changes "+
-				"from source and target once applied and compares %s (dmnode validation status %s); validate-interval and "+
-				"max-pending-row-size are not used: rows are compared as soon as the applier passed them, and bounded by "+
-				"max-pending-row-count", mode, what, t.Name)
+				"from source and target once applied and compares %s (dmnode validation status %s); validate-interval, "+
+				"meta-flush-interval and max-pending-row-size are not used: rows are compared as soon as the applier passed "+
+				"them, bounded by max-pending-row-count, and the position is saved every second", mode, what, t.Name)
 		}
 	}
 }

@@ -282,14 +282,14 @@ type ValidateSettings struct {
 	// CheckInterval is how long a row that differs waits before it is
 	// compared again (default 5s, at most RowErrorDelay/2).
 	CheckInterval time.Duration
-	// MetaFlushInterval is how often the validator saves its position and
-	// counts (default 1m).
+	// MetaFlushInterval is DM's interval of saving the validator's
+	// position (default 5m); dmnode saves it every second.
 	MetaFlushInterval time.Duration
 	// BatchQuerySize bounds the rows compared in one round (default 100).
 	BatchQuerySize int
 	// MaxPendingRowCount bounds the rows waiting to be compared; the
 	// validator stops reading the binlog while it is reached (default
-	// 10,000,000, DM's).
+	// 2^31-1, DM's).
 	MaxPendingRowCount int
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -247,9 +248,9 @@ const (
 	DefaultValidatorWorkers      = 4
 	DefaultValidatorRowDelay     = 30 * time.Minute
 	DefaultValidatorCheck        = 5 * time.Second
-	DefaultValidatorMetaFlush    = time.Minute
+	DefaultValidatorMetaFlush    = 5 * time.Minute
 	DefaultValidatorBatchQuery   = 100
-	DefaultValidatorPendingCount = 10_000_000
+	DefaultValidatorPendingCount = math.MaxInt32
 )
 
 func validateSettings(c *ValidatorConfig) ValidateSettings {
