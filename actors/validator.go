@@ -82,7 +82,9 @@ type valRun struct {
 	upTables map[dmnode.TableID]*schema.Table
 
 	pending map[string]*valRow
-	txns    []valTxn // from ordinal base on
+	applied dmnode.Position // the applier's checkpoint, as last read
+	stopped bool            // by validation stop, until validation start
+	txns    []valTxn        // from ordinal base on
 	base    uint64
 	read    dmnode.Position
 	pos     dmnode.Position
@@ -124,7 +126,7 @@ func (v *Validator) Run(ctx context.Context) error {
 		return err
 	}
 	r := &valRun{v: v, te: te, set: set, sdb: sdb, tdb: tdb, plans: map[string]*rules.TablePlan{},
-		upTables: map[dmnode.TableID]*schema.Table{}, pending: map[string]*valRow{}, pos: st.Position}
+		upTables: map[dmnode.TableID]*schema.Table{}, pending: map[string]*valRow{}, pos: st.Position, stopped: st.Stopped}
 	if r.pos.IsZero() {
 		// A new validator compares what the task replicates from its start.
 		r.pos = te.state.Start
@@ -163,12 +165,20 @@ func (v *Validator) Run(ctx context.Context) error {
 		_ = r.flush(fctx)
 	}()
 	lastCheck, lastFlush := time.Time{}, time.Now()
+	next := seq
 	for ctx.Err() == nil {
-		if len(r.pending) < set.MaxPendingRowCount {
+		if r.reading() {
 			m, err := it.Next(njs.NextMaxWait(validateTick))
 			switch {
 			case err == nil:
 				if md, err := m.Metadata(); err == nil {
+					if md.Sequence.Stream > next {
+						// The relay's retention follows the appliers, not
+						// the validator: what it purged is not compared.
+						v.env.Log.Warn("binlog purged from the relay before the validator read it: its rows are not compared",
+							"messages", md.Sequence.Stream-next)
+					}
+					next = md.Sequence.Stream + 1
 					v.env.metrics().Pending(jetstream.BinlogStream(v.source), md.NumPending)
 				}
 				if err := r.message(ctx, m.Headers(), m.Data()); err != nil {
@@ -187,13 +197,13 @@ func (v *Validator) Run(ctx context.Context) error {
 			case <-time.After(validateTick):
 			}
 		}
-		if time.Since(lastCheck) >= validateTick && len(r.pending) > 0 {
+		if time.Since(lastCheck) >= validateTick && len(r.pending) > 0 && !r.stopped {
 			if err := r.check(ctx); err != nil {
 				return err
 			}
 			lastCheck = time.Now()
 		}
-		if time.Since(lastFlush) >= validateFlush && (r.dirty || len(r.found) > 0) {
+		if time.Since(lastFlush) >= validateFlush {
 			if err := r.flush(ctx); err != nil {
 				return err
 			}
@@ -202,6 +212,19 @@ func (v *Validator) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// reading reports whether the validator reads the stream now: not while
+// stopped (validation stop), nor while max-pending-row-count rows are
+// pending, nor while validateReadAhead rows wait for an applier that has
+// not passed the last transaction read, so that a lagging applier does not
+// make the validator hold the whole backlog.
+func (r *valRun) reading() bool {
+	n := len(r.pending)
+	return !r.stopped && n < r.set.MaxPendingRowCount && (n < validateReadAhead || r.read.Compare(r.applied) <= 0)
+}
+
+// validateReadAhead bounds the pending rows read past the applier.
+const validateReadAhead = 20000
 
 // How often pending rows are looked at, and the state saved.
 const (
@@ -364,6 +387,7 @@ func (r *valRun) check(ctx context.Context) error {
 	if err != nil || applied.IsZero() {
 		return nil // no checkpoint yet: the applier has applied nothing
 	}
+	r.applied = applied
 	now := time.Now()
 	workers := max(1, r.set.WorkerCount)
 	limit := workers * max(1, r.set.BatchQuerySize)
@@ -545,6 +569,17 @@ func (r *valRun) upTable(ctx context.Context, id dmnode.TableID) (*schema.Table,
 // flush saves the position, the counts and the errors found.
 func (r *valRun) flush(ctx context.Context) error {
 	checked, skipped, found := r.checked, r.skipped, r.found
+	var stopped bool
+	if !r.dirty && len(found) == 0 && checked == 0 && skipped == 0 {
+		// Nothing new to save: only look whether validation stop or
+		// start was asked.
+		var s ValidatorState
+		if _, err := r.v.env.Store.Load(ctx, ValidatorKey(r.v.task, r.v.source), &s); err != nil {
+			return err
+		}
+		r.setStopped(s.Stopped)
+		return nil
+	}
 	st, err := UpdateValidatorState(ctx, r.v.env.Store, r.v.task, r.v.source, func(s *ValidatorState) error {
 		s.Mode = r.set.Mode
 		s.Position, s.Read = r.pos, r.read
@@ -552,14 +587,23 @@ func (r *valRun) flush(ctx context.Context) error {
 		s.Skipped += skipped
 		s.Pending = int64(len(r.pending))
 		s.addErrors(found)
+		stopped = s.Stopped
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	r.setStopped(stopped)
 	r.checked, r.skipped, r.found, r.dirty = 0, 0, nil, false
 	_ = st
 	return nil
+}
+
+func (r *valRun) setStopped(stopped bool) {
+	if stopped != r.stopped {
+		r.v.env.Log.Info("validation stop or start", "stopped", stopped)
+		r.stopped = stopped
+	}
 }
 
 func containsFold(list []string, s string) bool {

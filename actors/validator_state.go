@@ -59,7 +59,10 @@ type ValidatorState struct {
 	Dropped     int64             `json:"errors_dropped"`
 	NextID      int64             `json:"next_id"`
 	Errors      []ValidationError `json:"errors,omitempty"`
-	Updated     time.Time         `json:"updated"`
+	// Stopped is set by validation stop and cleared by validation start:
+	// the validator then neither reads nor compares, and keeps its place.
+	Stopped bool      `json:"stopped,omitempty"`
+	Updated time.Time `json:"updated"`
 }
 
 // ValidationError is one row the validator found different for longer

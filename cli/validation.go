@@ -18,6 +18,8 @@ type ValidationCmd struct {
 	ClearError   ValidationClearErrorCmd   `cmd:"" name:"clear-error" help:"Remove validation errors."`
 	IgnoreError  ValidationIgnoreErrorCmd  `cmd:"" name:"ignore-error" help:"Mark validation errors ignored."`
 	ResolveError ValidationResolveErrorCmd `cmd:"" name:"resolve-error" help:"Mark validation errors resolved."`
+	Start        ValidationStartCmd        `cmd:"" help:"Start a task's validators again after validation stop."`
+	Stop         ValidationStopCmd         `cmd:"" help:"Stop a task's validators; they keep their place."`
 }
 
 type ValidationStatusCmd struct {
@@ -39,10 +41,20 @@ func (c *ValidationStatusCmd) Run(g *Globals) error {
 
 func printValidation(out io.Writer, vs []node.ValidationStatus) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SOURCE\tMODE\tRUNNING\tCHECKED\tPENDING\tSKIPPED\tERRORS\tTOTAL ERRORS\tPOSITION")
+	fmt.Fprintln(w, "SOURCE\tMODE\tSTATE\tCHECKED\tPENDING\tSKIPPED\tERRORS\tTOTAL ERRORS\tPOSITION")
 	for _, s := range vs {
-		fmt.Fprintf(w, "%s\t%s\t%v\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Source, s.Mode, s.Running, s.Checked, s.Pending, s.Skipped,
+		state := "running"
+		switch {
+		case s.Stopped:
+			state = "stopped"
+		case !s.Running:
+			state = "idle"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Source, s.Mode, state, s.Checked, s.Pending, s.Skipped,
 			s.Errors, s.ErrorsTotal, s.Position)
+		if s.LastError != "" {
+			fmt.Fprintf(w, "  last error: %s\n", s.LastError)
+		}
 	}
 	w.Flush()
 }
@@ -116,4 +128,20 @@ type ValidationResolveErrorCmd struct {
 
 func (c *ValidationResolveErrorCmd) Run(g *Globals) error {
 	return c.run(g, "validation.resolve-error")
+}
+
+type ValidationStartCmd struct {
+	Name string `arg:"" help:"Task name."`
+}
+
+func (c *ValidationStartCmd) Run(g *Globals) error {
+	return callAndReport(g, "validation.start", &node.Request{Name: c.Name}, 30*time.Second)
+}
+
+type ValidationStopCmd struct {
+	Name string `arg:"" help:"Task name."`
+}
+
+func (c *ValidationStopCmd) Run(g *Globals) error {
+	return callAndReport(g, "validation.stop", &node.Request{Name: c.Name}, 30*time.Second)
 }

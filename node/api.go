@@ -130,9 +130,13 @@ func (n *Node) handlers() map[string]handler {
 		"binlog-schema.update": n.apiBinlogSchemaUpdate,
 
 		// the continuous validator (validation.go)
-		"validation.status": n.apiValidationStatus, "validation.show-error": n.apiValidationShowError,
-		"validation.clear-error": n.apiValidationChange("clear"), "validation.ignore-error": n.apiValidationChange("ignore"),
+		"validation.status":        n.apiValidationStatus,
+		"validation.show-error":    n.apiValidationShowError,
+		"validation.clear-error":   n.apiValidationChange("clear"),
+		"validation.ignore-error":  n.apiValidationChange("ignore"),
 		"validation.resolve-error": n.apiValidationChange("resolve"),
+		"validation.start":         n.apiValidationStartStop(false),
+		"validation.stop":          n.apiValidationStartStop(true),
 	}
 }
 
