@@ -179,3 +179,84 @@ func validation(t *testing.T, c *cluster) node.ValidationStatus {
 	}
 	return resp.Validation[0]
 }
+
+// The validator follows the task's rules: two shards merged into one target
+// table by a route that adds the source as a key column, validated at mode
+// fast (existence only). A steady load on both finds nothing; a row
+// inserted upstream that a trigger on the target files under another key
+// is found missing, named by its target key (id and c_source).
+func TestValidatorFastOnMergedShards(t *testing.T) {
+	c := newCluster(t, 2)
+	c.seed(200)
+	c.target.Exec(t, "CREATE DATABASE dmtest",
+		"CREATE TABLE dmtest.t1 (id bigint unsigned NOT NULL, c char(32), port int, c_source varchar(32) NOT NULL, PRIMARY KEY (id, c_source))")
+	c.addSources()
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: val\ntask-mode: all\ntarget-database:\n  host: 127.0.0.1\n  port: %d\n  user: root\n  password: \"\"\nmysql-instances:\n", c.target.Port)
+	for i := range c.sources {
+		fmt.Fprintf(&b, "  - source-id: %q\n    block-allow-list: only\n    route-rules: [src]\n    validator-config-name: fast\n", sourceID(i))
+	}
+	b.WriteString(`block-allow-list:
+  only:
+    do-dbs: [dmtest]
+routes:
+  src:
+    schema-pattern: dmtest
+    table-pattern: t1
+    target-schema: dmtest
+    extract-source:
+      source-regexp: "(.*)"
+      target-column: c_source
+validators:
+  fast:
+    mode: fast
+    row-error-delay: 2s
+`)
+	task := c.writeFile("val.yaml", b.String())
+	c.dmnode("task", "submit", task)
+	c.dmnode("task", "wait", "val", "--stage", "sync", "--timeout", "2m")
+	w := startWriters(t, c.sources, 31)
+	waitForOps(t, w, 1500)
+	w.stop(t)
+	out := c.dmnode("validation", "status", "val", "-o", "json")
+	harness.Eventually(t, 2*time.Minute, func() error {
+		out = c.dmnode("validation", "status", "val", "-o", "json")
+		var resp struct{ Validation []node.ValidationStatus }
+		if err := json.Unmarshal([]byte(out), &resp); err != nil || len(resp.Validation) != 2 {
+			return fmt.Errorf("validation status: %v: %s", err, out)
+		}
+		for _, vs := range resp.Validation {
+			if vs.Mode != "fast" || vs.Checked == 0 || vs.Pending > 0 || vs.Position != vs.Read {
+				return fmt.Errorf("validator of %s not caught up: %+v", vs.Source, vs)
+			}
+			if vs.ErrorsTotal != 0 {
+				t.Fatalf("the validator of %s reported errors under a steady load:\n%s", vs.Source, c.dmnode("validation", "show-error", "val", "--error-state", "all"))
+			}
+		}
+		return nil
+	})
+	t.Logf("validation status:\n%s", c.dmnode("validation", "status", "val"))
+	// The second source inserts a new row; the target's trigger files it
+	// under another c_source.
+	var id int64
+	if err := c.sources[1].DB(t).QueryRow("SELECT MAX(id) FROM dmtest.t1").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	c.target.Exec(t, fmt.Sprintf("CREATE TRIGGER dmtest.drop_it BEFORE INSERT ON dmtest.t1 FOR EACH ROW "+
+		"SET NEW.c_source = IF(NEW.id = %d AND NEW.c_source = '%s', 'elsewhere', NEW.c_source)", id+1000, sourceID(1)))
+	c.sources[1].Exec(t, fmt.Sprintf("INSERT INTO dmtest.t1 (id, c, port) VALUES (%d, 'probe', 0)", id+1000))
+	harness.Eventually(t, time.Minute, func() error {
+		out = c.dmnode("validation", "show-error", "val")
+		if !strings.Contains(out, fmt.Sprintf("id=%d,c_source=%s", id+1000, sourceID(1))) || !strings.Contains(out, "missing") {
+			return fmt.Errorf("not found yet:\n%s", out)
+		}
+		return nil
+	})
+	t.Logf("found:\n%s", out)
+	c.target.Exec(t, "DROP TRIGGER dmtest.drop_it", "DELETE FROM dmtest.t1 WHERE c_source = 'elsewhere'",
+		fmt.Sprintf("INSERT INTO dmtest.t1 (id, c, port, c_source) VALUES (%d, 'probe', 0, '%s')", id+1000, sourceID(1)))
+	c.dmnode("validation", "clear-error", "val", "--all")
+	c.expectEqual("dmtest.t1", func(i int) string {
+		return fmt.Sprintf("SELECT id, c, port, '%s' FROM dmtest.t1", sourceID(i))
+	}, "SELECT id, c, port, c_source FROM dmtest.t1")
+}
