@@ -178,8 +178,9 @@ func (v *Validator) Run(ctx context.Context) error {
 						v.env.Log.Warn("binlog purged from the relay before the validator read it: its rows are not compared",
 							"messages", md.Sequence.Stream-next)
 					}
+					// (Not reported as pending messages: that gauge is
+					// the applier's backlog.)
 					next = md.Sequence.Stream + 1
-					v.env.metrics().Pending(jetstream.BinlogStream(v.source), md.NumPending)
 				}
 				if err := r.message(ctx, m.Headers(), m.Data()); err != nil {
 					return err
