@@ -450,8 +450,12 @@ func (r *valRun) compare(ctx context.Context, row *valRow) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The column the column mapping rewrites differs between the sides by
+	// design: it is left out of the digest, and compared after mapping
+	// unless it is part of the key, which the target row was found by.
+	m := row.plan.MappedColumn()
 	mapped := -1
-	if m := row.plan.MappedColumn(); m >= 0 && !containsFold(row.upCol, row.plan.Columns[m]) {
+	if m >= 0 && !containsFold(row.upCol, row.plan.Columns[m]) {
 		mapped = m
 	}
 	full := r.set.Mode == config.ValidateFull
@@ -460,7 +464,7 @@ func (r *valRun) compare(ctx context.Context, row *valRow) (string, error) {
 	if full {
 		var cols []schema.Column
 		for _, c := range up.Columns {
-			if mapped >= 0 && strings.EqualFold(c.Name, row.plan.Columns[mapped]) {
+			if m >= 0 && strings.EqualFold(c.Name, row.plan.Columns[m]) {
 				upMapped = c
 				continue
 			}

@@ -260,3 +260,40 @@ validators:
 		return fmt.Sprintf("SELECT id, c, port, '%s' FROM dmtest.t1", sourceID(i))
 	}, "SELECT id, c, port, c_source FROM dmtest.t1")
 }
+
+// The validator at mode full on the example's partition id merge: the
+// mapped id is the target key, so the rows are found by it and the digest
+// leaves it out; a steady load on both shards finds nothing.
+func TestValidatorFullPartitionID(t *testing.T) {
+	c := newCluster(t, 2)
+	c.seed(200)
+	c.addSources()
+	path := c.partitionIDTask("val", "    threads: 2\n")
+	task := strings.ReplaceAll(readFile(t, path), "    mydumper-config-name: \"global\"\n",
+		"    mydumper-config-name: \"global\"\n    validator-config-name: global\n") +
+		"validators:\n  global: {mode: full, row-error-delay: 2s}\n"
+	c.dmnode("task", "submit", c.writeFile("val-validated.yaml", task))
+	c.dmnode("task", "wait", "val", "--stage", "sync", "--timeout", "2m")
+	w := startWriters(t, c.sources, 41)
+	waitForOps(t, w, 1500)
+	w.stop(t)
+	harness.Eventually(t, 2*time.Minute, func() error {
+		out := c.dmnode("validation", "status", "val", "-o", "json")
+		var resp struct{ Validation []node.ValidationStatus }
+		if err := json.Unmarshal([]byte(out), &resp); err != nil || len(resp.Validation) != 2 {
+			return fmt.Errorf("validation status: %v: %s", err, out)
+		}
+		for _, vs := range resp.Validation {
+			if vs.ErrorsTotal != 0 {
+				t.Fatalf("the validator of %s reported errors under a steady load:\n%s", vs.Source,
+					c.dmnode("validation", "show-error", "val", "--error-state", "all"))
+			}
+			if vs.Checked == 0 || vs.Pending > 0 || vs.Position != vs.Read {
+				return fmt.Errorf("validator of %s not caught up: %+v", vs.Source, vs)
+			}
+		}
+		return nil
+	})
+	t.Logf("validation status:\n%s", c.dmnode("validation", "status", "val"))
+	c.expectEqual("dmtest.t", partitionIDQuery, "SELECT id, c, port FROM dmtest.t")
+}
