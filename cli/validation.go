@@ -145,3 +145,27 @@ type ValidationStopCmd struct {
 func (c *ValidationStopCmd) Run(g *Globals) error {
 	return callAndReport(g, "validation.stop", &node.Request{Name: c.Name}, 30*time.Second)
 }
+
+// printValidatorLine is task status's line on a source's validator.
+func printValidatorLine(out io.Writer, s node.SourceStatus) {
+	v := s.Validator
+	if v == nil {
+		return
+	}
+	state := "running"
+	switch {
+	case v.Stopped:
+		state = "stopped"
+	case !v.Running:
+		state = "idle"
+	}
+	fmt.Fprintf(out, "  %s validator (%s, %s): %s rows checked, %s pending, %d errors", s.Source, v.Mode, state,
+		count(v.Checked), count(v.Pending), v.Errors)
+	if v.Errors > 0 {
+		fmt.Fprintf(out, " (dmnode validation show-error)")
+	}
+	fmt.Fprintln(out)
+	if v.LastError != "" {
+		fmt.Fprintf(out, "  %s validator last error: %s\n", s.Source, v.LastError)
+	}
+}

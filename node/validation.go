@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +56,10 @@ type ValidationStatus struct {
 
 // validatorModes caches, per task file, the validator mode of each source
 // that has one (fast or full): placement asks every second.
-var validatorModes sync.Map // task YAML → map[source]mode
+var (
+	validatorModes  sync.Map // task YAML → map[source]mode
+	validatorModesN atomic.Int64
+)
 
 // taskValidators returns the sources of a task with a validator and their
 // mode. A file that no longer decodes has none.
@@ -70,6 +74,11 @@ func taskValidators(t *catalog.Task) map[string]string {
 				out[inst.SourceID] = m
 			}
 		}
+	}
+	if validatorModesN.Add(1) > 1024 {
+		// Every task update adds a file: start afresh now and then.
+		validatorModes.Clear()
+		validatorModesN.Store(1)
 	}
 	validatorModes.Store(t.YAML, out)
 	return out

@@ -152,6 +152,9 @@ validators:
 	if v := st.Tasks[0].Sources[0].Validator; v == nil || v.Errors != 1 || v.Mode != "full" {
 		t.Fatalf("task status's validator: %+v", v)
 	}
+	if out := c.dmnode("task", "status", "val"); !strings.Contains(out, "validator (full, running)") || !strings.Contains(out, ", 1 errors") {
+		t.Fatalf("task status does not show the validator:\n%s", out)
+	}
 
 	// Cleared, the error is gone; the total stays.
 	c.dmnode("validation", "clear-error", "val", "--error-id", "1")
