@@ -4,14 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
@@ -141,22 +137,12 @@ func (v *Validator) Run(ctx context.Context) error {
 		return err
 	}
 	v.env.Log.Info("validating", "mode", set.Mode, "from", r.pos.String(), "stream_seq", seq, "row_error_delay", set.RowErrorDelay)
-	cons, err := stream.OrderedConsumer(ctx, njs.OrderedConsumerConfig{
-		FilterSubjects:   []string{jetstream.BinlogSubject(v.source)},
-		DeliverPolicy:    njs.DeliverByStartSequencePolicy,
-		OptStartSeq:      seq,
-		MaxResetAttempts: 3,
-	})
+	rd, err := jetstream.OpenRelayReader(ctx, stream, v.source, seq)
 	if err != nil {
-		return fmt.Errorf("read stream of source %s: %w", v.source, err)
+		return err
 	}
-	it, err := cons.Messages(njs.PullMaxMessagesWithBytesLimit(applyMaxMsgs, 8<<20),
-		njs.PullExpiry(10*time.Second), njs.PullHeartbeat(2*time.Second))
-	if err != nil {
-		return fmt.Errorf("read stream of source %s: %w", v.source, err)
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
+	defer rd.Stop()
+	stop := context.AfterFunc(ctx, rd.Stop)
 	defer stop()
 	defer func() {
 		// What was found is kept, also when the run ends on an error.
@@ -165,31 +151,24 @@ func (v *Validator) Run(ctx context.Context) error {
 		_ = r.flush(fctx)
 	}()
 	lastCheck, lastFlush := time.Time{}, time.Now()
-	next := seq
 	for ctx.Err() == nil {
 		if r.reading() {
-			m, err := it.Next(njs.NextMaxWait(validateTick))
+			h, data, skipped, ok, err := rd.Next(validateTick)
 			switch {
-			case err == nil:
-				if md, err := m.Metadata(); err == nil {
-					if md.Sequence.Stream > next {
-						// The relay's retention follows the appliers, not
-						// the validator: what it purged is not compared.
-						v.env.Log.Warn("binlog purged from the relay before the validator read it: its rows are not compared",
-							"messages", md.Sequence.Stream-next)
-					}
-					// (Not reported as pending messages: that gauge is
-					// the applier's backlog.)
-					next = md.Sequence.Stream + 1
-				}
-				if err := r.message(ctx, m.Headers(), m.Data()); err != nil {
-					return err
-				}
-			case errors.Is(err, nats.ErrTimeout):
 			case ctx.Err() != nil:
 				return nil
-			default:
-				return fmt.Errorf("read binlog batches: %w", err)
+			case err != nil:
+				return err
+			case ok:
+				if skipped > 0 {
+					// The relay's retention follows the appliers, not
+					// the validator: what it purged is not compared.
+					v.env.Log.Warn("binlog purged from the relay before the validator read it: its rows are not compared",
+						"messages", skipped)
+				}
+				if err := r.message(ctx, h, data); err != nil {
+					return err
+				}
 			}
 		} else {
 			select {
@@ -235,12 +214,8 @@ const (
 
 // message reads one stream message: a batch of transactions, or a part of
 // a transaction too big for one message.
-func (r *valRun) message(ctx context.Context, hdr nats.Header, payload []byte) error {
+func (r *valRun) message(ctx context.Context, h jetstream.RelayHeaders, payload []byte) error {
 	src := r.v.source
-	h, err := jetstream.ParseRelayHeaders(hdr)
-	if err != nil {
-		return Permanent(fmt.Errorf("stream of source %s: %w", src, err))
-	}
 	if !h.Part {
 		b, err := jetstream.DecodeBatch(payload)
 		if err != nil {
