@@ -1,8 +1,7 @@
 // Package actors holds dmnode's shard actors: the dumper, loader, tailer and
-// applier, and the continuous validator that reads beside the applier
-// (validator.go). Each is a small unit with one method, Run(ctx), and an
-// explicit checkpoint in the JetStream KV bucket, so the node host can start
-// it on any node and it continues where its previous incarnation stopped.
+// applier. Each is a small unit with one method, Run(ctx), and an explicit
+// checkpoint in the JetStream KV bucket, so the node host can start it on
+// any node and it continues where its previous incarnation stopped.
 //
 // Run returns nil when its work is finished (a dumper after the last chunk)
 // or when its context ends, and an error when it cannot go on. Errors wrapped

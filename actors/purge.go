@@ -44,10 +44,12 @@ func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConf
 	var keys []string
 	for _, src := range sources {
 		keys = append(keys, dumpKey(name, src), dumpProgKey(name, src), loadProgKey(name, src), applyProgKey(name, src),
-			holdKey(name, src), heldKey(name, src), ValidatorKey(name, src))
-		for _, kind := range []string{"dump", "load", "apply", KindValidate} {
+			holdKey(name, src), heldKey(name, src))
+		for _, kind := range []string{"dump", "load", "apply"} {
 			keys = append(keys, jetstream.Key("error", kind, name, src))
 		}
+		// the continuous validator's state and last error
+		keys = append(keys, ValidatorKey(name, src), jetstream.Key("error", KindValidate, name, src))
 	}
 	if err := store.Delete(ctx, keys...); err != nil {
 		return err

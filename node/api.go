@@ -65,6 +65,8 @@ type Response struct {
 	Verify   *VerifyStep        `json:"verify,omitempty"`
 	// ShardLocks answers task.ddl-locks.
 	ShardLocks *ShardLocks `json:"shard_locks,omitempty"`
+	// Validation answers the validation methods (validation.go).
+	Validation []ValidationStatus `json:"validation,omitempty"`
 	// Schemas answers the binlog-schema methods.
 	Schemas *SchemaAnswer `json:"schemas,omitempty"`
 	// Cutover answers task.cutover, also when it failed.
@@ -72,8 +74,6 @@ type Response struct {
 	// ClusterKeys answers cluster.join: the keys that seal stored
 	// passwords, which every member holds.
 	ClusterKeys string `json:"cluster_keys,omitempty"`
-	// Validation answers the validation methods.
-	Validation []ValidationStatus `json:"validation,omitempty"`
 }
 
 // SourceInfo describes a source for source list; it never holds a password.

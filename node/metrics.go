@@ -225,10 +225,11 @@ func newTaskCollector(n *Node) *taskCollector {
 
 func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTaskState, descTaskStage, descLag, descRemaining, descFileGap, descDumpProgress, descConnections, descMembers,
-		descRelayBytes, descRelayMaxBytes, descRelayFull, descPurgeLeft, descPurgeWarning, descPurged,
-		descValidatorErrors, descValidatorRows} { // validator: validation.go
+		descRelayBytes, descRelayMaxBytes, descRelayFull, descPurgeLeft, descPurgeWarning, descPurged} {
 		ch <- d
 	}
+	ch <- descValidatorErrors // the validator's, validation.go
+	ch <- descValidatorRows
 }
 
 // scrapeTimeout bounds the progress reads of one scrape.

@@ -272,11 +272,11 @@ func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, err
 		ss.Upstream, ss.Relayed = tail.Upstream.String(), tail.Published.String()
 		ss.Applied = apply.Applied.String()
 		ss.InPieces, ss.PiecesTxns, ss.PiecesLast = apply.InPieces, apply.PiecesTxns, apply.PiecesLast
-		figures(&ss, dump, load, apply, tail, time.Now())
-		relayFigures(&ss, relay, time.Now())
 		if mode := taskValidators(t)[src]; mode != "" { // validation.go
 			ss.Validator, _ = n.validatorStatus(ctx, n.fsm.State(), t.Name, src, mode, nil)
 		}
+		figures(&ss, dump, load, apply, tail, time.Now())
+		relayFigures(&ss, relay, time.Now())
 		if err := n.lastError(ctx, t.Name, src, &ss); err != nil {
 			ss.LastError = "progress unavailable: " + err.Error()
 		}
