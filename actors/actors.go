@@ -96,6 +96,8 @@ func New(spec catalog.ActorSpec, env Env) (Actor, error) {
 		return &Loader{env: env, task: spec.Task, source: spec.Source}, nil
 	case catalog.KindApply:
 		return &Applier{env: env, task: spec.Task, source: spec.Source}, nil
+	case KindValidate:
+		return &Validator{env: env, task: spec.Task, source: spec.Source}, nil
 	}
 	return nil, Permanent(fmt.Errorf("unknown actor kind %q", spec.Kind))
 }

@@ -48,6 +48,8 @@ func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConf
 		for _, kind := range []string{"dump", "load", "apply"} {
 			keys = append(keys, jetstream.ErrorKey(kind, name, src))
 		}
+		// the continuous validator's state and last error
+		keys = append(keys, ValidatorKey(name, src), jetstream.Key("error", KindValidate, name, src))
 	}
 	if err := store.Delete(ctx, keys...); err != nil {
 		return err

@@ -43,6 +43,7 @@ type CLI struct {
 	Ctx      ContextCmd `cmd:"" name:"context" help:"Save or show the client context: server, credentials, TLS."`
 
 	BinlogSchema BinlogSchemaCmd `cmd:"" name:"binlog-schema" help:"See and set the schema tracked for an upstream table, by binlog position."`
+	Validation   ValidationCmd   `cmd:"" help:"Follow a task's continuous validator (DM's validators) and settle the rows it found different."`
 }
 
 // Globals is what every command receives.

@@ -143,6 +143,7 @@ func printStatus(out io.Writer, tasks []node.TaskStatus) {
 			for _, w := range s.Warnings {
 				fmt.Fprintf(out, "  %s warning: %s\n", s.Source, w)
 			}
+			printValidatorLine(out, s) // validation.go
 		}
 		printShardStatus(out, t)
 		for _, n := range t.Notes {

@@ -45,6 +45,8 @@ type Request struct {
 	Schema *SchemaRequest `json:"schema,omitempty"`
 	// Cutover carries the settings of task.cutover.
 	Cutover *Cutover `json:"cutover,omitempty"`
+	// Validation carries the arguments of the validation methods.
+	Validation *ValidationRequest `json:"validation,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -67,6 +69,8 @@ type Response struct {
 	Verify   *VerifyStep        `json:"verify,omitempty"`
 	// ShardLocks answers task.ddl-locks.
 	ShardLocks *ShardLocks `json:"shard_locks,omitempty"`
+	// Validation answers the validation methods (validation.go).
+	Validation []ValidationStatus `json:"validation,omitempty"`
 	// Schemas answers the binlog-schema methods.
 	Schemas *SchemaAnswer `json:"schemas,omitempty"`
 	// Cutover answers task.cutover, also when it failed.
@@ -131,6 +135,15 @@ func (n *Node) handlers() map[string]handler {
 		"binlog-schema.list":   n.apiBinlogSchemaList,
 		"binlog-schema.show":   n.apiBinlogSchemaShow,
 		"binlog-schema.update": n.apiBinlogSchemaUpdate,
+
+		// the continuous validator (validation.go)
+		"validation.status":        n.apiValidationStatus,
+		"validation.show-error":    n.apiValidationShowError,
+		"validation.clear-error":   n.apiValidationChange("clear"),
+		"validation.ignore-error":  n.apiValidationChange("ignore"),
+		"validation.resolve-error": n.apiValidationChange("resolve"),
+		"validation.start":         n.apiValidationStartStop(false),
+		"validation.stop":          n.apiValidationStartStop(true),
 	}
 }
 
@@ -218,6 +231,7 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 var readMethods = map[string]bool{
 	"task.status": true, "task.list": true, "source.list": true, "task.ddl-locks": true, "cluster.status": true,
 	"binlog-schema.list": true, "binlog-schema.show": true,
+	"validation.status": true, "validation.show-error": true,
 }
 
 // ReadOnly reports whether a control API method changes nothing.

@@ -254,6 +254,8 @@ func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
 		descRelayBytes, descRelayMaxBytes, descRelayFull, descPurgeLeft, descPurgeWarning, descPurged} {
 		ch <- d
 	}
+	ch <- descValidatorErrors // the validator's, validation.go
+	ch <- descValidatorRows
 }
 
 // scrapeTimeout bounds the progress reads of one scrape.
@@ -327,6 +329,7 @@ func (c *taskCollector) collectSource(ch chan<- prometheus.Metric, t *catalog.Ta
 	for _, s := range sourceStages {
 		ch <- prometheus.MustNewConstMetric(descTaskStage, prometheus.GaugeValue, bool01(s == ss.Stage), task, src, s)
 	}
+	collectValidator(ch, task, ss) // validation.go
 	if ss.Connections > 0 {
 		ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(ss.Connections), task, src, ss.Stage)
 	}

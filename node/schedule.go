@@ -139,7 +139,7 @@ func (n *Node) placeOnce(ctx context.Context, term uint64) error {
 // balanced; otherwise catalog.PlaceWeighted with the actors weighed by the
 // rows per second they last reported, so busy actors spread.
 func (n *Node) placement(ctx context.Context, st *catalog.State, live []string) map[string]string {
-	desired := st.Desired()
+	desired := withValidators(st, st.Desired()) // validators: validation.go
 	if len(catalog.Place(live, desired, st.Assign)) == 0 {
 		return nil
 	}

@@ -107,6 +107,9 @@ type SourceStatus struct {
 	BinlogPurged           bool  `json:"binlog_purged"`
 	// Warnings say what needs attention before it becomes an error.
 	Warnings []string `json:"warnings,omitempty"`
+	// Validator is the continuous validator of the source, when the task
+	// has one (validation.go).
+	Validator *ValidationStatus `json:"validator,omitempty"`
 }
 
 // relayStale is the age past which a relay report no longer says what the
@@ -319,6 +322,9 @@ func (n *Node) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[strin
 		ss.Upstream, ss.Relayed = tail.Upstream.String(), tail.Published.String()
 		ss.Applied = apply.Applied.String()
 		ss.InPieces, ss.PiecesTxns, ss.PiecesLast = apply.InPieces, apply.PiecesTxns, apply.PiecesLast
+		if mode := taskValidators(t)[src]; mode != "" { // validation.go
+			ss.Validator, _ = n.validatorStatus(ctx, n.fsm.State(), t.Name, src, mode, nil)
+		}
 		figures(&ss, dump, load, apply, tail, time.Now())
 		relayFigures(&ss, relay, time.Now())
 		if err := n.lastError(rctx, t.Name, src, &ss); err != nil {

@@ -34,6 +34,7 @@ var corpus = []struct {
 	{"task-checking.yaml", "ignore-checking-items, case-sensitive, collation_compatible strict", true},
 	{"task-target.yaml", "target session, empty security, dmctl-encrypted password", true},
 	{"task-security-tls.yaml", "security with a CA (TLS)", true},
+	{"task-security-client-cert.yaml", "security with a CA, a client certificate and key (DM's TLS tests)", true},
 	{"task-routes.yaml", "routes with extract-table/schema/source", true},
 	{"task-filters.yaml", "filters: events, sql-pattern, Do/Ignore/Error, the event name truncate", true},
 	{"task-column-mapping.yaml", "column-mappings (partition id)", true},
@@ -46,6 +47,7 @@ var corpus = []struct {
 	{"task-loader.yaml", "every loader key; import-mode physical and on-duplicate-logical ignore (nearest behaviour)", true},
 	{"task-syncer.yaml", "every syncer key; batch, compact, safe-mode", true},
 	{"task-validators.yaml", "validators (full, none) and validator-config-name", true},
+	{"task-validators-fast.yaml", "validators at mode fast with DM's defaults, one for every instance", true},
 	{"task-config-export.yaml", "DM's config export shape: experimental, empty sections, nulls", true},
 	{"task-inline-units.yaml", "inline mydumper/loader/syncer and *-thread", true},
 	{"task-online-ddl.yaml", "online-ddl, shadow-table-rules, trash-table-rules", true},
@@ -54,6 +56,8 @@ var corpus = []struct {
 	{"source-encrypted.yaml", "a dmctl-encrypted source password", true},
 	{"source-wrong-key.yaml", "a ciphertext of another key (secret-key-path)", true},
 	{"source-disabled.yaml", "enable: false", false},
+	{"source-security-tls.yaml", "from.security with a CA, a client certificate and key (DM's TLS tests)", true},
+	{"source-security-empty.yaml", "from.security with every field empty, as DM's config export writes it", true},
 }
 
 func TestCorpus(t *testing.T) {
@@ -176,6 +180,9 @@ func sourceMeaning(s *Source, err error) string {
 	fmt.Fprintf(&b, "source %s: flavor %q, gtid %v, server-id %d, case-sensitive %v\n",
 		s.SourceID, s.Flavor, s.EnableGTID, s.ServerID, s.CaseSensitive)
 	fmt.Fprintf(&b, "from %s:%d user %q password %q\n", s.From.Host, s.From.Port, s.From.User, s.From.Password)
+	if sec := s.From.Security; sec.Enabled() {
+		fmt.Fprintf(&b, "  tls: ca %q cert %q key %q cert-allowed-cn %v\n", sec.SSLCA, sec.SSLCert, sec.SSLKey, sec.CertAllowedCN)
+	}
 	for _, f := range s.Filters {
 		fmt.Fprintf(&b, "filter %+v\n", *f)
 	}

@@ -18,15 +18,16 @@
 //     arguments, block/allow list entries, shard mode, binlog event filter
 //     events and sql-patterns, expression filter expressions, online DDL
 //     rules);
-//   - keys that ask for a feature dmnode does not implement yet (validators,
-//     physical import, ...) are errors "not supported yet", unless
+//   - keys that ask for a feature dmnode does not implement yet are errors
+//     "not supported yet", or run with dmnode's nearest behaviour and a
+//     note (physical import, ...), unless
 //     their value is empty or false and so asks for nothing;
 //   - keys that are accepted but have no effect in dmnode (deprecated DM keys,
 //     dump-file and relay-directory settings, ...) add a line to the
 //     Warnings of the result that says why, so nothing is ignored silently.
 //
 // Decode fills the effective per-instance settings (Instance.Dump, Load,
-// Sync) from the named or inline unit configurations, the *-thread
+// Sync, Validate) from the named or inline unit configurations, the *-thread
 // overrides and DM's defaults, and DM's online DDL defaults (online-ddl
 // true, gh-ost and pt-osc table rules).
 //

@@ -188,8 +188,14 @@ func checkRefs(r *report, t *Task, inst *Instance, p string, used usage) {
 	if v := t.Validators[inst.ValidatorConfigName]; v != nil {
 		switch mode := strings.ToLower(v.Mode); mode {
 		case ValidateFast, ValidateFull:
-			r.notef(childPath(p, "validator-config-name"), "%s: validated by task verify: dmnode compares source "+
-				"and target row by row on demand (dmnode task verify %s) instead of re-reading each changed row", mode, t.Name)
+			what := "every column"
+			if mode == ValidateFast {
+				what = "only whether each row exists"
+			}
+			r.notef(childPath(p, "validator-config-name"), "%s: a continuous validator re-reads each row the binlog changes "+
+				"from source and target once applied and compares %s (dmnode validation status %s); validate-interval, "+
+				"meta-flush-interval and max-pending-row-size are not used: rows are compared as soon as the applier passed "+
+				"them, bounded by max-pending-row-count, and the position is saved every second", mode, what, t.Name)
 		}
 	}
 }

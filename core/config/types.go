@@ -279,6 +279,18 @@ type ValidateSettings struct {
 	Mode          string        // none (or empty: no validator), fast or full
 	WorkerCount   int           // default 4
 	RowErrorDelay time.Duration // default 30m
+	// CheckInterval is how long a row that differs waits before it is
+	// compared again (default 5s, at most RowErrorDelay/2).
+	CheckInterval time.Duration
+	// MetaFlushInterval is DM's interval of saving the validator's
+	// position (default 5m); dmnode saves it every second.
+	MetaFlushInterval time.Duration
+	// BatchQuerySize bounds the rows compared in one round (default 100).
+	BatchQuerySize int
+	// MaxPendingRowCount bounds the rows waiting to be compared; the
+	// validator stops reading the binlog while it is reached (default
+	// 2^31-1, DM's).
+	MaxPendingRowCount int
 }
 
 // Source is a TiDB DM source file (source.yaml).

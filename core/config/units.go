@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -244,22 +245,37 @@ func (d DumpSettings) Selects(schema, table string) bool {
 
 // DM's continuous validator defaults.
 const (
-	DefaultValidatorWorkers  = 4
-	DefaultValidatorRowDelay = 30 * time.Minute
+	DefaultValidatorWorkers      = 4
+	DefaultValidatorRowDelay     = 30 * time.Minute
+	DefaultValidatorCheck        = 5 * time.Second
+	DefaultValidatorMetaFlush    = 5 * time.Minute
+	DefaultValidatorBatchQuery   = 100
+	DefaultValidatorPendingCount = math.MaxInt32
 )
 
 func validateSettings(c *ValidatorConfig) ValidateSettings {
 	if c == nil {
 		return ValidateSettings{} // no validator: mode none
 	}
-	v := ValidateSettings{Mode: ValidateNone, WorkerCount: DefaultValidatorWorkers, RowErrorDelay: DefaultValidatorRowDelay}
+	v := ValidateSettings{Mode: ValidateNone, WorkerCount: DefaultValidatorWorkers, RowErrorDelay: DefaultValidatorRowDelay,
+		CheckInterval: DefaultValidatorCheck, MetaFlushInterval: DefaultValidatorMetaFlush,
+		BatchQuerySize: DefaultValidatorBatchQuery, MaxPendingRowCount: DefaultValidatorPendingCount}
 	if c.Mode != "" {
 		v.Mode = strings.ToLower(c.Mode)
 	}
 	v.WorkerCount = orDefault(c.WorkerCount, v.WorkerCount)
-	if d, err := time.ParseDuration(c.RowErrorDelay); err == nil && d > 0 {
-		v.RowErrorDelay = d
+	v.BatchQuerySize = orDefault(c.BatchQuerySize, v.BatchQuerySize)
+	v.MaxPendingRowCount = orDefault(c.MaxPendingRowCount, v.MaxPendingRowCount)
+	for _, d := range []struct {
+		s   string
+		dst *time.Duration
+	}{{c.RowErrorDelay, &v.RowErrorDelay}, {c.CheckInterval, &v.CheckInterval}, {c.MetaFlushInterval, &v.MetaFlushInterval}} {
+		if x, err := time.ParseDuration(d.s); err == nil && x > 0 {
+			*d.dst = x
+		}
 	}
+	// A difference is compared again at least twice before it is reported.
+	v.CheckInterval = min(v.CheckInterval, max(v.RowErrorDelay/2, time.Millisecond))
 	return v
 }
 
