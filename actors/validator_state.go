@@ -115,7 +115,7 @@ func (s *ValidatorState) addErrors(errs []ValidationError) {
 
 // ValidatorKey is the KV key of a task's validator state for a source.
 func ValidatorKey(task, source string) string {
-	return jetstream.Key("validator", task, source)
+	return jetstream.ValidatorKey(task, source)
 }
 
 // UpdateValidatorState applies fn to the validator record of a task and

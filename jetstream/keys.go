@@ -24,6 +24,9 @@ import (
 //	progress.tail.<source>
 //	progress.relay.<source>
 //	error.<kind>.<task>.<source>               an actor's last error (ErrorKey); error.tail.<source>
+//	validator.<task>.<source>                  the continuous validator's position and errors (ValidatorKey)
+//	health.<node>                              a node's JetStream write probe (HealthKey)
+//	cluster.founder                            on an external NATS, the node that founded the cluster (FounderKey)
 //	schema.<source>.t.<db>.<table>.<file>.<pos>  a table version      (schema history, schemas.go)
 //	schema.<source>.d.<db>.<file>.<pos>          a database version
 //	schema.<source>.s.<file>.<pos>               the server's charset and flavor
@@ -63,6 +66,15 @@ func RelayStartKey(source string) string { return Key("relaystart", source) }
 
 // HoldKey is where a verifier asks a task's applier of a source to hold.
 func HoldKey(task, source string) string { return Key("hold", task, source) }
+
+// ValidatorKey is the continuous validator's state of a task's source.
+func ValidatorKey(task, source string) string { return Key("validator", task, source) }
+
+// HealthKey is the key a node writes to probe that JetStream takes writes.
+func HealthKey(node string) string { return Key("health", node) }
+
+// FounderKey names, on an external NATS, the node that founded the cluster.
+const FounderKey = "cluster.founder"
 
 // HeldKey is where the applier answers a hold.
 func HeldKey(task, source string) string { return Key("held", task, source) }

@@ -228,7 +228,7 @@ func (h *health) probe(ctx context.Context) {
 		}
 		return
 	}
-	if err := h.n.store.Put(pctx, js.Key("health", h.n.id), time.Now().UTC()); err != nil {
+	if err := h.n.store.Put(pctx, js.HealthKey(h.n.id), time.Now().UTC()); err != nil {
 		if ctx.Err() == nil {
 			h.setJetStream(false, "the checkpoint bucket refuses writes (no quorum of its replicas?): "+err.Error())
 		}

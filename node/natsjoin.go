@@ -13,7 +13,7 @@ import (
 
 // founderKey holds, in the checkpoint bucket, the node that founded the
 // deployment's cluster on an external NATS.
-const founderKey = "cluster.founder"
+const founderKey = jetstream.FounderKey
 
 // foundOrJoin decides, for a node on an external NATS (--nats-url) that is
 // not a member yet, whether it founds the cluster or joins it: there is no
