@@ -122,7 +122,15 @@ func (d *Dumper) Run(ctx context.Context) error {
 	if err := d.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: d.task, Src: d.source, Stage: catalog.StageDump}); err != nil {
 		return fmt.Errorf("record dump done: %w", err)
 	}
-	d.env.Log.Info("dump finished", "tables", len(w.tables), "chunks", w.chunksDone.Load())
+	first := time.Duration(0)
+	if f := w.firstPublished.Load(); f > 0 {
+		first = time.Unix(0, f).Sub(start)
+	}
+	d.env.Log.Info("dump finished", "tables", len(w.tables), "chunks", w.chunksDone.Load(), "messages", w.published.Load(),
+		"took", time.Since(start).Round(time.Millisecond), "first_message_after", first.Round(time.Millisecond),
+		"readers", len(snap.conns), "reading", time.Duration(w.readNs.Load()).Round(time.Millisecond),
+		"publishing", time.Duration(w.publishNs.Load()).Round(time.Millisecond),
+		"recording", time.Duration(w.recordNs.Load()).Round(time.Millisecond))
 	return nil
 }
 
@@ -431,6 +439,13 @@ type dumpWriter struct {
 	// chunksDone counts the chunks this incarnation finished, for the
 	// progress reporter.
 	chunksDone atomic.Int64
+	// Where the readers' time went, summed over them, for the finish log:
+	// reading and encoding rows, publishing messages (each waits for the
+	// stream's acknowledgement), and recording chunks done; and when the
+	// first message was stored.
+	readNs, publishNs, recordNs atomic.Int64
+	published                   atomic.Int64
+	firstPublished              atomic.Int64 // unix ns
 }
 
 // dumpTableState is one table's checkpoint as this incarnation last
@@ -588,6 +603,15 @@ const (
 )
 
 func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef) error {
+	began := time.Now()
+	var publishing time.Duration // this chunk's
+	defer func() { w.readNs.Add(int64(time.Since(began) - publishing)) }()
+	publish := func(data []byte, rows int) error {
+		p := time.Now()
+		err := w.publish(ctx, ref.table.Schema, data, rows)
+		publishing += time.Since(p)
+		return err
+	}
 	t := ref.table.Schema
 	q, args := chunkQuery(ref.table, ref.table.Chunk(ref.n), w.where)
 	rows, err := conn.QueryContext(ctx, q, args...)
@@ -640,7 +664,7 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 		}
 		if msgRows > 0 {
 			buf = enc.Message(buf[:0], part, false, over)
-			if err := w.publish(ctx, t, buf, msgRows); err != nil {
+			if err := publish(buf, msgRows); err != nil {
 				return err
 			}
 			enc.Reset(over)
@@ -650,7 +674,7 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 			// One row larger than a message: a message of its own, which
 			// publish sends as fragments.
 			buf = enc.Message(buf[:0], part, false, false)
-			if err := w.publish(ctx, t, buf, 1); err != nil {
+			if err := publish(buf, 1); err != nil {
 				return err
 			}
 			enc.Reset(false)
@@ -663,9 +687,14 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read %s.%s: %w", t.Schema, t.Name, err)
 	}
-	if err := w.publish(ctx, t, enc.Message(buf[:0], part, true, false), enc.Rows()); err != nil {
+	if err := publish(enc.Message(buf[:0], part, true, false), enc.Rows()); err != nil {
 		return err
 	}
+	recording := time.Now()
+	defer func() {
+		publishing += time.Since(recording) // not reading either
+		w.recordNs.Add(int64(time.Since(recording)))
+	}()
 	return w.chunkDone(ctx, ref, n)
 }
 
@@ -719,11 +748,16 @@ func (w *dumpWriter) publish(ctx context.Context, t *schema.Table, data []byte, 
 		w.pubMu.Lock()
 		defer w.pubMu.Unlock()
 	}
+	began := time.Now()
 	for _, f := range frags {
 		if _, err := w.d.env.Store.JS.PublishMsg(ctx, &nats.Msg{Subject: w.subject, Data: f}); err != nil {
 			return fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err)
 		}
 	}
+	now := time.Now()
+	w.publishNs.Add(int64(now.Sub(began)))
+	w.published.Add(1)
+	w.firstPublished.CompareAndSwap(0, now.UnixNano())
 	m := w.d.env.metrics()
 	m.Rows(PhaseDump, dmnode.Insert.String(), int64(rows))
 	m.Bytes(PhaseDump, int64(len(data)))

@@ -168,6 +168,24 @@ type loadRun struct {
 	// Time the workers spent, summed over them, for the finish log: in
 	// target transactions, preparing statements, and waiting for work.
 	execNs, buildNs, idleNs atomic.Int64
+	// For the finish log: when the first message was committed, and the
+	// adaptive limit's changes ("3@1.2s": 3 connections from 1.2 s on).
+	started     time.Time
+	firstLoaded atomic.Int64 // unix ns
+	trajMu      sync.Mutex
+	traj        []string
+	lastLimit   int
+}
+
+// track records the limit in force after a message, for the finish log.
+func (ld *loadRun) track(limit int) {
+	ld.trajMu.Lock()
+	defer ld.trajMu.Unlock()
+	if limit == ld.lastLimit || len(ld.traj) > 64 {
+		return
+	}
+	ld.lastLimit = limit
+	ld.traj = append(ld.traj, fmt.Sprintf("%d@%.1fs", limit, time.Since(ld.started).Seconds()))
 }
 
 // Loader buffers. Every message held is at most 1 MiB (the stream's max
@@ -195,6 +213,7 @@ type loaded struct {
 }
 
 func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
+	ld.started = time.Now()
 	// Fetched messages wait here for a free worker; when it is full the
 	// fetcher waits. The consumer's MaxAckPending (loadMaxAckPending)
 	// bounds what is fetched, in a worker, or waiting for its ack.
@@ -231,7 +250,7 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 		}
 		return nil
 	})
-	start := time.Now()
+	start := ld.started
 	err := g.Wait()
 	ld.report(context.WithoutCancel(ctx))
 	if errors.Is(err, errLoadDone) {
@@ -241,7 +260,8 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 		ld.l.env.Log.Info("load finished", "rows", atomic.LoadInt64(&ld.rows), "took", time.Since(start).Round(time.Millisecond),
 			"workers", pool, "in_target", time.Duration(ld.execNs.Load()).Round(time.Millisecond),
 			"preparing", time.Duration(ld.buildNs.Load()).Round(time.Millisecond),
-			"waiting", time.Duration(ld.idleNs.Load()).Round(time.Millisecond))
+			"waiting", time.Duration(ld.idleNs.Load()).Round(time.Millisecond),
+			"first_loaded_after", ld.firstLoadedAfter().Round(time.Millisecond), "limit", strings.Join(ld.traj, " "))
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -266,7 +286,9 @@ func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- lo
 		if err != nil {
 			return err
 		}
-		ld.limit.Done(time.Now(), int64(n), time.Since(began))
+		now := time.Now()
+		ld.track(ld.limit.Done(now, int64(n), now.Sub(began)))
+		ld.firstLoaded.CompareAndSwap(0, now.UnixNano())
 		select {
 		case acks <- loaded{m, n}:
 		case <-ctx.Done():
@@ -293,6 +315,16 @@ func (ld *loadRun) ack(ctx context.Context, a loaded) error {
 		met.Pending(jetstream.SnapshotStream(ld.l.task), md.NumPending)
 	}
 	return nil
+}
+
+// firstLoadedAfter is how long after the start the first message was
+// committed.
+func (ld *loadRun) firstLoadedAfter() time.Duration {
+	f := ld.firstLoaded.Load()
+	if f == 0 {
+		return 0
+	}
+	return time.Unix(0, f).Sub(ld.started)
 }
 
 // loadMaxAckPending is the loader consumer's MaxAckPending: messages in a
