@@ -48,9 +48,13 @@ type LoadProgress struct {
 	Rate float64 `json:"rate"`
 	// Connections is how many target connections the loader uses now,
 	// as its adaptive limit chose, and ConnectionsWhy says why.
-	Connections    int       `json:"connections,omitempty"`
-	ConnectionsWhy string    `json:"connections_why,omitempty"`
-	Updated        time.Time `json:"updated"`
+	Connections    int    `json:"connections,omitempty"`
+	ConnectionsWhy string `json:"connections_why,omitempty"`
+	// Loaded is set once every row of the source is committed, before
+	// the secondary indexes left for after the load are added
+	// (loadindex.go).
+	Loaded  bool      `json:"loaded,omitempty"`
+	Updated time.Time `json:"updated"`
 }
 
 // Statement size of the loader's multi-row INSERTs, by the estimate of
@@ -123,6 +127,9 @@ func (l *Loader) Run(ctx context.Context) error {
 		stmtBytes: te.inst.Load.StatementSize}
 	// A task's statement-size asks for INSERT statements of that size.
 	ld.loadData.Store(ld.stmtBytes == 0)
+	if te.inst.Load.AddIndexAfterLoad {
+		ld.tables.deferIndexes = ld.deferIndexes
+	}
 	ld.adapt(te.task.Name, te.task.TargetDatabase, pool)
 	defer ld.budget.Release(l.source)
 	return ld.run(ctx, cons, pool)
@@ -162,6 +169,8 @@ type loadRun struct {
 	rows   int64 // atomic
 	// loadData is set while the target accepts LOAD DATA LOCAL.
 	loadData atomic.Bool
+	// loaded is set once every row is committed (LoadProgress.Loaded).
+	loaded atomic.Bool
 	// stmtBytes bounds the INSERT statements: the task's statement-size,
 	// or 0 for loadStmtBytes.
 	stmtBytes int
@@ -254,6 +263,9 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 	err := g.Wait()
 	ld.report(context.WithoutCancel(ctx))
 	if errors.Is(err, errLoadDone) {
+		if err := ld.finishIndexes(ctx); err != nil {
+			return err
+		}
 		if err := ld.l.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: ld.l.task, Src: ld.l.source, Stage: catalog.StageLoad}); err != nil {
 			return fmt.Errorf("record load done: %w", err)
 		}
@@ -630,11 +642,16 @@ func isDuplicateKey(err error) bool {
 }
 
 func (ld *loadRun) report(ctx context.Context) {
-	now := time.Now()
-	rows := atomic.LoadInt64(&ld.rows)
-	p := LoadProgress{RowsLoaded: rows, Rate: ld.rate.sample(rows, now), Updated: now.UTC()}
-	p.Connections, p.ConnectionsWhy = ld.connections()
-	if err := ld.l.env.Store.Put(ctx, loadProgKey(ld.l.task, ld.l.source), p); err != nil && ctx.Err() == nil {
+	if err := ld.putProgress(ctx); err != nil && ctx.Err() == nil {
 		ld.l.env.Log.Debug("report load progress", "err", err)
 	}
+}
+
+// putProgress writes the loader's progress.
+func (ld *loadRun) putProgress(ctx context.Context) error {
+	now := time.Now()
+	rows := atomic.LoadInt64(&ld.rows)
+	p := LoadProgress{RowsLoaded: rows, Rate: ld.rate.sample(rows, now), Loaded: ld.loaded.Load(), Updated: now.UTC()}
+	p.Connections, p.ConnectionsWhy = ld.connections()
+	return ld.l.env.Store.Put(ctx, loadProgKey(ld.l.task, ld.l.source), p)
 }
