@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -348,24 +349,32 @@ var errLoadDone = errors.New("load done")
 // fetch pulls messages until the dump is finished and every message is
 // acknowledged, then returns errLoadDone. It puts fragmented messages
 // together (frags), holding one at most.
+//
+// It reads through one continuous pull subscription (Messages), not a
+// Fetch per batch: a Fetch's inbox is unsubscribed once its wait is over,
+// and on a loaded server a pull request answered after that delivered
+// messages to nobody, which then sat unacknowledged until AckWait (ten
+// minutes) before they were delivered again. The subscription's inbox
+// lives as long as the loader, so a late delivery still arrives.
 func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out chan<- snapMsg) error {
+	it, err := cons.Messages(njs.PullMaxMessages(pool))
+	if err != nil {
+		return fmt.Errorf("fetch dumped chunks: %w", err)
+	}
+	defer it.Stop()
 	lastReport := time.Now()
 	f := &fragments{log: ld.l.env.Log}
 	for {
+		if time.Since(lastReport) > time.Second {
+			ld.report(ctx)
+			lastReport = time.Now()
+		}
 		wait := loadFetchWait
 		if ld.dumpFinished() {
 			wait = loadDrainWait
 		}
-		batch, err := cons.Fetch(pool, njs.FetchMaxWait(wait))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("fetch dumped chunks: %w", err)
-		}
-		n := 0
-		for m := range jetstream.Messages(ctx, batch) {
-			n++
+		m, err := it.Next(njs.NextMaxWait(wait))
+		if err == nil {
 			sm, ok, err := f.add(ctx, m)
 			if err != nil {
 				return err
@@ -378,16 +387,13 @@ func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out c
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, njs.ErrNoMessages) && ctx.Err() == nil {
-			return fmt.Errorf("fetch dumped chunks: %w", err)
-		}
-		if time.Since(lastReport) > time.Second {
-			ld.report(ctx)
-			lastReport = time.Now()
-		}
-		if n > 0 {
 			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("fetch dumped chunks: %w", err)
 		}
 		done, onlyHeld, err := ld.drained(ctx, cons, len(f.held))
 		if onlyHeld {
