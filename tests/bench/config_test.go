@@ -65,7 +65,13 @@ type config struct {
 	// in every round (contender "dmnode B"), for an interleaved A/B of two
 	// builds on a noisy machine.
 	BinB string `json:"bin_b,omitempty"`
+	// LoaderB is the loader settings of contender "dmnode B" instead of
+	// Loader (BENCH_LOADER_B): an A/B of a task option.
+	LoaderB string `json:"loader_b,omitempty"`
 }
+
+// hasB reports whether contender "dmnode B" runs.
+func (c config) hasB() bool { return c.BinB != "" || c.LoaderB != "" }
 
 // fullContenders are the full copy's contenders, in the order they run.
 var fullContenders = []string{"dmnode", "tuned", "mydumper", "ceiling"}
@@ -85,6 +91,7 @@ BENCH_CONTENDERS=dmnode,tuned,mydumper,ceiling  full copy contenders (default al
 BENCH_DMNODE_CREATES=1  dmnode creates the merged target table (default: created first)
 BENCH_LOADER="k: v;k2: v2"  extra keys of dmnode's loader config in the full copy
 BENCH_BIN_B=PATH     a second dmnode build, copied after dmnode in every full-copy round (A/B)
+BENCH_LOADER_B="k: v"  BENCH_LOADER of that second copy instead (A/B of an option; the same build unless BENCH_BIN_B)
 BENCH_VERBOSE=1      dmnode logs at info level, printed after every run
 BENCH_PPROF=DIR      a 4 s CPU profile of dmnode from each full-copy submit, written to DIR/<task>.pprof`
 
@@ -169,6 +176,7 @@ func loadConfig() (config, error) {
 	c.DmnodeCreates = os.Getenv("BENCH_DMNODE_CREATES") == "1"
 	c.Loader = os.Getenv("BENCH_LOADER")
 	c.BinB = os.Getenv("BENCH_BIN_B")
+	c.LoaderB = os.Getenv("BENCH_LOADER_B")
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%s\n\n%s", strings.Join(errs, "\n"), envHelp)
 	}

@@ -69,7 +69,7 @@ func (e *env) resetMerged(t testing.TB, db *sql.DB, schema string, tables ...str
 // into c_source. Tuned, it sets the dump threads, chunk rows and load
 // pool-size to the peers' settings; otherwise it sets none, as most users'
 // files do, and dmnode runs with its defaults.
-func (e *env) fullTaskYAML(name string, n int, tuned bool) string {
+func (e *env) fullTaskYAML(name string, n int, tuned bool, loader string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: %s\ntask-mode: full\nis-sharding: true\ntarget-database:\n  host: 127.0.0.1\n  port: %d\n  user: root\n  password: \"\"\nmysql-instances:\n",
 		name, e.target.Port)
@@ -78,7 +78,7 @@ func (e *env) fullTaskYAML(name string, n int, tuned bool) string {
 		if tuned {
 			b.WriteString("    mydumper-config-name: dump\n")
 		}
-		if tuned || e.cfg.Loader != "" {
+		if tuned || loader != "" {
 			b.WriteString("    loader-config-name: load\n")
 		}
 	}
@@ -100,12 +100,12 @@ routes:
 	if tuned {
 		fmt.Fprintf(&b, "mydumpers:\n  dump:\n    threads: %d\n    rows: %d\n", e.cfg.Threads, e.cfg.ChunkRows)
 	}
-	if tuned || e.cfg.Loader != "" {
+	if tuned || loader != "" {
 		b.WriteString("loaders:\n  load:\n")
 		if tuned {
 			fmt.Fprintf(&b, "    pool-size: %d\n", e.cfg.Threads)
 		}
-		for _, kv := range strings.Split(e.cfg.Loader, ";") {
+		for _, kv := range strings.Split(loader, ";") {
 			if kv = strings.TrimSpace(kv); kv != "" {
 				fmt.Fprintf(&b, "    %s\n", kv)
 			}
@@ -117,11 +117,12 @@ routes:
 // dmnodeFull copies the first n sources with a fresh `dmnode dev` and a
 // full-mode task (fullTaskYAML), from submit until every source is done.
 func (e *env) dmnodeFull(t *testing.T, n int, name string, tuned bool) copyStats {
-	return e.dmnodeFullWith(t, e.bin, n, name, tuned)
+	return e.dmnodeFullWith(t, e.bin, e.cfg.Loader, n, name, tuned)
 }
 
-// dmnodeFullWith is dmnodeFull with the dmnode binary bin.
-func (e *env) dmnodeFullWith(t *testing.T, bin string, n int, name string, tuned bool) copyStats {
+// dmnodeFullWith is dmnodeFull with the dmnode binary bin and the loader
+// settings loader.
+func (e *env) dmnodeFullWith(t *testing.T, bin, loader string, n int, name string, tuned bool) copyStats {
 	if e.cfg.DmnodeCreates {
 		e.resetMerged(t, e.tgtDB, fullDB)
 	} else {
@@ -129,7 +130,7 @@ func (e *env) dmnodeFullWith(t *testing.T, bin string, n int, name string, tuned
 	}
 	d := startDev(t, bin)
 	d.cli(t, append([]string{"source", "add"}, e.srcYAML[:n]...)...)
-	task := writeFile(t, t.TempDir(), "task.yaml", e.fullTaskYAML(name, n, tuned))
+	task := writeFile(t, t.TempDir(), "task.yaml", e.fullTaskYAML(name, n, tuned, loader))
 	_, cpu0, err := procStats(d.proc.Pid())
 	if err != nil {
 		t.Fatal(err)
@@ -330,10 +331,17 @@ func (e *env) runFull(t *testing.T) []copyStats {
 				dm = append(dm, s)
 			})
 		}
-		if e.cfg.BinB != "" {
+		if e.cfg.hasB() {
 			t.Run(fmt.Sprintf("dmnode-b/%d", r+1), func(t *testing.T) {
-				s := e.dmnodeFullWith(t, e.cfg.BinB, 3, fmt.Sprintf("full-b-%d", r+1), false)
-				t.Logf("dmnode B (%s), the task's defaults: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", e.cfg.BinB, s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
+				bin, loader := e.bin, e.cfg.Loader
+				if e.cfg.BinB != "" {
+					bin = e.cfg.BinB
+				}
+				if e.cfg.LoaderB != "" {
+					loader = e.cfg.LoaderB
+				}
+				s := e.dmnodeFullWith(t, bin, loader, 3, fmt.Sprintf("full-b-%d", r+1), false)
+				t.Logf("dmnode B (%s, loader %q), the task's defaults: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", bin, loader, s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
 				dmB = append(dmB, s)
 			})
 		}
@@ -369,7 +377,7 @@ func (e *env) runFull(t *testing.T) []copyStats {
 		e.addCopy("full", "dmnode", dm, true).Note = "the task file sets no threads, rows or pool-size: dmnode's defaults, connections adaptive"
 	}
 	if len(dmB) > 0 {
-		e.addCopy("full", "dmnode B", dmB, true).Note = "BENCH_BIN_B=" + e.cfg.BinB + ", the task's defaults"
+		e.addCopy("full", "dmnode B", dmB, true).Note = fmt.Sprintf("BENCH_BIN_B=%q BENCH_LOADER_B=%q, otherwise the task's defaults", e.cfg.BinB, e.cfg.LoaderB)
 	}
 	if len(tuned) > 0 {
 		e.addCopy("full", "dmnode tuned", tuned, true).Note =
