@@ -227,7 +227,7 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 	// Fetched messages wait here for a free worker; when it is full the
 	// fetcher waits. The consumer's MaxAckPending (loadMaxAckPending)
 	// bounds what is fetched, in a worker, or waiting for its ack.
-	msgs := make(chan snapMsg, pool)
+	msgs := make(chan snapMsg, loadQueued)
 	// Committed messages wait here for their acknowledgement, so a worker
 	// goes on to the next message without waiting for the server to
 	// confirm one (a confirmed ack costs a stream write, and an fsync with
@@ -286,11 +286,19 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 // work loads messages until msgs is closed and hands each to the acker.
 // A worker loads only while the gate admits it: the adaptive limit decides
 // how many of the pool's connections are in use.
+//
+// A worker passes the gate before it takes a message, so that only the
+// workers the limit admits hold one: the others hold no rows.
 func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- loaded) error {
 	waitFrom := time.Now()
-	for m := range msgs {
+	for {
 		if err := ld.gate.Acquire(ctx); err != nil {
 			return err
+		}
+		m, ok := <-msgs
+		if !ok {
+			ld.gate.Release()
+			return nil
 		}
 		ld.idleNs.Add(int64(time.Since(waitFrom)))
 		began := time.Now()
@@ -309,7 +317,6 @@ func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- lo
 		}
 		waitFrom = time.Now()
 	}
-	return nil
 }
 
 // ack acknowledges a committed message, confirmed by the server so that
@@ -340,6 +347,13 @@ func (ld *loadRun) firstLoadedAfter() time.Duration {
 	return time.Unix(0, f).Sub(ld.started)
 }
 
+// What the loader holds besides the messages in its workers: loadQueued
+// put together and waiting for a worker, and loadPrefetch(pool) received
+// and not yet read. A message is up to 1 MiB.
+const loadQueued = 2
+
+func loadPrefetch(pool int) int { return min(max(pool/2, 2), 8) }
+
 // loadMaxAckPending is the loader consumer's MaxAckPending: messages in a
 // worker, waiting for one, or waiting for their acknowledgement.
 func loadMaxAckPending(pool int) int { return 4 * pool }
@@ -357,7 +371,7 @@ var errLoadDone = errors.New("load done")
 // minutes) before they were delivered again. The subscription's inbox
 // lives as long as the loader, so a late delivery still arrives.
 func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out chan<- snapMsg) error {
-	it, err := cons.Messages(njs.PullMaxMessages(pool))
+	it, err := cons.Messages(njs.PullMaxMessages(loadPrefetch(pool)))
 	if err != nil {
 		return fmt.Errorf("fetch dumped chunks: %w", err)
 	}
