@@ -206,6 +206,9 @@ const (
 	// is noticed promptly.
 	loadFetchWait = 500 * time.Millisecond
 	loadDrainWait = 20 * time.Millisecond
+	// loadAckWait bounds the wait for the server to confirm an
+	// acknowledgement.
+	loadAckWait = time.Minute
 )
 
 // snapMsg is one message of the snapshot stream: one stream message, or
@@ -322,6 +325,11 @@ func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- lo
 // ack acknowledges a committed message, confirmed by the server so that
 // the drain check counts it, and records its rows.
 func (ld *loadRun) ack(ctx context.Context, a loaded) error {
+	// The client's default wait for a confirmation (5 s) is short for a
+	// server that fsyncs every write on a loaded host: an ack that timed
+	// out restarted the loader.
+	ctx, cancel := context.WithTimeout(ctx, loadAckWait)
+	defer cancel()
 	for _, m := range a.m.ms {
 		if err := m.DoubleAck(ctx); err != nil {
 			return fmt.Errorf("acknowledge dumped rows: %w", err)
