@@ -124,7 +124,15 @@ func (d *Dumper) Run(ctx context.Context) error {
 	if err := d.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: d.task, Src: d.source, Stage: catalog.StageDump}); err != nil {
 		return fmt.Errorf("record dump done: %w", err)
 	}
-	d.env.Log.Info("dump finished", "tables", len(w.tables), "chunks", w.chunksDone.Load())
+	first := time.Duration(0)
+	if f := w.firstPublished.Load(); f > 0 {
+		first = time.Unix(0, f).Sub(start)
+	}
+	d.env.Log.Info("dump finished", "tables", len(w.tables), "chunks", w.chunksDone.Load(), "messages", w.published.Load(),
+		"took", time.Since(start).Round(time.Millisecond), "first_message_after", first.Round(time.Millisecond),
+		"readers", len(snap.conns), "reading", time.Duration(w.readNs.Load()).Round(time.Millisecond),
+		"publishing", time.Duration(w.publishNs.Load()).Round(time.Millisecond),
+		"recording", time.Duration(w.recordNs.Load()).Round(time.Millisecond))
 	return nil
 }
 
@@ -433,6 +441,13 @@ type dumpWriter struct {
 	// chunksDone counts the chunks this incarnation finished, for the
 	// progress reporter.
 	chunksDone atomic.Int64
+	// Where the readers' time went, summed over them, for the finish log:
+	// reading and encoding rows, publishing messages (each waits for the
+	// stream's acknowledgement), and recording chunks done; and when the
+	// first message was stored.
+	readNs, publishNs, recordNs atomic.Int64
+	published                   atomic.Int64
+	firstPublished              atomic.Int64 // unix ns
 }
 
 // dumpTableState is one table's checkpoint as this incarnation last
@@ -580,16 +595,32 @@ const dumpProgressEvery = 100 * time.Millisecond
 // Snapshot message sizes, by the encoding: a chunk's rows are published
 // once they reach dumpMsgBytes, and a message never exceeds dumpMaxMsg
 // (the stream's 1 MiB max payload, less room for headers). Every message
-// costs an fsync of the stream and one of the loader's acknowledgement, so
-// fewer, larger ones cost less CPU, up to a point: on the 2-core bench
-// host 256 KiB loaded ~13% slower than 512 KiB, and 896 KiB no faster
-// (larger messages also make the end of a load coarser).
+// costs an fsync of the stream (SyncAlways) and one of the loader's
+// acknowledgement, and the stream stores one message at a time, so the
+// dump's time goes mostly to that: on the 2-core bench host under load a
+// reader spent 80 % of its time publishing, and 960 KiB messages instead
+// of 512 KiB halved the dump's time (3 x 100k rows; 256 KiB had loaded
+// ~13 % slower than 512 KiB on a quiet host).
 const (
-	dumpMsgBytes = 512 << 10
 	dumpMaxMsg   = 1<<20 - 4096
+	dumpMsgBytes = dumpMaxMsg - 64<<10
 )
 
+// dumpPublishWait bounds the wait for the stream to store a message. (A
+// reader that published without waiting, up to two messages ahead, made
+// the dump slower, not faster: 3 of 3 interleaved runs on the bench host.)
+const dumpPublishWait = time.Minute
+
 func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef) error {
+	began := time.Now()
+	var publishing time.Duration // this chunk's
+	defer func() { w.readNs.Add(int64(time.Since(began) - publishing)) }()
+	publish := func(data []byte, rows int) error {
+		p := time.Now()
+		err := w.publish(ctx, ref.table.Schema, data, rows)
+		publishing += time.Since(p)
+		return err
+	}
 	t := ref.table.Schema
 	q, args := chunkQuery(ref.table, ref.table.Chunk(ref.n), w.where)
 	rows, err := conn.QueryContext(ctx, q, args...)
@@ -642,7 +673,7 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 		}
 		if msgRows > 0 {
 			buf = enc.Message(buf[:0], part, false, over)
-			if err := w.publish(ctx, t, buf, msgRows); err != nil {
+			if err := publish(buf, msgRows); err != nil {
 				return err
 			}
 			enc.Reset(over)
@@ -652,7 +683,7 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 			// One row larger than a message: a message of its own, which
 			// publish sends as fragments.
 			buf = enc.Message(buf[:0], part, false, false)
-			if err := w.publish(ctx, t, buf, 1); err != nil {
+			if err := publish(buf, 1); err != nil {
 				return err
 			}
 			enc.Reset(false)
@@ -665,9 +696,14 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read %s.%s: %w", t.Schema, t.Name, err)
 	}
-	if err := w.publish(ctx, t, enc.Message(buf[:0], part, true, false), enc.Rows()); err != nil {
+	if err := publish(enc.Message(buf[:0], part, true, false), enc.Rows()); err != nil {
 		return err
 	}
+	recording := time.Now()
+	defer func() {
+		publishing += time.Since(recording) // not reading either
+		w.recordNs.Add(int64(time.Since(recording)))
+	}()
 	return w.chunkDone(ctx, ref, n)
 }
 
@@ -721,11 +757,22 @@ func (w *dumpWriter) publish(ctx context.Context, t *schema.Table, data []byte, 
 		w.pubMu.Lock()
 		defer w.pubMu.Unlock()
 	}
+	// The client's default wait for the stream's confirmation (5 s) is
+	// short for a server that fsyncs every message on a loaded host: a
+	// publish that timed out restarted the dump and published its chunk
+	// again.
+	ctx, cancel := context.WithTimeout(ctx, dumpPublishWait)
+	defer cancel()
+	began := time.Now()
 	for _, f := range frags {
 		if _, err := w.d.env.Store.JS.PublishMsg(ctx, &nats.Msg{Subject: w.subject, Data: f}); err != nil {
 			return fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err)
 		}
 	}
+	now := time.Now()
+	w.publishNs.Add(int64(now.Sub(began)))
+	w.published.Add(1)
+	w.firstPublished.CompareAndSwap(0, now.UnixNano())
 	m := w.d.env.metrics()
 	m.Rows(PhaseDump, dmnode.Insert.String(), int64(rows))
 	m.Bytes(PhaseDump, int64(len(data)))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -48,9 +49,13 @@ type LoadProgress struct {
 	Rate float64 `json:"rate"`
 	// Connections is how many target connections the loader uses now,
 	// as its adaptive limit chose, and ConnectionsWhy says why.
-	Connections    int       `json:"connections,omitempty"`
-	ConnectionsWhy string    `json:"connections_why,omitempty"`
-	Updated        time.Time `json:"updated"`
+	Connections    int    `json:"connections,omitempty"`
+	ConnectionsWhy string `json:"connections_why,omitempty"`
+	// Loaded is set once every row of the source is committed, before
+	// the secondary indexes left for after the load are added
+	// (loadindex.go).
+	Loaded  bool      `json:"loaded,omitempty"`
+	Updated time.Time `json:"updated"`
 }
 
 // Statement size of the loader's multi-row INSERTs, by the estimate of
@@ -123,6 +128,9 @@ func (l *Loader) Run(ctx context.Context) error {
 		stmtBytes: te.inst.Load.StatementSize}
 	// A task's statement-size asks for INSERT statements of that size.
 	ld.loadData.Store(ld.stmtBytes == 0)
+	if te.inst.Load.AddIndexAfterLoad {
+		ld.tables.deferIndexes = ld.deferIndexes
+	}
 	ld.adapt(te.task.Name, te.task.TargetDatabase, pool)
 	defer ld.budget.Release(l.source)
 	return ld.run(ctx, cons, pool)
@@ -162,12 +170,32 @@ type loadRun struct {
 	rows   int64 // atomic
 	// loadData is set while the target accepts LOAD DATA LOCAL.
 	loadData atomic.Bool
+	// loaded is set once every row is committed (LoadProgress.Loaded).
+	loaded atomic.Bool
 	// stmtBytes bounds the INSERT statements: the task's statement-size,
 	// or 0 for loadStmtBytes.
 	stmtBytes int
 	// Time the workers spent, summed over them, for the finish log: in
 	// target transactions, preparing statements, and waiting for work.
 	execNs, buildNs, idleNs atomic.Int64
+	// For the finish log: when the first message was committed, and the
+	// adaptive limit's changes ("3@1.2s": 3 connections from 1.2 s on).
+	started     time.Time
+	firstLoaded atomic.Int64 // unix ns
+	trajMu      sync.Mutex
+	traj        []string
+	lastLimit   int
+}
+
+// track records the limit in force after a message, for the finish log.
+func (ld *loadRun) track(limit int) {
+	ld.trajMu.Lock()
+	defer ld.trajMu.Unlock()
+	if limit == ld.lastLimit || len(ld.traj) > 64 {
+		return
+	}
+	ld.lastLimit = limit
+	ld.traj = append(ld.traj, fmt.Sprintf("%d@%.1fs", limit, time.Since(ld.started).Seconds()))
 }
 
 // Loader buffers. Every message held is at most 1 MiB (the stream's max
@@ -178,6 +206,9 @@ const (
 	// is noticed promptly.
 	loadFetchWait = 500 * time.Millisecond
 	loadDrainWait = 20 * time.Millisecond
+	// loadAckWait bounds the wait for the server to confirm an
+	// acknowledgement.
+	loadAckWait = time.Minute
 )
 
 // snapMsg is one message of the snapshot stream: one stream message, or
@@ -195,10 +226,11 @@ type loaded struct {
 }
 
 func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
+	ld.started = time.Now()
 	// Fetched messages wait here for a free worker; when it is full the
 	// fetcher waits. The consumer's MaxAckPending (loadMaxAckPending)
 	// bounds what is fetched, in a worker, or waiting for its ack.
-	msgs := make(chan snapMsg, pool)
+	msgs := make(chan snapMsg, loadQueued)
 	// Committed messages wait here for their acknowledgement, so a worker
 	// goes on to the next message without waiting for the server to
 	// confirm one (a confirmed ack costs a stream write, and an fsync with
@@ -231,17 +263,21 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 		}
 		return nil
 	})
-	start := time.Now()
+	start := ld.started
 	err := g.Wait()
 	ld.report(context.WithoutCancel(ctx))
 	if errors.Is(err, errLoadDone) {
+		if err := ld.finishIndexes(ctx); err != nil {
+			return err
+		}
 		if err := ld.l.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: ld.l.task, Src: ld.l.source, Stage: catalog.StageLoad}); err != nil {
 			return fmt.Errorf("record load done: %w", err)
 		}
 		ld.l.env.Log.Info("load finished", "rows", atomic.LoadInt64(&ld.rows), "took", time.Since(start).Round(time.Millisecond),
 			"workers", pool, "in_target", time.Duration(ld.execNs.Load()).Round(time.Millisecond),
 			"preparing", time.Duration(ld.buildNs.Load()).Round(time.Millisecond),
-			"waiting", time.Duration(ld.idleNs.Load()).Round(time.Millisecond))
+			"waiting", time.Duration(ld.idleNs.Load()).Round(time.Millisecond),
+			"first_loaded_after", ld.firstLoadedAfter().Round(time.Millisecond), "limit", strings.Join(ld.traj, " "))
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -253,11 +289,19 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 // work loads messages until msgs is closed and hands each to the acker.
 // A worker loads only while the gate admits it: the adaptive limit decides
 // how many of the pool's connections are in use.
+//
+// A worker passes the gate before it takes a message, so that only the
+// workers the limit admits hold one: the others hold no rows.
 func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- loaded) error {
 	waitFrom := time.Now()
-	for m := range msgs {
+	for {
 		if err := ld.gate.Acquire(ctx); err != nil {
 			return err
+		}
+		m, ok := <-msgs
+		if !ok {
+			ld.gate.Release()
+			return nil
 		}
 		ld.idleNs.Add(int64(time.Since(waitFrom)))
 		began := time.Now()
@@ -266,7 +310,9 @@ func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- lo
 		if err != nil {
 			return err
 		}
-		ld.limit.Done(time.Now(), int64(n), time.Since(began))
+		now := time.Now()
+		ld.track(ld.limit.Done(now, int64(n), now.Sub(began)))
+		ld.firstLoaded.CompareAndSwap(0, now.UnixNano())
 		select {
 		case acks <- loaded{m, n}:
 		case <-ctx.Done():
@@ -274,12 +320,16 @@ func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- lo
 		}
 		waitFrom = time.Now()
 	}
-	return nil
 }
 
 // ack acknowledges a committed message, confirmed by the server so that
 // the drain check counts it, and records its rows.
 func (ld *loadRun) ack(ctx context.Context, a loaded) error {
+	// The client's default wait for a confirmation (5 s) is short for a
+	// server that fsyncs every write on a loaded host: an ack that timed
+	// out restarted the loader.
+	ctx, cancel := context.WithTimeout(ctx, loadAckWait)
+	defer cancel()
 	for _, m := range a.m.ms {
 		if err := m.DoubleAck(ctx); err != nil {
 			return fmt.Errorf("acknowledge dumped rows: %w", err)
@@ -295,6 +345,23 @@ func (ld *loadRun) ack(ctx context.Context, a loaded) error {
 	return nil
 }
 
+// firstLoadedAfter is how long after the start the first message was
+// committed.
+func (ld *loadRun) firstLoadedAfter() time.Duration {
+	f := ld.firstLoaded.Load()
+	if f == 0 {
+		return 0
+	}
+	return time.Unix(0, f).Sub(ld.started)
+}
+
+// What the loader holds besides the messages in its workers: loadQueued
+// put together and waiting for a worker, and loadPrefetch(pool) received
+// and not yet read. A message is up to 1 MiB.
+const loadQueued = 2
+
+func loadPrefetch(pool int) int { return min(max(pool/2, 2), 8) }
+
 // loadMaxAckPending is the loader consumer's MaxAckPending: messages in a
 // worker, waiting for one, or waiting for their acknowledgement.
 func loadMaxAckPending(pool int) int { return 4 * pool }
@@ -304,24 +371,32 @@ var errLoadDone = errors.New("load done")
 // fetch pulls messages until the dump is finished and every message is
 // acknowledged, then returns errLoadDone. It puts fragmented messages
 // together (frags), holding one at most.
+//
+// It reads through one continuous pull subscription (Messages), not a
+// Fetch per batch: a Fetch's inbox is unsubscribed once its wait is over,
+// and on a loaded server a pull request answered after that delivered
+// messages to nobody, which then sat unacknowledged until AckWait (ten
+// minutes) before they were delivered again. The subscription's inbox
+// lives as long as the loader, so a late delivery still arrives.
 func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out chan<- snapMsg) error {
+	it, err := cons.Messages(njs.PullMaxMessages(loadPrefetch(pool)))
+	if err != nil {
+		return fmt.Errorf("fetch dumped chunks: %w", err)
+	}
+	defer it.Stop()
 	lastReport := time.Now()
 	f := &fragments{log: ld.l.env.Log}
 	for {
+		if time.Since(lastReport) > time.Second {
+			ld.report(ctx)
+			lastReport = time.Now()
+		}
 		wait := loadFetchWait
 		if ld.dumpFinished() {
 			wait = loadDrainWait
 		}
-		batch, err := cons.Fetch(pool, njs.FetchMaxWait(wait))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("fetch dumped chunks: %w", err)
-		}
-		n := 0
-		for m := range jetstream.Messages(ctx, batch) {
-			n++
+		m, err := it.Next(njs.NextMaxWait(wait))
+		if err == nil {
 			sm, ok, err := f.add(ctx, m)
 			if err != nil {
 				return err
@@ -334,16 +409,13 @@ func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out c
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, njs.ErrNoMessages) && ctx.Err() == nil {
-			return fmt.Errorf("fetch dumped chunks: %w", err)
-		}
-		if time.Since(lastReport) > time.Second {
-			ld.report(ctx)
-			lastReport = time.Now()
-		}
-		if n > 0 {
 			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("fetch dumped chunks: %w", err)
 		}
 		done, onlyHeld, err := ld.drained(ctx, cons, len(f.held))
 		if onlyHeld {
@@ -598,11 +670,16 @@ func isDuplicateKey(err error) bool {
 }
 
 func (ld *loadRun) report(ctx context.Context) {
-	now := time.Now()
-	rows := atomic.LoadInt64(&ld.rows)
-	p := LoadProgress{RowsLoaded: rows, Rate: ld.rate.sample(rows, now), Updated: now.UTC()}
-	p.Connections, p.ConnectionsWhy = ld.connections()
-	if err := ld.l.env.Store.Put(ctx, loadProgKey(ld.l.task, ld.l.source), p); err != nil && ctx.Err() == nil {
+	if err := ld.putProgress(ctx); err != nil && ctx.Err() == nil {
 		ld.l.env.Log.Debug("report load progress", "err", err)
 	}
+}
+
+// putProgress writes the loader's progress.
+func (ld *loadRun) putProgress(ctx context.Context) error {
+	now := time.Now()
+	rows := atomic.LoadInt64(&ld.rows)
+	p := LoadProgress{RowsLoaded: rows, Rate: ld.rate.sample(rows, now), Loaded: ld.loaded.Load(), Updated: now.UTC()}
+	p.Connections, p.ConnectionsWhy = ld.connections()
+	return ld.l.env.Store.Put(ctx, loadProgKey(ld.l.task, ld.l.source), p)
 }

@@ -58,6 +58,9 @@ func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConf
 		if err := store.DeletePrefix(ctx, dumpTablesPrefix(name, src)); err != nil {
 			return err
 		}
+		if err := store.DeletePrefix(ctx, loadIndexPrefix(name, src)); err != nil {
+			return err
+		}
 	}
 	if err := store.JS.DeleteStream(ctx, jetstream.SnapshotStream(name)); err != nil && !errors.Is(err, njs.ErrStreamNotFound) {
 		return fmt.Errorf("delete snapshot stream of task %s: %w", name, err)

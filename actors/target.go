@@ -126,6 +126,11 @@ type targetTables struct {
 	// dialect adapts the CREATE TABLE statements to the target.
 	dialect targetDialect
 	logger  *slog.Logger
+	// deferIndexes, when set, is given the CREATE TABLE of a table about
+	// to be created and returns the statement to run instead: the
+	// loader's, with add-index-after-load, records the table's secondary
+	// indexes and leaves them out (loadindex.go).
+	deferIndexes func(ctx context.Context, schemaName, table, create string) (string, error)
 }
 
 func newTargetTables(db *sql.DB, r *rules.Rules, log *slog.Logger) *targetTables {
@@ -227,6 +232,11 @@ func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstrea
 			tt.mu.Lock()
 			tt.schemas[p.TargetSchema] = true
 			tt.mu.Unlock()
+		}
+		if tt.deferIndexes != nil {
+			if create, err = tt.deferIndexes(ctx, p.TargetSchema, p.TargetTable, create); err != nil {
+				return nil, err
+			}
 		}
 		run, err := tt.dialect.adapt(ctx, tt.db, tt.logger, create)
 		if err != nil {

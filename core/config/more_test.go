@@ -133,7 +133,7 @@ func TestEffectiveSettings(t *testing.T) {
 		"    syncer-config-name: s",
 		"    syncer-thread: 5",
 		"mydumpers: {m: {threads: 7, rows: 1000, where: \"id > 0\"}}",
-		"loaders: {l: {pool-size: 9}}",
+		"loaders: {l: {pool-size: 9, add-index-after-load: true}}",
 		"syncers: {s: {worker-count: 11, batch: 13, safe-mode: true}}",
 		"",
 	}, "\n"))))
@@ -148,17 +148,17 @@ func TestEffectiveSettings(t *testing.T) {
 	want := []settings{
 		{ // DM's defaults
 			DumpSettings{Threads: DefaultDumpThreads, ChunkRows: DefaultChunkRows},
-			LoadSettings{PoolSize: DefaultPoolSize},
+			LoadSettings{PoolSize: DefaultPoolSize, AddIndexAfterLoad: DefaultAddIndexAfterLoad},
 			SyncSettings{WorkerCount: DefaultWorkerCount},
 		},
 		{ // named configs
 			DumpSettings{Threads: 7, ChunkRows: 1000, Where: "id > 0"},
-			LoadSettings{PoolSize: 9},
+			LoadSettings{PoolSize: 9, AddIndexAfterLoad: true},
 			SyncSettings{WorkerCount: 11, Batch: 13, SafeMode: true},
 		},
 		{ // named configs with *-thread overrides
 			DumpSettings{Threads: 2, ChunkRows: 1000, Where: "id > 0"},
-			LoadSettings{PoolSize: 3},
+			LoadSettings{PoolSize: 3, AddIndexAfterLoad: true},
 			SyncSettings{WorkerCount: 5, Batch: 13, SafeMode: true},
 		},
 	}

@@ -185,6 +185,7 @@ var mydumperSpec = mapSpec(map[string]*field{
 
 var loaderSpec = mapSpec(map[string]*field{
 	"pool-size":             key(intSpec),
+	"add-index-after-load":  key(boolSpec),
 	"dir":                   ignored(stringSpec, whyNoDumpFiles),
 	"sorting-dir-physical":  dropped(stringSpec, whyPhysical),
 	"import-mode":           key(stringSpec),

@@ -198,6 +198,10 @@ type LoaderConfig struct {
 	ImportMode         string `yaml:"import-mode"`
 	OnDuplicateLogical string `yaml:"on-duplicate-logical"`
 	OnDuplicate        string `yaml:"on-duplicate"`
+	// AddIndexAfterLoad (dmnode's own key; DM has none): create the target
+	// tables the load creates without their plain secondary indexes and
+	// add them, one ALTER TABLE per table, once the rows are loaded.
+	AddIndexAfterLoad *bool `yaml:"add-index-after-load"`
 }
 
 // SyncerConfig is DM's binlog replication unit configuration.
@@ -254,6 +258,10 @@ type LoadSettings struct {
 	// files; at least one row goes into each. 0 leaves the loader's own
 	// sizing.
 	StatementSize int
+	// AddIndexAfterLoad creates the tables the load creates without their
+	// plain secondary indexes and adds them after the rows
+	// (loaders.*.add-index-after-load; default DefaultAddIndexAfterLoad).
+	AddIndexAfterLoad bool
 }
 
 // SyncSettings are the effective sync settings of one instance.

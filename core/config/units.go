@@ -16,6 +16,8 @@ const (
 	DefaultChunkRows   = 200000 // mydumpers.*.rows
 	DefaultPoolSize    = 16     // loaders.*.pool-size
 	DefaultWorkerCount = 16     // syncers.*.worker-count
+	// DefaultAddIndexAfterLoad is loaders.*.add-index-after-load's default.
+	DefaultAddIndexAfterLoad = false
 )
 
 // checkUnitConfigs checks the named and the inline unit configurations.
@@ -302,9 +304,12 @@ func dumpSettings(c *MydumperConfig, threads int) DumpSettings {
 }
 
 func loadSettings(c *LoaderConfig, threads int) LoadSettings {
-	l := LoadSettings{PoolSize: DefaultPoolSize}
+	l := LoadSettings{PoolSize: DefaultPoolSize, AddIndexAfterLoad: DefaultAddIndexAfterLoad}
 	if c != nil {
 		l.PoolSize = orDefault(c.PoolSize, l.PoolSize)
+		if c.AddIndexAfterLoad != nil {
+			l.AddIndexAfterLoad = *c.AddIndexAfterLoad
+		}
 	}
 	l.PoolSize = orDefault(threads, l.PoolSize)
 	return l

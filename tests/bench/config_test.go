@@ -52,7 +52,29 @@ type config struct {
 	FailoverRate int `json:"failover_rate"`
 	// Heartbeat is the cluster nodes' --heartbeat-timeout.
 	Heartbeat time.Duration `json:"heartbeat_timeout_ns"`
+	// Contenders are the full copy's contenders that run (default all).
+	Contenders []string `json:"full_contenders"`
+	// DmnodeCreates leaves the merged table of dmnode's full copy for
+	// dmnode to create from the sources' schema instead of creating it
+	// first, as a user's target usually is.
+	DmnodeCreates bool `json:"dmnode_creates_table,omitempty"`
+	// Loader is extra loader settings for dmnode's full copy task, as
+	// "key: value" lines under loaders (BENCH_LOADER).
+	Loader string `json:"loader,omitempty"`
+	// BinB is a second dmnode binary whose full copy runs after dmnode's
+	// in every round (contender "dmnode B"), for an interleaved A/B of two
+	// builds on a noisy machine.
+	BinB string `json:"bin_b,omitempty"`
+	// LoaderB is the loader settings of contender "dmnode B" instead of
+	// Loader (BENCH_LOADER_B): an A/B of a task option.
+	LoaderB string `json:"loader_b,omitempty"`
 }
+
+// hasB reports whether contender "dmnode B" runs.
+func (c config) hasB() bool { return c.BinB != "" || c.LoaderB != "" }
+
+// fullContenders are the full copy's contenders, in the order they run.
+var fullContenders = []string{"dmnode", "tuned", "mydumper", "ceiling"}
 
 const envHelp = `BENCH=full,fanin,incr,bigtxn,manytables,steady,failover  workloads (default all)
 BENCH_SCALE=1        multiplies rows and events (4 gives a >=1.2M-event backlog)
@@ -65,6 +87,11 @@ BENCH_WARMUP=1       one untimed full-copy round first (0: none)
 BENCH_THREADS=2      dump threads and target connections per source, every contender
 BENCH_STEADY=60s     steady write duration per rate; BENCH_STEADY_RATE=N fixes its rate (row events/s)
 BENCH_FAILOVER_RATE=1500  row events/s during failover; BENCH_HEARTBEAT=5s node heartbeat timeout
+BENCH_CONTENDERS=dmnode,tuned,mydumper,ceiling  full copy contenders (default all)
+BENCH_DMNODE_CREATES=1  dmnode creates the merged target table (default: created first)
+BENCH_LOADER="k: v;k2: v2"  extra keys of dmnode's loader config in the full copy
+BENCH_BIN_B=PATH     a second dmnode build, copied after dmnode in every full-copy round (A/B)
+BENCH_LOADER_B="k: v"  BENCH_LOADER of that second copy instead (A/B of an option; the same build unless BENCH_BIN_B)
 BENCH_VERBOSE=1      dmnode logs at info level, printed after every run
 BENCH_PPROF=DIR      a 4 s CPU profile of dmnode from each full-copy submit, written to DIR/<task>.pprof`
 
@@ -134,6 +161,22 @@ func loadConfig() (config, error) {
 	c.SteadyRate = num("BENCH_STEADY_RATE", 0)
 	c.FailoverRate = num("BENCH_FAILOVER_RATE", c.FailoverRate)
 	c.Heartbeat = dur("BENCH_HEARTBEAT", c.Heartbeat)
+	c.Contenders = fullContenders
+	if v := os.Getenv("BENCH_CONTENDERS"); v != "" {
+		c.Contenders = nil
+		for _, w := range strings.Split(v, ",") {
+			w = strings.TrimSpace(w)
+			if !slices.Contains(fullContenders, w) {
+				errs = append(errs, fmt.Sprintf("BENCH_CONTENDERS: unknown contender %q (have %s)", w, strings.Join(fullContenders, ",")))
+				continue
+			}
+			c.Contenders = append(c.Contenders, w)
+		}
+	}
+	c.DmnodeCreates = os.Getenv("BENCH_DMNODE_CREATES") == "1"
+	c.Loader = os.Getenv("BENCH_LOADER")
+	c.BinB = os.Getenv("BENCH_BIN_B")
+	c.LoaderB = os.Getenv("BENCH_LOADER_B")
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%s\n\n%s", strings.Join(errs, "\n"), envHelp)
 	}

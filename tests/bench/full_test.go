@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,14 +69,17 @@ func (e *env) resetMerged(t testing.TB, db *sql.DB, schema string, tables ...str
 // into c_source. Tuned, it sets the dump threads, chunk rows and load
 // pool-size to the peers' settings; otherwise it sets none, as most users'
 // files do, and dmnode runs with its defaults.
-func (e *env) fullTaskYAML(name string, n int, tuned bool) string {
+func (e *env) fullTaskYAML(name string, n int, tuned bool, loader string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: %s\ntask-mode: full\nis-sharding: true\ntarget-database:\n  host: 127.0.0.1\n  port: %d\n  user: root\n  password: \"\"\nmysql-instances:\n",
 		name, e.target.Port)
 	for i := range n {
 		fmt.Fprintf(&b, "  - source-id: %q\n    block-allow-list: bench\n    route-rules: [merge]\n", sourceID(i))
 		if tuned {
-			b.WriteString("    mydumper-config-name: dump\n    loader-config-name: load\n")
+			b.WriteString("    mydumper-config-name: dump\n")
+		}
+		if tuned || loader != "" {
+			b.WriteString("    loader-config-name: load\n")
 		}
 	}
 	fmt.Fprintf(&b, `block-allow-list:
@@ -94,8 +98,18 @@ routes:
       target-column: c_source
 `, fullDB)
 	if tuned {
-		fmt.Fprintf(&b, "mydumpers:\n  dump:\n    threads: %d\n    rows: %d\nloaders:\n  load:\n    pool-size: %d\n",
-			e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
+		fmt.Fprintf(&b, "mydumpers:\n  dump:\n    threads: %d\n    rows: %d\n", e.cfg.Threads, e.cfg.ChunkRows)
+	}
+	if tuned || loader != "" {
+		b.WriteString("loaders:\n  load:\n")
+		if tuned {
+			fmt.Fprintf(&b, "    pool-size: %d\n", e.cfg.Threads)
+		}
+		for _, kv := range strings.Split(loader, ";") {
+			if kv = strings.TrimSpace(kv); kv != "" {
+				fmt.Fprintf(&b, "    %s\n", kv)
+			}
+		}
 	}
 	return b.String()
 }
@@ -103,10 +117,20 @@ routes:
 // dmnodeFull copies the first n sources with a fresh `dmnode dev` and a
 // full-mode task (fullTaskYAML), from submit until every source is done.
 func (e *env) dmnodeFull(t *testing.T, n int, name string, tuned bool) copyStats {
-	e.resetMerged(t, e.tgtDB, fullDB, "sbtest1")
-	d := startDev(t, e.bin)
+	return e.dmnodeFullWith(t, e.bin, e.cfg.Loader, n, name, tuned)
+}
+
+// dmnodeFullWith is dmnodeFull with the dmnode binary bin and the loader
+// settings loader.
+func (e *env) dmnodeFullWith(t *testing.T, bin, loader string, n int, name string, tuned bool) copyStats {
+	if e.cfg.DmnodeCreates {
+		e.resetMerged(t, e.tgtDB, fullDB)
+	} else {
+		e.resetMerged(t, e.tgtDB, fullDB, "sbtest1")
+	}
+	d := startDev(t, bin)
 	d.cli(t, append([]string{"source", "add"}, e.srcYAML[:n]...)...)
-	task := writeFile(t, t.TempDir(), "task.yaml", e.fullTaskYAML(name, n, tuned))
+	task := writeFile(t, t.TempDir(), "task.yaml", e.fullTaskYAML(name, n, tuned, loader))
 	_, cpu0, err := procStats(d.proc.Pid())
 	if err != nil {
 		t.Fatal(err)
@@ -287,35 +311,61 @@ func (e *env) runFull(t *testing.T) []copyStats {
 		// sources' first runs pay for cold caches and file growth.
 		t.Run("warmup", func(t *testing.T) {
 			e.dmnodeFull(t, 3, "full-warmup", false)
-			e.mydumperFull(t)
-			e.insertCeiling(t)
+			if e.contends("mydumper") {
+				e.mydumperFull(t)
+			}
+			if e.contends("ceiling") {
+				e.insertCeiling(t)
+			}
 		})
 		if t.Failed() {
 			t.FailNow()
 		}
 	}
-	var dm, tuned, my, ceil []copyStats
+	var dm, dmB, tuned, my, ceil []copyStats
 	for r := range e.cfg.Runs {
-		t.Run(fmt.Sprintf("dmnode/%d", r+1), func(t *testing.T) {
-			s := e.dmnodeFull(t, 3, fmt.Sprintf("full-%d", r+1), false)
-			t.Logf("dmnode, the task's defaults: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
-			dm = append(dm, s)
-		})
-		t.Run(fmt.Sprintf("dmnode-tuned/%d", r+1), func(t *testing.T) {
-			s := e.dmnodeFull(t, 3, fmt.Sprintf("full-tuned-%d", r+1), true)
-			t.Logf("dmnode, the peers' threads: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
-			tuned = append(tuned, s)
-		})
-		t.Run(fmt.Sprintf("mydumper/%d", r+1), func(t *testing.T) {
-			s := e.mydumperFull(t)
-			t.Logf("mydumper+myloader: %.1fs, %.0f rows/s", s.wall, s.rowsPerSec())
-			my = append(my, s)
-		})
-		t.Run(fmt.Sprintf("ceiling/%d", r+1), func(t *testing.T) {
-			s := e.insertCeiling(t)
-			t.Logf("INSERT ceiling: %.1fs, %.0f rows/s", s.wall, s.rowsPerSec())
-			ceil = append(ceil, s)
-		})
+		if e.contends("dmnode") {
+			t.Run(fmt.Sprintf("dmnode/%d", r+1), func(t *testing.T) {
+				s := e.dmnodeFull(t, 3, fmt.Sprintf("full-%d", r+1), false)
+				t.Logf("dmnode, the task's defaults: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
+				dm = append(dm, s)
+			})
+		}
+		if e.cfg.hasB() {
+			t.Run(fmt.Sprintf("dmnode-b/%d", r+1), func(t *testing.T) {
+				bin, loader := e.bin, e.cfg.Loader
+				if e.cfg.BinB != "" {
+					bin = e.cfg.BinB
+				}
+				if e.cfg.LoaderB != "" {
+					loader = e.cfg.LoaderB
+				}
+				s := e.dmnodeFullWith(t, bin, loader, 3, fmt.Sprintf("full-b-%d", r+1), false)
+				t.Logf("dmnode B (%s, loader %q), the task's defaults: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", bin, loader, s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
+				dmB = append(dmB, s)
+			})
+		}
+		if e.contends("tuned") {
+			t.Run(fmt.Sprintf("dmnode-tuned/%d", r+1), func(t *testing.T) {
+				s := e.dmnodeFull(t, 3, fmt.Sprintf("full-tuned-%d", r+1), true)
+				t.Logf("dmnode, the peers' threads: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
+				tuned = append(tuned, s)
+			})
+		}
+		if e.contends("mydumper") {
+			t.Run(fmt.Sprintf("mydumper/%d", r+1), func(t *testing.T) {
+				s := e.mydumperFull(t)
+				t.Logf("mydumper+myloader: %.1fs, %.0f rows/s", s.wall, s.rowsPerSec())
+				my = append(my, s)
+			})
+		}
+		if e.contends("ceiling") {
+			t.Run(fmt.Sprintf("ceiling/%d", r+1), func(t *testing.T) {
+				s := e.insertCeiling(t)
+				t.Logf("INSERT ceiling: %.1fs, %.0f rows/s", s.wall, s.rowsPerSec())
+				ceil = append(ceil, s)
+			})
+		}
 		if t.Failed() {
 			t.FailNow()
 		}
@@ -323,16 +373,30 @@ func (e *env) runFull(t *testing.T) []copyStats {
 	for i := range e.sources {
 		execAll(t, e.tgtDB, "DROP DATABASE IF EXISTS "+mydumperDB(i))
 	}
-	e.addCopy("full", "dmnode", dm, true).Note = "the task file sets no threads, rows or pool-size: dmnode's defaults, connections adaptive"
-	e.addCopy("full", "dmnode tuned", tuned, true).Note =
-		fmt.Sprintf("threads %d, rows %d, pool-size %d per source: the peers' settings", e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
-	e.addCopy("full", "mydumper+myloader", my, false).Note =
-		fmt.Sprintf("mydumper %s -t %d -r %d, then myloader -t %d --enable-binlog, one process per source in parallel; each shard into its own database",
-			toolVersion("mydumper"), e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
-	e.addCopy("full", "INSERT ceiling", ceil, false).Note =
-		fmt.Sprintf("%d connections, %d rows per INSERT, statements built before timing", e.cfg.Threads*3, ceilingRowsPerStmt)
+	if len(dm) > 0 {
+		e.addCopy("full", "dmnode", dm, true).Note = "the task file sets no threads, rows or pool-size: dmnode's defaults, connections adaptive"
+	}
+	if len(dmB) > 0 {
+		e.addCopy("full", "dmnode B", dmB, true).Note = fmt.Sprintf("BENCH_BIN_B=%q BENCH_LOADER_B=%q, otherwise the task's defaults", e.cfg.BinB, e.cfg.LoaderB)
+	}
+	if len(tuned) > 0 {
+		e.addCopy("full", "dmnode tuned", tuned, true).Note =
+			fmt.Sprintf("threads %d, rows %d, pool-size %d per source: the peers' settings", e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
+	}
+	if len(my) > 0 {
+		e.addCopy("full", "mydumper+myloader", my, false).Note =
+			fmt.Sprintf("mydumper %s -t %d -r %d, then myloader -t %d --enable-binlog, one process per source in parallel; each shard into its own database",
+				toolVersion("mydumper"), e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
+	}
+	if len(ceil) > 0 {
+		e.addCopy("full", "INSERT ceiling", ceil, false).Note =
+			fmt.Sprintf("%d connections, %d rows per INSERT, statements built before timing", e.cfg.Threads*3, ceilingRowsPerStmt)
+	}
 	return dm
 }
+
+// contends reports whether a full copy contender runs (BENCH_CONTENDERS).
+func (e *env) contends(c string) bool { return slices.Contains(e.cfg.Contenders, c) }
 
 // addCopy records a contender's copy figures; it returns the rows/s result.
 func (e *env) addCopy(workload, contender string, runs []copyStats, withProc bool) *result {
