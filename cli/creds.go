@@ -10,6 +10,21 @@ import (
 // CredsCmd groups the credentials commands.
 type CredsCmd struct {
 	Generate CredsGenerateCmd `cmd:"" help:"Write a new cluster credentials bundle (cluster.auth) and the admin and viewer nkeys to a directory."`
+	Token    CredsTokenCmd    `cmd:"" help:"Print the HTTP API's bearer token of the role whose nkey --creds names (admin.nk or viewer.nk)."`
+}
+
+type CredsTokenCmd struct{}
+
+func (c *CredsTokenCmd) Run(g *Globals) error {
+	if g.Conn.Creds == "" {
+		return fmt.Errorf("give the role's nkey seed file with --creds (DATA_DIR/secrets/admin.nk or viewer.nk) or DMNODE_CREDS")
+	}
+	tok, err := node.HTTPTokenFromFile(g.Conn.Creds)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(g.Out, tok)
+	return nil
 }
 
 type CredsGenerateCmd struct {

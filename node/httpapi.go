@@ -94,8 +94,15 @@ var httpOnlyExcluded = map[string]bool{"cluster.join": true}
 func (n *Node) mountAPI(mux *http.ServeMux) (stop func()) {
 	a := &httpAPI{n: n, hs: n.handlers(), hist: newHistory(historyInterval, historyLen), verifies: map[string]*verifyRun{}, ctx: context.Background()}
 	routes := a.routes()
+	roles, err := newHTTPRoles(n.creds)
+	if err != nil {
+		// Tokens come from seeds this node loaded; without them no route
+		// of the API is served rather than an open one.
+		n.log.Error("http api tokens: the API refuses every request", "err", err)
+		roles = &httpRoles{}
+	}
 	for _, rt := range routes {
-		mux.HandleFunc(rt.muxPattern(), rt.serve)
+		mux.HandleFunc(rt.muxPattern(), roles.guard(rt, rt.serve))
 	}
 	doc, err := openAPIDocument(routes)
 	if err != nil {

@@ -377,6 +377,51 @@ block-allow-list:
 		}
 	}
 
+	// The HTTP API takes the roles' bearer tokens: none is 401, the
+	// viewer's reads and may not pause (403), the admin's may.
+	token := func(seed string) string {
+		out, err := runEnv(t, c.bin, []string{"DMNODE_CREDS"}, nil, "creds", "token", "--creds", seed)
+		if err != nil {
+			t.Fatalf("creds token: %v: %s", err, out)
+		}
+		return strings.TrimSpace(out)
+	}
+	adminTok, viewerTok := token(adminCreds), token(viewerCreds)
+	apiCall := func(method, path, tok string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, fmt.Sprintf("https://127.0.0.1:%d%s", httpPort, path), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := https.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, tc := range []struct {
+		method, path, tok, who string
+		want                   int
+	}{
+		{http.MethodGet, "/api/v1/dmnode/task.list", "", "no token", http.StatusUnauthorized},
+		{http.MethodGet, "/api/v1/tasks", "not-a-token", "a wrong token", http.StatusUnauthorized},
+		{http.MethodGet, "/api/v1/dmnode/task.status?name=sec", viewerTok, "the viewer", http.StatusOK},
+		{http.MethodPost, "/api/v1/dmnode/task.pause", viewerTok, "the viewer", http.StatusForbidden},
+		{http.MethodDelete, "/api/v1/tasks/sec", viewerTok, "the viewer", http.StatusForbidden},
+		{http.MethodGet, "/api/v1/sources", adminTok, "the admin", http.StatusOK},
+	} {
+		code, body := apiCall(tc.method, tc.path, tc.tok)
+		if code != tc.want {
+			t.Fatalf("HTTP %s %s by %s: %d, want %d: %s", tc.method, tc.path, tc.who, code, tc.want, body)
+		}
+	}
+	_, statusBody := apiCall(http.MethodGet, "/api/v1/dmnode/task.status?name=sec", adminTok)
+
 	// No password anywhere: every read command, the logs, the data dirs.
 	sc := secretChecker{t: t, secrets: map[string]string{"source password": srcPW, "target password": tgtPW,
 		"route password": creds.RoutePassword, "node seed": creds.NodeSeed, "admin seed": creds.AdminSeed}}
@@ -387,6 +432,7 @@ block-allow-list:
 	} {
 		sc.check("dmnode "+strings.Join(args, " "), m.cli(args...))
 	}
+	sc.check("HTTP task.status", statusBody)
 	for _, n := range m.alive() {
 		n.proc.Stop(t)
 	}

@@ -12,13 +12,29 @@ function esc(s) {
   return String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
+// A node started with cluster credentials asks for a bearer token (401);
+// the console asks for it once and keeps it for the browser tab.
+const TOKEN_KEY = "dmnode-token";
+let askedForToken = false;
+
 async function api(method, path, body) {
   const opts = { method, headers: {} };
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) opts.headers["Authorization"] = "Bearer " + token;
   const r = await fetch(path, opts);
+  if (r.status === 401 && !askedForToken) {
+    askedForToken = true;
+    const t = window.prompt("This node asks for a token: run `dmnode creds token --creds DATA_DIR/secrets/admin.nk` (or viewer.nk to only look) and paste it here.");
+    if (t) {
+      sessionStorage.setItem(TOKEN_KEY, t.trim());
+      askedForToken = false;
+      return api(method, path, body);
+    }
+  }
   const text = await r.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = { error: text }; }
