@@ -168,6 +168,8 @@ func TestStartNATSURLFlags(t *testing.T) {
 		{"start", "--data-dir", dir, "--nats-url", "nats://127.0.0.1:1", "--nats-port", "4300"},
 		{"start", "--data-dir", dir, "--nats-url", "nats://127.0.0.1:1", "--cluster-port", "6300"},
 		{"start", "--data-dir", dir, "--replicas", "7"},
+		{"start", "--data-dir", dir, "--js-domain", "hub"},
+		{"start", "--data-dir", dir, "--nats-url", "nats://127.0.0.1:1", "--js-domain", "a.b"},
 		{"start", "--data-dir", dir, "--nats-url", "nats://127.0.0.1:1", "--join", "nats://127.0.0.1:1"},
 	} {
 		var out, errOut bytes.Buffer

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/node"
 )
 
@@ -58,6 +59,7 @@ type StartCmd struct {
 	NATSTLSCA        string        `name:"nats-tls-ca" help:"With --nats-url: CA of the NATS servers' certificates." env:"DMNODE_NATS_TLS_CA"`
 	NATSTLSCert      string        `name:"nats-tls-cert" help:"With --nats-url: client certificate." env:"DMNODE_NATS_TLS_CERT"`
 	NATSTLSKey       string        `name:"nats-tls-key" help:"With --nats-url: key of --nats-tls-cert." env:"DMNODE_NATS_TLS_KEY"`
+	JSDomain         string        `name:"js-domain" help:"With --nats-url: the JetStream domain dmnode's streams and bucket live in, where the NATS runs JetStream in domains (a hub and leaf nodes)." env:"DMNODE_JS_DOMAIN"`
 	ClusterCreds     string        `name:"cluster-creds" help:"The cluster's credentials (DATA_DIR/secrets/cluster.auth of a member, or from dmnode creds generate); needed to join. Without it the founding node generates them." env:"DMNODE_CLUSTER_CREDS"`
 	HTTPHost         string        `name:"http-host" help:"Address the HTTP port (/healthz, /metrics, pprof) binds." default:"127.0.0.1"`
 	HeartbeatTimeout time.Duration `help:"How long a node may stay silent before its actors move." default:"5s"`
@@ -71,6 +73,12 @@ func (s *StartCmd) Run(g *Globals) error {
 	}
 	if s.NATSURL != "" && s.Join != "" {
 		return usageError{fmt.Errorf("--join is for the embedded NATS servers: with --nats-url a node finds its cluster on that NATS by itself (the first founds it, the others join): drop --join")}
+	}
+	if s.JSDomain != "" && s.NATSURL == "" {
+		return usageError{fmt.Errorf("--js-domain names a JetStream domain of an external NATS: it applies only with --nats-url")}
+	}
+	if err := jetstream.SetDomain(s.JSDomain); err != nil {
+		return usageError{fmt.Errorf("--js-domain: %w", err)}
 	}
 	if s.Replicas < 1 || s.Replicas > 5 {
 		return usageError{fmt.Errorf("--replicas %d: JetStream replicates a stream 1 to 5 times", s.Replicas)}

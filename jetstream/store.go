@@ -101,6 +101,36 @@ func Deployment() string {
 	return ""
 }
 
+var domain atomic.Pointer[string]
+
+// SetDomain sets the JetStream domain whose API every stream, consumer and
+// bucket call goes to ("" for the account's own): for an operator whose
+// NATS runs JetStream in domains (a hub and its leaf nodes), where
+// $JS.<domain>.API reaches the domain's JetStream from any server.
+func SetDomain(name string) error {
+	if name != "" && (Token(name) != name || strings.ContainsAny(name, ".*> ")) {
+		return fmt.Errorf("jetstream domain %q: a single subject token is needed", name)
+	}
+	domain.Store(&name)
+	return nil
+}
+
+// Domain returns the JetStream domain set by SetDomain.
+func Domain() string {
+	if d := domain.Load(); d != nil {
+		return *d
+	}
+	return ""
+}
+
+// NewJetStream is the JetStream context of nc, in the domain SetDomain set.
+func NewJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	if d := Domain(); d != "" {
+		return jetstream.NewWithDomain(nc, d)
+	}
+	return jetstream.New(nc)
+}
+
 // Subject prefixes a subject with the deployment name.
 func Subject(s string) string {
 	if d := Deployment(); d != "" {
@@ -153,7 +183,7 @@ type Store struct {
 // factor of every stream and bucket it creates: 1 for a single node, 3 for a
 // cluster of three or more.
 func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
-	js, err := jetstream.New(nc)
+	js, err := NewJetStream(nc)
 	if err != nil {
 		return nil, fmt.Errorf("open jetstream: %w", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode/core/catalog"
 	js "github.com/dmnode/dmnode/jetstream"
@@ -213,7 +212,7 @@ func (h *health) probe(ctx context.Context) {
 		return
 	}
 	if !h.n.storeReady.Load() {
-		jsc, err := jetstream.New(h.n.nc)
+		jsc, err := js.NewJetStream(h.n.nc)
 		if err == nil {
 			_, err = jsc.AccountInfo(pctx)
 		}

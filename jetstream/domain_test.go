@@ -1,0 +1,67 @@
+package jetstream
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// With a JetStream domain set, the store talks to $JS.<domain>.API: it
+// opens and works on a server whose JetStream runs in that domain, and a
+// domain no server serves is not answered.
+func TestStoreInDomain(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, JetStreamDomain: "hub",
+		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		t.Fatal("nats server did not start")
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	t.Cleanup(func() { _ = SetDomain("") })
+
+	for _, bad := range []string{"a.b", "x*", "a b"} {
+		if SetDomain(bad) == nil {
+			t.Errorf("domain %q accepted", bad)
+		}
+	}
+	if err := SetDomain("elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_, err = Open(ctx, nc, 1)
+	cancel()
+	if err == nil {
+		t.Fatal("opened a store in a domain no server serves")
+	}
+
+	if err := SetDomain("hub"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, nc, 1)
+	if err != nil {
+		t.Fatalf("open in domain hub: %v", err)
+	}
+	if _, err := s.Save(ctx, "probe.x", "v", 0); err != nil {
+		t.Fatalf("save in domain hub: %v", err)
+	}
+	var got string
+	if _, err := s.Load(ctx, "probe.x", &got); err != nil || got != "v" {
+		t.Fatalf("load in domain hub: %q %v", got, err)
+	}
+	if info, err := s.JS.AccountInfo(ctx); err != nil || info.Domain != "hub" {
+		t.Fatalf("account info: %+v %v", info, err)
+	}
+}
