@@ -280,6 +280,15 @@ func (c *cutover) checkInSync(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("source %s lags %ds, more than --max-lag %s", ss.Source, ss.LagSeconds, c.opt.MaxLag))
 		}
 	}
+	// A quarantined table's changes are held, so its source's position
+	// stands still: a cutover would wait out its freeze for nothing.
+	for _, q := range rejectedOf(c.n.fsm.State(), c.task.Name) {
+		if q.Table == "" {
+			continue // a source parked on its DDL is not in sync: said above
+		}
+		errs = append(errs, fmt.Errorf("table %s of source %s is quarantined at a DDL the target refused (%s): decide with dmnode task skip or task replace --table %s first",
+			q.Table, q.Source, q.Error, q.Table))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("task %s is not ready for a cutover: %w", c.task.Name, err)
 	}

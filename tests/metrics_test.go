@@ -100,10 +100,13 @@ type scrape map[string]*dto.MetricFamily
 
 func (c *cluster) scrape() scrape {
 	c.t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.httpPort))
-	if err != nil {
-		c.t.Fatalf("scrape: %v", err)
-	}
+	// A restarted node opens its HTTP port once JetStream is up, a moment
+	// after its control API answers.
+	var resp *http.Response
+	harness.Eventually(c.t, time.Minute, func() (err error) {
+		resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.httpPort))
+		return err
+	})
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {

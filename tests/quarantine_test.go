@@ -90,6 +90,11 @@ func TestQuarantineTable(t *testing.T) {
 	if v, ok := c.scrape().value("dmnode_quarantined_tables", "task", "quar", "source", "mysql-replica-01"); !ok || v != 1 {
 		t.Errorf("dmnode_quarantined_tables = %v (present %v), want 1", v, ok)
 	}
+	// A cutover refuses while a table is held, naming it and the way out.
+	out, err := harness.Run(t, c.bin, "--server", c.server(), "task", "cutover", "quar", "--dry-run")
+	if err == nil || !strings.Contains(out, "dmtest.q") || !strings.Contains(out, "quarantined") {
+		t.Fatalf("task cutover --dry-run with a quarantined table: %v\n%s", err, out)
+	}
 	// The held rows are not on the target; the row before the DDL is.
 	if got := harnessRows(t, target, "SELECT COUNT(*) FROM dmtest.q WHERE id > 1000"); got[0][0] != "0" {
 		t.Fatalf("rows of the quarantined table after its DDL reached the target: %v", got)
