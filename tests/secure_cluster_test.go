@@ -532,8 +532,8 @@ func TestSecureExternalNATS(t *testing.T) {
 		}
 		return nil
 	})
-	start("ext2", "--nats-url", plain, "--nats-user", "dm", "--nats-password-file", pwFile, "--join", plain)
-	start("ext3", "--nats-url", plain, "--nats-user", "dm", "--nats-password-file", pwFile, "--join", plain)
+	start("ext2", "--nats-url", plain, "--nats-user", "dm", "--nats-password-file", pwFile)
+	start("ext3", "--nats-url", plain, "--nats-user", "dm", "--nats-password-file", pwFile)
 	var outputs []string
 	harness.Eventually(t, time.Minute, func() error {
 		out, err := cli("cluster", "status", "-o", "json")
