@@ -23,7 +23,7 @@ unit:
 	@echo "unit coverage of actors/ and node/: $$($(GO) tool cover -func=$(UNITCOVER).an | tail -1 | awk '{print $$NF}')"
 
 e2e:
-	$(GO) test -count=1 -timeout 30m -v ./tests/... 2>&1 | tee /tmp/dmnode-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go|dialect check' ; exit $${PIPESTATUS[0]}
+	GO=$(GO) bash tests/run-e2e.sh
 
 # The cluster fault scenarios (node loss during load and sync, leader loss,
 # full restart, join and leave, a frozen node) three times over, then the

@@ -95,8 +95,11 @@ loaders:
 		}
 		return rows.Err()
 	})
+	// Counted in the holder's transaction, which holds the table's metadata
+	// lock already (a new reader would queue behind the ALTER); a locking
+	// read sees the rows committed since its snapshot.
 	var loaded int
-	if err := tdb.QueryRow("SELECT COUNT(*) FROM ia.t").Scan(&loaded); err != nil {
+	if err := holder.QueryRowContext(ctx, "SELECT COUNT(*) FROM ia.t LOCK IN SHARE MODE").Scan(&loaded); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("every row loaded (%d) and %d ALTER TABLE waiting: killing the node", loaded, len(alters))
