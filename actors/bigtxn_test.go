@@ -91,31 +91,7 @@ type tailScript struct {
 func (s tailScript) run(t *testing.T, st *jetstream.Store, source string, stopAfter int) {
 	t.Helper()
 	ctx := context.Background()
-	stream, err := st.BinlogStream(ctx, source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	published, lastSeq, resume, err := lastPublished(ctx, stream, jetstream.BinlogSubject(source))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := schema.NewTracker()
-	if _, err := tr.Apply("db", "CREATE TABLE t (id int NOT NULL PRIMARY KEY, v longtext)"); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	r := &tailRun{
-		t: &Tailer{env: Env{Store: st, Log: log}, source: source}, log: log, tracker: tr,
-		cp: TailCheckpoint{Flavor: "mariadb"}, published: published, lastSeq: lastSeq,
-		subject: jetstream.BinlogSubject(source), resume: resume, file: "mysql-bin.000001",
-		gate: newRelayGate(1 << 40),
-	}
-	pos := uint32(4)
-	hdr := func(typ replication.EventType) *replication.EventHeader {
-		pos += 100
-		return &replication.EventHeader{EventType: typ, LogPos: pos, Timestamp: 1700000000}
-	}
-	table := &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("t"), ColumnCount: 2}
+	r, hdr, table, _ := scriptTailer(t, st, source)
 	id := int32(0)
 	rows := func(n int, big int) *replication.RowsEvent {
 		e := &replication.RowsEvent{Table: table, ColumnCount: 2}
@@ -392,4 +368,40 @@ func TestIsTxnTooLarge(t *testing.T) {
 			t.Errorf("isTxnTooLarge(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
+}
+
+// scriptTailer is a new incarnation of source's tailer over db.t (id int
+// primary key, v longtext) that resumes after what the relay holds, with
+// hdr making the header of its next event and table db.t's table map: for
+// tests that feed it rows events by hand; at is the end of the last
+// header made.
+func scriptTailer(t testing.TB, st *jetstream.Store, source string) (r *tailRun, hdr func(replication.EventType) *replication.EventHeader, table *replication.TableMapEvent, at func() uint32) {
+	t.Helper()
+	ctx := t.Context()
+	stream, err := st.BinlogStream(ctx, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published, lastSeq, resume, err := lastPublished(ctx, stream, jetstream.BinlogSubject(source))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := schema.NewTracker()
+	if _, err := tr.Apply("db", "CREATE TABLE t (id int NOT NULL PRIMARY KEY, v longtext)"); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	r = &tailRun{
+		t: &Tailer{env: Env{Store: st, Log: log}, source: source}, log: log, tracker: tr,
+		cp: TailCheckpoint{Flavor: "mariadb"}, published: published, lastSeq: lastSeq,
+		subject: jetstream.BinlogSubject(source), resume: resume, file: "mysql-bin.000001",
+		gate: newRelayGate(1 << 40),
+	}
+	pos := uint32(4)
+	hdr = func(typ replication.EventType) *replication.EventHeader {
+		pos += 100
+		return &replication.EventHeader{EventType: typ, LogPos: pos, Timestamp: 1700000000}
+	}
+	table = &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("t"), ColumnCount: 2}
+	return r, hdr, table, func() uint32 { return pos }
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
-	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/tests/harness"
 )
@@ -138,31 +137,7 @@ func crashScript(seed uint64, big bool) ([]crashTxn, map[int32]string) {
 func publishCrashScript(t testing.TB, st *jetstream.Store, source string, txns []crashTxn, per int) dmnode.Position {
 	t.Helper()
 	ctx := t.Context()
-	stream, err := st.BinlogStream(ctx, source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	published, lastSeq, resume, err := lastPublished(ctx, stream, jetstream.BinlogSubject(source))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := schema.NewTracker()
-	if _, err := tr.Apply("db", "CREATE TABLE t (id int NOT NULL PRIMARY KEY, v longtext)"); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	r := &tailRun{
-		t: &Tailer{env: Env{Store: st, Log: log}, source: source}, log: log, tracker: tr,
-		cp: TailCheckpoint{Flavor: "mariadb"}, published: published, lastSeq: lastSeq,
-		subject: jetstream.BinlogSubject(source), resume: resume, file: "mysql-bin.000001",
-		gate: newRelayGate(1 << 40),
-	}
-	pos := uint32(4)
-	hdr := func(typ replication.EventType) *replication.EventHeader {
-		pos += 100
-		return &replication.EventHeader{EventType: typ, LogPos: pos, Timestamp: 1700000000}
-	}
-	table := &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("t"), ColumnCount: 2}
+	r, hdr, table, at := scriptTailer(t, st, source)
 	for i, txn := range txns {
 		r.begin(hdr(replication.MARIADB_GTID_EVENT))
 		for _, e := range txn {
@@ -182,7 +157,7 @@ func publishCrashScript(t testing.TB, st *jetstream.Store, source string, txns [
 	if err := r.flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return dmnode.Position{File: "mysql-bin.000001", Pos: pos}
+	return dmnode.Position{File: "mysql-bin.000001", Pos: at()}
 }
 
 // The apply path's crash points, each reached deterministically through
