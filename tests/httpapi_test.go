@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/dmnode/dmnode/node"
 	"github.com/dmnode/dmnode/tests/harness"
 )
 
@@ -30,6 +31,9 @@ type httpClient struct {
 	router routers.Router
 	// checked counts the answers validated.
 	checked int
+	// token, when set, is sent as the bearer token of a role (a node with
+	// cluster credentials asks for one).
+	token string
 }
 
 // checkAgainstOpenAPI loads the node's /api/v1/openapi.json; from then on
@@ -111,6 +115,9 @@ func (h *httpClient) do(method, path string, body any, contentType ...string) (i
 	}
 	if r != nil {
 		req.Header.Set("Content-Type", ct)
+	}
+	if h.token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -431,6 +438,12 @@ func TestHTTPAPIFollowerForwardsWrites(t *testing.T) {
 				if clients[n.name] == nil {
 					m.httpPort = ports[n.name]
 					clients[n.name] = m.http()
+					// `dmnode start` generated credentials: the admin's token.
+					tok, err := node.HTTPTokenFromFile(filepath.Join(m.nodes[0].dataDir, node.AdminCredsFile))
+					if err != nil {
+						t.Fatal(err)
+					}
+					clients[n.name].token = tok
 				}
 				t.Logf("%s through %s's HTTP API (%s leads)", what, n.name, leader.name)
 				return clients[n.name]
