@@ -28,6 +28,9 @@ type cluster struct {
 	dir      string
 	// diagnose, when set, describes the system's state for a failure.
 	diagnose func() string
+	// serverURL, when set, is where the CLI reaches dmnode instead of the
+	// dev node's port (nodes on an external NATS).
+	serverURL string
 }
 
 func newCluster(t *testing.T, nSources int) *cluster {
@@ -51,7 +54,12 @@ func newClusterOn(t *testing.T, sources []*harness.Server, target *harness.Serve
 	return c
 }
 
-func (c *cluster) server() string { return fmt.Sprintf("nats://127.0.0.1:%d", c.natsPort) }
+func (c *cluster) server() string {
+	if c.serverURL != "" {
+		return c.serverURL
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", c.natsPort)
+}
 
 // stopNode stops the node cleanly (SIGTERM) and checks that it exited.
 func (c *cluster) stopNode() { c.node.Stop(c.t) }

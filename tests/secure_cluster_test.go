@@ -546,7 +546,19 @@ func TestSecureExternalNATS(t *testing.T) {
 		outputs = append(outputs, out)
 		return nil
 	})
-	for _, args := range [][]string{{"cluster", "status"}, {"task", "list"}} {
+	// A task runs through the three nodes on the external NATS: copy, then
+	// a change replicated, compared row by row.
+	c := &cluster{t: t, bin: bin, dir: t.TempDir(), serverURL: withPW,
+		sources: []*harness.Server{harness.StartMariaDB(t, harness.Options{ServerID: 1})},
+		target:  harness.StartMariaDB(t, harness.Options{ServerID: 100})}
+	c.seed(300)
+	c.addSources()
+	c.dmnode("task", "submit", c.oneSourceTask("ext", "dmtest"))
+	c.dmnode("task", "wait", "ext", "--stage", "sync", "--timeout", "3m")
+	c.sources[0].Exec(t, "UPDATE dmtest.t1 SET c = 'after sync' WHERE id % 7 = 0", "DELETE FROM dmtest.t1 WHERE id % 11 = 0")
+	rows := "SELECT id, c, port FROM dmtest.t1"
+	c.expectEqual("dmtest.t1 through nodes on an external NATS", func(int) string { return rows }, rows)
+	for _, args := range [][]string{{"cluster", "status"}, {"task", "list"}, {"task", "status", "ext"}, {"source", "list"}} {
 		out, err := cli(args...)
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)
