@@ -159,7 +159,7 @@ func (n *Node) newCutover(ctx context.Context, name string, opt Cutover) (*cutov
 	c := &cutover{n: n, opt: opt, task: n.fsm.State().Tasks[name], in: in, dbs: map[string]*sql.DB{}, flavor: map[string]string{}, finals: map[string]dmnode.Position{},
 		rep: &CutoverReport{Task: name, DryRun: opt.DryRun, Freeze: opt.Freeze}, log: n.log.With("task", name, "component", "cutover")}
 	for _, src := range c.task.SortedSources() {
-		cfg := in.Sources[src]
+		cfg := in.Sources[src].Config
 		db, err := actors.OpenDB(ctx, cfg.From, 2)
 		if err != nil {
 			c.close()

@@ -9,6 +9,7 @@ import (
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 )
 
 // A task's actors stop at a transaction boundary whichever way it is
@@ -58,19 +59,20 @@ func (n *Node) apiTaskUpdate(ctx context.Context, req *Request) (*Response, erro
 		return nil, errors.New("give exactly one task file")
 	}
 	f := req.Files[0]
-	nt, err := config.DecodeTask(f.Name, []byte(f.Data))
+	np, err := plan.Decode(f.Name, []byte(f.Data))
 	if err != nil {
 		return nil, err
 	}
+	nt := np.Task
 	t, ok := n.fsm.State().Tasks[nt.Name]
 	if !ok {
 		return nil, fmt.Errorf("no task %q to update: submit it instead", nt.Name)
 	}
-	old, err := config.DecodeTask(t.File, []byte(t.YAML))
+	old, err := plan.Of(t)
 	if err != nil {
 		return nil, fmt.Errorf("decode task %q: %w", t.Name, err)
 	}
-	if keys := config.UpdateRefused(old, nt); len(keys) > 0 {
+	if keys := config.UpdateRefused(old.Task, nt); len(keys) > 0 {
 		return nil, &config.RefusedUpdateError{Task: t.Name, Keys: keys}
 	}
 	sealed, err := n.sealFile(f)
@@ -102,11 +104,11 @@ func (n *Node) apiTaskDelete(ctx context.Context, req *Request) (*Response, erro
 		if err := n.waitUnplaced(ctx, req.Name); err != nil {
 			return nil, err
 		}
-		task, err := config.DecodeTask(t.File, []byte(t.YAML))
+		p, err := plan.Of(t)
 		if err != nil {
 			return nil, fmt.Errorf("decode task %q: %w", req.Name, err)
 		}
-		if err := actors.PurgeTask(ctx, n.store, task.TargetDatabase, req.Name, t.SortedSources()); err != nil {
+		if err := actors.PurgeTask(ctx, n.store, p.Task.TargetDatabase, req.Name, t.SortedSources()); err != nil {
 			return nil, fmt.Errorf("purge task %q: %w", req.Name, err)
 		}
 		report[0] += " with its checkpoints, snapshot stream and target metadata"

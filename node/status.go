@@ -8,7 +8,7 @@ import (
 
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
-	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/core/shardddl"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -257,8 +257,8 @@ const statusReadTimeout = 5 * time.Second
 func (n *Node) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[string]NodeHealth) (TaskStatus, error) {
 	out := TaskStatus{Name: t.Name, Mode: t.Mode, State: t.Desired}
 	st := n.fsm.State()
-	if task, err := config.DecodeTask(t.File, []byte(t.YAML)); err == nil {
-		out.Notes = task.Notes
+	if p, err := plan.Of(t); err == nil {
+		out.Notes = p.Task.Notes
 	}
 	for _, src := range t.SortedSources() {
 		ss := SourceStatus{Source: src, Stage: t.Sources[src].Stage}

@@ -15,6 +15,7 @@ import (
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
@@ -68,8 +69,8 @@ func taskValidators(t *catalog.Task) map[string]string {
 		return m.(map[string]string)
 	}
 	out := map[string]string{}
-	if task, err := config.DecodeTask(t.File, []byte(t.YAML)); err == nil {
-		for _, inst := range task.MySQLInstances {
+	if p, err := plan.Of(t); err == nil {
+		for _, inst := range p.Task.MySQLInstances {
 			if m := inst.Validate.Mode; m == config.ValidateFast || m == config.ValidateFull {
 				out[inst.SourceID] = m
 			}
