@@ -51,12 +51,12 @@ func (h *host) run(ctx context.Context) {
 
 func (h *host) reconcile(ctx context.Context) {
 	st := h.n.fsm.State()
-	h.n.savePeers(st)
+	h.n.members.savePeers(st)
 	h.refreshSelf(ctx, st)
 	if !h.n.cfg.Dev {
 		// Streams an actor creates get the replication the live cluster
 		// can give them now; the leader raises them as it grows.
-		h.n.store.SetReplicas(h.n.replicas(len(h.n.liveMembers(st))))
+		h.n.store.SetReplicas(h.n.replicas(len(h.n.members.liveMembers(st))))
 	}
 	want := map[string]uint64{}
 	for id, a := range st.Assign {
