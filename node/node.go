@@ -173,10 +173,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// wire builds the node's parts on what open opened. The control layer
-// and the scheduler see the catalog, Raft and the cluster only through
-// the interfaces they declare; the node implements commander (request)
-// and sealer (sealFile).
+// wire builds the node's parts on what open opened. The control layer,
+// the scheduler and the host see the catalog, Raft and the cluster only
+// through what they declare; the node implements commander (request) and
+// sealer (sealFile).
 func (n *Node) wire() {
 	n.members = &membership{
 		id: n.id, cfg: &n.cfg, log: n.log, raft: n.raft, nc: n.nc, fsm: n.fsm, cmd: n,
@@ -192,7 +192,10 @@ func (n *Node) wire() {
 		applyLocal: n.applyLocal, liveMembers: n.members.liveMembers, replicas: n.replicas,
 		storeReady: &n.storeReady, schedKick: n.schedKick,
 	}
-	n.host = newHost(n)
+	n.host = newHost(&hostDeps{
+		id: n.id, cfg: &n.cfg, log: n.log, self: n.self, fsm: n.fsm, cmd: n,
+		metrics: n.metrics, health: n.health, members: n.members, replicas: n.replicas, hostKick: n.hostKick,
+	})
 	if n.store != nil {
 		n.useStore(n.store)
 	}
@@ -207,6 +210,9 @@ func (n *Node) useStore(s *jetstream.Store) {
 	}
 	if n.sched != nil {
 		n.sched.store = s
+	}
+	if n.host != nil {
+		n.host.n.store = s
 	}
 	n.storeReady.Store(true)
 }
