@@ -465,3 +465,31 @@ func TestControlValidation(t *testing.T) {
 		t.Errorf("status of w/s1 shows validator %+v", v)
 	}
 }
+
+// Submitting with --remove-meta is for a new task only; a purge waits
+// until none of the task's actors is placed, and gives up with the
+// request.
+func TestControlNewTaskAndPurge(t *testing.T) {
+	tc := seeded(t)
+	ctx := context.Background()
+	task, err := config.DecodeTask("t.yaml", []byte(ctlTaskYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "remove-meta of an existing task", tc.prepareNewTask(ctx, task, []string{"s1", "s2"}, true), "--remove-meta starts a new task only")
+	if err := tc.prepareNewTask(ctx, task, []string{"s1", "s2"}, false); err != nil {
+		t.Errorf("submit again of the same task: %v", err)
+	}
+
+	tc.exec(catalog.Command{Op: catalog.OpAssign, Assign: map[string]string{"apply/t/s1": "n1"}},
+		catalog.Command{Op: catalog.OpSetDesired, Name: "t", Desired: catalog.Stopped})
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err = tc.apiTaskDelete(cctx, &Request{Name: "t", Purge: true})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("purge while an actor is placed: %v", err)
+	}
+	if _, ok := tc.fsm.State().Tasks["t"]; !ok {
+		t.Error("the task was deleted before its actors were unplaced")
+	}
+}
