@@ -50,7 +50,7 @@ type checkedTask struct {
 // reports the plan of every table, with the id range of column mappings,
 // and the precheck findings. The result is nil only when the file cannot
 // be decoded; with an error it holds what was found before it.
-func (n *Node) checkTask(ctx context.Context, f File) (*checkedTask, error) {
+func (n *control) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 	p, err := plan.Decode(f.Name, []byte(f.Data))
 	if err != nil {
 		return nil, err
@@ -112,7 +112,7 @@ func (n *Node) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 // checkInstance compiles the rules of one instance and plans every table
 // of its source they migrate. The source stays open for the prechecks:
 // the caller closes it, also after an error.
-func (n *Node) checkInstance(ctx context.Context, st *catalog.State, tp *plan.Plan, inst *config.Instance, report *[]string) (*precheck.Source, error) {
+func (n *control) checkInstance(ctx context.Context, st *catalog.State, tp *plan.Plan, inst *config.Instance, report *[]string) (*precheck.Source, error) {
 	s, ok := st.Sources[inst.SourceID]
 	if !ok {
 		return nil, fmt.Errorf("not added yet: run dmnode source add with its source.yaml first")
@@ -213,7 +213,7 @@ func incrementalStart(ctx context.Context, db *sql.DB, src *config.Source, inst 
 	return start, now, nil
 }
 
-func (n *Node) apiTaskCheck(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskCheck(ctx context.Context, req *Request) (*Response, error) {
 	if len(req.Files) != 1 {
 		return nil, errors.New("give exactly one task file")
 	}
@@ -229,7 +229,7 @@ func (n *Node) apiTaskCheck(ctx context.Context, req *Request) (*Response, error
 	return resp, nil
 }
 
-func (n *Node) apiTaskSubmit(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskSubmit(ctx context.Context, req *Request) (*Response, error) {
 	if len(req.Files) != 1 {
 		return nil, errors.New("give exactly one task file")
 	}

@@ -17,7 +17,7 @@ import (
 // transactions together with its checkpoint, so a cancelled one leaves the
 // target at the last boundary it committed.
 
-func (n *Node) apiTaskPause(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskPause(ctx context.Context, req *Request) (*Response, error) {
 	if err := n.setDesired(ctx, req.Name, catalog.Paused); err != nil {
 		return nil, err
 	}
@@ -27,14 +27,14 @@ func (n *Node) apiTaskPause(ctx context.Context, req *Request) (*Response, error
 	}}, nil
 }
 
-func (n *Node) apiTaskResume(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskResume(ctx context.Context, req *Request) (*Response, error) {
 	if err := n.setDesired(ctx, req.Name, catalog.Running); err != nil {
 		return nil, err
 	}
 	return &Response{Report: []string{"task " + req.Name + " resumed from its checkpoints"}}, nil
 }
 
-func (n *Node) apiTaskStop(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskStop(ctx context.Context, req *Request) (*Response, error) {
 	if err := n.setDesired(ctx, req.Name, catalog.Stopped); err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func (n *Node) apiTaskStop(ctx context.Context, req *Request) (*Response, error)
 	}}, nil
 }
 
-func (n *Node) setDesired(ctx context.Context, name, desired string) error {
+func (n *control) setDesired(ctx context.Context, name, desired string) error {
 	if _, ok := n.fsm.State().Tasks[name]; !ok {
 		return fmt.Errorf("no task %q: dmnode task list shows the tasks", name)
 	}
@@ -54,7 +54,7 @@ func (n *Node) setDesired(ctx context.Context, name, desired string) error {
 // apiTaskUpdate replaces a task's file when only settings that may change
 // in place differ (filters, unit settings) and restarts its actors with
 // it; any other difference is refused, naming the keys.
-func (n *Node) apiTaskUpdate(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskUpdate(ctx context.Context, req *Request) (*Response, error) {
 	if len(req.Files) != 1 {
 		return nil, errors.New("give exactly one task file")
 	}
@@ -91,7 +91,7 @@ func (n *Node) apiTaskUpdate(ctx context.Context, req *Request) (*Response, erro
 // apiTaskDelete removes a paused or stopped task from the catalog; with
 // Purge it first removes its checkpoints, snapshot stream and target
 // metadata, once none of its actors is placed any more.
-func (n *Node) apiTaskDelete(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskDelete(ctx context.Context, req *Request) (*Response, error) {
 	t, ok := n.fsm.State().Tasks[req.Name]
 	if !ok {
 		return nil, fmt.Errorf("no task %q: dmnode task list shows the tasks", req.Name)
@@ -123,7 +123,7 @@ func (n *Node) apiTaskDelete(ctx context.Context, req *Request) (*Response, erro
 
 // waitUnplaced waits until no actor of the task is assigned to a node, and
 // a moment more for the nodes to stop them.
-func (n *Node) waitUnplaced(ctx context.Context, task string) error {
+func (n *control) waitUnplaced(ctx context.Context, task string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		placed := ""
@@ -156,7 +156,7 @@ func (n *Node) waitUnplaced(ctx context.Context, task string) error {
 // prepareNewTask refuses a new task whose name has checkpoints on the
 // target from an earlier task, unless removeMeta asks to remove them (and
 // any the cluster still holds) first.
-func (n *Node) prepareNewTask(ctx context.Context, task *config.Task, sources []string, removeMeta bool) error {
+func (n *control) prepareNewTask(ctx context.Context, task *config.Task, sources []string, removeMeta bool) error {
 	if _, ok := n.fsm.State().Tasks[task.Name]; ok {
 		if removeMeta {
 			return fmt.Errorf("task %q exists: --remove-meta starts a new task only; delete this one first (dmnode task stop %s; dmnode task delete %s --purge)", task.Name, task.Name, task.Name)

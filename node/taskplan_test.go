@@ -45,7 +45,9 @@ func TestTaskDecodedOncePerVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n := &Node{id: "n1", fsm: f, log: discard}
+	tc := newFakeControl()
+	tc.control.fsm, tc.cmd.f = f, f
+	n := tc.control
 	env := actors.Env{Node: "n1", Catalog: f.State, Log: discard}
 	ctx := context.Background()
 

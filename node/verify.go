@@ -26,7 +26,7 @@ type VerifyStep struct {
 // apiTaskVerify takes one step of the verification of a task (see package
 // verify). The response carries the state also when the step failed, so
 // the caller keeps the progress made.
-func (n *Node) apiTaskVerify(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskVerify(ctx context.Context, req *Request) (*Response, error) {
 	step := req.Verify
 	if step == nil {
 		step = &VerifyStep{}
@@ -43,7 +43,7 @@ func (n *Node) apiTaskVerify(ctx context.Context, req *Request) (*Response, erro
 // sources, and the appliers to hold at the sources' positions (those of a
 // running task; a paused or stopped task's target is compared as it
 // stands).
-func (n *Node) verifyInput(name string) (verify.Input, error) {
+func (n *control) verifyInput(name string) (verify.Input, error) {
 	st := n.fsm.State()
 	t, ok := st.Tasks[name]
 	if !ok {
