@@ -532,9 +532,9 @@ func isWrongSequence(err error) bool {
 }
 
 // BatchHeaders returns the headers of a binlog batch message.
-func BatchHeaders(b *dmnode.Batch) nats.Header {
+func BatchHeaders(b *dmnode.Batch) Header {
 	end := b.End()
-	h := nats.Header{}
+	h := Header{}
 	h.Set(HeaderFile, end.File)
 	h.Set(HeaderPos, strconv.FormatUint(uint64(end.Pos), 10))
 	if end.GTID != "" {
@@ -543,13 +543,13 @@ func BatchHeaders(b *dmnode.Batch) nats.Header {
 	h.Set(HeaderTime, strconv.FormatUint(uint64(b.Txns[len(b.Txns)-1].Time), 10))
 	// The message id makes a re-publish of the same batch end a no-op
 	// within the stream's duplicate window.
-	h.Set(jetstream.MsgIDHeader, end.File+":"+strconv.FormatUint(uint64(end.Pos), 10))
+	h.Set(HeaderMsgID, end.File+":"+strconv.FormatUint(uint64(end.Pos), 10))
 	return h
 }
 
 // HeaderPosition reads the end position and commit time from a binlog
 // batch message's headers.
-func HeaderPosition(h nats.Header) (dmnode.Position, uint32, error) {
+func HeaderPosition(h Header) (dmnode.Position, uint32, error) {
 	pos, err := strconv.ParseUint(h.Get(HeaderPos), 10, 32)
 	if err != nil || h.Get(HeaderFile) == "" {
 		return dmnode.Position{}, 0, fmt.Errorf("batch headers: missing position: %w", ErrCorrupt)
