@@ -366,11 +366,14 @@ func (r *applyRun) run(ctx context.Context, relay jetstream.Relay, next uint64, 
 			lastMsg = time.Now()
 			// The stream has one subject, so its messages arrive
 			// without gaps; a gap is a purge that raced this start.
+			// (Seq 0: the message came without its metadata.)
 			if m.Seq > next {
 				return fmt.Errorf("stream of source %s skipped from %d to %d (purged before they were read); reading again", r.a.source, next, m.Seq)
 			}
-			next = m.Seq + 1
-			r.a.env.metrics().Pending(jetstream.BinlogStream(r.a.source), pending)
+			if m.Seq != 0 {
+				next = m.Seq + 1
+				r.a.env.metrics().Pending(jetstream.BinlogStream(r.a.source), pending)
+			}
 			r.batchBytes += int64(len(m.Data))
 			if err := r.message(ctx, m.Header, m.Data); err != nil {
 				return err

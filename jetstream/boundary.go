@@ -34,7 +34,8 @@ type Relays interface {
 // RelayMsg is one message of a relay.
 type RelayMsg struct {
 	// Seq is the message's sequence: sequences start at 1, grow by one
-	// per message stored, and are never reused, also after a purge.
+	// per message stored, and are never reused, also after a purge. A
+	// cursor's message whose metadata could not be read has Seq 0.
 	Seq    uint64
 	Header Header
 	Data   []byte

@@ -35,7 +35,9 @@ func (r *RelayReader) Next(wait time.Duration) (h RelayHeaders, data []byte, ski
 	if m.Seq > r.next {
 		skipped = m.Seq - r.next
 	}
-	r.next = m.Seq + 1
+	if m.Seq != 0 { // 0: the message came without its metadata
+		r.next = m.Seq + 1
+	}
 	if h, err = ParseRelayHeaders(m.Header); err != nil {
 		return h, nil, 0, false, fmt.Errorf("stream of source %s: %w", r.source, err)
 	}
