@@ -36,24 +36,6 @@ const (
 	HeaderTime = "Dmnode-Time"
 )
 
-// Messages returns the messages of a fetch until it ends or ctx does. A
-// fetch from a consumer that lost its quorum may never end by itself, so
-// every reader of a batch goes through here rather than ranging over it.
-func Messages(ctx context.Context, b jetstream.MessageBatch) func(yield func(jetstream.Msg) bool) {
-	return func(yield func(jetstream.Msg) bool) {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-b.Messages():
-				if !ok || !yield(m) {
-					return
-				}
-			}
-		}
-	}
-}
-
 // ErrFenced is returned by Save when the checkpoint was written by someone
 // else since it was loaded: the caller's incarnation is stale and must stop.
 var ErrFenced = errors.New("checkpoint fenced: written by a newer incarnation")
@@ -521,10 +503,6 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	}
 	return nil
 }
-
-// IsWrongLastSequence reports whether a publish or KV update failed because
-// the stream (or key) moved on since the caller last saw it.
-func IsWrongLastSequence(err error) bool { return isWrongSequence(err) }
 
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError
