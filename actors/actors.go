@@ -28,7 +28,10 @@ import (
 type Env struct {
 	Node  string
 	Epoch uint64 // the assignment epoch of this incarnation
-	Store *jetstream.Store
+	// Store holds the actors' relays, snapshot queues, checkpoints and
+	// schema history (jetstream.Stores: JetStream in a node, memstore in
+	// unit tests).
+	Store jetstream.Stores
 	// Catalog returns a private copy of the current catalog.
 	Catalog func() *catalog.State
 	// Propose applies a catalog command through Raft (forwarded to the

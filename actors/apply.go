@@ -8,9 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
-
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/adaptive"
 	"github.com/dmnode/dmnode/core/catalog"
@@ -156,14 +153,14 @@ func (a *Applier) Run(ctx context.Context) error {
 	if applied.IsZero() {
 		return Permanent(fmt.Errorf("no start position for task %s source %s", a.task, a.source))
 	}
-	stream, err := a.env.Store.BinlogStream(ctx, a.source)
+	relay, err := a.env.Store.Relay(ctx, a.source)
 	if err != nil {
 		return err
 	}
 	if err := checkRelayHolds(ctx, a.env.Store, a.task, a.source, applied); err != nil {
 		return err
 	}
-	seq, err := firstAfter(ctx, stream, applied)
+	seq, err := firstAfter(ctx, relay, applied)
 	if err != nil {
 		return err
 	}
@@ -190,7 +187,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		return err
 	}
 	for {
-		err := r.consume(ctx, stream, seq)
+		err := r.consume(ctx, relay, seq)
 		switch {
 		case errors.Is(err, errPieces):
 			// Read again from the checkpoint, which is just before the
@@ -208,29 +205,25 @@ func (a *Applier) Run(ctx context.Context) error {
 		default:
 			return err
 		}
-		if seq, err = firstAfter(ctx, stream, r.applied); err != nil {
+		if seq, err = firstAfter(ctx, relay, r.applied); err != nil {
 			return err
 		}
 	}
 }
 
 // consume reads the stream from seq.
-func (r *applyRun) consume(ctx context.Context, stream njs.Stream, seq uint64) error {
+func (r *applyRun) consume(ctx context.Context, relay jetstream.Relay, seq uint64) error {
 	r.log.Info("applying binlog", "from", r.applied.String(), "stream_seq", seq, "safe_until", r.safeUntil.String())
-	cons, err := stream.OrderedConsumer(ctx, njs.OrderedConsumerConfig{
-		FilterSubjects: []string{jetstream.BinlogSubject(r.a.source)},
-		DeliverPolicy:  njs.DeliverByStartSequencePolicy,
-		OptStartSeq:    seq,
-		// Without a bound a consumer whose stream lost its quorum retries
-		// for ever, deaf to ctx; a few attempts ride out a stream leader
-		// election, then the host's backoff retries instead.
-		MaxResetAttempts: 3,
-	})
+	// The relay is read in order, at most applyMaxMsgs messages and 8 MiB
+	// waiting in the client's buffer (jetstream.Relay.Read). A reader
+	// whose relay lost its quorum gives up after a few attempts; the
+	// host's backoff retries instead.
+	cur, err := relay.Read(ctx, seq)
 	if err != nil {
-		return fmt.Errorf("read stream of source %s: %w", r.a.source, err)
+		return err
 	}
 	defer r.abandonBig()
-	return r.run(ctx, stream, seq, cons)
+	return r.run(ctx, relay, seq, cur)
 }
 
 // readCheckpoint reads the applied position from the target.
@@ -254,18 +247,18 @@ func (a *Applier) readCheckpoint(ctx context.Context, db *sql.DB) (dmnode.Positi
 // transaction's part sequence. Messages' order positions grow with the
 // sequence (RelayHeaders.Order), so a binary search over message headers
 // finds it.
-func firstAfter(ctx context.Context, stream njs.Stream, p dmnode.Position) (uint64, error) {
-	info, err := stream.Info(ctx)
+func firstAfter(ctx context.Context, relay jetstream.Relay, p dmnode.Position) (uint64, error) {
+	info, err := relay.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("read stream info: %w", err)
+		return 0, err
 	}
-	lo, hi := info.State.FirstSeq, info.State.LastSeq+1
-	if info.State.Msgs == 0 {
+	lo, hi := info.FirstSeq, info.LastSeq+1
+	if info.Msgs == 0 {
 		return max(hi, 1), nil
 	}
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		end, err := msgEnd(ctx, stream, mid)
+		end, err := msgEnd(ctx, relay, mid)
 		if err != nil {
 			return 0, err
 		}
@@ -278,10 +271,10 @@ func firstAfter(ctx context.Context, stream njs.Stream, p dmnode.Position) (uint
 	return lo, nil
 }
 
-func msgEnd(ctx context.Context, stream njs.Stream, seq uint64) (dmnode.Position, error) {
-	m, err := stream.GetMsg(ctx, seq)
+func msgEnd(ctx context.Context, relay jetstream.Relay, seq uint64) (dmnode.Position, error) {
+	m, err := relay.Get(ctx, seq)
 	if err != nil {
-		return dmnode.Position{}, fmt.Errorf("read stream message %d: %w", seq, err)
+		return dmnode.Position{}, err
 	}
 	h, err := jetstream.ParseRelayHeaders(m.Header)
 	if err != nil {
@@ -355,13 +348,7 @@ const (
 // with a node may otherwise go unnoticed.
 const stallAfter = 5 * time.Second
 
-func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons njs.Consumer) error {
-	// At most applyMaxMsgs messages and 8 MiB wait in the client's buffer.
-	it, err := cons.Messages(njs.PullMaxMessagesWithBytesLimit(applyMaxMsgs, 8<<20),
-		njs.PullExpiry(10*time.Second), njs.PullHeartbeat(2*time.Second))
-	if err != nil {
-		return fmt.Errorf("read stream of source %s: %w", r.a.source, err)
-	}
+func (r *applyRun) run(ctx context.Context, relay jetstream.Relay, next uint64, it jetstream.RelayCursor) error {
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
@@ -373,21 +360,22 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 		if msgs > 0 {
 			wait = max(time.Millisecond, applyMaxDelay-time.Since(started))
 		}
-		m, err := it.Next(njs.NextMaxWait(wait))
+		m, pending, ok, err := it.Next(wait)
 		switch {
-		case err == nil:
+		case err == nil && ok:
 			lastMsg = time.Now()
-			if md, err := m.Metadata(); err == nil {
-				// The stream has one subject, so its messages arrive
-				// without gaps; a gap is a purge that raced this start.
-				if md.Sequence.Stream > next {
-					return fmt.Errorf("stream of source %s skipped from %d to %d (purged before they were read); reading again", r.a.source, next, md.Sequence.Stream)
-				}
-				next = md.Sequence.Stream + 1
-				r.a.env.metrics().Pending(jetstream.BinlogStream(r.a.source), md.NumPending)
+			// The stream has one subject, so its messages arrive
+			// without gaps; a gap is a purge that raced this start.
+			// (Seq 0: the message came without its metadata.)
+			if m.Seq > next {
+				return fmt.Errorf("stream of source %s skipped from %d to %d (purged before they were read); reading again", r.a.source, next, m.Seq)
 			}
-			r.batchBytes += int64(len(m.Data()))
-			if err := r.message(ctx, m.Headers(), m.Data()); err != nil {
+			if m.Seq != 0 {
+				next = m.Seq + 1
+				r.a.env.metrics().Pending(jetstream.BinlogStream(r.a.source), pending)
+			}
+			r.batchBytes += int64(len(m.Data))
+			if err := r.message(ctx, m.Header, m.Data); err != nil {
 				return err
 			}
 			if msgs == 0 {
@@ -397,12 +385,12 @@ func (r *applyRun) run(ctx context.Context, stream njs.Stream, next uint64, cons
 			if msgs < applyMaxMsgs && time.Since(started) < applyMaxDelay {
 				continue
 			}
-		case errors.Is(err, nats.ErrTimeout):
+		case err == nil:
 			if time.Since(lastMsg) >= stallAfter {
 				lastMsg = time.Now()
-				if info, err := stream.Info(ctx); err == nil && info.State.LastSeq >= next {
+				if info, err := relay.Info(ctx); err == nil && info.LastSeq >= next {
 					return fmt.Errorf("stream of source %s holds messages up to %d but none arrived after %d for %s; reading again",
-						r.a.source, info.State.LastSeq, next-1, stallAfter)
+						r.a.source, info.LastSeq, next-1, stallAfter)
 				}
 			}
 		case ctx.Err() != nil:

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/nats-io/nats.go"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/jetstream"
@@ -70,7 +69,7 @@ func isTxnTooLarge(err error) bool {
 }
 
 // message folds one stream message into the target work.
-func (r *applyRun) message(ctx context.Context, hdr nats.Header, payload []byte) error {
+func (r *applyRun) message(ctx context.Context, hdr jetstream.Header, payload []byte) error {
 	h, err := jetstream.ParseRelayHeaders(hdr)
 	if err != nil {
 		return Permanent(fmt.Errorf("stream of source %s: %w", r.a.source, err))

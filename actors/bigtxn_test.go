@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,11 +13,11 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
+	"github.com/dmnode/dmnode/jetstream/memstore"
 )
 
 // startJetStream starts an embedded NATS server with JetStream, as a node
@@ -51,20 +52,20 @@ type relayMsg struct {
 	data string
 }
 
-func readRelay(t *testing.T, st *jetstream.Store, source string) []relayMsg {
+func readRelay(t *testing.T, st jetstream.Stores, source string) []relayMsg {
 	t.Helper()
 	ctx := context.Background()
-	stream, err := st.BinlogStream(ctx, source)
+	relay, err := st.Relay(ctx, source)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := stream.Info(ctx)
+	info, err := relay.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []relayMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := stream.GetMsg(ctx, seq)
+	for seq := info.FirstSeq; seq <= info.LastSeq && info.Msgs > 0; seq++ {
+		m, err := relay.Get(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,8 +88,9 @@ type tailScript struct {
 
 // run plays the script on a new incarnation of source's tailer, stopping
 // after stopAfter rows events of the big transaction (-1: to the end), as
-// a tailer that dies there would.
-func (s tailScript) run(t *testing.T, st *jetstream.Store, source string, stopAfter int) {
+// a tailer that dies there would. It reports whether the tailer got to the
+// end: a fault the store was told to inject (memstore) kills it too.
+func (s tailScript) run(t *testing.T, st jetstream.Stores, source string, stopAfter int) bool {
 	t.Helper()
 	ctx := context.Background()
 	r, hdr, table, _ := scriptTailer(t, st, source)
@@ -105,30 +107,30 @@ func (s tailScript) run(t *testing.T, st *jetstream.Store, source string, stopAf
 		}
 		return e
 	}
+	alive := func(err error) bool {
+		t.Helper()
+		if err != nil && !errors.Is(err, errInjected) && !errors.Is(err, memstore.ErrLostReply) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
 	txn := func(events, stop int, big int) bool {
 		r.begin(hdr(replication.MARIADB_GTID_EVENT))
 		for i := 0; i < events; i++ {
-			if i == stop {
+			if i == stop || !alive(r.rows(ctx, hdr(replication.WRITE_ROWS_EVENTv1), rows(200, big))) {
 				return false
 			}
-			if err := r.rows(ctx, hdr(replication.WRITE_ROWS_EVENTv1), rows(200, big)); err != nil {
-				t.Fatal(err)
-			}
 		}
-		if err := r.commit(ctx, hdr(replication.XID_EVENT)); err != nil {
-			t.Fatal(err)
-		}
-		return true
+		return alive(r.commit(ctx, hdr(replication.XID_EVENT)))
 	}
-	txn(1, -1, 0)
-	if !txn(s.rowsEvents, stopAfter, s.bigValue) {
-		return // died here
+	if !txn(1, -1, 0) || !txn(s.rowsEvents, stopAfter, s.bigValue) || !txn(1, -1, 0) {
+		return false // died here
 	}
-	txn(1, -1, 0)
-	if err := r.flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	return alive(r.flush(ctx))
 }
+
+// errInjected is the error a test has memstore inject.
+var errInjected = errors.New("injected by the test")
 
 // A tailer that dies in the middle of publishing a transaction's parts,
 // and re-reads the transaction from its start, continues the sequence
@@ -203,11 +205,12 @@ func TestRelayOrderPositions(t *testing.T) {
 func TestTailerOversizedWholeTxn(t *testing.T) {
 	st := startJetStream(t)
 	ctx := context.Background()
-	if _, err := st.BinlogStream(ctx, "ddl"); err != nil {
+	relay, err := st.Relay(ctx, "ddl")
+	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	r := &tailRun{t: &Tailer{env: Env{Store: st, Log: log}, source: "ddl"}, log: log, subject: jetstream.BinlogSubject("ddl"), gate: newRelayGate(1 << 40)}
+	r := &tailRun{t: &Tailer{env: Env{Store: st, Log: log}, source: "ddl"}, log: log, relay: relay, gate: newRelayGate(1 << 40)}
 	ddl := "CREATE TABLE t (id int) COMMENT '" + strings.Repeat("c", 2<<20) + "'"
 	txn := dmnode.Txn{End: dmnode.Position{File: "mysql-bin.000001", Pos: 5000}, Time: 7,
 		Changes: []dmnode.Change{{Table: dmnode.TableID{Schema: "db", Table: "t"}, DDL: ddl, DDLSchema: "db"}}}
@@ -260,7 +263,7 @@ func TestApplierRefusesBrokenSequences(t *testing.T) {
 		t.Fatal(err)
 	}
 	type msg struct {
-		h    nats.Header
+		h    jetstream.Header
 		data []byte
 	}
 	for _, tc := range []struct {
@@ -294,13 +297,13 @@ func TestApplierRefusesBrokenSequences(t *testing.T) {
 
 // snapStub is a snapshot stream message for the loader's fragments.
 type snapStub struct {
-	njs.Msg
 	data  []byte
 	acked *int
 }
 
-func (m snapStub) Data() []byte                        { return m.data }
-func (m snapStub) DoubleAck(ctx context.Context) error { *m.acked++; return nil }
+func (m snapStub) Data() []byte                  { return m.data }
+func (m snapStub) Ack(ctx context.Context) error { *m.acked++; return nil }
+func (m snapStub) Pending() uint64               { return 0 }
 
 // The loader puts dumped fragments together, and acknowledges and drops
 // those that cannot be: an unfinished message a dead dumper left, and the
@@ -308,7 +311,7 @@ func (m snapStub) DoubleAck(ctx context.Context) error { *m.acked++; return nil 
 func TestLoaderFragments(t *testing.T) {
 	ctx := context.Background()
 	acked := 0
-	msg := func(b []byte) njs.Msg { return snapStub{data: b, acked: &acked} }
+	msg := func(b []byte) jetstream.SnapshotMsg { return snapStub{data: b, acked: &acked} }
 	big := func(c byte) []byte { return append([]byte{1}, strings.Repeat(string(c), 3<<20)...) }
 	a, err := jetstream.Fragment(big('a'), dumpMaxMsg)
 	if err != nil {
@@ -375,14 +378,14 @@ func TestIsTxnTooLarge(t *testing.T) {
 // hdr making the header of its next event and table db.t's table map: for
 // tests that feed it rows events by hand; at is the end of the last
 // header made.
-func scriptTailer(t testing.TB, st *jetstream.Store, source string) (r *tailRun, hdr func(replication.EventType) *replication.EventHeader, table *replication.TableMapEvent, at func() uint32) {
+func scriptTailer(t testing.TB, st jetstream.Stores, source string) (r *tailRun, hdr func(replication.EventType) *replication.EventHeader, table *replication.TableMapEvent, at func() uint32) {
 	t.Helper()
 	ctx := t.Context()
-	stream, err := st.BinlogStream(ctx, source)
+	relay, err := st.Relay(ctx, source)
 	if err != nil {
 		t.Fatal(err)
 	}
-	published, lastSeq, resume, err := lastPublished(ctx, stream, jetstream.BinlogSubject(source))
+	published, lastSeq, resume, err := lastPublished(ctx, relay)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +397,7 @@ func scriptTailer(t testing.TB, st *jetstream.Store, source string) (r *tailRun,
 	r = &tailRun{
 		t: &Tailer{env: Env{Store: st, Log: log}, source: source}, log: log, tracker: tr,
 		cp: TailCheckpoint{Flavor: "mariadb"}, published: published, lastSeq: lastSeq,
-		subject: jetstream.BinlogSubject(source), resume: resume, file: "mysql-bin.000001",
+		relay: relay, resume: resume, file: "mysql-bin.000001",
 		gate: newRelayGate(1 << 40),
 	}
 	pos := uint32(4)

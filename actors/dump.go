@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dmnode/dmnode"
@@ -37,6 +36,8 @@ type Dumper struct {
 	env    Env
 	task   string
 	source string
+	// queue is the task's snapshot queue, opened by Run.
+	queue jetstream.SnapshotQueue
 }
 
 // DumpProgress is what the dumper reports for status.
@@ -57,7 +58,7 @@ func (d *Dumper) Run(ctx context.Context) error {
 	if te.state.Stage != catalog.StageDump {
 		return nil
 	}
-	if _, err := d.env.Store.SnapshotStream(ctx, d.task); err != nil {
+	if d.queue, err = d.env.Store.SnapshotQueue(ctx, d.task); err != nil {
 		return err
 	}
 	var cp DumpCheckpoint
@@ -431,7 +432,6 @@ func (w *dumpWriter) writePlan(ctx context.Context) error {
 // dumpWriter reads chunks on the snapshot's connections and publishes them.
 type dumpWriter struct {
 	d       *Dumper
-	subject string
 	pubMu   sync.RWMutex      // keeps a fragmented message's fragments consecutive (publish)
 	where   string            // the task's mydumpers.*.where: a condition on every row read
 	tables  []*dumpTableState // by key
@@ -463,7 +463,7 @@ type dumpTableState struct {
 }
 
 func newDumpWriter(d *Dumper, cp *DumpCheckpoint, sumRev uint64) *dumpWriter {
-	return &dumpWriter{d: d, cp: cp, sumRev: sumRev, subject: jetstream.SnapshotSubject(d.task, d.source)}
+	return &dumpWriter{d: d, cp: cp, sumRev: sumRev}
 }
 
 // resume takes the tables of a complete stored plan.
@@ -765,7 +765,7 @@ func (w *dumpWriter) publish(ctx context.Context, t *schema.Table, data []byte, 
 	defer cancel()
 	began := time.Now()
 	for _, f := range frags {
-		if _, err := w.d.env.Store.JS.PublishMsg(ctx, &nats.Msg{Subject: w.subject, Data: f}); err != nil {
+		if err := w.d.queue.Publish(ctx, w.d.source, f); err != nil {
 			return fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err)
 		}
 	}

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	njs "github.com/nats-io/nats.go/jetstream"
-
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -85,7 +83,7 @@ type applyHold struct {
 	task    string
 	source  string
 	log     *slog.Logger
-	w       njs.KeyWatcher
+	w       jetstream.KeyWatch
 	cur     *ApplyHold // the current request, nil when none
 	expired string     // the ID of a hold given up after MaxHold
 	// since is when the request sinceReq was first obeyed: MaxHold
@@ -102,10 +100,10 @@ type applyHold struct {
 // verification that asks times out saying so.
 func openHold(ctx context.Context, env Env, task, source string, log *slog.Logger) *applyHold {
 	h := &applyHold{env: env, task: task, source: source, log: log}
-	if env.Store == nil || env.Store.KV == nil {
+	if env.Store == nil {
 		return h
 	}
-	w, err := env.Store.KV.Watch(ctx, holdKey(task, source))
+	w, err := env.Store.Watch(ctx, holdKey(task, source))
 	if err != nil {
 		log.Warn("watch hold requests; verification cannot hold this applier", "err", err)
 		return h
@@ -116,7 +114,7 @@ func openHold(ctx context.Context, env Env, task, source string, log *slog.Logge
 
 func (h *applyHold) stop() {
 	if h.w != nil {
-		_ = h.w.Stop()
+		h.w.Stop()
 	}
 }
 
@@ -127,7 +125,7 @@ func (h *applyHold) poll(ctx context.Context, block <-chan time.Time) error {
 		return nil
 	}
 	for {
-		var e njs.KeyValueEntry
+		var e jetstream.KeyUpdate
 		var ok bool
 		if block != nil {
 			select {
@@ -148,15 +146,15 @@ func (h *applyHold) poll(ctx context.Context, block <-chan time.Time) error {
 		if !ok {
 			return errors.New("hold watch ended")
 		}
-		if e == nil {
+		if e.Initial {
 			continue // the initial values have been delivered
 		}
-		if e.Operation() != njs.KeyValuePut {
+		if e.Deleted {
 			h.cur = nil
 			continue
 		}
 		var req ApplyHold
-		if err := json.Unmarshal(e.Value(), &req); err != nil || req.ID == "" || req.ID == h.expired {
+		if err := json.Unmarshal(e.Value, &req); err != nil || req.ID == "" || req.ID == h.expired {
 			h.cur = nil
 			continue
 		}
@@ -254,7 +252,7 @@ func (r *applyRun) answerHold(ctx context.Context, beyond bool) error {
 
 // Holds is the verifier's side of holding the appliers of one task.
 type Holds struct {
-	Store *jetstream.Store
+	Store jetstream.CheckpointStore
 	Task  string
 }
 
@@ -307,14 +305,14 @@ func (hs Holds) claim(ctx context.Context, source, id string) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		e, err := hs.Store.KV.Get(ctx, key)
+		e, ok, err := hs.Store.Get(ctx, key)
 		switch {
-		case errors.Is(err, njs.ErrKeyNotFound):
-			_, err = hs.Store.KV.Create(ctx, key, data)
 		case err != nil:
+		case !ok:
+			_, err = hs.Store.Save(ctx, key, json.RawMessage(data), 0)
 		default:
 			var other ApplyHold
-			if json.Unmarshal(e.Value(), &other) == nil && other.ID != id && time.Since(e.Created()) < 2*MaxHold {
+			if json.Unmarshal(e.Value, &other) == nil && other.ID != id && time.Since(e.Created) < 2*MaxHold {
 				select {
 				case <-tick.C:
 					continue
@@ -322,9 +320,9 @@ func (hs Holds) claim(ctx context.Context, source, id string) error {
 					return fmt.Errorf("another verification or cutover of task %s is holding the applier of source %s; try again in a moment", hs.Task, source)
 				}
 			}
-			_, err = hs.Store.KV.Update(ctx, key, data, e.Revision())
+			_, err = hs.Store.Save(ctx, key, json.RawMessage(data), e.Rev)
 		}
-		if errors.Is(err, njs.ErrKeyExists) || jetstream.IsWrongLastSequence(err) {
+		if errors.Is(err, jetstream.ErrFenced) {
 			continue // another verifier wrote it meanwhile: look again
 		}
 		if err != nil {
@@ -341,19 +339,19 @@ func (hs Holds) Release(ctx context.Context, id string, sources ...string) error
 	var errs []error
 	for _, s := range sources {
 		key := holdKey(hs.Task, s)
-		e, err := hs.Store.KV.Get(ctx, key)
-		if errors.Is(err, njs.ErrKeyNotFound) {
-			continue
-		}
+		e, ok, err := hs.Store.Get(ctx, key)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		var h ApplyHold
-		if json.Unmarshal(e.Value(), &h) != nil || h.ID != id {
+		if !ok {
 			continue
 		}
-		if err := hs.Store.KV.Delete(ctx, key, njs.LastRevision(e.Revision())); err != nil && !jetstream.IsWrongLastSequence(err) {
+		var h ApplyHold
+		if json.Unmarshal(e.Value, &h) != nil || h.ID != id {
+			continue
+		}
+		if err := hs.Store.DeleteIf(ctx, key, e.Rev); err != nil && !errors.Is(err, jetstream.ErrFenced) {
 			errs = append(errs, fmt.Errorf("release the applier of source %s: %w", s, err))
 		}
 	}
@@ -384,7 +382,7 @@ func (hs Holds) wait(ctx context.Context, source string, done func() (bool, erro
 // transaction beyond it (beyond), or the source is idle: the tailer, after
 // since (when p was read on the source), heard a heartbeat at or past p
 // with nothing pending, and the applier applied all it published.
-func HoldReached(ctx context.Context, store *jetstream.Store, source string, applied, p dmnode.Position, beyond bool, since time.Time) (bool, error) {
+func HoldReached(ctx context.Context, store jetstream.CheckpointStore, source string, applied, p dmnode.Position, beyond bool, since time.Time) (bool, error) {
 	if beyond || applied.Compare(p) >= 0 {
 		return true, nil
 	}
@@ -397,7 +395,7 @@ func HoldReached(ctx context.Context, store *jetstream.Store, source string, app
 
 // Applied returns the position the applier of a task and source last
 // reported as committed, with the tailer's progress.
-func Applied(ctx context.Context, store *jetstream.Store, task, source string) (ApplyProgress, TailProgress, error) {
+func Applied(ctx context.Context, store jetstream.CheckpointStore, task, source string) (ApplyProgress, TailProgress, error) {
 	var ap ApplyProgress
 	var tp TailProgress
 	if _, err := store.Load(ctx, applyProgKey(task, source), &ap); err != nil {

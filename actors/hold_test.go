@@ -14,14 +14,19 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/jetstream"
+	"github.com/dmnode/dmnode/jetstream/memstore"
 )
 
 // The hold protocol between a verifier (Holds) and an applier (holdBefore,
-// holdIdle), over a real embedded JetStream KV bucket. The applier here has
-// nothing pending, so its commits are no-ops: the test drives the
-// protocol's states one at a time.
+// holdIdle), over a real embedded JetStream KV bucket and over the
+// in-memory stores. The applier here has nothing pending, so its commits
+// are no-ops: the test drives the protocol's states one at a time.
 func TestHoldProtocol(t *testing.T) {
-	store := testStore(t)
+	t.Run("jetstream", func(t *testing.T) { testHoldProtocol(t, testStore(t)) })
+	t.Run("memory", func(t *testing.T) { testHoldProtocol(t, memstore.New()) })
+}
+
+func testHoldProtocol(t *testing.T, store jetstream.Stores) {
 	ctx := t.Context()
 	pos := func(n uint32) dmnode.Position { return dmnode.Position{File: "bin.000001", Pos: n} }
 	env := Env{Store: store, Log: slog.New(slog.DiscardHandler)}

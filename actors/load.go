@@ -8,15 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dmnode/dmnode"
@@ -93,33 +90,24 @@ func (l *Loader) Run(ctx context.Context) error {
 	if err := claimFence(ctx, db, l.task, l.source, l.env.Epoch); err != nil {
 		return err
 	}
-	stream, err := l.env.Store.SnapshotStream(ctx, l.task)
+	queue, err := l.env.Store.SnapshotQueue(ctx, l.task)
 	if err != nil {
 		return err
 	}
-	// A consumer of its own per incarnation, named with its epoch: messages
-	// a dead incarnation fetched but never acknowledged are delivered again
-	// at once instead of after AckWait, and a stale incarnation still
-	// running elsewhere can neither fetch (and sit on) this one's messages
-	// nor acknowledge any, because its consumer is gone. The fence claimed
-	// above keeps a stale incarnation that starts late from getting here.
-	prefix := "load_" + jetstream.Token(l.source)
-	durable := fmt.Sprintf("%s_%d", prefix, l.env.Epoch)
-	if err := deleteConsumers(ctx, stream, prefix); err != nil {
+	// A consumer of its own per incarnation: messages a dead incarnation
+	// fetched but never acknowledged are delivered again at once, and a
+	// stale incarnation still running elsewhere can neither fetch (and sit
+	// on) this one's messages nor acknowledge any
+	// (jetstream.SnapshotQueue.Consume). The fence claimed above keeps a
+	// stale incarnation that starts late from getting here.
+	//
+	// Room for every fragment of the largest message besides: its
+	// fragments are all delivered before the first is acknowledged.
+	cons, err := queue.Consume(ctx, l.source, l.env.Epoch, loadMaxAckPending(pool)+jetstream.MaxFragments, loadPrefetch(pool))
+	if err != nil {
 		return err
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, njs.ConsumerConfig{
-		Durable:       durable,
-		FilterSubject: jetstream.SnapshotSubject(l.task, l.source),
-		AckPolicy:     njs.AckExplicitPolicy,
-		AckWait:       10 * time.Minute,
-		// Room for every fragment of the largest message besides: its
-		// fragments are all delivered before the first is acknowledged.
-		MaxAckPending: loadMaxAckPending(pool) + jetstream.MaxFragments,
-	})
-	if err != nil {
-		return fmt.Errorf("create load consumer: %w", err)
-	}
+	defer cons.Stop()
 	var prog LoadProgress
 	if _, err := l.env.Store.Load(ctx, loadProgKey(l.task, l.source), &prog); err != nil {
 		return err
@@ -134,28 +122,6 @@ func (l *Loader) Run(ctx context.Context) error {
 	ld.adapt(te.task.Name, te.task.TargetDatabase, pool)
 	defer ld.budget.Release(l.source)
 	return ld.run(ctx, cons, pool)
-}
-
-// deleteConsumers deletes the stream's consumers named prefix or
-// prefix_<epoch>: those of earlier loader incarnations of a source.
-func deleteConsumers(ctx context.Context, stream njs.Stream, prefix string) error {
-	names := stream.ConsumerNames(ctx)
-	var old []string
-	for name := range names.Name() {
-		epoch, ok := strings.CutPrefix(name, prefix+"_")
-		if _, err := strconv.ParseUint(epoch, 10, 64); name == prefix || ok && err == nil {
-			old = append(old, name)
-		}
-	}
-	if err := names.Err(); err != nil {
-		return fmt.Errorf("list load consumers: %w", err)
-	}
-	for _, name := range old {
-		if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, njs.ErrConsumerNotFound) {
-			return fmt.Errorf("reset load consumer: %w", err)
-		}
-	}
-	return nil
 }
 
 type loadRun struct {
@@ -214,7 +180,7 @@ const (
 // snapMsg is one message of the snapshot stream: one stream message, or
 // the fragments of a larger one put together (fetch).
 type snapMsg struct {
-	ms   []njs.Msg
+	ms   []jetstream.SnapshotMsg
 	data []byte
 }
 
@@ -225,7 +191,7 @@ type loaded struct {
 	rows int
 }
 
-func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
+func (ld *loadRun) run(ctx context.Context, cons jetstream.SnapshotConsumer, pool int) error {
 	ld.started = time.Now()
 	// Fetched messages wait here for a free worker; when it is full the
 	// fetcher waits. The consumer's MaxAckPending (loadMaxAckPending)
@@ -240,7 +206,7 @@ func (ld *loadRun) run(ctx context.Context, cons njs.Consumer, pool int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(msgs)
-		return ld.fetch(gctx, cons, pool, msgs)
+		return ld.fetch(gctx, cons, msgs)
 	})
 	var workers sync.WaitGroup
 	for range pool {
@@ -331,17 +297,15 @@ func (ld *loadRun) ack(ctx context.Context, a loaded) error {
 	ctx, cancel := context.WithTimeout(ctx, loadAckWait)
 	defer cancel()
 	for _, m := range a.m.ms {
-		if err := m.DoubleAck(ctx); err != nil {
-			return fmt.Errorf("acknowledge dumped rows: %w", err)
+		if err := m.Ack(ctx); err != nil {
+			return err
 		}
 	}
 	atomic.AddInt64(&ld.rows, int64(a.rows))
 	met := ld.l.env.metrics()
 	met.Rows(PhaseLoad, dmnode.Insert.String(), int64(a.rows))
 	met.Bytes(PhaseLoad, int64(len(a.m.data)))
-	if md, err := a.m.ms[len(a.m.ms)-1].Metadata(); err == nil {
-		met.Pending(jetstream.SnapshotStream(ld.l.task), md.NumPending)
-	}
+	met.Pending(jetstream.SnapshotStream(ld.l.task), a.m.ms[len(a.m.ms)-1].Pending())
 	return nil
 }
 
@@ -372,18 +336,11 @@ var errLoadDone = errors.New("load done")
 // acknowledged, then returns errLoadDone. It puts fragmented messages
 // together (frags), holding one at most.
 //
-// It reads through one continuous pull subscription (Messages), not a
-// Fetch per batch: a Fetch's inbox is unsubscribed once its wait is over,
-// and on a loaded server a pull request answered after that delivered
-// messages to nobody, which then sat unacknowledged until AckWait (ten
-// minutes) before they were delivered again. The subscription's inbox
-// lives as long as the loader, so a late delivery still arrives.
-func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out chan<- snapMsg) error {
-	it, err := cons.Messages(njs.PullMaxMessages(loadPrefetch(pool)))
-	if err != nil {
-		return fmt.Errorf("fetch dumped chunks: %w", err)
-	}
-	defer it.Stop()
+// The consumer reads through one continuous subscription
+// (jetstream.SnapshotQueue.Consume), which cons.Stop ends.
+func (ld *loadRun) fetch(ctx context.Context, cons jetstream.SnapshotConsumer, out chan<- snapMsg) error {
+	stop := context.AfterFunc(ctx, cons.Stop)
+	defer stop()
 	lastReport := time.Now()
 	f := &fragments{log: ld.l.env.Log}
 	for {
@@ -395,8 +352,8 @@ func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out c
 		if ld.dumpFinished() {
 			wait = loadDrainWait
 		}
-		m, err := it.Next(njs.NextMaxWait(wait))
-		if err == nil {
+		m, ok, err := cons.Next(wait)
+		if err == nil && ok {
 			sm, ok, err := f.add(ctx, m)
 			if err != nil {
 				return err
@@ -414,8 +371,8 @@ func (ld *loadRun) fetch(ctx context.Context, cons njs.Consumer, pool int, out c
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("fetch dumped chunks: %w", err)
+		if err != nil {
+			return err
 		}
 		done, onlyHeld, err := ld.drained(ctx, cons, len(f.held))
 		if onlyHeld {
@@ -443,21 +400,21 @@ func (ld *loadRun) dumpFinished() bool {
 
 // drained reports whether the dumper finished and nothing is left to
 // load, or (onlyHeld) nothing but the held fragments.
-func (ld *loadRun) drained(ctx context.Context, cons njs.Consumer, held int) (done, onlyHeld bool, err error) {
+func (ld *loadRun) drained(ctx context.Context, cons jetstream.SnapshotConsumer, held int) (done, onlyHeld bool, err error) {
 	if !ld.dumpFinished() {
 		return false, false, nil
 	}
-	info, err := cons.Info(ctx)
+	pending, ackPending, err := cons.Pending(ctx)
 	if err != nil {
-		return false, false, fmt.Errorf("read load consumer: %w", err)
+		return false, false, err
 	}
-	if info.NumPending > 0 || info.NumAckPending > held {
+	if pending > 0 || ackPending > uint64(held) {
 		return false, false, nil
 	}
 	if held > 0 {
 		return false, true, nil
 	}
-	return info.NumAckPending == 0, false, nil
+	return ackPending == 0, false, nil
 }
 
 // fragments puts the fragments of the snapshot stream's large messages
@@ -470,12 +427,12 @@ func (ld *loadRun) drained(ctx context.Context, cons njs.Consumer, held int) (do
 type fragments struct {
 	log  *slog.Logger
 	asm  jetstream.Assembler
-	held []njs.Msg
+	held []jetstream.SnapshotMsg
 }
 
 // add takes the next message; it returns a whole message and true, or
 // false while one is being put together.
-func (f *fragments) add(ctx context.Context, m njs.Msg) (snapMsg, bool, error) {
+func (f *fragments) add(ctx context.Context, m jetstream.SnapshotMsg) (snapMsg, bool, error) {
 	dropped := f.asm.Dropped
 	data, whole, err := f.asm.Add(m.Data())
 	if f.asm.Dropped > dropped {
@@ -485,8 +442,8 @@ func (f *fragments) add(ctx context.Context, m njs.Msg) (snapMsg, bool, error) {
 	}
 	if errors.Is(err, jetstream.ErrFragmentOrder) {
 		f.log.Warn("dropping a dumped fragment that continues no message", "err", err)
-		if err := m.DoubleAck(ctx); err != nil {
-			return snapMsg{}, false, fmt.Errorf("acknowledge dumped rows: %w", err)
+		if err := m.Ack(ctx); err != nil {
+			return snapMsg{}, false, err
 		}
 		return snapMsg{}, false, nil
 	}
@@ -509,8 +466,8 @@ func (f *fragments) drop(ctx context.Context) error {
 	}
 	f.log.Warn("dropping the fragments of a dumped message that was never finished", "fragments", len(f.held))
 	for _, m := range f.held {
-		if err := m.DoubleAck(ctx); err != nil {
-			return fmt.Errorf("acknowledge dumped rows: %w", err)
+		if err := m.Ack(ctx); err != nil {
+			return err
 		}
 	}
 	f.held = nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/go-sql-driver/mysql"
-	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/jetstream"
@@ -40,7 +39,10 @@ func TargetCheckpoints(ctx context.Context, target config.DBConfig, name string)
 // table keys included) and progress in the KV bucket, its snapshot stream, and its rows in the target's
 // dmnode_meta tables. The source binlog streams are shared by tasks and
 // stay. The task must not run.
-func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConfig, name string, sources []string) error {
+func PurgeTask(ctx context.Context, store interface {
+	jetstream.CheckpointStore
+	jetstream.SnapshotQueues
+}, target config.DBConfig, name string, sources []string) error {
 	var keys []string
 	for _, src := range sources {
 		keys = append(keys, dumpKey(name, src), dumpProgKey(name, src), loadProgKey(name, src), applyProgKey(name, src),
@@ -62,8 +64,8 @@ func PurgeTask(ctx context.Context, store *jetstream.Store, target config.DBConf
 			return err
 		}
 	}
-	if err := store.JS.DeleteStream(ctx, jetstream.SnapshotStream(name)); err != nil && !errors.Is(err, njs.ErrStreamNotFound) {
-		return fmt.Errorf("delete snapshot stream of task %s: %w", name, err)
+	if err := store.DeleteSnapshotQueue(ctx, name); err != nil {
+		return err
 	}
 	db, err := OpenTarget(ctx, target, 1)
 	if err != nil {

@@ -223,7 +223,7 @@ func (k *retention) checkGuard(ctx context.Context) error {
 	expire, limit := k.retentionSettings(ctx)
 	in := guardInput{Logs: logs, Need: cp.Pos, ClosedAt: k.guard.closedAt[cp.Pos.File], Expire: expire, SizeLimit: limit,
 		Rate: k.guard.rate, Margin: k.src.BinlogPurgeWarn, Now: now}
-	if m, err := k.stream.GetLastMsgForSubject(ctx, jetstream.BinlogSubject(k.source)); err == nil {
+	if m, ok, err := k.relay.Last(ctx); err == nil && ok {
 		if p, t, err := jetstream.HeaderPosition(m.Header); err == nil && p.File == cp.Pos.File && t > 0 {
 			in.NeedTime = time.Unix(int64(t), 0)
 		}

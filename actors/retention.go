@@ -12,7 +12,6 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-sql-driver/mysql"
-	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
@@ -92,7 +91,7 @@ func (e *RelayGapError) Error() string {
 
 // checkRelayHolds returns a permanent *RelayGapError when the relay of
 // source no longer holds every transaction after from.
-func checkRelayHolds(ctx context.Context, store *jetstream.Store, task, source string, from dmnode.Position) error {
+func checkRelayHolds(ctx context.Context, store jetstream.CheckpointStore, task, source string, from dmnode.Position) error {
 	var start dmnode.Position
 	if _, err := store.Load(ctx, relayStartKey(source), &start); err != nil {
 		return err
@@ -201,7 +200,7 @@ type retention struct {
 	env    Env
 	source string
 	src    *config.Source
-	stream njs.Stream
+	relay  jetstream.Relay
 	log    *slog.Logger
 	gate   *relayGate
 
@@ -224,8 +223,8 @@ type targetConn struct {
 	db   *sql.DB
 }
 
-func newRetention(env Env, source string, src *config.Source, stream njs.Stream, log *slog.Logger) *retention {
-	return &retention{env: env, source: source, src: src, stream: stream, log: log,
+func newRetention(env Env, source string, src *config.Source, relay jetstream.Relay, log *slog.Logger) *retention {
+	return &retention{env: env, source: source, src: src, relay: relay, log: log,
 		gate: newRelayGate(src.RelayMaxBytes), targets: map[string]*targetConn{}}
 }
 
@@ -309,51 +308,51 @@ func (k *retention) run(ctx context.Context) {
 // measure reads the stream's size into the gate and the report.
 func (k *retention) measure(ctx context.Context) error {
 	added := k.gate.startMeasure()
-	info, err := k.stream.Info(ctx)
+	info, err := k.relay.Info(ctx)
 	if err != nil {
 		k.gate.published(int(added)) // still not measured
-		return fmt.Errorf("read relay stream info: %w", err)
+		return err
 	}
-	k.gate.measured(info.State.Bytes)
-	k.prog.Bytes, k.prog.Msgs, k.prog.MaxBytes = info.State.Bytes, info.State.Msgs, k.gate.max
+	k.gate.measured(info.Bytes)
+	k.prog.Bytes, k.prog.Msgs, k.prog.MaxBytes = info.Bytes, info.Msgs, k.gate.max
 	return nil
 }
 
 // pass purges what no task needs and measures the stream.
 func (k *retention) pass(ctx context.Context) error {
-	info, err := k.stream.Info(ctx)
+	info, err := k.relay.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("read relay stream info: %w", err)
+		return err
 	}
 	oldest, by, hold := oldestNeed(k.needs(ctx), k.tailPos)
 	k.prog.Oldest, k.prog.HeldBy = oldest, by
 	var purgeErr error
-	if !hold && info.State.Msgs > 0 {
-		need := info.State.LastSeq + 1 // no task needs anything
+	if !hold && info.Msgs > 0 {
+		need := info.LastSeq + 1 // no task needs anything
 		if !oldest.IsZero() {
-			if need, err = firstAfter(ctx, k.stream, oldest); err != nil {
+			if need, err = firstAfter(ctx, k.relay, oldest); err != nil {
 				return err
 			}
 		}
 		var young uint64
 		if k.src.Purge.Expires > 0 {
 			cutoff := time.Now().Add(-time.Duration(k.src.Purge.Expires) * time.Hour)
-			if young, err = firstNewer(ctx, k.stream, cutoff); err != nil {
+			if young, err = firstNewer(ctx, k.relay, cutoff); err != nil {
 				return err
 			}
 		}
-		if below := purgeTarget(info.State.FirstSeq, info.State.LastSeq, need, young); below > 0 {
+		if below := purgeTarget(info.FirstSeq, info.LastSeq, need, young); below > 0 {
 			// Recorded first: an applier checks against it that the relay
 			// still holds what it needs.
-			end, err := msgEnd(ctx, k.stream, below-1)
+			end, err := msgEnd(ctx, k.relay, below-1)
 			if err != nil {
 				return err
 			}
 			if err := k.env.Store.Put(ctx, relayStartKey(k.source), end); err != nil {
 				return err
 			}
-			if purgeErr = jetstream.PurgeBelow(ctx, k.stream, below); purgeErr == nil {
-				k.prog.Purged += below - info.State.FirstSeq
+			if purgeErr = k.relay.PurgeBelow(ctx, below); purgeErr == nil {
+				k.prog.Purged += below - info.FirstSeq
 				k.log.Debug("relay purged", "below_seq", below, "oldest_needed", oldest.String(), "held_by", by)
 			}
 		}
@@ -464,17 +463,17 @@ func purgeTarget(first, last, need, young uint64) uint64 {
 
 // firstNewer finds the first message stored after t (LastSeq+1 when none
 // is); stream timestamps grow with the sequence.
-func firstNewer(ctx context.Context, stream njs.Stream, t time.Time) (uint64, error) {
-	info, err := stream.Info(ctx)
+func firstNewer(ctx context.Context, relay jetstream.Relay, t time.Time) (uint64, error) {
+	info, err := relay.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("read stream info: %w", err)
+		return 0, err
 	}
-	lo, hi := info.State.FirstSeq, info.State.LastSeq+1
+	lo, hi := info.FirstSeq, info.LastSeq+1
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		m, err := stream.GetMsg(ctx, mid)
+		m, err := relay.Get(ctx, mid)
 		if err != nil {
-			return 0, fmt.Errorf("read stream message %d: %w", mid, err)
+			return 0, err
 		}
 		if m.Time.After(t) {
 			hi = mid
@@ -585,8 +584,11 @@ func (k *retention) explainLost(ctx context.Context, err error, need dmnode.Posi
 // PurgeSource removes what a removed source left in the cluster: its
 // relay stream, its tailer's checkpoint and its progress and error
 // reports. A source added again under the same id then starts afresh.
-func PurgeSource(ctx context.Context, store *jetstream.Store, source string) error {
-	if err := store.DeleteBinlogStream(ctx, source); err != nil {
+func PurgeSource(ctx context.Context, store interface {
+	jetstream.CheckpointStore
+	jetstream.Relays
+}, source string) error {
+	if err := store.DeleteRelay(ctx, source); err != nil {
 		return err
 	}
 	return store.Delete(ctx, tailKey(source), tailProgKey(source), relayProgKey(source), relayStartKey(source),

@@ -12,8 +12,6 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
-	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/config"
@@ -92,7 +90,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stream, err := t.env.Store.BinlogStream(ctx, t.source)
+	relay, err := t.env.Store.Relay(ctx, t.source)
 	if err != nil {
 		return err
 	}
@@ -111,7 +109,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	published, lastSeq, resume, err := lastPublished(ctx, stream, jetstream.BinlogSubject(t.source))
+	published, lastSeq, resume, err := lastPublished(ctx, relay)
 	if err != nil {
 		return err
 	}
@@ -125,10 +123,10 @@ func (t *Tailer) Run(ctx context.Context) error {
 	}
 	// The retention loop trims the relay beside the reading loop and
 	// stops it while the relay is full (retention.go).
-	keep := newRetention(t.env, t.source, src, stream, log)
+	keep := newRetention(t.env, t.source, src, relay, log)
 	r := &tailRun{
 		t: t, src: src, log: log, tracker: tracker, schemas: schemas, guessed: guessed, cp: cp, rev: rev,
-		published: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source), resume: resume,
+		published: published, lastSeq: lastSeq, relay: relay, resume: resume,
 		gate: keep.gate,
 	}
 	return keep.around(ctx, r.run, func() dmnode.Position { return r.cp.Pos })
@@ -139,22 +137,23 @@ func (t *Tailer) Run(ctx context.Context) error {
 // a part of an unfinished sequence, its headers (resume.Part set). Then
 // every transaction that ends before the sequence's first event is
 // published, and the returned position is that event's.
-func lastPublished(ctx context.Context, stream njs.Stream, subject string) (published dmnode.Position, seq uint64, resume jetstream.RelayHeaders, err error) {
-	msg, err := stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, njs.ErrMsgNotFound) {
-		return dmnode.Position{}, 0, resume, nil
-	}
+func lastPublished(ctx context.Context, relay jetstream.Relay) (published dmnode.Position, seq uint64, resume jetstream.RelayHeaders, err error) {
+	subject := jetstream.BinlogSubject(relay.Source())
+	msg, ok, err := relay.Last(ctx)
 	if err != nil {
-		return dmnode.Position{}, 0, resume, fmt.Errorf("read last message of %s: %w", subject, err)
+		return dmnode.Position{}, 0, resume, err
+	}
+	if !ok {
+		return dmnode.Position{}, 0, resume, nil
 	}
 	h, err := jetstream.ParseRelayHeaders(msg.Header)
 	if err != nil {
-		return dmnode.Position{}, 0, resume, Permanent(fmt.Errorf("last message of %s (sequence %d): %w", subject, msg.Sequence, err))
+		return dmnode.Position{}, 0, resume, Permanent(fmt.Errorf("last message of %s (sequence %d): %w", subject, msg.Seq, err))
 	}
 	if h.Last {
-		return h.End, msg.Sequence, jetstream.RelayHeaders{}, nil
+		return h.End, msg.Seq, jetstream.RelayHeaders{}, nil
 	}
-	return h.Begin, msg.Sequence, h, nil
+	return h.Begin, msg.Seq, h, nil
 }
 
 // tailRun is one incarnation's reading state.
@@ -170,7 +169,7 @@ type tailRun struct {
 	// publish expects it, so a stale incarnation that lost its assignment
 	// cannot append once its successor has.
 	lastSeq uint64
-	subject string
+	relay   jetstream.Relay
 	// gate says when the relay is full: the loop then stops reading the
 	// source at the next transaction boundary (pauseForRoom).
 	gate *relayGate
@@ -654,16 +653,15 @@ func (r *tailRun) publishPart(ctx context.Context, s *partSeq, t *dmnode.Txn, la
 
 // publish appends one message to the stream, expecting the stream's last
 // message of the subject to be the one this incarnation appended last.
-func (r *tailRun) publish(ctx context.Context, data []byte, h nats.Header) error {
-	msg := &nats.Msg{Subject: r.subject, Data: data, Header: h}
-	ack, err := r.t.env.Store.JS.PublishMsg(ctx, msg, njs.WithExpectLastSequencePerSubject(r.lastSeq))
-	if jetstream.IsWrongLastSequence(err) {
+func (r *tailRun) publish(ctx context.Context, data []byte, h jetstream.Header) error {
+	seq, err := r.relay.Publish(ctx, data, h, r.lastSeq)
+	if errors.Is(err, jetstream.ErrFenced) {
 		return Permanent(fmt.Errorf("publish binlog batch of source %s: another tailer appended to the stream: %w", r.t.source, jetstream.ErrFenced))
 	}
 	if err != nil {
 		return fmt.Errorf("publish binlog batch of source %s: %w", r.t.source, err)
 	}
-	r.lastSeq = ack.Sequence
+	r.lastSeq = seq
 	r.gate.published(len(data))
 	return nil
 }

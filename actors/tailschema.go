@@ -212,7 +212,10 @@ func putTracker(ctx context.Context, store jetstream.SchemaStore, source string,
 // are the schemas at that position, whatever else the history holds, so a
 // reader of the history at the snapshot (a loader creating target tables)
 // finds them even when the tailer has not read that far yet.
-func InitTailCheckpoint(ctx context.Context, store *jetstream.Store, source, flavor string, pos dmnode.Position, tr *schema.Tracker) error {
+func InitTailCheckpoint(ctx context.Context, store interface {
+	jetstream.CheckpointStore
+	Schemas() jetstream.SchemaStore
+}, source, flavor string, pos dmnode.Position, tr *schema.Tracker) error {
 	if err := putTracker(ctx, store.Schemas(), source, pos, tr, jetstream.OriginSnapshot, flavor); err != nil {
 		return err
 	}
@@ -312,7 +315,7 @@ func (r *tailRun) rowMetadata(ctx context.Context, h *replication.EventHeader, i
 
 // TailPosition returns where a source's tailer resumes: its checkpoint;
 // the zero Position when it has none yet.
-func TailPosition(ctx context.Context, store *jetstream.Store, source string) (dmnode.Position, error) {
+func TailPosition(ctx context.Context, store jetstream.CheckpointStore, source string) (dmnode.Position, error) {
 	var cp TailCheckpoint
 	if _, err := store.Load(ctx, tailKey(source), &cp); err != nil {
 		return dmnode.Position{}, err

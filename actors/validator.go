@@ -128,16 +128,16 @@ func (v *Validator) Run(ctx context.Context) error {
 		r.pos = te.state.Start
 	}
 	r.read = r.pos
-	stream, err := v.env.Store.BinlogStream(ctx, v.source)
+	relay, err := v.env.Store.Relay(ctx, v.source)
 	if err != nil {
 		return err
 	}
-	seq, err := firstAfter(ctx, stream, r.pos)
+	seq, err := firstAfter(ctx, relay, r.pos)
 	if err != nil {
 		return err
 	}
 	v.env.Log.Info("validating", "mode", set.Mode, "from", r.pos.String(), "stream_seq", seq, "row_error_delay", set.RowErrorDelay)
-	rd, err := jetstream.OpenRelayReader(ctx, stream, v.source, seq)
+	rd, err := jetstream.OpenRelayReader(ctx, relay, seq)
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func ValidatorKey(task, source string) string {
 // UpdateValidatorState applies fn to the validator record of a task and
 // source, read afresh, and writes it back unless another writer changed it
 // meanwhile, in which case it reads and applies fn again.
-func UpdateValidatorState(ctx context.Context, store *jetstream.Store, task, source string, fn func(*ValidatorState) error) (*ValidatorState, error) {
+func UpdateValidatorState(ctx context.Context, store jetstream.CheckpointStore, task, source string, fn func(*ValidatorState) error) (*ValidatorState, error) {
 	key := ValidatorKey(task, source)
 	for attempt := 0; ; attempt++ {
 		var st ValidatorState

@@ -22,6 +22,12 @@
 // that lost its assignment gets ErrFenced instead of overwriting progress.
 // Every key of the bucket is built in keys.go, which tables the key space.
 //
+// The actors see none of this: they use the interfaces of boundary.go
+// (Relay, SnapshotQueue, CheckpointStore, SchemaStore, together Stores),
+// which Store implements over JetStream (jsboundary.go) and package
+// memstore in memory for unit tests. Package storetest is their contract,
+// run against both.
+//
 // The schema history (SchemaStore, schemas.go) lives in the same bucket
 // under keys of its own, one per table and version: the tailer records every
 // table version as it tracks DDL, and each actor reads the version in force

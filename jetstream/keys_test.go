@@ -3,6 +3,8 @@ package jetstream
 import (
 	"testing"
 
+	njs "github.com/nats-io/nats.go/jetstream"
+
 	"github.com/dmnode/dmnode"
 )
 
@@ -30,5 +32,13 @@ func TestKeySpace(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("key %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// HeaderMsgID is JetStream's message id header, which the relay's
+// duplicate window keys on.
+func TestHeaderMsgIDIsJetStreams(t *testing.T) {
+	if HeaderMsgID != njs.MsgIDHeader {
+		t.Fatalf("HeaderMsgID = %q, JetStream's is %q", HeaderMsgID, njs.MsgIDHeader)
 	}
 }

@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/dmnode/dmnode"
 )
 
@@ -182,8 +179,8 @@ func (a *Assembler) drop() {
 // transaction that begins at begin. last is nil except on the sequence's
 // last message, where it is the transaction (its end and commit time go in
 // the position headers).
-func PartHeaders(begin dmnode.Position, n int, last *dmnode.Txn) nats.Header {
-	h := nats.Header{}
+func PartHeaders(begin dmnode.Position, n int, last *dmnode.Txn) Header {
+	h := Header{}
 	id := begin.File + ":" + strconv.FormatUint(uint64(begin.Pos), 10)
 	h.Set(HeaderTxn, id)
 	h.Set(HeaderPart, strconv.Itoa(n))
@@ -195,7 +192,7 @@ func PartHeaders(begin dmnode.Position, n int, last *dmnode.Txn) nats.Header {
 	}
 	// Makes a re-publish of the same message a no-op within the stream's
 	// duplicate window.
-	h.Set(jetstream.MsgIDHeader, "txn:"+id+":"+strconv.Itoa(n))
+	h.Set(HeaderMsgID, "txn:"+id+":"+strconv.Itoa(n))
 	return h
 }
 
@@ -227,7 +224,7 @@ func (h RelayHeaders) Order() dmnode.Position {
 }
 
 // ParseRelayHeaders reads the headers of a relay (binlog stream) message.
-func ParseRelayHeaders(h nats.Header) (RelayHeaders, error) {
+func ParseRelayHeaders(h Header) (RelayHeaders, error) {
 	var r RelayHeaders
 	if id := h.Get(HeaderTxn); id != "" {
 		i := strings.LastIndexByte(id, ':')

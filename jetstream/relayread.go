@@ -2,68 +2,47 @@ package jetstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
-// RelayReader reads one source's relay (its binlog stream) in order from a
-// stream sequence on, for a reader that only reads: the continuous
-// validator. Messages come through an ordered consumer, iterated, with at
-// most 64 messages and 8 MiB waiting in the client.
+// RelayReader reads one source's relay in order from a sequence on, for a
+// reader that only reads: the continuous validator. It parses each
+// message's headers and counts the messages purged before they were read.
 type RelayReader struct {
-	it     jetstream.MessagesContext
+	cur    RelayCursor
 	source string
 	next   uint64
 }
 
-// OpenRelayReader starts reading stream, the relay of source, at sequence
-// seq.
-func OpenRelayReader(ctx context.Context, stream jetstream.Stream, source string, seq uint64) (*RelayReader, error) {
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{BinlogSubject(source)},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    seq,
-		// A consumer whose stream lost its quorum would otherwise retry
-		// for ever, deaf to its context.
-		MaxResetAttempts: 3,
-	})
+// OpenRelayReader starts reading relay at sequence seq.
+func OpenRelayReader(ctx context.Context, relay Relay, seq uint64) (*RelayReader, error) {
+	cur, err := relay.Read(ctx, seq)
 	if err != nil {
-		return nil, fmt.Errorf("read stream of source %s: %w", source, err)
+		return nil, err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(64, 8<<20),
-		jetstream.PullExpiry(10*time.Second), jetstream.PullHeartbeat(2*time.Second))
-	if err != nil {
-		return nil, fmt.Errorf("read stream of source %s: %w", source, err)
-	}
-	return &RelayReader{it: it, source: source, next: seq}, nil
+	return &RelayReader{cur: cur, source: relay.Source(), next: seq}, nil
 }
 
 // Next returns the next message's headers and payload, and how many
 // messages before it were purged from the stream before they were read.
 // ok is false when none arrived within wait.
 func (r *RelayReader) Next(wait time.Duration) (h RelayHeaders, data []byte, skipped uint64, ok bool, err error) {
-	m, err := r.it.Next(jetstream.NextMaxWait(wait))
-	if errors.Is(err, nats.ErrTimeout) {
-		return h, nil, 0, false, nil
+	m, _, ok, err := r.cur.Next(wait)
+	if err != nil || !ok {
+		return h, nil, 0, false, err
 	}
-	if err != nil {
-		return h, nil, 0, false, fmt.Errorf("read stream of source %s: %w", r.source, err)
+	if m.Seq > r.next {
+		skipped = m.Seq - r.next
 	}
-	if md, err := m.Metadata(); err == nil {
-		if md.Sequence.Stream > r.next {
-			skipped = md.Sequence.Stream - r.next
-		}
-		r.next = md.Sequence.Stream + 1
+	if m.Seq != 0 { // 0: the message came without its metadata
+		r.next = m.Seq + 1
 	}
-	if h, err = ParseRelayHeaders(m.Headers()); err != nil {
+	if h, err = ParseRelayHeaders(m.Header); err != nil {
 		return h, nil, 0, false, fmt.Errorf("stream of source %s: %w", r.source, err)
 	}
-	return h, m.Data(), skipped, true, nil
+	return h, m.Data, skipped, true, nil
 }
 
 // Stop ends the reading; a Next waiting returns an error.
-func (r *RelayReader) Stop() { r.it.Stop() }
+func (r *RelayReader) Stop() { r.cur.Stop() }

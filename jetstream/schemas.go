@@ -85,6 +85,19 @@ type DatabaseVersion struct {
 // effect; a later write at the same position replaces the earlier one.
 // Methods are safe for concurrent use; they block on the store's round
 // trips and return its errors wrapped.
+//
+// Promised: a version written is durable once PutTables or PutDatabases
+// returns, and every later read sees it; the order of writes does not
+// matter (a version is found by its position, not by when it was
+// written), so a tailer that re-reads the binlog after a crash and writes
+// its versions again leaves the history as it was.
+//
+// Not promised: a batch of versions is not written atomically (a crash
+// may leave some of it, which the re-read completes); there is no fencing,
+// since two writers of one source write the same versions at the same
+// positions; no notification of new versions (a reader asks at its own
+// position). The JetStream implementation and MemSchemas (which memstore
+// uses) run one contract (TestSchemaStore).
 type SchemaStore interface {
 	// PutTables records table versions.
 	PutTables(ctx context.Context, source string, vs []TableVersion) error

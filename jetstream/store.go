@@ -36,24 +36,6 @@ const (
 	HeaderTime = "Dmnode-Time"
 )
 
-// Messages returns the messages of a fetch until it ends or ctx does. A
-// fetch from a consumer that lost its quorum may never end by itself, so
-// every reader of a batch goes through here rather than ranging over it.
-func Messages(ctx context.Context, b jetstream.MessageBatch) func(yield func(jetstream.Msg) bool) {
-	return func(yield func(jetstream.Msg) bool) {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-b.Messages():
-				if !ok || !yield(m) {
-					return
-				}
-			}
-		}
-	}
-}
-
 // ErrFenced is returned by Save when the checkpoint was written by someone
 // else since it was loaded: the caller's incarnation is stale and must stop.
 var ErrFenced = errors.New("checkpoint fenced: written by a newer incarnation")
@@ -522,19 +504,15 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	return nil
 }
 
-// IsWrongLastSequence reports whether a publish or KV update failed because
-// the stream (or key) moved on since the caller last saw it.
-func IsWrongLastSequence(err error) bool { return isWrongSequence(err) }
-
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // BatchHeaders returns the headers of a binlog batch message.
-func BatchHeaders(b *dmnode.Batch) nats.Header {
+func BatchHeaders(b *dmnode.Batch) Header {
 	end := b.End()
-	h := nats.Header{}
+	h := Header{}
 	h.Set(HeaderFile, end.File)
 	h.Set(HeaderPos, strconv.FormatUint(uint64(end.Pos), 10))
 	if end.GTID != "" {
@@ -543,13 +521,13 @@ func BatchHeaders(b *dmnode.Batch) nats.Header {
 	h.Set(HeaderTime, strconv.FormatUint(uint64(b.Txns[len(b.Txns)-1].Time), 10))
 	// The message id makes a re-publish of the same batch end a no-op
 	// within the stream's duplicate window.
-	h.Set(jetstream.MsgIDHeader, end.File+":"+strconv.FormatUint(uint64(end.Pos), 10))
+	h.Set(HeaderMsgID, end.File+":"+strconv.FormatUint(uint64(end.Pos), 10))
 	return h
 }
 
 // HeaderPosition reads the end position and commit time from a binlog
 // batch message's headers.
-func HeaderPosition(h nats.Header) (dmnode.Position, uint32, error) {
+func HeaderPosition(h Header) (dmnode.Position, uint32, error) {
 	pos, err := strconv.ParseUint(h.Get(HeaderPos), 10, 32)
 	if err != nil || h.Get(HeaderFile) == "" {
 		return dmnode.Position{}, 0, fmt.Errorf("batch headers: missing position: %w", ErrCorrupt)
