@@ -13,6 +13,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/adaptive"
+	"github.com/dmnode/dmnode/core/apply"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
@@ -304,7 +305,7 @@ type applyRun struct {
 
 	// the target batch being built: row changes, and statements on
 	// dmnode's own tables that commit with the checkpoint
-	ops   []rowOp
+	ops   []apply.Change
 	stmts []stmt
 	rows  int
 	// marks ends each upstream transaction's changes in ops (parallel.go).
@@ -501,7 +502,7 @@ func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) erro
 		r.rows++
 		r.counts[rc.Kind-dmnode.Insert]++
 		r.batch[rc.Kind-dmnode.Insert]++
-		r.ops = append(r.ops, rowOp{p: p, key: key, kind: rc.Kind, before: before, after: after, safe: safe})
+		r.ops = append(r.ops, apply.Change{Plan: p, Key: key, Kind: rc.Kind, Before: before, After: after, Safe: safe})
 	}
 	return nil
 }
@@ -541,7 +542,7 @@ func (r *applyRun) commit(ctx context.Context) error {
 			return err
 		}
 	} else {
-		err = execTx(ctx, r.db, append(statementsOf(r.ops, uniques, r.rowsPerStmt()), r.stmts...), func(tx *sql.Tx) error {
+		err = execTx(ctx, r.db, append(statements(r.ops, uniques, r.rowsPerStmt()), r.stmts...), func(tx *sql.Tx) error {
 			if err := r.fence(ctx, tx, pos, at); err != nil {
 				return err
 			}

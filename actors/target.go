@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/apply"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/sqlgen"
@@ -122,7 +123,7 @@ type targetTables struct {
 	preparing map[string]chan struct{}
 	schemas   map[string]bool // target schemas created
 	// uniques holds each plan's target unique keys (targetUniques).
-	uniques map[*rules.TablePlan][][]int
+	uniques apply.Uniques
 	// dialect adapts the CREATE TABLE statements to the target.
 	dialect targetDialect
 	logger  *slog.Logger
@@ -135,7 +136,7 @@ type targetTables struct {
 
 func newTargetTables(db *sql.DB, r *rules.Rules, log *slog.Logger) *targetTables {
 	return &targetTables{db: db, rules: r, logger: log, plans: map[string]*rules.TablePlan{}, ready: map[string]map[string]rules.ColumnTraits{},
-		uniques: map[*rules.TablePlan][][]int{}, preparing: map[string]chan struct{}{}, schemas: map[string]bool{}}
+		uniques: apply.Uniques{}, preparing: map[string]chan struct{}{}, schemas: map[string]bool{}}
 }
 
 // plan returns the compiled plan for an upstream table with the given
