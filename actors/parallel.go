@@ -191,7 +191,7 @@ func (r *applyRun) commitParallel(ctx context.Context, workers int, pos dmnode.P
 	}
 	ws[len(ws)-1].pos, ws[len(ws)-1].at = pos, at
 	n, err := apply.Execute(ctx, units, workers, func(ctx context.Context, i int, turn *apply.Turn) error {
-		return r.execUnit(ctx, ws[i].stmts, ws[i].pos, ws[i].at, turn)
+		return r.target.CommitUnit(ctx, targetTxn{Stmts: ws[i].stmts, Pos: ws[i].pos, At: ws[i].at}, turn)
 	})
 	if n > 0 {
 		r.applied, r.appliedAt = ws[n-1].pos, ws[n-1].at
@@ -200,55 +200,6 @@ func (r *applyRun) commitParallel(ctx context.Context, workers int, pos dmnode.P
 		return fmt.Errorf("apply up to %s: %w", ws[n].pos, err)
 	}
 	return nil
-}
-
-// execUnit runs one unit: its statements, then, in its turn, the
-// checkpoint at pos and the commit. Alone in its turn it runs as any
-// single target transaction (execTx: retried after a deadlock, the
-// failing statement named).
-func (r *applyRun) execUnit(ctx context.Context, stmts []stmt, pos dmnode.Position, at uint32, turn *apply.Turn) error {
-	if turn.Head() {
-		err := execTx(ctx, r.db, stmts, func(tx *sql.Tx) error {
-			if err := r.fence(ctx, tx, pos, at); err != nil {
-				return err
-			}
-			return r.crashAt(CrashInTxn)
-		})
-		if err != nil {
-			return err
-		}
-		return r.crashAt(CrashCommitted)
-	}
-	tx, err := r.db.BeginTx(ctx, nil)
-	if err != nil {
-		return apply.ErrYield
-	}
-	defer tx.Rollback()
-	if err := checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch); err != nil {
-		return err
-	}
-	for _, g := range groupStmts(stmts, groupBytes) {
-		if _, err := tx.ExecContext(ctx, g.query, g.args...); err != nil {
-			// Run again alone, where an error is the transaction's own.
-			return apply.ErrYield
-		}
-	}
-	if err := r.crashAt(CrashInTxn); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, unitPatience)
-	err = turn.Wait(wctx)
-	cancel()
-	if err != nil {
-		return err
-	}
-	if err := r.fence(ctx, tx, pos, at); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit target transaction: %w", err)
-	}
-	return r.crashAt(CrashCommitted)
 }
 
 // readApplyWindow reads the end of the batch last handed to the workers.
