@@ -15,7 +15,6 @@ import (
 	"github.com/dmnode/dmnode/core/adaptive"
 	"github.com/dmnode/dmnode/core/apply"
 	"github.com/dmnode/dmnode/core/catalog"
-	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -495,39 +494,16 @@ func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) erro
 	if err != nil {
 		return err
 	}
-	key := TargetKey(p, c.Key, len(c.Columns))
-	for _, rc := range c.Rows {
-		drop, err := p.DropRow(rc.Kind, rc.Before, rc.After)
-		if err != nil {
-			return Permanent(err)
-		}
-		if drop {
-			continue
-		}
-		before, after, err := applyPlan(p, rc)
-		if err != nil {
-			return Permanent(err)
-		}
+	n := len(r.ops)
+	if r.ops, err = apply.Rows(r.ops, p, c, safe); err != nil {
+		return Permanent(err)
+	}
+	for _, op := range r.ops[n:] {
 		r.rows++
-		r.counts[rc.Kind-dmnode.Insert]++
-		r.batch[rc.Kind-dmnode.Insert]++
-		r.ops = append(r.ops, apply.Change{Plan: p, Key: key, Kind: rc.Kind, Before: before, After: after, Safe: safe})
+		r.counts[op.Kind-dmnode.Insert]++
+		r.batch[op.Kind-dmnode.Insert]++
 	}
 	return nil
-}
-
-func applyPlan(p *rules.TablePlan, rc dmnode.RowChange) (before, after []any, err error) {
-	if rc.Before != nil {
-		if before, err = p.Apply(rc.Before); err != nil {
-			return nil, nil, err
-		}
-	}
-	if rc.After != nil {
-		if after, err = p.Apply(rc.After); err != nil {
-			return nil, nil, err
-		}
-	}
-	return before, after, nil
 }
 
 // commit writes the statements built so far and the position after them in

@@ -302,26 +302,10 @@ func columnTraits(extra, collation string) rules.ColumnTraits {
 	}
 }
 
-// TargetKey returns the indexes of the target row that identify a row: the
-// upstream key (or every upstream column when it has none) plus the
-// extracted columns, which join the key of a merged table.
+// TargetKey returns the indexes of the target row that identify a row
+// (apply.TargetKey).
 func TargetKey(p *rules.TablePlan, upstreamKey []int, upstreamCols int) []int {
-	var key []int
-	if len(upstreamKey) > 0 {
-		key = append(key, upstreamKey...)
-	} else {
-		// Every column, except generated ones: a row image may carry no
-		// value of its own for a virtual column.
-		for i := range upstreamCols {
-			if p.Written(i) {
-				key = append(key, i)
-			}
-		}
-	}
-	for i := range p.Extra {
-		key = append(key, upstreamCols+i)
-	}
-	return key
+	return apply.TargetKey(p, upstreamKey, upstreamCols)
 }
 
 // stmt is one SQL statement with its arguments.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/sqltext"
 	"github.com/dmnode/dmnode/tests/harness"
@@ -233,5 +234,76 @@ func TestStatementsGolden(t *testing.T) {
 			}
 			parseAll(t, stmts)
 		})
+	}
+}
+
+// From upstream changes and the task's rules to the SQL: a merged table
+// whose rows carry the extracted source column, which joins the key (its
+// target unique key is (id, c_source)); a keyless upstream table, whose
+// rows are found by every column and the extracted one.
+func TestRowsGolden(t *testing.T) {
+	task := &config.Task{
+		Name: "merge",
+		Routes: map[string]*config.RouteRule{
+			"r": {SchemaPattern: "shard_*", TablePattern: "t_*", TargetSchema: "db", TargetTable: "t",
+				ExtractSource: &config.Extractor{SourceRegexp: "mysql-(.*)-([0-9]+)", TargetColumn: "c_source"}},
+			"k": {SchemaPattern: "shard_*", TablePattern: "n_*", TargetSchema: "db", TargetTable: "n",
+				ExtractSource: &config.Extractor{SourceRegexp: "mysql-(.*)-([0-9]+)", TargetColumn: "c_source"}},
+		},
+		MySQLInstances: []config.Instance{{SourceID: "mysql-replica-01", RouteRules: []string{"r", "k"}}},
+	}
+	rl, err := rules.Compile(task, &task.MySQLInstances[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := func(table string, cols ...string) *rules.TablePlan {
+		p, err := rl.Plan("shard_1", table, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.WithTarget(nil)
+	}
+	keyed := plan("t_1", "id", "v")
+	keyless := plan("n_2", "a", "b")
+	uniques := Uniques{keyed: {{0, 2}}, keyless: nil}
+	up := func(table string, key []int, rows ...dmnode.RowChange) *dmnode.Change {
+		cols := []string{"id", "v"}
+		if table == "n_2" {
+			cols = []string{"a", "b"}
+		}
+		return &dmnode.Change{Table: dmnode.TableID{Schema: "shard_1", Table: table}, Columns: cols, Key: key, Rows: rows}
+	}
+	var changes []Change
+	for _, c := range []struct {
+		p *rules.TablePlan
+		c *dmnode.Change
+	}{
+		{keyed, up("t_1", []int{0},
+			dmnode.RowChange{Kind: dmnode.Insert, After: row(int64(1), "a")},
+			dmnode.RowChange{Kind: dmnode.Insert, After: row(int64(2), "b")})},
+		{keyed, up("t_1", []int{0}, dmnode.RowChange{Kind: dmnode.Update, Before: row(int64(1), "a"), After: row(int64(1), "c")})},
+		{keyed, up("t_1", []int{0}, dmnode.RowChange{Kind: dmnode.Delete, Before: row(int64(3), "d")})},
+		{keyless, up("n_2", nil,
+			dmnode.RowChange{Kind: dmnode.Insert, After: row(int64(1), nil)},
+			dmnode.RowChange{Kind: dmnode.Update, Before: row(int64(1), nil), After: row(int64(1), "x")})},
+	} {
+		if changes, err = Rows(changes, c.p, c.c, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stmts := Statements(changes, uniques, 500)
+	want := "" +
+		"DELETE FROM `db`.`t` WHERE (`id`,`c_source`) IN ((?,?)) -- 3 \"replica01\"\n" +
+		"INSERT INTO `db`.`t` (`id`,`v`,`c_source`) VALUES (?,?,?),(?,?,?) -- 1 \"c\" \"replica01\" 2 \"b\" \"replica01\"\n" +
+		"INSERT INTO `db`.`n` (`a`,`b`,`c_source`) VALUES (?,?,?) -- 1 NULL \"replica01\"\n" +
+		"UPDATE `db`.`n` SET `a` = ?, `b` = ?, `c_source` = ? WHERE `a` = ? AND `b` IS NULL AND `c_source` = ? LIMIT 1 -- 1 \"x\" \"replica01\" 1 \"replica01\"\n"
+	if got := renderStmts(stmts); got != want {
+		t.Errorf("statements:\n%s\nwant\n%s", got, want)
+	}
+	parseAll(t, stmts)
+	// A row the plan cannot apply is an error naming the table.
+	bad := up("t_1", []int{0}, dmnode.RowChange{Kind: dmnode.Insert, After: row(int64(1))})
+	if _, err := Rows(nil, keyed, bad, false); err == nil || !strings.Contains(err.Error(), "t_1") {
+		t.Errorf("a row of another width: %v", err)
 	}
 }

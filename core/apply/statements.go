@@ -41,6 +41,58 @@ type Change struct {
 	Safe bool
 }
 
+// Rows appends to dst the target changes of an upstream change's rows,
+// transformed by its table's plan p (routes, column mappings, extracted
+// columns): rows p's filters drop are left out, and every change carries
+// the target key (TargetKey) and safe.
+func Rows(dst []Change, p *rules.TablePlan, c *dmnode.Change, safe bool) ([]Change, error) {
+	key := TargetKey(p, c.Key, len(c.Columns))
+	for _, rc := range c.Rows {
+		drop, err := p.DropRow(rc.Kind, rc.Before, rc.After)
+		if err != nil {
+			return dst, err
+		}
+		if drop {
+			continue
+		}
+		out := Change{Plan: p, Key: key, Kind: rc.Kind, Safe: safe}
+		if rc.Before != nil {
+			if out.Before, err = p.Apply(rc.Before); err != nil {
+				return dst, err
+			}
+		}
+		if rc.After != nil {
+			if out.After, err = p.Apply(rc.After); err != nil {
+				return dst, err
+			}
+		}
+		dst = append(dst, out)
+	}
+	return dst, nil
+}
+
+// TargetKey returns the indexes of the target row that identify a row: the
+// upstream key (or every upstream column when it has none) plus the
+// extracted columns, which join the key of a merged table.
+func TargetKey(p *rules.TablePlan, upstreamKey []int, upstreamCols int) []int {
+	var key []int
+	if len(upstreamKey) > 0 {
+		key = append(key, upstreamKey...)
+	} else {
+		// Every column, except generated ones: a row image may carry no
+		// value of its own for a virtual column.
+		for i := range upstreamCols {
+			if p.Written(i) {
+				key = append(key, i)
+			}
+		}
+	}
+	for i := range p.Extra {
+		key = append(key, upstreamCols+i)
+	}
+	return key
+}
+
 // Stmt is one SQL statement with its arguments.
 type Stmt struct {
 	Query string
