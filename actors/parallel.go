@@ -178,26 +178,20 @@ func (r *applyRun) commitParallel(ctx context.Context, workers int, pos dmnode.P
 	}
 	planned := apply.PlanBatch(r.ops, ends, uniques, workers, applyMaxRows, r.rowsPerStmt())
 	units := make([]apply.Unit, len(planned))
-	type work struct {
-		stmts []stmt
-		pos   dmnode.Position
-		at    uint32
-	}
-	ws := make([]work, len(planned))
+	txns := make([]targetTxn, len(planned))
 	for i, u := range planned {
-		units[i] = u.Unit
 		last := marks[u.End-1]
-		ws[i] = work{stmts: stmtsOf(u.Stmts), pos: last.pos, at: last.at}
+		units[i], txns[i] = u.Unit, targetTxn{Stmts: stmtsOf(u.Stmts), Pos: last.pos, At: last.at}
 	}
-	ws[len(ws)-1].pos, ws[len(ws)-1].at = pos, at
+	txns[len(txns)-1].Pos, txns[len(txns)-1].At = pos, at
 	n, err := apply.Execute(ctx, units, workers, func(ctx context.Context, i int, turn *apply.Turn) error {
-		return r.target.CommitUnit(ctx, targetTxn{Stmts: ws[i].stmts, Pos: ws[i].pos, At: ws[i].at}, turn)
+		return r.target.CommitUnit(ctx, txns[i], turn)
 	})
 	if n > 0 {
-		r.applied, r.appliedAt = ws[n-1].pos, ws[n-1].at
+		r.applied, r.appliedAt = txns[n-1].Pos, txns[n-1].At
 	}
 	if err != nil {
-		return fmt.Errorf("apply up to %s: %w", ws[n].pos, err)
+		return fmt.Errorf("apply up to %s: %w", txns[n].Pos, err)
 	}
 	return nil
 }
