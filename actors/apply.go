@@ -10,8 +10,8 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/adaptive"
+	"github.com/dmnode/dmnode/core/apply"
 	"github.com/dmnode/dmnode/core/catalog"
-	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -26,6 +26,11 @@ import (
 // Changes up to the task's SafeUntil position (rows that chunks of a redone
 // dump may already hold) are applied idempotently: INSERT as REPLACE,
 // UPDATE as DELETE plus REPLACE.
+//
+// The statements and their grouping into target transactions are planned
+// by core/apply (pure); the applier reads the stream, compiles table plans
+// and commits the planned target transactions through a Target
+// (target.go), which its unit tests replace with a fake.
 type Applier struct {
 	env    Env
 	task   string
@@ -174,6 +179,8 @@ func (a *Applier) Run(ctx context.Context) error {
 		applied: applied, started: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
 		limit: applyLimit(workers),
 	}
+	r.target = &mariaTarget{db: db, task: a.task, source: a.source, epoch: a.env.Epoch,
+		tables: func() *targetTables { return r.tables }, crashAt: r.crashAt}
 	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
 	defer r.hold.stop()
 	if window.Compare(applied) > 0 {
@@ -284,11 +291,13 @@ func msgEnd(ctx context.Context, relay jetstream.Relay, seq uint64) (dmnode.Posi
 }
 
 type applyRun struct {
-	a         *Applier
-	db        *sql.DB
-	te        *taskEnv
-	log       *slog.Logger
-	tables    *targetTables
+	a      *Applier
+	db     *sql.DB
+	te     *taskEnv
+	log    *slog.Logger
+	tables *targetTables
+	// target commits the target transactions of row changes (Target).
+	target    Target
 	applied   dmnode.Position
 	appliedAt uint32
 	safeUntil dmnode.Position
@@ -297,7 +306,7 @@ type applyRun struct {
 
 	// the target batch being built: row changes, and statements on
 	// dmnode's own tables that commit with the checkpoint
-	ops   []rowOp
+	ops   []apply.Change
 	stmts []stmt
 	rows  int
 	// marks ends each upstream transaction's changes in ops (parallel.go).
@@ -469,43 +478,20 @@ func (r *applyRun) change(ctx context.Context, c *dmnode.Change, safe bool) erro
 	if skip {
 		return nil
 	}
-	p, err := r.tables.plan(ctx, c.Table, c.Columns, func() *schema.Table { return r.upstream(ctx, c.Table) })
+	p, err := r.target.Plan(ctx, c.Table, c.Columns, func() *schema.Table { return r.upstream(ctx, c.Table) })
 	if err != nil {
 		return err
 	}
-	key := TargetKey(p, c.Key, len(c.Columns))
-	for _, rc := range c.Rows {
-		drop, err := p.DropRow(rc.Kind, rc.Before, rc.After)
-		if err != nil {
-			return Permanent(err)
-		}
-		if drop {
-			continue
-		}
-		before, after, err := applyPlan(p, rc)
-		if err != nil {
-			return Permanent(err)
-		}
+	n := len(r.ops)
+	if r.ops, err = apply.Rows(r.ops, p, c, safe); err != nil {
+		return Permanent(err)
+	}
+	for _, op := range r.ops[n:] {
 		r.rows++
-		r.counts[rc.Kind-dmnode.Insert]++
-		r.batch[rc.Kind-dmnode.Insert]++
-		r.ops = append(r.ops, rowOp{p: p, key: key, kind: rc.Kind, before: before, after: after, safe: safe})
+		r.counts[op.Kind-dmnode.Insert]++
+		r.batch[op.Kind-dmnode.Insert]++
 	}
 	return nil
-}
-
-func applyPlan(p *rules.TablePlan, rc dmnode.RowChange) (before, after []any, err error) {
-	if rc.Before != nil {
-		if before, err = p.Apply(rc.Before); err != nil {
-			return nil, nil, err
-		}
-	}
-	if rc.After != nil {
-		if after, err = p.Apply(rc.After); err != nil {
-			return nil, nil, err
-		}
-	}
-	return before, after, nil
 }
 
 // commit writes the statements built so far and the position after them in
@@ -519,7 +505,7 @@ func (r *applyRun) commit(ctx context.Context) error {
 	if r.shard != nil {
 		pos = r.shard.checkpoint(pos)
 	}
-	uniques, err := r.tables.uniquesFor(ctx, r.ops)
+	uniques, err := r.target.Uniques(ctx, r.ops)
 	if err != nil {
 		return err
 	}
@@ -529,21 +515,15 @@ func (r *applyRun) commit(ctx context.Context) error {
 			return err
 		}
 	} else {
-		err = execTx(ctx, r.db, append(statementsOf(r.ops, uniques, r.rowsPerStmt()), r.stmts...), func(tx *sql.Tx) error {
-			if err := r.fence(ctx, tx, pos, at); err != nil {
-				return err
-			}
-			if err := r.saveState(ctx, tx); err != nil {
-				return err
-			}
-			return r.crashAt(CrashInTxn)
-		})
+		state, saved, err := r.stateStmts()
 		if err != nil {
-			return fmt.Errorf("apply up to %s: %w", pos, err)
-		}
-		if err := r.crashAt(CrashCommitted); err != nil {
 			return err
 		}
+		txn := targetTxn{Stmts: append(statements(r.ops, uniques, r.rowsPerStmt()), r.stmts...), State: state, Pos: pos, At: at}
+		if err := r.target.Commit(ctx, txn); err != nil {
+			return fmt.Errorf("apply up to %s: %w", pos, err)
+		}
+		saved()
 	}
 	if rows > 0 {
 		r.limit.Done(time.Now(), int64(rows), time.Since(began))
@@ -571,15 +551,7 @@ func (r *applyRun) fence(ctx context.Context, tx *sql.Tx, pos dmnode.Position, a
 	if err := checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.checkpoint
-		(task, source, epoch, binlog_file, binlog_pos, binlog_gtid, event_time) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON DUPLICATE KEY UPDATE epoch = VALUES(epoch), binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos),
-		binlog_gtid = VALUES(binlog_gtid), event_time = VALUES(event_time)`,
-		r.a.task, r.a.source, r.a.env.Epoch, pos.File, pos.Pos, pos.GTID, at)
-	if err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	return nil
+	return writeCheckpoint(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch, pos, at)
 }
 
 // upstream returns the schema of an upstream table for creating a missing

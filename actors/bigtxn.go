@@ -206,7 +206,7 @@ func (r *applyRun) writeBig(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stmts := statements(r.ops, uniques)
+	stmts := statements(r.ops, uniques, loadRowsPerStmt)
 	r.ops, r.rows, r.marks = r.ops[:0], 0, r.marks[:0]
 	if b.pieces {
 		fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch) }

@@ -279,27 +279,38 @@ func (s *shardState) checkpoint(pos dmnode.Position) dmnode.Position {
 // saveState adds the resync state to the target transaction being
 // committed.
 func (r *applyRun) saveState(ctx context.Context, tx *sql.Tx) error {
-	s := r.shard
-	if s == nil || (len(s.Holds) == 0 && !s.written) {
-		return nil
+	stmts, saved, err := r.stateStmts()
+	if err != nil {
+		return err
 	}
-	if len(s.Holds) == 0 {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+MetaSchema+`.shard_resync WHERE task = ? AND source = ?`, r.a.task, r.a.source); err != nil {
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
 			return fmt.Errorf("write shard resync state: %w", err)
 		}
-		s.written = false
-		return nil
+	}
+	saved()
+	return nil
+}
+
+// stateStmts returns the statements that write the resync state with the
+// checkpoint (none when there is nothing to write), and saved, to call
+// once they are committed.
+func (r *applyRun) stateStmts() (stmts []stmt, saved func(), err error) {
+	s := r.shard
+	if s == nil || (len(s.Holds) == 0 && !s.written) {
+		return nil, func() {}, nil
+	}
+	if len(s.Holds) == 0 {
+		return []stmt{{query: `DELETE FROM ` + MetaSchema + `.shard_resync WHERE task = ? AND source = ?`, args: []any{r.a.task, r.a.source}}},
+			func() { s.written = false }, nil
 	}
 	data, err := json.Marshal(s)
 	if err != nil {
-		return fmt.Errorf("encode shard resync state: %w", err)
+		return nil, nil, fmt.Errorf("encode shard resync state: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.shard_resync (task, source, state) VALUES (?, ?, ?)
-		ON DUPLICATE KEY UPDATE state = VALUES(state)`, r.a.task, r.a.source, string(data)); err != nil {
-		return fmt.Errorf("write shard resync state: %w", err)
-	}
-	s.written = true
-	return nil
+	return []stmt{{query: `INSERT INTO ` + MetaSchema + `.shard_resync (task, source, state) VALUES (?, ?, ?)
+		ON DUPLICATE KEY UPDATE state = VALUES(state)`, args: []any{r.a.task, r.a.source, string(data)}}},
+		func() { s.written = true }, nil
 }
 
 // pollHolds asks, at most once a second, the catalog as this node knows

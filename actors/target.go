@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/apply"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/sqlgen"
@@ -122,7 +123,7 @@ type targetTables struct {
 	preparing map[string]chan struct{}
 	schemas   map[string]bool // target schemas created
 	// uniques holds each plan's target unique keys (targetUniques).
-	uniques map[*rules.TablePlan][][]int
+	uniques apply.Uniques
 	// dialect adapts the CREATE TABLE statements to the target.
 	dialect targetDialect
 	logger  *slog.Logger
@@ -135,7 +136,7 @@ type targetTables struct {
 
 func newTargetTables(db *sql.DB, r *rules.Rules, log *slog.Logger) *targetTables {
 	return &targetTables{db: db, rules: r, logger: log, plans: map[string]*rules.TablePlan{}, ready: map[string]map[string]rules.ColumnTraits{},
-		uniques: map[*rules.TablePlan][][]int{}, preparing: map[string]chan struct{}{}, schemas: map[string]bool{}}
+		uniques: apply.Uniques{}, preparing: map[string]chan struct{}{}, schemas: map[string]bool{}}
 }
 
 // plan returns the compiled plan for an upstream table with the given
@@ -301,26 +302,10 @@ func columnTraits(extra, collation string) rules.ColumnTraits {
 	}
 }
 
-// TargetKey returns the indexes of the target row that identify a row: the
-// upstream key (or every upstream column when it has none) plus the
-// extracted columns, which join the key of a merged table.
+// TargetKey returns the indexes of the target row that identify a row
+// (apply.TargetKey).
 func TargetKey(p *rules.TablePlan, upstreamKey []int, upstreamCols int) []int {
-	var key []int
-	if len(upstreamKey) > 0 {
-		key = append(key, upstreamKey...)
-	} else {
-		// Every column, except generated ones: a row image may carry no
-		// value of its own for a virtual column.
-		for i := range upstreamCols {
-			if p.Written(i) {
-				key = append(key, i)
-			}
-		}
-	}
-	for i := range p.Extra {
-		key = append(key, upstreamCols+i)
-	}
-	return key
+	return apply.TargetKey(p, upstreamKey, upstreamCols)
 }
 
 // stmt is one SQL statement with its arguments.
@@ -567,4 +552,143 @@ func abbreviate(q string) string {
 		return q[:160] + "…"
 	}
 	return q
+}
+
+// Target is the target database as the applier's loop of row changes
+// sees it: the plans and unique keys of target tables, and the target
+// transactions it commits. Every target transaction holds whole upstream
+// transactions and the checkpoint at their end, so the target holds a
+// transaction's rows exactly when its checkpoint says it applied them.
+// mariaTarget is the implementation on a MySQL-protocol server (MariaDB,
+// MySQL, TiDB); the loop's unit tests run on a fake.
+type Target interface {
+	// Plan returns the compiled plan for an upstream table with the
+	// given columns, preparing its target table on first use
+	// (targetTables.plan).
+	Plan(ctx context.Context, id dmnode.TableID, columns []string, upstream func() *schema.Table) (*rules.TablePlan, error)
+	// Uniques returns the unique keys of the target tables of changes.
+	Uniques(ctx context.Context, changes []apply.Change) (apply.Uniques, error)
+	// Commit runs txn alone in one target transaction: a lock conflict
+	// runs it again; a statement the target rejects is a Permanent
+	// ApplyError.
+	Commit(ctx context.Context, txn targetTxn) error
+	// CommitUnit runs txn as a unit of a batch written over several
+	// connections (apply.Execute): its statements, then, in its turn
+	// (turn.Wait), the checkpoint and the commit. It returns
+	// apply.ErrYield to be run again after the units before it.
+	CommitUnit(ctx context.Context, txn targetTxn, turn *apply.Turn) error
+}
+
+// targetTxn is one target transaction of row changes.
+type targetTxn struct {
+	// Stmts are the row statements, and statements on dmnode's own
+	// tables that commit with them.
+	Stmts []stmt
+	// State is written with the checkpoint: the applier's resync state.
+	State []stmt
+	// Pos and At are the checkpoint: the end of the last upstream
+	// transaction, and its commit time.
+	Pos dmnode.Position
+	At  uint32
+}
+
+// mariaTarget is the Target of an applier on a MySQL-protocol server.
+type mariaTarget struct {
+	db           *sql.DB
+	task, source string
+	epoch        uint64
+	// tables returns the applier's target tables (replaced on a rewind).
+	tables func() *targetTables
+	// crashAt consults a test's crash points (applyRun.crashAt).
+	crashAt func(point string) error
+}
+
+func (m *mariaTarget) Plan(ctx context.Context, id dmnode.TableID, columns []string, upstream func() *schema.Table) (*rules.TablePlan, error) {
+	return m.tables().plan(ctx, id, columns, upstream)
+}
+
+func (m *mariaTarget) Uniques(ctx context.Context, changes []apply.Change) (apply.Uniques, error) {
+	return m.tables().uniquesFor(ctx, changes)
+}
+
+// checkpoint checks the fence and writes the checkpoint of txn, then its
+// state, in tx.
+func (m *mariaTarget) checkpoint(ctx context.Context, tx *sql.Tx, txn targetTxn) error {
+	if err := checkFence(ctx, tx, m.task, m.source, m.epoch); err != nil {
+		return err
+	}
+	if err := writeCheckpoint(ctx, tx, m.task, m.source, m.epoch, txn.Pos, txn.At); err != nil {
+		return err
+	}
+	for _, s := range txn.State {
+		if _, err := tx.ExecContext(ctx, s.query, s.args...); err != nil {
+			return fmt.Errorf("write shard resync state: %w", err)
+		}
+	}
+	return nil
+}
+
+func (m *mariaTarget) Commit(ctx context.Context, txn targetTxn) error {
+	err := execTx(ctx, m.db, txn.Stmts, func(tx *sql.Tx) error {
+		if err := m.checkpoint(ctx, tx, txn); err != nil {
+			return err
+		}
+		return m.crashAt(CrashInTxn)
+	})
+	if err != nil {
+		return err
+	}
+	return m.crashAt(CrashCommitted)
+}
+
+// CommitUnit runs one unit. Alone in its turn it runs as any single
+// target transaction (Commit: retried after a deadlock, the failing
+// statement named); before its turn a failing statement yields, to be
+// run again alone, where a failure is the transaction's own.
+func (m *mariaTarget) CommitUnit(ctx context.Context, txn targetTxn, turn *apply.Turn) error {
+	if turn.Head() {
+		return m.Commit(ctx, txn)
+	}
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return apply.ErrYield
+	}
+	defer tx.Rollback()
+	if err := checkFence(ctx, tx, m.task, m.source, m.epoch); err != nil {
+		return err
+	}
+	for _, g := range groupStmts(txn.Stmts, groupBytes) {
+		if _, err := tx.ExecContext(ctx, g.query, g.args...); err != nil {
+			return apply.ErrYield
+		}
+	}
+	if err := m.crashAt(CrashInTxn); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, unitPatience)
+	err = turn.Wait(wctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if err := m.checkpoint(ctx, tx, txn); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit target transaction: %w", err)
+	}
+	return m.crashAt(CrashCommitted)
+}
+
+// writeCheckpoint writes the applied position of a task and source in tx.
+func writeCheckpoint(ctx context.Context, tx *sql.Tx, task, source string, epoch uint64, pos dmnode.Position, at uint32) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.checkpoint
+		(task, source, epoch, binlog_file, binlog_pos, binlog_gtid, event_time) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON DUPLICATE KEY UPDATE epoch = VALUES(epoch), binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos),
+		binlog_gtid = VALUES(binlog_gtid), event_time = VALUES(event_time)`,
+		task, source, epoch, pos.File, pos.Pos, pos.GTID, at)
+	if err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	return nil
 }

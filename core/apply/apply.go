@@ -1,6 +1,9 @@
-// Package apply plans and orders the commits of upstream transactions on a
-// target written over several connections. Pure: no database, no NATS, no
-// clock.
+// Package apply is the applier's pure core: it turns upstream row changes
+// (already transformed for the target) into the SQL statements that apply
+// them (statements.go: compaction, multi-row statements, safe mode,
+// keyless tables, generated columns), and plans and orders the commits of
+// upstream transactions on a target written over several connections. No
+// database, no NATS, no clock.
 //
 // Every upstream transaction commits on the target whole, in one target
 // transaction (a Unit), which may hold several consecutive upstream

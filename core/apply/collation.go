@@ -1,4 +1,4 @@
-package actors
+package apply
 
 import (
 	"strings"
@@ -14,7 +14,7 @@ import (
 // (_ci) collation holds equal are one row to the target. Column traits
 // (rules.ColumnTraits) say which columns fold.
 //
-// foldText over-approximates the equalities of _ci collations: it ignores
+// FoldText over-approximates the equalities of _ci collations: it ignores
 // case, combining accents and trailing spaces. Write sets may so order two
 // transactions on distinct keys (harmless), and compaction refuses to fold
 // a batch whose keys it renders alike but which differ (see compact).
@@ -26,9 +26,9 @@ import (
 // collations being unknown, folds every column.
 func foldAt(fold []bool, c int) bool { return fold == nil || fold[c] }
 
-// foldText returns s as a case- and accent-insensitive PAD SPACE collation
+// FoldText returns s as a case- and accent-insensitive PAD SPACE collation
 // compares it.
-func foldText(s string) string {
+func FoldText(s string) string {
 	s = strings.TrimRight(s, " ")
 	ascii := true
 	for i := 0; i < len(s); i++ {
