@@ -186,16 +186,20 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 	if d.Kind == schema.RenameTable && len(d.Tables) > 2 {
 		return r.renameWithMarker(ctx, c, d)
 	}
-	if ex, ok := schema.ExchangedTable(c.DDLSchema, c.DDL); ok && d.Kind == schema.AlterTable {
-		return r.guardedDDL(ctx, c, d, ex, r.fingerprint)
+	var parts schema.Partitioning // one parse answers the three questions
+	if d.Kind == schema.AlterTable {
+		parts = schema.PartitioningOf(c.DDLSchema, c.DDL)
 	}
-	if d.Kind == schema.AlterTable && schema.PartitionMaintenance(c.DDL) && !schema.RemovesPartitionRows(c.DDL) {
+	if parts.Exchanged != nil {
+		return r.guardedDDL(ctx, c, d, *parts.Exchanged, r.fingerprint)
+	}
+	if parts.Maintenance && !parts.RemovesRows {
 		// ADD, COALESCE, REORGANIZE PARTITION, PARTITION BY, REMOVE
 		// PARTITIONING: some run twice without an error and change the
 		// partitions again.
 		return r.guardedDDL(ctx, c, d, d.Tables[0], r.partitionsOf)
 	}
-	if d.Kind == schema.AlterTable && schema.RemovesPartitionRows(c.DDL) {
+	if parts.RemovesRows {
 		if why, err := r.partitionRowsDiffer(ctx, d.Tables[0]); err != nil || why != "" {
 			if err != nil {
 				return err
