@@ -356,7 +356,7 @@ func (r *applyRun) pollHolds() error {
 // shardDDL handles a DDL of a task with a shard-mode: statements on
 // members are coordinated, CREATE TABLE joins a group, DROP TABLE leaves
 // it (the target table stays), TRUNCATE is ignored.
-func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, tr *schema.Tracker, t *dmnode.Txn) error {
+func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, parts schema.Partitioning, tr *schema.Tracker, t *dmnode.Txn) error {
 	s := r.shard
 	switch d.Kind {
 	case schema.Skip, schema.TruncateTable:
@@ -392,7 +392,7 @@ func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL,
 	if !ok {
 		return r.execPlainDDL(ctx, c)
 	}
-	if s.mode == shardddl.Optimistic && schema.PartitionMaintenance(c.DDL) {
+	if s.mode == shardddl.Optimistic && parts.Maintenance {
 		return r.optimisticPartitionDDL(ctx, c, m)
 	}
 	return r.coordinate(ctx, c, m, t)
