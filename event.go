@@ -52,6 +52,23 @@ type Change struct {
 	// statements) and DDLSchema is the session's default database.
 	DDL       string
 	DDLSchema string
+	// DDLInfo is the typed form of DDL, read once by the tailer where it
+	// met the statement; nil on a change relayed by an older version, or
+	// when the text could not be read (the reader then reads it itself).
+	DDLInfo *DDLInfo
+}
+
+// DDLInfo says what a DDL statement is, as a reader that knows no table
+// reads it (core/schema.Describe): later stages use it instead of parsing
+// the text again.
+type DDLInfo struct {
+	Kind   string    // the statement's kind, core/schema.DDLKind's name
+	Schema string    // the database of CREATE/DROP/ALTER DATABASE
+	Tables []TableID // the tables it names, as core/schema.DDL.Tables
+	// What an ALTER TABLE does to partitions (core/schema.Partitioning).
+	PartitionMaintenance bool
+	RemovesPartitionRows bool
+	Exchanged            *TableID
 }
 
 // Txn is one upstream transaction (or one DDL statement, which commits alone).

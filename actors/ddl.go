@@ -39,10 +39,9 @@ const onlineDDLTable = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.online_ddl
 // DML before it is committed first, and the position after it is committed
 // once it is applied. Statements on tables outside the task are skipped.
 func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) error {
-	// A tracker of its own reads the statement's kind and tables.
-	d, err := schema.NewTracker().Apply(c.DDLSchema, c.DDL)
-	if err != nil && !errors.Is(err, schema.ErrUnknownTable) {
-		return Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
+	d, parts, err := describeDDL(c)
+	if err != nil {
+		return err
 	}
 	r.pending, r.pendAt = t.End, t.Time
 	if err := r.follow(ctx, c, d); err != nil {
@@ -72,14 +71,30 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		defer func() { r.shard.cur = "" }()
 	}
 	if r.shard != nil && r.shard.mode != "" {
-		err = r.shardDDL(ctx, c, d, r.upSchemas, t)
+		err = r.shardDDL(ctx, c, d, parts, r.upSchemas, t)
 	} else {
-		err = r.execDDL(ctx, c, d)
+		err = r.execDDL(ctx, c, d, parts)
 	}
 	if err != nil && !errors.Is(err, errQuarantined) {
 		return err
 	}
 	return r.commitDDL(ctx)
+}
+
+// describeDDL returns what a relayed DDL is: its kind and tables as a
+// tracker that knows no table reads them, and what it does to partitions.
+// The tailer relays them with the statement (dmnode.Change.DDLInfo); a
+// change relayed by an older version, without them, is read from its text
+// here, once.
+func describeDDL(c *dmnode.Change) (schema.DDL, schema.Partitioning, error) {
+	if d, p, ok := schema.FromInfo(c.DDL, c.DDLInfo); ok {
+		return d, p, nil
+	}
+	d, p, err := schema.Describe(c.DDLSchema, c.DDL)
+	if err != nil && !errors.Is(err, schema.ErrUnknownTable) {
+		return d, p, Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
+	}
+	return d, p, nil
 }
 
 func (r *applyRun) ddlInScope(d schema.DDL) bool {
@@ -158,7 +173,7 @@ func (r *applyRun) seed(ctx context.Context, ref schema.TableRef) error {
 	return nil
 }
 
-func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
+func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, parts schema.Partitioning) error {
 	switch d.Kind {
 	case schema.Skip:
 		return nil
@@ -186,16 +201,16 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL) 
 	if d.Kind == schema.RenameTable && len(d.Tables) > 2 {
 		return r.renameWithMarker(ctx, c, d)
 	}
-	if ex, ok := schema.ExchangedTable(c.DDLSchema, c.DDL); ok && d.Kind == schema.AlterTable {
-		return r.guardedDDL(ctx, c, d, ex, r.fingerprint)
+	if parts.Exchanged != nil {
+		return r.guardedDDL(ctx, c, d, *parts.Exchanged, r.fingerprint)
 	}
-	if d.Kind == schema.AlterTable && schema.PartitionMaintenance(c.DDL) && !schema.RemovesPartitionRows(c.DDL) {
+	if parts.Maintenance && !parts.RemovesRows {
 		// ADD, COALESCE, REORGANIZE PARTITION, PARTITION BY, REMOVE
 		// PARTITIONING: some run twice without an error and change the
 		// partitions again.
 		return r.guardedDDL(ctx, c, d, d.Tables[0], r.partitionsOf)
 	}
-	if d.Kind == schema.AlterTable && schema.RemovesPartitionRows(c.DDL) {
+	if parts.RemovesRows {
 		if why, err := r.partitionRowsDiffer(ctx, d.Tables[0]); err != nil || why != "" {
 			if err != nil {
 				return err

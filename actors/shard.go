@@ -123,6 +123,15 @@ func (r *applyRun) openShard(ctx context.Context) error {
 		if s.Holds == nil {
 			s.Holds = map[string]*hold{}
 		}
+		// Holds written before arrivals carried their typed change: read
+		// it from the statements once, here.
+		for _, h := range s.Holds {
+			if h.Target == "" && h.Arrival.Change == nil && s.mode == shardddl.Optimistic {
+				if h.Arrival.Change, err = shardddl.ChangeOf(h.Arrival.DDLs); err != nil {
+					return Permanent(fmt.Errorf("decode shard resync state of %s: %w", h.Member, err))
+				}
+			}
+		}
 	}
 	s.rewind()
 	r.shard = s
@@ -335,7 +344,12 @@ func (r *applyRun) pollHolds() error {
 		return nil
 	}
 	for _, h := range held {
-		out, err := st.Manager.Arrive(h.Member, h.Arrival) // on a private copy
+		// The catalog is shared and read-only: ask a private copy.
+		m, err := st.Manager.Clone()
+		if err != nil {
+			return err
+		}
+		out, err := m.Arrive(h.Member, h.Arrival)
 		switch {
 		case err == nil && (out.Action == shardddl.Execute || out.Action == shardddl.Skip):
 			r.log.Info("held shard table may go on; re-syncing", "table", h.Member.String(), "pos", h.From.String())
@@ -353,7 +367,7 @@ func (r *applyRun) pollHolds() error {
 // shardDDL handles a DDL of a task with a shard-mode: statements on
 // members are coordinated, CREATE TABLE joins a group, DROP TABLE leaves
 // it (the target table stays), TRUNCATE is ignored.
-func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, tr *schema.Tracker, t *dmnode.Txn) error {
+func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, parts schema.Partitioning, tr *schema.Tracker, t *dmnode.Txn) error {
 	s := r.shard
 	switch d.Kind {
 	case schema.Skip, schema.TruncateTable:
@@ -389,7 +403,7 @@ func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL,
 	if !ok {
 		return r.execPlainDDL(ctx, c)
 	}
-	if s.mode == shardddl.Optimistic && schema.PartitionMaintenance(c.DDL) {
+	if s.mode == shardddl.Optimistic && parts.Maintenance {
 		return r.optimisticPartitionDDL(ctx, c, m)
 	}
 	return r.coordinate(ctx, c, m, t)
@@ -453,11 +467,14 @@ func (r *applyRun) coordinate(ctx context.Context, c *dmnode.Change, m shardddl.
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
-	norm, err := shardddl.Normalize(routed)
+	// The text the locks compare and its typed change, from one parse; in
+	// both modes, as the catalog parses an arrival only when it comes
+	// without its change (an entry of an older version).
+	norm, change, err := shardddl.NormalizeChange(routed)
 	if err != nil {
 		return Permanent(fmt.Errorf("DDL %q: %w", abbreviate(c.DDL), err))
 	}
-	a := shardddl.Arrival{Pos: shardddl.Position{Binlog: t.End}, DDLs: []string{norm}}
+	a := shardddl.Arrival{Pos: shardddl.Position{Binlog: t.End}, DDLs: []string{norm}, Change: change}
 	op := catalog.ShardOp{Kind: catalog.ShardArrive, Task: r.a.task, Member: m, Arrival: &a}
 	if s.mode == shardddl.Optimistic {
 		after, err := r.schemaAfter(m, c, a.Pos)

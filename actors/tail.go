@@ -366,7 +366,9 @@ func (r *tailRun) query(ctx context.Context, h *replication.EventHeader, e *repl
 		r.begin(h)
 	}
 	if ddl.Kind != schema.Skip && !rules.IsSystemSchema(ddlSchema(ddl, db)) {
-		c := dmnode.Change{DDL: q, DDLSchema: db, Table: dmnode.TableID{Schema: ddlSchema(ddl, db)}}
+		// The statement's typed form travels with it: the appliers read
+		// it instead of parsing the text again.
+		c := dmnode.Change{DDL: q, DDLSchema: db, Table: dmnode.TableID{Schema: ddlSchema(ddl, db)}, DDLInfo: schema.Info(db, q)}
 		if len(ddl.Tables) > 0 {
 			c.Table = dmnode.TableID{Schema: ddl.Tables[0].Schema, Table: ddl.Tables[0].Name}
 		}

@@ -40,6 +40,7 @@ func EncodeBatch(dst []byte, b *dmnode.Batch) ([]byte, error) {
 			return nil, err
 		}
 	}
+	e.ddlTrailer(b.Txns)
 	return e.buf, nil
 }
 
@@ -54,6 +55,7 @@ func DecodeBatch(data []byte) (*dmnode.Batch, error) {
 	for i := 0; i < n && d.err == nil; i++ {
 		b.Txns = append(b.Txns, d.txn())
 	}
+	d.ddlTrailer(b.Txns)
 	if d.err != nil {
 		return nil, fmt.Errorf("decode batch: %w", d.err)
 	}

@@ -60,6 +60,7 @@ func EncodeTxnPart(dst []byte, t *dmnode.Txn) ([]byte, error) {
 	if err := e.txn(t); err != nil {
 		return nil, err
 	}
+	e.ddlTrailer([]dmnode.Txn{*t})
 	return e.buf, nil
 }
 
@@ -70,6 +71,9 @@ func DecodeTxnPart(data []byte) (*dmnode.Txn, error) {
 		return nil, fmt.Errorf("decode transaction part: unknown format version %d", v)
 	}
 	t := d.txn()
+	txns := []dmnode.Txn{t}
+	d.ddlTrailer(txns)
+	t = txns[0]
 	if d.err != nil {
 		return nil, fmt.Errorf("decode transaction part: %w", d.err)
 	}

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/dmnode/dmnode"
@@ -102,7 +103,9 @@ func (s *State) Apply(c Command) error {
 		s.Replicas = max(s.Replicas, c.Replicas)
 	case OpLeaveMember:
 		if m, ok := s.Members[c.Name]; ok {
-			m.Leaving = true
+			cp := *m
+			cp.Leaving = true
+			s.Members[c.Name] = &cp
 		} else {
 			err = notFound("member", c.Name)
 		}
@@ -178,7 +181,7 @@ func (s *State) submitTask(t *Task) error {
 		if old.YAML != t.YAML {
 			return fmt.Errorf("task %q exists with a different configuration: %w", t.Name, ErrExists)
 		}
-		old.Desired = Running
+		s.ownTask(t.Name).Desired = Running
 		return nil
 	}
 	for id := range t.Sources {
@@ -213,19 +216,20 @@ func (s *State) requestTail(source string, p dmnode.Position) {
 		return
 	}
 	if src.TailFrom.IsZero() || p.Compare(src.TailFrom) < 0 {
-		src.TailFrom = p
+		cp := *src
+		cp.TailFrom = p
+		s.Sources[source] = &cp
 	}
 }
 
 func (s *State) setDesired(name, desired string) error {
-	t, ok := s.Tasks[name]
-	if !ok {
+	if _, ok := s.Tasks[name]; !ok {
 		return notFound("task", name)
 	}
 	if desired != Running && desired != Paused && desired != Stopped {
 		return fmt.Errorf("desired state %q: %w", desired, ErrInvalid)
 	}
-	t.Desired = desired
+	s.ownTask(name).Desired = desired
 	return nil
 }
 
@@ -236,10 +240,10 @@ func (s *State) updateTask(t *Task) error {
 	if t == nil {
 		return fmt.Errorf("update task: %w", ErrInvalid)
 	}
-	old, ok := s.Tasks[t.Name]
-	if !ok {
+	if _, ok := s.Tasks[t.Name]; !ok {
 		return notFound("task", t.Name)
 	}
+	old := s.ownTask(t.Name)
 	old.File, old.YAML = t.File, t.YAML
 	again := map[string]string{}
 	for id, a := range s.Assign {
@@ -265,16 +269,21 @@ func (s *State) deleteTask(name string) error {
 	return nil
 }
 
+// taskSource returns a task and one of its sources, both the state's own
+// (see ownTask) so the caller may change them.
 func (s *State) taskSource(name, src string) (*Task, *TaskSource, error) {
 	t, ok := s.Tasks[name]
 	if !ok {
 		return nil, nil, notFound("task", name)
 	}
-	ts, ok := t.Sources[src]
-	if !ok {
+	if _, ok := t.Sources[src]; !ok {
 		return nil, nil, notFound("source of task "+name, src)
 	}
-	return t, ts, nil
+	t = s.ownTask(name)
+	t.Sources = maps.Clone(t.Sources)
+	ts := *t.Sources[src]
+	t.Sources[src] = &ts
+	return t, &ts, nil
 }
 
 // snapshotTaken records a consistent snapshot's position. The first one is

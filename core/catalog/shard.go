@@ -1,9 +1,9 @@
 package catalog
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/dmnode/dmnode"
@@ -169,20 +169,29 @@ func (s *State) shardDDL(op *ShardOp) (Result, error) {
 		}
 		s.ShardDDL[op.Task] = st
 	}
-	// The manager's methods may fail half-way; Apply changes all or nothing.
-	saved, err := json.Marshal(st.Manager)
+	// The command changes a copy of the task's locks, which replaces
+	// them once it succeeded: the manager's methods may fail half-way and
+	// Apply changes all or nothing, and the locks in place may be shared
+	// with an earlier snapshot of the catalog (Clone).
+	cp, err := st.clone()
 	if err != nil {
-		return Result{}, fmt.Errorf("encode shard DDL locks: %w", err)
-	}
-	res, err := st.apply(op)
-	if err != nil {
-		var m shardddl.Manager
-		if uerr := m.UnmarshalJSON(saved); uerr == nil {
-			st.Manager = &m
-		}
 		return Result{}, err
 	}
+	res, err := cp.apply(op)
+	if err != nil {
+		return Result{}, err
+	}
+	s.ShardDDL[op.Task] = cp
 	return res, nil
+}
+
+// clone returns a copy of st that shares nothing that apply changes.
+func (st *ShardTask) clone() (*ShardTask, error) {
+	m, err := st.Manager.Clone()
+	if err != nil {
+		return nil, err
+	}
+	return &ShardTask{Manager: m, Schemas: maps.Clone(st.Schemas), Registered: slices.Clone(st.Registered)}, nil
 }
 
 func (st *ShardTask) apply(op *ShardOp) (Result, error) {
@@ -272,11 +281,15 @@ func (s *State) rejection(op *ShardOp) error {
 	if s.Rejections == nil {
 		s.Rejections = map[string]*TaskRejections{}
 	}
-	st := s.Rejections[op.Task]
-	if st == nil {
-		st = &TaskRejections{Rejected: map[string]*RejectedDDL{}, Decisions: map[string]*Decision{}}
-		s.Rejections[op.Task] = st
+	// A copy of the task's rejections takes the change: the maps in place
+	// may be shared with an earlier snapshot of the catalog (Clone). Their
+	// entries are replaced, never changed.
+	st := &TaskRejections{Rejected: map[string]*RejectedDDL{}, Decisions: map[string]*Decision{}}
+	if old := s.Rejections[op.Task]; old != nil {
+		maps.Copy(st.Rejected, old.Rejected)
+		maps.Copy(st.Decisions, old.Decisions)
 	}
+	s.Rejections[op.Task] = st
 	switch op.Kind {
 	case ShardReject:
 		if op.Rejected == nil {

@@ -2,7 +2,6 @@ package schema
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
@@ -66,59 +65,69 @@ type DDL struct {
 	SQL string
 }
 
-// PartitionMaintenance reports whether stmt is an ALTER TABLE that
-// maintains partitions (ADD, DROP, TRUNCATE, COALESCE, REORGANIZE,
-// EXCHANGE, REBUILD PARTITION, PARTITION BY, REMOVE PARTITIONING). DROP
-// and TRUNCATE PARTITION remove rows without row events in the binlog.
-func PartitionMaintenance(stmt string) bool {
-	return anyAlterSpec(stmt, func(s *ast.AlterTableSpec) bool {
-		switch s.Tp {
-		case ast.AlterTableAddPartitions, ast.AlterTableDropPartition, ast.AlterTableTruncatePartition,
-			ast.AlterTableCoalescePartitions, ast.AlterTableReorganizePartition, ast.AlterTableExchangePartition,
-			ast.AlterTableRebuildPartition, ast.AlterTablePartition, ast.AlterTableRemovePartitioning:
-			return true
-		}
-		return false
-	})
+// Partitioning is what one ALTER TABLE does to partitions, read from one
+// parse of its text: a caller that needs more than one of the answers
+// below asks PartitioningOf once.
+type Partitioning struct {
+	// Maintenance: the statement maintains partitions (ADD, DROP,
+	// TRUNCATE, COALESCE, REORGANIZE, EXCHANGE, REBUILD PARTITION,
+	// PARTITION BY, REMOVE PARTITIONING).
+	Maintenance bool
+	// RemovesRows: DROP or TRUNCATE PARTITION, which remove rows without
+	// row events in the binlog.
+	RemovesRows bool
+	// Exchanged is the table EXCHANGE PARTITION swaps rows with (run
+	// twice, the statement swaps them back); nil for other statements.
+	Exchanged *TableRef
 }
+
+// PartitioningOf reads what stmt, one ALTER TABLE executed with default
+// database currentDB, does to partitions. Any other text does nothing to
+// them.
+func PartitioningOf(currentDB, stmt string) Partitioning {
+	var p Partitioning
+	nodes, err := parseStatement(stmt)
+	if err != nil || len(nodes) != 1 {
+		return p
+	}
+	alter, ok := nodes[0].(*ast.AlterTableStmt)
+	if !ok {
+		return p
+	}
+	for _, s := range alter.Specs {
+		switch s.Tp {
+		case ast.AlterTableDropPartition, ast.AlterTableTruncatePartition:
+			p.Maintenance, p.RemovesRows = true, true
+		case ast.AlterTableExchangePartition:
+			p.Maintenance = true
+			if p.Exchanged == nil && len(s.NewTable.Name.O) > 0 {
+				if ref, err := resolve(currentDB, s.NewTable); err == nil {
+					p.Exchanged = &ref
+				}
+			}
+		case ast.AlterTableAddPartitions, ast.AlterTableCoalescePartitions, ast.AlterTableReorganizePartition,
+			ast.AlterTableRebuildPartition, ast.AlterTablePartition, ast.AlterTableRemovePartitioning:
+			p.Maintenance = true
+		}
+	}
+	return p
+}
+
+// PartitionMaintenance reports whether stmt is an ALTER TABLE that
+// maintains partitions (see Partitioning.Maintenance).
+func PartitionMaintenance(stmt string) bool { return PartitioningOf("", stmt).Maintenance }
 
 // RemovesPartitionRows reports whether stmt is an ALTER TABLE that removes
 // the rows of named partitions, which the binlog then holds no row events
 // for: DROP or TRUNCATE PARTITION.
-func RemovesPartitionRows(stmt string) bool {
-	return anyAlterSpec(stmt, func(s *ast.AlterTableSpec) bool {
-		return s.Tp == ast.AlterTableDropPartition || s.Tp == ast.AlterTableTruncatePartition
-	})
-}
-
-// anyAlterSpec reports whether stmt is one ALTER TABLE with a change for
-// which match holds.
-func anyAlterSpec(stmt string, match func(*ast.AlterTableSpec) bool) bool {
-	nodes, err := parseStatement(stmt)
-	if err != nil || len(nodes) != 1 {
-		return false
-	}
-	alter, ok := nodes[0].(*ast.AlterTableStmt)
-	return ok && slices.ContainsFunc(alter.Specs, match)
-}
+func RemovesPartitionRows(stmt string) bool { return PartitioningOf("", stmt).RemovesRows }
 
 // ExchangedTable returns the table an ALTER TABLE ... EXCHANGE PARTITION
 // (executed with default database currentDB) swaps rows with, and whether
 // stmt is one. Run twice, the statement swaps the rows back.
 func ExchangedTable(currentDB, stmt string) (TableRef, bool) {
-	nodes, err := parseStatement(stmt)
-	if err != nil || len(nodes) != 1 {
-		return TableRef{}, false
-	}
-	alter, ok := nodes[0].(*ast.AlterTableStmt)
-	if !ok {
-		return TableRef{}, false
-	}
-	for _, s := range alter.Specs {
-		if s.Tp == ast.AlterTableExchangePartition && len(s.NewTable.Name.O) > 0 {
-			ref, err := resolve(currentDB, s.NewTable)
-			return ref, err == nil
-		}
+	if p := PartitioningOf(currentDB, stmt); p.Exchanged != nil {
+		return *p.Exchanged, true
 	}
 	return TableRef{}, false
 }

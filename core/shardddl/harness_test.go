@@ -107,6 +107,9 @@ func (e *env) ddl(i int, stmt string) (Outcome, error) {
 	a := Arrival{Pos: Position{Binlog: dmnode.Position{File: "bin.000001", Pos: e.offset[mem.Source]}}, DDLs: []string{norm}}
 	if e.mode == Optimistic {
 		a.After = e.schemaOf(mem)
+		if a.Change, err = ChangeOf(a.DDLs); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 	e.last[i] = a
 	return e.m.Arrive(mem, a)

@@ -303,20 +303,41 @@ func (m *Manager) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Clone returns a deep copy of m, which a caller may change (Arrive on it
+// answers what the lock would) without changing m.
+func (m *Manager) Clone() (*Manager, error) {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("copy shard DDL locks of task %s: %w", m.task, err)
+	}
+	var c Manager
+	if err := c.UnmarshalJSON(data); err != nil {
+		return nil, fmt.Errorf("copy shard DDL locks of task %s: %w", m.task, err)
+	}
+	return &c, nil
+}
+
 // Normalize returns the canonical text of one DDL statement, as the
 // parser restores it: Arrive compares statements of different shards as
 // text, so callers pass every routed statement through it.
 func Normalize(stmt string) (string, error) {
+	norm, _, err := NormalizeChange(stmt)
+	return norm, err
+}
+
+// NormalizeChange returns Normalize's text of one routed DDL statement and
+// its typed change (Arrival.Change), from one parse.
+func NormalizeChange(stmt string) (string, *Change, error) {
 	stmts, err := schema.Parse(stmt)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if len(stmts) != 1 {
-		return "", fmt.Errorf("%w: normalize: want one statement, got %d", ErrInvalid, len(stmts))
+		return "", nil, fmt.Errorf("%w: normalize: want one statement, got %d", ErrInvalid, len(stmts))
 	}
 	var b strings.Builder
 	if err := stmts[0].Restore(format.NewRestoreCtx(restoreFlags, &b)); err != nil {
-		return "", fmt.Errorf("normalize %q: %w", abbrev(stmt), err)
+		return "", nil, fmt.Errorf("normalize %q: %w", abbrev(stmt), err)
 	}
-	return b.String(), nil
+	return b.String(), &Change{Renames: renamesOf(stmts[0])}, nil
 }

@@ -6,9 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pingcap/tidb/pkg/parser/ast"
-
-	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
@@ -20,46 +17,9 @@ type parked struct {
 	// every member's final schema before the DDL can go to the target.
 	Columns []string `json:"columns,omitempty"`
 	Indexes []string `json:"indexes,omitempty"`
-	Renames []rename `json:"renames,omitempty"`
+	Renames []Rename `json:"renames,omitempty"`
 	// Manual conflicts are resolved by Unlock only.
 	Manual bool `json:"manual,omitempty"`
-}
-
-// rename is a RENAME COLUMN, CHANGE old new, or RENAME INDEX.
-type rename struct {
-	Index bool   `json:"index,omitempty"`
-	From  string `json:"from"`
-	To    string `json:"to"`
-}
-
-// renames reads the column and index renames of routed statements.
-func renames(ddls []string) ([]rename, error) {
-	var out []rename
-	for _, d := range ddls {
-		stmts, err := schema.Parse(d)
-		if err != nil {
-			return nil, err
-		}
-		for _, st := range stmts {
-			at, ok := st.(*ast.AlterTableStmt)
-			if !ok {
-				continue
-			}
-			for _, s := range at.Specs {
-				switch s.Tp {
-				case ast.AlterTableRenameColumn:
-					out = append(out, rename{From: s.OldColumnName.Name.O, To: s.NewColumnName.Name.O})
-				case ast.AlterTableChangeColumn:
-					if from, to := s.OldColumnName.Name, s.NewColumns[0].Name.Name; from.L != to.L {
-						out = append(out, rename{From: from.O, To: to.O})
-					}
-				case ast.AlterTableRenameIndex:
-					out = append(out, rename{Index: true, From: s.FromKey.O, To: s.ToKey.O})
-				}
-			}
-		}
-	}
-	return out, nil
 }
 
 func (l *lock) arriveOptimistic(ms *memberState, a Arrival, ready bool) (Outcome, error) {
@@ -92,10 +52,10 @@ func (l *lock) arriveOptimistic(ms *memberState, a Arrival, ready bool) (Outcome
 	if a.After == nil {
 		return Outcome{}, fmt.Errorf("lock %s: %s at %s: optimistic mode needs the schema after the DDL: %w", l.ID, k, a.Pos, ErrInvalid)
 	}
-	rn, err := renames(a.DDLs)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("lock %s: %s at %s: %w", l.ID, k, a.Pos, err)
+	if a.Change == nil {
+		return Outcome{}, fmt.Errorf("lock %s: %s at %s: optimistic mode needs the typed change of the DDL (ChangeOf): %w", l.ID, k, a.Pos, ErrInvalid)
 	}
+	rn := a.Change.Renames
 	l.Seq++
 	a.Seq = l.Seq
 	a.After = a.After.clone()
@@ -176,7 +136,7 @@ func (l *lock) shards(replace map[string]*Table) []shard {
 }
 
 // check returns why the arrival cannot join at once, or nil.
-func (l *lock) check(ms *memberState, a Arrival, rn []rename) *parked {
+func (l *lock) check(ms *memberState, a Arrival, rn []Rename) *parked {
 	k, before, after := ms.Member.String(), ms.Schema, a.After
 	if before == nil {
 		before = &Table{}
@@ -386,7 +346,7 @@ func (l *lock) resolveParked() ([]string, []*memberState) {
 	}
 	old := l.Joined.clone()
 	var stmts []string
-	seen := map[rename]bool{}
+	seen := map[Rename]bool{}
 	for _, ms := range held {
 		for _, r := range ms.Parked.Renames {
 			if seen[r] {
@@ -412,7 +372,7 @@ func (l *lock) resolveParked() ([]string, []*memberState) {
 
 // applyRename renames a column or index of t in place, as the statement it
 // returns does on the target; the column takes its definition in joined.
-func applyRename(target string, t, joined *Table, r rename) string {
+func applyRename(target string, t, joined *Table, r Rename) string {
 	alter := "ALTER TABLE " + target + " "
 	if r.Index {
 		for i := range t.Indexes {

@@ -103,8 +103,26 @@ type Arrival struct {
 	// applier's schema tracker, see FromCreateSQL). Required in optimistic
 	// mode, ignored in pessimistic mode.
 	After *Table `json:"after,omitempty"`
+	// Change is what the statements change, read from them once by the
+	// caller (ChangeOf), so that the lock, applied on every replica of the
+	// catalog, never parses SQL. Required in optimistic mode.
+	Change *Change `json:"change,omitempty"`
 	// Seq orders arrivals across members; the lock sets it.
 	Seq uint64 `json:"seq,omitempty"`
+}
+
+// Change is the typed form of an arrival's statements: what the
+// optimistic lock reads from them besides the member's schema after them.
+type Change struct {
+	// Renames are the column and index renames, in statement order.
+	Renames []Rename `json:"renames,omitempty"`
+}
+
+// Rename is a RENAME COLUMN, a CHANGE old new, or a RENAME INDEX.
+type Rename struct {
+	Index bool   `json:"index,omitempty"`
+	From  string `json:"from"`
+	To    string `json:"to"`
 }
 
 // Registration names one upstream table, the target table it is routed
