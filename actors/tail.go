@@ -78,11 +78,6 @@ const (
 	// must cut it alike.
 	txnPartBytes = 256 << 10
 	batchLinger  = 20 * time.Millisecond
-	// publishWindow and publishWindowBytes bound the messages sent to the
-	// relay and not yet acknowledged (jetstream.Pipeline): the tailer
-	// reads and encodes on while the stream stores them.
-	publishWindow      = 16
-	publishWindowBytes = 8 << 20
 	// checkpointEvery bounds how much binlog a restarted tailer re-reads.
 	checkpointEvery = 5 * time.Second
 )
@@ -133,7 +128,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	keep := newRetention(t.env, t.source, src, stream, log)
 	r := &tailRun{
 		t: t, src: src, log: log, tracker: tracker, schemas: schemas, guessed: guessed, cp: cp, rev: rev,
-		published: published, acked: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source), resume: resume,
+		published: published, lastSeq: lastSeq, subject: jetstream.BinlogSubject(t.source), resume: resume,
 		gate: keep.gate,
 	}
 	return keep.around(ctx, r.run, func() dmnode.Position { return r.cp.Pos })
@@ -171,17 +166,10 @@ type tailRun struct {
 	cp        TailCheckpoint
 	rev       uint64
 	published dmnode.Position
-	// lastSeq is the stream sequence of the last message of this source
-	// when the tailer started: the pipeline's first publish expects it,
-	// each later one its predecessor's, so a stale incarnation that lost
-	// its assignment cannot append once its successor has.
+	// lastSeq is the stream sequence of the last batch of this source: a
+	// publish expects it, so a stale incarnation that lost its assignment
+	// cannot append once its successor has.
 	lastSeq uint64
-	// pipe publishes to the relay with a window of unacknowledged
-	// messages; acked and ackTime are the end and commit time of the last
-	// transaction the stream acknowledged, what progress reports.
-	pipe    *jetstream.Pipeline
-	acked   dmnode.Position
-	ackTime uint32
 	subject string
 	// gate says when the relay is full: the loop then stops reading the
 	// source at the next transaction boundary (pauseForRoom).
@@ -206,6 +194,7 @@ type tailRun struct {
 	txnSize int
 	// resume is the stream's unfinished part sequence at start, if any.
 	resume   jetstream.RelayHeaders
+	buf      []byte // encoding scratch
 	upstream dmnode.Position
 	caughtUp time.Time
 	lastSave time.Time
@@ -314,7 +303,7 @@ func (r *tailRun) handle(ctx context.Context, ev *replication.BinlogEvent) error
 		if h.LogPos > 0 {
 			r.upstream = dmnode.Position{File: r.file, Pos: h.LogPos}
 		}
-		if r.txn == nil && len(r.pending.Txns) == 0 && (r.pipe == nil || r.pipe.Pending() == 0) {
+		if r.txn == nil && len(r.pending.Txns) == 0 {
 			r.caughtUp = time.Now()
 		}
 		return nil
@@ -558,7 +547,7 @@ func (r *tailRun) flush(ctx context.Context) error {
 				return err
 			}
 		} else {
-			if err := r.publish(ctx, data, jetstream.BatchHeaders(&b), r.ackOf(b.End(), b.Txns[n-1].Time)); err != nil {
+			if err := r.publish(ctx, data, jetstream.BatchHeaders(&b)); err != nil {
 				return err
 			}
 			r.countPublished(&b, len(data))
@@ -629,12 +618,11 @@ func (r *tailRun) cut(ctx context.Context) error {
 // transaction's last part, with its end, and its last message carries the
 // position.
 func (r *tailRun) publishPart(ctx context.Context, s *partSeq, t *dmnode.Txn, last bool) error {
-	// A fresh buffer: a message's data stays the client's until the
-	// stream acknowledges it.
-	data, err := jetstream.EncodeTxnPart(nil, t)
+	data, err := jetstream.EncodeTxnPart(r.buf[:0], t)
 	if err != nil {
 		return Permanent(err)
 	}
+	r.buf = data[:0]
 	frags, err := jetstream.Fragment(data, jetstream.MaxMessageBytes)
 	if err != nil {
 		return Permanent(fmt.Errorf("source %s: transaction at %s: %w", r.t.source, s.begin, err))
@@ -647,11 +635,10 @@ func (r *tailRun) publishPart(ctx context.Context, s *partSeq, t *dmnode.Txn, la
 			continue // in the stream already
 		}
 		var end *dmnode.Txn
-		var ack func()
 		if last && i == len(frags)-1 {
-			end, ack = t, r.ackOf(t.End, t.Time)
+			end = t
 		}
-		if err := r.publish(ctx, f, jetstream.PartHeaders(s.begin, n, end), ack); err != nil {
+		if err := r.publish(ctx, f, jetstream.PartHeaders(s.begin, n, end)); err != nil {
 			return err
 		}
 		published = true
@@ -659,46 +646,26 @@ func (r *tailRun) publishPart(ctx context.Context, s *partSeq, t *dmnode.Txn, la
 	if published {
 		r.countPublished(&dmnode.Batch{Txns: []dmnode.Txn{*t}}, len(data))
 	}
+	if cap(r.buf) > 4*jetstream.MaxMessageBytes {
+		r.buf = nil // a huge row's encoding is not kept
+	}
 	return nil
 }
 
-// publish sends one message to the stream through the pipeline, each
-// message expecting the stream's last message of the subject to be the one
-// this incarnation sent before it; ack, when not nil, runs once the stream
-// acknowledged it. A message is durable only then: saveCheckpoint drains
-// the pipeline first.
-func (r *tailRun) publish(ctx context.Context, data []byte, h nats.Header, ack func()) error {
-	if r.pipe == nil {
-		r.pipe = jetstream.NewPipeline(r.t.env.Store.JS, r.subject, r.lastSeq, publishWindow, publishWindowBytes)
-	}
-	// Counted when sent: the gate overestimates what the relay holds
-	// rather than underestimates it.
-	r.gate.published(len(data))
-	return r.pubErr(r.pipe.Publish(ctx, data, h, ack))
-}
-
-// drain waits until the stream acknowledged every message sent.
-func (r *tailRun) drain(ctx context.Context) error {
-	if r.pipe == nil {
-		return nil
-	}
-	return r.pubErr(r.pipe.Drain(ctx))
-}
-
-func (r *tailRun) pubErr(err error) error {
-	if errors.Is(err, jetstream.ErrFenced) {
-		return Permanent(fmt.Errorf("publish binlog batch of source %s: another tailer appended to the stream: %w", r.t.source, err))
+// publish appends one message to the stream, expecting the stream's last
+// message of the subject to be the one this incarnation appended last.
+func (r *tailRun) publish(ctx context.Context, data []byte, h nats.Header) error {
+	msg := &nats.Msg{Subject: r.subject, Data: data, Header: h}
+	ack, err := r.t.env.Store.JS.PublishMsg(ctx, msg, njs.WithExpectLastSequencePerSubject(r.lastSeq))
+	if jetstream.IsWrongLastSequence(err) {
+		return Permanent(fmt.Errorf("publish binlog batch of source %s: another tailer appended to the stream: %w", r.t.source, jetstream.ErrFenced))
 	}
 	if err != nil {
 		return fmt.Errorf("publish binlog batch of source %s: %w", r.t.source, err)
 	}
+	r.lastSeq = ack.Sequence
+	r.gate.published(len(data))
 	return nil
-}
-
-// ackOf returns what runs when the stream acknowledged the message that
-// ends the transaction ending at end, committed at t.
-func (r *tailRun) ackOf(end dmnode.Position, t uint32) func() {
-	return func() { r.acked, r.ackTime = end, t }
 }
 
 // saveCheckpoint records the end of the last transaction read. Only called
@@ -707,10 +674,6 @@ func (r *tailRun) ackOf(end dmnode.Position, t uint32) func() {
 func (r *tailRun) saveCheckpoint(ctx context.Context) error {
 	if r.read.IsZero() {
 		return nil
-	}
-	// Never past a message the stream has not acknowledged.
-	if err := r.drain(ctx); err != nil {
-		return err
 	}
 	cp := TailCheckpoint{Pos: r.read, Flavor: r.cp.Flavor, Epoch: r.t.env.Epoch}
 	rev, err := r.t.env.Store.Save(ctx, tailKey(r.t.source), cp, r.rev)
@@ -743,7 +706,7 @@ func (r *tailRun) countPublished(b *dmnode.Batch, size int) {
 }
 
 func (r *tailRun) reportProgress(ctx context.Context) {
-	p := TailProgress{Published: r.acked, Upstream: r.upstream, EventTime: r.ackTime, CaughtUp: r.caughtUp.UTC(), Updated: time.Now().UTC()}
+	p := TailProgress{Published: r.published, Upstream: r.upstream, EventTime: r.pubTime, CaughtUp: r.caughtUp.UTC(), Updated: time.Now().UTC()}
 	if err := r.t.env.Store.Put(ctx, tailProgKey(r.t.source), p); err != nil && ctx.Err() == nil {
 		r.log.Debug("report tail progress", "err", err)
 	}
