@@ -33,6 +33,10 @@ type config struct {
 	Events int `json:"backlog_row_events"`
 	// BigTxnRows is the size of the bigtxn workload's one transaction.
 	BigTxnRows int `json:"bigtxn_rows"`
+	// IncrBulk, when set, adds to the middle of source 1's incr backlog one
+	// INSERT…SELECT of that many rows: one transaction of as many row
+	// events.
+	IncrBulk int `json:"incr_bulk_rows,omitempty"`
 	// ManyTables is the number of tables the manytables workload copies.
 	ManyTables int `json:"many_tables"`
 	// BaseRows is the number of rows each source's table holds before the
@@ -63,7 +67,9 @@ type config struct {
 	Loader string `json:"loader,omitempty"`
 	// BinB is a second dmnode binary whose full copy runs after dmnode's
 	// in every round (contender "dmnode B"), for an interleaved A/B of two
-	// builds on a noisy machine.
+	// builds on a noisy machine; in incr its catch-up at the task's
+	// defaults runs after dmnode's in every round, in place of the tuned
+	// run.
 	BinB string `json:"bin_b,omitempty"`
 	// LoaderB is the loader settings of contender "dmnode B" instead of
 	// Loader (BENCH_LOADER_B): an A/B of a task option.
@@ -81,6 +87,7 @@ BENCH_SCALE=1        multiplies rows and events (4 gives a >=1.2M-event backlog)
 BENCH_ROWS=N         rows per source for full/fanin (default 100000 x scale)
 BENCH_EVENTS=N       backlog row events over all sources (default 300000 x scale)
 BENCH_BIGTXN_ROWS=N  rows of bigtxn's one transaction (default 300000 x scale)
+BENCH_INCR_BULK=N    adds one INSERT…SELECT of N rows to the middle of source 1's incr backlog (default none)
 BENCH_MANY_TABLES=N  tables the manytables workload copies (default 10000)
 BENCH_RUNS=3         runs of full, fanin and incr; BENCH_SLOW_RUNS=1 of steady and failover
 BENCH_WARMUP=1       one untimed full-copy round first (0: none)
@@ -90,10 +97,10 @@ BENCH_FAILOVER_RATE=1500  row events/s during failover; BENCH_HEARTBEAT=5s node 
 BENCH_CONTENDERS=dmnode,tuned,mydumper,ceiling  full copy contenders (default all)
 BENCH_DMNODE_CREATES=1  dmnode creates the merged target table (default: created first)
 BENCH_LOADER="k: v;k2: v2"  extra keys of dmnode's loader config in the full copy
-BENCH_BIN_B=PATH     a second dmnode build, copied after dmnode in every full-copy round (A/B)
+BENCH_BIN_B=PATH     a second dmnode build, run after dmnode in every full-copy and incr round (A/B; in incr in place of the tuned run)
 BENCH_LOADER_B="k: v"  BENCH_LOADER of that second copy instead (A/B of an option; the same build unless BENCH_BIN_B)
 BENCH_VERBOSE=1      dmnode logs at info level, printed after every run
-BENCH_PPROF=DIR      a 4 s CPU profile of dmnode from each full-copy submit, written to DIR/<task>.pprof`
+BENCH_PPROF=DIR      a 4 s CPU profile of dmnode from each full-copy submit (20 s in incr, from when its HTTP port answers), written to DIR/<task>.pprof`
 
 func loadConfig() (config, error) {
 	c := config{Scale: 1, Runs: 3, SlowRuns: 1, Threads: 2, SteadyFor: 60 * time.Second,
@@ -150,6 +157,7 @@ func loadConfig() (config, error) {
 	c.Rows = num("BENCH_ROWS", int(100_000*c.Scale))
 	c.Events = num("BENCH_EVENTS", int(300_000*c.Scale))
 	c.BigTxnRows = num("BENCH_BIGTXN_ROWS", int(300_000*c.Scale))
+	c.IncrBulk = num("BENCH_INCR_BULK", 0)
 	c.ManyTables = num("BENCH_MANY_TABLES", 10_000)
 	c.BaseRows = max(10_000, min(c.Rows/5, 200_000))
 	c.ChunkRows = max(1000, c.Rows/10)

@@ -134,7 +134,14 @@ func (d *dmnodeProc) profileCPU(t testing.TB, name string, secs int) (wait func(
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", d.httpPort, secs))
+		// The node opens its HTTP port some seconds after its NATS port:
+		// the profile starts once it answers.
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", d.httpPort, secs)
+		resp, err := http.Get(url)
+		for deadline := time.Now().Add(time.Minute); err != nil && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			resp, err = http.Get(url)
+		}
 		if err != nil {
 			t.Logf("cpu profile: %v", err)
 			return

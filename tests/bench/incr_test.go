@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,8 +49,21 @@ func (e *env) prepareIncr(t *testing.T) backlog {
 				return err
 			}
 			m := newMixer("sbtest1", i+1, e.cfg.BaseRows, 7)
-			if err := m.write(context.Background(), db, rounds); err != nil {
-				return err
+			if i > 0 || e.cfg.IncrBulk == 0 {
+				if err := m.write(context.Background(), db, rounds); err != nil {
+					return err
+				}
+			} else {
+				// Half the rounds, the bulk insert, the other half.
+				if err := m.write(context.Background(), db, rounds/2); err != nil {
+					return err
+				}
+				if _, err := db.Exec(seedSQL("sbtest1", i+1, bulkFrom, bulkFrom+e.cfg.IncrBulk-1)); err != nil {
+					return fmt.Errorf("bulk INSERT…SELECT of %d rows: %w", e.cfg.IncrBulk, err)
+				}
+				if err := m.write(context.Background(), db, rounds-rounds/2); err != nil {
+					return err
+				}
 			}
 			bl.end[i], err = masterPos(db)
 			return err
@@ -58,11 +72,19 @@ func (e *env) prepareIncr(t *testing.T) backlog {
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	bl.events = rounds * eventsPerRound * len(e.sources)
-	t.Logf("incr: backlog of %d row events in %d transactions over 3 sources written in %v (%s → %s on source 1)",
-		bl.events, rounds*5*len(e.sources), time.Since(begin).Round(time.Millisecond), bl.start[0], bl.end[0])
+	bl.events = rounds*eventsPerRound*len(e.sources) + e.cfg.IncrBulk
+	bulk := ""
+	if e.cfg.IncrBulk > 0 {
+		bulk = fmt.Sprintf(", one of them an INSERT…SELECT of %d rows on source 1", e.cfg.IncrBulk)
+	}
+	t.Logf("incr: backlog of %d row events in %d transactions over 3 sources%s written in %v (%s → %s on source 1)",
+		bl.events, rounds*5*len(e.sources)+min(1, e.cfg.IncrBulk), bulk, time.Since(begin).Round(time.Millisecond), bl.start[0], bl.end[0])
 	return bl
 }
+
+// bulkFrom is the first id of BENCH_INCR_BULK's rows, far above the ids
+// the mixer inserts.
+const bulkFrom = 50_000_001
 
 // loadBase gives a fresh server the sources' tables as they were at the
 // start of the backlog.
@@ -120,11 +142,11 @@ func (e *env) incrTaskYAML(name string, port int, bl backlog, tuned bool) string
 // dmnodeIncr applies the backlog with a fresh dmnode and a fresh target
 // holding the base rows: from task submit until the target's checkpoint of
 // every source reaches the end of the backlog.
-func (e *env) dmnodeIncr(t *testing.T, bl backlog, name string, tuned bool) incrStats {
+func (e *env) dmnodeIncr(t *testing.T, bin string, bl backlog, name string, tuned bool) incrStats {
 	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100, ExtraArgs: serverArgs})
 	e.loadBase(t, tgt)
 	tdb := tgt.DB(t)
-	d := startDev(t, e.bin)
+	d := startDev(t, bin)
 	d.cli(t, append([]string{"source", "add"}, e.srcYAML...)...)
 	task := writeFile(t, t.TempDir(), "task.yaml", e.incrTaskYAML(name, tgt.Port, bl, tuned))
 	_, cpu0, err := procStats(d.proc.Pid())
@@ -133,7 +155,8 @@ func (e *env) dmnodeIncr(t *testing.T, bl backlog, name string, tuned bool) incr
 	}
 	start := time.Now()
 	d.cli(t, "task", "submit", task)
-	peakRelay := watchRelay(d, name)
+	profiled := d.profileCPU(t, name, 20)
+	peakRelay, relayedAt := watchRelay(d, name, bl.end, start)
 	t.Cleanup(func() { peakRelay() }) // when waitCheckpoints fails
 	e.waitCheckpoints(t, d, tdb, name, bl.end)
 	wall := time.Since(start).Seconds()
@@ -142,6 +165,7 @@ func (e *env) dmnodeIncr(t *testing.T, bl backlog, name string, tuned bool) incr
 	if err != nil {
 		t.Fatal(err)
 	}
+	profiled()
 	e.verifyIncr(t, tdb)
 	// Retention trims what was applied within seconds; at most one message
 	// per source stays.
@@ -150,8 +174,8 @@ func (e *env) dmnodeIncr(t *testing.T, bl backlog, name string, tuned bool) incr
 		time.Sleep(500 * time.Millisecond)
 		after = relayBytes(d, name)
 	}
-	t.Logf("incr: relay bytes of the %d sources: %.1f MiB at most during catch-up, %.1f MiB after",
-		len(e.sources), float64(relayPeak)/(1<<20), float64(after)/(1<<20))
+	t.Logf("incr: relay bytes of the %d sources: %.1f MiB at most during catch-up, %.1f MiB after; every source relayed to its end %.1fs after the submit, applied %.1fs after",
+		len(e.sources), float64(relayPeak)/(1<<20), float64(after)/(1<<20), relayedAt().Seconds(), wall)
 	return incrStats{wall: wall, peakMiB: peak, cpuSec: cpu1 - cpu0}
 }
 
@@ -170,10 +194,14 @@ func relayBytes(d *dmnodeProc, task string) int64 {
 }
 
 // watchRelay samples relayBytes every half second until the returned
-// function is first called, which returns the most seen.
-func watchRelay(d *dmnodeProc, task string) func() int64 {
+// function is first called, which returns the most seen. relayedAt, once
+// peak was called, is how long after start every source's relayed
+// position was seen at or past its end (0: not seen): the tailers' part
+// of the catch-up.
+func watchRelay(d *dmnodeProc, task string, end []dmnode.Position, start time.Time) (peak func() int64, relayedAt func() time.Duration) {
 	stop, done := make(chan struct{}), make(chan int64, 1)
 	var once sync.Once
+	var relayed time.Duration
 	go func() {
 		var peak int64
 		tick := time.NewTicker(500 * time.Millisecond)
@@ -184,18 +212,45 @@ func watchRelay(d *dmnodeProc, task string) func() int64 {
 				done <- peak
 				return
 			case <-tick.C:
-				peak = max(peak, relayBytes(d, task))
+				st, err := d.status(task)
+				if err != nil {
+					continue
+				}
+				var n int64
+				reached := len(st.Sources) == len(end)
+				for _, s := range st.Sources {
+					n += s.RelayBytes
+					i := -1
+					for j := range end {
+						if sourceID(j) == s.Source {
+							i = j
+						}
+					}
+					if i < 0 || !strings.HasPrefix(s.Relayed, end[i].File+":") {
+						reached = false
+						continue
+					}
+					pos, err := strconv.ParseUint(strings.Fields(strings.TrimPrefix(s.Relayed, end[i].File+":"))[0], 10, 32)
+					if err != nil || uint32(pos) < end[i].Pos {
+						reached = false
+					}
+				}
+				peak = max(peak, n)
+				if reached && relayed == 0 {
+					relayed = time.Since(start)
+				}
 			}
 		}
 	}()
-	var peak int64
-	return func() int64 {
+	var most int64
+	peak = func() int64 {
 		once.Do(func() {
 			close(stop)
-			peak = <-done
+			most = <-done
 		})
-		return peak
+		return most
 	}
+	return peak, func() time.Duration { return relayed }
 }
 
 // waitCheckpoints polls the checkpoints dmnode commits on the target with
@@ -310,18 +365,26 @@ func (e *env) nativeIncr(t *testing.T, bl backlog, threads int) incrStats {
 func (e *env) runIncr(t *testing.T) {
 	bl := e.prepareIncr(t)
 	threads := e.cfg.Threads * len(e.sources)
-	var dm, tuned, nat []incrStats
+	var dm, dmB, tuned, nat []incrStats
 	for r := range e.cfg.Runs {
 		t.Run(fmt.Sprintf("dmnode/%d", r+1), func(t *testing.T) {
-			s := e.dmnodeIncr(t, bl, fmt.Sprintf("incr-%d", r+1), false)
+			s := e.dmnodeIncr(t, e.bin, bl, fmt.Sprintf("incr-%d", r+1), false)
 			t.Logf("dmnode, the task's defaults: %.1fs, %.0f events/s, peak RSS %.0f MiB", s.wall, float64(bl.events)/s.wall, s.peakMiB)
 			dm = append(dm, s)
 		})
-		t.Run(fmt.Sprintf("dmnode-tuned/%d", r+1), func(t *testing.T) {
-			s := e.dmnodeIncr(t, bl, fmt.Sprintf("incr-tuned-%d", r+1), true)
-			t.Logf("dmnode, worker-count %d: %.1fs, %.0f events/s, peak RSS %.0f MiB", e.cfg.Threads, s.wall, float64(bl.events)/s.wall, s.peakMiB)
-			tuned = append(tuned, s)
-		})
+		if e.cfg.BinB != "" {
+			t.Run(fmt.Sprintf("dmnode-B/%d", r+1), func(t *testing.T) {
+				s := e.dmnodeIncr(t, e.cfg.BinB, bl, fmt.Sprintf("incr-b-%d", r+1), false)
+				t.Logf("dmnode B, the task's defaults: %.1fs, %.0f events/s, peak RSS %.0f MiB", s.wall, float64(bl.events)/s.wall, s.peakMiB)
+				dmB = append(dmB, s)
+			})
+		} else {
+			t.Run(fmt.Sprintf("dmnode-tuned/%d", r+1), func(t *testing.T) {
+				s := e.dmnodeIncr(t, e.bin, bl, fmt.Sprintf("incr-tuned-%d", r+1), true)
+				t.Logf("dmnode, worker-count %d: %.1fs, %.0f events/s, peak RSS %.0f MiB", e.cfg.Threads, s.wall, float64(bl.events)/s.wall, s.peakMiB)
+				tuned = append(tuned, s)
+			})
+		}
 		t.Run(fmt.Sprintf("replica/%d", r+1), func(t *testing.T) {
 			s := e.nativeIncr(t, bl, threads)
 			t.Logf("MariaDB replica: %.1fs, %.0f events/s", s.wall, float64(bl.events)/s.wall)
@@ -347,8 +410,13 @@ func (e *env) runIncr(t *testing.T) {
 	}
 	e.rep.add("incr", "dmnode", "events/s", "row events/s", higherIsBetter, rate(dm)...).Note =
 		fmt.Sprintf("backlog %d row events (5 txn shapes: 1-row insert/update/delete, 25-row multi-statement, 5 updates); the task sets no worker-count: dmnode's defaults, connections adaptive", bl.events)
-	e.rep.add("incr", "dmnode tuned", "events/s", "row events/s", higherIsBetter, rate(tuned)...).Note =
-		fmt.Sprintf("worker-count %d per source", e.cfg.Threads)
+	if e.cfg.BinB != "" {
+		e.rep.add("incr", "dmnode B", "events/s", "row events/s", higherIsBetter, rate(dmB)...).Note =
+			fmt.Sprintf("BENCH_BIN_B=%q, the task's defaults, run after dmnode in every round", e.cfg.BinB)
+	} else {
+		e.rep.add("incr", "dmnode tuned", "events/s", "row events/s", higherIsBetter, rate(tuned)...).Note =
+			fmt.Sprintf("worker-count %d per source", e.cfg.Threads)
+	}
 	e.rep.add("incr", "dmnode", "wall", "s", lowerIsBetter, pick(dm, func(s incrStats) float64 { return s.wall })...)
 	e.rep.add("incr", "dmnode", "peak RSS", "MiB", lowerIsBetter, pick(dm, func(s incrStats) float64 { return s.peakMiB })...)
 	e.rep.add("incr", "dmnode", "CPU per 100k events", "CPU-s", lowerIsBetter,
