@@ -57,6 +57,7 @@ func targetBudget(task string, target config.DBConfig, total int) *adaptive.Budg
 func (ld *loadRun) adapt(task string, target config.DBConfig, pool int) {
 	ld.limit = adaptive.New(adaptive.Config{Min: 1, Max: pool, Start: min(loadStartConns, pool)})
 	ld.budget = targetBudget(task, target, pool)
+	ld.budget.Join(ld.l.source, ld.limit)
 	ld.gate = adaptive.NewGate(func() int {
 		n, _ := ld.limit.Current()
 		return ld.budget.Grant(ld.l.source, n)

@@ -21,21 +21,39 @@ type Config struct {
 	// user gave one. Start is where it begins (Min when zero).
 	Min, Max, Start int
 	// Window is how long each limit is measured before it is judged
-	// (one second when zero).
+	// (one second when zero). A window also lasts until each connection
+	// of the limit finished opsPerConn units of work on average: a window
+	// of a statement or two measures the statements' sizes and timing,
+	// not the limit (on a loaded host one message took seconds to load).
 	Window time.Duration
 }
 
 // Judgement thresholds: a step up must raise throughput by gain to be kept;
-// latency over congested times its best, without a throughput gain, is
-// congestion. hold is how many windows the limit stays after a step back
-// before it probes upwards again.
+// a step down is kept when throughput does not fall. Latency (per unit of
+// work) over congested times its best, without a throughput gain, is
+// congestion. A rise of throughput by freed at the same limit means the
+// target has more room (a writer beside this one finished, a competing
+// load ended): the limit climbs again at once. hold is how many windows
+// the limit stays after a step back before it probes again; bestDecay is
+// how much the best latency is allowed to grow a window, so that a best
+// seen at a quiet moment long ago fades.
 const (
-	gain      = 0.05
-	congested = 2.0
-	hold      = 5
+	gain       = 0.05
+	congested  = 2.0
+	freed      = 0.25
+	hold       = 5
+	bestDecay  = 1.02
+	opsPerConn = 2
 )
 
 // Limit is one writer's concurrency limit. Safe for concurrent use.
+//
+// It climbs as TCP's slow start does: each step up that pays doubles the
+// next (2, 3, 5, 9, ...), so the useful concurrency is reached in a few
+// windows; a step that does not pay is halved towards the last limit that
+// did, and from there the limit moves one connection at a time. A Kick
+// (a writer sharing its budget finished) or a rise of throughput at the
+// same limit starts such a climb again.
 type Limit struct {
 	mu  sync.Mutex
 	cfg Config
@@ -52,10 +70,12 @@ type Limit struct {
 	// what the previous window measured, at prevLimit
 	prevRate  float64
 	prevLimit int
-	stepped   int  // the last decision's step: +1 up, -1 down, 0 none
-	probeDown bool // the next probe goes down: the last one up did not pay
-	holdLeft  int
-	bestLat   time.Duration // lowest mean latency seen
+	stepped   int     // the last decision's step: > 0 up, < 0 down, 0 none
+	probeDown bool    // the next probe goes down: the last one up did not pay
+	holdLeft  int     // windows to stay before probing again
+	climb     int     // the next step up while climbing; 0: one at a time
+	kicked    string  // why the next window climbs (Kick), if it does
+	bestLat   float64 // lowest latency per unit seen (decaying), in seconds
 }
 
 // New returns a Limit at cfg.Start.
@@ -75,7 +95,7 @@ func New(cfg Config) *Limit {
 	if cfg.Window <= 0 {
 		cfg.Window = time.Second
 	}
-	return &Limit{cfg: cfg, cur: cfg.Start, reason: "start"}
+	return &Limit{cfg: cfg, cur: cfg.Start, reason: "start", climb: 1}
 }
 
 // Current returns the limit and why it is what it is.
@@ -83,6 +103,15 @@ func (l *Limit) Current() (int, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.cur, l.reason
+}
+
+// Kick tells the limit that the target has more room than it had (a
+// writer sharing its budget finished): whatever it was holding, it climbs
+// again from the next window.
+func (l *Limit) Kick(why string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.kicked = why
 }
 
 // Done records one finished unit of work (a statement group, a chunk):
@@ -98,7 +127,7 @@ func (l *Limit) Done(now time.Time, units int64, latency time.Duration) int {
 	l.units += units
 	l.ops++
 	l.latency += latency
-	if now.Sub(l.start) >= l.cfg.Window {
+	if now.Sub(l.start) >= l.cfg.Window && l.ops >= int64(opsPerConn*l.cur) {
 		l.judge(now)
 	}
 	return l.cur
@@ -108,23 +137,41 @@ func (l *Limit) Done(now time.Time, units int64, latency time.Duration) int {
 func (l *Limit) judge(now time.Time) {
 	secs := now.Sub(l.start).Seconds()
 	rate := float64(l.units) / secs
-	lat := l.latency / time.Duration(max(l.ops, 1))
+	// Latency per unit of work, so that a window of small statements (a
+	// chunk's last) does not look faster than one of large ones.
+	lat := l.latency.Seconds() / float64(max(l.units, l.ops, 1))
 	l.start, l.units, l.ops, l.latency = now, 0, 0, 0
 	if l.bestLat == 0 || lat < l.bestLat {
 		l.bestLat = lat
+	} else {
+		l.bestLat = min(lat, l.bestLat*bestDecay)
 	}
 	prev, prevLimit, stepped := l.prevRate, l.prevLimit, l.stepped
 	l.prevRate, l.prevLimit, l.stepped = rate, l.cur, 0
+	kicked := l.kicked
+	l.kicked = ""
 	switch {
 	case prevLimit == 0:
 		// The first window: nothing to compare with yet.
 		l.up(fmt.Sprintf("probing: %.0f/s at %d", rate, l.cur))
+	case kicked != "":
+		l.restart(fmt.Sprintf("%s: probing above %d", kicked, l.cur))
 	case stepped > 0 && rate >= prev*(1+gain):
+		if l.climb > 0 {
+			l.climb *= 2
+		}
 		l.up(fmt.Sprintf("throughput rose %.0f%% from %d to %d", 100*(rate/prev-1), prevLimit, l.cur))
+	case stepped > 1:
+		// A climb's step too far: the knee is between. Halve the step,
+		// still against the last limit that paid.
+		half := prevLimit + stepped/2
+		l.set(half, fmt.Sprintf("no gain from %d to %d connections (%.0f/s vs %.0f/s): trying %d", prevLimit, l.cur, rate, prev, half))
+		l.prevRate, l.prevLimit, l.stepped = prev, prevLimit, half-prevLimit
+		l.climb = 0
 	case stepped > 0:
 		l.set(prevLimit, fmt.Sprintf("no gain from %d to %d connections (%.0f/s vs %.0f/s)", prevLimit, l.cur, rate, prev))
-		l.holdLeft, l.probeDown = hold, true
-	case stepped < 0 && rate >= prev*(1-gain):
+		l.holdLeft, l.probeDown, l.climb = hold, true, 0
+	case stepped < 0 && rate >= prev:
 		// As fast with fewer: keep the lower limit, and try lower still
 		// after a while.
 		l.reason = fmt.Sprintf("as fast with %d connections as with %d (%.0f/s vs %.0f/s)", l.cur, prevLimit, rate, prev)
@@ -132,8 +179,11 @@ func (l *Limit) judge(now time.Time) {
 	case stepped < 0:
 		l.set(prevLimit, fmt.Sprintf("slower with %d connections than with %d (%.0f/s vs %.0f/s)", l.cur, prevLimit, rate, prev))
 		l.holdLeft, l.probeDown = hold, false
-	case float64(lat) > congested*float64(l.bestLat) && rate < prev*(1+gain) && l.cur > l.cfg.Min:
-		l.set(max(l.cfg.Min, l.cur*3/4), fmt.Sprintf("latency %v is over %.0f× its best %v without more throughput", lat.Round(time.Millisecond), congested, l.bestLat.Round(time.Millisecond)))
+	case prevLimit == l.cur && prev > 0 && rate >= prev*(1+freed) && l.cur < l.cfg.Max:
+		l.restart(fmt.Sprintf("throughput rose %.0f%% at %d connections: probing above", 100*(rate/prev-1), l.cur))
+	case lat > congested*l.bestLat && rate < prev*(1+gain) && l.cur > l.cfg.Min:
+		l.set(max(l.cfg.Min, l.cur*3/4), fmt.Sprintf("latency %v per unit is over %.0f× its best %v without more throughput",
+			seconds(lat), congested, seconds(l.bestLat)))
 		l.holdLeft = hold
 	case l.holdLeft > 0:
 		l.holdLeft--
@@ -146,14 +196,23 @@ func (l *Limit) judge(now time.Time) {
 	}
 }
 
-// up raises the limit by one, or says it is at the maximum.
+// restart starts a climb from the current limit: nothing held, steps
+// doubling while they pay.
+func (l *Limit) restart(reason string) {
+	l.holdLeft, l.probeDown, l.climb = 0, false, 1
+	l.up(reason)
+}
+
+// up raises the limit by the climb's step (one when not climbing), or
+// says it is at the maximum.
 func (l *Limit) up(reason string) {
 	if l.cur >= l.cfg.Max {
 		l.reason = fmt.Sprintf("at the maximum, %d", l.cfg.Max)
 		return
 	}
-	l.set(l.cur+1, reason)
-	l.stepped = 1
+	from := l.cur
+	l.set(l.cur+max(l.climb, 1), reason)
+	l.stepped = l.cur - from
 }
 
 func (l *Limit) set(n int, reason string) {
@@ -161,18 +220,38 @@ func (l *Limit) set(n int, reason string) {
 	l.reason = reason
 }
 
+// seconds is a latency in seconds as a readable duration.
+func seconds(s float64) time.Duration {
+	d := time.Duration(s * float64(time.Second))
+	if d > time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
+	return d
+}
+
 // Budget shares a ceiling of connections among the writers into one
 // target (the loaders or appliers of a task's sources on one node). Safe
 // for concurrent use.
 type Budget struct {
-	mu    sync.Mutex
-	total int
-	held  map[string]int
+	mu      sync.Mutex
+	total   int
+	held    map[string]int
+	members map[string]*Limit
 }
 
 // NewBudget returns a budget of total connections.
 func NewBudget(total int) *Budget {
-	return &Budget{total: max(total, 1), held: map[string]int{}}
+	return &Budget{total: max(total, 1), held: map[string]int{}, members: map[string]*Limit{}}
+}
+
+// Join names id's limit, so that it is kicked (Limit.Kick) when another
+// writer of the budget releases its connections: the target then has
+// room that the writers still running should take at once, not after
+// their limits' next slow probe.
+func (b *Budget) Join(id string, l *Limit) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.members[id] = l
 }
 
 // Grant returns how many of want connections writer id may use: want when
@@ -192,11 +271,16 @@ func (b *Budget) Grant(id string, want int) int {
 	return n
 }
 
-// Release returns id's connections to the budget.
+// Release returns id's connections to the budget and kicks the limits of
+// the writers that remain.
 func (b *Budget) Release(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.held, id)
+	delete(b.members, id)
+	for _, l := range b.members {
+		l.Kick(fmt.Sprintf("%s finished", id))
+	}
 }
 
 // Gate admits at most a changing number of holders at once: the workers

@@ -183,3 +183,214 @@ func TestGate(t *testing.T) {
 		t.Fatal("Acquire on a full gate with an ended context succeeded")
 	}
 }
+
+// server models a target that several writers load at once: its
+// throughput grows with the connections in use over all of them up to
+// knee, then falls by drop per connection past it, and each writer gets a
+// share in proportion to its connections. A writer's latency per row is
+// then the target's (Little's law: connections over throughput).
+type server struct {
+	knee    int
+	perConn float64
+	drop    float64
+}
+
+func (s server) total(n int) float64 {
+	return target{knee: s.knee, perConn: s.perConn, drop: s.drop}.rate(n)
+}
+
+// simWriter is one loader of the simulation: rows to write, its limit.
+type simWriter struct {
+	id       string
+	rows     float64
+	limit    *Limit
+	finished int // the window it finished in, or -1
+}
+
+// simulate runs writers (one per entry of rows, each starting at start
+// connections, at most max) into s, sharing a Budget of budget connections
+// as the loaders of a task do, for at most windows windows of ten 100 ms
+// ticks. It returns the connections in use at the end of every window,
+// summed over the writers still running, and the writers.
+func simulate(s server, budget, start, maxConns int, rows []float64, windows int) ([]int, []*simWriter) {
+	b := NewBudget(budget)
+	var ws []*simWriter
+	for i, r := range rows {
+		w := &simWriter{id: fmt.Sprintf("w%d", i+1), rows: r, finished: -1,
+			limit: New(Config{Min: 1, Max: maxConns, Start: start})}
+		b.Join(w.id, w.limit)
+		ws = append(ws, w)
+	}
+	now := time.Unix(0, 0)
+	var inUse []int
+	for win := range windows {
+		for range 10 {
+			now = now.Add(100 * time.Millisecond)
+			conns := map[string]int{}
+			sum := 0
+			for _, w := range ws {
+				if w.finished < 0 {
+					n, _ := w.limit.Current()
+					conns[w.id] = b.Grant(w.id, n)
+					sum += conns[w.id]
+				}
+			}
+			if sum == 0 {
+				return inUse, ws
+			}
+			rate := s.total(sum)
+			for _, w := range ws {
+				n, ok := conns[w.id]
+				if !ok {
+					continue
+				}
+				moved := min(w.rows, rate*float64(n)/float64(sum)/10)
+				w.rows -= moved
+				// Each of the n connections finished a statement of
+				// its share of the rows in the tick.
+				for range n {
+					w.limit.Done(now, int64(moved)/int64(n), 100*time.Millisecond)
+				}
+				if w.rows < 1 {
+					w.finished = win
+					b.Release(w.id)
+				}
+			}
+		}
+		sum := 0
+		for _, w := range ws {
+			if w.finished < 0 {
+				n, _ := w.limit.Current()
+				sum += n
+			}
+		}
+		inUse = append(inUse, min(sum, budget))
+	}
+	return inUse, ws
+}
+
+// windowsTo returns how many windows from window from on the connections
+// in use need to reach at least want, or -1 if they never do.
+func windowsTo(inUse []int, from, want int) int {
+	for i := from; i < len(inUse); i++ {
+		if inUse[i] >= want {
+			return i - from
+		}
+	}
+	return -1
+}
+
+// The loaders of a task share a target: when one finishes, the others'
+// limits must take its connections back within a few windows, and at the
+// start they must reach the knee within a few windows. Before the climb,
+// the kicks and the longer windows (one connection a probe, probing only
+// after a five-window hold, a step down kept when 5 % slower), this same
+// simulation needed: knee at 8, 3 windows after the first loader finished
+// and 13 after the second; knee at 12, 4 and 14; knee at 4, 8; one loader
+// from the start to a knee at 12, 10 windows. Now: 0 and 2, 0 and 2, 1,
+// and 4.
+func TestLimitSharedTargetClimbsBack(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		server server
+		rows   []float64
+		// most windows allowed to reach the knee: from the start, and
+		// after each loader but the last finished
+		start, after int
+	}{
+		{"knee at 8, loaders of 3 sizes", server{knee: 8, perConn: 10000, drop: 0.03}, []float64{300e3, 600e3, 1500e3}, 4, 4},
+		{"knee at 12, steep fall past it", server{knee: 12, perConn: 8000, drop: 0.08}, []float64{400e3, 800e3, 2400e3}, 5, 5},
+		{"knee at 4, two loaders", server{knee: 4, perConn: 20000, drop: 0.05}, []float64{300e3, 1500e3}, 3, 4},
+		{"knee at 12, one loader", server{knee: 12, perConn: 8000, drop: 0.03}, []float64{2000e3}, 4, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inUse, ws := simulate(tc.server, 16, 2, 16, tc.rows, 400)
+			if got := windowsTo(inUse, 0, tc.server.knee); got < 0 || got > tc.start {
+				t.Errorf("from the start, %d windows to reach the knee (%d connections), want at most %d; connections %v", got, tc.server.knee, tc.start, inUse)
+			} else {
+				t.Logf("from the start: %d windows to the knee", got)
+				t.Logf("conns %v", inUse)
+			}
+			for _, w := range ws[:len(ws)-1] {
+				if w.finished < 0 {
+					t.Fatalf("%s did not finish in %d windows; connections %v", w.id, len(inUse), inUse)
+				}
+				// The remaining loaders must reach the knee again: count
+				// from the window after the finish.
+				got := windowsTo(inUse, w.finished+1, tc.server.knee)
+				if got < 0 || got > tc.after {
+					t.Errorf("after %s finished (window %d), %d windows to reach the knee again, want at most %d; connections %v",
+						w.id, w.finished, got, tc.after, inUse)
+				} else {
+					t.Logf("after %s finished (window %d): %d windows to the knee", w.id, w.finished, got)
+				}
+			}
+			// Past the knee the target loses throughput: the limits must
+			// not pile up at the budget either (the last 5 windows before
+			// each finish are near the knee, not at 16).
+			for _, w := range ws {
+				if w.finished >= 5 {
+					for i := w.finished - 5; i < w.finished; i++ {
+						if inUse[i] > 2*tc.server.knee {
+							t.Errorf("window %d: %d connections, over twice the knee %d; connections %v", i, inUse[i], tc.server.knee, inUse)
+							break
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// A window lasts until each connection finished two units of work: on a
+// loaded host a statement takes seconds, and a window of one or two
+// measures them, not the limit.
+func TestLimitWindowWaitsForWork(t *testing.T) {
+	l := New(Config{Min: 1, Max: 16, Start: 4})
+	now := time.Unix(0, 0)
+	for i := range 7 {
+		now = now.Add(2 * time.Second)
+		if n := l.Done(now, 5000, 8*time.Second); n != 4 {
+			t.Fatalf("after %d statements of 2 s the limit moved to %d; a window of 4 connections needs 8", i+1, n)
+		}
+	}
+	now = now.Add(2 * time.Second)
+	if n, why := l.Done(now, 5000, 8*time.Second), l.reason; n == 4 {
+		t.Fatalf("after 8 statements the window was not judged: %d, %q", n, why)
+	}
+}
+
+// When a writer of the budget finishes, the others climb again at once,
+// whatever they were holding.
+func TestBudgetReleaseKicks(t *testing.T) {
+	tg := target{knee: 2, perConn: 10000, base: 5 * time.Millisecond}
+	a := New(Config{Min: 1, Max: 16, Start: 2})
+	b := New(Config{Min: 1, Max: 16, Start: 2})
+	bud := NewBudget(16)
+	bud.Join("a", a)
+	bud.Join("b", b)
+	now := time.Unix(0, 0)
+	window := func() int {
+		for range 10 {
+			n, _ := b.Current()
+			now = now.Add(100 * time.Millisecond)
+			b.Done(now, int64(tg.rate(n)/10), tg.latency(n))
+		}
+		n, _ := b.Current()
+		return n
+	}
+	for range 4 { // b probes 3, finds no gain, holds at 2
+		window()
+	}
+	if n, why := b.Current(); n != 2 || !strings.Contains(why, "no gain") {
+		t.Fatalf("b at %d (%q), want holding 2 after no gain", n, why)
+	}
+	bud.Release("a")
+	if n := window(); n != 3 {
+		_, why := b.Current()
+		t.Fatalf("after a finished b went to %d (%q), want a probe above 2", n, why)
+	}
+	if _, why := b.Current(); !strings.Contains(why, "a finished") {
+		t.Fatalf("b's reason %q does not name a", why)
+	}
+}
