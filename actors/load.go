@@ -187,7 +187,8 @@ type loadRun struct {
 	lastLimit   int
 }
 
-// track records the limit in force after a message, for the finish log.
+// track records the limit in force after a message, for the finish log,
+// and logs a change with its reason.
 func (ld *loadRun) track(limit int) {
 	ld.trajMu.Lock()
 	defer ld.trajMu.Unlock()
@@ -196,6 +197,8 @@ func (ld *loadRun) track(limit int) {
 	}
 	ld.lastLimit = limit
 	ld.traj = append(ld.traj, fmt.Sprintf("%d@%.1fs", limit, time.Since(ld.started).Seconds()))
+	_, why := ld.limit.Current()
+	ld.l.env.Log.Info("load connections", "limit", limit, "why", why, "rows", atomic.LoadInt64(&ld.rows))
 }
 
 // Loader buffers. Every message held is at most 1 MiB (the stream's max
