@@ -131,8 +131,7 @@ func (l *Loader) Run(ctx context.Context) error {
 	if te.inst.Load.AddIndexAfterLoad {
 		ld.tables.deferIndexes = ld.deferIndexes
 	}
-	ld.adapt(te.task.Name, te.task.TargetDatabase, pool)
-	defer ld.budget.Release(l.source)
+	defer ld.adapt(te.task.Name, te.task.TargetDatabase, pool)()
 	return ld.run(ctx, cons, pool)
 }
 
@@ -161,8 +160,9 @@ func deleteConsumers(ctx context.Context, stream njs.Stream, prefix string) erro
 type loadRun struct {
 	rate rate
 	l    *Loader
-	// limit, budget and gate decide how many workers write at once
-	// (adaptive.go).
+	// limit (the budget's, shared with the task's other loaders into
+	// the target), budget and gate decide how many workers write at
+	// once (adaptive.go).
 	limit  *adaptive.Limit
 	budget *adaptive.Budget
 	gate   *adaptive.Gate

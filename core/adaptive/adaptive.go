@@ -4,13 +4,14 @@
 // up brings no gain, or latency grows while throughput does not, it steps
 // back and holds, probing again later (a hill climb on measured throughput,
 // with a multiplicative decrease on congestion, in the manner of TCP
-// Vegas and Netflix's gradient limiter). A Budget shares one ceiling among
+// Vegas and Netflix's gradient limiter). A Budget shares one limit among
 // the writers into one target. Pure: time is passed in.
 package adaptive
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -51,9 +52,9 @@ const (
 // It climbs as TCP's slow start does: each step up that pays doubles the
 // next (2, 3, 5, 9, ...), so the useful concurrency is reached in a few
 // windows; a step that does not pay is halved towards the last limit that
-// did, and from there the limit moves one connection at a time. A Kick
-// (a writer sharing its budget finished) or a rise of throughput at the
-// same limit starts such a climb again.
+// did, and from there the limit moves one connection at a time. A rise
+// of throughput at the same limit (the target has more room) starts such
+// a climb again.
 type Limit struct {
 	mu  sync.Mutex
 	cfg Config
@@ -74,7 +75,6 @@ type Limit struct {
 	probeDown bool    // the next probe goes down: the last one up did not pay
 	holdLeft  int     // windows to stay before probing again
 	climb     int     // the next step up while climbing; 0: one at a time
-	kicked    string  // why the next window climbs (Kick), if it does
 	bestLat   float64 // lowest latency per unit seen (decaying), in seconds
 }
 
@@ -105,15 +105,6 @@ func (l *Limit) Current() (int, string) {
 	return l.cur, l.reason
 }
 
-// Kick tells the limit that the target has more room than it had (a
-// writer sharing its budget finished): whatever it was holding, it climbs
-// again from the next window.
-func (l *Limit) Kick(why string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.kicked = why
-}
-
 // Done records one finished unit of work (a statement group, a chunk):
 // units of progress (rows) that took latency on its connection, finished
 // at now. At the end of a window it judges the window and may change the
@@ -122,7 +113,9 @@ func (l *Limit) Done(now time.Time, units int64, latency time.Duration) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.start.IsZero() {
-		l.start = now
+		// The first window starts when its first unit began, so that
+		// the unit is not counted as done in no time.
+		l.start = now.Add(-latency)
 	}
 	l.units += units
 	l.ops++
@@ -148,14 +141,10 @@ func (l *Limit) judge(now time.Time) {
 	}
 	prev, prevLimit, stepped := l.prevRate, l.prevLimit, l.stepped
 	l.prevRate, l.prevLimit, l.stepped = rate, l.cur, 0
-	kicked := l.kicked
-	l.kicked = ""
 	switch {
 	case prevLimit == 0:
 		// The first window: nothing to compare with yet.
 		l.up(fmt.Sprintf("probing: %.0f/s at %d", rate, l.cur))
-	case kicked != "":
-		l.restart(fmt.Sprintf("%s: probing above %d", kicked, l.cur))
 	case stepped > 0 && rate >= prev*(1+gain):
 		if l.climb > 0 {
 			l.climb *= 2
@@ -229,58 +218,68 @@ func seconds(s float64) time.Duration {
 	return d
 }
 
-// Budget shares a ceiling of connections among the writers into one
-// target (the loaders or appliers of a task's sources on one node). Safe
-// for concurrent use.
+// Budget is one Limit for several writers into one target (the loaders of
+// a task's sources on one node). They load the same server, so the limit
+// is judged on their throughput together, and each writer still running
+// may use an equal share of it. A limit of each writer's own, judged on
+// its part alone, measured a fraction of the statements (a window of one
+// or two on a loaded host), counted as gain what it took from the others,
+// and needed many windows to take back the connections of a writer that
+// finished; a shared one has three times the statements per window, and
+// when a writer leaves the others' shares grow at once. Safe for
+// concurrent use.
 type Budget struct {
+	limit   *Limit
 	mu      sync.Mutex
-	total   int
-	held    map[string]int
-	members map[string]*Limit
+	writers []string // in the order they joined
 }
 
-// NewBudget returns a budget of total connections.
-func NewBudget(total int) *Budget {
-	return &Budget{total: max(total, 1), held: map[string]int{}, members: map[string]*Limit{}}
+// NewBudget returns a budget whose limit is cfg's: Max is the ceiling of
+// connections over every writer.
+func NewBudget(cfg Config) *Budget {
+	return &Budget{limit: New(cfg)}
 }
 
-// Join names id's limit, so that it is kicked (Limit.Kick) when another
-// writer of the budget releases its connections: the target then has
-// room that the writers still running should take at once, not after
-// their limits' next slow probe.
-func (b *Budget) Join(id string, l *Limit) {
+// Limit is the budget's limit: every writer reports its work done to it.
+func (b *Budget) Limit() *Limit { return b.limit }
+
+// Join adds writer id (again: a restarted writer keeps its place).
+func (b *Budget) Join(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.members[id] = l
-}
-
-// Grant returns how many of want connections writer id may use: want when
-// the budget has room, else what is left after the others (at least one,
-// so that no writer stops). The grant replaces id's previous one.
-func (b *Budget) Grant(id string, want int) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	others := 0
-	for k, n := range b.held {
-		if k != id {
-			others += n
-		}
+	if !slices.Contains(b.writers, id) {
+		b.writers = append(b.writers, id)
 	}
-	n := max(1, min(want, b.total-others))
-	b.held[id] = n
-	return n
 }
 
-// Release returns id's connections to the budget and kicks the limits of
-// the writers that remain.
-func (b *Budget) Release(id string) {
+// Leave removes writer id; the others' shares grow at once. It reports
+// whether no writer is left.
+func (b *Budget) Leave(id string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.held, id)
-	delete(b.members, id)
-	for _, l := range b.members {
-		l.Kick(fmt.Sprintf("%s finished", id))
+	if i := slices.Index(b.writers, id); i >= 0 {
+		b.writers = slices.Delete(b.writers, i, i+1)
 	}
+	return len(b.writers) == 0
+}
+
+// Share returns how many connections writer id may use now and why: its
+// part of the limit, divided as evenly as it goes (the writers that joined
+// first get the remainder), at least one so that no writer stops.
+func (b *Budget) Share(id string) (int, string) {
+	n, why := b.limit.Current()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := len(b.writers)
+	i := slices.Index(b.writers, id)
+	if k <= 1 || i < 0 {
+		return n, why
+	}
+	share := n / k
+	if i < n%k {
+		share++
+	}
+	return max(1, share), fmt.Sprintf("%s; %d of the %d shared by %d writers into this target", why, max(1, share), n, k)
 }
 
 // Gate admits at most a changing number of holders at once: the workers

@@ -102,22 +102,46 @@ func TestLimitReasons(t *testing.T) {
 }
 
 func TestBudget(t *testing.T) {
-	b := NewBudget(8)
-	if got := b.Grant("a", 5); got != 5 {
-		t.Fatalf("a granted %d, want 5", got)
+	b := NewBudget(Config{Min: 1, Max: 16, Start: 5})
+	b.Join("a")
+	if n, _ := b.Share("a"); n != 5 {
+		t.Fatalf("a alone has %d, want the whole limit 5", n)
 	}
-	if got := b.Grant("b", 5); got != 3 {
-		t.Fatalf("b granted %d, want the 3 left", got)
+	b.Join("b")
+	b.Join("c")
+	b.Join("a") // again: keeps its place
+	var got []int
+	for _, id := range []string{"a", "b", "c"} {
+		n, why := b.Share(id)
+		if !strings.Contains(why, "shared by 3 writers") {
+			t.Errorf("%s's reason %q does not say the limit is shared", id, why)
+		}
+		got = append(got, n)
 	}
-	if got := b.Grant("c", 4); got != 1 {
-		t.Fatalf("c granted %d, want at least 1", got)
+	if fmt.Sprint(got) != "[2 2 1]" {
+		t.Fatalf("shares of 5 among 3: %v, want [2 2 1]", got)
 	}
-	b.Release("a")
-	if got := b.Grant("c", 4); got != 4 {
-		t.Fatalf("c granted %d after a left, want 4", got)
+	if b.Leave("a") {
+		t.Fatal("Leave reported no writer left with b and c")
 	}
-	if got := b.Grant("b", 2); got != 2 {
-		t.Fatalf("b lowered its grant to %d, want 2", got)
+	if n, _ := b.Share("c"); n != 2 {
+		t.Fatalf("c has %d after a left, want 2 (b 3, c 2 of 5)", n)
+	}
+	if n, _ := b.Share("b"); n != 3 {
+		t.Fatalf("b has %d after a left, want 3", n)
+	}
+	b.Leave("b")
+	if n, _ := b.Share("c"); n != 5 {
+		t.Fatalf("c alone has %d, want 5", n)
+	}
+	if !b.Leave("c") {
+		t.Fatal("Leave of the last writer did not report it")
+	}
+	small := NewBudget(Config{Min: 1, Max: 16, Start: 1})
+	small.Join("a")
+	small.Join("b")
+	if n, _ := small.Share("b"); n != 1 {
+		t.Fatalf("b has %d of a limit of 1 between two, want at least 1", n)
 	}
 }
 
@@ -199,39 +223,38 @@ func (s server) total(n int) float64 {
 	return target{knee: s.knee, perConn: s.perConn, drop: s.drop}.rate(n)
 }
 
-// simWriter is one loader of the simulation: rows to write, its limit.
+// simWriter is one loader of the simulation: rows to write, and the
+// window it finished in, or -1.
 type simWriter struct {
 	id       string
 	rows     float64
-	limit    *Limit
-	finished int // the window it finished in, or -1
+	finished int
 }
 
-// simulate runs writers (one per entry of rows, each starting at start
-// connections, at most max) into s, sharing a Budget of budget connections
-// as the loaders of a task do, for at most windows windows of ten 100 ms
-// ticks. It returns the connections in use at the end of every window,
-// summed over the writers still running, and the writers.
-func simulate(s server, budget, start, maxConns int, rows []float64, windows int) ([]int, []*simWriter) {
-	b := NewBudget(budget)
+// simulate runs writers (one per entry of rows) into s for at most
+// windows windows of ten 100 ms ticks, sharing a Budget as the loaders of
+// a task do (a limit between 1 and maxConns, starting at start). It
+// returns the connections in use at the end of every window, summed over
+// the writers still running, and the writers.
+func simulate(s server, start, maxConns int, rows []float64, windows int) ([]int, []*simWriter) {
+	b := NewBudget(Config{Min: 1, Max: maxConns, Start: start})
 	var ws []*simWriter
 	for i, r := range rows {
-		w := &simWriter{id: fmt.Sprintf("w%d", i+1), rows: r, finished: -1,
-			limit: New(Config{Min: 1, Max: maxConns, Start: start})}
-		b.Join(w.id, w.limit)
+		w := &simWriter{id: fmt.Sprintf("w%d", i+1), rows: r, finished: -1}
+		b.Join(w.id)
 		ws = append(ws, w)
 	}
 	now := time.Unix(0, 0)
 	var inUse []int
 	for win := range windows {
+		sum := 0
 		for range 10 {
 			now = now.Add(100 * time.Millisecond)
 			conns := map[string]int{}
-			sum := 0
+			sum = 0
 			for _, w := range ws {
 				if w.finished < 0 {
-					n, _ := w.limit.Current()
-					conns[w.id] = b.Grant(w.id, n)
+					conns[w.id], _ = b.Share(w.id)
 					sum += conns[w.id]
 				}
 			}
@@ -249,22 +272,22 @@ func simulate(s server, budget, start, maxConns int, rows []float64, windows int
 				// Each of the n connections finished a statement of
 				// its share of the rows in the tick.
 				for range n {
-					w.limit.Done(now, int64(moved)/int64(n), 100*time.Millisecond)
+					b.Limit().Done(now, int64(moved)/int64(n), 100*time.Millisecond)
 				}
 				if w.rows < 1 {
 					w.finished = win
-					b.Release(w.id)
+					b.Leave(w.id)
 				}
 			}
 		}
-		sum := 0
+		sum = 0
 		for _, w := range ws {
 			if w.finished < 0 {
-				n, _ := w.limit.Current()
+				n, _ := b.Share(w.id)
 				sum += n
 			}
 		}
-		inUse = append(inUse, min(sum, budget))
+		inUse = append(inUse, sum)
 	}
 	return inUse, ws
 }
@@ -280,15 +303,15 @@ func windowsTo(inUse []int, from, want int) int {
 	return -1
 }
 
-// The loaders of a task share a target: when one finishes, the others'
-// limits must take its connections back within a few windows, and at the
-// start they must reach the knee within a few windows. Before the climb,
-// the kicks and the longer windows (one connection a probe, probing only
-// after a five-window hold, a step down kept when 5 % slower), this same
+// The loaders of a task share a target: when one finishes, the others
+// must take its connections back at once, and at the start they must reach
+// the knee within a few windows. With a limit of each loader's own (its
+// start 2, one connection a probe, probing only after a five-window hold,
+// a step down kept when 5 % slower, the budget only a cap) this same
 // simulation needed: knee at 8, 3 windows after the first loader finished
 // and 13 after the second; knee at 12, 4 and 14; knee at 4, 8; one loader
-// from the start to a knee at 12, 10 windows. Now: 0 and 2, 0 and 2, 1,
-// and 4.
+// from the start to a knee at 12, 10 windows. With the shared limit: 0
+// after every finish, and 2, 3, 0 and 3 from the start.
 func TestLimitSharedTargetClimbsBack(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -304,12 +327,11 @@ func TestLimitSharedTargetClimbsBack(t *testing.T) {
 		{"knee at 12, one loader", server{knee: 12, perConn: 8000, drop: 0.03}, []float64{2000e3}, 4, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inUse, ws := simulate(tc.server, 16, 2, 16, tc.rows, 400)
+			inUse, ws := simulate(tc.server, 4, 16, tc.rows, 400)
 			if got := windowsTo(inUse, 0, tc.server.knee); got < 0 || got > tc.start {
 				t.Errorf("from the start, %d windows to reach the knee (%d connections), want at most %d; connections %v", got, tc.server.knee, tc.start, inUse)
 			} else {
-				t.Logf("from the start: %d windows to the knee", got)
-				t.Logf("conns %v", inUse)
+				t.Logf("from the start: %d windows to the knee; connections %v", got, inUse)
 			}
 			for _, w := range ws[:len(ws)-1] {
 				if w.finished < 0 {
@@ -357,40 +379,5 @@ func TestLimitWindowWaitsForWork(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if n, why := l.Done(now, 5000, 8*time.Second), l.reason; n == 4 {
 		t.Fatalf("after 8 statements the window was not judged: %d, %q", n, why)
-	}
-}
-
-// When a writer of the budget finishes, the others climb again at once,
-// whatever they were holding.
-func TestBudgetReleaseKicks(t *testing.T) {
-	tg := target{knee: 2, perConn: 10000, base: 5 * time.Millisecond}
-	a := New(Config{Min: 1, Max: 16, Start: 2})
-	b := New(Config{Min: 1, Max: 16, Start: 2})
-	bud := NewBudget(16)
-	bud.Join("a", a)
-	bud.Join("b", b)
-	now := time.Unix(0, 0)
-	window := func() int {
-		for range 10 {
-			n, _ := b.Current()
-			now = now.Add(100 * time.Millisecond)
-			b.Done(now, int64(tg.rate(n)/10), tg.latency(n))
-		}
-		n, _ := b.Current()
-		return n
-	}
-	for range 4 { // b probes 3, finds no gain, holds at 2
-		window()
-	}
-	if n, why := b.Current(); n != 2 || !strings.Contains(why, "no gain") {
-		t.Fatalf("b at %d (%q), want holding 2 after no gain", n, why)
-	}
-	bud.Release("a")
-	if n := window(); n != 3 {
-		_, why := b.Current()
-		t.Fatalf("after a finished b went to %d (%q), want a probe above 2", n, why)
-	}
-	if _, why := b.Current(); !strings.Contains(why, "a finished") {
-		t.Fatalf("b's reason %q does not name a", why)
 	}
 }
