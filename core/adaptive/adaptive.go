@@ -231,25 +231,29 @@ func seconds(s float64) time.Duration {
 type Budget struct {
 	limit   *Limit
 	mu      sync.Mutex
-	writers []string // in the order they joined
+	writers []string       // in the order they joined
+	joined  map[string]int // how many times each joined and did not leave
 }
 
 // NewBudget returns a budget whose limit is cfg's: Max is the ceiling of
 // connections over every writer.
 func NewBudget(cfg Config) *Budget {
-	return &Budget{limit: New(cfg)}
+	return &Budget{limit: New(cfg), joined: map[string]int{}}
 }
 
 // Limit is the budget's limit: every writer reports its work done to it.
 func (b *Budget) Limit() *Limit { return b.limit }
 
-// Join adds writer id (again: a restarted writer keeps its place).
+// Join adds writer id. A writer that joins again before it left (a
+// restarted writer whose old run has not returned yet) keeps its place,
+// and leaves when it left as many times.
 func (b *Budget) Join(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !slices.Contains(b.writers, id) {
+	if b.joined[id] == 0 {
 		b.writers = append(b.writers, id)
 	}
+	b.joined[id]++
 }
 
 // Leave removes writer id; the others' shares grow at once. It reports
@@ -257,6 +261,11 @@ func (b *Budget) Join(id string) {
 func (b *Budget) Leave(id string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.joined[id] > 1 {
+		b.joined[id]--
+		return false
+	}
+	delete(b.joined, id)
 	if i := slices.Index(b.writers, id); i >= 0 {
 		b.writers = slices.Delete(b.writers, i, i+1)
 	}

@@ -109,7 +109,7 @@ func TestBudget(t *testing.T) {
 	}
 	b.Join("b")
 	b.Join("c")
-	b.Join("a") // again: keeps its place
+	b.Join("a") // again, before it left: keeps its place
 	var got []int
 	for _, id := range []string{"a", "b", "c"} {
 		n, why := b.Share(id)
@@ -120,6 +120,9 @@ func TestBudget(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[2 2 1]" {
 		t.Fatalf("shares of 5 among 3: %v, want [2 2 1]", got)
+	}
+	if b.Leave("a"); fmt.Sprint(b.writers) != "[a b c]" {
+		t.Fatalf("a left once of the twice it joined: writers %v, want [a b c]", b.writers)
 	}
 	if b.Leave("a") {
 		t.Fatal("Leave reported no writer left with b and c")
