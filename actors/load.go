@@ -187,8 +187,9 @@ type loadRun struct {
 	lastLimit   int
 }
 
-// track records the limit in force after a message, for the finish log,
-// and logs a change with its reason.
+// track records the limit in force after a message (the one the task's
+// loaders into the target share), for the finish log, and logs a change
+// with this loader's share and the reason.
 func (ld *loadRun) track(limit int) {
 	ld.trajMu.Lock()
 	defer ld.trajMu.Unlock()
@@ -197,8 +198,8 @@ func (ld *loadRun) track(limit int) {
 	}
 	ld.lastLimit = limit
 	ld.traj = append(ld.traj, fmt.Sprintf("%d@%.1fs", limit, time.Since(ld.started).Seconds()))
-	_, why := ld.limit.Current()
-	ld.l.env.Log.Info("load connections", "limit", limit, "why", why, "rows", atomic.LoadInt64(&ld.rows))
+	share, why := ld.connections()
+	ld.l.env.Log.Info("load connections", "limit", limit, "share", share, "why", why, "rows", atomic.LoadInt64(&ld.rows))
 }
 
 // Loader buffers. Every message held is at most 1 MiB (the stream's max
