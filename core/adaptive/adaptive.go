@@ -47,14 +47,12 @@ const (
 	opsPerConn = 2
 )
 
-// Limit is one writer's concurrency limit. Safe for concurrent use.
-//
-// It climbs as TCP's slow start does: each step up that pays doubles the
-// next (2, 3, 5, 9, ...), so the useful concurrency is reached in a few
-// windows; a step that does not pay is halved towards the last limit that
-// did, and from there the limit moves one connection at a time. A rise
-// of throughput at the same limit (the target has more room) starts such
-// a climb again.
+// Limit is one writer's concurrency limit, moved one connection at a
+// time. (Doubling steps while they paid, as TCP's slow start does,
+// overshot to 11-16 connections on the 2-core bench host, where a window
+// of noise looked like a gain, and the copy was slower for it.) A rise of
+// throughput at the same limit (the target has more room) ends a hold
+// and probes upwards at once. Safe for concurrent use.
 type Limit struct {
 	mu  sync.Mutex
 	cfg Config
@@ -74,7 +72,6 @@ type Limit struct {
 	stepped   int     // the last decision's step: > 0 up, < 0 down, 0 none
 	probeDown bool    // the next probe goes down: the last one up did not pay
 	holdLeft  int     // windows to stay before probing again
-	climb     int     // the next step up while climbing; 0: one at a time
 	bestLat   float64 // lowest latency per unit seen (decaying), in seconds
 }
 
@@ -95,7 +92,7 @@ func New(cfg Config) *Limit {
 	if cfg.Window <= 0 {
 		cfg.Window = time.Second
 	}
-	return &Limit{cfg: cfg, cur: cfg.Start, reason: "start", climb: 1}
+	return &Limit{cfg: cfg, cur: cfg.Start, reason: "start"}
 }
 
 // Current returns the limit and why it is what it is.
@@ -146,20 +143,10 @@ func (l *Limit) judge(now time.Time) {
 		// The first window: nothing to compare with yet.
 		l.up(fmt.Sprintf("probing: %.0f/s at %d", rate, l.cur))
 	case stepped > 0 && rate >= prev*(1+gain):
-		if l.climb > 0 {
-			l.climb *= 2
-		}
 		l.up(fmt.Sprintf("throughput rose %.0f%% from %d to %d", 100*(rate/prev-1), prevLimit, l.cur))
-	case stepped > 1:
-		// A climb's step too far: the knee is between. Halve the step,
-		// still against the last limit that paid.
-		half := prevLimit + stepped/2
-		l.set(half, fmt.Sprintf("no gain from %d to %d connections (%.0f/s vs %.0f/s): trying %d", prevLimit, l.cur, rate, prev, half))
-		l.prevRate, l.prevLimit, l.stepped = prev, prevLimit, half-prevLimit
-		l.climb = 0
 	case stepped > 0:
 		l.set(prevLimit, fmt.Sprintf("no gain from %d to %d connections (%.0f/s vs %.0f/s)", prevLimit, l.cur, rate, prev))
-		l.holdLeft, l.probeDown, l.climb = hold, true, 0
+		l.holdLeft, l.probeDown = hold, true
 	case stepped < 0 && rate >= prev:
 		// As fast with fewer: keep the lower limit, and try lower still
 		// after a while.
@@ -169,7 +156,8 @@ func (l *Limit) judge(now time.Time) {
 		l.set(prevLimit, fmt.Sprintf("slower with %d connections than with %d (%.0f/s vs %.0f/s)", l.cur, prevLimit, rate, prev))
 		l.holdLeft, l.probeDown = hold, false
 	case prevLimit == l.cur && prev > 0 && rate >= prev*(1+freed) && l.cur < l.cfg.Max:
-		l.restart(fmt.Sprintf("throughput rose %.0f%% at %d connections: probing above", 100*(rate/prev-1), l.cur))
+		l.holdLeft, l.probeDown = 0, false
+		l.up(fmt.Sprintf("throughput rose %.0f%% at %d connections: probing above", 100*(rate/prev-1), l.cur))
 	case lat > congested*l.bestLat && rate < prev*(1+gain) && l.cur > l.cfg.Min:
 		l.set(max(l.cfg.Min, l.cur*3/4), fmt.Sprintf("latency %v per unit is over %.0f× its best %v without more throughput",
 			seconds(lat), congested, seconds(l.bestLat)))
@@ -185,23 +173,14 @@ func (l *Limit) judge(now time.Time) {
 	}
 }
 
-// restart starts a climb from the current limit: nothing held, steps
-// doubling while they pay.
-func (l *Limit) restart(reason string) {
-	l.holdLeft, l.probeDown, l.climb = 0, false, 1
-	l.up(reason)
-}
-
-// up raises the limit by the climb's step (one when not climbing), or
-// says it is at the maximum.
+// up raises the limit by one, or says it is at the maximum.
 func (l *Limit) up(reason string) {
 	if l.cur >= l.cfg.Max {
 		l.reason = fmt.Sprintf("at the maximum, %d", l.cfg.Max)
 		return
 	}
-	from := l.cur
-	l.set(l.cur+max(l.climb, 1), reason)
-	l.stepped = l.cur - from
+	l.set(l.cur+1, reason)
+	l.stepped = 1
 }
 
 func (l *Limit) set(n int, reason string) {

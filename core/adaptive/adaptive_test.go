@@ -314,7 +314,9 @@ func windowsTo(inUse []int, from, want int) int {
 // simulation needed: knee at 8, 3 windows after the first loader finished
 // and 13 after the second; knee at 12, 4 and 14; knee at 4, 8; one loader
 // from the start to a knee at 12, 10 windows. With the shared limit: 0
-// after every finish, and 2, 3, 0 and 3 from the start.
+// windows after every finish but one (1), and 3, 7, 0 and 7 from the
+// start (one connection a window from 4; from 2 for each of three own
+// limits the start needed 1, 2 and 0).
 func TestLimitSharedTargetClimbsBack(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -324,10 +326,10 @@ func TestLimitSharedTargetClimbsBack(t *testing.T) {
 		// after each loader but the last finished
 		start, after int
 	}{
-		{"knee at 8, loaders of 3 sizes", server{knee: 8, perConn: 10000, drop: 0.03}, []float64{300e3, 600e3, 1500e3}, 4, 4},
-		{"knee at 12, steep fall past it", server{knee: 12, perConn: 8000, drop: 0.08}, []float64{400e3, 800e3, 2400e3}, 5, 5},
-		{"knee at 4, two loaders", server{knee: 4, perConn: 20000, drop: 0.05}, []float64{300e3, 1500e3}, 3, 4},
-		{"knee at 12, one loader", server{knee: 12, perConn: 8000, drop: 0.03}, []float64{2000e3}, 4, 0},
+		{"knee at 8, loaders of 3 sizes", server{knee: 8, perConn: 10000, drop: 0.03}, []float64{300e3, 600e3, 1500e3}, 4, 1},
+		{"knee at 12, steep fall past it", server{knee: 12, perConn: 8000, drop: 0.08}, []float64{400e3, 800e3, 2400e3}, 8, 2},
+		{"knee at 4, two loaders", server{knee: 4, perConn: 20000, drop: 0.05}, []float64{300e3, 1500e3}, 1, 1},
+		{"knee at 12, one loader", server{knee: 12, perConn: 8000, drop: 0.03}, []float64{2000e3}, 8, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inUse, ws := simulate(tc.server, 4, 16, tc.rows, 400)
