@@ -119,16 +119,16 @@ func (l *Loader) Run(ctx context.Context) error {
 	if te.inst.Load.AddIndexAfterLoad {
 		ld.tables.deferIndexes = ld.deferIndexes
 	}
-	ld.adapt(te.task.Name, te.task.TargetDatabase, pool)
-	defer ld.budget.Release(l.source)
+	defer ld.adapt(te.task.Name, te.task.TargetDatabase, pool)()
 	return ld.run(ctx, cons, pool)
 }
 
 type loadRun struct {
 	rate rate
 	l    *Loader
-	// limit, budget and gate decide how many workers write at once
-	// (adaptive.go).
+	// limit (the budget's, shared with the task's other loaders into
+	// the target), budget and gate decide how many workers write at
+	// once (adaptive.go).
 	limit  *adaptive.Limit
 	budget *adaptive.Budget
 	gate   *adaptive.Gate
@@ -153,7 +153,9 @@ type loadRun struct {
 	lastLimit   int
 }
 
-// track records the limit in force after a message, for the finish log.
+// track records the limit in force after a message (the one the task's
+// loaders into the target share), for the finish log, and logs a change
+// with this loader's share and the reason.
 func (ld *loadRun) track(limit int) {
 	ld.trajMu.Lock()
 	defer ld.trajMu.Unlock()
@@ -162,6 +164,8 @@ func (ld *loadRun) track(limit int) {
 	}
 	ld.lastLimit = limit
 	ld.traj = append(ld.traj, fmt.Sprintf("%d@%.1fs", limit, time.Since(ld.started).Seconds()))
+	share, why := ld.connections()
+	ld.l.env.Log.Info("load connections", "limit", limit, "share", share, "why", why, "rows", atomic.LoadInt64(&ld.rows))
 }
 
 // Loader buffers. Every message held is at most 1 MiB (the stream's max

@@ -4,13 +4,14 @@
 // up brings no gain, or latency grows while throughput does not, it steps
 // back and holds, probing again later (a hill climb on measured throughput,
 // with a multiplicative decrease on congestion, in the manner of TCP
-// Vegas and Netflix's gradient limiter). A Budget shares one ceiling among
+// Vegas and Netflix's gradient limiter). A Budget shares one limit among
 // the writers into one target. Pure: time is passed in.
 package adaptive
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -21,21 +22,37 @@ type Config struct {
 	// user gave one. Start is where it begins (Min when zero).
 	Min, Max, Start int
 	// Window is how long each limit is measured before it is judged
-	// (one second when zero).
+	// (one second when zero). A window also lasts until each connection
+	// of the limit finished opsPerConn units of work on average: a window
+	// of a statement or two measures the statements' sizes and timing,
+	// not the limit (on a loaded host one message took seconds to load).
 	Window time.Duration
 }
 
 // Judgement thresholds: a step up must raise throughput by gain to be kept;
-// latency over congested times its best, without a throughput gain, is
-// congestion. hold is how many windows the limit stays after a step back
-// before it probes upwards again.
+// a step down is kept when throughput does not fall. Latency (per unit of
+// work) over congested times its best, without a throughput gain, is
+// congestion. A rise of throughput by freed at the same limit means the
+// target has more room (a writer beside this one finished, a competing
+// load ended): the limit climbs again at once. hold is how many windows
+// the limit stays after a step back before it probes again; bestDecay is
+// how much the best latency is allowed to grow a window, so that a best
+// seen at a quiet moment long ago fades.
 const (
-	gain      = 0.05
-	congested = 2.0
-	hold      = 5
+	gain       = 0.05
+	congested  = 2.0
+	freed      = 0.25
+	hold       = 5
+	bestDecay  = 1.02
+	opsPerConn = 2
 )
 
-// Limit is one writer's concurrency limit. Safe for concurrent use.
+// Limit is one writer's concurrency limit, moved one connection at a
+// time. (Doubling steps while they paid, as TCP's slow start does,
+// overshot to 11-16 connections on the 2-core bench host, where a window
+// of noise looked like a gain, and the copy was slower for it.) A rise of
+// throughput at the same limit (the target has more room) ends a hold
+// and probes upwards at once. Safe for concurrent use.
 type Limit struct {
 	mu  sync.Mutex
 	cfg Config
@@ -52,10 +69,10 @@ type Limit struct {
 	// what the previous window measured, at prevLimit
 	prevRate  float64
 	prevLimit int
-	stepped   int  // the last decision's step: +1 up, -1 down, 0 none
-	probeDown bool // the next probe goes down: the last one up did not pay
-	holdLeft  int
-	bestLat   time.Duration // lowest mean latency seen
+	stepped   int     // the last decision's step: > 0 up, < 0 down, 0 none
+	probeDown bool    // the next probe goes down: the last one up did not pay
+	holdLeft  int     // windows to stay before probing again
+	bestLat   float64 // lowest latency per unit seen (decaying), in seconds
 }
 
 // New returns a Limit at cfg.Start.
@@ -93,12 +110,14 @@ func (l *Limit) Done(now time.Time, units int64, latency time.Duration) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.start.IsZero() {
-		l.start = now
+		// The first window starts when its first unit began, so that
+		// the unit is not counted as done in no time.
+		l.start = now.Add(-latency)
 	}
 	l.units += units
 	l.ops++
 	l.latency += latency
-	if now.Sub(l.start) >= l.cfg.Window {
+	if now.Sub(l.start) >= l.cfg.Window && l.ops >= int64(opsPerConn*l.cur) {
 		l.judge(now)
 	}
 	return l.cur
@@ -108,10 +127,14 @@ func (l *Limit) Done(now time.Time, units int64, latency time.Duration) int {
 func (l *Limit) judge(now time.Time) {
 	secs := now.Sub(l.start).Seconds()
 	rate := float64(l.units) / secs
-	lat := l.latency / time.Duration(max(l.ops, 1))
+	// Latency per unit of work, so that a window of small statements (a
+	// chunk's last) does not look faster than one of large ones.
+	lat := l.latency.Seconds() / float64(max(l.units, l.ops, 1))
 	l.start, l.units, l.ops, l.latency = now, 0, 0, 0
 	if l.bestLat == 0 || lat < l.bestLat {
 		l.bestLat = lat
+	} else {
+		l.bestLat = min(lat, l.bestLat*bestDecay)
 	}
 	prev, prevLimit, stepped := l.prevRate, l.prevLimit, l.stepped
 	l.prevRate, l.prevLimit, l.stepped = rate, l.cur, 0
@@ -124,7 +147,7 @@ func (l *Limit) judge(now time.Time) {
 	case stepped > 0:
 		l.set(prevLimit, fmt.Sprintf("no gain from %d to %d connections (%.0f/s vs %.0f/s)", prevLimit, l.cur, rate, prev))
 		l.holdLeft, l.probeDown = hold, true
-	case stepped < 0 && rate >= prev*(1-gain):
+	case stepped < 0 && rate >= prev:
 		// As fast with fewer: keep the lower limit, and try lower still
 		// after a while.
 		l.reason = fmt.Sprintf("as fast with %d connections as with %d (%.0f/s vs %.0f/s)", l.cur, prevLimit, rate, prev)
@@ -132,8 +155,12 @@ func (l *Limit) judge(now time.Time) {
 	case stepped < 0:
 		l.set(prevLimit, fmt.Sprintf("slower with %d connections than with %d (%.0f/s vs %.0f/s)", l.cur, prevLimit, rate, prev))
 		l.holdLeft, l.probeDown = hold, false
-	case float64(lat) > congested*float64(l.bestLat) && rate < prev*(1+gain) && l.cur > l.cfg.Min:
-		l.set(max(l.cfg.Min, l.cur*3/4), fmt.Sprintf("latency %v is over %.0f× its best %v without more throughput", lat.Round(time.Millisecond), congested, l.bestLat.Round(time.Millisecond)))
+	case prevLimit == l.cur && prev > 0 && rate >= prev*(1+freed) && l.cur < l.cfg.Max:
+		l.holdLeft, l.probeDown = 0, false
+		l.up(fmt.Sprintf("throughput rose %.0f%% at %d connections: probing above", 100*(rate/prev-1), l.cur))
+	case lat > congested*l.bestLat && rate < prev*(1+gain) && l.cur > l.cfg.Min:
+		l.set(max(l.cfg.Min, l.cur*3/4), fmt.Sprintf("latency %v per unit is over %.0f× its best %v without more throughput",
+			seconds(lat), congested, seconds(l.bestLat)))
 		l.holdLeft = hold
 	case l.holdLeft > 0:
 		l.holdLeft--
@@ -161,42 +188,86 @@ func (l *Limit) set(n int, reason string) {
 	l.reason = reason
 }
 
-// Budget shares a ceiling of connections among the writers into one
-// target (the loaders or appliers of a task's sources on one node). Safe
-// for concurrent use.
-type Budget struct {
-	mu    sync.Mutex
-	total int
-	held  map[string]int
-}
-
-// NewBudget returns a budget of total connections.
-func NewBudget(total int) *Budget {
-	return &Budget{total: max(total, 1), held: map[string]int{}}
-}
-
-// Grant returns how many of want connections writer id may use: want when
-// the budget has room, else what is left after the others (at least one,
-// so that no writer stops). The grant replaces id's previous one.
-func (b *Budget) Grant(id string, want int) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	others := 0
-	for k, n := range b.held {
-		if k != id {
-			others += n
-		}
+// seconds is a latency in seconds as a readable duration.
+func seconds(s float64) time.Duration {
+	d := time.Duration(s * float64(time.Second))
+	if d > time.Millisecond {
+		return d.Round(10 * time.Microsecond)
 	}
-	n := max(1, min(want, b.total-others))
-	b.held[id] = n
-	return n
+	return d
 }
 
-// Release returns id's connections to the budget.
-func (b *Budget) Release(id string) {
+// Budget is one Limit for several writers into one target (the loaders of
+// a task's sources on one node). They load the same server, so the limit
+// is judged on their throughput together, and each writer still running
+// may use an equal share of it. A limit of each writer's own, judged on
+// its part alone, measured a fraction of the statements (a window of one
+// or two on a loaded host), counted as gain what it took from the others,
+// and needed many windows to take back the connections of a writer that
+// finished; a shared one has three times the statements per window, and
+// when a writer leaves the others' shares grow at once. Safe for
+// concurrent use.
+type Budget struct {
+	limit   *Limit
+	mu      sync.Mutex
+	writers []string       // in the order they joined
+	joined  map[string]int // how many times each joined and did not leave
+}
+
+// NewBudget returns a budget whose limit is cfg's: Max is the ceiling of
+// connections over every writer.
+func NewBudget(cfg Config) *Budget {
+	return &Budget{limit: New(cfg), joined: map[string]int{}}
+}
+
+// Limit is the budget's limit: every writer reports its work done to it.
+func (b *Budget) Limit() *Limit { return b.limit }
+
+// Join adds writer id. A writer that joins again before it left (a
+// restarted writer whose old run has not returned yet) keeps its place,
+// and leaves when it left as many times.
+func (b *Budget) Join(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.held, id)
+	if b.joined[id] == 0 {
+		b.writers = append(b.writers, id)
+	}
+	b.joined[id]++
+}
+
+// Leave removes writer id; the others' shares grow at once. It reports
+// whether no writer is left.
+func (b *Budget) Leave(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.joined[id] > 1 {
+		b.joined[id]--
+		return false
+	}
+	delete(b.joined, id)
+	if i := slices.Index(b.writers, id); i >= 0 {
+		b.writers = slices.Delete(b.writers, i, i+1)
+	}
+	return len(b.writers) == 0
+}
+
+// Share returns how many connections writer id may use now and why: its
+// part of the limit, divided as evenly as it goes (the writers that joined
+// first get the remainder), at least one so that no writer stops.
+func (b *Budget) Share(id string) (int, string) {
+	n, why := b.limit.Current()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := len(b.writers)
+	i := slices.Index(b.writers, id)
+	if k <= 1 || i < 0 {
+		return n, why
+	}
+	share := n / k
+	if i < n%k {
+		share++
+	}
+	return max(1, share), fmt.Sprintf("%s; %d of the %d shared by %d writers into this target", why, max(1, share), n, k)
 }
 
 // Gate admits at most a changing number of holders at once: the workers

@@ -102,22 +102,49 @@ func TestLimitReasons(t *testing.T) {
 }
 
 func TestBudget(t *testing.T) {
-	b := NewBudget(8)
-	if got := b.Grant("a", 5); got != 5 {
-		t.Fatalf("a granted %d, want 5", got)
+	b := NewBudget(Config{Min: 1, Max: 16, Start: 5})
+	b.Join("a")
+	if n, _ := b.Share("a"); n != 5 {
+		t.Fatalf("a alone has %d, want the whole limit 5", n)
 	}
-	if got := b.Grant("b", 5); got != 3 {
-		t.Fatalf("b granted %d, want the 3 left", got)
+	b.Join("b")
+	b.Join("c")
+	b.Join("a") // again, before it left: keeps its place
+	var got []int
+	for _, id := range []string{"a", "b", "c"} {
+		n, why := b.Share(id)
+		if !strings.Contains(why, "shared by 3 writers") {
+			t.Errorf("%s's reason %q does not say the limit is shared", id, why)
+		}
+		got = append(got, n)
 	}
-	if got := b.Grant("c", 4); got != 1 {
-		t.Fatalf("c granted %d, want at least 1", got)
+	if fmt.Sprint(got) != "[2 2 1]" {
+		t.Fatalf("shares of 5 among 3: %v, want [2 2 1]", got)
 	}
-	b.Release("a")
-	if got := b.Grant("c", 4); got != 4 {
-		t.Fatalf("c granted %d after a left, want 4", got)
+	if b.Leave("a"); fmt.Sprint(b.writers) != "[a b c]" {
+		t.Fatalf("a left once of the twice it joined: writers %v, want [a b c]", b.writers)
 	}
-	if got := b.Grant("b", 2); got != 2 {
-		t.Fatalf("b lowered its grant to %d, want 2", got)
+	if b.Leave("a") {
+		t.Fatal("Leave reported no writer left with b and c")
+	}
+	if n, _ := b.Share("c"); n != 2 {
+		t.Fatalf("c has %d after a left, want 2 (b 3, c 2 of 5)", n)
+	}
+	if n, _ := b.Share("b"); n != 3 {
+		t.Fatalf("b has %d after a left, want 3", n)
+	}
+	b.Leave("b")
+	if n, _ := b.Share("c"); n != 5 {
+		t.Fatalf("c alone has %d, want 5", n)
+	}
+	if !b.Leave("c") {
+		t.Fatal("Leave of the last writer did not report it")
+	}
+	small := NewBudget(Config{Min: 1, Max: 16, Start: 1})
+	small.Join("a")
+	small.Join("b")
+	if n, _ := small.Share("b"); n != 1 {
+		t.Fatalf("b has %d of a limit of 1 between two, want at least 1", n)
 	}
 }
 
@@ -181,5 +208,181 @@ func TestGate(t *testing.T) {
 	cancel()
 	if err := g.Acquire(cctx); err == nil {
 		t.Fatal("Acquire on a full gate with an ended context succeeded")
+	}
+}
+
+// server models a target that several writers load at once: its
+// throughput grows with the connections in use over all of them up to
+// knee, then falls by drop per connection past it, and each writer gets a
+// share in proportion to its connections. A writer's latency per row is
+// then the target's (Little's law: connections over throughput).
+type server struct {
+	knee    int
+	perConn float64
+	drop    float64
+}
+
+func (s server) total(n int) float64 {
+	return target{knee: s.knee, perConn: s.perConn, drop: s.drop}.rate(n)
+}
+
+// simWriter is one loader of the simulation: rows to write, and the
+// window it finished in, or -1.
+type simWriter struct {
+	id       string
+	rows     float64
+	finished int
+}
+
+// simulate runs writers (one per entry of rows) into s for at most
+// windows windows of ten 100 ms ticks, sharing a Budget as the loaders of
+// a task do (a limit between 1 and maxConns, starting at start). It
+// returns the connections in use at the end of every window, summed over
+// the writers still running, and the writers.
+func simulate(s server, start, maxConns int, rows []float64, windows int) ([]int, []*simWriter) {
+	b := NewBudget(Config{Min: 1, Max: maxConns, Start: start})
+	var ws []*simWriter
+	for i, r := range rows {
+		w := &simWriter{id: fmt.Sprintf("w%d", i+1), rows: r, finished: -1}
+		b.Join(w.id)
+		ws = append(ws, w)
+	}
+	now := time.Unix(0, 0)
+	var inUse []int
+	for win := range windows {
+		sum := 0
+		for range 10 {
+			now = now.Add(100 * time.Millisecond)
+			conns := map[string]int{}
+			sum = 0
+			for _, w := range ws {
+				if w.finished < 0 {
+					conns[w.id], _ = b.Share(w.id)
+					sum += conns[w.id]
+				}
+			}
+			if sum == 0 {
+				return inUse, ws
+			}
+			rate := s.total(sum)
+			for _, w := range ws {
+				n, ok := conns[w.id]
+				if !ok {
+					continue
+				}
+				moved := min(w.rows, rate*float64(n)/float64(sum)/10)
+				w.rows -= moved
+				// Each of the n connections finished a statement of
+				// its share of the rows in the tick.
+				for range n {
+					b.Limit().Done(now, int64(moved)/int64(n), 100*time.Millisecond)
+				}
+				if w.rows < 1 {
+					w.finished = win
+					b.Leave(w.id)
+				}
+			}
+		}
+		sum = 0
+		for _, w := range ws {
+			if w.finished < 0 {
+				n, _ := b.Share(w.id)
+				sum += n
+			}
+		}
+		inUse = append(inUse, sum)
+	}
+	return inUse, ws
+}
+
+// windowsTo returns how many windows from window from on the connections
+// in use need to reach at least want, or -1 if they never do.
+func windowsTo(inUse []int, from, want int) int {
+	for i := from; i < len(inUse); i++ {
+		if inUse[i] >= want {
+			return i - from
+		}
+	}
+	return -1
+}
+
+// The loaders of a task share a target: when one finishes, the others
+// must take its connections back at once, and at the start they must reach
+// the knee within a few windows. With a limit of each loader's own (its
+// start 2, one connection a probe, probing only after a five-window hold,
+// a step down kept when 5 % slower, the budget only a cap) this same
+// simulation needed: knee at 8, 3 windows after the first loader finished
+// and 13 after the second; knee at 12, 4 and 14; knee at 4, 8; one loader
+// from the start to a knee at 12, 10 windows. With the shared limit: 0
+// windows after every finish but one (1), and 3, 7, 0 and 7 from the
+// start (one connection a window from 4; from 2 for each of three own
+// limits the start needed 1, 2 and 0).
+func TestLimitSharedTargetClimbsBack(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		server server
+		rows   []float64
+		// most windows allowed to reach the knee: from the start, and
+		// after each loader but the last finished
+		start, after int
+	}{
+		{"knee at 8, loaders of 3 sizes", server{knee: 8, perConn: 10000, drop: 0.03}, []float64{300e3, 600e3, 1500e3}, 4, 1},
+		{"knee at 12, steep fall past it", server{knee: 12, perConn: 8000, drop: 0.08}, []float64{400e3, 800e3, 2400e3}, 8, 2},
+		{"knee at 4, two loaders", server{knee: 4, perConn: 20000, drop: 0.05}, []float64{300e3, 1500e3}, 1, 1},
+		{"knee at 12, one loader", server{knee: 12, perConn: 8000, drop: 0.03}, []float64{2000e3}, 8, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inUse, ws := simulate(tc.server, 4, 16, tc.rows, 400)
+			if got := windowsTo(inUse, 0, tc.server.knee); got < 0 || got > tc.start {
+				t.Errorf("from the start, %d windows to reach the knee (%d connections), want at most %d; connections %v", got, tc.server.knee, tc.start, inUse)
+			} else {
+				t.Logf("from the start: %d windows to the knee; connections %v", got, inUse)
+			}
+			for _, w := range ws[:len(ws)-1] {
+				if w.finished < 0 {
+					t.Fatalf("%s did not finish in %d windows; connections %v", w.id, len(inUse), inUse)
+				}
+				// The remaining loaders must reach the knee again: count
+				// from the window after the finish.
+				got := windowsTo(inUse, w.finished+1, tc.server.knee)
+				if got < 0 || got > tc.after {
+					t.Errorf("after %s finished (window %d), %d windows to reach the knee again, want at most %d; connections %v",
+						w.id, w.finished, got, tc.after, inUse)
+				} else {
+					t.Logf("after %s finished (window %d): %d windows to the knee", w.id, w.finished, got)
+				}
+			}
+			// Past the knee the target loses throughput: the limits must
+			// not pile up at the budget either (the last 5 windows before
+			// each finish are near the knee, not at 16).
+			for _, w := range ws {
+				if w.finished >= 5 {
+					for i := w.finished - 5; i < w.finished; i++ {
+						if inUse[i] > 2*tc.server.knee {
+							t.Errorf("window %d: %d connections, over twice the knee %d; connections %v", i, inUse[i], tc.server.knee, inUse)
+							break
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// A window lasts until each connection finished two units of work: on a
+// loaded host a statement takes seconds, and a window of one or two
+// measures them, not the limit.
+func TestLimitWindowWaitsForWork(t *testing.T) {
+	l := New(Config{Min: 1, Max: 16, Start: 4})
+	now := time.Unix(0, 0)
+	for i := range 7 {
+		now = now.Add(2 * time.Second)
+		if n := l.Done(now, 5000, 8*time.Second); n != 4 {
+			t.Fatalf("after %d statements of 2 s the limit moved to %d; a window of 4 connections needs 8", i+1, n)
+		}
+	}
+	now = now.Add(2 * time.Second)
+	if n, why := l.Done(now, 5000, 8*time.Second), l.reason; n == 4 {
+		t.Fatalf("after 8 statements the window was not judged: %d, %q", n, why)
 	}
 }
