@@ -63,10 +63,25 @@ func openAPIDocument(routes []apiRoute) ([]byte, error) {
 		Paths:      openapi3.NewPaths(),
 		Components: &openapi3.Components{Schemas: openapi3.Schemas{}},
 	}
-	// Each route's schemas are inline: openapi3gen's component export
+	// Each type of body, answer and error is one component schema that
+	// the routes refer to: inline, the native routes' shared Response (in
+	// every error answer too) made the document 17 MB. Inside a component
+	// the nested types stay inline: openapi3gen's own component export
 	// loses nested types shared between values (v0.153.0).
+	names := map[reflect.Type]string{}
 	schemaOf := func(v any) (*openapi3.SchemaRef, error) {
-		return openapi3gen.NewSchemaRefForValue(v, nil, openapi3gen.SchemaCustomizer(customizeSchema))
+		t := reflect.TypeOf(v)
+		name, ok := names[t]
+		if !ok {
+			ref, err := openapi3gen.NewSchemaRefForValue(v, nil, openapi3gen.SchemaCustomizer(customizeSchema))
+			if err != nil {
+				return nil, err
+			}
+			name = componentName(t, doc.Components.Schemas)
+			names[t] = name
+			doc.Components.Schemas[name] = ref
+		}
+		return &openapi3.SchemaRef{Ref: "#/components/schemas/" + name, Value: doc.Components.Schemas[name].Value}, nil
 	}
 	errRef, err := schemaOf(apiError{})
 	if err != nil {
@@ -113,6 +128,21 @@ func openAPIDocument(routes []apiRoute) ([]byte, error) {
 		return nil, fmt.Errorf("openapi document: %w", err)
 	}
 	return json.MarshalIndent(doc, "", "  ")
+}
+
+// componentName names the schema of t in the document's components: its
+// Go name as an identifier ("node.Response" is node_Response), numbered
+// when two types give the same name.
+func componentName(t reflect.Type, taken openapi3.Schemas) string {
+	base := strings.Trim(nonIdent.ReplaceAllString(t.String(), "_"), "_")
+	if base == "" {
+		base = "value"
+	}
+	name := base
+	for i := 2; taken[name] != nil; i++ {
+		name = base + "_" + strconv.Itoa(i)
+	}
+	return name
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
