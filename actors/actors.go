@@ -19,6 +19,7 @@ import (
 
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -126,6 +127,8 @@ func IsPermanent(err error) bool {
 }
 
 // taskEnv is the decoded configuration one actor of a task works with.
+// task, inst, source and rules are the task's plan, shared with every
+// other reader of it: read only.
 type taskEnv struct {
 	task   *config.Task
 	inst   *config.Instance
@@ -135,8 +138,8 @@ type taskEnv struct {
 	mode   string
 }
 
-// loadTask decodes the task and source configuration from the catalog and
-// compiles the task's rules for the source.
+// loadTask takes the task's plan (decoded and compiled once per version
+// of the task and source files) for the source from the catalog.
 func loadTask(env Env, taskName, sourceID string) (*taskEnv, error) {
 	st := env.Catalog()
 	t, ok := st.Tasks[taskName]
@@ -147,26 +150,19 @@ func loadTask(env Env, taskName, sourceID string) (*taskEnv, error) {
 	if !ok {
 		return nil, Permanent(fmt.Errorf("task %q has no source %q", taskName, sourceID))
 	}
-	task, err := config.DecodeTask(t.File, []byte(t.YAML))
+	p, err := plan.Of(t)
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("decode task %q: %w", taskName, err))
 	}
-	src, err := loadSource(st, sourceID)
+	s, ok := st.Sources[sourceID]
+	if !ok {
+		return nil, Permanent(fmt.Errorf("source %q is not in the catalog", sourceID))
+	}
+	ps, err := p.Source(s)
 	if err != nil {
-		return nil, err
+		return nil, Permanent(err)
 	}
-	for i := range task.MySQLInstances {
-		inst := &task.MySQLInstances[i]
-		if inst.SourceID != sourceID {
-			continue
-		}
-		r, err := rules.Compile(task, inst, src)
-		if err != nil {
-			return nil, Permanent(fmt.Errorf("compile rules of task %q for source %q: %w", taskName, sourceID, err))
-		}
-		return &taskEnv{task: task, inst: inst, source: src, rules: r, state: ts, mode: t.Mode}, nil
-	}
-	return nil, Permanent(fmt.Errorf("task %q has no mysql-instance for source %q", taskName, sourceID))
+	return &taskEnv{task: p.Task, inst: ps.Instance, source: ps.Config, rules: ps.Rules, state: ts, mode: t.Mode}, nil
 }
 
 func loadSource(st *catalog.State, id string) (*config.Source, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
@@ -405,11 +406,11 @@ func (k *retention) targetCheckpoint(ctx context.Context, t *catalog.Task) (dmno
 			c.db.Close()
 			delete(k.targets, t.Name)
 		}
-		task, err := config.DecodeTask(t.File, []byte(t.YAML))
+		p, err := plan.Of(t)
 		if err != nil {
 			return dmnode.Position{}, fmt.Errorf("decode task: %w", err)
 		}
-		db, err := OpenDB(ctx, task.TargetDatabase, 1)
+		db, err := OpenDB(ctx, p.Task.TargetDatabase, 1)
 		if err != nil {
 			return dmnode.Position{}, err
 		}

@@ -106,7 +106,7 @@ func (a *apiServer) stop() {
 	a.wg.Wait()
 }
 
-func (n *Node) handlers() map[string]handler {
+func (n *control) handlers() map[string]handler {
 	return map[string]handler{
 		"source.add":      n.apiSourceAdd,
 		"source.list":     n.apiSourceList,
@@ -123,9 +123,9 @@ func (n *Node) handlers() map[string]handler {
 		"task.verify":     n.apiTaskVerify,
 		"task.cutover":    n.apiTaskCutover,
 		"cluster.status":  n.apiClusterStatus,
-		"cluster.join":    n.apiClusterJoin,
-		"cluster.remove":  n.apiClusterRemove,
-		"cluster.leave":   n.apiClusterLeave,
+		"cluster.join":    n.members.apiClusterJoin,
+		"cluster.remove":  n.members.apiClusterRemove,
+		"cluster.leave":   n.members.apiClusterLeave,
 		"node.health":     n.apiNodeHealth,
 		"task.ddl-locks":  n.apiDDLLocks,
 		"task.ddl-unlock": n.apiDDLUnlock,
@@ -156,12 +156,12 @@ func nodeSubject(id string) string { return jetstream.Subject("dmnode.node." + i
 // runs in its own goroutine, bounded by the request's own timeout.
 func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	a := &apiServer{}
-	hs := n.handlers()
+	hs := n.ctl.handlers()
 	handle := func(prefix string) nats.MsgHandler {
 		return func(m *nats.Msg) {
 			method := strings.TrimPrefix(m.Subject, prefix)
 			a.wg.Go(func() {
-				resp := n.serve(ctx, hs[method], method, m.Data)
+				resp := n.ctl.serve(ctx, hs[method], method, m.Data)
 				data, _ := json.Marshal(resp)
 				if err := m.Respond(data); err != nil {
 					n.log.Warn("reply to api request", "method", method, "err", err)
@@ -187,7 +187,7 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 	sub, err = n.nc.Subscribe(readIndexSubject(n.id), func(m *nats.Msg) {
 		a.wg.Go(func() {
 			var r readIndexReply
-			if idx, err := n.leaderReadIndex(ctx); err != nil {
+			if idx, err := n.members.leaderReadIndex(ctx); err != nil {
 				r.Error = err.Error()
 			} else {
 				r.Index = idx
@@ -237,7 +237,7 @@ var readMethods = map[string]bool{
 // ReadOnly reports whether a control API method changes nothing.
 func ReadOnly(method string) bool { return readMethods[method] }
 
-func (n *Node) serve(ctx context.Context, h handler, method string, data []byte) *Response {
+func (n *control) serve(ctx context.Context, h handler, method string, data []byte) *Response {
 	if h == nil {
 		return &Response{Error: fmt.Sprintf("unknown method %q", method)}
 	}
@@ -277,7 +277,7 @@ func (n *Node) serve(ctx context.Context, h handler, method string, data []byte)
 	return resp
 }
 
-func (n *Node) apiSourceAdd(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiSourceAdd(ctx context.Context, req *Request) (*Response, error) {
 	if len(req.Files) == 0 {
 		return nil, errors.New("no source file given")
 	}
@@ -309,7 +309,7 @@ func (n *Node) apiSourceAdd(ctx context.Context, req *Request) (*Response, error
 	return resp, errors.Join(errs...)
 }
 
-func (n *Node) apiSourceList(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiSourceList(ctx context.Context, req *Request) (*Response, error) {
 	st := n.fsm.State()
 	resp := &Response{}
 	for _, id := range st.SourceIDs() {
@@ -329,7 +329,7 @@ func (n *Node) apiSourceList(ctx context.Context, req *Request) (*Response, erro
 	return resp, nil
 }
 
-func (n *Node) apiSourceRemove(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiSourceRemove(ctx context.Context, req *Request) (*Response, error) {
 	if err := n.propose(ctx, catalog.Command{Op: catalog.OpRemoveSource, Name: req.Name}); err != nil {
 		return nil, err
 	}

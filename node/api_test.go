@@ -28,15 +28,15 @@ const sourceYAML = "source-id: s1\nfrom:\n  host: 10.0.0.7\n  port: 3307\n  user
 func TestServeRefusesBadRequests(t *testing.T) {
 	n := apiNode(t)
 	ctx := context.Background()
-	if r := n.serve(ctx, nil, "no.such", []byte(`{}`)); !strings.Contains(r.Error, `unknown method "no.such"`) {
+	if r := n.ctl.serve(ctx, nil, "no.such", []byte(`{}`)); !strings.Contains(r.Error, `unknown method "no.such"`) {
 		t.Errorf("unknown method: %q", r.Error)
 	}
-	h := n.handlers()["task.pause"]
-	if r := n.serve(ctx, h, "task.pause", []byte(`{`)); !strings.HasPrefix(r.Error, "decode request") {
+	h := n.ctl.handlers()["task.pause"]
+	if r := n.ctl.serve(ctx, h, "task.pause", []byte(`{`)); !strings.HasPrefix(r.Error, "decode request") {
 		t.Errorf("bad json: %q", r.Error)
 	}
 	n.ready.Store(false)
-	if r := n.serve(ctx, h, "task.pause", []byte(`{"name":"t"}`)); !strings.Contains(r.Error, "still loading its catalog") {
+	if r := n.ctl.serve(ctx, h, "task.pause", []byte(`{"name":"t"}`)); !strings.Contains(r.Error, "still loading its catalog") {
 		t.Errorf("not ready: %q", r.Error)
 	}
 	if !ReadOnly("task.status") || ReadOnly("task.pause") {
@@ -55,9 +55,9 @@ func TestTaskLifecycleHandlers(t *testing.T) {
 		want string
 		says string
 	}{
-		{n.apiTaskPause, catalog.Paused, "next: dmnode task resume t"},
-		{n.apiTaskResume, catalog.Running, "resumed from its checkpoints"},
-		{n.apiTaskStop, catalog.Stopped, "its checkpoints are kept"},
+		{n.ctl.apiTaskPause, catalog.Paused, "next: dmnode task resume t"},
+		{n.ctl.apiTaskResume, catalog.Running, "resumed from its checkpoints"},
+		{n.ctl.apiTaskStop, catalog.Stopped, "its checkpoints are kept"},
 	} {
 		resp, err := c.h(ctx, &Request{Name: "t"})
 		if err != nil {
@@ -73,23 +73,23 @@ func TestTaskLifecycleHandlers(t *testing.T) {
 			t.Errorf("unknown task: %v", err)
 		}
 	}
-	if _, err := n.apiTaskResume(ctx, &Request{Name: "t"}); err != nil {
+	if _, err := n.ctl.apiTaskResume(ctx, &Request{Name: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.apiTaskDelete(ctx, &Request{Name: "t"}); err == nil || !strings.Contains(err.Error(), "stop it first") {
+	if _, err := n.ctl.apiTaskDelete(ctx, &Request{Name: "t"}); err == nil || !strings.Contains(err.Error(), "stop it first") {
 		t.Fatalf("delete a running task: %v", err)
 	}
-	if _, err := n.apiTaskStop(ctx, &Request{Name: "t"}); err != nil {
+	if _, err := n.ctl.apiTaskStop(ctx, &Request{Name: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := n.apiTaskDelete(ctx, &Request{Name: "t"})
+	resp, err := n.ctl.apiTaskDelete(ctx, &Request{Name: "t"})
 	if err != nil || !strings.Contains(resp.Report[0], "checkpoints are kept") {
 		t.Fatalf("delete a stopped task: %v %v", resp, err)
 	}
 	if _, ok := n.fsm.State().Tasks["t"]; ok {
 		t.Fatal("deleted task still in the catalog")
 	}
-	if _, err := n.apiTaskDelete(ctx, &Request{Name: "t"}); err == nil {
+	if _, err := n.ctl.apiTaskDelete(ctx, &Request{Name: "t"}); err == nil {
 		t.Fatal("deleted a task twice")
 	}
 }
@@ -108,17 +108,17 @@ func TestRequestRejected(t *testing.T) {
 func TestSourceHandlers(t *testing.T) {
 	n := apiNode(t)
 	ctx := context.Background()
-	if _, err := n.apiSourceAdd(ctx, &Request{}); err == nil {
+	if _, err := n.ctl.apiSourceAdd(ctx, &Request{}); err == nil {
 		t.Error("source add without a file")
 	}
-	if _, err := n.apiSourceAdd(ctx, &Request{Files: []File{{Name: "bad.yaml", Data: "source-id: [\n"}}}); err == nil || !strings.Contains(err.Error(), "bad.yaml") {
+	if _, err := n.ctl.apiSourceAdd(ctx, &Request{Files: []File{{Name: "bad.yaml", Data: "source-id: [\n"}}}); err == nil || !strings.Contains(err.Error(), "bad.yaml") {
 		t.Errorf("undecodable source file: %v", err)
 	}
 	// The seeded source carries no file; give it one as source add would.
 	if err := n.propose(ctx, catalog.Command{Op: catalog.OpAddSource, Source: &catalog.Source{ID: "s2", File: "s2.yaml", YAML: strings.Replace(sourceYAML, "s1", "s2", 1)}}); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := n.apiSourceList(ctx, &Request{})
+	resp, err := n.ctl.apiSourceList(ctx, &Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,10 +136,10 @@ func TestSourceHandlers(t *testing.T) {
 
 func TestClusterStatusHandler(t *testing.T) {
 	n := apiNode(t)
-	if err := n.proposeLeading(context.Background(), n.raft.CurrentTerm(), catalog.Command{Op: catalog.OpAssign, Assign: map[string]string{"tail/s1": n.id, "apply/t/s1": n.id}}); err != nil {
+	if err := n.sched.proposeLeading(context.Background(), n.raft.CurrentTerm(), catalog.Command{Op: catalog.OpAssign, Assign: map[string]string{"tail/s1": n.id, "apply/t/s1": n.id}}); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := n.apiClusterStatus(context.Background(), &Request{})
+	resp, err := n.ctl.apiClusterStatus(context.Background(), &Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,20 +155,20 @@ func TestClusterStatusHandler(t *testing.T) {
 func TestShardDDLHandlers(t *testing.T) {
 	n := apiNode(t)
 	ctx := context.Background()
-	if _, err := n.apiDDLLocks(ctx, &Request{Name: "nope"}); err == nil {
+	if _, err := n.ctl.apiDDLLocks(ctx, &Request{Name: "nope"}); err == nil {
 		t.Error("locks of an unknown task")
 	}
-	resp, err := n.apiDDLLocks(ctx, &Request{Name: "t"})
+	resp, err := n.ctl.apiDDLLocks(ctx, &Request{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if l := resp.ShardLocks; l.Task != "t" || l.Locks == nil || l.Registered == nil || len(l.Locks) != 0 {
 		t.Errorf("locks of a task without shard DDL: %+v", l)
 	}
-	if _, err := n.apiDDLUnlock(ctx, &Request{Name: "t"}); err == nil || !strings.Contains(err.Error(), "name the lock") {
+	if _, err := n.ctl.apiDDLUnlock(ctx, &Request{Name: "t"}); err == nil || !strings.Contains(err.Error(), "name the lock") {
 		t.Errorf("unlock without a lock: %v", err)
 	}
-	if _, err := n.apiDDLUnlock(ctx, &Request{Name: "t", Shard: &ShardRequest{Lock: "db.tb"}}); err == nil || !strings.Contains(err.Error(), "no shard DDL locks") {
+	if _, err := n.ctl.apiDDLUnlock(ctx, &Request{Name: "t", Shard: &ShardRequest{Lock: "db.tb"}}); err == nil || !strings.Contains(err.Error(), "no shard DDL locks") {
 		t.Errorf("unlock in a task without locks: %v", err)
 	}
 }
@@ -207,7 +207,7 @@ func TestShardArguments(t *testing.T) {
 func TestTaskStatusWithoutJetStream(t *testing.T) {
 	n := apiNode(t)
 	n.storeReady.Store(false)
-	resp, err := n.apiTaskStatus(context.Background(), &Request{Name: "t"})
+	resp, err := n.ctl.apiTaskStatus(context.Background(), &Request{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestTaskStatusWithoutJetStream(t *testing.T) {
 		ss.Stage != catalog.StageSync || !strings.Contains(ss.LastError, "jetstream is not available yet") {
 		t.Errorf("status %+v", ts)
 	}
-	if _, err := n.apiTaskStatus(context.Background(), &Request{Name: "nope"}); err == nil {
+	if _, err := n.ctl.apiTaskStatus(context.Background(), &Request{Name: "nope"}); err == nil {
 		t.Error("status of an unknown task")
 	}
 }
@@ -250,16 +250,16 @@ func TestRequestValidation(t *testing.T) {
 		req  *Request
 		want string
 	}{
-		{"check without a file", n.apiTaskCheck, &Request{}, "exactly one task file"},
-		{"check of an undecodable file", n.apiTaskCheck, &Request{Files: bad}, "task.yaml"},
-		{"submit without a file", n.apiTaskSubmit, &Request{}, "exactly one task file"},
-		{"submit of two files", n.apiTaskSubmit, &Request{Files: append(bad, bad...)}, "exactly one task file"},
-		{"update without a file", n.apiTaskUpdate, &Request{}, "exactly one task file"},
-		{"update of an undecodable file", n.apiTaskUpdate, &Request{Files: bad}, "task.yaml"},
-		{"cutover with an unknown freeze", n.apiTaskCutover, &Request{Name: "t", Cutover: &Cutover{Freeze: "lock"}}, `freeze "lock"`},
-		{"cutover with a long freeze", n.apiTaskCutover, &Request{Name: "t", Cutover: &Cutover{FreezeTimeout: time.Hour}}, "at most"},
-		{"verify of an unknown task", n.apiTaskVerify, &Request{Name: "nope"}, "task nope not found"},
-		{"verify while dumping", n.apiTaskVerify, &Request{Name: "f"}, "still in stage dump"},
+		{"check without a file", n.ctl.apiTaskCheck, &Request{}, "exactly one task file"},
+		{"check of an undecodable file", n.ctl.apiTaskCheck, &Request{Files: bad}, "task.yaml"},
+		{"submit without a file", n.ctl.apiTaskSubmit, &Request{}, "exactly one task file"},
+		{"submit of two files", n.ctl.apiTaskSubmit, &Request{Files: append(bad, bad...)}, "exactly one task file"},
+		{"update without a file", n.ctl.apiTaskUpdate, &Request{}, "exactly one task file"},
+		{"update of an undecodable file", n.ctl.apiTaskUpdate, &Request{Files: bad}, "task.yaml"},
+		{"cutover with an unknown freeze", n.ctl.apiTaskCutover, &Request{Name: "t", Cutover: &Cutover{Freeze: "lock"}}, `freeze "lock"`},
+		{"cutover with a long freeze", n.ctl.apiTaskCutover, &Request{Name: "t", Cutover: &Cutover{FreezeTimeout: time.Hour}}, "at most"},
+		{"verify of an unknown task", n.ctl.apiTaskVerify, &Request{Name: "nope"}, "task nope not found"},
+		{"verify while dumping", n.ctl.apiTaskVerify, &Request{Name: "f"}, "still in stage dump"},
 	} {
 		if _, err := c.h(ctx, c.req); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)

@@ -12,6 +12,7 @@ import (
 	"github.com/dmnode/dmnode/actors/precheck"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/core/rules"
 )
 
@@ -49,11 +50,12 @@ type checkedTask struct {
 // reports the plan of every table, with the id range of column mappings,
 // and the precheck findings. The result is nil only when the file cannot
 // be decoded; with an error it holds what was found before it.
-func (n *Node) checkTask(ctx context.Context, f File) (*checkedTask, error) {
-	task, err := config.DecodeTask(f.Name, []byte(f.Data))
+func (n *control) checkTask(ctx context.Context, f File) (*checkedTask, error) {
+	p, err := plan.Decode(f.Name, []byte(f.Data))
 	if err != nil {
 		return nil, err
 	}
+	task := p.Task
 	st := n.fsm.State()
 	_, ranBefore := st.Tasks[task.Name]
 	ct := &checkedTask{task: task, sources: map[string]*catalog.TaskSource{}}
@@ -62,7 +64,7 @@ func (n *Node) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 	var plans []*rules.TablePlan
 	for i := range task.MySQLInstances {
 		inst := &task.MySQLInstances[i]
-		s, err := n.checkInstance(ctx, st, task, inst, &ct.report)
+		s, err := n.checkInstance(ctx, st, p, inst, &ct.report)
 		if s != nil {
 			defer s.DB.Close()
 		}
@@ -110,19 +112,16 @@ func (n *Node) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 // checkInstance compiles the rules of one instance and plans every table
 // of its source they migrate. The source stays open for the prechecks:
 // the caller closes it, also after an error.
-func (n *Node) checkInstance(ctx context.Context, st *catalog.State, task *config.Task, inst *config.Instance, report *[]string) (*precheck.Source, error) {
+func (n *control) checkInstance(ctx context.Context, st *catalog.State, tp *plan.Plan, inst *config.Instance, report *[]string) (*precheck.Source, error) {
 	s, ok := st.Sources[inst.SourceID]
 	if !ok {
 		return nil, fmt.Errorf("not added yet: run dmnode source add with its source.yaml first")
 	}
-	src, err := config.DecodeSource(s.File, []byte(s.YAML))
+	cs, err := tp.Source(s)
 	if err != nil {
-		return nil, err
+		return nil, plan.Cause(err)
 	}
-	r, err := rules.Compile(task, inst, src)
-	if err != nil {
-		return nil, err
-	}
+	src, r := cs.Config, cs.Rules
 	db, err := actors.OpenDB(ctx, src.From, checkReaders)
 	if err != nil {
 		return nil, err
@@ -214,7 +213,7 @@ func incrementalStart(ctx context.Context, db *sql.DB, src *config.Source, inst 
 	return start, now, nil
 }
 
-func (n *Node) apiTaskCheck(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskCheck(ctx context.Context, req *Request) (*Response, error) {
 	if len(req.Files) != 1 {
 		return nil, errors.New("give exactly one task file")
 	}
@@ -230,7 +229,7 @@ func (n *Node) apiTaskCheck(ctx context.Context, req *Request) (*Response, error
 	return resp, nil
 }
 
-func (n *Node) apiTaskSubmit(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskSubmit(ctx context.Context, req *Request) (*Response, error) {
 	if len(req.Files) != 1 {
 		return nil, errors.New("give exactly one task file")
 	}

@@ -56,7 +56,7 @@ func loadPeers(dataDir string) ([]string, error) {
 }
 
 // savePeers records the other members' route URLs when they changed.
-func (n *Node) savePeers(st *catalog.State) {
+func (n *membership) savePeers(st *catalog.State) {
 	if n.cfg.Dev {
 		return
 	}
@@ -193,7 +193,7 @@ func (h *heartbeats) alive(id string) bool {
 
 // runHeartbeats publishes this node's heartbeat every second, once it can
 // run actors (JetStream is open), and records everyone's, until ctx ends.
-func (n *Node) runHeartbeats(ctx context.Context) error {
+func (n *membership) runHeartbeats(ctx context.Context) error {
 	sub, err := n.nc.Subscribe(jetstream.Subject(heartbeatSubject), func(m *nats.Msg) { n.beats.beat(string(m.Data)) })
 	if err != nil {
 		return fmt.Errorf("subscribe heartbeats: %w", err)
@@ -218,7 +218,7 @@ func (n *Node) runHeartbeats(ctx context.Context) error {
 
 // liveMembers returns the members placement may use: heard from recently
 // (a node beats only once it can run actors) and not leaving.
-func (n *Node) liveMembers(st *catalog.State) []string {
+func (n *membership) liveMembers(st *catalog.State) []string {
 	var live []string
 	for _, id := range st.MemberIDs() {
 		up := n.beats.alive
@@ -249,15 +249,9 @@ type MemberStatus struct {
 	Health    *NodeHealth `json:"health,omitempty"`
 }
 
-func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiClusterStatus(ctx context.Context, req *Request) (*Response, error) {
 	st := n.fsm.State()
-	voters := map[string]bool{}
-	if f := n.raft.GetConfiguration(); f.Error() == nil {
-		for _, s := range f.Configuration().Servers {
-			voters[string(s.ID)] = s.Suffrage == raft.Voter
-		}
-	}
-	_, leader := n.raft.LeaderWithID()
+	voters, leader := n.cluster.voters(), n.cluster.leader()
 	actors := map[string][]string{}
 	for id, a := range st.Assign {
 		actors[a.Node] = append(actors[a.Node], id)
@@ -272,8 +266,8 @@ func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, e
 		// with a password.
 		m.Control = RedactURL(m.Control)
 		resp.Members = append(resp.Members, MemberStatus{
-			Member: m, Voter: voters[id], Leader: string(leader) == id,
-			Healthy: id == n.id || n.beats.alive(id), Actors: len(actors[id]), ActorIDs: actors[id],
+			Member: m, Voter: voters[id], Leader: leader == id,
+			Healthy: id == n.id || n.cluster.alive(id), Actors: len(actors[id]), ActorIDs: actors[id],
 			NATS: natsState, JetStream: jsState, Health: &h,
 		})
 		sort.Strings(resp.Members[len(resp.Members)-1].ActorIDs)
@@ -284,7 +278,7 @@ func (n *Node) apiClusterStatus(ctx context.Context, req *Request) (*Response, e
 
 // apiClusterJoin adds a node as a Raft voter and a catalog member; only the
 // leader can, so other nodes forward it.
-func (n *Node) apiClusterJoin(ctx context.Context, req *Request) (*Response, error) {
+func (n *membership) apiClusterJoin(ctx context.Context, req *Request) (*Response, error) {
 	if len(req.Files) != 1 {
 		return nil, errors.New("join: no member given")
 	}
@@ -319,12 +313,12 @@ func (n *Node) apiClusterJoin(ctx context.Context, req *Request) (*Response, err
 		return nil, err
 	}
 	n.log.Info("node joined", "member", m.ID, "raft", m.Raft)
-	return &Response{Report: []string{"node " + m.ID + " joined"}, ClusterKeys: n.ring.String()}, nil
+	return &Response{Report: []string{"node " + m.ID + " joined"}, ClusterKeys: n.keys.clusterKeys()}, nil
 }
 
 // apiClusterRemove removes a member that is gone: from Raft and from the
 // catalog, whose next placement moves its actors.
-func (n *Node) apiClusterRemove(ctx context.Context, req *Request) (*Response, error) {
+func (n *membership) apiClusterRemove(ctx context.Context, req *Request) (*Response, error) {
 	if n.raft.State() != raft.Leader {
 		return n.forwardToLeader(ctx, "cluster.remove", req)
 	}
@@ -349,7 +343,7 @@ func (n *Node) apiClusterRemove(ctx context.Context, req *Request) (*Response, e
 // apiClusterLeave makes the node answering it leave gracefully: it stops
 // getting actors, waits until its actors run elsewhere, has itself removed,
 // and then stops.
-func (n *Node) apiClusterLeave(ctx context.Context, req *Request) (*Response, error) {
+func (n *membership) apiClusterLeave(ctx context.Context, req *Request) (*Response, error) {
 	if n.cfg.Dev {
 		return nil, errors.New("a dev node is not part of a cluster")
 	}
@@ -379,12 +373,12 @@ func (n *Node) apiClusterLeave(ctx context.Context, req *Request) (*Response, er
 		n.log.Warn("mark data dir as left", "err", err)
 	}
 	// The answer goes out before the node stops with its server.
-	time.AfterFunc(time.Second, func() { n.stopOnce.Do(func() { close(n.stopped) }) })
+	time.AfterFunc(time.Second, n.stop)
 	return &Response{Report: []string{"node " + n.id + " left the cluster and is stopping"}}, nil
 }
 
 // forwardToLeader sends a control request to the leader's own subject.
-func (n *Node) forwardToLeader(ctx context.Context, method string, req *Request) (*Response, error) {
+func (n *membership) forwardToLeader(ctx context.Context, method string, req *Request) (*Response, error) {
 	for {
 		if _, leader := n.raft.LeaderWithID(); leader != "" && string(leader) != n.id {
 			c := &Client{nc: n.nc}

@@ -101,7 +101,7 @@ const (
 	maxFreezeTimeout     = 100 * time.Second
 )
 
-func (n *Node) apiTaskCutover(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskCutover(ctx context.Context, req *Request) (*Response, error) {
 	opt := Cutover{}
 	if req.Cutover != nil {
 		opt = *req.Cutover
@@ -140,7 +140,7 @@ func (n *Node) apiTaskCutover(ctx context.Context, req *Request) (*Response, err
 
 // cutover is one run of task.cutover.
 type cutover struct {
-	n      *Node
+	n      *control
 	opt    Cutover
 	task   *catalog.Task
 	in     verify.Input
@@ -151,7 +151,7 @@ type cutover struct {
 	log    *slog.Logger
 }
 
-func (n *Node) newCutover(ctx context.Context, name string, opt Cutover) (*cutover, error) {
+func (n *control) newCutover(ctx context.Context, name string, opt Cutover) (*cutover, error) {
 	in, err := n.verifyInput(name)
 	if err != nil {
 		return nil, err
@@ -159,7 +159,7 @@ func (n *Node) newCutover(ctx context.Context, name string, opt Cutover) (*cutov
 	c := &cutover{n: n, opt: opt, task: n.fsm.State().Tasks[name], in: in, dbs: map[string]*sql.DB{}, flavor: map[string]string{}, finals: map[string]dmnode.Position{},
 		rep: &CutoverReport{Task: name, DryRun: opt.DryRun, Freeze: opt.Freeze}, log: n.log.With("task", name, "component", "cutover")}
 	for _, src := range c.task.SortedSources() {
-		cfg := in.Sources[src]
+		cfg := in.Sources[src].Config
 		db, err := actors.OpenDB(ctx, cfg.From, 2)
 		if err != nil {
 			c.close()

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -278,7 +277,7 @@ func (h *health) flushUnrecorded() {
 // allows and raises them; those it cannot raise are kept for status, the
 // log and dmnode_jetstream_streams_underreplicated.
 func (h *health) checkReplicas(ctx context.Context) {
-	want := h.n.replicas(len(h.n.liveMembers(h.n.fsm.State())))
+	want := h.n.replicas(len(h.n.members.liveMembers(h.n.fsm.State())))
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	under, err := h.n.store.Repair(cctx, want)
@@ -360,7 +359,7 @@ func (h *health) report() NodeHealth {
 }
 
 // apiNodeHealth answers a node's own health, on its own subject.
-func (n *Node) apiNodeHealth(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiNodeHealth(ctx context.Context, req *Request) (*Response, error) {
 	r := n.health.report()
 	return &Response{Health: []NodeHealth{r}}, nil
 }
@@ -369,7 +368,7 @@ func (n *Node) apiNodeHealth(ctx context.Context, req *Request) (*Response, erro
 // most a couple of seconds: core NATS still carries the request when
 // JetStream has lost its quorum. A member that does not answer is listed
 // with the error.
-func (n *Node) clusterHealth(ctx context.Context, st *catalog.State) map[string]NodeHealth {
+func (n *control) clusterHealth(ctx context.Context, st *catalog.State) map[string]NodeHealth {
 	out := map[string]NodeHealth{n.id: n.health.report()}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -380,17 +379,7 @@ func (n *Node) clusterHealth(ctx context.Context, st *catalog.State) map[string]
 		wg.Go(func() {
 			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			r := NodeHealth{Node: id}
-			msg, err := n.nc.RequestWithContext(hctx, nodeSubject(id)+"node.health", []byte("{}"))
-			var resp Response
-			switch {
-			case err != nil:
-				r.Error = "not answering: " + err.Error()
-			case json.Unmarshal(msg.Data, &resp) != nil || len(resp.Health) != 1:
-				r.Error = "an answer it could not read"
-			default:
-				r = resp.Health[0]
-			}
+			r := n.cluster.askHealth(hctx, id)
 			mu.Lock()
 			out[id] = r
 			mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
 	"time"
@@ -18,10 +19,38 @@ import (
 // epoch is started, one no longer assigned here (or with an older epoch) is
 // cancelled and waited for.
 type host struct {
-	n       *Node
+	n       *hostDeps
 	running map[string]*supervised
 	// selfAsked is when refreshSelf last proposed the node's addresses.
 	selfAsked time.Time
+}
+
+// hostDeps is what the host uses of the node: the catalog and commands
+// (for the actors' Env), JetStream, the node's metrics and health, and
+// membership's view of the live members. Node.wire builds it.
+type hostDeps struct {
+	id   string
+	cfg  *Config
+	log  *slog.Logger
+	self catalog.Member
+	fsm  catalogView
+	cmd  commander
+	// store is JetStream, set before the host runs (Node.useStore).
+	store    *jetstream.Store
+	metrics  *metrics
+	health   *health
+	members  *membership
+	replicas func(live int) int
+	hostKick <-chan struct{}
+}
+
+func (d *hostDeps) request(ctx context.Context, c catalog.Command) (catalog.Result, error) {
+	return d.cmd.request(ctx, c)
+}
+
+func (d *hostDeps) propose(ctx context.Context, c catalog.Command) error {
+	_, err := d.cmd.request(ctx, c)
+	return err
 }
 
 type supervised struct {
@@ -30,8 +59,8 @@ type supervised struct {
 	done   chan struct{}
 }
 
-func newHost(n *Node) *host {
-	return &host{n: n, running: map[string]*supervised{}}
+func newHost(d *hostDeps) *host {
+	return &host{n: d, running: map[string]*supervised{}}
 }
 
 func (h *host) run(ctx context.Context) {
@@ -51,12 +80,12 @@ func (h *host) run(ctx context.Context) {
 
 func (h *host) reconcile(ctx context.Context) {
 	st := h.n.fsm.State()
-	h.n.savePeers(st)
+	h.n.members.savePeers(st)
 	h.refreshSelf(ctx, st)
 	if !h.n.cfg.Dev {
 		// Streams an actor creates get the replication the live cluster
 		// can give them now; the leader raises them as it grows.
-		h.n.store.SetReplicas(h.n.replicas(len(h.n.liveMembers(st))))
+		h.n.store.SetReplicas(h.n.replicas(len(h.n.members.liveMembers(st))))
 	}
 	want := map[string]uint64{}
 	for id, a := range st.Assign {

@@ -60,7 +60,7 @@ func (rt apiRoute) muxPattern() string {
 // map, the per-task history sampled for the console's graphs, and the last
 // verification of each task run through HTTP.
 type httpAPI struct {
-	n    *Node
+	n    *control
 	hs   map[string]handler
 	hist *history
 	// ctx ends when the node stops serving HTTP; wg tracks the sampler
@@ -92,7 +92,7 @@ var httpOnlyExcluded = map[string]bool{"cluster.join": true}
 // mountAPI adds the HTTP API, its OpenAPI document and the web console to
 // mux, and starts the history sampler; the returned function stops it.
 func (n *Node) mountAPI(mux *http.ServeMux) (stop func()) {
-	a := &httpAPI{n: n, hs: n.handlers(), hist: newHistory(historyInterval, historyLen), verifies: map[string]*verifyRun{}, ctx: context.Background()}
+	a := &httpAPI{n: n.ctl, hs: n.ctl.handlers(), hist: newHistory(historyInterval, historyLen), verifies: map[string]*verifyRun{}, ctx: context.Background()}
 	routes := a.routes()
 	roles, err := newHTTPRoles(n.creds)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 )
 
 // TiDB DM's OpenAPI v1 for sources and tasks, on the paths and with the
@@ -594,7 +595,7 @@ func (a *httpAPI) dmCreateTask(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, apiError{Error: resp.Error, ErrorMsg: resp.Error, Code: status, Response: resp})
 		return
 	}
-	t, err := config.DecodeTask(file.Name, []byte(file.Data))
+	p, err := plan.Decode(file.Name, []byte(file.Data))
 	if err != nil {
 		dmFail(w, http.StatusInternalServerError, err.Error())
 		return
@@ -606,7 +607,7 @@ func (a *httpAPI) dmCreateTask(w http.ResponseWriter, r *http.Request) {
 	if len(check) == 0 {
 		check = append(check, "pre-check is passed.")
 	}
-	writeJSON(w, http.StatusCreated, DMOperateTaskResponse{Task: dmTaskOf(t), CheckResult: strings.Join(check, "\n")})
+	writeJSON(w, http.StatusCreated, DMOperateTaskResponse{Task: dmTaskOf(p.Task), CheckResult: strings.Join(check, "\n")})
 }
 
 func (a *httpAPI) dmConvertTask(w http.ResponseWriter, r *http.Request) {
@@ -615,15 +616,15 @@ func (a *httpAPI) dmConvertTask(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		file, _, err = dmTaskFile(r, data)
 	}
+	var p *plan.Plan
 	if err == nil {
-		_, err = config.DecodeTask(file.Name, []byte(file.Data))
+		p, err = plan.Decode(file.Name, []byte(file.Data))
 	}
 	if err != nil {
 		dmFail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	t, _ := config.DecodeTask(file.Name, []byte(file.Data))
-	writeJSON(w, http.StatusCreated, map[string]any{"task": dmTaskOf(t), "task_config_file": file.Data})
+	writeJSON(w, http.StatusCreated, map[string]any{"task": dmTaskOf(p.Task), "task_config_file": file.Data})
 }
 
 // dmTaskOf describes a decoded task as DM's JSON task; the target's
@@ -675,11 +676,11 @@ func dmTaskOf(t *config.Task) DMTask {
 
 // dmTask reads one task of the catalog as DM's JSON task.
 func (a *httpAPI) dmTask(t *catalog.Task) (DMTask, error) {
-	ct, err := config.DecodeTask(t.File, []byte(t.YAML))
+	p, err := plan.Of(t)
 	if err != nil {
 		return DMTask{}, err
 	}
-	return dmTaskOf(ct), nil
+	return dmTaskOf(p.Task), nil
 }
 
 func (a *httpAPI) dmListTasks(w http.ResponseWriter, r *http.Request) {

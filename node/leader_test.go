@@ -65,6 +65,7 @@ func newTestCluster(t *testing.T, size int) *testCluster {
 			t.Fatal(err)
 		}
 		n.raft = r
+		n.wire()
 		c.nodes = append(c.nodes, n)
 		t.Cleanup(func() { r.Shutdown().Error() })
 	}
@@ -130,7 +131,7 @@ func (c *testCluster) seed(t *testing.T) {
 		cmds = append(cmds, catalog.Command{Op: catalog.OpAddMember, Member: &m})
 	}
 	for _, cmd := range cmds {
-		if err := l.proposeLeading(context.Background(), 0, cmd); err != nil {
+		if err := l.sched.proposeLeading(context.Background(), 0, cmd); err != nil {
 			t.Fatalf("seed %s: %v", cmd.Op, err)
 		}
 	}
@@ -165,7 +166,7 @@ func TestDeposedLeaderCannotPlace(t *testing.T) {
 	}
 	// The leader decides...
 	st := first.n.fsm.State()
-	stale := first.n.placement(first.ctx, st, first.n.liveMembers(st))
+	stale := first.n.sched.placement(first.ctx, st, first.n.members.liveMembers(st))
 	if len(stale) != 2 {
 		t.Fatalf("placement of an empty cluster: %v", stale)
 	}
@@ -188,7 +189,7 @@ func TestDeposedLeaderCannotPlace(t *testing.T) {
 		t.Fatalf("new leadership %s term %d after %s term %d", second.n.id, second.term, first.n.id, first.term)
 	}
 	cmd := catalog.Command{Op: catalog.OpAssign, Assign: stale}
-	if err := first.n.proposeLeading(first.ctx, first.term, cmd); err == nil {
+	if err := first.n.sched.proposeLeading(first.ctx, first.term, cmd); err == nil {
 		t.Fatal("the deposed leader wrote its placement")
 	}
 	forward := func() error {
@@ -208,8 +209,8 @@ func TestDeposedLeaderCannotPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = second.n.fsm.State()
-	fresh := second.n.placement(second.ctx, st, second.n.liveMembers(st))
-	if err := second.n.proposeLeading(second.ctx, second.term, catalog.Command{Op: catalog.OpAssign, Assign: fresh}); err != nil {
+	fresh := second.n.sched.placement(second.ctx, st, second.n.members.liveMembers(st))
+	if err := second.n.sched.proposeLeading(second.ctx, second.term, catalog.Command{Op: catalog.OpAssign, Assign: fresh}); err != nil {
 		t.Fatal(err)
 	}
 	// ...and the stale decision, arriving late, changes nothing.
@@ -237,7 +238,7 @@ func TestScheduleFollowsLeadership(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, n := range c.nodes {
-		go n.schedule(ctx)
+		go n.sched.schedule(ctx)
 	}
 	placed := func() *catalog.State {
 		t.Helper()
@@ -274,7 +275,7 @@ func TestScheduleFollowsLeadership(t *testing.T) {
 		l2 = c.leader(t)
 	}
 	for _, desired := range []string{catalog.Paused, catalog.Running} {
-		if err := l2.proposeLeading(ctx, 0, catalog.Command{Op: catalog.OpSetDesired, Name: "t", Desired: desired}); err != nil {
+		if err := l2.sched.proposeLeading(ctx, 0, catalog.Command{Op: catalog.OpSetDesired, Name: "t", Desired: desired}); err != nil {
 			t.Fatal(err)
 		}
 		want := 2

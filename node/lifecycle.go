@@ -9,6 +9,7 @@ import (
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 )
 
 // A task's actors stop at a transaction boundary whichever way it is
@@ -16,7 +17,7 @@ import (
 // transactions together with its checkpoint, so a cancelled one leaves the
 // target at the last boundary it committed.
 
-func (n *Node) apiTaskPause(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskPause(ctx context.Context, req *Request) (*Response, error) {
 	if err := n.setDesired(ctx, req.Name, catalog.Paused); err != nil {
 		return nil, err
 	}
@@ -26,14 +27,14 @@ func (n *Node) apiTaskPause(ctx context.Context, req *Request) (*Response, error
 	}}, nil
 }
 
-func (n *Node) apiTaskResume(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskResume(ctx context.Context, req *Request) (*Response, error) {
 	if err := n.setDesired(ctx, req.Name, catalog.Running); err != nil {
 		return nil, err
 	}
 	return &Response{Report: []string{"task " + req.Name + " resumed from its checkpoints"}}, nil
 }
 
-func (n *Node) apiTaskStop(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskStop(ctx context.Context, req *Request) (*Response, error) {
 	if err := n.setDesired(ctx, req.Name, catalog.Stopped); err != nil {
 		return nil, err
 	}
@@ -43,7 +44,7 @@ func (n *Node) apiTaskStop(ctx context.Context, req *Request) (*Response, error)
 	}}, nil
 }
 
-func (n *Node) setDesired(ctx context.Context, name, desired string) error {
+func (n *control) setDesired(ctx context.Context, name, desired string) error {
 	if _, ok := n.fsm.State().Tasks[name]; !ok {
 		return fmt.Errorf("no task %q: dmnode task list shows the tasks", name)
 	}
@@ -53,24 +54,25 @@ func (n *Node) setDesired(ctx context.Context, name, desired string) error {
 // apiTaskUpdate replaces a task's file when only settings that may change
 // in place differ (filters, unit settings) and restarts its actors with
 // it; any other difference is refused, naming the keys.
-func (n *Node) apiTaskUpdate(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskUpdate(ctx context.Context, req *Request) (*Response, error) {
 	if len(req.Files) != 1 {
 		return nil, errors.New("give exactly one task file")
 	}
 	f := req.Files[0]
-	nt, err := config.DecodeTask(f.Name, []byte(f.Data))
+	np, err := plan.Decode(f.Name, []byte(f.Data))
 	if err != nil {
 		return nil, err
 	}
+	nt := np.Task
 	t, ok := n.fsm.State().Tasks[nt.Name]
 	if !ok {
 		return nil, fmt.Errorf("no task %q to update: submit it instead", nt.Name)
 	}
-	old, err := config.DecodeTask(t.File, []byte(t.YAML))
+	old, err := plan.Of(t)
 	if err != nil {
 		return nil, fmt.Errorf("decode task %q: %w", t.Name, err)
 	}
-	if keys := config.UpdateRefused(old, nt); len(keys) > 0 {
+	if keys := config.UpdateRefused(old.Task, nt); len(keys) > 0 {
 		return nil, &config.RefusedUpdateError{Task: t.Name, Keys: keys}
 	}
 	sealed, err := n.sealFile(f)
@@ -89,7 +91,7 @@ func (n *Node) apiTaskUpdate(ctx context.Context, req *Request) (*Response, erro
 // apiTaskDelete removes a paused or stopped task from the catalog; with
 // Purge it first removes its checkpoints, snapshot stream and target
 // metadata, once none of its actors is placed any more.
-func (n *Node) apiTaskDelete(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskDelete(ctx context.Context, req *Request) (*Response, error) {
 	t, ok := n.fsm.State().Tasks[req.Name]
 	if !ok {
 		return nil, fmt.Errorf("no task %q: dmnode task list shows the tasks", req.Name)
@@ -102,11 +104,11 @@ func (n *Node) apiTaskDelete(ctx context.Context, req *Request) (*Response, erro
 		if err := n.waitUnplaced(ctx, req.Name); err != nil {
 			return nil, err
 		}
-		task, err := config.DecodeTask(t.File, []byte(t.YAML))
+		p, err := plan.Of(t)
 		if err != nil {
 			return nil, fmt.Errorf("decode task %q: %w", req.Name, err)
 		}
-		if err := actors.PurgeTask(ctx, n.store, task.TargetDatabase, req.Name, t.SortedSources()); err != nil {
+		if err := actors.PurgeTask(ctx, n.store, p.Task.TargetDatabase, req.Name, t.SortedSources()); err != nil {
 			return nil, fmt.Errorf("purge task %q: %w", req.Name, err)
 		}
 		report[0] += " with its checkpoints, snapshot stream and target metadata"
@@ -121,7 +123,7 @@ func (n *Node) apiTaskDelete(ctx context.Context, req *Request) (*Response, erro
 
 // waitUnplaced waits until no actor of the task is assigned to a node, and
 // a moment more for the nodes to stop them.
-func (n *Node) waitUnplaced(ctx context.Context, task string) error {
+func (n *control) waitUnplaced(ctx context.Context, task string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		placed := ""
@@ -154,7 +156,7 @@ func (n *Node) waitUnplaced(ctx context.Context, task string) error {
 // prepareNewTask refuses a new task whose name has checkpoints on the
 // target from an earlier task, unless removeMeta asks to remove them (and
 // any the cluster still holds) first.
-func (n *Node) prepareNewTask(ctx context.Context, task *config.Task, sources []string, removeMeta bool) error {
+func (n *control) prepareNewTask(ctx context.Context, task *config.Task, sources []string, removeMeta bool) error {
 	if _, ok := n.fsm.State().Tasks[task.Name]; ok {
 		if removeMeta {
 			return fmt.Errorf("task %q exists: --remove-meta starts a new task only; delete this one first (dmnode task stop %s; dmnode task delete %s --purge)", task.Name, task.Name, task.Name)

@@ -285,7 +285,7 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 	relays := map[string]bool{} // sources whose relay series are out
 	for _, name := range st.TaskNames() {
 		t := st.Tasks[name]
-		ts, err := n.taskStatus(ctx, t)
+		ts, err := n.ctl.taskStatus(ctx, t)
 		if err != nil {
 			continue
 		}

@@ -98,7 +98,11 @@ func (c *Config) advertise() string {
 	return c.Host
 }
 
-// Node is one running dmnode process.
+// Node is one running dmnode process: the composition root that opens
+// NATS, JetStream and Raft, and builds and wires the parts that use them
+// (wire): the control layer (control.go), the leader's scheduler
+// (schedule.go), the host of this node's actors (host.go) and the
+// membership (membership.go, cluster.go).
 type Node struct {
 	id    string
 	cfg   Config
@@ -132,6 +136,11 @@ type Node struct {
 
 	// health watches NATS and JetStream (health.go).
 	health *health
+
+	// The parts, built once the node is open (wire).
+	ctl     *control
+	members *membership
+	sched   *scheduler
 }
 
 // Open starts the node's NATS server (or connects to an external one) and
@@ -160,8 +169,52 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.host = newHost(n)
+	n.wire()
 	return n, nil
+}
+
+// wire builds the node's parts on what open opened. The control layer,
+// the scheduler and the host see the catalog, Raft and the cluster only
+// through what they declare; the node implements commander (request) and
+// sealer (sealFile).
+func (n *Node) wire() {
+	n.members = &membership{
+		id: n.id, cfg: &n.cfg, log: n.log, raft: n.raft, nc: n.nc, fsm: n.fsm, cmd: n,
+		beats: n.beats, keys: n, storeReady: &n.storeReady,
+		stop: func() { n.stopOnce.Do(func() { close(n.stopped) }) },
+	}
+	n.ctl = &control{
+		id: n.id, log: n.log, fsm: n.fsm, cmd: n, keys: n, cluster: n.members, members: n.members,
+		health: n.health, storeReady: &n.storeReady, ready: &n.ready,
+	}
+	n.sched = &scheduler{
+		id: n.id, cfg: &n.cfg, log: n.log, raft: n.raft, fsm: n.fsm, self: n.self,
+		applyLocal: n.applyLocal, liveMembers: n.members.liveMembers, replicas: n.replicas,
+		storeReady: &n.storeReady, schedKick: n.schedKick,
+	}
+	n.host = newHost(&hostDeps{
+		id: n.id, cfg: &n.cfg, log: n.log, self: n.self, fsm: n.fsm, cmd: n,
+		metrics: n.metrics, health: n.health, members: n.members, replicas: n.replicas, hostKick: n.hostKick,
+	})
+	if n.store != nil {
+		n.useStore(n.store)
+	}
+}
+
+// useStore makes the opened JetStream store the node's and its parts',
+// and only then marks it ready: no part reads it before.
+func (n *Node) useStore(s *jetstream.Store) {
+	n.store = s
+	if n.ctl != nil {
+		n.ctl.store, n.ctl.progress = s, s
+	}
+	if n.sched != nil {
+		n.sched.store = s
+	}
+	if n.host != nil {
+		n.host.n.store = s
+	}
+	n.storeReady.Store(true)
 }
 
 func (n *Node) open(ctx context.Context) error {
@@ -296,7 +349,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	defer api.stop()
-	if err := n.runHeartbeats(ctx); err != nil {
+	if err := n.members.runHeartbeats(ctx); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -310,7 +363,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.ready.Store(true)
 		n.log.Info("catalog loaded", "applied_index", n.raft.AppliedIndex())
 		var inner sync.WaitGroup
-		inner.Go(func() { n.schedule(ctx) })
+		inner.Go(func() { n.sched.schedule(ctx) })
 		// Actors need JetStream; the catalog and placement do not.
 		if err := n.openStore(ctx); err == nil {
 			inner.Go(func() { n.host.run(ctx) })
@@ -352,8 +405,7 @@ func (n *Node) openStore(ctx context.Context) error {
 		// raises every stream before it places any actor.
 		store, err := jetstream.Open(ctx, n.nc, n.replicas(len(n.fsm.State().Members)))
 		if err == nil {
-			n.store = store
-			n.storeReady.Store(true)
+			n.useStore(store)
 			n.log.Info("jetstream ready")
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,7 +101,7 @@ func TestHeartbeats(t *testing.T) {
 
 // Leaving members and silent ones get no actors.
 func TestLiveMembers(t *testing.T) {
-	n := &Node{id: "n1", beats: newHeartbeats(time.Hour)}
+	n := &membership{id: "n1", beats: newHeartbeats(time.Hour), storeReady: new(atomic.Bool)}
 	n.storeReady.Store(true)
 	n.beats.since = time.Now().Add(-2 * time.Hour)
 	n.beats.asked["n3"] = time.Now().Add(-2 * time.Hour) // known, silent ever since

@@ -28,7 +28,7 @@ type readIndexReply struct {
 
 // leaderReadIndex returns, on the leader, the index its catalog has
 // applied once every entry committed before the call is applied.
-func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
+func (n *membership) leaderReadIndex(ctx context.Context) (uint64, error) {
 	if n.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
 	}
@@ -45,7 +45,7 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 // catchUpWithLeader waits until this node's catalog holds everything the
 // leader had committed when it was asked; while no leader is known, it
 // waits for one until ctx ends.
-func (n *Node) catchUpWithLeader(ctx context.Context) error {
+func (n *membership) catchUpWithLeader(ctx context.Context) error {
 	for {
 		idx, err := n.readIndex(ctx)
 		if err == nil {
@@ -59,7 +59,7 @@ func (n *Node) catchUpWithLeader(ctx context.Context) error {
 	}
 }
 
-func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+func (n *membership) readIndex(ctx context.Context) (uint64, error) {
 	_, leader := n.raft.LeaderWithID()
 	switch {
 	case leader == "":
@@ -84,7 +84,7 @@ func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 }
 
 // waitApplied waits until the local catalog has applied index idx.
-func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
+func (n *membership) waitApplied(ctx context.Context, idx uint64) error {
 	for n.raft.AppliedIndex() < idx {
 		select {
 		case <-ctx.Done():

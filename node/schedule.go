@@ -4,11 +4,39 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/jetstream"
 )
+
+// scheduler is the leader's placement: it decides where every actor runs,
+// and only under the context of a leadership of this node (whileLeading),
+// stamping its assignments with the leader's term.
+type scheduler struct {
+	id   string
+	cfg  *Config
+	log  *slog.Logger
+	raft *raft.Raft
+	fsm  catalogView
+	// self is this node's member record, which the leader keeps current.
+	self catalog.Member
+	// applyLocal applies a command on this node's Raft, never forwarded.
+	applyLocal func(op string, data []byte) (catalog.Result, error)
+	// liveMembers are the members placement may use (membership).
+	liveMembers func(st *catalog.State) []string
+	// replicas is the replication factor with that many live nodes.
+	replicas func(live int) int
+	// store is JetStream, nil until storeReady.
+	store      *jetstream.Store
+	storeReady *atomic.Bool
+	// schedKick receives after every change of the catalog.
+	schedKick <-chan struct{}
+}
 
 // schedule runs the leader's placement loop: while this node leads, it
 // registers itself as a member and keeps the catalog's assignments equal to
@@ -20,7 +48,7 @@ import (
 // carries the term the node won: a decision that outlives the leadership,
 // e.g. one still computing when a successor was elected, is not written,
 // and the catalog refuses it should it reach the log anyway.
-func (n *Node) schedule(ctx context.Context) {
+func (n *scheduler) schedule(ctx context.Context) {
 	whileLeading(ctx, n.raft, func(ctx context.Context, term uint64) {
 		n.log.Info("leading: placing actors", "term", term)
 		n.lead(ctx, term)
@@ -28,7 +56,7 @@ func (n *Node) schedule(ctx context.Context) {
 }
 
 // lead is the placement loop of one leadership; ctx ends with it.
-func (n *Node) lead(ctx context.Context, term uint64) {
+func (n *scheduler) lead(ctx context.Context, term uint64) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	caughtUp := false
@@ -62,7 +90,7 @@ func (n *Node) lead(ctx context.Context, term uint64) {
 // proposeLeading applies a command of the leader's own: locally, never
 // forwarded, and not at all once the leadership of ctx is over. An
 // assignment is stamped with the leader's term.
-func (n *Node) proposeLeading(ctx context.Context, term uint64, c catalog.Command) error {
+func (n *scheduler) proposeLeading(ctx context.Context, term uint64, c catalog.Command) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("apply %s: leadership of term %d is over: %w", c.Op, term, err)
 	}
@@ -101,7 +129,7 @@ func (n *Node) replicas(live int) int {
 
 // placeOnce makes one round of the leader's decisions: this node's
 // membership, the streams' replication, and the placement of actors.
-func (n *Node) placeOnce(ctx context.Context, term uint64) error {
+func (n *scheduler) placeOnce(ctx context.Context, term uint64) error {
 	st := n.fsm.State()
 	if m, ok := st.Members[n.id]; !ok || (*m != n.self && !m.Leaving) {
 		self := n.self
@@ -138,7 +166,7 @@ func (n *Node) placeOnce(ctx context.Context, term uint64) error {
 // live members: none when every desired actor is placed and the nodes are
 // balanced; otherwise catalog.PlaceWeighted with the actors weighed by the
 // rows per second they last reported, so busy actors spread.
-func (n *Node) placement(ctx context.Context, st *catalog.State, live []string) map[string]string {
+func (n *scheduler) placement(ctx context.Context, st *catalog.State, live []string) map[string]string {
 	desired := withValidators(st, st.Desired()) // validators: validation.go
 	if len(catalog.Place(live, desired, st.Assign)) == 0 {
 		return nil
@@ -148,7 +176,7 @@ func (n *Node) placement(ctx context.Context, st *catalog.State, live []string) 
 
 // actorRates reads the recent rows per second of loaders and appliers from
 // their progress records; actors without one weigh nothing.
-func (n *Node) actorRates(ctx context.Context, desired []catalog.ActorSpec) map[string]float64 {
+func (n *scheduler) actorRates(ctx context.Context, desired []catalog.ActorSpec) map[string]float64 {
 	if !n.storeReady.Load() || n.store == nil {
 		return nil
 	}

@@ -56,7 +56,7 @@ type SchemaAnswer struct {
 // startSchema returns a lookup of the schemas at a task's start position
 // pos on source, when the source's schema history reaches back there;
 // nil otherwise.
-func (n *Node) startSchema(ctx context.Context, source string, pos dmnode.Position) func(db, table string) *schema.Table {
+func (n *control) startSchema(ctx context.Context, source string, pos dmnode.Position) func(db, table string) *schema.Table {
 	if !n.storeReady.Load() {
 		return nil
 	}
@@ -78,7 +78,7 @@ func (n *Node) startSchema(ctx context.Context, source string, pos dmnode.Positi
 
 // schemaTarget resolves the task or source a binlog-schema request names
 // to a source, the task (when one was named) and the position asked about.
-func (n *Node) schemaTarget(ctx context.Context, req *SchemaRequest) (source, task string, pos dmnode.Position, err error) {
+func (n *control) schemaTarget(ctx context.Context, req *SchemaRequest) (source, task string, pos dmnode.Position, err error) {
 	if req == nil || req.Name == "" {
 		return "", "", pos, errors.New("name a task or a source")
 	}
@@ -141,7 +141,7 @@ func versionOf(source string, v jetstream.TableVersion, full bool) SchemaVersion
 
 // apiBinlogSchemaList lists the tables of a source at a position (by
 // default where its tailer resumes) with the version in force for each.
-func (n *Node) apiBinlogSchemaList(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiBinlogSchemaList(ctx context.Context, req *Request) (*Response, error) {
 	source, _, pos, err := n.schemaTarget(ctx, req.Schema)
 	if err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ func (n *Node) apiBinlogSchemaList(ctx context.Context, req *Request) (*Response
 
 // apiBinlogSchemaShow returns a table's history, marking the version in
 // force at the position.
-func (n *Node) apiBinlogSchemaShow(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiBinlogSchemaShow(ctx context.Context, req *Request) (*Response, error) {
 	source, _, pos, err := n.schemaTarget(ctx, req.Schema)
 	if err != nil {
 		return nil, err
@@ -196,7 +196,7 @@ func (n *Node) apiBinlogSchemaShow(ctx context.Context, req *Request) (*Response
 // default where the tailer resumes), from a CREATE TABLE statement, the
 // source's table as it is now, or the task's target table, and restarts
 // the source's tailer so that it decodes with it.
-func (n *Node) apiBinlogSchemaUpdate(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiBinlogSchemaUpdate(ctx context.Context, req *Request) (*Response, error) {
 	source, task, pos, err := n.schemaTarget(ctx, req.Schema)
 	if err != nil {
 		return nil, err
@@ -232,7 +232,7 @@ func (n *Node) apiBinlogSchemaUpdate(ctx context.Context, req *Request) (*Respon
 }
 
 // schemaFrom reads the schema binlog-schema update sets.
-func (n *Node) schemaFrom(ctx context.Context, r *SchemaRequest, source, task string) (*schema.Table, error) {
+func (n *control) schemaFrom(ctx context.Context, r *SchemaRequest, source, task string) (*schema.Table, error) {
 	switch r.From {
 	case "":
 		if strings.TrimSpace(r.CreateSQL) == "" {

@@ -80,3 +80,7 @@ func (n *Node) sealFile(f File) (string, error) {
 	}
 	return config.SealPasswords(f.Name, f.Data, n.ring.Seal)
 }
+
+// clusterKeys is the text of the cluster keys, which a joining node
+// receives.
+func (n *Node) clusterKeys() string { return n.ring.String() }

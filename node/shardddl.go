@@ -39,7 +39,7 @@ type ShardLocks struct {
 	Rejected   []catalog.RejectedDDL `json:"rejected,omitempty"`
 }
 
-func (n *Node) apiDDLLocks(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiDDLLocks(ctx context.Context, req *Request) (*Response, error) {
 	st := n.fsm.State()
 	t, ok := st.Tasks[req.Name]
 	if !ok {
@@ -71,7 +71,7 @@ func rejectedOf(st *catalog.State, task string) []catalog.RejectedDDL {
 	return out
 }
 
-func (n *Node) apiDDLUnlock(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiDDLUnlock(ctx context.Context, req *Request) (*Response, error) {
 	sr := req.Shard
 	if sr == nil || sr.Lock == "" {
 		return nil, errors.New("name the lock to unlock (see dmnode task ddl-locks)")
@@ -138,17 +138,17 @@ func requestID() string {
 	return "api-" + hex.EncodeToString(b[:])
 }
 
-func (n *Node) apiTaskSkip(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskSkip(ctx context.Context, req *Request) (*Response, error) {
 	return n.decide(ctx, req, catalog.DecideSkip)
 }
 
-func (n *Node) apiTaskReplace(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskReplace(ctx context.Context, req *Request) (*Response, error) {
 	return n.decide(ctx, req, catalog.DecideReplace)
 }
 
 // decide records an operator's answer to the DDL the target rejected and
 // restarts the source's applier, which uses it once.
-func (n *Node) decide(ctx context.Context, req *Request, action string) (*Response, error) {
+func (n *control) decide(ctx context.Context, req *Request, action string) (*Response, error) {
 	sr := req.Shard
 	if sr == nil {
 		sr = &ShardRequest{}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
-	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/core/shardddl"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -212,7 +212,7 @@ func figures(ss *SourceStatus, dump actors.DumpProgress, load actors.LoadProgres
 	}
 }
 
-func (n *Node) apiTaskStatus(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskStatus(ctx context.Context, req *Request) (*Response, error) {
 	st := n.fsm.State()
 	resp := &Response{}
 	hs := n.clusterHealth(ctx, st)
@@ -242,7 +242,7 @@ func (n *Node) apiTaskStatus(ctx context.Context, req *Request) (*Response, erro
 	return resp, nil
 }
 
-func (n *Node) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, error) {
+func (n *control) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, error) {
 	return n.taskStatusWith(ctx, t, map[string]NodeHealth{n.id: n.health.report()})
 }
 
@@ -254,11 +254,11 @@ const statusReadTimeout = 5 * time.Second
 // taskStatusWith is taskStatus with the nodes' health (clusterHealth): a
 // source whose relay a node cannot reach says so, with the errors the
 // nodes keep in memory while the KV is down.
-func (n *Node) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[string]NodeHealth) (TaskStatus, error) {
+func (n *control) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[string]NodeHealth) (TaskStatus, error) {
 	out := TaskStatus{Name: t.Name, Mode: t.Mode, State: t.Desired}
 	st := n.fsm.State()
-	if task, err := config.DecodeTask(t.File, []byte(t.YAML)); err == nil {
-		out.Notes = task.Notes
+	if p, err := plan.Of(t); err == nil {
+		out.Notes = p.Task.Notes
 	}
 	for _, src := range t.SortedSources() {
 		ss := SourceStatus{Source: src, Stage: t.Sources[src].Stage}
@@ -303,7 +303,7 @@ func (n *Node) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[strin
 		rctx, cancel := context.WithTimeout(ctx, statusReadTimeout)
 		var loadErr error
 		for _, l := range loads {
-			if _, err := n.store.Load(rctx, l.key, l.v); err != nil {
+			if _, err := n.progress.Load(rctx, l.key, l.v); err != nil {
 				loadErr = err
 			}
 		}
@@ -346,7 +346,7 @@ func (n *Node) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[strin
 
 // lastError fills in the most recent error of the source's actors; an
 // actor parked on a permanent error puts the source in stage error.
-func (n *Node) lastError(ctx context.Context, task, src string, ss *SourceStatus) error {
+func (n *control) lastError(ctx context.Context, task, src string, ss *SourceStatus) error {
 	var latest ActorError
 	for _, kind := range []string{catalog.KindDump, catalog.KindLoad, catalog.KindApply, catalog.KindTail} {
 		var e ActorError
@@ -354,7 +354,7 @@ func (n *Node) lastError(ctx context.Context, task, src string, ss *SourceStatus
 		if kind == catalog.KindTail {
 			key = jetstream.ErrorKey(kind, "", src)
 		}
-		if _, err := n.store.Load(ctx, key, &e); err != nil {
+		if _, err := n.progress.Load(ctx, key, &e); err != nil {
 			return err
 		}
 		if e.Error != "" && e.Time.After(latest.Time) {

@@ -15,6 +15,7 @@ import (
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
@@ -68,8 +69,8 @@ func taskValidators(t *catalog.Task) map[string]string {
 		return m.(map[string]string)
 	}
 	out := map[string]string{}
-	if task, err := config.DecodeTask(t.File, []byte(t.YAML)); err == nil {
-		for _, inst := range task.MySQLInstances {
+	if p, err := plan.Of(t); err == nil {
+		for _, inst := range p.Task.MySQLInstances {
 			if m := inst.Validate.Mode; m == config.ValidateFast || m == config.ValidateFull {
 				out[inst.SourceID] = m
 			}
@@ -104,7 +105,7 @@ func withValidators(st *catalog.State, desired []catalog.ActorSpec) []catalog.Ac
 
 // validationOf reads the validator states of a task, one per source with a
 // validator; withErrors selects the errors to list.
-func (n *Node) validationOf(ctx context.Context, st *catalog.State, t *catalog.Task, withErrors func(actors.ValidationError) bool) ([]ValidationStatus, error) {
+func (n *control) validationOf(ctx context.Context, st *catalog.State, t *catalog.Task, withErrors func(actors.ValidationError) bool) ([]ValidationStatus, error) {
 	modes := taskValidators(t)
 	var out []ValidationStatus
 	for _, src := range t.SortedSources() {
@@ -124,9 +125,9 @@ func (n *Node) validationOf(ctx context.Context, st *catalog.State, t *catalog.T
 }
 
 // validatorStatus reads the validator state of a task and source.
-func (n *Node) validatorStatus(ctx context.Context, st *catalog.State, task, src, mode string, withErrors func(actors.ValidationError) bool) (*ValidationStatus, error) {
+func (n *control) validatorStatus(ctx context.Context, st *catalog.State, task, src, mode string, withErrors func(actors.ValidationError) bool) (*ValidationStatus, error) {
 	var vs actors.ValidatorState
-	if _, err := n.store.Load(ctx, actors.ValidatorKey(task, src), &vs); err != nil {
+	if _, err := n.progress.Load(ctx, actors.ValidatorKey(task, src), &vs); err != nil {
 		return nil, err
 	}
 	s := &ValidationStatus{Source: src, Mode: mode, Checked: vs.Checked, Pending: vs.Pending, Skipped: vs.Skipped,
@@ -143,7 +144,7 @@ func (n *Node) validatorStatus(ctx context.Context, st *catalog.State, task, src
 	spec := catalog.ActorSpec{Kind: actors.KindValidate, Task: task, Source: src}
 	_, s.Running = st.Assign[spec.ID()]
 	var ae ActorError
-	if _, err := n.store.Load(ctx, jetstream.Key("error", spec.Kind, task, src), &ae); err == nil && ae.Error != "" {
+	if _, err := n.progress.Load(ctx, jetstream.Key("error", spec.Kind, task, src), &ae); err == nil && ae.Error != "" {
 		s.LastError = ae.Error
 	}
 	if withErrors != nil {
@@ -156,7 +157,7 @@ func (n *Node) validatorStatus(ctx context.Context, st *catalog.State, task, src
 	return s, nil
 }
 
-func (n *Node) validationTask(req *Request) (*catalog.State, *catalog.Task, error) {
+func (n *control) validationTask(req *Request) (*catalog.State, *catalog.Task, error) {
 	st := n.fsm.State()
 	t, ok := st.Tasks[req.Name]
 	if !ok {
@@ -165,7 +166,7 @@ func (n *Node) validationTask(req *Request) (*catalog.State, *catalog.Task, erro
 	return st, t, nil
 }
 
-func (n *Node) apiValidationStatus(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiValidationStatus(ctx context.Context, req *Request) (*Response, error) {
 	st, t, err := n.validationTask(req)
 	if err != nil {
 		return nil, err
@@ -177,7 +178,7 @@ func (n *Node) apiValidationStatus(ctx context.Context, req *Request) (*Response
 	return &Response{Validation: vs}, nil
 }
 
-func (n *Node) apiValidationShowError(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiValidationShowError(ctx context.Context, req *Request) (*Response, error) {
 	st, t, err := n.validationTask(req)
 	if err != nil {
 		return nil, err
@@ -197,7 +198,7 @@ func (n *Node) apiValidationShowError(ctx context.Context, req *Request) (*Respo
 }
 
 // apiValidationChange clears (removes), ignores or resolves errors.
-func (n *Node) apiValidationChange(op string) handler {
+func (n *control) apiValidationChange(op string) handler {
 	return func(ctx context.Context, req *Request) (*Response, error) {
 		st, t, err := n.validationTask(req)
 		if err != nil {
@@ -271,7 +272,7 @@ func collectValidator(ch chan<- prometheus.Metric, task string, ss SourceStatus)
 // place, or starts them again. The validators are those the task file
 // asks for; DM's start of a validator the file does not name (--mode,
 // --start-time) is not supported.
-func (n *Node) apiValidationStartStop(stop bool) handler {
+func (n *control) apiValidationStartStop(stop bool) handler {
 	return func(ctx context.Context, req *Request) (*Response, error) {
 		st, t, err := n.validationTask(req)
 		if err != nil {

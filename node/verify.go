@@ -8,7 +8,7 @@ import (
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/actors/verify"
 	"github.com/dmnode/dmnode/core/catalog"
-	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 )
 
 // VerifyStep carries a verification between the CLI and a node
@@ -26,7 +26,7 @@ type VerifyStep struct {
 // apiTaskVerify takes one step of the verification of a task (see package
 // verify). The response carries the state also when the step failed, so
 // the caller keeps the progress made.
-func (n *Node) apiTaskVerify(ctx context.Context, req *Request) (*Response, error) {
+func (n *control) apiTaskVerify(ctx context.Context, req *Request) (*Response, error) {
 	step := req.Verify
 	if step == nil {
 		step = &VerifyStep{}
@@ -43,7 +43,7 @@ func (n *Node) apiTaskVerify(ctx context.Context, req *Request) (*Response, erro
 // sources, and the appliers to hold at the sources' positions (those of a
 // running task; a paused or stopped task's target is compared as it
 // stands).
-func (n *Node) verifyInput(name string) (verify.Input, error) {
+func (n *control) verifyInput(name string) (verify.Input, error) {
 	st := n.fsm.State()
 	t, ok := st.Tasks[name]
 	if !ok {
@@ -54,22 +54,27 @@ func (n *Node) verifyInput(name string) (verify.Input, error) {
 			return verify.Input{}, fmt.Errorf("task %s: source %s is still in stage %s; verify once every source is in stage sync (or done)", t.Name, src, stage)
 		}
 	}
-	task, err := config.DecodeTask(t.File, []byte(t.YAML))
+	p, err := plan.Of(t)
 	if err != nil {
 		return verify.Input{}, fmt.Errorf("decode task %s: %w", t.Name, err)
 	}
+	task := p.Task
 	if !n.storeReady.Load() {
 		return verify.Input{}, errors.New("jetstream is not available yet: the appliers cannot be held for a verification")
 	}
-	in := verify.Input{Task: task, Spec: t.YAML, Sources: map[string]*config.Source{}, Log: n.log.With("task", t.Name, "component", "verify"),
+	in := verify.Input{Task: task, Spec: t.YAML, Sources: map[string]*plan.Source{}, Log: n.log.With("task", t.Name, "component", "verify"),
 		Hold: actors.Holds{Store: n.store, Task: t.Name}}
 	for _, inst := range task.MySQLInstances {
 		s, ok := st.Sources[inst.SourceID]
 		if !ok {
 			return verify.Input{}, fmt.Errorf("task %s: source %s is not in the catalog", t.Name, inst.SourceID)
 		}
-		if in.Sources[inst.SourceID], err = config.DecodeSource(s.File, []byte(s.YAML)); err != nil {
-			return verify.Input{}, fmt.Errorf("decode source %s: %w", inst.SourceID, err)
+		if in.Sources[inst.SourceID], err = p.Source(s); err != nil {
+			var se *plan.SourceError
+			if errors.As(err, &se) && se.Op == plan.OpDecode {
+				return verify.Input{}, fmt.Errorf("decode source %s: %w", inst.SourceID, se.Err)
+			}
+			return verify.Input{}, plan.Cause(err)
 		}
 		if t.Desired == catalog.Running && t.Sources[inst.SourceID].Stage == catalog.StageSync {
 			in.HoldSources = append(in.HoldSources, inst.SourceID)

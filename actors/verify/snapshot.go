@@ -92,7 +92,7 @@ func takeSnapshots(ctx context.Context, in Input, dbs map[string]*sql.DB, tdb *s
 	}
 	since := time.Now()
 	for src, db := range dbs {
-		c, pos, err := sourceSnapshot(ctx, db, in.Sources[src].Flavor)
+		c, pos, err := sourceSnapshot(ctx, db, in.Sources[src].Config.Flavor)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", src, err)
 		}

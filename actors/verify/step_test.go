@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/tests/harness"
 )
 
@@ -152,17 +153,17 @@ mysql-instances:
     column-mapping-rules: [m]
     expression-filters: [neg]
 `, port)
-	task, err := config.DecodeTask("task.yaml", []byte(spec))
+	p, err := plan.Decode("task.yaml", []byte(spec))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := config.DecodeSource("source.yaml", []byte(fmt.Sprintf(`source-id: s1
+	src, err := p.Source(&catalog.Source{ID: "s1", File: "source.yaml", YAML: fmt.Sprintf(`source-id: s1
 from: {host: 127.0.0.1, port: %d, user: root, password: ""}
-`, port)))
+`, port)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Input{Task: task, Spec: spec, Sources: map[string]*config.Source{"s1": src}}
+	return Input{Task: p.Task, Spec: spec, Sources: map[string]*plan.Source{"s1": src}}
 }
 
 func tableOf(t *testing.T, r *Report, target string) *TableReport {

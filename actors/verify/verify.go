@@ -14,6 +14,7 @@ import (
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 )
@@ -25,9 +26,10 @@ type Input struct {
 	// Spec is the task file as submitted; a state started on another
 	// version of the file is refused.
 	Spec string
-	// Sources holds the source configuration of every mysql-instance of
-	// the task, by source id.
-	Sources map[string]*config.Source
+	// Sources holds every mysql-instance of the task compiled for its
+	// source (the source's configuration and the task's rules), by source
+	// id: the task's plan.
+	Sources map[string]*plan.Source
 	Log     *slog.Logger
 	// Hold stops the appliers of HoldSources at the positions of the
 	// sources' snapshots while the target's is taken; nil, or a source
@@ -175,11 +177,8 @@ func (s *sources) enumerate(ctx context.Context, need func(target string) bool) 
 		if !ok {
 			return nil, fmt.Errorf("source %s is not known", inst.SourceID)
 		}
-		r, err := rules.Compile(s.in.Task, inst, src)
-		if err != nil {
-			return nil, err
-		}
-		db, err := actors.OpenDB(ctx, src.From, 1)
+		r := src.Rules
+		db, err := actors.OpenDB(ctx, src.Config.From, 1)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", inst.SourceID, err)
 		}

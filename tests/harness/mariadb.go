@@ -55,9 +55,14 @@ type Server struct {
 // set (TiDB's default, where MariaDB's built-in default is latin1).
 //
 // Without mariadbd on the machine the test is skipped, or failed when the
-// environment variable CI is set.
+// environment variable CI is set. Under go test -short it is skipped: the
+// short run is the unit suite that needs no server (make test measures
+// its coverage), and the full run that follows it runs these tests.
 func StartMariaDB(t testing.TB, opt Options) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs MariaDB: skipped under -short")
+	}
 	mariadbd, installDB := mariadbBinaries(t)
 	if opt.ServerID == 0 {
 		opt.ServerID = 1
