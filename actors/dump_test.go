@@ -47,11 +47,16 @@ mydumpers:
 // dumpEnv is the environment of task t's dumper of source s, in stage
 // dump, on st; proposed collects the commands it proposes.
 func dumpEnv(st *memstore.Store, epoch uint64, proposed *[]catalog.Command) Env {
+	return taskEnvAt(st, epoch, catalog.StageDump, proposed)
+}
+
+// taskEnvAt is dumpEnv with task t's source s in the given stage.
+func taskEnvAt(st *memstore.Store, epoch uint64, stage string, proposed *[]catalog.Command) Env {
 	state := &catalog.State{
 		Sources: map[string]*catalog.Source{"s": {ID: "s", File: "s.yaml",
 			YAML: "source-id: s\nflavor: mysql\nfrom: {host: 127.0.0.1, port: 3306, user: root, password: \"\"}\n"}},
 		Tasks: map[string]*catalog.Task{"t": {Name: "t", File: "t.yaml", YAML: dumpTaskYAML, Mode: "all",
-			Sources: map[string]*catalog.TaskSource{"s": {Stage: catalog.StageDump}}}},
+			Sources: map[string]*catalog.TaskSource{"s": {Stage: stage}}}},
 	}
 	var mu sync.Mutex
 	return Env{Node: "n1", Epoch: epoch, Store: st, Log: slog.New(slog.DiscardHandler),
