@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dmnode/dmnode"
@@ -135,5 +136,106 @@ func TestLostBinlogErrorText(t *testing.T) {
 	gap := (&RelayGapError{Task: "t", Source: "s", From: pos("mysql-bin.000001", 4), Start: pos("mysql-bin.000002", 4)}).Error()
 	if !strings.Contains(gap, "task t needs the binlog of source s") {
 		t.Errorf("relay gap: %s", gap)
+	}
+}
+
+// The purge guard reads the source's binlogs and retention settings and
+// says whether the binlog the tailer still needs is safe, at risk, or gone.
+func TestCheckGuard(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	r := relayOf(t, st, "s", 100)
+	k := retentionOn(st, r, pos("mysql-bin.000002", 150))
+	if err := st.Put(ctx, tailKey("s"), TailCheckpoint{Pos: pos("mysql-bin.000002", 150)}); err != nil {
+		t.Fatal(err)
+	}
+	db, mock := newSourceMock(t)
+	k.srcDB = db
+	logs := func(names ...string) *sqlmock.Rows {
+		rs := sqlmock.NewRows([]string{"Log_name", "File_size"})
+		for _, n := range names {
+			rs.AddRow(n, "1000")
+		}
+		return rs
+	}
+	settings := func(expire string) {
+		mock.ExpectQuery(q("SELECT @@GLOBAL.binlog_expire_logs_seconds")).WillReturnRows(sqlmock.NewRows([]string{"v"}).AddRow(expire))
+		if expire == "0" {
+			mock.ExpectQuery(q("SELECT @@GLOBAL.expire_logs_days")).WillReturnError(errors.New("unknown variable"))
+		}
+		mock.ExpectQuery(q("SELECT @@GLOBAL.max_binlog_total_size")).WillReturnError(errors.New("unknown variable"))
+	}
+	// The file needed is there, no expiry: safe.
+	mock.ExpectQuery(q("SHOW BINARY LOGS")).WillReturnRows(logs("mysql-bin.000001", "mysql-bin.000002", "mysql-bin.000003"))
+	settings("0")
+	if err := k.checkGuard(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := k.prog.Guard; g.Lost || g.Warn || g.Oldest != "mysql-bin.000001" || g.Need != pos("mysql-bin.000002", 150) || g.Checked.IsZero() {
+		t.Errorf("guard with the binlog there: %+v", g)
+	}
+	// The file needed was purged: lost.
+	mock.ExpectQuery(q("SHOW BINARY LOGS")).WillReturnRows(logs("mysql-bin.000003"))
+	settings("3600")
+	if err := k.checkGuard(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := k.prog.Guard; !g.Lost || g.Oldest != "mysql-bin.000003" || g.ExpireSeconds != 3600 {
+		t.Errorf("guard with the binlog gone: %+v", g)
+	}
+	mock.ExpectQuery(q("SHOW BINARY LOGS")).WillReturnError(errors.New("access denied"))
+	if err := k.checkGuard(ctx); err == nil || !strings.Contains(err.Error(), "show binary logs") {
+		t.Errorf("binlogs unreadable: %v", err)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
+	}
+	// No connection to the source: the error names it.
+	k2 := retentionOn(st, r, pos("mysql-bin.000002", 150))
+	k2.src.From = config.DBConfig{Host: "127.0.0.1", Port: freePort(t), User: "dm"}
+	if err := k2.checkGuard(ctx); err == nil || !strings.Contains(err.Error(), "source s") {
+		t.Errorf("source unreachable: %v", err)
+	}
+	if e, l := k2.retentionSettings(ctx); e != 0 || l != 0 {
+		t.Errorf("settings of an unreachable source: %v, %d", e, l)
+	}
+}
+
+// HoldReached: applied past the position, read beyond it, or an idle
+// source whose heartbeat came after the position was asked.
+func TestHoldReachedAndApplied(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	p := pos("mysql-bin.000001", 500)
+	since := time.Now().Add(-time.Minute)
+	for _, c := range []struct {
+		name    string
+		applied dmnode.Position
+		beyond  bool
+		tail    TailProgress
+		want    bool
+	}{
+		{"applied", pos("mysql-bin.000001", 500), false, TailProgress{}, true},
+		{"read beyond", pos("mysql-bin.000001", 100), true, TailProgress{}, true},
+		{"idle source", pos("mysql-bin.000001", 400), false,
+			TailProgress{Upstream: pos("mysql-bin.000001", 600), Published: pos("mysql-bin.000001", 400), CaughtUp: time.Now()}, true},
+		{"heartbeat too old", pos("mysql-bin.000001", 400), false,
+			TailProgress{Upstream: pos("mysql-bin.000001", 600), Published: pos("mysql-bin.000001", 400), CaughtUp: since.Add(-time.Second)}, false},
+		{"published not applied", pos("mysql-bin.000001", 300), false,
+			TailProgress{Upstream: pos("mysql-bin.000001", 600), Published: pos("mysql-bin.000001", 400), CaughtUp: time.Now()}, false},
+	} {
+		if err := st.Put(ctx, tailProgKey("s"), c.tail); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := HoldReached(ctx, st, "s", c.applied, p, c.beyond, since); err != nil || got != c.want {
+			t.Errorf("%s: %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+	if err := st.Put(ctx, applyProgKey("t", "s"), ApplyProgress{Applied: p}); err != nil {
+		t.Fatal(err)
+	}
+	ap, tp, err := Applied(ctx, st, "t", "s")
+	if err != nil || ap.Applied != p || tp.Published != pos("mysql-bin.000001", 400) {
+		t.Errorf("Applied: %+v %+v %v", ap, tp, err)
 	}
 }
