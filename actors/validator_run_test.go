@@ -1,9 +1,12 @@
 package actors
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/go-sql-driver/mysql"
@@ -243,5 +246,104 @@ func TestValidatorFlush(t *testing.T) {
 	st.Inject(memstore.Fault{Op: memstore.Load, Nth: 1, Err: errInjected})
 	if err := r.flush(ctx); !errors.Is(err, errInjected) {
 		t.Errorf("flush with the store failing: %v", err)
+	}
+}
+
+const valTaskYAML = `name: t
+task-mode: all
+target-database: {host: 127.0.0.1, port: 4000, user: root, password: ""}
+mysql-instances:
+  - source-id: s
+    block-allow-list: only
+    validator-config-name: v
+block-allow-list:
+  only:
+    do-dbs: [db]
+validators:
+  v:
+    mode: full
+    worker-count: 1
+    row-error-delay: 1ms
+    check-interval: 1ms
+`
+
+// The validator's run: it reads the relay from the task's start, compares
+// each changed row once the applier's checkpoint on the target passed it,
+// reports a row that stays missing on the target, moves its position past
+// what it settled and saves its state.
+func TestValidatorRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	st := memstore.New()
+	env := taskEnvAt(st, 1, catalog.StageSync, new([]catalog.Command))
+	start := dmnode.Position{File: "mysql-bin.000001", Pos: 4}
+	env.Catalog().Tasks["t"] = &catalog.Task{Name: "t", File: "t.yaml", YAML: valTaskYAML, Mode: "all",
+		Sources: map[string]*catalog.TaskSource{"s": {Stage: catalog.StageSync, Start: start}}}
+	end := dmnode.Position{File: "mysql-bin.000001", Pos: 300}
+	r, _ := st.Relay(ctx, "s")
+	b := dmnode.Batch{Txns: []dmnode.Txn{{End: end, Time: 1, Changes: []dmnode.Change{insertT(1, "a"), insertT(2, "b")}}}}
+	data, err := jetstream.EncodeBatch(nil, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Publish(ctx, data, jetstream.BatchHeaders(&b), 0); err != nil {
+		t.Fatal(err)
+	}
+
+	sdb, smock := newSourceMock(t)
+	tdb, tmock := newSourceMock(t)
+	smock.MatchExpectationsInOrder(false)
+	tmock.MatchExpectationsInOrder(false)
+	tbl, _ := schema.ParseCreateTable("db", dumpCreates["t"])
+	sel := q("SELECT " + RowDigestExpr(tbl.Columns) + " FROM `db`.`t` WHERE `id` = ? LIMIT 1")
+	smock.ExpectQuery(q("SHOW CREATE TABLE `db`.`t`")).WillReturnRows(sqlmock.NewRows([]string{"Table", "Create Table"}).AddRow("t", dumpCreates["t"]))
+	digest := func(v string) *sqlmock.Rows {
+		rs := sqlmock.NewRows([]string{"d"})
+		if v != "" {
+			rs.AddRow(v)
+		}
+		return rs
+	}
+	// Row 1 is equal on both sides; row 2 is missing on the target, every
+	// time it is compared.
+	smock.ExpectQuery(sel).WithArgs(int64(1)).WillReturnRows(digest("d1"))
+	tmock.ExpectQuery(sel).WithArgs(int64(1)).WillReturnRows(digest("d1"))
+	for range 2 {
+		smock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(digest("d2"))
+		tmock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(digest(""))
+	}
+	for range 50 {
+		tmock.ExpectQuery(q("SELECT binlog_file, binlog_pos, binlog_gtid FROM dmnode_meta.checkpoint WHERE task = ? AND source = ?")).
+			WithArgs("t", "s").WillReturnRows(sqlmock.NewRows([]string{"f", "p", "g"}).AddRow(end.File, end.Pos, nil))
+	}
+	oldS, oldT := valOpenSource, valOpenTarget
+	valOpenSource = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return sdb, nil }
+	valOpenTarget = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return tdb, nil }
+	defer func() { valOpenSource, valOpenTarget = oldS, oldT }()
+
+	done := make(chan error, 1)
+	go func() { done <- (&Validator{env: env, task: "t", source: "s"}).Run(ctx) }()
+	var s ValidatorState
+	for {
+		if _, err := st.Load(ctx, ValidatorKey("t", "s"), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Position == end || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s.Position != end || s.Read != end || s.Checked != 1 || s.Pending != 0 || s.Mode != config.ValidateFull {
+		t.Fatalf("state %+v", s)
+	}
+	if len(s.Errors) != 1 || s.Errors[0].Kind != ValidationMissing || s.Errors[0].Key[0] != "id=2" || s.Errors[0].Position != end {
+		t.Fatalf("errors %+v", s.Errors)
+	}
+	if err := smock.ExpectationsWereMet(); err != nil {
+		t.Error(err)
 	}
 }
