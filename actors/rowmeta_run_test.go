@@ -1,0 +1,121 @@
+package actors
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/DATA-DOG/go-sqlmock"
+	gmysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/jetstream"
+	"github.com/dmnode/dmnode/jetstream/memstore"
+)
+
+// The tailer's correction of a guessed schema from the binlog's row
+// metadata, and its refusal when a certain schema disagrees.
+func TestTailerRowMetadata(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	r, hdr, _, _ := scriptTailer(t, st, "s")
+	r.schemas = st.Schemas()
+	r.cp.Pos = dmnode.Position{File: "mysql-bin.000001", Pos: 4}
+	id := dmnode.TableID{Schema: "db", Table: "t"}
+	ref := schema.TableRef{Schema: "db", Name: "t"}
+	tracked, _ := r.tracker.Get("db", "t")
+	// The binlog names only id: a certain schema with two columns is wrong.
+	tm := &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("t"), ColumnCount: 1, ColumnName: [][]byte{[]byte("id")}}
+	_, err := r.rowMetadata(ctx, hdr(replication.TABLE_MAP_EVENT), id, tracked, tm)
+	if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "binlog-schema update s db t") {
+		t.Fatalf("a certain schema that disagrees: %v", err)
+	}
+	// A guessed one is corrected to the binlog's columns, and recorded.
+	r.guessed = map[schema.TableRef]bool{ref: true}
+	fixed, err := r.rowMetadata(ctx, hdr(replication.TABLE_MAP_EVENT), id, tracked, tm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fixed.ColumnNames(); len(got) != 1 || got[0] != "id" || r.guessed[ref] {
+		t.Fatalf("corrected to %v, still guessed %v", got, r.guessed[ref])
+	}
+	set, err := st.Schemas().At(ctx, "s", r.cp.Pos)
+	if err != nil || len(set.Tables) != 1 || set.Tables[0].Origin != jetstream.OriginRowMetadata {
+		t.Fatalf("versions %+v, %v", set, err)
+	}
+	// No schema at all: read from full row metadata, else refused.
+	full := &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("n"), ColumnCount: 2,
+		ColumnType: []byte{gmysql.MYSQL_TYPE_LONG, gmysql.MYSQL_TYPE_VARCHAR}, ColumnMeta: []uint16{0, 40},
+		ColumnName: [][]byte{[]byte("id"), []byte("name")}, ColumnCharset: []uint64{45}, SignednessBitmap: []byte{0},
+		NullBitmap: []byte{0x02}, PrimaryKey: []uint64{0}}
+	n, err := r.rowMetadata(ctx, hdr(replication.TABLE_MAP_EVENT), dmnode.TableID{Schema: "db", Table: "n"}, nil, full)
+	if err != nil || len(n.Columns) != 2 || len(n.Key) != 1 {
+		t.Fatalf("from full row metadata: %+v, %v", n, err)
+	}
+	bare := &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("m"), ColumnCount: 1, ColumnType: []byte{gmysql.MYSQL_TYPE_LONG}, ColumnMeta: []uint16{0}}
+	if _, err := r.rowMetadata(ctx, hdr(replication.TABLE_MAP_EVENT), dmnode.TableID{Schema: "db", Table: "m"}, nil, bare); err == nil || !IsPermanent(err) {
+		t.Fatalf("no schema and no names: %v", err)
+	}
+}
+
+// ReadSchemas reads on as many connections as it gets.
+func TestReadSchemas(t *testing.T) {
+	db, mock := newSourceMock(t)
+	expectSchemas(mock, dumpCreates)
+	tr, err := ReadSchemas(t.Context(), db, "mariadb", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Tables()) != 2 || tr.Flavor() != "mariadb" {
+		t.Errorf("%d tables, flavor %q", len(tr.Tables()), tr.Flavor())
+	}
+	mock.ExpectQuery(q("SELECT @@character_set_server")).WillReturnRows(sqlmock.NewRows([]string{"a", "b"}).AddRow("utf8mb4", "utf8mb4_bin"))
+	mock.ExpectQuery(q("information_schema.SCHEMATA")).WillReturnRows(sqlmock.NewRows([]string{"a", "b", "c"}))
+	mock.ExpectQuery(q("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES")).WillReturnRows(
+		sqlmock.NewRows([]string{"a", "b"}).AddRow("db", "t"))
+	mock.ExpectQuery(q("SHOW CREATE TABLE `db`.`t`")).WillReturnError(errInjected)
+	if _, err := ReadSchemas(t.Context(), db, "mariadb", 1); err == nil || !strings.Contains(err.Error(), "show create table db.t") {
+		t.Errorf("a schema unreadable: %v", err)
+	}
+}
+
+// The target table a rejected DDL would quarantine: one replicated table
+// created or altered; nothing for others.
+func TestQuarantineTarget(t *testing.T) {
+	env := taskEnvAt(memstore.New(), 1, catalog.StageSync, new([]catalog.Command))
+	te, err := loadTask(env, "t", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &applyRun{te: te}
+	one := []schema.TableRef{{Schema: "db", Name: "t"}}
+	for _, c := range []struct {
+		d    schema.DDL
+		want string
+	}{
+		{schema.DDL{Kind: schema.AlterTable, Tables: one}, "db.t"},
+		{schema.DDL{Kind: schema.CreateIndex, Tables: one}, "db.t"},
+		{schema.DDL{Kind: schema.AlterTable, Tables: []schema.TableRef{{Schema: "other", Name: "x"}}}, ""},
+		{schema.DDL{Kind: schema.AlterTable, Tables: append(one, schema.TableRef{Schema: "db", Name: "u"})}, ""},
+		{schema.DDL{Kind: schema.DropTable, Tables: one}, ""},
+	} {
+		if got := r.quarantineTarget(c.d); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.d, got, c.want)
+		}
+	}
+	if r.targetName("db", "") != "" {
+		t.Error("a target for no table")
+	}
+}
+
+// An applier's adaptive limit starts at four connections, or fewer when
+// the task allows fewer.
+func TestApplyLimitStart(t *testing.T) {
+	for workers, want := range map[int]int{1: 1, 3: 3, 16: 4} {
+		if n, _ := applyLimit(workers).Current(); n != want {
+			t.Errorf("%d workers: starts at %d, want %d", workers, n, want)
+		}
+	}
+}
