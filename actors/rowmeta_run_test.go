@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -117,5 +118,80 @@ func TestApplyLimitStart(t *testing.T) {
 		if n, _ := applyLimit(workers).Current(); n != want {
 			t.Errorf("%d workers: starts at %d, want %d", workers, n, want)
 		}
+	}
+}
+
+// A tailer that stops for room checkpoints what it read and reports its
+// progress first, so that it reads on from there.
+func TestTailerPauseForRoom(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	r, _, _, _ := scriptTailer(t, st, "s")
+	r.read = dmnode.Position{File: "mysql-bin.000001", Pos: 900}
+	r.published = r.read
+	if err := r.pauseForRoom(ctx); !errors.Is(err, errRelayFull) {
+		t.Fatalf("pause: %v", err)
+	}
+	if p, err := TailPosition(ctx, st, "s"); err != nil || p != r.read {
+		t.Errorf("checkpoint %s, %v; want %s", p, err, r.read)
+	}
+	var tp TailProgress
+	if _, err := st.Load(ctx, tailProgKey("s"), &tp); err != nil || tp.Published != r.read {
+		t.Errorf("progress %+v, %v", tp, err)
+	}
+	st.Inject(memstore.Fault{Op: memstore.Save, Nth: 1, Err: errInjected})
+	r.read.Pos = 1000
+	if err := r.pauseForRoom(ctx); !errors.Is(err, errInjected) {
+		t.Errorf("pause with the store failing: %v", err)
+	}
+}
+
+// The binlog position of the snapshot: a source without binary logging,
+// a position that is no number, MariaDB's GTID variable.
+func TestMasterPosition(t *testing.T) {
+	ctx := t.Context()
+	db, mock := newSourceMock(t)
+	mock.ExpectQuery(q("SHOW MASTER STATUS")).WillReturnRows(sqlmock.NewRows([]string{"File", "Position"}).AddRow("mariadb-bin.000002", "77"))
+	mock.ExpectQuery(q("SELECT @@GLOBAL.gtid_binlog_pos")).WillReturnRows(sqlmock.NewRows([]string{"g"}).AddRow("0-1-5"))
+	p, err := MasterPosition(ctx, db, "mariadb")
+	if err != nil || p != (dmnode.Position{File: "mariadb-bin.000002", Pos: 77, GTID: "0-1-5"}) {
+		t.Errorf("position %+v, %v", p, err)
+	}
+	mock.ExpectQuery(q("SHOW MASTER STATUS")).WillReturnRows(sqlmock.NewRows([]string{"File", "Position"}).AddRow("b.000001", "x"))
+	if _, err := MasterPosition(ctx, db, "mysql"); err == nil || !strings.Contains(err.Error(), `position "x"`) {
+		t.Errorf("position no number: %v", err)
+	}
+	mock.ExpectQuery(q("SHOW MASTER STATUS")).WillReturnError(errInjected)
+	if _, err := MasterPosition(ctx, db, "mysql"); err == nil || !strings.Contains(err.Error(), "show master status") {
+		t.Errorf("status unreadable: %v", err)
+	}
+}
+
+// The dump's plan reads fail with errors naming what they read.
+func TestDumpPlanReadErrors(t *testing.T) {
+	ctx := t.Context()
+	db, mock := newSourceMock(t)
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mock.ExpectQuery(q("TABLE_ROWS FROM information_schema.TABLES")).WillReturnError(errInjected)
+	if _, err := estimateRows(ctx, c); err == nil || !strings.Contains(err.Error(), "read row estimates") {
+		t.Errorf("estimates: %v", err)
+	}
+	dt := &DumpTable{Schema: intTable(false), KeyCol: 0}
+	mock.ExpectQuery(q("SELECT MIN(")).WillReturnError(errInjected)
+	if err := planChunks(ctx, c, dt, 10); err == nil || !strings.Contains(err.Error(), "key range of") {
+		t.Errorf("key range unreadable: %v", err)
+	}
+	// An empty table is one chunk.
+	mock.ExpectQuery(q("SELECT MIN(")).WillReturnRows(sqlmock.NewRows([]string{"lo", "hi"}).AddRow(nil, nil))
+	if err := planChunks(ctx, c, dt, 10); err != nil || dt.Chunks != 1 {
+		t.Errorf("empty table: %d chunks, %v", dt.Chunks, err)
+	}
+	mock.ExpectQuery(q("SELECT MIN(")).WillReturnRows(sqlmock.NewRows([]string{"lo", "hi"}).AddRow("a", "b"))
+	if err := planChunks(ctx, c, dt, 10); err == nil || !IsPermanent(err) {
+		t.Errorf("a key range that is no number: %v", err)
 	}
 }
