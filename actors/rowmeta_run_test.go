@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/jetstream/memstore"
@@ -193,5 +196,69 @@ func TestDumpPlanReadErrors(t *testing.T) {
 	mock.ExpectQuery(q("SELECT MIN(")).WillReturnRows(sqlmock.NewRows([]string{"lo", "hi"}).AddRow("a", "b"))
 	if err := planChunks(ctx, c, dt, 10); err == nil || !IsPermanent(err) {
 		t.Errorf("a key range that is no number: %v", err)
+	}
+}
+
+// Actors whose task is past (or not at) their stage end at once, without
+// opening a server.
+func TestActorsOutOfStage(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	env := taskEnvAt(st, 1, catalog.StageSync, new([]catalog.Command))
+	opened := false
+	d := &Dumper{env: env, task: "t", source: "s", openSource: func(context.Context, config.DBConfig, int) (*sql.DB, error) {
+		opened = true
+		return nil, errInjected
+	}}
+	if err := d.Run(ctx); err != nil || opened {
+		t.Errorf("dumper in stage sync: %v, opened %v", err, opened)
+	}
+	if err := (&Loader{env: env, task: "t", source: "s"}).Run(ctx); err != nil {
+		t.Errorf("loader in stage sync: %v", err)
+	}
+	// dumpTaskYAML has no validator: mode none.
+	if err := (&Validator{env: env, task: "t", source: "s"}).Run(ctx); err != nil {
+		t.Errorf("validator without a mode: %v", err)
+	}
+	for _, a := range []Actor{&Dumper{env: env, task: "gone", source: "s"}, &Loader{env: env, task: "gone", source: "s"},
+		&Validator{env: env, task: "gone", source: "s"}} {
+		if err := a.Run(ctx); err == nil || !IsPermanent(err) {
+			t.Errorf("%T of a task not in the catalog: %v", a, err)
+		}
+	}
+	if len(st.Queued("t", "s")) != 0 {
+		t.Error("something was dumped")
+	}
+}
+
+// A tailer whose source's schemas at its start are in the history already
+// (a dump or a submission wrote them) does not read them again.
+func TestTailerInitCheckpointKnown(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	at := dmnode.Position{File: "mysql-bin.000005", Pos: 500}
+	tr := schema.NewTracker()
+	tbl, _ := schema.ParseCreateTable("db", dumpCreates["t"])
+	tr.Put(tbl)
+	if err := putTracker(ctx, st.Schemas(), "s", at, tr, jetstream.OriginSnapshot, "mysql"); err != nil {
+		t.Fatal(err)
+	}
+	src, mock := newSourceMock(t)
+	standIns(t, map[int][]*sql.DB{3306: {src}})
+	expectMaster(mock, "mysql-bin.000009", 4)
+	env := taskEnvAt(st, 2, catalog.StageSync, new([]catalog.Command))
+	cfg, _ := loadSource(env.Catalog(), "s")
+	cp, _, err := (&Tailer{env: env, source: "s"}).initCheckpoint(ctx, cfg, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Fatal(err) // no schema read
+	}
+	if cp.Pos != at {
+		t.Errorf("checkpoint at %s, want %s", cp.Pos, at)
+	}
+	if v := versionAt(t, st, at, "t"); v.Origin != jetstream.OriginSnapshot {
+		t.Errorf("the snapshot's version was replaced: %+v", v)
 	}
 }
