@@ -399,3 +399,29 @@ func TestFinishIndexes(t *testing.T) {
 		}
 	})
 }
+
+// Rows with a value LOAD DATA has no form for (bytes, whose charset it
+// would convert) are INSERTed; LOAD DATA stays in use for the next.
+func TestLoaderApplyBytesInsert(t *testing.T) {
+	db, mock := newSourceMock(t)
+	ld := newLoadRun(t, memstore.New(), db, catalog.StageLoad, new([]catalog.Command))
+	rb := &jetstream.RowBatch{Source: "s", Table: dmnode.TableID{Schema: "db", Table: "t"}, Columns: []string{"id", "v"},
+		Key: []int{0}, Last: true, Rows: [][]any{{int64(1), []byte{0xff, 0x00}}}}
+	data, err := jetstream.EncodeRowBatch(nil, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectTargetColumns(mock)
+	expectFence(mock, 1)
+	mock.ExpectExec(q("INSERT INTO `db`.`t` (`id`,`v`) VALUES (?,?)")).WithArgs(int64(1), []byte{0xff, 0x00}).WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectCommit()
+	if n, err := ld.apply(t.Context(), data); err != nil || n != 1 {
+		t.Fatalf("apply: %d, %v", n, err)
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Fatal(err)
+	}
+	if !ld.loadData.Load() {
+		t.Error("LOAD DATA given up for a row it declined")
+	}
+}
