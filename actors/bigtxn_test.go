@@ -24,6 +24,9 @@ import (
 // does, and opens a store on it.
 func startJetStream(t testing.TB) *jetstream.Store {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a NATS server: skipped under -short")
+	}
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
 		StoreDir: t.TempDir(), NoSigs: true, MaxPayload: 1 << 20})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/sqlgen"
@@ -38,6 +39,9 @@ type Dumper struct {
 	source string
 	// queue is the task's snapshot queue, opened by Run.
 	queue jetstream.SnapshotQueue
+	// openSource opens the source's connection pool: OpenDB when nil (a
+	// test gives a stand-in).
+	openSource func(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error)
 }
 
 // DumpProgress is what the dumper reports for status.
@@ -67,7 +71,11 @@ func (d *Dumper) Run(ctx context.Context) error {
 		return err
 	}
 	threads := max(te.inst.Dump.Threads, 1)
-	db, err := OpenDB(ctx, te.source.From, threads+1)
+	open := d.openSource
+	if open == nil {
+		open = OpenDB
+	}
+	db, err := open(ctx, te.source.From, threads+1)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", d.source, err)
 	}

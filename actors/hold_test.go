@@ -150,6 +150,9 @@ func seen(t *testing.T, h *applyHold, id string) {
 
 func testStore(t *testing.T) *jetstream.Store {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a NATS server: skipped under -short")
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

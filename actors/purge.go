@@ -15,11 +15,15 @@ import (
 // task column.
 var metaTables = []string{"checkpoint", "fence", "online_ddl", "apply_window", "shard_resync"}
 
+// purgeOpenTarget opens the target of TargetCheckpoints and PurgeTask:
+// OpenTarget (a test gives a stand-in).
+var purgeOpenTarget = OpenTarget
+
 // TargetCheckpoints counts the rows a task named name left in the target's
 // dmnode_meta tables: a task submitted under that name would resume from
 // them, which is right only for the same task.
 func TargetCheckpoints(ctx context.Context, target config.DBConfig, name string) (int, error) {
-	db, err := OpenTarget(ctx, target, 1)
+	db, err := purgeOpenTarget(ctx, target, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -67,7 +71,7 @@ func PurgeTask(ctx context.Context, store interface {
 	if err := store.DeleteSnapshotQueue(ctx, name); err != nil {
 		return err
 	}
-	db, err := OpenTarget(ctx, target, 1)
+	db, err := purgeOpenTarget(ctx, target, 1)
 	if err != nil {
 		return err
 	}

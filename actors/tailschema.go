@@ -24,6 +24,10 @@ import (
 // corrections the binlog's row metadata brings, and the tracker in force
 // at its checkpoint.
 
+// tailOpenDB opens the source and target connections of the tailer's
+// schema readers: OpenDB (a test gives a stand-in).
+var tailOpenDB = OpenDB
+
 // loadTracker returns the schemas in force at the checkpoint's position,
 // from the schema history, and the tables whose schema there is a guess.
 // A checkpoint written before the history carries every schema: they are
@@ -67,7 +71,7 @@ func (t *Tailer) loadTracker(ctx context.Context, schemas jetstream.SchemaStore,
 // the source's current schemas for the rest. Both are guesses, which the
 // binlog's row metadata corrects where the source logs it.
 func (t *Tailer) initCheckpoint(ctx context.Context, src *config.Source, from dmnode.Position) (TailCheckpoint, uint64, error) {
-	db, err := OpenDB(ctx, src.From, 1)
+	db, err := tailOpenDB(ctx, src.From, 1)
 	if err != nil {
 		return TailCheckpoint{}, 0, fmt.Errorf("source %s: %w", t.source, err)
 	}
@@ -145,7 +149,7 @@ func (t *Tailer) targetSchemas(ctx context.Context, tr *schema.Tracker, from dmn
 }
 
 func targetVersions(ctx context.Context, te *taskEnv, tr *schema.Tracker, from dmnode.Position, done map[schema.TableRef]bool) ([]jetstream.TableVersion, error) {
-	db, err := OpenDB(ctx, te.task.TargetDatabase, 1)
+	db, err := tailOpenDB(ctx, te.task.TargetDatabase, 1)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
@@ -331,7 +335,7 @@ func TableFromTarget(ctx context.Context, env Env, task, source, db, table strin
 	if err != nil {
 		return nil, err
 	}
-	tdb, err := OpenDB(ctx, te.task.TargetDatabase, 1)
+	tdb, err := tailOpenDB(ctx, te.task.TargetDatabase, 1)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}

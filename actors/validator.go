@@ -94,6 +94,10 @@ type valRun struct {
 	parts []dmnode.Change // changes of the part sequence being read
 }
 
+// valOpenSource and valOpenTarget open the validator's connections:
+// OpenDB and OpenTarget (a test gives stand-ins).
+var valOpenSource, valOpenTarget = OpenDB, OpenTarget
+
 func (v *Validator) Run(ctx context.Context) error {
 	te, err := loadTask(v.env, v.task, v.source)
 	if err != nil {
@@ -104,12 +108,12 @@ func (v *Validator) Run(ctx context.Context) error {
 		return nil
 	}
 	workers := max(1, set.WorkerCount)
-	sdb, err := OpenDB(ctx, te.source.From, workers)
+	sdb, err := valOpenSource(ctx, te.source.From, workers)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
 	defer sdb.Close()
-	tdb, err := OpenTarget(ctx, te.task.TargetDatabase, workers+1)
+	tdb, err := valOpenTarget(ctx, te.task.TargetDatabase, workers+1)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
