@@ -199,8 +199,7 @@ func TestLoaderRun(t *testing.T) {
 
 	var proposed []catalog.Command
 	ld := newLoadRun(t, st, db, catalog.StageLoad, &proposed)
-	ld.adapt("t", config.DBConfig{Host: "127.0.0.1", Port: 4000}, 1)
-	defer ld.budget.Release("s")
+	defer ld.adapt("t", config.DBConfig{Host: "127.0.0.1", Port: 4000}, 1)()
 	cons, err := sq.Consume(ctx, "s", 1, loadMaxAckPending(1)+jetstream.MaxFragments, loadPrefetch(1))
 	if err != nil {
 		t.Fatal(err)
@@ -245,8 +244,7 @@ func TestLoaderRunFails(t *testing.T) {
 	mock.ExpectRollback()
 	var proposed []catalog.Command
 	ld := newLoadRun(t, st, db, catalog.StageLoad, &proposed)
-	ld.adapt("t-fails", config.DBConfig{Host: "127.0.0.1", Port: 4000}, 2)
-	defer ld.budget.Release("s")
+	defer ld.adapt("t-fails", config.DBConfig{Host: "127.0.0.1", Port: 4000}, 2)()
 	cons, err := sq.Consume(ctx, "s", 1, loadMaxAckPending(2)+jetstream.MaxFragments, loadPrefetch(2))
 	if err != nil {
 		t.Fatal(err)
