@@ -47,6 +47,10 @@ type Request struct {
 	Cutover *Cutover `json:"cutover,omitempty"`
 	// Validation carries the arguments of the validation methods.
 	Validation *ValidationRequest `json:"validation,omitempty"`
+	// Forwarded marks a request a node that could not answer it passed
+	// on to the leader; the leader answers it or refuses, never passes it
+	// on again.
+	Forwarded bool `json:"forwarded,omitempty"`
 }
 
 // File is a configuration file sent by the CLI, named as the user gave it
@@ -245,14 +249,20 @@ func (n *control) serve(ctx context.Context, h handler, method string, data []by
 	if err := json.Unmarshal(data, &req); err != nil {
 		return &Response{Error: fmt.Sprintf("decode request: %v", err)}
 	}
-	if !n.ready.Load() && !strings.HasPrefix(method, "cluster.") {
-		return &Response{Error: "the node is still loading its catalog: it waits for a Raft leader (a majority of voters must be up)"}
+	if !n.ready.Load() {
+		switch {
+		case method == "cluster.status":
+			return n.statusBeforeReady(ctx, &req)
+		case !strings.HasPrefix(method, "cluster."):
+			return &Response{Error: notReadyError}
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	switch {
-	case strings.HasPrefix(method, "cluster."):
+	case method != "cluster.status" && strings.HasPrefix(method, "cluster."):
+		// join, remove and leave go to the leader, which is current.
 	case readMethods[method]:
 		// Status is wanted most when the cluster is in trouble: it waits
 		// a moment to be current, then answers with what this node knows.
@@ -275,6 +285,31 @@ func (n *control) serve(ctx context.Context, h handler, method string, data []by
 		resp.Error = err.Error()
 	}
 	return resp
+}
+
+// notReadyError answers a request that needs the catalog before this node
+// has loaded it: the client tries another node, or again.
+const notReadyError = "the node is still loading its catalog: it waits for a Raft leader (a majority of voters must be up)"
+
+// statusBeforeReady answers cluster.status on a node that has not loaded
+// its catalog yet (a node just started or restarted): it knows neither the
+// members nor the leader, and an empty list would read as "no members, no
+// leader". The leader answers instead when this node knows one within a
+// moment; otherwise the node says it is not ready, and the client asks
+// again or another node. A request already forwarded is not forwarded
+// again, so two nodes that are both loading never pass it back and forth.
+func (n *control) statusBeforeReady(ctx context.Context, req *Request) *Response {
+	if !req.Forwarded {
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		fwd := *req
+		fwd.Forwarded = true
+		resp, err := n.members.forwardToLeader(fctx, "cluster.status", &fwd)
+		if err == nil && resp != nil {
+			return resp
+		}
+	}
+	return &Response{Error: notReadyError}
 }
 
 func (n *control) apiSourceAdd(ctx context.Context, req *Request) (*Response, error) {

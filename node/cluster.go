@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,7 +108,11 @@ func discoverPeers(ctx context.Context, join, self string, opts []nats.Option) (
 		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		resp, err := c.Call(rctx, "cluster.status", &Request{})
 		cancel()
-		if err != nil {
+		switch {
+		case err != nil && strings.Contains(err.Error(), notReadyError) && time.Now().Before(deadline):
+			// A member still loading its catalog answered: ask again.
+			resp = &Response{}
+		case err != nil:
 			return nil, fmt.Errorf("join %s: %w", RedactURL(join), err)
 		}
 		var peers []string

@@ -75,6 +75,9 @@ type memberAPI interface {
 	apiClusterJoin(ctx context.Context, req *Request) (*Response, error)
 	apiClusterRemove(ctx context.Context, req *Request) (*Response, error)
 	apiClusterLeave(ctx context.Context, req *Request) (*Response, error)
+	// forwardToLeader sends a request to the leader's own subject once a
+	// leader other than this node is known; it fails when ctx ends first.
+	forwardToLeader(ctx context.Context, method string, req *Request) (*Response, error)
 }
 
 // healthView is this node's own view of NATS and JetStream (health.go).

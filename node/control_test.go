@@ -103,6 +103,9 @@ func (fakeMembers) apiClusterRemove(context.Context, *Request) (*Response, error
 func (fakeMembers) apiClusterLeave(context.Context, *Request) (*Response, error) {
 	return &Response{Report: []string{"leave"}}, nil
 }
+func (fakeMembers) forwardToLeader(_ context.Context, method string, _ *Request) (*Response, error) {
+	return &Response{Report: []string{"forwarded " + method}}, nil
+}
 
 type fakeHealth struct {
 	h     NodeHealth

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -27,7 +28,11 @@ import (
 // down are kept here (unrecorded), shown by task status through this node,
 // and written once JetStream is back.
 type health struct {
-	n *Node
+	id  string
+	log *slog.Logger
+	// d is what health probes and repairs: NATS, JetStream, the
+	// checkpoint bucket (nodeHealth on the node, a fake in tests).
+	d healthDeps
 
 	mu sync.Mutex
 	// The connection: whether it is up, to which server, and since when
@@ -67,10 +72,67 @@ const (
 	replicaCheckEvery = 30 * time.Second
 )
 
+// healthDeps is what health uses of the node.
+type healthDeps interface {
+	// connStatus says whether the NATS connection is up, and its state.
+	connStatus() (up bool, state string)
+	// storeOpen reports whether JetStream is open (the store, and so the
+	// checkpoint bucket, usable).
+	storeOpen() bool
+	// accountInfo asks JetStream for the account info, which only a
+	// JetStream with a metadata leader serves.
+	accountInfo(ctx context.Context) error
+	// put writes a key of the checkpoint bucket.
+	put(ctx context.Context, key string, v any) error
+	// repair raises the streams' replicas to want and returns those it
+	// could not raise.
+	repair(ctx context.Context, want int) ([]string, error)
+	// wantReplicas is the replication the live cluster can give now.
+	wantReplicas() int
+	// leading reports whether this node leads Raft with its catalog
+	// loaded: only then it checks the streams' replicas.
+	leading() bool
+}
+
+// nodeHealth is the node as health sees it.
+type nodeHealth struct{ n *Node }
+
+func (d nodeHealth) connStatus() (bool, string) {
+	return d.n.nc.IsConnected(), d.n.nc.Status().String()
+}
+func (d nodeHealth) storeOpen() bool { return d.n.storeReady.Load() }
+func (d nodeHealth) accountInfo(ctx context.Context) error {
+	if d.n.storeReady.Load() {
+		_, err := d.n.store.JS.AccountInfo(ctx)
+		return err
+	}
+	jsc, err := js.NewJetStream(d.n.nc)
+	if err == nil {
+		_, err = jsc.AccountInfo(ctx)
+	}
+	return err
+}
+func (d nodeHealth) put(ctx context.Context, key string, v any) error {
+	return d.n.store.Put(ctx, key, v)
+}
+func (d nodeHealth) repair(ctx context.Context, want int) ([]string, error) {
+	return d.n.store.Repair(ctx, want)
+}
+func (d nodeHealth) wantReplicas() int {
+	return d.n.replicas(len(d.n.members.liveMembers(d.n.fsm.State())))
+}
+func (d nodeHealth) leading() bool {
+	return d.n.ready.Load() && d.n.storeReady.Load() && d.n.isLeader()
+}
+
 func newHealth(n *Node) *health {
+	return newHealthOn(n.id, n.log, nodeHealth{n})
+}
+
+func newHealthOn(id string, log *slog.Logger, d healthDeps) *health {
 	now := time.Now()
 	return &health{
-		n: n, natsSince: now, jsSince: now, jsCause: "not opened yet",
+		id: id, log: log, d: d, natsSince: now, jsSince: now, jsCause: "not opened yet",
 		wakeCh: make(chan struct{}), unrecorded: map[string]ActorError{}, probeNow: make(chan struct{}, 1),
 	}
 }
@@ -88,14 +150,14 @@ func (h *health) watch(nc *nats.Conn) {
 		h.mu.Lock()
 		h.natsUp, h.natsSince, h.natsCause = false, time.Now(), cause
 		h.mu.Unlock()
-		h.n.log.Warn("nats disconnected", "err", err)
+		h.log.Warn("nats disconnected", "err", err)
 		h.setJetStream(false, "nats "+cause)
 	})
 	nc.SetReconnectHandler(func(c *nats.Conn) {
 		h.mu.Lock()
 		h.natsUp, h.natsServer, h.natsSince, h.natsCause = true, serverName(c), time.Now(), ""
 		h.mu.Unlock()
-		h.n.log.Info("nats reconnected", "server", serverName(c))
+		h.log.Info("nats reconnected", "server", serverName(c))
 		// Actors may use the connection again; JetStream is probed now.
 		h.wake()
 		h.kick()
@@ -162,11 +224,11 @@ func (h *health) setJetStream(ok bool, cause string) {
 	switch {
 	case ok && !was:
 		// since is when it went down (or when the node started).
-		h.n.log.Info("jetstream available", "unavailable_for", time.Since(since).Round(time.Millisecond))
+		h.log.Info("jetstream available", "unavailable_for", time.Since(since).Round(time.Millisecond))
 		h.wake()
 		h.flushUnrecorded()
 	case down && was:
-		h.n.log.Error("jetstream unavailable", "cause", cause)
+		h.log.Error("jetstream unavailable", "cause", cause)
 	}
 }
 
@@ -184,7 +246,7 @@ func (h *health) run(ctx context.Context) {
 	lastCheck := time.Time{}
 	for {
 		h.probe(ctx)
-		if h.n.ready.Load() && h.n.storeReady.Load() && h.n.isLeader() && time.Since(lastCheck) > replicaCheckEvery {
+		if h.d.leading() && time.Since(lastCheck) > replicaCheckEvery {
 			lastCheck = time.Now()
 			h.checkReplicas(ctx)
 		}
@@ -206,27 +268,23 @@ func (h *health) run(ctx context.Context) {
 func (h *health) probe(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	if !h.n.nc.IsConnected() {
-		h.setJetStream(false, "nats is not connected: "+h.n.nc.Status().String())
+	if up, state := h.d.connStatus(); !up {
+		h.setJetStream(false, "nats is not connected: "+state)
 		return
 	}
-	if !h.n.storeReady.Load() {
-		jsc, err := js.NewJetStream(h.n.nc)
-		if err == nil {
-			_, err = jsc.AccountInfo(pctx)
-		}
-		if err != nil && ctx.Err() == nil {
+	if !h.d.storeOpen() {
+		if err := h.d.accountInfo(pctx); err != nil && ctx.Err() == nil {
 			h.setJetStream(false, "jetstream does not answer: "+err.Error())
 		}
 		return // usable only once the store is open
 	}
-	if _, err := h.n.store.JS.AccountInfo(pctx); err != nil {
+	if err := h.d.accountInfo(pctx); err != nil {
 		if ctx.Err() == nil {
 			h.setJetStream(false, "jetstream does not answer (no metadata leader: are most NATS servers down?): "+err.Error())
 		}
 		return
 	}
-	if err := h.n.store.Put(pctx, js.HealthKey(h.n.id), time.Now().UTC()); err != nil {
+	if err := h.d.put(pctx, js.HealthKey(h.id), time.Now().UTC()); err != nil {
 		if ctx.Err() == nil {
 			h.setJetStream(false, "the checkpoint bucket refuses writes (no quorum of its replicas?): "+err.Error())
 		}
@@ -250,7 +308,7 @@ func (h *health) forget(key string) {
 
 // flushUnrecorded writes the errors kept in memory to the KV.
 func (h *health) flushUnrecorded() {
-	if !h.n.storeReady.Load() {
+	if !h.d.storeOpen() {
 		return
 	}
 	h.mu.Lock()
@@ -262,7 +320,7 @@ func (h *health) flushUnrecorded() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for k, e := range kept {
-		if err := h.n.store.Put(ctx, k, e); err != nil {
+		if err := h.d.put(ctx, k, e); err != nil {
 			return
 		}
 		h.mu.Lock()
@@ -277,10 +335,10 @@ func (h *health) flushUnrecorded() {
 // allows and raises them; those it cannot raise are kept for status, the
 // log and dmnode_jetstream_streams_underreplicated.
 func (h *health) checkReplicas(ctx context.Context) {
-	want := h.n.replicas(len(h.n.members.liveMembers(h.n.fsm.State())))
+	want := h.d.wantReplicas()
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	under, err := h.n.store.Repair(cctx, want)
+	under, err := h.d.repair(cctx, want)
 	if err != nil && ctx.Err() == nil {
 		under = append(under, "check replicas: "+err.Error())
 	}
@@ -289,9 +347,9 @@ func (h *health) checkReplicas(ctx context.Context) {
 	h.under = under
 	h.mu.Unlock()
 	if changed && len(under) > 0 {
-		h.n.log.Error("streams with fewer replicas than configured", "want", want, "streams", under)
+		h.log.Error("streams with fewer replicas than configured", "want", want, "streams", under)
 	} else if changed {
-		h.n.log.Info("every stream has its configured replicas", "replicas", want)
+		h.log.Info("every stream has its configured replicas", "replicas", want)
 	}
 }
 
@@ -347,7 +405,7 @@ func (h *health) report() NodeHealth {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := NodeHealth{
-		Node: h.n.id, NATSConnected: h.natsUp, NATSServer: h.natsServer, NATSSince: h.natsSince.UTC(), NATSCause: h.natsCause,
+		Node: h.id, NATSConnected: h.natsUp, NATSServer: h.natsServer, NATSSince: h.natsSince.UTC(), NATSCause: h.natsCause,
 		JetStream: h.jsUp, JetStreamSince: h.jsSince.UTC(), JetStreamCause: h.jsCause,
 		UnderReplicated: append([]string(nil), h.under...),
 	}

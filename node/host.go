@@ -21,6 +21,8 @@ import (
 type host struct {
 	n       *hostDeps
 	running map[string]*supervised
+	// start runs one incarnation of an actor (runActor; tests fake it).
+	start func(ctx context.Context, spec catalog.ActorSpec, env actors.Env) error
 	// selfAsked is when refreshSelf last proposed the node's addresses.
 	selfAsked time.Time
 }
@@ -36,10 +38,13 @@ type hostDeps struct {
 	fsm  catalogView
 	cmd  commander
 	// store is JetStream, set before the host runs (Node.useStore).
-	store    *jetstream.Store
+	store *jetstream.Store
+	// records is where the host writes the actors' errors and sets the
+	// streams' replication: store, set with it (Node.useStore).
+	records  actorRecords
 	metrics  *metrics
-	health   *health
-	members  *membership
+	health   actorHealth
+	members  peerView
 	replicas func(live int) int
 	hostKick <-chan struct{}
 }
@@ -53,6 +58,29 @@ func (d *hostDeps) propose(ctx context.Context, c catalog.Command) error {
 	return err
 }
 
+// actorRecords is what the host writes to JetStream itself.
+type actorRecords interface {
+	Put(ctx context.Context, key string, v any) error
+	Delete(ctx context.Context, keys ...string) error
+	SetReplicas(n int)
+}
+
+// actorHealth is what the host uses of the node's health: the wake of
+// actors waiting out a backoff, and the errors kept while JetStream is
+// down.
+type actorHealth interface {
+	woken() <-chan struct{}
+	available() (bool, time.Time, string)
+	keepError(key string, e ActorError)
+	forget(key string)
+}
+
+// peerView is membership's view of the members the host uses.
+type peerView interface {
+	savePeers(st *catalog.State)
+	liveMembers(st *catalog.State) []string
+}
+
 type supervised struct {
 	epoch  uint64
 	cancel context.CancelFunc
@@ -60,7 +88,7 @@ type supervised struct {
 }
 
 func newHost(d *hostDeps) *host {
-	return &host{n: d, running: map[string]*supervised{}}
+	return &host{n: d, running: map[string]*supervised{}, start: runActor}
 }
 
 func (h *host) run(ctx context.Context) {
@@ -85,7 +113,7 @@ func (h *host) reconcile(ctx context.Context) {
 	if !h.n.cfg.Dev {
 		// Streams an actor creates get the replication the live cluster
 		// can give them now; the leader raises them as it grows.
-		h.n.store.SetReplicas(h.n.replicas(len(h.n.members.liveMembers(st))))
+		h.n.records.SetReplicas(h.n.replicas(len(h.n.members.liveMembers(st))))
 	}
 	want := map[string]uint64{}
 	for id, a := range st.Assign {
@@ -183,7 +211,7 @@ func (h *host) supervise(ctx context.Context, spec catalog.ActorSpec, epoch uint
 		woken := h.n.health.woken()
 		running := h.n.metrics.actorsUp.WithLabelValues(spec.Kind)
 		running.Inc()
-		err := runActor(ctx, spec, env)
+		err := h.start(ctx, spec, env)
 		running.Dec()
 		healthy.Stop()
 		if ctx.Err() != nil {
@@ -271,7 +299,7 @@ func (h *host) recordError(spec catalog.ActorSpec, err error, permanent bool) {
 	var werr error
 	if err == nil {
 		h.n.health.forget(key)
-		werr = h.n.store.Delete(ctx, key)
+		werr = h.n.records.Delete(ctx, key)
 	} else {
 		e := ActorError{Actor: spec.ID(), Error: err.Error(), Permanent: permanent, Time: time.Now().UTC()}
 		if up, _, _ := h.n.health.available(); !up {
@@ -280,7 +308,7 @@ func (h *host) recordError(spec catalog.ActorSpec, err error, permanent bool) {
 			h.n.health.keepError(key, e)
 			return
 		}
-		if werr = h.n.store.Put(ctx, key, e); werr != nil {
+		if werr = h.n.records.Put(ctx, key, e); werr != nil {
 			// The KV is down (most likely why the actor failed): the node
 			// keeps the error and shows it in status until it can write it.
 			h.n.health.keepError(key, e)

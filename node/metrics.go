@@ -76,7 +76,7 @@ func newMetrics(n *Node) *metrics {
 	for _, kind := range []string{catalog.KindDump, catalog.KindLoad, catalog.KindApply, catalog.KindTail} {
 		m.actorsUp.WithLabelValues(kind)
 	}
-	m.own = []prometheus.Collector{m.rows, m.bytes, m.actorErrors, m.actorsUp, m.pending, &nodeCollector{n: n}, newTaskCollector(n)}
+	m.own = []prometheus.Collector{m.rows, m.bytes, m.actorErrors, m.actorsUp, m.pending, &nodeCollector{v: nodeMetrics{n}}, newTaskCollector(nodeMetrics{n})}
 	m.reg.MustRegister(m.own...)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -120,8 +120,61 @@ func (a actorMetrics) Pending(stream string, n uint64) {
 	a.m.pending.WithLabelValues(a.task, a.source, stream).Set(float64(n))
 }
 
+// metricsView is what the scrape-time collectors read of the node: its
+// Raft state and health, the catalog, the members' heartbeats and the
+// tasks' status. The node implements it (nodeMetrics); tests fake it.
+type metricsView interface {
+	// raftState is the node's Raft state; ok is false before Raft opened.
+	raftState() (st raftStats, ok bool)
+	// healthReport is the node's view of NATS and JetStream; ok is false
+	// before the node watches them.
+	healthReport() (h NodeHealth, ok bool)
+	State() *catalog.State
+	// alive reports whether a member was heard from recently (this node
+	// always is).
+	alive(id string) bool
+	// catalogLoaded is set once the catalog holds the whole Raft log,
+	// storeOpen once JetStream is open.
+	catalogLoaded() bool
+	storeOpen() bool
+	taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, error)
+}
+
+// raftStats is what the metrics show of Raft.
+type raftStats struct {
+	leader, leaderKnown bool
+	applied, last       uint64
+}
+
+// nodeMetrics is the node as the collectors see it.
+type nodeMetrics struct{ n *Node }
+
+func (v nodeMetrics) raftState() (raftStats, bool) {
+	r := v.n.raft
+	if r == nil {
+		return raftStats{}, false
+	}
+	_, leader := r.LeaderWithID()
+	return raftStats{leader: r.State() == raft.Leader, leaderKnown: leader != "", applied: r.AppliedIndex(), last: r.LastIndex()}, true
+}
+
+func (v nodeMetrics) healthReport() (NodeHealth, bool) {
+	if v.n.health == nil {
+		return NodeHealth{}, false
+	}
+	return v.n.health.report(), true
+}
+
+func (v nodeMetrics) State() *catalog.State { return v.n.fsm.State() }
+func (v nodeMetrics) alive(id string) bool  { return id == v.n.id || v.n.beats.alive(id) }
+func (v nodeMetrics) catalogLoaded() bool   { return v.n.ready.Load() }
+func (v nodeMetrics) storeOpen() bool       { return v.n.storeReady.Load() }
+func (v nodeMetrics) taskStatus(ctx context.Context, t *catalog.Task) (TaskStatus, error) {
+	return v.n.ctl.taskStatus(ctx, t)
+}
+
 // nodeCollector reads the node's Raft state at scrape time.
-type nodeCollector struct{ n *Node }
+type nodeCollector struct{ v metricsView }
 
 var (
 	descRaftLeader = prometheus.NewDesc("dmnode_raft_leader",
@@ -156,20 +209,18 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
-	r := c.n.raft
-	if r == nil {
+	r, ok := c.v.raftState()
+	if !ok {
 		return
 	}
-	_, leader := r.LeaderWithID()
-	ch <- prometheus.MustNewConstMetric(descRaftLeader, prometheus.GaugeValue, bool01(r.State() == raft.Leader))
-	ch <- prometheus.MustNewConstMetric(descRaftLeaderKnown, prometheus.GaugeValue, bool01(leader != ""))
-	ch <- prometheus.MustNewConstMetric(descRaftApplied, prometheus.GaugeValue, float64(r.AppliedIndex()))
-	ch <- prometheus.MustNewConstMetric(descRaftLast, prometheus.GaugeValue, float64(r.LastIndex()))
-	if h := c.n.health; h != nil {
-		rep := h.report()
+	ch <- prometheus.MustNewConstMetric(descRaftLeader, prometheus.GaugeValue, bool01(r.leader))
+	ch <- prometheus.MustNewConstMetric(descRaftLeaderKnown, prometheus.GaugeValue, bool01(r.leaderKnown))
+	ch <- prometheus.MustNewConstMetric(descRaftApplied, prometheus.GaugeValue, float64(r.applied))
+	ch <- prometheus.MustNewConstMetric(descRaftLast, prometheus.GaugeValue, float64(r.last))
+	if rep, ok := c.v.healthReport(); ok {
 		ch <- prometheus.MustNewConstMetric(descNATSConnected, prometheus.GaugeValue, bool01(rep.NATSConnected))
 		ch <- prometheus.MustNewConstMetric(descJetStreamAvailable, prometheus.GaugeValue, bool01(rep.JetStream))
-		if r.State() == raft.Leader {
+		if r.leader {
 			ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, float64(len(rep.UnderReplicated)))
 		}
 		ch <- prometheus.MustNewConstMetric(descUnrecorded, prometheus.GaugeValue, float64(len(rep.Unrecorded)))
@@ -240,13 +291,13 @@ var (
 
 // taskCollector computes the task series at scrape time, on the leader.
 type taskCollector struct {
-	n   *Node
+	v   metricsView
 	mu  sync.Mutex // guards eta
 	eta map[etaKey]*etaSample
 }
 
-func newTaskCollector(n *Node) *taskCollector {
-	return &taskCollector{n: n, eta: map[etaKey]*etaSample{}}
+func newTaskCollector(v metricsView) *taskCollector {
+	return &taskCollector{v: v, eta: map[etaKey]*etaSample{}}
 }
 
 func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -262,20 +313,20 @@ func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
 const scrapeTimeout = 5 * time.Second
 
 func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
-	n := c.n
-	if n.raft == nil || n.raft.State() != raft.Leader || !n.ready.Load() {
+	v := c.v
+	if r, ok := v.raftState(); !ok || !r.leader || !v.catalogLoaded() {
 		return
 	}
-	st := n.fsm.State()
+	st := v.State()
 	healthy := 0
 	for _, id := range st.MemberIDs() {
-		if id == n.id || n.beats.alive(id) {
+		if v.alive(id) {
 			healthy++
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(healthy), "healthy")
 	ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(len(st.Members)-healthy), "unhealthy")
-	if !n.storeReady.Load() {
+	if !v.storeOpen() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
@@ -285,7 +336,7 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 	relays := map[string]bool{} // sources whose relay series are out
 	for _, name := range st.TaskNames() {
 		t := st.Tasks[name]
-		ts, err := n.ctl.taskStatus(ctx, t)
+		ts, err := v.taskStatus(ctx, t)
 		if err != nil {
 			continue
 		}

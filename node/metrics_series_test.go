@@ -50,7 +50,7 @@ func has(series []string, want string) bool {
 // sync the lag and the binlog files between upstream and applied; with its
 // progress unavailable, only what the catalog knows.
 func TestMetricsSourceSeries(t *testing.T) {
-	c := newTaskCollector(&Node{})
+	c := newTaskCollector(nodeMetrics{&Node{}})
 	task := &catalog.Task{Name: "t", Desired: catalog.Running, Sources: map[string]*catalog.TaskSource{"s1": {Stage: catalog.StageSync}}}
 	now := time.Unix(1_000_000, 0)
 	ss := SourceStatus{Source: "s1", Stage: catalog.StageSync, LagSeconds: 7, Connections: 4,

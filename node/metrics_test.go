@@ -301,7 +301,7 @@ func TestMetricsFileGap(t *testing.T) {
 // The remaining time follows the rate of progress: for dump and load what
 // is left over the rate; for sync the lag over how fast it shrinks.
 func TestMetricsRemaining(t *testing.T) {
-	c := newTaskCollector(&Node{})
+	c := newTaskCollector(nodeMetrics{&Node{}})
 	t0 := time.Unix(1_000_000, 0)
 	k := etaKey{"t", "s", "dump"}
 	if _, ok := c.estimate(k, t0, 100, 0, false); ok {

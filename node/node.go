@@ -212,7 +212,7 @@ func (n *Node) useStore(s *jetstream.Store) {
 		n.sched.store = s
 	}
 	if n.host != nil {
-		n.host.n.store = s
+		n.host.n.store, n.host.n.records = s, s
 	}
 	n.storeReady.Store(true)
 }

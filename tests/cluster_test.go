@@ -240,15 +240,21 @@ func (m *multi) nodeRunning(actor string) *clusterNode {
 	return found
 }
 
+// leader returns the live node that leads Raft, waiting out an election.
 func (m *multi) leader() *clusterNode {
-	n, ms, err := m.find(func(mb member) bool { return mb.Leader })
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	if n == nil {
-		m.t.Fatalf("no leader: %+v", ms)
-	}
-	return n
+	var found *clusterNode
+	harness.Eventually(m.t, 30*time.Second, func() error {
+		n, ms, err := m.find(func(mb member) bool { return mb.Leader })
+		if err != nil {
+			return err
+		}
+		if n == nil {
+			return fmt.Errorf("no leader: %+v", ms)
+		}
+		found = n
+		return nil
+	})
+	return found
 }
 
 func (m *multi) kill(n *clusterNode) {
