@@ -7,41 +7,23 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/jetstream/memstore"
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // startJetStream starts an embedded NATS server with JetStream, as a node
 // does, and opens a store on it.
 func startJetStream(t testing.TB) *jetstream.Store {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs a NATS server: skipped under -short")
-	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, MaxPayload: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := harness.StartNATS(t, "", func(o *server.Options) { o.MaxPayload = 1 << 20 })
 	st, err := jetstream.Open(context.Background(), nc, 1)
 	if err != nil {
 		t.Fatal(err)

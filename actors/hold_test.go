@@ -3,18 +3,14 @@ package actors
 import (
 	"context"
 	"log/slog"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/jetstream/memstore"
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // The hold protocol between a verifier (Holds) and an applier (holdBefore,
@@ -150,30 +146,7 @@ func seen(t *testing.T, h *applyHold, id string) {
 
 func testStore(t *testing.T) *jetstream.Store {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs a NATS server: skipped under -short")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true,
-		StoreDir: filepath.Join(t.TempDir(), "js"), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := harness.StartNATS(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	store, err := jetstream.Open(ctx, nc, 1)

@@ -6,28 +6,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
+
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // With a JetStream domain set, the store talks to $JS.<domain>.API: it
 // opens and works on a server whose JetStream runs in that domain, and a
 // domain no server serves is not answered.
 func TestStoreInDomain(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, JetStreamDomain: "hub",
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := harness.StartNATS(t, "", func(o *server.Options) { o.JetStreamDomain = "hub" })
 	t.Cleanup(func() { _ = SetDomain("") })
 
 	for _, bad := range []string{"a.b", "x*", "a b"} {
@@ -39,7 +26,7 @@ func TestStoreInDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	_, err = Open(ctx, nc, 1)
+	_, err := Open(ctx, nc, 1)
 	cancel()
 	if err == nil {
 		t.Fatal("opened a store in a domain no server serves")

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // The same contract runs against every SchemaStore implementation.
@@ -21,41 +21,22 @@ func TestSchemaStore(t *testing.T) {
 	})
 	t.Run("kv", func(t *testing.T) {
 		dir := t.TempDir()
-		srv := startTestNATS(t, dir)
-		store := openTestStore(t, srv)
+		srv, nc := harness.StartNATS(t, dir)
+		store := openTestStore(t, nc)
 		testSchemaStore(t, func(t *testing.T) SchemaStore {
 			// A restart: the server and the connection go away and come
 			// back on the same data.
 			srv.Shutdown()
 			srv.WaitForShutdown()
-			srv = startTestNATS(t, dir)
-			store = openTestStore(t, srv)
+			srv, nc = harness.StartNATS(t, dir)
+			store = openTestStore(t, nc)
 			return store.Schemas()
 		}, store.Schemas())
 	})
 }
 
-func startTestNATS(t *testing.T, dir string) *server.Server {
+func openTestStore(t *testing.T, nc *nats.Conn) *Store {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		t.Fatal("nats server did not start")
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv
-}
-
-func openTestStore(t *testing.T, srv *server.Server) *Store {
-	t.Helper()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := Open(ctx, nc, 1)
@@ -192,11 +173,8 @@ func testSchemaStore(t *testing.T, reopen func(*testing.T) SchemaStore, first ..
 // read back in one pass.
 func TestSchemaStoreManyTables(t *testing.T) {
 	n := 3000
-	if testing.Short() {
-		n = 300
-	}
-	srv := startTestNATS(t, t.TempDir())
-	s := openTestStore(t, srv).Schemas()
+	_, nc := harness.StartNATS(t, "")
+	s := openTestStore(t, nc).Schemas()
 	ctx := context.Background()
 	start := pos("bin.000001", 4)
 	vs := make([]TableVersion, n)
