@@ -2,6 +2,7 @@ package actors
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -113,7 +114,7 @@ func (l *Loader) Run(ctx context.Context) error {
 		return err
 	}
 	ld := &loadRun{l: l, tables: newTargetTables(db, te.rules, l.env.Log), rows: prog.RowsLoaded,
-		stmtBytes: te.inst.Load.StatementSize}
+		stmtBytes: te.inst.Load.StatementSize, maxAck: loadMaxAckPending(pool) + jetstream.MaxFragments}
 	// A task's statement-size asks for INSERT statements of that size.
 	ld.loadData.Store(ld.stmtBytes == 0)
 	if te.inst.Load.AddIndexAfterLoad {
@@ -134,6 +135,14 @@ type loadRun struct {
 	gate   *adaptive.Gate
 	tables *targetTables
 	rows   int64 // atomic
+	// received counts the consumer's deliveries (fragments too), acked
+	// the confirmed acknowledgements: their difference is what this
+	// incarnation holds. maxAck is the consumer's MaxAckPending (0:
+	// unknown). stallAfter (loadStallAfter when 0) is how long without a
+	// delivery before fetch asks the server whether it should have had one.
+	received, acked atomic.Int64
+	maxAck          int
+	stallAfter      time.Duration
 	// loadData is set while the target accepts LOAD DATA LOCAL.
 	loadData atomic.Bool
 	// loaded is set once every row is committed (LoadProgress.Loaded).
@@ -179,6 +188,10 @@ const (
 	// loadAckWait bounds the wait for the server to confirm an
 	// acknowledgement.
 	loadAckWait = time.Minute
+	// loadStallAfter is how long the fetcher goes without a delivery
+	// before it compares what the consumer says it delivered with what
+	// arrived (stalled).
+	loadStallAfter = time.Minute
 )
 
 // snapMsg is one message of the snapshot stream: one stream message, or
@@ -304,6 +317,7 @@ func (ld *loadRun) ack(ctx context.Context, a loaded) error {
 		if err := m.Ack(ctx); err != nil {
 			return err
 		}
+		ld.acked.Add(1)
 	}
 	atomic.AddInt64(&ld.rows, int64(a.rows))
 	met := ld.l.env.metrics()
@@ -345,7 +359,7 @@ var errLoadDone = errors.New("load done")
 func (ld *loadRun) fetch(ctx context.Context, cons jetstream.SnapshotConsumer, out chan<- snapMsg) error {
 	stop := context.AfterFunc(ctx, cons.Stop)
 	defer stop()
-	lastReport := time.Now()
+	lastReport, lastDelivery := time.Now(), time.Now()
 	f := &fragments{log: ld.l.env.Log}
 	for {
 		if time.Since(lastReport) > time.Second {
@@ -358,6 +372,8 @@ func (ld *loadRun) fetch(ctx context.Context, cons jetstream.SnapshotConsumer, o
 		}
 		m, ok, err := cons.Next(wait)
 		if err == nil && ok {
+			ld.received.Add(1)
+			lastDelivery = time.Now()
 			sm, ok, err := f.add(ctx, m)
 			if err != nil {
 				return err
@@ -378,6 +394,12 @@ func (ld *loadRun) fetch(ctx context.Context, cons jetstream.SnapshotConsumer, o
 		if err != nil {
 			return err
 		}
+		if time.Since(lastDelivery) >= cmp.Or(ld.stallAfter, loadStallAfter) {
+			if err := ld.stalled(ctx, cons); err != nil {
+				return err
+			}
+			lastDelivery = time.Now()
+		}
 		done, onlyHeld, err := ld.drained(ctx, cons, len(f.held))
 		if onlyHeld {
 			// Nothing else left: the held fragments are the unfinished
@@ -394,6 +416,28 @@ func (ld *loadRun) fetch(ctx context.Context, cons jetstream.SnapshotConsumer, o
 			return err
 		}
 	}
+}
+
+// stalled returns an error when the consumer, after a long wait without a
+// delivery, says it delivered messages that never arrived (lost in a
+// server's failover: JetStream would deliver them again only after the
+// ten-minute AckWait), or holds messages it does not deliver although
+// this incarnation has room for them. The host then starts the loader
+// again, whose new consumer delivers everything unacknowledged at once;
+// rows loaded twice are replaced, not doubled.
+func (ld *loadRun) stalled(ctx context.Context, cons jetstream.SnapshotConsumer) error {
+	pending, ackPending, err := cons.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	held := uint64(max(ld.received.Load()-ld.acked.Load(), 0))
+	if ackPending > held {
+		return fmt.Errorf("the load consumer of source %s counts %d messages delivered and unacknowledged, this loader holds %d: deliveries were lost; starting the loader again to have them delivered again", ld.l.source, ackPending, held)
+	}
+	if pending > 0 && ld.maxAck > 0 && ackPending < uint64(ld.maxAck) {
+		return fmt.Errorf("the load consumer of source %s holds %d messages but delivered none for %s with room for %d more; starting the loader again", ld.l.source, pending, cmp.Or(ld.stallAfter, loadStallAfter), uint64(ld.maxAck)-ackPending)
+	}
+	return nil
 }
 
 // dumpFinished reports whether the catalog records the dump as finished.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -332,5 +333,66 @@ func TestLoaderWaitsForTheDump(t *testing.T) {
 	fetchErr, _ := drainLoad(ctx, t, st, loaderOn(st, &done), 1, func([]byte) {})
 	if !errors.Is(fetchErr, context.DeadlineExceeded) {
 		t.Fatalf("fetch with the dump running: %v, want it waiting until the deadline", fetchErr)
+	}
+}
+
+// A delivery lost on the way (as in a server's failover) is noticed once
+// the loader has gone stallAfter without one: the consumer counts more
+// messages delivered and unacknowledged than the loader holds, so the
+// incarnation ends with an error instead of waiting out the ten-minute
+// AckWait, and the next one loads what was lost. A loader that merely
+// waits for the dump, with nothing lost, goes on waiting.
+func TestLoaderNoticesLostDelivery(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	q, _ := st.SnapshotQueue(ctx, "t")
+	var want []string
+	for i := range 4 {
+		rb := &jetstream.RowBatch{Source: "s", Table: dmnode.TableID{Schema: "db", Table: "t"}, Columns: []string{"id"},
+			Chunk: i, Last: true, Rows: [][]any{{int64(i)}}}
+		data, err := jetstream.EncodeRowBatch(nil, rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Publish(ctx, "s", data); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, string(data))
+	}
+	st.Inject(memstore.Fault{Op: memstore.QueueDeliver, Nth: 2, Drop: true})
+	var done atomic.Bool
+	done.Store(true)
+	target := map[string]int{}
+	apply := func(d []byte) { target[string(d)]++ }
+
+	ld := loaderOn(st, &done)
+	ld.stallAfter = 300 * time.Millisecond
+	ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	fetchErr, ackErr := drainLoad(ictx, t, st, ld, 1, apply)
+	cancel()
+	if ackErr != nil || fetchErr == nil || !strings.Contains(fetchErr.Error(), "deliveries were lost") {
+		t.Fatalf("first incarnation: fetch %v, ack %v; want the lost delivery noticed", fetchErr, ackErr)
+	}
+	ld = loaderOn(st, &done)
+	ld.stallAfter = 300 * time.Millisecond
+	ictx, cancel = context.WithTimeout(ctx, 20*time.Second)
+	fetchErr, ackErr = drainLoad(ictx, t, st, ld, 2, apply)
+	cancel()
+	if !errors.Is(fetchErr, errLoadDone) || ackErr != nil {
+		t.Fatalf("second incarnation: fetch %v, ack %v", fetchErr, ackErr)
+	}
+	if len(target) != len(want) || len(st.Queued("t", "s")) != 0 {
+		t.Fatalf("%d of %d messages applied, %d left queued", len(target), len(want), len(st.Queued("t", "s")))
+	}
+
+	// Nothing lost, the dump still running: no error, the wait goes on.
+	done.Store(false)
+	ld = loaderOn(st, &done)
+	ld.stallAfter = 100 * time.Millisecond
+	ictx, cancel = context.WithTimeout(ctx, time.Second)
+	fetchErr, _ = drainLoad(ictx, t, st, ld, 3, apply)
+	cancel()
+	if !errors.Is(fetchErr, context.DeadlineExceeded) {
+		t.Fatalf("a loader waiting for the dump: %v, want it waiting until the deadline", fetchErr)
 	}
 }
