@@ -259,17 +259,52 @@ func firstAfter(ctx context.Context, relay jetstream.Relay, p dmnode.Position) (
 	if err != nil {
 		return 0, err
 	}
+	return searchAfter(info, p, 0, func(seq uint64) (dmnode.Position, error) { return msgEnd(ctx, relay, seq) })
+}
+
+// searchAfter is firstAfter over the messages info describes, reading a
+// message's end position with end. hint, when not 0, is an earlier answer
+// for a position at or before p: the search then goes forward from it,
+// doubling its steps, and reads a few messages near the hint instead of
+// about log2(messages) spread over the stream (each read of a message in
+// another block makes the server load that block).
+func searchAfter(info jetstream.RelayInfo, p dmnode.Position, hint uint64, end func(seq uint64) (dmnode.Position, error)) (uint64, error) {
 	lo, hi := info.FirstSeq, info.LastSeq+1
 	if info.Msgs == 0 {
 		return max(hi, 1), nil
 	}
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		end, err := msgEnd(ctx, relay, mid)
+	after := func(seq uint64) (bool, error) {
+		e, err := end(seq)
+		return e.Compare(p) > 0, err
+	}
+	if hint > lo && hint < hi {
+		before, err := after(hint - 1)
 		if err != nil {
 			return 0, err
 		}
-		if end.Compare(p) > 0 {
+		if !before {
+			lo = hint
+			for step := uint64(1); lo < hi; step *= 2 {
+				probe := min(lo+step-1, hi-1)
+				ok, err := after(probe)
+				if err != nil {
+					return 0, err
+				}
+				if ok {
+					hi = probe
+					break
+				}
+				lo = probe + 1
+			}
+		}
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		ok, err := after(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
 			hi = mid
 		} else {
 			lo = mid + 1

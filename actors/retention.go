@@ -214,6 +214,33 @@ type retention struct {
 	guard   guardSampler
 	lastLog time.Time // of the guard's warnings, rate-limited
 	lastErr time.Time // of the loop's errors, rate-limited
+
+	// ends caches the end position of relay messages by sequence (a
+	// message never changes), needHint is the last pass's answer for the
+	// oldest need: a pass every 250 ms while the relay is full reads a
+	// message or two near it instead of a binary search's worth.
+	ends     map[uint64]dmnode.Position
+	needHint uint64
+	lastSeq  uint64
+}
+
+// endsCached bounds ends.
+const endsCached = 4096
+
+// msgEnd is msgEnd through the cache.
+func (k *retention) msgEnd(ctx context.Context, seq uint64) (dmnode.Position, error) {
+	if p, ok := k.ends[seq]; ok {
+		return p, nil
+	}
+	p, err := msgEnd(ctx, k.relay, seq)
+	if err != nil {
+		return p, err
+	}
+	if k.ends == nil || len(k.ends) >= endsCached {
+		k.ends = map[uint64]dmnode.Position{}
+	}
+	k.ends[seq] = p
+	return p, nil
 }
 
 // targetConn is the connection to a task's target, for the task file it
@@ -327,12 +354,19 @@ func (k *retention) pass(ctx context.Context) error {
 	oldest, by, hold := oldestNeed(k.needs(ctx), k.tailPos)
 	k.prog.Oldest, k.prog.HeldBy = oldest, by
 	var purgeErr error
+	if info.LastSeq < k.lastSeq {
+		// The stream was made again: its sequences mean other messages.
+		k.ends, k.needHint = nil, 0
+	}
+	k.lastSeq = info.LastSeq
 	if !hold && info.Msgs > 0 {
 		need := info.LastSeq + 1 // no task needs anything
 		if !oldest.IsZero() {
-			if need, err = firstAfter(ctx, k.relay, oldest); err != nil {
+			end := func(seq uint64) (dmnode.Position, error) { return k.msgEnd(ctx, seq) }
+			if need, err = searchAfter(info, oldest, k.needHint, end); err != nil {
 				return err
 			}
+			k.needHint = need
 		}
 		var young uint64
 		if k.src.Purge.Expires > 0 {
@@ -344,7 +378,7 @@ func (k *retention) pass(ctx context.Context) error {
 		if below := purgeTarget(info.FirstSeq, info.LastSeq, need, young); below > 0 {
 			// Recorded first: an applier checks against it that the relay
 			// still holds what it needs.
-			end, err := msgEnd(ctx, k.relay, below-1)
+			end, err := k.msgEnd(ctx, below-1)
 			if err != nil {
 				return err
 			}
