@@ -32,7 +32,8 @@ type Env struct {
 	// schema history (jetstream.Stores: JetStream in a node, memstore in
 	// unit tests).
 	Store jetstream.Stores
-	// Catalog returns a private copy of the current catalog.
+	// Catalog returns the current catalog: an immutable snapshot shared
+	// with every reader, never to be changed (clone it first).
 	Catalog func() *catalog.State
 	// Propose applies a catalog command through Raft (forwarded to the
 	// leader when needed) and returns the command's error.
