@@ -196,6 +196,30 @@ func TestRetentionPurgeDecisions(t *testing.T) {
 	}
 }
 
+// queueBatches publishes n one-row batches of source s to task t's
+// snapshot queue and returns their encodings.
+func queueBatches(t *testing.T, st *memstore.Store, n int) []string {
+	t.Helper()
+	q, err := st.SnapshotQueue(t.Context(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i := range n {
+		rb := &jetstream.RowBatch{Source: "s", Table: dmnode.TableID{Schema: "db", Table: "t"}, Columns: []string{"id"},
+			Chunk: i, Last: true, Rows: [][]any{{int64(i)}}}
+		data, err := jetstream.EncodeRowBatch(nil, rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Publish(t.Context(), "s", data); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(data))
+	}
+	return out
+}
+
 // loaderOn is a loader of task t, source s, whose dump finishes when done
 // is set.
 func loaderOn(st *memstore.Store, done *atomic.Bool) *loadRun {
@@ -264,20 +288,7 @@ func TestLoaderQueueFaults(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := memstore.New()
-			q, _ := st.SnapshotQueue(ctx, "t")
-			var want []string
-			for i := range 6 {
-				rb := &jetstream.RowBatch{Source: "s", Table: dmnode.TableID{Schema: "db", Table: "t"}, Columns: []string{"id"},
-					Chunk: i, Last: true, Rows: [][]any{{int64(i)}}}
-				data, err := jetstream.EncodeRowBatch(nil, rb)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := q.Publish(ctx, "s", data); err != nil {
-					t.Fatal(err)
-				}
-				want = append(want, string(data))
-			}
+			want := queueBatches(t, st, 6)
 			if c.fault.Op != "" {
 				st.Inject(c.fault)
 			}
@@ -345,20 +356,7 @@ func TestLoaderWaitsForTheDump(t *testing.T) {
 func TestLoaderNoticesLostDelivery(t *testing.T) {
 	ctx := t.Context()
 	st := memstore.New()
-	q, _ := st.SnapshotQueue(ctx, "t")
-	var want []string
-	for i := range 4 {
-		rb := &jetstream.RowBatch{Source: "s", Table: dmnode.TableID{Schema: "db", Table: "t"}, Columns: []string{"id"},
-			Chunk: i, Last: true, Rows: [][]any{{int64(i)}}}
-		data, err := jetstream.EncodeRowBatch(nil, rb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Publish(ctx, "s", data); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, string(data))
-	}
+	want := queueBatches(t, st, 4)
 	st.Inject(memstore.Fault{Op: memstore.QueueDeliver, Nth: 2, Drop: true})
 	var done atomic.Bool
 	done.Store(true)
