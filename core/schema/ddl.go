@@ -85,9 +85,18 @@ type Partitioning struct {
 // database currentDB, does to partitions. Any other text does nothing to
 // them.
 func PartitioningOf(currentDB, stmt string) Partitioning {
-	var p Partitioning
 	nodes, err := parseStatement(stmt)
-	if err != nil || len(nodes) != 1 {
+	if err != nil {
+		return Partitioning{}
+	}
+	return partitioningOf(currentDB, nodes)
+}
+
+// partitioningOf is PartitioningOf for the statements the text was parsed
+// into, which it does not change.
+func partitioningOf(currentDB string, nodes []ast.StmtNode) Partitioning {
+	var p Partitioning
+	if len(nodes) != 1 {
 		return p
 	}
 	alter, ok := nodes[0].(*ast.AlterTableStmt)

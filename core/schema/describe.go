@@ -13,20 +13,21 @@ import (
 // it back (FromInfo) instead of parsing the text again. The error is
 // that of Tracker.Apply; ErrUnknownTable is expected (the tracker knows
 // no table) and the description is still whole.
+//
+// It parses the text once; a caller that has parsed it (ParseDDL) asks
+// Stmt.Describe instead.
 func Describe(currentDB, sql string) (DDL, Partitioning, error) {
-	d, err := NewTracker().Apply(currentDB, sql)
-	var p Partitioning
-	if d.Kind == AlterTable {
-		p = PartitioningOf(currentDB, sql)
-	}
-	return d, p, err
+	return ParseDDL(currentDB, sql).Describe()
 }
 
 // Info returns the relayed form of Describe's answer for the text of a
 // dmnode.Change, nil when the text could not be read (a reader then
 // reads it again and reports the error where it matters).
 func Info(currentDB, sql string) *dmnode.DDLInfo {
-	d, p, err := Describe(currentDB, sql)
+	return ParseDDL(currentDB, sql).Info()
+}
+
+func infoOf(d DDL, p Partitioning, err error) *dmnode.DDLInfo {
 	if err != nil && !errors.Is(err, ErrUnknownTable) {
 		return nil
 	}

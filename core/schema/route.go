@@ -25,7 +25,13 @@ func RouteDDL(currentDB, stmt string, route RouteFunc) (string, error) {
 	if len(nodes) != 1 {
 		return "", fmt.Errorf("%w: route DDL: %d statements in %q", ErrUnsupported, len(nodes), truncate(stmt, 200))
 	}
-	node := nodes[0]
+	return routeNode(currentDB, stmt, nodes[0], route)
+}
+
+// routeNode is RouteDDL for node, the statement stmt parsed, which it
+// changes.
+func routeNode(currentDB, stmt string, node ast.StmtNode, route RouteFunc) (string, error) {
+	var err error
 	switch n := node.(type) {
 	case *ast.CreateDatabaseStmt:
 		n.IfNotExists = true

@@ -77,11 +77,7 @@ func (t *Tracker) Tables() []*Table {
 // Errors wrap ErrSyntax, ErrUnknownTable, ErrMismatch or ErrUnsupported;
 // see ApplyAll for how far a failed text was applied.
 func (t *Tracker) Apply(currentDB, sql string) (DDL, error) {
-	ddls, err := t.ApplyAll(currentDB, sql)
-	if len(ddls) == 1 {
-		return ddls[0], err
-	}
-	return merge(ddls, sql), err
+	return t.ApplyStmt(ParseDDL(currentDB, sql))
 }
 
 // ApplyAll is Apply returning one DDL per statement. Statements are applied
@@ -90,19 +86,7 @@ func (t *Tracker) Apply(currentDB, sql string) (DDL, error) {
 // stops at the failing statement, which changed nothing. All errors are
 // joined into the one returned.
 func (t *Tracker) ApplyAll(currentDB, sql string) ([]DDL, error) {
-	var ddls []DDL
-	var errs []error
-	for _, st := range splitStatements(sql) {
-		d, err := t.applyOne(currentDB, st)
-		ddls = append(ddls, d)
-		if err != nil {
-			errs = append(errs, err)
-			if !errors.Is(err, ErrUnknownTable) {
-				break
-			}
-		}
-	}
-	return ddls, errors.Join(errs...)
+	return t.applyStmt(ParseDDL(currentDB, sql))
 }
 
 func merge(ddls []DDL, sql string) DDL {
@@ -119,22 +103,6 @@ func merge(ddls []DDL, sql string) DDL {
 		out.Tables = append(out.Tables, d.Tables...)
 	}
 	return out
-}
-
-func (t *Tracker) applyOne(currentDB string, st classified) (DDL, error) {
-	if st.class != classParse {
-		return DDL{Kind: Skip, SQL: st.text}, nil
-	}
-	stmts, err := parseStatement(st.text)
-	if err != nil {
-		return DDL{Kind: Skip, SQL: st.text}, err
-	}
-	if len(stmts) != 1 {
-		return DDL{Kind: Skip, SQL: st.text}, nil // only comments
-	}
-	d, err := t.dispatch(currentDB, stmts[0], st.orReplace)
-	d.SQL = st.text
-	return d, err
 }
 
 func (t *Tracker) dispatch(currentDB string, node ast.StmtNode, orReplace bool) (DDL, error) {
