@@ -69,6 +69,22 @@ type DDLInfo struct {
 	PartitionMaintenance bool
 	RemovesPartitionRows bool
 	Exchanged            *TableID
+	// Events are the statement's parts as the binlog event filter
+	// classifies them (core/filter.ClassifyDDL); Classified says they
+	// were read. A change relayed by an older version, or a text the
+	// filter cannot read, has none: its reader classifies the text.
+	Events     []DDLEvent
+	Classified bool
+}
+
+// DDLEvent is one part of a DDL statement as the binlog event filter sees
+// it (core/filter.DDLEvent): the event, further names a rule may select it
+// by, and the table (or, with Table empty, the database) it concerns.
+type DDLEvent struct {
+	Event  string
+	Also   []string
+	Schema string
+	Table  string
 }
 
 // Txn is one upstream transaction (or one DDL statement, which commits alone).

@@ -11,7 +11,18 @@ import "github.com/dmnode/dmnode"
 //	trailer: tagDDLInfo, count, then per change: txn index, change index,
 //	kind, schema, tables (count, schema and table each), flags, and the
 //	exchanged table's schema and name when flagExchanged is set.
-const tagDDLInfo byte = 'D'
+//
+// A second section, tagDDLEvents, follows with the statements' parts as
+// the event filter classifies them (DDLInfo.Events), for the changes whose
+// DDLInfo has them: readers before it stop after the first section.
+//
+//	section: tagDDLEvents, count, then per change: txn index, change
+//	index, count of events, then per event: event, schema, table and
+//	its further names (count, then each).
+const (
+	tagDDLInfo   byte = 'D'
+	tagDDLEvents byte = 'E'
+)
 
 const (
 	flagMaintenance byte = 1 << iota
@@ -65,6 +76,43 @@ func (e *encoder) ddlTrailer(txns []dmnode.Txn) {
 			}
 		}
 	}
+	e.ddlEvents(txns)
+}
+
+func (e *encoder) ddlEvents(txns []dmnode.Txn) {
+	n := 0
+	for i := range txns {
+		for j := range txns[i].Changes {
+			if in := txns[i].Changes[j].DDLInfo; in != nil && in.Classified {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	e.buf = append(e.buf, tagDDLEvents)
+	e.uvarint(uint64(n))
+	for i := range txns {
+		for j := range txns[i].Changes {
+			in := txns[i].Changes[j].DDLInfo
+			if in == nil || !in.Classified {
+				continue
+			}
+			e.uvarint(uint64(i))
+			e.uvarint(uint64(j))
+			e.uvarint(uint64(len(in.Events)))
+			for _, ev := range in.Events {
+				e.string(ev.Event)
+				e.string(ev.Schema)
+				e.string(ev.Table)
+				e.uvarint(uint64(len(ev.Also)))
+				for _, a := range ev.Also {
+					e.string(a)
+				}
+			}
+		}
+	}
 }
 
 // ddlTrailer reads the trailer, if the message has one, into txns.
@@ -97,5 +145,38 @@ func (d *decoder) ddlTrailer(txns []dmnode.Txn) {
 			return
 		}
 		txns[i].Changes[j].DDLInfo = in
+	}
+	d.ddlEvents(txns)
+}
+
+// ddlEvents reads the events section, if the message has one. Bytes of
+// a later section this version does not know are left unread.
+func (d *decoder) ddlEvents(txns []dmnode.Txn) {
+	if d.err != nil || len(d.buf) == 0 || d.buf[0] != tagDDLEvents {
+		return
+	}
+	d.byte()
+	n := d.count()
+	for k := 0; k < n && d.err == nil; k++ {
+		i, j := d.uvarint(), d.uvarint()
+		ne := d.count()
+		events := make([]dmnode.DDLEvent, 0, ne)
+		for range ne {
+			ev := dmnode.DDLEvent{Event: d.string(), Schema: d.string(), Table: d.string()}
+			na := d.count()
+			for range na {
+				ev.Also = append(ev.Also, d.string())
+			}
+			events = append(events, ev)
+		}
+		if d.err != nil {
+			return
+		}
+		if i >= uint64(len(txns)) || j >= uint64(len(txns[i].Changes)) || txns[i].Changes[j].DDLInfo == nil {
+			d.fail()
+			return
+		}
+		in := txns[i].Changes[j].DDLInfo
+		in.Events, in.Classified = events, true
 	}
 }

@@ -57,11 +57,22 @@ func ClassifyDDLWith(currentDB, stmt string, before TableLookup) ([]DDLEvent, er
 	if err != nil {
 		return nil, err
 	}
+	return classifyNodes(currentDB, stmts, before), nil
+}
+
+// ClassifyNodes is ClassifyDDL for the statements a text was parsed into
+// (core/schema.Stmt.Nodes, which are what ClassifyDDL parses), with no
+// parse of its own. It does not change them.
+func ClassifyNodes(currentDB string, stmts []ast.StmtNode) []DDLEvent {
+	return classifyNodes(currentDB, stmts, nil)
+}
+
+func classifyNodes(currentDB string, stmts []ast.StmtNode, before TableLookup) []DDLEvent {
 	var out []DDLEvent
 	for _, s := range stmts {
 		out = append(out, classifyStmt(currentDB, s, before)...)
 	}
-	return out, nil
+	return out
 }
 
 // classifyStmt classifies one statement, as DM's syncer does.

@@ -309,6 +309,22 @@ func (f *Filter) Decide(currentDB, stmt string, before TableLookup) (Decision, e
 		return Decision{}, nil
 	}
 	parts, err := ClassifyDDLWith(currentDB, stmt, before)
+	return f.decideParts(stmt, parts, err)
+}
+
+// DecideEvents is Decide for a statement already classified (ClassifyNodes,
+// or the classification relayed with it: RelayedEvents), with no parse of
+// its own.
+func (f *Filter) DecideEvents(stmt string, parts []DDLEvent) (Decision, error) {
+	if f == nil || !f.ddl {
+		return Decision{}, nil
+	}
+	return f.decideParts(stmt, parts, nil)
+}
+
+// decideParts decides about stmt from its parts; err is the error of
+// reading them.
+func (f *Filter) decideParts(stmt string, parts []DDLEvent, err error) (Decision, error) {
 	if err != nil || len(parts) == 0 {
 		a, name := f.MatchSQL(stmt)
 		if a == Do && err != nil {

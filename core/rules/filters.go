@@ -86,6 +86,18 @@ func (r *Rules) FilterDDL(currentDB, stmt string) (skip bool, err error) {
 // parse while rules about DDL exist (see filter.Filter.Decide).
 func (r *Rules) FilterDDLWith(currentDB, stmt string, before filter.TableLookup) (skip bool, err error) {
 	d, err := r.filter.Decide(currentDB, stmt, before)
+	return r.ddlDecision(stmt, d, err)
+}
+
+// FilterDDLEvents is FilterDDL for a statement already classified: parts
+// are its parts as filter.ClassifyDDL reads them, or as the tailer relays
+// them with the statement (filter.RelayedEvents). It parses nothing.
+func (r *Rules) FilterDDLEvents(stmt string, parts []filter.DDLEvent) (skip bool, err error) {
+	d, err := r.filter.DecideEvents(stmt, parts)
+	return r.ddlDecision(stmt, d, err)
+}
+
+func (r *Rules) ddlDecision(stmt string, d filter.Decision, err error) (skip bool, _ error) {
 	if err != nil {
 		return false, fmt.Errorf("source %q: %w", r.source, err)
 	}
