@@ -350,7 +350,7 @@ func (r *tailRun) query(ctx context.Context, h *replication.EventHeader, e *repl
 		return r.commit(ctx, h)
 	}
 	db := string(e.Schema)
-	ddl, err := r.tracker.Apply(db, q)
+	ddl, info, err := r.readDDL(db, q)
 	if errors.Is(err, schema.ErrUnknownTable) {
 		// A table the tracker never saw (for example one of a system
 		// schema): the rest of the statement is tracked; a row event for
@@ -368,7 +368,7 @@ func (r *tailRun) query(ctx context.Context, h *replication.EventHeader, e *repl
 	if ddl.Kind != schema.Skip && !rules.IsSystemSchema(ddlSchema(ddl, db)) {
 		// The statement's typed form travels with it: the appliers read
 		// it instead of parsing the text again.
-		c := dmnode.Change{DDL: q, DDLSchema: db, Table: dmnode.TableID{Schema: ddlSchema(ddl, db)}, DDLInfo: schema.Info(db, q)}
+		c := dmnode.Change{DDL: q, DDLSchema: db, Table: dmnode.TableID{Schema: ddlSchema(ddl, db)}, DDLInfo: info}
 		if len(ddl.Tables) > 0 {
 			c.Table = dmnode.TableID{Schema: ddl.Tables[0].Schema, Table: ddl.Tables[0].Name}
 		}
