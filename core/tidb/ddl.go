@@ -96,12 +96,20 @@ func AdaptDDL(v Version, stmt string) (Adapted, error) {
 		// Not dmnode's to judge: the target answers for itself.
 		return Adapted{Statements: []string{stmt}}, nil
 	}
+	return AdaptParsed(v, stmt, nodes[0])
+}
+
+// AdaptParsed is AdaptDDL for a statement the caller has parsed already:
+// node is stmt parsed (the applier's routed statement, schema.RouteStmt).
+// It parses nothing, and it changes node: pass a copy
+// (schema.CloneNode) of one read elsewhere.
+func AdaptParsed(v Version, stmt string, node ast.StmtNode) (Adapted, error) {
 	refuse := func(u *unsupported) (Adapted, error) {
 		return Adapted{}, &Refusal{Statement: stmt, Reason: u.reason, Fix: u.fix, Code: u.code, Message: u.msg}
 	}
 	var notes []string
 	changed := false
-	switch n := nodes[0].(type) {
+	switch n := node.(type) {
 	case *ast.CreateTableStmt:
 		if u := unsupportedColumns(v, n.Cols); u != nil {
 			return refuse(u)
@@ -173,7 +181,7 @@ func AdaptDDL(v Version, stmt string) (Adapted, error) {
 	if !changed {
 		return Adapted{Statements: []string{stmt}, Notes: notes}, nil
 	}
-	text, err := restore(nodes[0])
+	text, err := restore(node)
 	if err != nil {
 		return Adapted{Statements: []string{stmt}}, nil
 	}
