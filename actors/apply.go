@@ -353,6 +353,8 @@ type applyRun struct {
 	pendAt    uint32
 	counts    [3]int64
 	upSchemas *schema.Tracker
+	// ddlNow is the DDL being applied and its one parse (ddlstmt.go).
+	ddlNow *ddlText
 
 	// rows and message bytes in the target transaction being built,
 	// counted in the metrics when it commits

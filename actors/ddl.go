@@ -39,12 +39,17 @@ const onlineDDLTable = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.online_ddl
 // DML before it is committed first, and the position after it is committed
 // once it is applied. Statements on tables outside the task are skipped.
 func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) error {
-	d, parts, err := describeDDL(c)
+	x := &ddlText{c: c}
+	r.ddlNow = x
+	defer func() { r.ddlNow = nil }()
+	d, parts, err := x.describe()
 	if err != nil {
 		return err
 	}
 	r.pending, r.pendAt = t.End, t.Time
-	if err := r.follow(ctx, c, d); err != nil {
+	if r.ddlInScope(d) && x.skippedByRelayedFilter(r.te.rules) {
+		r.forgetFiltered(d) // not parsed, so not followed
+	} else if err := r.follow(ctx, c, d); err != nil {
 		return err
 	}
 	handled, err := r.onlineDDL(ctx, c, d)
@@ -57,7 +62,7 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 	if !r.ddlInScope(d) {
 		return r.commit(ctx)
 	}
-	if skip, err := r.te.rules.FilterDDL(c.DDLSchema, c.DDL); err != nil || skip {
+	if skip, err := x.filter(r.te.rules); err != nil || skip {
 		if err != nil {
 			return Permanent(err)
 		}
@@ -79,22 +84,6 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		return err
 	}
 	return r.commitDDL(ctx)
-}
-
-// describeDDL returns what a relayed DDL is: its kind and tables as a
-// tracker that knows no table reads them, and what it does to partitions.
-// The tailer relays them with the statement (dmnode.Change.DDLInfo); a
-// change relayed by an older version, without them, is read from its text
-// here, once.
-func describeDDL(c *dmnode.Change) (schema.DDL, schema.Partitioning, error) {
-	if d, p, ok := schema.FromInfo(c.DDL, c.DDLInfo); ok {
-		return d, p, nil
-	}
-	d, p, err := schema.Describe(c.DDLSchema, c.DDL)
-	if err != nil && !errors.Is(err, schema.ErrUnknownTable) {
-		return d, p, Permanent(fmt.Errorf("parse DDL %q: %w", abbreviate(c.DDL), err))
-	}
-	return d, p, nil
 }
 
 func (r *applyRun) ddlInScope(d schema.DDL) bool {
@@ -128,7 +117,7 @@ func (r *applyRun) follow(ctx context.Context, c *dmnode.Change, d schema.DDL) e
 			}
 		}
 	}
-	if _, err := r.upSchemas.Apply(c.DDLSchema, c.DDL); err != nil && !errors.Is(err, schema.ErrUnknownTable) {
+	if _, err := r.applyDDLTo(r.upSchemas, c); err != nil && !errors.Is(err, schema.ErrUnknownTable) {
 		// The record does not fit the statement (a replay of a DDL it
 		// has seen, say): its tables are forgotten rather than guessed.
 		for _, ref := range d.Tables {
@@ -238,7 +227,7 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, 
 // when that name exists the statement is on the target. The marker is
 // dropped once the checkpoint after the statement is committed.
 func (r *applyRun) renameWithMarker(ctx context.Context, c *dmnode.Change, d schema.DDL) error {
-	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	routed, err := r.routeDDL(c)
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
@@ -440,7 +429,7 @@ func (r *applyRun) refuseDDL(ctx context.Context, c *dmnode.Change, why, wayOut 
 	if r.decision(r.pending) != nil {
 		return r.runTargetDDL(ctx, nil, c.DDL)
 	}
-	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	routed, err := r.routeDDL(c)
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}

@@ -415,7 +415,7 @@ func (r *applyRun) shardDDL(ctx context.Context, c *dmnode.Change, d schema.DDL,
 // TRUNCATE PARTITION would leave the removed rows on the target. The
 // operator's task skip or task replace at this position goes on.
 func (r *applyRun) optimisticPartitionDDL(ctx context.Context, c *dmnode.Change, m shardddl.Member) error {
-	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	routed, err := r.routeDDL(c)
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
@@ -435,7 +435,7 @@ func shellQuote(s string) string {
 
 // execPlainDDL routes and runs a statement that needs no coordination.
 func (r *applyRun) execPlainDDL(ctx context.Context, c *dmnode.Change) error {
-	stmt, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	stmt, err := r.routeDDL(c)
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
@@ -463,14 +463,14 @@ func (r *applyRun) joinShard(ctx context.Context, d schema.DDL, tr *schema.Track
 // coordinate reports a member's DDL to its lock and follows the answer.
 func (r *applyRun) coordinate(ctx context.Context, c *dmnode.Change, m shardddl.Member, t *dmnode.Txn) error {
 	s := r.shard
-	routed, err := schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+	routed, err := r.routeDDL(c)
 	if err != nil {
 		return Permanent(fmt.Errorf("route DDL %q: %w", abbreviate(c.DDL), err))
 	}
 	// The text the locks compare and its typed change, from one parse; in
 	// both modes, as the catalog parses an arrival only when it comes
 	// without its change (an entry of an older version).
-	norm, change, err := shardddl.NormalizeChange(routed)
+	norm, change, err := r.normalizeRouted(c, routed)
 	if err != nil {
 		return Permanent(fmt.Errorf("DDL %q: %w", abbreviate(c.DDL), err))
 	}
@@ -552,7 +552,7 @@ func (r *applyRun) schemaAfter(m shardddl.Member, c *dmnode.Change, pos shardddl
 	}
 	tr := schema.NewTracker()
 	tr.Put(tbl)
-	if _, err := tr.Apply(c.DDLSchema, c.DDL); err != nil {
+	if _, err := r.applyDDLTo(tr, c); err != nil {
 		return "", Permanent(fmt.Errorf("apply %q to the schema of %s recorded at %s: %w", abbreviate(c.DDL), m, prev.Pos, err))
 	}
 	after, ok := tr.Get(m.Schema, m.Table)

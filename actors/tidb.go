@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
 	"github.com/dmnode/dmnode/core/tidb"
 )
 
@@ -55,6 +57,12 @@ type targetDialect struct {
 // statement, the reason and the fix when TiDB cannot run it; on other
 // targets the statement itself.
 func (d *targetDialect) adapt(ctx context.Context, q Queryer, log *slog.Logger, stmt string) ([]string, error) {
+	return d.adaptParsed(ctx, q, log, stmt, nil)
+}
+
+// adaptParsed is adapt for a statement the caller may have parsed: node,
+// when not nil, is stmt parsed, which the adaptation may change.
+func (d *targetDialect) adaptParsed(ctx context.Context, q Queryer, log *slog.Logger, stmt string, node ast.StmtNode) ([]string, error) {
 	version, isTiDB, err := d.target(ctx, q, log)
 	if err != nil {
 		return nil, err
@@ -62,7 +70,12 @@ func (d *targetDialect) adapt(ctx context.Context, q Queryer, log *slog.Logger, 
 	if !isTiDB {
 		return []string{stmt}, nil
 	}
-	a, err := tidb.AdaptDDL(version, stmt)
+	var a tidb.Adapted
+	if node != nil {
+		a, err = tidb.AdaptParsed(version, stmt, node)
+	} else {
+		a, err = tidb.AdaptDDL(version, stmt)
+	}
 	var ref *tidb.Refusal
 	if errors.As(err, &ref) {
 		return nil, Permanent(fmt.Errorf("the target, TiDB %s, cannot run DDL %q: %s; %s",
@@ -97,7 +110,7 @@ func (d *targetDialect) target(ctx context.Context, q Queryer, log *slog.Logger)
 
 // forTarget adapts one routed DDL of the applier to its target's dialect.
 func (r *applyRun) forTarget(ctx context.Context, stmt string) ([]string, error) {
-	run, err := r.dialect.adapt(ctx, r.db, r.log, stmt)
+	run, err := r.dialect.adaptParsed(ctx, r.db, r.log, stmt, r.parsedForTarget(stmt))
 	if err != nil && IsPermanent(err) {
 		return nil, Permanent(fmt.Errorf("at %s: %w", r.pending, err))
 	}

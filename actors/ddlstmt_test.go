@@ -1,0 +1,181 @@
+package actors
+
+import (
+	"encoding/json"
+	"log/slog"
+	"testing"
+
+	"github.com/DATA-DOG/go-sqlmock"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/core/schema"
+	"github.com/dmnode/dmnode/core/tidb"
+)
+
+// copyTracker returns a copy of tr, for measuring what applying a DDL to
+// it costs apart.
+func copyTracker(t *testing.T, tr *schema.Tracker) *schema.Tracker {
+	t.Helper()
+	c := schema.NewTracker()
+	if tr == nil {
+		return c
+	}
+	j, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(j, c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// ddlRun is an applier run on a TiDB 8.5 target whose DDL reading can be
+// driven without a database: a table's definition read for the record of
+// upstream schemas (follow's seed) is not found there.
+func ddlRun(t *testing.T, filters map[string]*config.FilterRule, names []string) *applyRun {
+	t.Helper()
+	task := &config.Task{Name: "t", Filters: filters, MySQLInstances: []config.Instance{{SourceID: "s", FilterRules: names}}}
+	rl, err := rules.Compile(task, &task.MySQLInstances[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherFunc(func(string, string) error { return nil })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	mock.MatchExpectationsInOrder(false)
+	for range 50 {
+		mock.ExpectQuery("SHOW CREATE TABLE").WillReturnError(&mysql.MySQLError{Number: 1146, Message: "no such table"})
+	}
+	log := slog.New(slog.DiscardHandler)
+	r := &applyRun{a: &Applier{env: Env{Log: log}, task: "t", source: "s"}, log: log, db: db,
+		te: &taskEnv{task: task, inst: &task.MySQLInstances[0], rules: rl}}
+	r.dialect.checked, r.dialect.tidb, r.dialect.version = true, true, tidb.Version{Major: 8, Minor: 5}
+	return r
+}
+
+// readDDLAsApplier takes a DDL through the applier's stages that read the
+// statement, in ddl's order: what it is, the event filter, the record of
+// upstream schemas, then, when the filter lets it through, the route, the
+// adaptation to TiDB, and in shard mode the locks' text and the member's
+// schema after it (schemaAfter's tracker, here a copy of the record).
+// It returns the parses of the DDL text: those of stored definitions
+// (the trackers reading the CREATE TABLE of a table an ALTER changes) are
+// measured apart on copies and left out.
+func readDDLAsApplier(t *testing.T, r *applyRun, c *dmnode.Change, shard bool) (parses uint64, filtered bool) {
+	t.Helper()
+	ctx := t.Context()
+	// Which trackers apply the DDL, asked apart (outside the count), and
+	// their own parses of stored definitions, on copies.
+	pre := copyTracker(t, r.upSchemas)
+	probe := &ddlText{c: c}
+	d0, _, _ := probe.describe()
+	follows := !(r.ddlInScope(d0) && probe.skippedByRelayedFilter(r.te.rules))
+	skip0, _ := probe.filter(r.te.rules)
+	var stored uint64
+	trackerParses := func() uint64 {
+		st := schema.ParseDDL(c.DDLSchema, c.DDL)
+		mark := schema.Parses()
+		copyTracker(t, pre).ApplyStmt(st)
+		return schema.Parses() - mark
+	}
+	if follows {
+		stored += trackerParses()
+	}
+	if shard && !skip0 {
+		stored += trackerParses()
+	}
+
+	mark := schema.Parses()
+	x := &ddlText{c: c}
+	r.ddlNow = x
+	defer func() { r.ddlNow = nil }()
+	d, _, err := x.describe()
+	if err != nil {
+		t.Fatalf("%q: %v", c.DDL, err)
+	}
+	if r.ddlInScope(d) && x.skippedByRelayedFilter(r.te.rules) {
+		r.forgetFiltered(d)
+	} else if err := r.follow(ctx, c, d); err != nil {
+		t.Fatalf("%q: follow: %v", c.DDL, err)
+	}
+	skip, err := x.filter(r.te.rules)
+	if err != nil {
+		t.Fatalf("%q: filter: %v", c.DDL, err)
+	}
+	if !skip {
+		routed, err := r.routeDDL(c)
+		if err != nil {
+			t.Fatalf("%q: route: %v", c.DDL, err)
+		}
+		if _, err := r.forTarget(ctx, routed); err != nil {
+			t.Fatalf("%q: adapt: %v", c.DDL, err)
+		}
+		if shard {
+			norm, _, err := r.normalizeRouted(c, routed)
+			if err != nil {
+				t.Fatalf("%q: normalize: %v", c.DDL, err)
+			}
+			if _, err := r.forTarget(ctx, norm); err != nil { // the lock's statement to execute
+				t.Fatalf("%q: adapt: %v", c.DDL, err)
+			}
+			if _, err := r.applyDDLTo(copyTracker(t, pre), c); err != nil && d.Kind == schema.AlterTable {
+				t.Errorf("%q: schema after: %v", c.DDL, err)
+			}
+		}
+	}
+	return schema.Parses() - mark - stored, skip
+}
+
+// relayed is a DDL as the tailer relays it, with its typed form.
+func relayed(db, q string) *dmnode.Change {
+	return &dmnode.Change{DDL: q, DDLSchema: db, DDLInfo: relayedDDL(schema.ParseDDL(db, q))}
+}
+
+// The applier parses a DDL at most once, for every DDL kind of the
+// end-to-end DDL tests, on its plain and its shard-mode paths; a DDL the
+// event filter skips is not parsed. A change relayed by an older version,
+// without its typed form, is parsed once too.
+func TestApplierParsesDDLAtMostOnce(t *testing.T) {
+	for _, shard := range []bool{false, true} {
+		r := ddlRun(t, nil, nil)
+		for _, q := range ddlKinds {
+			if n, _ := readDDLAsApplier(t, r, relayed("k", q), shard); n != 1 {
+				t.Errorf("shard %v: %q: %d parses of the DDL, want 1", shard, q, n)
+			}
+		}
+		r = ddlRun(t, nil, nil)
+		for _, q := range ddlKinds {
+			if n, _ := readDDLAsApplier(t, r, &dmnode.Change{DDL: q, DDLSchema: "k"}, shard); n != 1 {
+				t.Errorf("shard %v: untyped %q: %d parses of the DDL, want 1", shard, q, n)
+			}
+		}
+	}
+
+	filters := map[string]*config.FilterRule{
+		"keep-rows": {SchemaPattern: "k", Events: []string{"truncate table", "drop table", "drop table partition",
+			"truncate table partition", "drop database"}, Action: "Ignore"},
+	}
+	r := ddlRun(t, filters, []string{"keep-rows"})
+	skipped := 0
+	for _, q := range ddlKinds {
+		n, skip := readDDLAsApplier(t, r, relayed("k", q), false)
+		switch {
+		case skip && n != 0:
+			t.Errorf("filtered %q: %d parses, want 0", q, n)
+		case !skip && n != 1:
+			t.Errorf("%q: %d parses, want 1", q, n)
+		}
+		if skip {
+			skipped++
+		}
+	}
+	if skipped < 5 {
+		t.Errorf("only %d DDLs filtered", skipped)
+	}
+}
