@@ -121,22 +121,3 @@ func partitioningOf(currentDB string, nodes []ast.StmtNode) Partitioning {
 	}
 	return p
 }
-
-// PartitionMaintenance reports whether stmt is an ALTER TABLE that
-// maintains partitions (see Partitioning.Maintenance).
-func PartitionMaintenance(stmt string) bool { return PartitioningOf("", stmt).Maintenance }
-
-// RemovesPartitionRows reports whether stmt is an ALTER TABLE that removes
-// the rows of named partitions, which the binlog then holds no row events
-// for: DROP or TRUNCATE PARTITION.
-func RemovesPartitionRows(stmt string) bool { return PartitioningOf("", stmt).RemovesRows }
-
-// ExchangedTable returns the table an ALTER TABLE ... EXCHANGE PARTITION
-// (executed with default database currentDB) swaps rows with, and whether
-// stmt is one. Run twice, the statement swaps the rows back.
-func ExchangedTable(currentDB, stmt string) (TableRef, bool) {
-	if p := PartitioningOf(currentDB, stmt); p.Exchanged != nil {
-		return *p.Exchanged, true
-	}
-	return TableRef{}, false
-}

@@ -612,6 +612,13 @@ func TestApplyFollowsPartitions(t *testing.T) {
 	}
 }
 
+// partitioningOfText reads what a text does to partitions as the tailer
+// does, from its one parse.
+func partitioningOfText(currentDB, stmt string) Partitioning {
+	_, p, _ := ParseDDL(currentDB, stmt).Describe()
+	return p
+}
+
 func TestPartitionMaintenance(t *testing.T) {
 	for stmt, want := range map[string]bool{
 		"ALTER TABLE t ADD PARTITION (PARTITION p9 VALUES LESS THAN (9))": true,
@@ -626,7 +633,7 @@ func TestPartitionMaintenance(t *testing.T) {
 		"TRUNCATE TABLE t":                                                                                                 false,
 		"not sql":                                                                                                          false,
 	} {
-		if got := PartitionMaintenance(stmt); got != want {
+		if got := partitioningOfText("", stmt).Maintenance; got != want {
 			t.Errorf("PartitionMaintenance(%q) = %v, want %v", stmt, got, want)
 		}
 	}
@@ -641,7 +648,7 @@ func TestRemovesPartitionRows(t *testing.T) {
 		"ALTER TABLE t COALESCE PARTITION 2":                              false,
 		"TRUNCATE TABLE t":                                                false,
 	} {
-		if got := RemovesPartitionRows(stmt); got != want {
+		if got := partitioningOfText("", stmt).RemovesRows; got != want {
 			t.Errorf("RemovesPartitionRows(%q) = %v, want %v", stmt, got, want)
 		}
 	}
@@ -655,7 +662,7 @@ func TestExchangedTable(t *testing.T) {
 		"RENAME TABLE a TO b, b TO a":                                        "",
 	} {
 		got := ""
-		if ref, ok := ExchangedTable("db", stmt); ok {
+		if ref := partitioningOfText("db", stmt).Exchanged; ref != nil {
 			got = ref.String()
 		}
 		if got != want {
