@@ -610,7 +610,7 @@ func (r *applyRun) applyKeptDDL(ctx context.Context, shadow, real schema.TableRe
 			return Permanent(fmt.Errorf("online schema change of sharded table %s (shard-mode %s): the ALTERs an online schema change tool runs on its shadow table are not coordinated across shards; stopped before %q: run the same ALTER directly on every shard instead, or stop the task, apply the change on the target by hand and redo the task from a new snapshot",
 				real, r.te.task.ShardMode, abbreviate(k.query)))
 		}
-		stmt, err := schema.RouteDDL(k.db, k.query, route)
+		stmt, err := r.routeKept(k.db, k.query, route)
 		if err != nil {
 			return Permanent(fmt.Errorf("route online DDL %q: %w", abbreviate(k.query), err))
 		}

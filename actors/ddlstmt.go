@@ -29,6 +29,9 @@ type ddlText struct {
 	text     string
 	node     ast.StmtNode // the routed statement; nil when routing read the text again
 	routeErr error
+	// kept are the routed statements of other DDLs this one runs (the
+	// ALTERs of a shadow table kept until the swap), by text.
+	kept map[string]ast.StmtNode
 }
 
 // stmt returns the one parse of the DDL.
@@ -107,6 +110,9 @@ func (x *ddlText) route(route schema.RouteFunc) (string, error) {
 // routed text, for a stage that reads or changes it; nil otherwise (the
 // stage then parses stmt).
 func (x *ddlText) routedNode(stmt string) ast.StmtNode {
+	if n := x.kept[stmt]; n != nil {
+		return schema.CloneNode(n)
+	}
 	if !x.routed || x.node == nil || x.text != stmt {
 		return nil
 	}
@@ -128,6 +134,20 @@ func (r *applyRun) routeDDL(c *dmnode.Change) (string, error) {
 		return x.route(r.routeFunc())
 	}
 	return schema.RouteDDL(c.DDLSchema, c.DDL, r.routeFunc())
+}
+
+// routeKept routes a statement kept in dmnode_meta (an ALTER of a shadow
+// table, run when the DDL being applied swaps it in) from one parse, which
+// its adaptation to the target reads too.
+func (r *applyRun) routeKept(db, query string, route schema.RouteFunc) (string, error) {
+	text, node, err := schema.RouteStmt(schema.ParseDDL(db, query), route)
+	if err == nil && node != nil && r.ddlNow != nil {
+		if r.ddlNow.kept == nil {
+			r.ddlNow.kept = map[string]ast.StmtNode{}
+		}
+		r.ddlNow.kept[text] = node
+	}
+	return text, err
 }
 
 // applyDDLTo applies a DDL to tr, as tr.Apply(c.DDLSchema, c.DDL).

@@ -179,3 +179,24 @@ func TestApplierParsesDDLAtMostOnce(t *testing.T) {
 		t.Errorf("only %d DDLs filtered", skipped)
 	}
 }
+
+// An ALTER kept for a shadow table is parsed once when the swap runs it:
+// its adaptation to the target reads the parse its route made.
+func TestKeptOnlineDDLParsedOnce(t *testing.T) {
+	r := ddlRun(t, nil, nil)
+	r.ddlNow = &ddlText{c: relayed("k", "RENAME TABLE t TO _t_old, _t_gho TO t")}
+	mark := schema.Parses()
+	text, err := r.routeKept("k", "ALTER TABLE _t_gho ADD COLUMN c int, ADD FULLTEXT KEY f (v)", func(db, table string) (string, string, error) {
+		return db, "t", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := r.forTarget(t.Context(), text)
+	if n := schema.Parses() - mark; err != nil || n != 1 {
+		t.Fatalf("%d parses, %v", n, err)
+	}
+	if want := "ALTER TABLE `k`.`t` ADD COLUMN `c` INT"; len(run) != 1 || run[0] != want {
+		t.Errorf("run %q, want %q", run, want)
+	}
+}
