@@ -47,7 +47,7 @@ func (r *applyRun) ddl(ctx context.Context, c *dmnode.Change, t *dmnode.Txn) err
 		return err
 	}
 	r.pending, r.pendAt = t.End, t.Time
-	if r.ddlInScope(d) && x.skippedByRelayedFilter(r.te.rules) {
+	if r.filteredUnparsed(x, d) {
 		r.forgetFiltered(d) // not parsed, so not followed
 	} else if err := r.follow(ctx, c, d); err != nil {
 		return err

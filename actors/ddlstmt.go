@@ -180,6 +180,22 @@ func (r *applyRun) parsedForTarget(stmt string) ast.StmtNode {
 	return r.ddlNow.routedNode(stmt)
 }
 
+// filteredUnparsed reports whether the event filter skips the DDL by the
+// parts relayed with it, where ddl consults the filter: a statement in
+// the task's scope on no table of an online schema change tool (which
+// onlineDDL handles before the filter).
+func (r *applyRun) filteredUnparsed(x *ddlText, d schema.DDL) bool {
+	if !r.ddlInScope(d) {
+		return false
+	}
+	for _, tb := range d.Tables {
+		if kind, _ := r.te.rules.OnlineTable(tb.Name); kind != rules.OnlineReal {
+			return false
+		}
+	}
+	return x.skippedByRelayedFilter(r.te.rules)
+}
+
 // forgetFiltered keeps the record of upstream schemas honest about a DDL
 // the event filter skips, which is not parsed: the tables it names are
 // forgotten, as those of a statement that does not fit the record, and

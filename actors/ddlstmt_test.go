@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/DATA-DOG/go-sqlmock"
@@ -75,7 +76,7 @@ func readDDLAsApplier(t *testing.T, r *applyRun, c *dmnode.Change, shard bool) (
 	pre := copyTracker(t, r.upSchemas)
 	probe := &ddlText{c: c}
 	d0, _, _ := probe.describe()
-	follows := !(r.ddlInScope(d0) && probe.skippedByRelayedFilter(r.te.rules))
+	follows := !r.filteredUnparsed(probe, d0)
 	skip0, _ := probe.filter(r.te.rules)
 	var stored uint64
 	trackerParses := func() uint64 {
@@ -99,7 +100,7 @@ func readDDLAsApplier(t *testing.T, r *applyRun, c *dmnode.Change, shard bool) (
 	if err != nil {
 		t.Fatalf("%q: %v", c.DDL, err)
 	}
-	if r.ddlInScope(d) && x.skippedByRelayedFilter(r.te.rules) {
+	if r.filteredUnparsed(x, d) {
 		r.forgetFiltered(d)
 	} else if err := r.follow(ctx, c, d); err != nil {
 		t.Fatalf("%q: follow: %v", c.DDL, err)
@@ -198,5 +199,40 @@ func TestKeptOnlineDDLParsedOnce(t *testing.T) {
 	}
 	if want := "ALTER TABLE `k`.`t` ADD COLUMN `c` INT"; len(run) != 1 || run[0] != want {
 		t.Errorf("run %q, want %q", run, want)
+	}
+}
+
+// A DDL the filter skips is not followed in the record of upstream
+// schemas: the tables it names are forgotten (read again from the target
+// when a statement needs them), except after a TRUNCATE, which changes no
+// definition.
+func TestFilteredDDLForgotten(t *testing.T) {
+	filters := map[string]*config.FilterRule{
+		"f": {SchemaPattern: "k*", Events: []string{"truncate table", "drop table", "add column", "drop database"}, Action: "Ignore"},
+	}
+	r := ddlRun(t, filters, []string{"f"})
+	r.upSchemas = schema.NewTracker()
+	for _, q := range []string{"CREATE TABLE t (id int PRIMARY KEY)", "CREATE TABLE u (id int PRIMARY KEY)", "CREATE TABLE k3.w (id int PRIMARY KEY)"} {
+		if _, err := r.upSchemas.Apply("k", q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		q          string
+		table      string
+		remembered bool
+	}{
+		{"TRUNCATE TABLE t", "k.t", true},
+		{"DROP TABLE u", "k.u", false},
+		{"ALTER TABLE t ADD COLUMN c int", "k.t", false},
+		{"DROP DATABASE k3", "k3.w", false},
+	} {
+		if n, skip := readDDLAsApplier(t, r, relayed("k", c.q), false); !skip || n != 0 {
+			t.Fatalf("%q: skipped %v, %d parses", c.q, skip, n)
+		}
+		db, table, _ := strings.Cut(c.table, ".")
+		if _, ok := r.upSchemas.Get(db, table); ok != c.remembered {
+			t.Errorf("after %q: %s remembered %v, want %v", c.q, c.table, ok, c.remembered)
+		}
 	}
 }
