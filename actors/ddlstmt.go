@@ -106,17 +106,18 @@ func (x *ddlText) route(route schema.RouteFunc) (string, error) {
 	return x.text, x.routeErr
 }
 
-// routedNode returns a copy of the routed statement when stmt is the
-// routed text, for a stage that reads or changes it; nil otherwise (the
-// stage then parses stmt).
+// routedNode returns the routed statement when stmt is the routed text,
+// for a stage that reads it without changing it (the shard locks'
+// normalization, TiDB's adaptation); nil otherwise (the stage then parses
+// stmt).
 func (x *ddlText) routedNode(stmt string) ast.StmtNode {
 	if n := x.kept[stmt]; n != nil {
-		return schema.CloneNode(n)
+		return n
 	}
 	if !x.routed || x.node == nil || x.text != stmt {
 		return nil
 	}
-	return schema.CloneNode(x.node)
+	return x.node
 }
 
 // current returns the DDL being applied when it is c; nil for another
@@ -171,8 +172,8 @@ func (r *applyRun) normalizeRouted(c *dmnode.Change, routed string) (string, *sh
 }
 
 // parsedForTarget returns the parse of a statement about to be adapted to
-// the target when it is the routed text of the DDL being applied (a copy,
-// which the adaptation may change); nil otherwise.
+// the target when it is the routed text of the DDL being applied; nil
+// otherwise.
 func (r *applyRun) parsedForTarget(stmt string) ast.StmtNode {
 	if r.ddlNow == nil {
 		return nil

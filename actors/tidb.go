@@ -61,7 +61,8 @@ func (d *targetDialect) adapt(ctx context.Context, q Queryer, log *slog.Logger, 
 }
 
 // adaptParsed is adapt for a statement the caller may have parsed: node,
-// when not nil, is stmt parsed, which the adaptation may change.
+// when not nil, is stmt parsed (tidb.AdaptParsed, which leaves it as it
+// is).
 func (d *targetDialect) adaptParsed(ctx context.Context, q Queryer, log *slog.Logger, stmt string, node ast.StmtNode) ([]string, error) {
 	version, isTiDB, err := d.target(ctx, q, log)
 	if err != nil {

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"reflect"
+	"sync"
 	"unsafe"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -21,8 +22,8 @@ func CloneNode(n ast.StmtNode) ast.StmtNode {
 	if n == nil {
 		return nil
 	}
-	c := cloner{seen: map[ptrKey]reflect.Value{}}
-	return c.value(reflect.ValueOf(n)).Interface().(ast.StmtNode)
+	c := cloner{seen: make(map[ptrKey]reflect.Value, 256)}
+	return c.copyOf(reflect.ValueOf(n)).Interface().(ast.StmtNode)
 }
 
 type ptrKey struct {
@@ -40,36 +41,90 @@ type cloner struct {
 var charsetPkg = reflect.TypeFor[charset.Charset]().PkgPath()
 
 // shared reports whether values of type t are kept, not copied.
-func shared(t reflect.Type) bool {
+func shared(t reflect.Type) bool { return info(t).shared }
+
+// typeInfo is what the cloner needs to know of a type, computed once.
+type typeInfo struct {
+	shared   bool  // kept, not copied
+	needsFix bool  // a shallow copy shares something a deep copy must not
+	fields   []int // of a struct: the fields that need fixing
+}
+
+var typeInfos sync.Map // reflect.Type -> *typeInfo
+
+func info(t reflect.Type) *typeInfo {
+	if i, ok := typeInfos.Load(t); ok {
+		return i.(*typeInfo)
+	}
+	in := &typeInfo{}
 	switch t.Kind() {
 	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
-		return true
+		in.shared = true
 	case reflect.Pointer:
-		return t.Elem().PkgPath() == charsetPkg
+		in.shared = t.Elem().PkgPath() == charsetPkg
+	default:
+		in.shared = t.PkgPath() == charsetPkg
 	}
-	return t.PkgPath() == charsetPkg
-}
-
-// hasRefs reports whether a value of type t may hold something to copy.
-func hasRefs(t reflect.Type) bool {
 	switch t.Kind() {
-	case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map, reflect.Struct, reflect.Array:
-		return true
+	case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+		in.needsFix = !in.shared
+	case reflect.Array:
+		in.needsFix = info(t.Elem()).needsFix
+	case reflect.Struct:
+		// Fields are looked at by value: a struct cannot hold itself
+		// but through a pointer, which needs fixing without a look.
+		for i := range t.NumField() {
+			if info(t.Field(i).Type).needsFix {
+				in.fields = append(in.fields, i)
+			}
+		}
+		in.needsFix = len(in.fields) > 0
 	}
-	return false
+	typeInfos.Store(t, in)
+	return in
 }
 
-// value returns a deep copy of v. v must not carry the read-only flag of
-// a value reached through an unexported field (struct fields are read
-// through unsafe for that reason).
-func (c *cloner) value(v reflect.Value) reflect.Value {
-	t := v.Type()
-	if shared(t) {
+// needsFix reports whether a shallow copy of a value of type t shares
+// something a deep copy must not: a pointer, slice, map or interface,
+// directly or in a struct or array field. Strings are shared: they are
+// never changed.
+func needsFix(t reflect.Type) bool { return info(t).needsFix }
+
+// fix replaces, in dst (addressable, a shallow copy), everything shared
+// with its source by a deep copy.
+func (c *cloner) fix(dst reflect.Value) {
+	t := dst.Type()
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+		if !shared(t) {
+			dst.Set(c.copyOf(dst))
+		}
+	case reflect.Array:
+		if needsFix(t.Elem()) {
+			for i := range dst.Len() {
+				c.fix(dst.Index(i))
+			}
+		}
+	case reflect.Struct:
+		for _, i := range info(t).fields {
+			f := dst.Field(i)
+			// A settable view of the field, exported or not.
+			c.fix(reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem())
+		}
+	}
+}
+
+// copyOf returns a deep copy of v, a pointer, interface, slice or map.
+// For an interface it returns the copy of the value inside, which the
+// caller stores back into an interface.
+func (c *cloner) copyOf(v reflect.Value) reflect.Value {
+	if v.IsNil() {
 		return v
 	}
+	t := v.Type()
 	switch t.Kind() {
 	case reflect.Pointer:
-		if v.IsNil() {
+		if shared(t) {
 			return v
 		}
 		k := ptrKey{v.Pointer(), t}
@@ -78,57 +133,41 @@ func (c *cloner) value(v reflect.Value) reflect.Value {
 		}
 		p := reflect.New(t.Elem())
 		c.seen[k] = p
-		p.Elem().Set(c.value(v.Elem()))
+		p.Elem().Set(v.Elem())
+		c.fix(p.Elem())
 		return p
 	case reflect.Interface:
-		if v.IsNil() {
+		in := v.Elem()
+		it := in.Type()
+		switch {
+		case shared(it) || !needsFix(it):
 			return v
+		case it.Kind() == reflect.Pointer || it.Kind() == reflect.Slice || it.Kind() == reflect.Map:
+			return c.copyOf(in)
 		}
-		out := reflect.New(t).Elem()
-		out.Set(c.value(v.Elem()))
-		return out
+		tmp := reflect.New(it).Elem()
+		tmp.Set(in)
+		c.fix(tmp)
+		return tmp
 	case reflect.Slice:
-		if v.IsNil() {
-			return v
-		}
 		out := reflect.MakeSlice(t, v.Len(), v.Len())
-		if !hasRefs(t.Elem()) {
-			reflect.Copy(out, v)
-			return out
-		}
-		for i := range v.Len() {
-			out.Index(i).Set(c.value(v.Index(i)))
+		reflect.Copy(out, v)
+		if needsFix(t.Elem()) {
+			for i := range out.Len() {
+				c.fix(out.Index(i))
+			}
 		}
 		return out
 	case reflect.Map:
-		if v.IsNil() {
-			return v
-		}
 		out := reflect.MakeMapWithSize(t, v.Len())
 		for it := v.MapRange(); it.Next(); {
-			out.SetMapIndex(c.value(it.Key()), c.value(it.Value()))
-		}
-		return out
-	case reflect.Array:
-		out := reflect.New(t).Elem()
-		out.Set(v)
-		if hasRefs(t.Elem()) {
-			for i := range v.Len() {
-				out.Index(i).Set(c.value(v.Index(i)))
-			}
-		}
-		return out
-	case reflect.Struct:
-		out := reflect.New(t).Elem()
-		out.Set(v)
-		for i := range t.NumField() {
-			f := out.Field(i)
-			if !hasRefs(f.Type()) {
-				continue
-			}
-			// A settable view of the field, exported or not.
-			fa := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
-			fa.Set(c.value(fa))
+			k := reflect.New(t.Key()).Elem()
+			k.Set(it.Key())
+			c.fix(k)
+			e := reflect.New(t.Elem()).Elem()
+			e.Set(it.Value())
+			c.fix(e)
+			out.SetMapIndex(k, e)
 		}
 		return out
 	}

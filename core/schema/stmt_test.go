@@ -280,3 +280,30 @@ func TestApplyStmtSpendsStmt(t *testing.T) {
 	}()
 	s.Nodes()
 }
+
+// benchDDL is a wide CREATE TABLE with keys and partitions.
+func benchDDL() string {
+	var b strings.Builder
+	b.WriteString("CREATE TABLE bench (id bigint NOT NULL AUTO_INCREMENT")
+	for i := range 30 {
+		fmt.Fprintf(&b, ", c%d varchar(%d) CHARACTER SET utf8mb4 NOT NULL DEFAULT 'x' COMMENT 'column %d'", i, 10+i, i)
+	}
+	b.WriteString(", PRIMARY KEY (id), KEY k1 (c1, c2), UNIQUE KEY k2 (c3)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 " +
+		"PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (1000), PARTITION p1 VALUES LESS THAN MAXVALUE)")
+	return b.String()
+}
+
+// A copy of a parsed statement costs less than parsing it again.
+func BenchmarkParseDDL(b *testing.B) {
+	q := benchDDL()
+	for b.Loop() {
+		ParseDDL("db", q)
+	}
+}
+
+func BenchmarkCloneStmt(b *testing.B) {
+	s := ParseDDL("db", benchDDL())
+	for b.Loop() {
+		s.Clone()
+	}
+}

@@ -101,9 +101,17 @@ func AdaptDDL(v Version, stmt string) (Adapted, error) {
 
 // AdaptParsed is AdaptDDL for a statement the caller has parsed already:
 // node is stmt parsed (the applier's routed statement, schema.RouteStmt).
-// It parses nothing, and it changes node: pass a copy
-// (schema.CloneNode) of one read elsewhere.
+// It parses nothing and does not change node: what it leaves out, it
+// leaves out of a copy of the statement's top.
 func AdaptParsed(v Version, stmt string, node ast.StmtNode) (Adapted, error) {
+	switch n := node.(type) {
+	case *ast.CreateTableStmt:
+		c := *n
+		node = &c
+	case *ast.AlterTableStmt:
+		c := *n
+		node = &c
+	}
 	refuse := func(u *unsupported) (Adapted, error) {
 		return Adapted{}, &Refusal{Statement: stmt, Reason: u.reason, Fix: u.fix, Code: u.code, Message: u.msg}
 	}
