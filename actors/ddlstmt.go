@@ -93,7 +93,7 @@ func (x *ddlText) skippedByRelayedFilter(rl *rules.Rules) bool {
 
 // applyTo applies a copy of the DDL's parse to tr (Tracker.Apply).
 func (x *ddlText) applyTo(tr *schema.Tracker) (schema.DDL, error) {
-	return tr.ApplyStmt(x.stmt().Clone())
+	return tr.ApplyStmt(x.stmt().ForTracker())
 }
 
 // route returns the DDL routed for the target (schema.RouteDDL), routed

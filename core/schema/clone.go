@@ -22,7 +22,7 @@ func CloneNode(n ast.StmtNode) ast.StmtNode {
 	if n == nil {
 		return nil
 	}
-	c := cloner{seen: make(map[ptrKey]reflect.Value, 256)}
+	c := cloner{seen: make(map[ptrKey]reflect.Value, 16)}
 	return c.copyOf(reflect.ValueOf(n)).Interface().(ast.StmtNode)
 }
 

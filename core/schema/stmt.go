@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -18,8 +19,8 @@ import (
 // DDL it must rewrite.
 //
 // The statements are shared by the readings: those that change them (the
-// tracker applying them, a route) work on a copy (Clone), except
-// Tracker.ApplyStmt, which takes the Stmt for itself. A Stmt is not safe
+// tracker applying them, a route) work on a copy (Clone, ForTracker),
+// except Tracker.ApplyStmt, which takes the Stmt for itself. A Stmt is not safe
 // for concurrent use.
 type Stmt struct {
 	DB   string // the default database the text ran with
@@ -95,6 +96,38 @@ func (s *Stmt) Clone() *Stmt {
 	return &c
 }
 
+// copyChanged returns a copy of s whose statements for which changed
+// reports true are copies, the others shared with s.
+func (s *Stmt) copyChanged(changed func(ast.StmtNode) bool) *Stmt {
+	s.check()
+	c := *s
+	c.pieces = make([]piece, len(s.pieces))
+	for i, p := range s.pieces {
+		c.pieces[i] = p
+		c.pieces[i].nodes = slices.Clone(p.nodes)
+		for j, n := range p.nodes {
+			if changed(n) {
+				c.pieces[i].nodes[j] = CloneNode(n)
+			}
+		}
+	}
+	return &c
+}
+
+// ForTracker returns a Stmt a tracker may take (Tracker.ApplyStmt)
+// without changing s. Only the statements a tracker changes are copied:
+// CREATE TABLE, ALTER TABLE and CREATE INDEX, whose parts become the
+// tracked table's; the others are read and shared.
+func (s *Stmt) ForTracker() *Stmt {
+	return s.copyChanged(func(n ast.StmtNode) bool {
+		switch n.(type) {
+		case *ast.CreateTableStmt, *ast.AlterTableStmt, *ast.CreateIndexStmt:
+			return true
+		}
+		return false
+	})
+}
+
 // single returns the statement of a text that is one statement, parsed
 // from the text as it is (not rewritten: no OR REPLACE or ALTER ONLINE
 // removed), so that it is what parsing the whole text gives; nil for any
@@ -164,7 +197,12 @@ func (t *Tracker) applyPiece(currentDB string, p piece) (DDL, error) {
 // its own: the kind and tables as a tracker that knows no table reads
 // them, and, for an ALTER TABLE, what it does to partitions.
 func (s *Stmt) Describe() (DDL, Partitioning, error) {
-	d, err := NewTracker().ApplyStmt(s.Clone())
+	// A tracker that knows no table changes a CREATE TABLE only: an
+	// ALTER or CREATE INDEX stops at its unknown table.
+	d, err := NewTracker().ApplyStmt(s.copyChanged(func(n ast.StmtNode) bool {
+		_, ok := n.(*ast.CreateTableStmt)
+		return ok
+	}))
 	var p Partitioning
 	if d.Kind == AlterTable {
 		if n := s.single(); n != nil {

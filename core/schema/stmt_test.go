@@ -247,6 +247,7 @@ func TestApplyStmtMatchesApply(t *testing.T) {
 			s.Describe()
 			RouteStmt(s, testRoute)
 			after := s.Clone()
+			pre := copyTracker(t, newT)
 			d, err := newT.ApplyStmt(s)
 			if !reflect.DeepEqual(d, d0) || errText(err) != errText(err0) {
 				t.Errorf("ApplyStmt(%q):\n got %+v %v\nwant %+v %v", q, d, err, d0, err0)
@@ -256,11 +257,16 @@ func TestApplyStmtMatchesApply(t *testing.T) {
 			if string(j) != string(j0) {
 				t.Fatalf("after %q the trackers differ:\n%s\n%s", q, j, j0)
 			}
-			// A clone applied to a third tracker changes nothing of
-			// the statements the clone came from.
+			// What ForTracker gives a tracker (an empty one, and one
+			// as newT was) changes nothing of the statements it came
+			// from, and the tracker ends as the others.
 			if after.Err() == nil {
 				was := printed(t, after)
-				NewTracker().ApplyStmt(after.Clone())
+				NewTracker().ApplyStmt(after.ForTracker())
+				pre.ApplyStmt(after.ForTracker())
+				if j, _ := json.Marshal(pre); string(j) != string(j0) {
+					t.Errorf("%q applied from ForTracker: the tracker differs", q)
+				}
 				if now := printed(t, after); now != was {
 					t.Errorf("%q: applying a clone changed the original:\n%s\nwas\n%s", q, now, was)
 				}
@@ -306,4 +312,17 @@ func BenchmarkCloneStmt(b *testing.B) {
 	for b.Loop() {
 		s.Clone()
 	}
+}
+
+func copyTracker(t *testing.T, tr *Tracker) *Tracker {
+	t.Helper()
+	j, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewTracker()
+	if err := json.Unmarshal(j, c); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
