@@ -19,8 +19,8 @@ import (
 // The stages that need the statement itself (the record of upstream
 // schemas, the route to the target, the shard locks' schema after it,
 // TiDB's adaptation) share one parse of it, made when the first of them
-// asks; each changes a copy, never what the others read. A DDL the filter
-// skips is not parsed.
+// asks; none changes what the others read (the trackers and the route
+// work on copies). A DDL the filter skips is not parsed.
 type ddlText struct {
 	c  *dmnode.Change
 	st *schema.Stmt // nil until a stage needs it

@@ -8,9 +8,10 @@ import (
 
 // Describe reads what a DDL text executed with default database
 // currentDB is, as a tracker that knows no table reads it, and what it
-// does to partitions. The tailer calls it once where it meets the
-// statement and relays the answer (Info) with the text; later stages read
-// it back (FromInfo) instead of parsing the text again. The error is
+// does to partitions. The tailer reads it (Stmt.Describe, from the parse
+// its tracker applies) where it meets the statement and relays the answer
+// (Stmt.Info) with the text; later stages read it back (FromInfo) instead
+// of parsing the text again. The error is
 // that of Tracker.Apply; ErrUnknownTable is expected (the tracker knows
 // no table) and the description is still whole.
 //
