@@ -15,6 +15,7 @@ import (
 	"github.com/dmnode/dmnode/actors/precheck"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
@@ -350,7 +351,7 @@ func (n *control) apiSourceList(ctx context.Context, req *Request) (*Response, e
 	for _, id := range st.SourceIDs() {
 		s := st.Sources[id]
 		info := SourceInfo{ID: id}
-		if src, err := config.DecodeSource(s.File, []byte(s.YAML)); err == nil {
+		if src, err := plan.SourceOf(s); err == nil {
 			info.Address = fmt.Sprintf("%s:%d", src.From.Host, src.From.Port)
 			info.User, info.Flavor, info.EnableGTID = src.From.User, src.Flavor, src.EnableGTID
 		}

@@ -123,7 +123,7 @@ func (p *Plan) Source(src *catalog.Source) (*Source, error) {
 	if s := p.sources[src.ID]; s != nil && s.file == src.File && s.yaml == src.YAML {
 		return s, nil
 	}
-	cfg, err := config.DecodeSource(src.File, []byte(src.YAML))
+	cfg, err := SourceOf(src)
 	if err != nil {
 		return nil, &SourceError{Task: p.Task.Name, Source: src.ID, Op: OpDecode, Err: err}
 	}
