@@ -168,7 +168,7 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 			a.wg.Go(func() {
 				resp := n.ctl.serve(ctx, hs[method], method, m.Data)
 				data, _ := json.Marshal(resp)
-				if err := m.Respond(data); err != nil {
+				if err := respond(n.nc, m, data); err != nil {
 					n.log.Warn("reply to api request", "method", method, "err", err)
 				}
 			})
