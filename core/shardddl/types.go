@@ -99,9 +99,9 @@ type Arrival struct {
 	// (schema.RouteDDL) and in Normalize's form, in order. Pessimistic
 	// locks compare them as text; optimistic locks read renames from them.
 	DDLs []string `json:"ddls"`
-	// After is the member's table schema after the statements (from the
-	// applier's schema tracker, see FromCreateSQL). Required in optimistic
-	// mode, ignored in pessimistic mode.
+	// After is the member's table definition after the statements (the
+	// Def of the table the applier's schema tracker holds after them).
+	// Required in optimistic mode, ignored in pessimistic mode.
 	After *schema.Definition `json:"after,omitempty"`
 	// Change is what the statements change, read from them once by the
 	// caller (ChangeOf), so that the lock, applied on every replica of the
