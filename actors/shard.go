@@ -203,7 +203,7 @@ func (r *applyRun) registration(tbl *schema.Table) (*shardddl.Registration, erro
 	reg := &shardddl.Registration{Member: shardddl.Member{Source: r.a.source, Schema: tbl.Schema, Table: tbl.Name},
 		Target: schema.TableRef{Schema: ts, Name: tt}}
 	if r.shard.mode == shardddl.Optimistic {
-		if reg.Schema, err = shardddl.FromSchema(tbl); err != nil {
+		if reg.Schema, err = tbl.Definition(); err != nil {
 			return nil, Permanent(err)
 		}
 	}
@@ -481,10 +481,10 @@ func (r *applyRun) coordinate(ctx context.Context, c *dmnode.Change, m shardddl.
 		if err != nil {
 			return err
 		}
-		if a.After, err = shardddl.FromCreateSQL(after); err != nil {
+		if a.After, err = after.Definition(); err != nil {
 			return Permanent(fmt.Errorf("schema of %s after %q: %w", m, abbreviate(c.DDL), err))
 		}
-		op.CreateSQL = map[string]string{m.String(): after}
+		op.CreateSQL = map[string]string{m.String(): after.CreateSQL}
 	}
 	res, err := r.request(ctx, op)
 	if err != nil {
@@ -532,34 +532,35 @@ func (r *applyRun) logOutcome(m shardddl.Member, out *shardddl.Outcome, pos dmno
 	}
 }
 
-// schemaAfter returns a member's CREATE TABLE after its DDL at pos: the
-// catalog keeps the member's definition after its previous arrival.
-func (r *applyRun) schemaAfter(m shardddl.Member, c *dmnode.Change, pos shardddl.Position) (string, error) {
+// schemaAfter returns a member's table after its DDL at pos, with its
+// definition: the catalog keeps the member's CREATE TABLE after its
+// previous arrival.
+func (r *applyRun) schemaAfter(m shardddl.Member, c *dmnode.Change, pos shardddl.Position) (*schema.Table, error) {
 	st := r.a.env.Catalog().ShardDDL[r.a.task]
 	if st == nil {
-		return "", fmt.Errorf("task %s has no shard DDL state yet", r.a.task)
+		return nil, fmt.Errorf("task %s has no shard DDL state yet", r.a.task)
 	}
 	prev, ok := st.Schemas[m.String()]
 	if !ok {
-		return "", Permanent(fmt.Errorf("the schema of %s is not known to the shard DDL locks", m))
-	}
-	if prev.Pos.Compare(pos) == 0 {
-		return prev.CreateSQL, nil // asked before
+		return nil, Permanent(fmt.Errorf("the schema of %s is not known to the shard DDL locks", m))
 	}
 	tbl, err := schema.ParseCreateTable(m.Schema, prev.CreateSQL)
 	if err != nil {
-		return "", Permanent(fmt.Errorf("schema of %s: %w", m, err))
+		return nil, Permanent(fmt.Errorf("schema of %s: %w", m, err))
+	}
+	if prev.Pos.Compare(pos) == 0 {
+		return tbl, nil // asked before
 	}
 	tr := schema.NewTracker()
 	tr.Put(tbl)
 	if _, err := tr.Apply(c.DDLSchema, c.DDL); err != nil {
-		return "", Permanent(fmt.Errorf("apply %q to the schema of %s recorded at %s: %w", abbreviate(c.DDL), m, prev.Pos, err))
+		return nil, Permanent(fmt.Errorf("apply %q to the schema of %s recorded at %s: %w", abbreviate(c.DDL), m, prev.Pos, err))
 	}
 	after, ok := tr.Get(m.Schema, m.Table)
 	if !ok {
-		return "", Permanent(fmt.Errorf("%s has no schema after %q", m, abbreviate(c.DDL)))
+		return nil, Permanent(fmt.Errorf("%s has no schema after %q", m, abbreviate(c.DDL)))
 	}
-	return after.CreateSQL, nil
+	return after, nil
 }
 
 // runTargetDDL runs statements for one upstream DDL on the target, unless

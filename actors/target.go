@@ -108,6 +108,11 @@ func checkFence(ctx context.Context, tx *sql.Tx, task, source string, epoch uint
 // and caches the per-table plan, creates the target table from the upstream
 // schema when it does not exist, and checks that a pre-created one has
 // every column the plan writes. Safe for concurrent use.
+//
+// The traits it keeps (rules.ColumnTraits) are read from the target
+// server's information_schema: what the existing target table generates
+// and how it compares, which no upstream definition says. The upstream
+// table, when one is created, is the schema.Table model.
 type targetTables struct {
 	db    *sql.DB
 	rules *rules.Rules
