@@ -203,8 +203,14 @@ func ddlCatalog() *catalog.State {
 	return cat
 }
 
-func ddlTxn(n int, ddl string) dmnode.Txn {
-	return dmnode.Txn{Changes: []dmnode.Change{{DDL: ddl, DDLSchema: "db"}}, End: loopAt(n), Time: uint32(n)}
+// ddlTxn is a transaction of one DDL run in database db on table, as the
+// tailer relays it: the change names the statement's first table.
+func ddlTxn(n int, table, ddl string) dmnode.Txn {
+	id := dmnode.TableID{Schema: "db", Table: table}
+	if s, t, ok := strings.Cut(table, "."); ok {
+		id = dmnode.TableID{Schema: s, Table: t}
+	}
+	return dmnode.Txn{Changes: []dmnode.Change{{DDL: ddl, DDLSchema: "db", Table: id}}, End: loopAt(n), Time: uint32(n)}
 }
 
 // A DDL commits what was read before it, runs on the target, and the
@@ -217,7 +223,7 @@ func TestApplyDDLRunsOnce(t *testing.T) {
 	cat := ddlCatalog()
 	batch := [][]dmnode.Txn{{
 		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(1), "a"))}, End: loopAt(1), Time: 1},
-		ddlTxn(2, "ALTER TABLE t ADD COLUMN c INT"),
+		ddlTxn(2, "t", "ALTER TABLE t ADD COLUMN c INT"),
 		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(2), "b"))}, End: loopAt(3), Time: 3},
 	}}
 	f.crashExec = 2 // the checkpoint after the DDL
@@ -264,7 +270,7 @@ func TestApplyDDLRejected(t *testing.T) {
 	cat := ddlCatalog()
 	batch := [][]dmnode.Txn{{
 		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(1), "a"))}, End: loopAt(1), Time: 1},
-		ddlTxn(2, "ALTER TABLE t ADD COLUMN c INT"),
+		ddlTxn(2, "t", "ALTER TABLE t ADD COLUMN c INT"),
 		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(2), "b"))}, End: loopAt(3), Time: 3},
 	}}
 	f.answer = func(stmt string) error {
@@ -310,7 +316,7 @@ func TestApplyDDLRejected(t *testing.T) {
 // after it, and again when the crash came before it ran.
 func TestApplyDDLInflight(t *testing.T) {
 	ctx := context.Background()
-	exchange := ddlTxn(1, "ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE x")
+	exchange := ddlTxn(1, "t", "ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE x")
 	batch := [][]dmnode.Txn{{exchange, {Changes: []dmnode.Change{loopIns("t", loopRow(int64(1), "a"))}, End: loopAt(2), Time: 2}}}
 	for _, tc := range []struct {
 		name string
@@ -361,8 +367,8 @@ func TestApplyDDLOutOfScope(t *testing.T) {
 	r := ddlRun(t, f, ddlCatalog(), loopAt(0))
 	r.te.rules = rl
 	batch := [][]dmnode.Txn{{
-		ddlTxn(1, "ALTER TABLE other.t ADD COLUMN c INT"),
-		ddlTxn(2, "DROP INDEX k ON t"),
+		ddlTxn(1, "other.t", "ALTER TABLE other.t ADD COLUMN c INT"),
+		ddlTxn(2, "t", "DROP INDEX k ON t"),
 	}}
 	if err := feed(ctx, r, batch); err != nil {
 		t.Fatal(err)
