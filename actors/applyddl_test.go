@@ -357,7 +357,7 @@ func TestApplyDDLOutOfScope(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTarget(t)
 	task := &config.Task{Name: "t", BAList: map[string]*config.BAListRule{"l": {DoDBs: []string{"db"}}},
-		Filters: map[string]*config.FilterRule{"f": {SchemaPattern: "db", TablePattern: "*", Events: []string{"drop index"}, Action: "Ignore"}},
+		Filters:        map[string]*config.FilterRule{"f": {SchemaPattern: "db", TablePattern: "*", Events: []string{"drop index"}, Action: "Ignore"}},
 		MySQLInstances: []config.Instance{{SourceID: "s", BAListName: "l", FilterRules: []string{"f"}}}}
 	rl, err := rules.Compile(task, &task.MySQLInstances[0], nil)
 	if err != nil {
