@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -43,18 +44,37 @@ type fakeDB struct {
 	// maxArgs, when set, is the most arguments a PartsTxn takes before
 	// the target refuses it for its size.
 	maxArgs int
+	// tidb makes the target TiDB; partitioning is PartitionMethod's
+	// answer, by schema.table.
+	tidb         bool
+	partitioning map[string]string
+	// kept is dmnode_meta.online_ddl, by schema.table.
+	kept map[string][]KeptDDL
 }
 
 func (f *fakeTarget) Forget(schemaName, table string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.forgets++
+	for k := range f.plans {
+		if strings.HasPrefix(k, schemaName+"."+table+"\x00") {
+			delete(f.plans, k)
+		}
+	}
+}
+
+func (f *fakeTarget) ForgetAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgets++
 	clear(f.plans)
 }
 
-func (f *fakeTarget) ForgetAll() { f.Forget("", "") }
-
 func (f *fakeDB) Dialect(ctx context.Context) (tidb.Version, bool, error) {
+	if f.tidb {
+		v, _ := tidb.ParseVersion("8.0.11-TiDB-v7.5.1")
+		return v, true, nil
+	}
 	return tidb.Version{}, false, nil
 }
 
@@ -88,7 +108,7 @@ func (f *fakeDB) ShowCreateTable(ctx context.Context, schemaName, table string) 
 }
 
 func (f *fakeDB) PartitionMethod(ctx context.Context, schemaName, table string) (string, error) {
-	return "", nil
+	return f.partitioning[schemaName+"."+table], nil
 }
 
 func (f *fakeDB) PartitionsFingerprint(ctx context.Context, schemaName, table string) (string, error) {
@@ -109,11 +129,26 @@ func (f *fakeDB) RecordInflightDDL(ctx context.Context, pos, fingerprint string)
 }
 
 func (f *fakeDB) KeptOnlineDDL(ctx context.Context, schemaName, table string) ([]KeptDDL, error) {
-	return nil, nil
+	return f.kept[schemaName+"."+table], nil
 }
 
-func (f *fakeDB) CreateMarker(ctx context.Context, name string) error { return nil }
-func (f *fakeDB) DropMarker(ctx context.Context, name string) error   { return nil }
+func (f *fakeDB) CreateMarker(ctx context.Context, name string) error {
+	f.create(MetaSchema+"."+name, "CREATE TABLE "+name+" (x int)")
+	return nil
+}
+
+func (f *fakeDB) DropMarker(ctx context.Context, name string) error {
+	delete(f.creates, MetaSchema+"."+name)
+	return nil
+}
+
+// create records a table of the target.
+func (f *fakeDB) create(table, createSQL string) {
+	if f.creates == nil {
+		f.creates = map[string]string{}
+	}
+	f.creates[table] = createSQL
+}
 
 func (f *fakeDB) ResyncState(ctx context.Context) (string, bool, error) {
 	return f.resync, f.resync != "", nil
@@ -131,6 +166,14 @@ func (f *fakeDB) committed(txn targetTxn) {
 			f.resync = ""
 		case strings.HasPrefix(s.query, "INSERT INTO "+MetaSchema+".shard_resync"):
 			f.resync = s.args[2].(string)
+		case strings.HasPrefix(s.query, "INSERT INTO "+MetaSchema+".online_ddl"):
+			if f.kept == nil {
+				f.kept = map[string][]KeptDDL{}
+			}
+			k := s.args[2].(string) + "." + s.args[3].(string)
+			f.kept[k] = append(f.kept[k], KeptDDL{DB: s.args[4].(string), Query: s.args[5].(string)})
+		case strings.HasPrefix(s.query, "DELETE FROM "+MetaSchema+".online_ddl"):
+			delete(f.kept, s.args[2].(string)+"."+s.args[3].(string))
 		}
 	}
 }
@@ -375,5 +418,139 @@ func TestApplyDDLOutOfScope(t *testing.T) {
 	}
 	if len(f.ddls) != 0 || f.checkpoint() != loopAt(2) {
 		t.Fatalf("ran %q, checkpoint %s; want nothing run, checkpoint %s", f.ddls, f.checkpoint(), loopAt(2))
+	}
+}
+
+// A RENAME TABLE of several tables (a swap) runs with a marker table
+// renamed by the same statement: after a crash before its checkpoint the
+// marker says it ran, and it does not run again (it would swap the tables
+// back). A plain rename already on the target is passed over.
+func TestApplyDDLRename(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTarget(t)
+	cat := ddlCatalog()
+	f.create("db.a", "CREATE TABLE a (id BIGINT PRIMARY KEY)")
+	f.create("db.b", "CREATE TABLE b (id BIGINT PRIMARY KEY)")
+	marker := regexp.MustCompile(`(` + MetaSchema + `\.rename_\w+) TO (` + MetaSchema + `\.renamed_\w+)$`)
+	f.ran = func(stmt string) {
+		// The marker's rename, the last of the statement.
+		if m := marker.FindStringSubmatch(stmt); m != nil {
+			f.create(m[2], f.creates[m[1]])
+			delete(f.creates, m[1])
+		}
+	}
+	swap := [][]dmnode.Txn{{ddlTxn(1, "a", "RENAME TABLE a TO a_old, b TO a, a_old TO b")}}
+	f.crashExec = 1
+	if err := feed(ctx, ddlRun(t, f, cat, loopAt(0)), swap); !errors.Is(err, errCrash) {
+		t.Fatalf("crash after the swap: %v", err)
+	}
+	if len(f.ddls) != 1 || !strings.HasPrefix(f.ddls[0], "RENAME TABLE `db`.`a` TO `db`.`a_old`, `db`.`b` TO `db`.`a`, `db`.`a_old` TO `db`.`b`, "+MetaSchema+".rename_") {
+		t.Fatalf("ran %q", f.ddls)
+	}
+	f.crashExec = 0
+	if err := feed(ctx, ddlRun(t, f, cat, loopAt(0)), swap); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.ddls) != 1 || f.checkpoint() != loopAt(1) {
+		t.Fatalf("replay: ran %q, checkpoint %s; want the swap once", f.ddls, f.checkpoint())
+	}
+	for k := range f.creates {
+		if strings.Contains(k, "renamed_") {
+			t.Errorf("marker %s left after the checkpoint", k)
+		}
+	}
+	// RENAME TABLE a TO c where c exists and a does not: applied before.
+	delete(f.creates, "db.a")
+	f.create("db.c", "CREATE TABLE c (id BIGINT PRIMARY KEY)")
+	if err := feed(ctx, ddlRun(t, f, cat, loopAt(1)), [][]dmnode.Txn{{ddlTxn(2, "a", "RENAME TABLE a TO c")}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.ddls) != 1 || f.checkpoint() != loopAt(2) {
+		t.Fatalf("rename on the target already: ran %q, checkpoint %s", f.ddls, f.checkpoint())
+	}
+}
+
+// gh-ost's online schema change: the ALTER of its shadow table is kept in
+// dmnode_meta with the checkpoint, and run on the real target table when
+// the tool swaps the shadow table in; the tool's own tables are not
+// created, renamed or dropped on the target.
+func TestApplyDDLOnlineSchemaChange(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTarget(t)
+	task := &config.Task{Name: "t", OnlineDDL: true, MySQLInstances: []config.Instance{{SourceID: "s"}}}
+	rl, err := rules.Compile(task, &task.MySQLInstances[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rules = rl
+	r := ddlRun(t, f, ddlCatalog(), loopAt(0))
+	r.te.task, r.te.rules = task, rl
+	batch := [][]dmnode.Txn{
+		{ddlTxn(1, "_t_gho", "CREATE TABLE _t_gho LIKE t")},
+		{ddlTxn(2, "_t_gho", "ALTER TABLE _t_gho ADD COLUMN c INT")},
+		{ddlTxn(3, "t", "RENAME TABLE t TO _t_del, _t_gho TO t")},
+		{ddlTxn(4, "_t_del", "DROP TABLE _t_del")},
+	}
+	if err := feed(ctx, r, batch[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.ddls) != 0 || len(f.kept["db.t"]) != 1 {
+		t.Fatalf("before the swap: ran %q, kept %v", f.ddls, f.kept)
+	}
+	if err := feed(ctx, r, batch[2:]); err != nil {
+		t.Fatal(err)
+	}
+	if want := "ALTER TABLE `db`.`t` ADD COLUMN `c` INT"; strings.Join(f.ddls, "\n") != want || len(f.kept) != 0 || f.checkpoint() != loopAt(4) {
+		t.Fatalf("ran %q, kept %v, checkpoint %s; want %q, nothing kept", f.ddls, f.kept, f.checkpoint(), want)
+	}
+}
+
+// A created table gets its target table from the statement's definition,
+// a CREATE TABLE ... LIKE from the definition of the table it copies,
+// read from the target when the applier does not know it.
+func TestApplyDDLCreateTable(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTarget(t)
+	f.create("db.t", "CREATE TABLE `t` (`id` bigint NOT NULL, `v` varchar(20), `w` int, PRIMARY KEY (`id`))")
+	batch := [][]dmnode.Txn{{
+		ddlTxn(1, "n", "CREATE TABLE n (id BIGINT PRIMARY KEY, name VARCHAR(20))"),
+		ddlTxn(2, "m", "CREATE TABLE m LIKE t"),
+	}}
+	if err := feed(ctx, ddlRun(t, f, ddlCatalog(), loopAt(0)), batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"db.n\x00id\x00name", "db.m\x00id\x00v\x00w"} {
+		if _, ok := f.plans[want]; !ok {
+			t.Errorf("no plan %q: the target table was not prepared (plans %v)", want, f.plans)
+		}
+	}
+	if len(f.ddls) != 0 || f.checkpoint() != loopAt(2) {
+		t.Fatalf("ran %q, checkpoint %s", f.ddls, f.checkpoint())
+	}
+}
+
+// On TiDB, DROP or TRUNCATE PARTITION of a table partitioned by KEY would
+// remove other rows than upstream: the source pauses there with the way
+// out, and nothing runs.
+func TestApplyDDLPartitionRowsDiffer(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTarget(t)
+	cat := ddlCatalog()
+	f.tidb = true
+	f.partitioning = map[string]string{"db.t": "KEY"}
+	err := feed(ctx, ddlRun(t, f, cat, loopAt(0)), [][]dmnode.Txn{{ddlTxn(1, "t", "ALTER TABLE t TRUNCATE PARTITION p0")}})
+	if !IsPermanent(err) || !strings.Contains(err.Error(), "partitioned by KEY") || !strings.Contains(err.Error(), "dmnode task replace t --source s --sql 'DELETE FROM ...'") {
+		t.Fatalf("truncate partition of a KEY-partitioned table on TiDB: %v", err)
+	}
+	if len(f.ddls) != 0 || cat.Rejections["t"] == nil {
+		t.Fatalf("ran %q, rejection %+v", f.ddls, cat.Rejections["t"])
+	}
+	// Partitioned by RANGE: the same rows go.
+	f.partitioning["db.t"] = "RANGE"
+	if err := feed(ctx, ddlRun(t, f, cat, loopAt(0)), [][]dmnode.Txn{{ddlTxn(1, "t", "ALTER TABLE t TRUNCATE PARTITION p0")}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.ddls) != 1 || f.checkpoint() != loopAt(1) {
+		t.Fatalf("RANGE: ran %q, checkpoint %s", f.ddls, f.checkpoint())
 	}
 }
