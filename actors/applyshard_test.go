@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
@@ -20,7 +22,13 @@ import (
 // from the target, the tables registered with the task's locks.
 func shardRun(t *testing.T, f *fakeTarget, cat *catalog.State, applied dmnode.Position) *applyRun {
 	t.Helper()
-	task := &config.Task{Name: "t", ShardMode: config.ShardPessimistic,
+	return shardModeRun(t, f, cat, applied, config.ShardPessimistic)
+}
+
+// shardModeRun is shardRun with the given shard-mode.
+func shardModeRun(t *testing.T, f *fakeTarget, cat *catalog.State, applied dmnode.Position, mode string) *applyRun {
+	t.Helper()
+	task := &config.Task{Name: "t", ShardMode: mode,
 		Routes:         map[string]*config.RouteRule{"r": {SchemaPattern: "db", TablePattern: "t_*", TargetSchema: "db", TargetTable: "t"}},
 		MySQLInstances: []config.Instance{{SourceID: "s", RouteRules: []string{"r"}}}}
 	rl, err := rules.Compile(task, &task.MySQLInstances[0], nil)
@@ -157,5 +165,69 @@ func TestApplyShardOtherDDL(t *testing.T) {
 	err := feed(ctx, r, [][]dmnode.Txn{{ddlTxn(4, "t_1", "RENAME TABLE t_1 TO t_9")}})
 	if !IsPermanent(err) || !strings.Contains(err.Error(), "shard-mode") {
 		t.Fatalf("rename of a shard table: %v", err)
+	}
+}
+
+// Optimistic mode: the first shard's ADD COLUMN runs on the merged table
+// at once, the other's is skipped; partition maintenance of a merged
+// table, which optimistic mode does not coordinate, pauses the source with
+// the command that runs it once.
+func TestApplyShardOptimistic(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTarget(t)
+	cat := ddlCatalog()
+	r := shardModeRun(t, f, cat, loopAt(0), config.ShardOptimistic)
+	batch := []dmnode.Txn{
+		ddlTxn(1, "t_1", "ALTER TABLE t_1 ADD COLUMN c INT"),
+		ddlTxn(2, "t_2", "ALTER TABLE t_2 ADD COLUMN c INT"),
+	}
+	if err := feed(ctx, r, [][]dmnode.Txn{batch}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "ALTER TABLE `db`.`t` ADD COLUMN `c` int NULL"; strings.Join(f.ddls, "\n") != want || f.checkpoint() != loopAt(2) {
+		t.Fatalf("ran %q, checkpoint %s; want %q once, checkpoint %s", f.ddls, f.checkpoint(), want, loopAt(2))
+	}
+	if len(r.shard.Holds) != 0 || f.resync != "" {
+		t.Fatalf("holds %v, resync state %q", r.shard.Holds, f.resync)
+	}
+	err := feed(ctx, r, [][]dmnode.Txn{{ddlTxn(3, "t_1", "ALTER TABLE t_1 COALESCE PARTITION 2")}})
+	if !IsPermanent(err) || !strings.Contains(err.Error(), "shard-mode optimistic") ||
+		!strings.Contains(err.Error(), "dmnode task replace t --source s --sql 'ALTER TABLE `db`.`t` COALESCE PARTITION 2'") {
+		t.Fatalf("partition maintenance in optimistic mode: %v", err)
+	}
+	if len(f.ddls) != 1 || f.checkpoint() != loopAt(2) || cat.Rejections["t"] == nil {
+		t.Fatalf("ran %q, checkpoint %s, rejection %+v", f.ddls, f.checkpoint(), cat.Rejections["t"])
+	}
+}
+
+// A DDL the target rejects on one merged table quarantines that table
+// instead of pausing the source: the run goes on, the rejection is
+// recorded for the table, its rows are held from the DDL on, and the
+// resync state says so.
+func TestApplyShardQuarantine(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTarget(t)
+	cat := ddlCatalog()
+	r := shardRun(t, f, cat, loopAt(0))
+	f.answer = func(stmt string) error {
+		return classifyTargetError(&mysql.MySQLError{Number: 1062, Message: "Duplicate entry '1' for key 'uk'"})
+	}
+	batch := []dmnode.Txn{
+		ddlTxn(1, "t_1", "ALTER TABLE t_1 ADD UNIQUE KEY uk (v)"),
+		ddlTxn(2, "t_2", "ALTER TABLE t_2 ADD UNIQUE KEY uk (v)"),
+		{Changes: []dmnode.Change{shardRow("t_1", 5, "t1-after")}, End: loopAt(3), Time: 3},
+	}
+	if err := feed(ctx, r, [][]dmnode.Txn{batch}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.ddls) != 0 || strings.Contains(strings.Join(f.statements(), "\n"), "t1-after") {
+		t.Fatalf("ran %q, committed %q", f.ddls, f.statements())
+	}
+	if !strings.Contains(f.resync, `"target":"db.t"`) {
+		t.Fatalf("resync state %q: want db.t quarantined", f.resync)
+	}
+	rej := cat.Rejections["t"]
+	if rej == nil || rej.Rejected[catalog.RejectionKey("s", "db.t")] == nil {
+		t.Fatalf("rejections %+v: want db.t's", rej)
 	}
 }
