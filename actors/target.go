@@ -558,10 +558,12 @@ func abbreviate(q string) string {
 // unique keys of target tables and the target transactions of row changes
 // it commits (RowTarget), the schema changes it runs (DDLTarget), the
 // transactions sent in parts (PartsTarget) and its resync state
-// (ResyncTarget). The applier reaches the target through it alone: no
-// code of the applier outside mariaTarget and its helpers holds a
-// connection. mariaTarget is the implementation on a MySQL-protocol server
-// (MariaDB, MySQL, TiDB); the applier's unit tests run on a fake.
+// (ResyncTarget). Applier.Run opens the connection, creates dmnode's
+// tables, claims the fence and reads the checkpoint; from there on the
+// applier reaches the target through Target alone: no code of the applier
+// outside mariaTarget and its helpers holds a connection. mariaTarget is
+// the implementation on a MySQL-protocol server (MariaDB, MySQL, TiDB);
+// the applier's unit tests run on a fake.
 type Target interface {
 	RowTarget
 	DDLTarget
