@@ -49,7 +49,7 @@ type fakeDB struct {
 	tidb         bool
 	partitioning map[string]string
 	// kept is dmnode_meta.online_ddl, by schema.table.
-	kept map[string][]KeptDDL
+	kept map[string][]keptDDL
 }
 
 func (f *fakeTarget) Forget(schemaName, table string) {
@@ -128,7 +128,7 @@ func (f *fakeDB) RecordInflightDDL(ctx context.Context, pos, fingerprint string)
 	return nil
 }
 
-func (f *fakeDB) KeptOnlineDDL(ctx context.Context, schemaName, table string) ([]KeptDDL, error) {
+func (f *fakeDB) KeptOnlineDDL(ctx context.Context, schemaName, table string) ([]keptDDL, error) {
 	return f.kept[schemaName+"."+table], nil
 }
 
@@ -168,10 +168,10 @@ func (f *fakeDB) committed(txn targetTxn) {
 			f.resync = s.args[2].(string)
 		case strings.HasPrefix(s.query, "INSERT INTO "+MetaSchema+".online_ddl"):
 			if f.kept == nil {
-				f.kept = map[string][]KeptDDL{}
+				f.kept = map[string][]keptDDL{}
 			}
 			k := s.args[2].(string) + "." + s.args[3].(string)
-			f.kept[k] = append(f.kept[k], KeptDDL{DB: s.args[4].(string), Query: s.args[5].(string)})
+			f.kept[k] = append(f.kept[k], keptDDL{DB: s.args[4].(string), Query: s.args[5].(string)})
 		case strings.HasPrefix(s.query, "DELETE FROM "+MetaSchema+".online_ddl"):
 			delete(f.kept, s.args[2].(string)+"."+s.args[3].(string))
 		}

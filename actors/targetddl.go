@@ -81,7 +81,7 @@ type DDLTarget interface {
 	// shadow table kept for the real table schemaName.table in
 	// dmnode_meta.online_ddl (written by the applier with its
 	// checkpoints), in the order they were kept.
-	KeptOnlineDDL(ctx context.Context, schemaName, table string) ([]KeptDDL, error)
+	KeptOnlineDDL(ctx context.Context, schemaName, table string) ([]keptDDL, error)
 	// CreateMarker creates table name of dmnode_meta unless it exists:
 	// the marker a RENAME TABLE renames along with the tables it renames
 	// (renameWithMarker). name is a plain identifier (renameMarkers).
@@ -90,9 +90,9 @@ type DDLTarget interface {
 	DropMarker(ctx context.Context, name string) error
 }
 
-// KeptDDL is an ALTER of a shadow table kept until the swap: the
+// keptDDL is an ALTER of a shadow table kept until the swap: the
 // statement and the current database it ran in.
-type KeptDDL struct {
+type keptDDL struct {
 	DB, Query string
 }
 
@@ -286,16 +286,16 @@ func (m *mariaTarget) RecordInflightDDL(ctx context.Context, pos, fingerprint st
 	return nil
 }
 
-func (m *mariaTarget) KeptOnlineDDL(ctx context.Context, schemaName, table string) ([]KeptDDL, error) {
+func (m *mariaTarget) KeptOnlineDDL(ctx context.Context, schemaName, table string) ([]keptDDL, error) {
 	rows, err := m.db.QueryContext(ctx, "SELECT current_db, stmt FROM "+MetaSchema+
 		".online_ddl WHERE task = ? AND source = ? AND db = ? AND tbl = ? ORDER BY seq", m.task, m.source, schemaName, table)
 	if err != nil {
 		return nil, fmt.Errorf("read kept online DDL: %w", err)
 	}
 	defer rows.Close()
-	var all []KeptDDL
+	var all []keptDDL
 	for rows.Next() {
-		var k KeptDDL
+		var k keptDDL
 		if err := rows.Scan(&k.DB, &k.Query); err != nil {
 			return nil, fmt.Errorf("read kept online DDL: %w", err)
 		}
