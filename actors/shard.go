@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,17 +104,11 @@ func memberTableKey(db, table string) string { return db + "\x00" + table }
 func (r *applyRun) openShard(ctx context.Context) error {
 	s := &shardState{mode: shardddl.Mode(r.te.task.ShardMode), Holds: map[string]*hold{}, logged: map[string]string{},
 		route: r.targetName, targets: map[string]string{}}
-	if _, err := r.db.ExecContext(ctx, shardStateDDL); err != nil {
-		return classifyTargetError(fmt.Errorf("create %s.shard_resync on the target: %w", MetaSchema, err))
-	}
-	var data string
-	err := r.db.QueryRowContext(ctx, `SELECT state FROM `+MetaSchema+`.shard_resync WHERE task = ? AND source = ?`,
-		r.a.task, r.a.source).Scan(&data)
+	data, ok, err := r.target.ResyncState(ctx)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return fmt.Errorf("read shard resync state: %w", err)
-	default:
+		return err
+	case ok:
 		if err := json.Unmarshal([]byte(data), s); err != nil {
 			return Permanent(fmt.Errorf("decode shard resync state: %w", err))
 		}
@@ -283,22 +276,6 @@ func (s *shardState) checkpoint(pos dmnode.Position) dmnode.Position {
 		}
 	}
 	return pos
-}
-
-// saveState adds the resync state to the target transaction being
-// committed.
-func (r *applyRun) saveState(ctx context.Context, tx *sql.Tx) error {
-	stmts, saved, err := r.stateStmts()
-	if err != nil {
-		return err
-	}
-	for _, st := range stmts {
-		if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
-			return fmt.Errorf("write shard resync state: %w", err)
-		}
-	}
-	saved()
-	return nil
 }
 
 // stateStmts returns the statements that write the resync state with the
@@ -503,9 +480,9 @@ func (r *applyRun) coordinate(ctx context.Context, c *dmnode.Change, m shardddl.
 		if _, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardDone, Task: r.a.task, Member: m, Pos: a.Pos}); err != nil {
 			return err
 		}
-		r.tables.forgetAll()
+		r.target.ForgetAll()
 	case shardddl.Skip:
-		r.tables.forgetAll()
+		r.target.ForgetAll()
 	default: // Wait, Conflict: hold the member
 		s.Holds[m.String()] = &hold{Member: m, From: t.End, Floor: r.lastEnd, Arrival: a, Action: out.Action, Held: true}
 	}
