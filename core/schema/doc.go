@@ -7,10 +7,10 @@
 // a comparison of two tables needs it (Def: declared types, lengths,
 // charsets and collations, defaults, indexes; see Definition), and an
 // equivalent statement (CreateSQL). core/shardddl's locks work on
-// Definition, the schema history and the dump plans store Table; nothing
-// parses a table's CreateSQL again to learn its definition. A Table
-// decoded from a record of an older version, without Def, reads it from
-// CreateSQL (Table.Definition).
+// Definition, the schema history and the dump plans store Table without
+// Def (it would double each record). A Table in memory carries the
+// definition of the parse that made it; one decoded from a record reads
+// it from CreateSQL once (Table.Definition).
 //
 // A Tracker starts from the tables' CREATE TABLE statements (ParseCreateTable
 // on the output of SHOW CREATE TABLE, or a restored snapshot) and applies the

@@ -36,10 +36,11 @@ type Table struct {
 	CreateSQL string `json:"create_sql"`
 	// Def is the table's full definition (columns with their declared
 	// types, defaults, charsets and collations; indexes), filled where
-	// CreateSQL was parsed and never modified. Nil in records written
-	// before tables carried it: read it with Definition, which falls back
-	// on CreateSQL.
-	Def *Definition `json:"definition,omitempty"`
+	// CreateSQL was parsed and never modified. It is not stored: a table
+	// read back from a record has none, and Definition parses CreateSQL
+	// once then. Storing it would double every stored table version
+	// (a 4,096-column table would pass a megabyte, one NATS message).
+	Def *Definition `json:"-"`
 }
 
 // ColumnNames returns the names of the table's columns in order.
