@@ -206,7 +206,9 @@ func TestBinlogSchemaFromSource(t *testing.T) {
 	if port != 1 {
 		t.Errorf("opened port %d, want s1's", port)
 	}
-	tc.openDB = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return nil, errors.New("connection refused") }
+	tc.openDB = func(context.Context, config.DBConfig, int) (*sql.DB, error) {
+		return nil, errors.New("connection refused")
+	}
 	_, err = tc.apiBinlogSchemaUpdate(ctx, &Request{Schema: &SchemaRequest{Name: "s1", Schema: "db", Table: "a", From: "source"}})
 	wantErr(t, "an unreachable source", err, "source s1: connection refused")
 }
