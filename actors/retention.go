@@ -617,7 +617,8 @@ func (k *retention) explainLost(ctx context.Context, err error, need dmnode.Posi
 
 // PurgeSource removes what a removed source left in the cluster: its
 // relay stream and the record of where it starts, its tailer's checkpoint
-// and its progress and error reports. A source added again under the same id then starts afresh.
+// and its progress and error reports. A source added again under the same
+// id then starts afresh.
 func PurgeSource(ctx context.Context, store interface {
 	jetstream.CheckpointStore
 	jetstream.Relays

@@ -37,8 +37,8 @@ type control struct {
 	// leave), which only the leader makes.
 	members memberAPI
 	health  healthView
-	// store is JetStream (memstore in tests), nil until storeReady; progress reads its
-	// records (store, or a fake in tests).
+	// store is JetStream (memstore in tests), nil until storeReady;
+	// progress reads its records (store, or a fake in tests).
 	store      jetstream.Stores
 	progress   progressReader
 	storeReady *atomic.Bool
