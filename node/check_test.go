@@ -41,7 +41,7 @@ routes:
 // sourceWith is a stand-in source (MariaDB) holding db.a, db.b, db.t00…
 // db.t<n-1> and other.c, whose schemas task check reads on several
 // connections at once.
-func sourceWith(t *testing.T, n int) *sql.DB {
+func sourceWith(t *testing.T, n int) (*sql.DB, sqlmock.Sqlmock) {
 	t.Helper()
 	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherEqual))
 	if err != nil {
@@ -66,7 +66,7 @@ func sourceWith(t *testing.T, n int) *sql.DB {
 			AddRow(id[1], "CREATE TABLE `"+id[1]+"` (\n  `id` int NOT NULL,\n  PRIMARY KEY (`id`)\n)"))
 	}
 	mock.ExpectQuery("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES\n\t\tWHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME").WillReturnRows(list)
-	return db
+	return db, mock
 }
 
 // The report names every routed table with its target and the first
@@ -81,7 +81,8 @@ func TestTaskCheckReport(t *testing.T) {
 	var opened []int
 	tc.openDB = func(_ context.Context, c config.DBConfig, _ int) (*sql.DB, error) {
 		opened = append(opened, c.Port)
-		return sourceWith(t, 52), nil
+		db, _ := sourceWith(t, 52)
+		return db, nil
 	}
 	tc.openTarget = func(_ context.Context, c config.DBConfig, _ int) (*sql.DB, error) {
 		opened = append(opened, c.Port)
@@ -122,6 +123,41 @@ func TestTaskCheckReport(t *testing.T) {
 	wantErr(t, "a file that does not decode", err, "bad.yaml")
 	if resp != nil {
 		t.Errorf("a report of an undecodable file: %+v", resp)
+	}
+}
+
+// A task whose prechecks pass (here: all ignored) passes the check, and
+// each source of an incremental task starts at its meta position,
+// replaying idempotently up to where the source is now.
+func TestTaskCheckPasses(t *testing.T) {
+	tc := seeded(t)
+	tc.store = memstore.New()
+	standIns := func() {
+		src, mock := sourceWith(t, 0)
+		// incrementalStart asks the source's flavor again and where it is.
+		expectVersion(mock, "10.11.6-MariaDB")
+		expectPosition(mock, dmnode.Position{File: "bin.000009", Pos: 4}, "@@GLOBAL.gtid_binlog_pos")
+		tgt, _ := newMock(t)
+		tc.openDB = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return src, nil }
+		tc.openTarget = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return tgt, nil }
+	}
+	yaml := checkTaskYAML + "ignore-checking-items: [\"all\"]\n"
+	standIns()
+	ct, err := tc.checkTask(t.Context(), File{Name: "c.yaml", Data: yaml})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dmnode.Position{File: "bin.000007", Pos: 4}
+	if ts := ct.sources["s1"]; ts == nil || ts.Start != want || ts.SafeUntil != (dmnode.Position{File: "bin.000009", Pos: 4}) {
+		t.Errorf("s1 starts %+v, want at %s", ts, want)
+	}
+	standIns()
+	resp, err := tc.apiTaskCheck(t.Context(), &Request{Files: []File{{Name: "c.yaml", Data: yaml}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Report; len(r) != 3 || r[2] != "task c: check passed" || len(resp.Findings) != 0 {
+		t.Errorf("report %q, findings %+v", r, resp.Findings)
 	}
 }
 
