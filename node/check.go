@@ -18,8 +18,8 @@ import (
 
 // checkSourceReachable connects to a source and checks that it writes a
 // binlog dmnode can read.
-func checkSourceReachable(ctx context.Context, src *config.Source) error {
-	db, err := actors.OpenDB(ctx, src.From, 1)
+func (n *control) checkSourceReachable(ctx context.Context, src *config.Source) error {
+	db, err := n.dialDB(ctx, src.From, 1)
 	if err != nil {
 		return err
 	}

@@ -225,3 +225,43 @@ func TestIncrementalStart(t *testing.T) {
 	_, _, err = incrementalStart(ctx, db, src, &config.Instance{})
 	wantErr(t, "binary logging off", err, "binary logging is off")
 }
+
+// Source add reads the source's binlog settings before it adds it: one
+// that cannot be replicated is refused with every reason, naming file and
+// source; one that can is added (its password sealed) and reported with
+// its address.
+func TestSourceAddChecksBinlog(t *testing.T) {
+	tc := seeded(t)
+	ctx := t.Context()
+	vars := func(logBin, format, image string) *sql.DB {
+		db, mock := newMock(t)
+		mock.ExpectQuery("SHOW GLOBAL VARIABLES WHERE Variable_name IN\n\t\t('version', 'log_bin', 'binlog_format', 'binlog_row_image', 'server_id')").
+			WillReturnRows(sqlmock.NewRows([]string{"Variable_name", "Value"}).AddRow("version", "10.11.6-MariaDB").
+				AddRow("log_bin", logBin).AddRow("binlog_format", format).AddRow("binlog_row_image", image).AddRow("server_id", "1"))
+		return db
+	}
+	file := File{Name: "s4.yaml", Data: strings.Replace(ctlSourceYAML, "SRC", "s4", 1)}
+
+	src := vars("ON", "MIXED", "MINIMAL")
+	tc.openDB = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return src, nil }
+	before := len(tc.cmd.ops())
+	_, err := tc.apiSourceAdd(ctx, &Request{Files: []File{file}})
+	wantErr(t, "mixed format", err, "s4.yaml: source s4: binlog_format: binlog_format is MIXED")
+	wantErr(t, "mixed format", err, "fix: run SET GLOBAL binlog_format = 'ROW'")
+	wantErr(t, "minimal row image", err, "binlog_row_image: binlog_row_image is MINIMAL")
+	if len(tc.cmd.ops()) != before {
+		t.Errorf("proposed %v", tc.cmd.ops()[before:])
+	}
+
+	src = vars("ON", "ROW", "FULL")
+	resp, err := tc.apiSourceAdd(ctx, &Request{Files: []File{file}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(resp.Report, []string{"source s4 added (127.0.0.1:1)"}) {
+		t.Errorf("report %q", resp.Report)
+	}
+	if s, ok := tc.fsm.State().Sources["s4"]; !ok || s.File != "s4.yaml" {
+		t.Errorf("source s4 in the catalog: %+v", s)
+	}
+}
