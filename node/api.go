@@ -326,7 +326,7 @@ func (n *control) apiSourceAdd(ctx context.Context, req *Request) (*Response, er
 			continue
 		}
 		resp.Warnings = append(resp.Warnings, src.Warnings...)
-		if err := checkSourceReachable(ctx, src); err != nil {
+		if err := n.checkSourceReachable(ctx, src); err != nil {
 			errs = append(errs, fmt.Errorf("%s: source %s: %w", f.Name, src.SourceID, err))
 			continue
 		}

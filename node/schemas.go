@@ -252,7 +252,7 @@ func (n *control) schemaFrom(ctx context.Context, r *SchemaRequest, source, task
 		if err != nil {
 			return nil, err
 		}
-		db, err := actors.OpenDB(ctx, src.From, 1)
+		db, err := n.dialDB(ctx, src.From, 1)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", source, err)
 		}

@@ -122,7 +122,7 @@ func (n *control) validatorStatus(ctx context.Context, st *catalog.State, task, 
 	spec := catalog.ActorSpec{Kind: actors.KindValidate, Task: task, Source: src}
 	_, s.Running = st.Assign[spec.ID()]
 	var ae ActorError
-	if _, err := n.progress.Load(ctx, jetstream.Key("error", spec.Kind, task, src), &ae); err == nil && ae.Error != "" {
+	if _, err := n.progress.Load(ctx, jetstream.ErrorKey(spec.Kind, task, src), &ae); err == nil && ae.Error != "" {
 		s.LastError = ae.Error
 	}
 	if withErrors != nil {
