@@ -138,7 +138,10 @@ func (f *fakeNATS) conn(c net.Conn) {
 			f.subjects = append(f.subjects, subject)
 			f.mu.Unlock()
 			a := f.answer(subject, buf[hdr:size])
-			sid := sids[reply[:strings.LastIndex(reply, ".")]+".*"]
+			sid, ok := sids[reply] // the request's own inbox
+			if !ok {
+				sid = sids[reply[:strings.LastIndex(reply, ".")]+".*"] // a response multiplexer's
+			}
 			switch {
 			case a.hangUp:
 				return
