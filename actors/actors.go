@@ -171,7 +171,7 @@ func loadSource(st *catalog.State, id string) (*config.Source, error) {
 	if !ok {
 		return nil, Permanent(fmt.Errorf("source %q is not in the catalog", id))
 	}
-	src, err := config.DecodeSource(s.File, []byte(s.YAML))
+	src, err := plan.SourceOf(s)
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("decode source %q: %w", id, err))
 	}

@@ -175,12 +175,12 @@ func (a *Applier) Run(ctx context.Context) error {
 	}
 	prog.Applied = applied
 	r := &applyRun{
-		a: a, db: db, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules, a.env.Log),
+		a: a, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules, a.env.Log),
 		applied: applied, started: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
 		limit: applyLimit(workers),
 	}
 	r.target = &mariaTarget{db: db, task: a.task, source: a.source, epoch: a.env.Epoch,
-		tables: func() *targetTables { return r.tables }, crashAt: r.crashAt}
+		tables: func() *targetTables { return r.tables }, crashAt: r.crashAt, log: a.env.Log}
 	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
 	defer r.hold.stop()
 	if window.Compare(applied) > 0 {
@@ -327,11 +327,11 @@ func msgEnd(ctx context.Context, relay jetstream.Relay, seq uint64) (dmnode.Posi
 
 type applyRun struct {
 	a      *Applier
-	db     *sql.DB
 	te     *taskEnv
 	log    *slog.Logger
 	tables *targetTables
-	// target commits the target transactions of row changes (Target).
+	// target is the target database: the applier reaches it through
+	// Target alone.
 	target    Target
 	applied   dmnode.Position
 	appliedAt uint32
@@ -374,8 +374,6 @@ type applyRun struct {
 	piecesAt dmnode.Position
 	// shard is the shard DDL coordination of a task with a shard-mode.
 	shard *shardState
-	// dialect is the target's kind, read before the first DDL.
-	dialect targetDialect
 	// hold stops the applier at a position for verification (hold.go).
 	hold *applyHold
 }
@@ -582,13 +580,6 @@ func (r *applyRun) countCommitted() {
 	}
 	m.Bytes(PhaseSync, r.batchBytes)
 	r.batch, r.batchBytes = [3]int64{}, 0
-}
-
-func (r *applyRun) fence(ctx context.Context, tx *sql.Tx, pos dmnode.Position, at uint32) error {
-	if err := checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch); err != nil {
-		return err
-	}
-	return writeCheckpoint(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch, pos, at)
 }
 
 // upstream returns the schema of an upstream table for creating a missing

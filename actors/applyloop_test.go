@@ -29,6 +29,9 @@ type fakeCommit struct {
 }
 
 type fakeTarget struct {
+	// fakeDB is the rest of the target: its DDL, its tables, dmnode's
+	// records (applyddl_test.go).
+	fakeDB
 	rules   *rules.Rules
 	uniques map[string][][]int // by target table
 
@@ -83,6 +86,7 @@ func (f *fakeTarget) exec(txn targetTxn) error {
 		c.stmts = append(c.stmts, fmt.Sprintf("%s %v", s.query, s.args))
 	}
 	f.commits = append(f.commits, c)
+	f.committed(txn)
 	if n == f.lostExec {
 		return fmt.Errorf("after the commit: %w", errCrash)
 	}

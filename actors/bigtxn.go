@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -44,7 +43,7 @@ type bigTxn struct {
 	pieces bool            // written in pieces, not in one transaction
 	safe   bool
 	replay bool // shard: read before
-	tx     *sql.Tx
+	tx     PartsTxn
 	counts [3]int64 // r.counts when it began, restored on a fallback
 }
 
@@ -186,9 +185,9 @@ func (r *applyRun) beginBig(ctx context.Context) error {
 		r.report(ctx)
 		return nil
 	}
-	tx, err := r.db.BeginTx(ctx, nil)
+	tx, err := r.target.BeginParts(ctx)
 	if err != nil {
-		return fmt.Errorf("begin target transaction: %w", err)
+		return err
 	}
 	b.tx = tx
 	r.log.Info("applying a transaction sent in parts in one target transaction", "txn", b.begin.String())
@@ -202,22 +201,21 @@ func (r *applyRun) writeBig(ctx context.Context) error {
 	if len(r.ops) == 0 {
 		return nil
 	}
-	uniques, err := r.tables.uniquesFor(ctx, r.ops)
+	uniques, err := r.target.Uniques(ctx, r.ops)
 	if err != nil {
 		return err
 	}
 	stmts := statements(r.ops, uniques, loadRowsPerStmt)
 	r.ops, r.rows, r.marks = r.ops[:0], 0, r.marks[:0]
 	if b.pieces {
-		fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch) }
-		if err := execTx(ctx, r.db, stmts, fence); err != nil {
+		if err := r.target.CommitPiece(ctx, targetTxn{Stmts: stmts}); err != nil {
 			return fmt.Errorf("apply a piece of the transaction at %s: %w", b.begin, err)
 		}
 		return r.crashAt(CrashPiece)
 	}
 	for _, g := range groupStmts(stmts, groupBytes) {
-		if _, err := b.tx.ExecContext(ctx, g.query, g.args...); err != nil {
-			return r.bigFailed(ctx, fmt.Errorf("target: %s: %w", abbreviate(g.query), err))
+		if err := b.tx.Exec(ctx, g); err != nil {
+			return r.bigFailed(ctx, err)
 		}
 	}
 	return r.crashAt(CrashPart)
@@ -267,14 +265,13 @@ func (r *applyRun) endBig(ctx context.Context, end dmnode.Position, at uint32) e
 	if r.shard != nil {
 		pos = r.shard.checkpoint(pos)
 	}
-	save := func(tx *sql.Tx) error {
-		if err := r.fence(ctx, tx, pos, at); err != nil {
-			return err
-		}
-		return r.saveState(ctx, tx)
+	state, saved, err := r.stateStmts()
+	if err != nil {
+		return err
 	}
+	last := targetTxn{State: state, Pos: pos, At: at}
 	if b.pieces {
-		if err := execTx(ctx, r.db, nil, save); err != nil {
+		if err := r.target.CommitPiece(ctx, last); err != nil {
 			return fmt.Errorf("apply up to %s: %w", pos, err)
 		}
 		r.prog.InPieces = ""
@@ -283,7 +280,7 @@ func (r *applyRun) endBig(ctx context.Context, end dmnode.Position, at uint32) e
 		r.prog.PiecesAt = time.Now().UTC()
 		r.log.Warn("applied a transaction in pieces", "txn", b.begin.String(), "end", end.String())
 	} else {
-		if err := save(b.tx); err != nil {
+		if err := b.tx.Checkpoint(ctx, last); err != nil {
 			// The checkpoint may be what tips the transaction over the
 			// target's size limit.
 			return r.bigFailed(ctx, fmt.Errorf("apply up to %s: %w", pos, err))
@@ -295,6 +292,7 @@ func (r *applyRun) endBig(ctx context.Context, end dmnode.Position, at uint32) e
 			return r.bigFailed(ctx, fmt.Errorf("commit target transaction: %w", err))
 		}
 	}
+	saved()
 	if err := r.crashAt(CrashCommitted); err != nil {
 		return err
 	}
@@ -317,15 +315,7 @@ func (r *applyRun) abandonBig() {
 // recordWindow records pos as the apply window: a restart replays up to
 // there in safe mode.
 func (r *applyRun) recordWindow(ctx context.Context, pos dmnode.Position) error {
-	if err := execTx(ctx, r.db, nil, func(tx *sql.Tx) error {
-		if err := checkFence(ctx, tx, r.a.task, r.a.source, r.a.env.Epoch); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO `+MetaSchema+`.apply_window (task, source, binlog_file, binlog_pos, binlog_gtid)
-			VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos),
-			binlog_gtid = VALUES(binlog_gtid)`, r.a.task, r.a.source, pos.File, pos.Pos, pos.GTID)
-		return err
-	}); err != nil {
+	if err := r.target.RecordWindow(ctx, pos); err != nil {
 		return fmt.Errorf("record apply window up to %s: %w", pos, err)
 	}
 	return nil

@@ -3,19 +3,15 @@ package actors
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
-	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
 // onlineDDLTable keeps the ALTERs seen on online schema change tools' shadow
@@ -144,14 +140,9 @@ func (r *applyRun) seed(ctx context.Context, ref schema.TableRef) error {
 	if err != nil {
 		return nil
 	}
-	var name, create string
-	err = r.db.QueryRowContext(ctx, "SHOW CREATE TABLE "+sqlgen.QuoteIdent(ts)+"."+sqlgen.QuoteIdent(tt)).Scan(&name, &create)
-	var me *mysql.MySQLError
-	switch {
-	case errors.As(err, &me):
-		return nil // no such table (1146), or a view
-	case err != nil:
-		return fmt.Errorf("read target table %s.%s: %w", ts, tt, err)
+	create, ok, err := r.target.ShowCreateTable(ctx, ts, tt)
+	if err != nil || !ok {
+		return err // no such table, or a view: unknown
 	}
 	tbl, err := schema.ParseCreateTableAs(ref.Schema, ref.Name, create, extra)
 	if err != nil {
@@ -181,7 +172,7 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, 
 			if done {
 				r.log.Warn("rename already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
 				for _, ref := range d.Tables {
-					r.tables.forget(ref.Schema, ref.Name)
+					r.target.Forget(ref.Schema, ref.Name)
 				}
 			}
 			return err
@@ -191,13 +182,13 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, 
 		return r.renameWithMarker(ctx, c, d)
 	}
 	if parts.Exchanged != nil {
-		return r.guardedDDL(ctx, c, d, *parts.Exchanged, r.fingerprint)
+		return r.guardedDDL(ctx, c, d, *parts.Exchanged, r.target.RowsFingerprint)
 	}
 	if parts.Maintenance && !parts.RemovesRows {
 		// ADD, COALESCE, REORGANIZE PARTITION, PARTITION BY, REMOVE
 		// PARTITIONING: some run twice without an error and change the
 		// partitions again.
-		return r.guardedDDL(ctx, c, d, d.Tables[0], r.partitionsOf)
+		return r.guardedDDL(ctx, c, d, d.Tables[0], r.target.PartitionsFingerprint)
 	}
 	if parts.RemovesRows {
 		if why, err := r.partitionRowsDiffer(ctx, d.Tables[0]); err != nil || why != "" {
@@ -214,7 +205,7 @@ func (r *applyRun) execDDL(ctx context.Context, c *dmnode.Change, d schema.DDL, 
 	// Cached plans name target tables the statement may have dropped,
 	// renamed or changed.
 	for _, ref := range d.Tables {
-		r.tables.forget(ref.Schema, ref.Name)
+		r.target.Forget(ref.Schema, ref.Name)
 	}
 	return nil
 }
@@ -239,8 +230,8 @@ func (r *applyRun) renameWithMarker(ctx context.Context, c *dmnode.Change, d sch
 	if ran {
 		r.log.Warn("rename already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
 	} else {
-		if _, err := r.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+MetaSchema+"."+base+" (x int)"); err != nil {
-			return classifyTargetError(fmt.Errorf("create rename marker: %w", err))
+		if err := r.target.CreateMarker(ctx, base); err != nil {
+			return err
 		}
 		stmt := routed + ", " + MetaSchema + "." + base + " TO " + MetaSchema + "." + done
 		if err := r.runTargetDDL(ctx, []string{stmt}, c.DDL); err != nil {
@@ -248,12 +239,12 @@ func (r *applyRun) renameWithMarker(ctx context.Context, c *dmnode.Change, d sch
 		}
 	}
 	for _, ref := range d.Tables {
-		r.tables.forget(ref.Schema, ref.Name)
+		r.target.Forget(ref.Schema, ref.Name)
 	}
 	if err := r.commit(ctx); err != nil {
 		return err
 	}
-	if _, err := r.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+MetaSchema+"."+done); err != nil {
+	if err := r.target.DropMarker(ctx, done); err != nil {
 		r.log.Warn("drop rename marker", "table", MetaSchema+"."+done, "err", err)
 	}
 	return nil
@@ -278,20 +269,16 @@ func (r *applyRun) guardedDDL(ctx context.Context, c *dmnode.Change, d schema.DD
 	if err != nil {
 		return err
 	}
-	var inflight, before string
-	err = r.db.QueryRowContext(ctx, "SELECT pos, fingerprint FROM "+MetaSchema+".ddl_inflight WHERE task = ? AND source = ?",
-		r.a.task, r.a.source).Scan(&inflight, &before)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read %s.ddl_inflight: %w", MetaSchema, err)
+	inflight, before, err := r.target.InflightDDL(ctx)
+	if err != nil {
+		return err
 	}
 	if inflight == pos && before != fp {
 		r.log.Warn("DDL already applied on the target (a replay after a crash)", "ddl", abbreviate(c.DDL))
 	} else {
 		if inflight != pos {
-			_, err = r.db.ExecContext(ctx, "REPLACE INTO "+MetaSchema+".ddl_inflight (task, source, pos, fingerprint) VALUES (?, ?, ?, ?)",
-				r.a.task, r.a.source, pos, fp)
-			if err != nil {
-				return fmt.Errorf("write %s.ddl_inflight: %w", MetaSchema, err)
+			if err := r.target.RecordInflightDDL(ctx, pos, fp); err != nil {
+				return err
 			}
 		}
 		if err := r.execPlainDDL(ctx, c); err != nil {
@@ -299,55 +286,10 @@ func (r *applyRun) guardedDDL(ctx context.Context, c *dmnode.Change, d schema.DD
 		}
 	}
 	for _, t := range append(d.Tables, ref) {
-		r.tables.forget(t.Schema, t.Name)
+		r.target.Forget(t.Schema, t.Name)
 	}
 	r.stmts = append(r.stmts, stmt{query: "DELETE FROM " + MetaSchema + ".ddl_inflight WHERE task = ? AND source = ?", args: []any{r.a.task, r.a.source}})
 	return nil
-}
-
-// partitionsOf sums up the partitions of a target table: their names and
-// bounds, in order.
-func (r *applyRun) partitionsOf(ctx context.Context, schemaName, table string) (string, error) {
-	var n, list sql.NullString
-	err := r.db.QueryRowContext(ctx, "SELECT COUNT(*), GROUP_CONCAT(CONCAT_WS(':', PARTITION_NAME, PARTITION_DESCRIPTION) ORDER BY PARTITION_ORDINAL_POSITION SEPARATOR ',') "+
-		"FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND PARTITION_NAME IS NOT NULL", schemaName, table).Scan(&n, &list)
-	if err != nil {
-		return "", fmt.Errorf("read partitions of target %s.%s: %w", schemaName, table, err)
-	}
-	fp := sha256.Sum256([]byte(n.String + ":" + list.String))
-	return hex.EncodeToString(fp[:16]), nil
-}
-
-// fingerprint sums up the rows of a target table, whatever their order:
-// their count and the sum of a CRC32 of each row.
-func (r *applyRun) fingerprint(ctx context.Context, schemaName, table string) (string, error) {
-	cols, err := r.db.QueryContext(ctx, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", schemaName, table)
-	if err != nil {
-		return "", fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
-	}
-	var parts []string
-	for cols.Next() {
-		var c string
-		if err := cols.Scan(&c); err != nil {
-			cols.Close()
-			return "", fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
-		}
-		q := sqlgen.QuoteIdent(c)
-		parts = append(parts, q, "ISNULL("+q+")")
-	}
-	cols.Close()
-	if err := cols.Err(); err != nil {
-		return "", fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
-	}
-	if len(parts) == 0 {
-		return "", nil // no such table: the statement itself fails
-	}
-	var n, sum sql.NullString
-	q := "SELECT COUNT(*), SUM(CRC32(CONCAT_WS(',', " + strings.Join(parts, ", ") + "))) FROM " + sqlgen.QuoteIdent(schemaName) + "." + sqlgen.QuoteIdent(table)
-	if err := r.db.QueryRowContext(ctx, q).Scan(&n, &sum); err != nil {
-		return "", classifyTargetError(fmt.Errorf("fingerprint target %s.%s: %w", schemaName, table, err))
-	}
-	return n.String + ":" + sum.String, nil
 }
 
 // renameMarkers names the marker table of a task and source, and the name
@@ -390,12 +332,7 @@ func (r *applyRun) targetTableExists(ctx context.Context, ref schema.TableRef, r
 			return false, nil // the statement's own routing reports it
 		}
 	}
-	var n int
-	err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", ts, tt).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("look up target table %s.%s: %w", ts, tt, err)
-	}
-	return n > 0, nil
+	return r.target.TableExists(ctx, ts, tt)
 }
 
 // partitionRowsDiffer says why the partitions of a table hold other rows on
@@ -403,19 +340,18 @@ func (r *applyRun) targetTableExists(ctx context.Context, ref schema.TableRef, r
 // LINEAR partitioning place rows by another hash than MySQL's, so DROP or
 // TRUNCATE PARTITION would remove other rows there.
 func (r *applyRun) partitionRowsDiffer(ctx context.Context, ref schema.TableRef) (string, error) {
-	if _, isTiDB, err := r.dialect.target(ctx, r.db, r.log); err != nil || !isTiDB {
+	if _, isTiDB, err := r.target.Dialect(ctx); err != nil || !isTiDB {
 		return "", err
 	}
 	ts, tt, err := r.te.rules.Route(ref.Schema, ref.Name)
 	if err != nil {
 		return "", nil // the statement's own routing reports it
 	}
-	var method sql.NullString
-	err = r.db.QueryRowContext(ctx, "SELECT MAX(PARTITION_METHOD) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", ts, tt).Scan(&method)
+	method, err := r.target.PartitionMethod(ctx, ts, tt)
 	if err != nil {
-		return "", fmt.Errorf("read partitioning of target %s.%s: %w", ts, tt, err)
+		return "", err
 	}
-	m := strings.ToUpper(method.String)
+	m := strings.ToUpper(method)
 	if strings.Contains(m, "KEY") || strings.Contains(m, "LINEAR") {
 		return fmt.Sprintf("the target %s.%s is partitioned by %s, which TiDB places rows in by another hash than MySQL's, so the statement would remove other rows there", ts, tt, m), nil
 	}
@@ -457,8 +393,8 @@ func (r *applyRun) ensureTargetSchemas(ctx context.Context, refs []schema.TableR
 			continue // the statement's own routing reports the error
 		}
 		done[ts] = true
-		if _, err := r.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+sqlgen.QuoteIdent(ts)); err != nil {
-			return classifyTargetError(fmt.Errorf("create target schema %s: %w", ts, err))
+		if err := r.target.CreateSchema(ctx, ts); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -473,7 +409,7 @@ func (r *applyRun) createTable(ctx context.Context, d schema.DDL) error {
 	if !r.te.rules.Replicated(ref.Schema, ref.Name) {
 		return nil // outside the task (created LIKE a table inside it, say)
 	}
-	r.tables.forget(ref.Schema, ref.Name)
+	r.target.Forget(ref.Schema, ref.Name)
 	up, ok := r.upSchemas.Get(ref.Schema, ref.Name)
 	if !ok {
 		// CREATE TABLE ... LIKE of a table known neither here nor on
@@ -482,7 +418,7 @@ func (r *applyRun) createTable(ctx context.Context, d schema.DDL) error {
 			"table", ref.String(), "ddl", abbreviate(d.SQL))
 		return nil
 	}
-	_, err := r.tables.plan(ctx, dmnode.TableID{Schema: ref.Schema, Table: ref.Name}, up.ColumnNames(), func() *schema.Table { return up })
+	_, err := r.target.Plan(ctx, dmnode.TableID{Schema: ref.Schema, Table: ref.Name}, up.ColumnNames(), func() *schema.Table { return up })
 	return err
 }
 
@@ -498,25 +434,22 @@ func (r *applyRun) routeFunc() schema.RouteFunc {
 // names the statement and the target's answer (runTargetDDL adds the way
 // out).
 func (r *applyRun) execTargetDDL(ctx context.Context, stmt, upstream string) error {
-	_, err := r.db.ExecContext(ctx, stmt)
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case 1007, 1008, 1050, 1051, 1060, 1061, 1091:
-			r.log.Warn("DDL already applied on the target", "ddl", abbreviate(stmt), "target_error", me.Message)
+	err := r.target.ExecDDL(ctx, stmt)
+	var refusal *ddlRefusal
+	if errors.As(err, &refusal) {
+		switch {
+		case errors.Is(err, errDDLPresent):
+			r.log.Warn("DDL already applied on the target", "ddl", abbreviate(stmt), "target_error", refusal.Message)
 			return nil
-		case 1507, 1517: // no such partition, duplicate partition name
+		case errors.Is(err, errPartitionPresent) && r.applied.Compare(r.started) == 0:
 			// Taken as applied only for the first DDL after a restart,
 			// which may have run before a crash: anywhere else the
 			// target's partitions differ from the source's.
-			if r.applied.Compare(r.started) == 0 {
-				r.log.Warn("partition DDL already applied on the target (a replay after a crash)", "ddl", abbreviate(stmt), "target_error", me.Message)
-				return nil
-			}
+			r.log.Warn("partition DDL already applied on the target (a replay after a crash)", "ddl", abbreviate(stmt), "target_error", refusal.Message)
+			return nil
 		}
 	}
 	if err != nil {
-		err = classifyTargetError(err)
 		if IsPermanent(err) {
 			return Permanent(fmt.Errorf("the target rejected DDL %q (upstream %q) at %s: %w",
 				abbreviate(stmt), abbreviate(upstream), r.pending, err))
@@ -577,27 +510,9 @@ func (r *applyRun) onlineSwap(ctx context.Context, d schema.DDL) (bool, error) {
 }
 
 func (r *applyRun) applyKeptDDL(ctx context.Context, shadow, real schema.TableRef) error {
-	rows, err := r.db.QueryContext(ctx, "SELECT seq, current_db, stmt FROM "+MetaSchema+
-		".online_ddl WHERE task = ? AND source = ? AND db = ? AND tbl = ? ORDER BY seq", r.a.task, r.a.source, real.Schema, real.Name)
+	all, err := r.target.KeptOnlineDDL(ctx, real.Schema, real.Name)
 	if err != nil {
-		return fmt.Errorf("read kept online DDL: %w", err)
-	}
-	type kept struct {
-		seq       uint64
-		db, query string
-	}
-	var all []kept
-	for rows.Next() {
-		var k kept
-		if err := rows.Scan(&k.seq, &k.db, &k.query); err != nil {
-			rows.Close()
-			return fmt.Errorf("read kept online DDL: %w", err)
-		}
-		all = append(all, k)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read kept online DDL: %w", err)
+		return err
 	}
 	route := func(db, table string) (string, string, error) {
 		if db == shadow.Schema && table == shadow.Name {
@@ -608,13 +523,13 @@ func (r *applyRun) applyKeptDDL(ctx context.Context, shadow, real schema.TableRe
 	for _, k := range all {
 		if r.te.task.ShardMode != "" {
 			return Permanent(fmt.Errorf("online schema change of sharded table %s (shard-mode %s): the ALTERs an online schema change tool runs on its shadow table are not coordinated across shards; stopped before %q: run the same ALTER directly on every shard instead, or stop the task, apply the change on the target by hand and redo the task from a new snapshot",
-				real, r.te.task.ShardMode, abbreviate(k.query)))
+				real, r.te.task.ShardMode, abbreviate(k.Query)))
 		}
-		stmt, err := r.routeKept(k.db, k.query, route)
+		stmt, err := r.routeKept(k.DB, k.Query, route)
 		if err != nil {
-			return Permanent(fmt.Errorf("route online DDL %q: %w", abbreviate(k.query), err))
+			return Permanent(fmt.Errorf("route online DDL %q: %w", abbreviate(k.Query), err))
 		}
-		if err := r.runTargetDDL(ctx, []string{stmt}, k.query); err != nil {
+		if err := r.runTargetDDL(ctx, []string{stmt}, k.Query); err != nil {
 			return err
 		}
 	}
@@ -622,6 +537,6 @@ func (r *applyRun) applyKeptDDL(ctx context.Context, shadow, real schema.TableRe
 		query: "DELETE FROM " + MetaSchema + ".online_ddl WHERE task = ? AND source = ? AND db = ? AND tbl = ?",
 		args:  []any{r.a.task, r.a.source, real.Schema, real.Name},
 	})
-	r.tables.forget(real.Schema, real.Name)
+	r.target.Forget(real.Schema, real.Name)
 	return nil
 }

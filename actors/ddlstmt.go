@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -195,6 +196,30 @@ func (r *applyRun) filteredUnparsed(x *ddlText, d schema.DDL) bool {
 		}
 	}
 	return x.skippedByRelayedFilter(r.te.rules)
+}
+
+// parsedAdapter is a DDLTarget that also adapts a statement the applier
+// has parsed (mariaTarget): node is stmt parsed, which it does not change
+// (tidb.AdaptParsed). An optional capability, so that DDLTarget and its
+// fakes keep their one AdaptDDL.
+type parsedAdapter interface {
+	AdaptParsedDDL(ctx context.Context, stmt string, node ast.StmtNode) ([]string, error)
+}
+
+func (m *mariaTarget) AdaptParsedDDL(ctx context.Context, stmt string, node ast.StmtNode) ([]string, error) {
+	return m.dialect.adaptParsed(ctx, m.db, m.log, stmt, node)
+}
+
+// adaptForTarget adapts one routed DDL to the target's dialect, from the
+// routed statement of the DDL's one parse when stmt is its text and the
+// target can.
+func (r *applyRun) adaptForTarget(ctx context.Context, stmt string) ([]string, error) {
+	if pa, ok := r.target.(parsedAdapter); ok {
+		if n := r.parsedForTarget(stmt); n != nil {
+			return pa.AdaptParsedDDL(ctx, stmt, n)
+		}
+	}
+	return r.target.AdaptDDL(ctx, stmt)
 }
 
 // forgetFiltered keeps the record of upstream schemas honest about a DDL

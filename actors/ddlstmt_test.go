@@ -1,13 +1,12 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/DATA-DOG/go-sqlmock"
-	"github.com/go-sql-driver/mysql"
+	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/config"
@@ -34,29 +33,40 @@ func copyTracker(t *testing.T, tr *schema.Tracker) *schema.Tracker {
 	return c
 }
 
-// ddlRun is an applier run on a TiDB 8.5 target whose DDL reading can be
-// driven without a database: a table's definition read for the record of
-// upstream schemas (follow's seed) is not found there.
-func ddlRun(t *testing.T, filters map[string]*config.FilterRule, names []string) *applyRun {
+// tidbFake is a fake TiDB 8.5 target that adapts DDL as mariaTarget does
+// on TiDB: from the text (AdaptDDL), or from the applier's parse
+// (AdaptParsedDDL).
+type tidbFake struct{ *fakeTarget }
+
+var tidb85 = tidb.Version{Major: 8, Minor: 5}
+
+func (f tidbFake) Dialect(ctx context.Context) (tidb.Version, bool, error) { return tidb85, true, nil }
+
+func (f tidbFake) AdaptDDL(ctx context.Context, stmt string) ([]string, error) {
+	a, err := tidb.AdaptDDL(tidb85, stmt)
+	return a.Statements, err
+}
+
+func (f tidbFake) AdaptParsedDDL(ctx context.Context, stmt string, node ast.StmtNode) ([]string, error) {
+	a, err := tidb.AdaptParsed(tidb85, stmt, node)
+	return a.Statements, err
+}
+
+// stageRun is an applier run on a fake TiDB 8.5 target, for driving its
+// DDL reading stage by stage; the target has no table to read a
+// definition from.
+func stageRun(t *testing.T, filters map[string]*config.FilterRule, names []string) *applyRun {
 	t.Helper()
 	task := &config.Task{Name: "t", Filters: filters, MySQLInstances: []config.Instance{{SourceID: "s", FilterRules: names}}}
 	rl, err := rules.Compile(task, &task.MySQLInstances[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, mock, err := sqlmock.New(sqlmock.QueryMatcherOption(sqlmock.QueryMatcherFunc(func(string, string) error { return nil })))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	mock.MatchExpectationsInOrder(false)
-	for range 50 {
-		mock.ExpectQuery("SHOW CREATE TABLE").WillReturnError(&mysql.MySQLError{Number: 1146, Message: "no such table"})
-	}
-	log := slog.New(slog.DiscardHandler)
-	r := &applyRun{a: &Applier{env: Env{Log: log}, task: "t", source: "s"}, log: log, db: db,
-		te: &taskEnv{task: task, inst: &task.MySQLInstances[0], rules: rl}}
-	r.dialect.checked, r.dialect.tidb, r.dialect.version = true, true, tidb.Version{Major: 8, Minor: 5}
+	f := newFakeTarget(t)
+	f.rules = rl
+	r := loopRun(t, f, config.SyncSettings{WorkerCount: 1}, dmnode.Position{}, dmnode.Position{})
+	r.te = &taskEnv{task: task, inst: &task.MySQLInstances[0], rules: rl}
+	r.target = tidbFake{f}
 	return r
 }
 
@@ -144,13 +154,13 @@ func relayed(db, q string) *dmnode.Change {
 // without its typed form, is parsed once too.
 func TestApplierParsesDDLAtMostOnce(t *testing.T) {
 	for _, shard := range []bool{false, true} {
-		r := ddlRun(t, nil, nil)
+		r := stageRun(t, nil, nil)
 		for _, q := range ddlKinds {
 			if n, _ := readDDLAsApplier(t, r, relayed("k", q), shard); n != 1 {
 				t.Errorf("shard %v: %q: %d parses of the DDL, want 1", shard, q, n)
 			}
 		}
-		r = ddlRun(t, nil, nil)
+		r = stageRun(t, nil, nil)
 		for _, q := range ddlKinds {
 			if n, _ := readDDLAsApplier(t, r, &dmnode.Change{DDL: q, DDLSchema: "k"}, shard); n != 1 {
 				t.Errorf("shard %v: untyped %q: %d parses of the DDL, want 1", shard, q, n)
@@ -162,7 +172,7 @@ func TestApplierParsesDDLAtMostOnce(t *testing.T) {
 		"keep-rows": {SchemaPattern: "k", Events: []string{"truncate table", "drop table", "drop table partition",
 			"truncate table partition", "drop database"}, Action: "Ignore"},
 	}
-	r := ddlRun(t, filters, []string{"keep-rows"})
+	r := stageRun(t, filters, []string{"keep-rows"})
 	skipped := 0
 	for _, q := range ddlKinds {
 		n, skip := readDDLAsApplier(t, r, relayed("k", q), false)
@@ -184,7 +194,7 @@ func TestApplierParsesDDLAtMostOnce(t *testing.T) {
 // An ALTER kept for a shadow table is parsed once when the swap runs it:
 // its adaptation to the target reads the parse its route made.
 func TestKeptOnlineDDLParsedOnce(t *testing.T) {
-	r := ddlRun(t, nil, nil)
+	r := stageRun(t, nil, nil)
 	r.ddlNow = &ddlText{c: relayed("k", "RENAME TABLE t TO _t_old, _t_gho TO t")}
 	mark := schema.Parses()
 	text, err := r.routeKept("k", "ALTER TABLE _t_gho ADD COLUMN c int, ADD FULLTEXT KEY f (v)", func(db, table string) (string, string, error) {
@@ -210,7 +220,7 @@ func TestFilteredDDLForgotten(t *testing.T) {
 	filters := map[string]*config.FilterRule{
 		"f": {SchemaPattern: "k*", Events: []string{"truncate table", "drop table", "add column", "drop database"}, Action: "Ignore"},
 	}
-	r := ddlRun(t, filters, []string{"f"})
+	r := stageRun(t, filters, []string{"f"})
 	r.upSchemas = schema.NewTracker()
 	for _, q := range []string{"CREATE TABLE t (id int PRIMARY KEY)", "CREATE TABLE u (id int PRIMARY KEY)", "CREATE TABLE k3.w (id int PRIMARY KEY)"} {
 		if _, err := r.upSchemas.Apply("k", q); err != nil {

@@ -86,7 +86,7 @@ func (d *Dumper) Run(ctx context.Context) error {
 		return err
 	}
 	defer snap.close()
-	if err := InitTailCheckpoint(ctx, d.env.Store, d.source, snap.flavor, snap.pos, snap.tracker); err != nil {
+	if err := handOverSnapshot(ctx, d.env.Store, d.task, d.source, snap.flavor, snap.pos, snap.tracker); err != nil {
 		return err
 	}
 	if err := d.env.Propose(ctx, catalog.Command{Op: catalog.OpSnapshotTaken, Name: d.task, Src: d.source, Pos: snap.pos}); err != nil {

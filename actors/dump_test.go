@@ -224,9 +224,8 @@ func TestDumperRun(t *testing.T) {
 		t.Fatalf("proposed %+v", proposed)
 	}
 	// The tailer starts at the snapshot, with its schemas.
-	var tc TailCheckpoint
-	if _, err := st.Load(ctx, tailKey("s"), &tc); err != nil || tc.Pos != want || tc.Flavor != "mysql" {
-		t.Fatalf("tail checkpoint %+v, %v", tc, err)
+	if ss, ok, err := jetstream.LoadSourceStart(ctx, st, "s"); err != nil || !ok || ss.Pos != want || ss.Flavor != "mysql" || ss.Task != "t" {
+		t.Fatalf("start of the relay %+v (%v), %v", ss, ok, err)
 	}
 
 	// The rows, every one once, each chunk closed by a last message.

@@ -386,8 +386,8 @@ func HoldReached(ctx context.Context, store jetstream.CheckpointStore, source st
 	if beyond || applied.Compare(p) >= 0 {
 		return true, nil
 	}
-	var tail TailProgress
-	if _, err := store.Load(ctx, tailProgKey(source), &tail); err != nil {
+	tail, err := jetstream.LoadTailProgress(ctx, store, source)
+	if err != nil {
 		return false, err
 	}
 	return tail.Upstream.Compare(p) >= 0 && tail.CaughtUp.After(since) && applied.Compare(tail.Published) >= 0, nil
@@ -395,12 +395,11 @@ func HoldReached(ctx context.Context, store jetstream.CheckpointStore, source st
 
 // Applied returns the position the applier of a task and source last
 // reported as committed, with the tailer's progress.
-func Applied(ctx context.Context, store jetstream.CheckpointStore, task, source string) (ApplyProgress, TailProgress, error) {
+func Applied(ctx context.Context, store jetstream.CheckpointStore, task, source string) (ApplyProgress, jetstream.TailProgress, error) {
 	var ap ApplyProgress
-	var tp TailProgress
 	if _, err := store.Load(ctx, applyProgKey(task, source), &ap); err != nil {
-		return ap, tp, err
+		return ap, jetstream.TailProgress{}, err
 	}
-	_, err := store.Load(ctx, tailProgKey(source), &tp)
+	tp, err := jetstream.LoadTailProgress(ctx, store, source)
 	return ap, tp, err
 }

@@ -45,12 +45,12 @@ type loadIndexes struct {
 }
 
 func loadIndexKey(task, source, schemaName, table string) string {
-	return jetstream.Key("loadindex", task, source, schemaName, table)
+	return jetstream.LoadIndexKey(task, source, schemaName, table)
 }
 
 // loadIndexPrefix is the prefix of every record of a task, or of one of
 // its sources.
-func loadIndexPrefix(task, source string) string { return jetstream.Key("loadindex", task, source) }
+func loadIndexPrefix(task, source string) string { return jetstream.LoadIndexPrefix(task, source) }
 
 // deferIndexes is the targetTables hook of a loader with
 // add-index-after-load: it records the secondary indexes of a table about
@@ -87,7 +87,7 @@ func (ld *loadRun) finishIndexes(ctx context.Context) error {
 		key string
 		rec loadIndexes
 	}
-	if err := ld.l.env.Store.LoadPrefix(ctx, jetstream.Key("loadindex", ld.l.task), func(key string, _ uint64, v []byte) error {
+	if err := ld.l.env.Store.LoadPrefix(ctx, loadIndexPrefix(ld.l.task, ""), func(key string, _ uint64, v []byte) error {
 		var r loadIndexes
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("read %s: %w", key, err)

@@ -55,7 +55,7 @@ func PurgeTask(ctx context.Context, store interface {
 			keys = append(keys, jetstream.ErrorKey(kind, name, src))
 		}
 		// the continuous validator's state and last error
-		keys = append(keys, ValidatorKey(name, src), jetstream.Key("error", KindValidate, name, src))
+		keys = append(keys, ValidatorKey(name, src), jetstream.ErrorKey(KindValidate, name, src))
 	}
 	if err := store.Delete(ctx, keys...); err != nil {
 		return err

@@ -124,7 +124,7 @@ func (r *applyRun) quarantine(ctx context.Context, stmts []string, why error) er
 		s.Holds[k] = h
 	}
 	h.Held = true
-	r.tables.forgetAll()
+	r.target.ForgetAll()
 	r.log.Warn("table quarantined: its changes are held, the task's other tables go on",
 		"table", target, "pos", pos.String(), "ddl", abbreviate(strings.Join(stmts, "; ")), "reason", why.Error(),
 		"way_out", fmt.Sprintf("dmnode task skip %s --source %s --table %s, or dmnode task replace %s --source %s --table %s --sql '...'",

@@ -92,8 +92,8 @@ func (e *RelayGapError) Error() string {
 // checkRelayHolds returns a permanent *RelayGapError when the relay of
 // source no longer holds every transaction after from.
 func checkRelayHolds(ctx context.Context, store jetstream.CheckpointStore, task, source string, from dmnode.Position) error {
-	var start dmnode.Position
-	if _, err := store.Load(ctx, relayStartKey(source), &start); err != nil {
+	start, err := jetstream.LoadRelayStart(ctx, store, source)
+	if err != nil {
 		return err
 	}
 	if relayGap(from, start) {
@@ -616,8 +616,9 @@ func (k *retention) explainLost(ctx context.Context, err error, need dmnode.Posi
 }
 
 // PurgeSource removes what a removed source left in the cluster: its
-// relay stream, its tailer's checkpoint and its progress and error
-// reports. A source added again under the same id then starts afresh.
+// relay stream and the record of where it starts, its tailer's checkpoint
+// and its progress and error reports. A source added again under the same
+// id then starts afresh.
 func PurgeSource(ctx context.Context, store interface {
 	jetstream.CheckpointStore
 	jetstream.Relays
@@ -625,6 +626,6 @@ func PurgeSource(ctx context.Context, store interface {
 	if err := store.DeleteRelay(ctx, source); err != nil {
 		return err
 	}
-	return store.Delete(ctx, tailKey(source), tailProgKey(source), relayProgKey(source), relayStartKey(source),
+	return store.Delete(ctx, tailKey(source), jetstream.SourceStartKey(source), tailProgKey(source), relayProgKey(source), relayStartKey(source),
 		jetstream.ErrorKey(catalog.KindTail, "", source))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/jetstream/memstore"
 )
 
@@ -212,17 +213,17 @@ func TestHoldReachedAndApplied(t *testing.T) {
 		name    string
 		applied dmnode.Position
 		beyond  bool
-		tail    TailProgress
+		tail    jetstream.TailProgress
 		want    bool
 	}{
-		{"applied", pos("mysql-bin.000001", 500), false, TailProgress{}, true},
-		{"read beyond", pos("mysql-bin.000001", 100), true, TailProgress{}, true},
+		{"applied", pos("mysql-bin.000001", 500), false, jetstream.TailProgress{}, true},
+		{"read beyond", pos("mysql-bin.000001", 100), true, jetstream.TailProgress{}, true},
 		{"idle source", pos("mysql-bin.000001", 400), false,
-			TailProgress{Upstream: pos("mysql-bin.000001", 600), Published: pos("mysql-bin.000001", 400), CaughtUp: time.Now()}, true},
+			jetstream.TailProgress{Upstream: pos("mysql-bin.000001", 600), Published: pos("mysql-bin.000001", 400), CaughtUp: time.Now()}, true},
 		{"heartbeat too old", pos("mysql-bin.000001", 400), false,
-			TailProgress{Upstream: pos("mysql-bin.000001", 600), Published: pos("mysql-bin.000001", 400), CaughtUp: since.Add(-time.Second)}, false},
+			jetstream.TailProgress{Upstream: pos("mysql-bin.000001", 600), Published: pos("mysql-bin.000001", 400), CaughtUp: since.Add(-time.Second)}, false},
 		{"published not applied", pos("mysql-bin.000001", 300), false,
-			TailProgress{Upstream: pos("mysql-bin.000001", 600), Published: pos("mysql-bin.000001", 400), CaughtUp: time.Now()}, false},
+			jetstream.TailProgress{Upstream: pos("mysql-bin.000001", 600), Published: pos("mysql-bin.000001", 400), CaughtUp: time.Now()}, false},
 	} {
 		if err := st.Put(ctx, tailProgKey("s"), c.tail); err != nil {
 			t.Fatal(err)

@@ -138,7 +138,7 @@ func TestTailerPauseForRoom(t *testing.T) {
 	if p, err := TailPosition(ctx, st, "s"); err != nil || p != r.read {
 		t.Errorf("checkpoint %s, %v; want %s", p, err, r.read)
 	}
-	var tp TailProgress
+	var tp jetstream.TailProgress
 	if _, err := st.Load(ctx, tailProgKey("s"), &tp); err != nil || tp.Published != r.read {
 		t.Errorf("progress %+v, %v", tp, err)
 	}

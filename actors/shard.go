@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,17 +104,11 @@ func memberTableKey(db, table string) string { return db + "\x00" + table }
 func (r *applyRun) openShard(ctx context.Context) error {
 	s := &shardState{mode: shardddl.Mode(r.te.task.ShardMode), Holds: map[string]*hold{}, logged: map[string]string{},
 		route: r.targetName, targets: map[string]string{}}
-	if _, err := r.db.ExecContext(ctx, shardStateDDL); err != nil {
-		return classifyTargetError(fmt.Errorf("create %s.shard_resync on the target: %w", MetaSchema, err))
-	}
-	var data string
-	err := r.db.QueryRowContext(ctx, `SELECT state FROM `+MetaSchema+`.shard_resync WHERE task = ? AND source = ?`,
-		r.a.task, r.a.source).Scan(&data)
+	data, ok, err := r.target.ResyncState(ctx)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return fmt.Errorf("read shard resync state: %w", err)
-	default:
+		return err
+	case ok:
 		if err := json.Unmarshal([]byte(data), s); err != nil {
 			return Permanent(fmt.Errorf("decode shard resync state: %w", err))
 		}
@@ -203,7 +196,7 @@ func (r *applyRun) registration(tbl *schema.Table) (*shardddl.Registration, erro
 	reg := &shardddl.Registration{Member: shardddl.Member{Source: r.a.source, Schema: tbl.Schema, Table: tbl.Name},
 		Target: schema.TableRef{Schema: ts, Name: tt}}
 	if r.shard.mode == shardddl.Optimistic {
-		if reg.Schema, err = shardddl.FromSchema(tbl); err != nil {
+		if reg.Schema, err = tbl.Definition(); err != nil {
 			return nil, Permanent(err)
 		}
 	}
@@ -283,22 +276,6 @@ func (s *shardState) checkpoint(pos dmnode.Position) dmnode.Position {
 		}
 	}
 	return pos
-}
-
-// saveState adds the resync state to the target transaction being
-// committed.
-func (r *applyRun) saveState(ctx context.Context, tx *sql.Tx) error {
-	stmts, saved, err := r.stateStmts()
-	if err != nil {
-		return err
-	}
-	for _, st := range stmts {
-		if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
-			return fmt.Errorf("write shard resync state: %w", err)
-		}
-	}
-	saved()
-	return nil
 }
 
 // stateStmts returns the statements that write the resync state with the
@@ -481,10 +458,10 @@ func (r *applyRun) coordinate(ctx context.Context, c *dmnode.Change, m shardddl.
 		if err != nil {
 			return err
 		}
-		if a.After, err = shardddl.FromCreateSQL(after); err != nil {
+		if a.After, err = after.Definition(); err != nil {
 			return Permanent(fmt.Errorf("schema of %s after %q: %w", m, abbreviate(c.DDL), err))
 		}
-		op.CreateSQL = map[string]string{m.String(): after}
+		op.CreateSQL = map[string]string{m.String(): after.CreateSQL}
 	}
 	res, err := r.request(ctx, op)
 	if err != nil {
@@ -503,9 +480,9 @@ func (r *applyRun) coordinate(ctx context.Context, c *dmnode.Change, m shardddl.
 		if _, err := r.request(ctx, catalog.ShardOp{Kind: catalog.ShardDone, Task: r.a.task, Member: m, Pos: a.Pos}); err != nil {
 			return err
 		}
-		r.tables.forgetAll()
+		r.target.ForgetAll()
 	case shardddl.Skip:
-		r.tables.forgetAll()
+		r.target.ForgetAll()
 	default: // Wait, Conflict: hold the member
 		s.Holds[m.String()] = &hold{Member: m, From: t.End, Floor: r.lastEnd, Arrival: a, Action: out.Action, Held: true}
 	}
@@ -532,34 +509,35 @@ func (r *applyRun) logOutcome(m shardddl.Member, out *shardddl.Outcome, pos dmno
 	}
 }
 
-// schemaAfter returns a member's CREATE TABLE after its DDL at pos: the
-// catalog keeps the member's definition after its previous arrival.
-func (r *applyRun) schemaAfter(m shardddl.Member, c *dmnode.Change, pos shardddl.Position) (string, error) {
+// schemaAfter returns a member's table after its DDL at pos, with its
+// definition: the catalog keeps the member's CREATE TABLE after its
+// previous arrival.
+func (r *applyRun) schemaAfter(m shardddl.Member, c *dmnode.Change, pos shardddl.Position) (*schema.Table, error) {
 	st := r.a.env.Catalog().ShardDDL[r.a.task]
 	if st == nil {
-		return "", fmt.Errorf("task %s has no shard DDL state yet", r.a.task)
+		return nil, fmt.Errorf("task %s has no shard DDL state yet", r.a.task)
 	}
 	prev, ok := st.Schemas[m.String()]
 	if !ok {
-		return "", Permanent(fmt.Errorf("the schema of %s is not known to the shard DDL locks", m))
-	}
-	if prev.Pos.Compare(pos) == 0 {
-		return prev.CreateSQL, nil // asked before
+		return nil, Permanent(fmt.Errorf("the schema of %s is not known to the shard DDL locks", m))
 	}
 	tbl, err := schema.ParseCreateTable(m.Schema, prev.CreateSQL)
 	if err != nil {
-		return "", Permanent(fmt.Errorf("schema of %s: %w", m, err))
+		return nil, Permanent(fmt.Errorf("schema of %s: %w", m, err))
+	}
+	if prev.Pos.Compare(pos) == 0 {
+		return tbl, nil // asked before
 	}
 	tr := schema.NewTracker()
 	tr.Put(tbl)
 	if _, err := r.applyDDLTo(tr, c); err != nil {
-		return "", Permanent(fmt.Errorf("apply %q to the schema of %s recorded at %s: %w", abbreviate(c.DDL), m, prev.Pos, err))
+		return nil, Permanent(fmt.Errorf("apply %q to the schema of %s recorded at %s: %w", abbreviate(c.DDL), m, prev.Pos, err))
 	}
 	after, ok := tr.Get(m.Schema, m.Table)
 	if !ok {
-		return "", Permanent(fmt.Errorf("%s has no schema after %q", m, abbreviate(c.DDL)))
+		return nil, Permanent(fmt.Errorf("%s has no schema after %q", m, abbreviate(c.DDL)))
 	}
-	return after.CreateSQL, nil
+	return after, nil
 }
 
 // runTargetDDL runs statements for one upstream DDL on the target, unless

@@ -52,19 +52,6 @@ type TailCheckpoint struct {
 	Schemas json.RawMessage `json:"schemas,omitempty"`
 }
 
-// TailProgress is what the tailer reports for status.
-type TailProgress struct {
-	Published dmnode.Position `json:"published"`  // end of the last published batch
-	Upstream  dmnode.Position `json:"upstream"`   // latest position the source reported
-	EventTime uint32          `json:"event_time"` // commit time of the last published transaction
-	// CaughtUp is when the source last said, by a heartbeat, that it had
-	// nothing newer than what the tailer had published: the relay was
-	// current then. An idle source keeps it fresh; a stuck tailer lets it
-	// age.
-	CaughtUp time.Time `json:"caught_up"`
-	Updated  time.Time `json:"updated"`
-}
-
 // Batch bounds: a batch is published when it holds this many bytes of
 // row data, or when its first transaction has waited this long.
 const (
@@ -81,7 +68,7 @@ const (
 )
 
 func tailKey(source string) string     { return jetstream.TailKey(source) }
-func tailProgKey(source string) string { return jetstream.ProgressKey("tail", "", source) }
+func tailProgKey(source string) string { return jetstream.TailProgressKey(source) }
 
 func (t *Tailer) Run(ctx context.Context) error {
 	log := t.env.Log
@@ -94,15 +81,9 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var cp TailCheckpoint
-	rev, err := t.env.Store.Load(ctx, tailKey(t.source), &cp)
+	cp, rev, err := t.checkpoint(ctx, src, st.Sources[t.source].TailFrom)
 	if err != nil {
 		return err
-	}
-	if rev == 0 {
-		if cp, rev, err = t.initCheckpoint(ctx, src, st.Sources[t.source].TailFrom); err != nil {
-			return err
-		}
 	}
 	schemas := t.env.Store.Schemas()
 	tracker, guessed, err := t.loadTracker(ctx, schemas, &cp)
@@ -706,7 +687,7 @@ func (r *tailRun) countPublished(b *dmnode.Batch, size int) {
 }
 
 func (r *tailRun) reportProgress(ctx context.Context) {
-	p := TailProgress{Published: r.published, Upstream: r.upstream, EventTime: r.pubTime, CaughtUp: r.caughtUp.UTC(), Updated: time.Now().UTC()}
+	p := jetstream.TailProgress{Published: r.published, Upstream: r.upstream, EventTime: r.pubTime, CaughtUp: r.caughtUp.UTC(), Updated: time.Now().UTC()}
 	if err := r.t.env.Store.Put(ctx, tailProgKey(r.t.source), p); err != nil && ctx.Err() == nil {
 		r.log.Debug("report tail progress", "err", err)
 	}

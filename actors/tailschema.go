@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,7 +59,41 @@ func (t *Tailer) loadTracker(ctx context.Context, schemas jetstream.SchemaStore,
 	return tracker, guessed, nil
 }
 
-// initCheckpoint creates the first checkpoint when no dumper did: at the
+// checkpoint returns the tailer's checkpoint and its revision, creating
+// the first one when there is none (initCheckpoint). A checkpoint of an
+// earlier version, also one a dumper wrote for the tailer before the
+// relay's start had a record of its own, is resumed as it is.
+func (t *Tailer) checkpoint(ctx context.Context, src *config.Source, tailFrom dmnode.Position) (TailCheckpoint, uint64, error) {
+	var cp TailCheckpoint
+	rev, err := t.env.Store.Load(ctx, tailKey(t.source), &cp)
+	if err != nil || rev != 0 {
+		return cp, rev, err
+	}
+	return t.initCheckpoint(ctx, src, tailFrom)
+}
+
+// initCheckpoint creates the first checkpoint, at the start of the
+// source's relay (jetstream.SourceStart): a dumper's snapshot when a dump
+// recorded one, else where chooseStart claims it.
+func (t *Tailer) initCheckpoint(ctx context.Context, src *config.Source, tailFrom dmnode.Position) (TailCheckpoint, uint64, error) {
+	start, ok, err := jetstream.LoadSourceStart(ctx, t.env.Store, t.source)
+	if err != nil {
+		return TailCheckpoint{}, 0, err
+	}
+	if !ok {
+		if start, err = t.chooseStart(ctx, src, tailFrom); err != nil {
+			return TailCheckpoint{}, 0, err
+		}
+	}
+	if start.Task != "" {
+		t.env.Log.Info("tailer starts at a dump's snapshot", "source", t.source, "task", start.Task, "from", start.Pos.String())
+	}
+	cp := TailCheckpoint{Pos: start.Pos, Flavor: start.Flavor, Epoch: t.env.Epoch}
+	rev, err := t.env.Store.Save(ctx, tailKey(t.source), cp, 0)
+	return cp, rev, err
+}
+
+// chooseStart claims the start of the relay when no dumper did: at the
 // catalog's TailFrom, or the source's current position. Unless versions at
 // or before that position are in the schema store already (a task's
 // submission or a dump wrote them), the starting versions are written
@@ -69,20 +102,21 @@ func (t *Tailer) loadTracker(ctx context.Context, schemas jetstream.SchemaStore,
 // have changed since, the target's tables of the incremental tasks that
 // start there (as TiDB DM does) where they differ from the source's, and
 // the source's current schemas for the rest. Both are guesses, which the
-// binlog's row metadata corrects where the source logs it.
-func (t *Tailer) initCheckpoint(ctx context.Context, src *config.Source, from dmnode.Position) (TailCheckpoint, uint64, error) {
+// binlog's row metadata corrects where the source logs it. A dumper that
+// claimed the start meanwhile wins: its snapshot is returned.
+func (t *Tailer) chooseStart(ctx context.Context, src *config.Source, from dmnode.Position) (jetstream.SourceStart, error) {
 	db, err := tailOpenDB(ctx, src.From, 1)
 	if err != nil {
-		return TailCheckpoint{}, 0, fmt.Errorf("source %s: %w", t.source, err)
+		return jetstream.SourceStart{}, fmt.Errorf("source %s: %w", t.source, err)
 	}
 	defer db.Close()
 	flavor, err := DetectFlavor(ctx, db, src.Flavor)
 	if err != nil {
-		return TailCheckpoint{}, 0, err
+		return jetstream.SourceStart{}, err
 	}
 	now, err := MasterPosition(ctx, db, flavor)
 	if err != nil {
-		return TailCheckpoint{}, 0, err
+		return jetstream.SourceStart{}, err
 	}
 	if from.IsZero() {
 		from = now
@@ -90,32 +124,30 @@ func (t *Tailer) initCheckpoint(ctx context.Context, src *config.Source, from dm
 	schemas := t.env.Store.Schemas()
 	known, err := schemas.HasAny(ctx, t.source, from)
 	if err != nil {
-		return TailCheckpoint{}, 0, err
+		return jetstream.SourceStart{}, err
 	}
 	if !known {
 		tr, err := LoadSchemas(ctx, db, flavor)
 		if err != nil {
-			return TailCheckpoint{}, 0, err
+			return jetstream.SourceStart{}, err
 		}
 		origin := jetstream.OriginSource
 		if from.Compare(now) < 0 {
 			origin = jetstream.OriginSourceNow
 		}
 		if err := putTracker(ctx, schemas, t.source, from, tr, origin, flavor); err != nil {
-			return TailCheckpoint{}, 0, err
+			return jetstream.SourceStart{}, err
 		}
 		if origin == jetstream.OriginSourceNow {
 			vs := t.targetSchemas(ctx, tr, from)
 			if err := schemas.PutTables(ctx, t.source, vs); err != nil {
-				return TailCheckpoint{}, 0, err
+				return jetstream.SourceStart{}, err
 			}
 			t.env.Log.Info("tailer starts in the past: starting schemas guessed", "source", t.source, "from", from.String(),
 				"now", now.String(), "tables", len(tr.Tables()), "from_target", len(vs))
 		}
 	}
-	cp := TailCheckpoint{Pos: from, Flavor: flavor, Epoch: t.env.Epoch}
-	rev, err := t.env.Store.Save(ctx, tailKey(t.source), cp, 0)
-	return cp, rev, err
+	return jetstream.ClaimSourceStart(ctx, t.env.Store, t.source, jetstream.SourceStart{Pos: from, Flavor: flavor})
 }
 
 // targetSchemas returns, for the tables that the incremental tasks
@@ -209,24 +241,22 @@ func putTracker(ctx context.Context, store jetstream.SchemaStore, source string,
 	return store.PutDatabases(ctx, source, dbs)
 }
 
-// InitTailCheckpoint records the schemas of a consistent snapshot as
-// versions at its position, and there where the source's tailer starts
-// unless it has a checkpoint already. The dumper calls it with the position
-// and schemas of its snapshot. The versions are written either way: they
-// are the schemas at that position, whatever else the history holds, so a
-// reader of the history at the snapshot (a loader creating target tables)
-// finds them even when the tailer has not read that far yet.
-func InitTailCheckpoint(ctx context.Context, store interface {
+// handOverSnapshot records the schemas of a dumper's consistent snapshot
+// as versions at its position, and claims that position as the start of
+// the source's relay (jetstream.ClaimSourceStart): the tailer starts there
+// unless a start is recorded already (an earlier dump's, or the tailer's
+// own). The versions are written either way: they are the schemas at that
+// position, whatever else the history holds, so a reader of the history
+// at the snapshot (a loader creating target tables) finds them even when
+// the tailer has not read that far yet.
+func handOverSnapshot(ctx context.Context, store interface {
 	jetstream.CheckpointStore
 	Schemas() jetstream.SchemaStore
-}, source, flavor string, pos dmnode.Position, tr *schema.Tracker) error {
+}, task, source, flavor string, pos dmnode.Position, tr *schema.Tracker) error {
 	if err := putTracker(ctx, store.Schemas(), source, pos, tr, jetstream.OriginSnapshot, flavor); err != nil {
 		return err
 	}
-	_, err := store.Save(ctx, tailKey(source), TailCheckpoint{Pos: pos, Flavor: flavor}, 0)
-	if errors.Is(err, jetstream.ErrFenced) {
-		return nil // the tailer exists already and keeps its own position
-	}
+	_, err := jetstream.ClaimSourceStart(ctx, store, source, jetstream.SourceStart{Pos: pos, Flavor: flavor, Task: task})
 	return err
 }
 

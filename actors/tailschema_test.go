@@ -386,8 +386,9 @@ func TestTargetDialect(t *testing.T) {
 		t.Fatal(err) // the version was read once
 	}
 	// The applier names where the refused statement is.
-	r := &applyRun{db: db, log: log, pending: dmnode.Position{File: "mysql-bin.000007", Pos: 42}}
-	r.dialect.checked, r.dialect.tidb, r.dialect.version = true, true, d.version
+	m := &mariaTarget{db: db, log: log}
+	m.dialect.checked, m.dialect.tidb, m.dialect.version = true, true, d.version
+	r := &applyRun{target: m, log: log, pending: dmnode.Position{File: "mysql-bin.000007", Pos: 42}}
 	if _, err := r.forTarget(ctx, refused); err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "mysql-bin.000007") {
 		t.Errorf("forTarget: %v", err)
 	}

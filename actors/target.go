@@ -108,6 +108,11 @@ func checkFence(ctx context.Context, tx *sql.Tx, task, source string, epoch uint
 // and caches the per-table plan, creates the target table from the upstream
 // schema when it does not exist, and checks that a pre-created one has
 // every column the plan writes. Safe for concurrent use.
+//
+// The traits it keeps (rules.ColumnTraits) are read from the target
+// server's information_schema: what the existing target table generates
+// and how it compares, which no upstream definition says. The upstream
+// table, when one is created, is the schema.Table model.
 type targetTables struct {
 	db    *sql.DB
 	rules *rules.Rules
@@ -554,20 +559,43 @@ func abbreviate(q string) string {
 	return q
 }
 
-// Target is the target database as the applier's loop of row changes
-// sees it: the plans and unique keys of target tables, and the target
-// transactions it commits. Every target transaction holds whole upstream
-// transactions and the checkpoint at their end, so the target holds a
-// transaction's rows exactly when its checkpoint says it applied them.
-// mariaTarget is the implementation on a MySQL-protocol server (MariaDB,
-// MySQL, TiDB); the loop's unit tests run on a fake.
+// Target is the target database as the applier sees it: the plans and
+// unique keys of target tables and the target transactions of row changes
+// it commits (RowTarget), the schema changes it runs (DDLTarget), the
+// transactions sent in parts (PartsTarget) and its resync state
+// (ResyncTarget). Applier.Run opens the connection, creates dmnode's
+// tables, claims the fence and reads the checkpoint; from there on the
+// applier reaches the target through Target alone: no code of the applier
+// outside mariaTarget and its helpers holds a connection. mariaTarget is
+// the implementation on a MySQL-protocol server (MariaDB, MySQL, TiDB);
+// the applier's unit tests run on a fake.
 type Target interface {
+	RowTarget
+	DDLTarget
+	PartsTarget
+	ResyncTarget
+}
+
+// RowTarget is the target as the applier's loop of row changes sees it.
+// Every target transaction holds whole upstream transactions and the
+// checkpoint at their end, so the target holds a transaction's rows
+// exactly when its checkpoint says it applied them. Plan, Uniques, Forget
+// and ForgetAll are safe for concurrent use; CommitUnit runs on several
+// connections at once (parallel.go).
+type RowTarget interface {
 	// Plan returns the compiled plan for an upstream table with the
 	// given columns, preparing its target table on first use
 	// (targetTables.plan).
 	Plan(ctx context.Context, id dmnode.TableID, columns []string, upstream func() *schema.Table) (*rules.TablePlan, error)
 	// Uniques returns the unique keys of the target tables of changes.
 	Uniques(ctx context.Context, changes []apply.Change) (apply.Uniques, error)
+	// Forget drops the cached plans of an upstream table and the record
+	// of checked target tables, after a DDL changed them: the next row
+	// compiles its plan and checks its target table again.
+	Forget(schemaName, table string)
+	// ForgetAll drops every cached plan and checked target table, after
+	// a DDL changed a target table other sources also write.
+	ForgetAll()
 	// Commit runs txn alone in one target transaction: a lock conflict
 	// runs it again; a statement the target rejects is a Permanent
 	// ApplyError.
@@ -601,6 +629,9 @@ type mariaTarget struct {
 	tables func() *targetTables
 	// crashAt consults a test's crash points (applyRun.crashAt).
 	crashAt func(point string) error
+	// dialect is the target's kind, read before the first DDL.
+	dialect targetDialect
+	log     *slog.Logger
 }
 
 func (m *mariaTarget) Plan(ctx context.Context, id dmnode.TableID, columns []string, upstream func() *schema.Table) (*rules.TablePlan, error) {
@@ -610,6 +641,9 @@ func (m *mariaTarget) Plan(ctx context.Context, id dmnode.TableID, columns []str
 func (m *mariaTarget) Uniques(ctx context.Context, changes []apply.Change) (apply.Uniques, error) {
 	return m.tables().uniquesFor(ctx, changes)
 }
+
+func (m *mariaTarget) Forget(schemaName, table string) { m.tables().forget(schemaName, table) }
+func (m *mariaTarget) ForgetAll()                      { m.tables().forgetAll() }
 
 // checkpoint checks the fence and writes the checkpoint of txn, then its
 // state, in tx.

@@ -111,7 +111,7 @@ func (d *targetDialect) target(ctx context.Context, q Queryer, log *slog.Logger)
 
 // forTarget adapts one routed DDL of the applier to its target's dialect.
 func (r *applyRun) forTarget(ctx context.Context, stmt string) ([]string, error) {
-	run, err := r.dialect.adaptParsed(ctx, r.db, r.log, stmt, r.parsedForTarget(stmt))
+	run, err := r.adaptForTarget(ctx, stmt)
 	if err != nil && IsPermanent(err) {
 		return nil, Permanent(fmt.Errorf("at %s: %w", r.pending, err))
 	}

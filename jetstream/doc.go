@@ -21,6 +21,9 @@
 // compare-and-set on the key's revision, so a stale incarnation of an actor
 // that lost its assignment gets ErrFenced instead of overwriting progress.
 // Every key of the bucket is built in keys.go, which tables the key space.
+// An actor's checkpoint is its own; what crosses from one actor to another
+// (where a source's relay starts, how far it reaches) is a record of
+// records.go, kept readable across versions.
 //
 // The actors see none of this: they use the interfaces of boundary.go
 // (Relay, SnapshotQueue, CheckpointStore, SchemaStore, together Stores),

@@ -14,14 +14,17 @@ import (
 //
 //	dump.<task>.<source>                       dumper checkpoint: the snapshot and its tables (DumpKey)
 //	dumptable.<task>.<source>.<db>.<table>     one table's dump plan and chunks done (DumpTableKey)
+//	loadindex.<task>.<source>.<db>.<table>     a loader's deferred secondary indexes of a table (LoadIndexKey)
 //	tail.<source>                              tailer checkpoint: binlog position, schemas (TailKey)
+//	start.<source>                             where the source's relay starts, the dumper's hand-over
+//	                                             to the tailer (SourceStartKey, records.go: SourceStart)
 //	relaystart.<source>                        end of the last transaction purged from the relay (RelayStartKey)
 //	hold.<task>.<source>                       a verifier's request to hold the applier (HoldKey)
 //	held.<task>.<source>                       the applier's answer: where it holds (HeldKey)
 //	progress.dump.<task>.<source>              progress records, written by the actors for
 //	progress.load.<task>.<source>                status and placement weights; never fenced
 //	progress.apply.<task>.<source>               (ProgressKey, and the per-kind helpers)
-//	progress.tail.<source>
+//	progress.tail.<source>                       (TailProgressKey, records.go: TailProgress)
 //	progress.relay.<source>
 //	error.<kind>.<task>.<source>               an actor's last error (ErrorKey); error.tail.<source>
 //	validator.<task>.<source>                  the continuous validator's position and errors (ValidatorKey)
@@ -33,6 +36,11 @@ import (
 //
 // The applier's own checkpoint lives in the target (dmnode_meta), not here.
 // A new key goes into this table and gets its builder below.
+//
+// A checkpoint (dump, dumptable, loadindex, tail, validator) is read and
+// written by its actor alone; another actor, or the control layer, reads
+// what an actor publishes for it: the records of records.go, the progress
+// and error reports, the hold and its answer, and the schema history.
 
 // Key builds a checkpoint key from its parts, e.g. Key("apply", task,
 // source). Empty names are left out (a tailer has no task).
@@ -57,8 +65,25 @@ func DumpTableKey(task, source, db, table string) string {
 	return Key("dumptable", task, source, db, table)
 }
 
-// TailKey is a source's tailer checkpoint.
+// LoadIndexKey is the key of the secondary indexes a task's loader of a
+// source deferred on a target table.
+func LoadIndexKey(task, source, db, table string) string {
+	return Key("loadindex", task, source, db, table)
+}
+
+// LoadIndexPrefix is the prefix of the deferred indexes of a task, or of
+// one of its sources (source empty: every source).
+func LoadIndexPrefix(task, source string) string { return Key("loadindex", task, source) }
+
+// TailKey is a source's tailer checkpoint: the tailer's own, read by no
+// one else.
 func TailKey(source string) string { return Key("tail", source) }
+
+// SourceStartKey holds the SourceStart of a source.
+func SourceStartKey(source string) string { return Key("start", source) }
+
+// TailProgressKey holds the TailProgress a source's tailer publishes.
+func TailProgressKey(source string) string { return ProgressKey("tail", "", source) }
 
 // RelayStartKey holds the end position of the last message purged from a
 // source's relay.

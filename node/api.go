@@ -15,6 +15,7 @@ import (
 	"github.com/dmnode/dmnode/actors/precheck"
 	"github.com/dmnode/dmnode/core/catalog"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
@@ -167,7 +168,7 @@ func (n *Node) serveAPI(ctx context.Context) (*apiServer, error) {
 			a.wg.Go(func() {
 				resp := n.ctl.serve(ctx, hs[method], method, m.Data)
 				data, _ := json.Marshal(resp)
-				if err := m.Respond(data); err != nil {
+				if err := respond(n.nc, m, data); err != nil {
 					n.log.Warn("reply to api request", "method", method, "err", err)
 				}
 			})
@@ -325,7 +326,7 @@ func (n *control) apiSourceAdd(ctx context.Context, req *Request) (*Response, er
 			continue
 		}
 		resp.Warnings = append(resp.Warnings, src.Warnings...)
-		if err := checkSourceReachable(ctx, src); err != nil {
+		if err := n.checkSourceReachable(ctx, src); err != nil {
 			errs = append(errs, fmt.Errorf("%s: source %s: %w", f.Name, src.SourceID, err))
 			continue
 		}
@@ -350,7 +351,7 @@ func (n *control) apiSourceList(ctx context.Context, req *Request) (*Response, e
 	for _, id := range st.SourceIDs() {
 		s := st.Sources[id]
 		info := SourceInfo{ID: id}
-		if src, err := config.DecodeSource(s.File, []byte(s.YAML)); err == nil {
+		if src, err := plan.SourceOf(s); err == nil {
 			info.Address = fmt.Sprintf("%s:%d", src.From.Host, src.From.Port)
 			info.User, info.Flavor, info.EnableGTID = src.From.User, src.Flavor, src.EnableGTID
 		}

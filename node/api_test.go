@@ -183,6 +183,9 @@ func TestShardArguments(t *testing.T) {
 		{"db.tb", shardddl.LockID("t", refOf("db", "tb"))},
 		{"`my db`.`t``b`", shardddl.LockID("t", refOf("my db", "t`b"))},
 		{"plain", "plain"},
+		{"`db.v2`.`tb`", shardddl.LockID("t", refOf("db.v2", "tb"))},
+		{"`db`.`t.b`", shardddl.LockID("t", refOf("db", "t.b"))},
+		{"`d``b.x`.tb", shardddl.LockID("t", refOf("d`b.x", "tb"))},
 	} {
 		if got := lockID("t", c.in); got != c.want {
 			t.Errorf("lockID(%q) = %q, want %q", c.in, got, c.want)
@@ -191,6 +194,9 @@ func TestShardArguments(t *testing.T) {
 	m, err := parseMember("s1:`my db`.tb")
 	if err != nil || m.Source != "s1" || m.Schema != "my db" || m.Table != "tb" {
 		t.Errorf("parseMember: %+v %v", m, err)
+	}
+	if m, err := parseMember("s1:`shop.eu`.`orders.2024`"); err != nil || m.Schema != "shop.eu" || m.Table != "orders.2024" {
+		t.Errorf("parseMember with dots in backquoted names: %+v %v", m, err)
 	}
 	for _, bad := range []string{"s1", "s1:db", ":db.tb", "s1:.tb"} {
 		if _, err := parseMember(bad); err == nil {

@@ -18,8 +18,8 @@ import (
 
 // checkSourceReachable connects to a source and checks that it writes a
 // binlog dmnode can read.
-func checkSourceReachable(ctx context.Context, src *config.Source) error {
-	db, err := actors.OpenDB(ctx, src.From, 1)
+func (n *control) checkSourceReachable(ctx context.Context, src *config.Source) error {
+	db, err := n.dialDB(ctx, src.From, 1)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (n *control) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 	if err := rules.CheckCollisions(plans); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
 	}
-	tdb, err := actors.OpenTarget(ctx, task.TargetDatabase, 1)
+	tdb, err := n.dialTarget(ctx, task.TargetDatabase, 1)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s: target-database: %w", f.Name, err))
 	} else {
@@ -122,7 +122,7 @@ func (n *control) checkInstance(ctx context.Context, st *catalog.State, tp *plan
 		return nil, plan.Cause(err)
 	}
 	src, r := cs.Config, cs.Rules
-	db, err := actors.OpenDB(ctx, src.From, checkReaders)
+	db, err := n.dialDB(ctx, src.From, checkReaders)
 	if err != nil {
 		return nil, err
 	}

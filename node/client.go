@@ -137,7 +137,7 @@ func (c *Client) call(ctx context.Context, subject string, req *Request) (*Respo
 			}
 		}
 	}()
-	msg, err := c.nc.RequestWithContext(ctx, subject, data)
+	reply, err := request(ctx, c.nc, subject, data)
 	if err != nil {
 		select {
 		case denied := <-refused:
@@ -155,7 +155,7 @@ func (c *Client) call(ctx context.Context, subject string, req *Request) (*Respo
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
 	var resp Response
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+	if err := json.Unmarshal(reply, &resp); err != nil {
 		return nil, fmt.Errorf("%s: decode response: %w", method, err)
 	}
 	if resp.Error != "" {

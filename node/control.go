@@ -2,11 +2,14 @@ package node
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
+	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/jetstream"
 )
 
@@ -34,13 +37,37 @@ type control struct {
 	// leave), which only the leader makes.
 	members memberAPI
 	health  healthView
-	// store is JetStream, nil until storeReady; progress reads its
-	// records (store, or a fake in tests).
-	store      *jetstream.Store
+	// store is JetStream (memstore in tests), nil until storeReady;
+	// progress reads its records (store, or a fake in tests).
+	store      jetstream.Stores
 	progress   progressReader
 	storeReady *atomic.Bool
 	// ready is set once the catalog holds the node's whole Raft log.
 	ready *atomic.Bool
+	// openDB and openTarget open the databases task check, cutover and
+	// binlog-schema read: actors.OpenDB and actors.OpenTarget when nil
+	// (the control layer's tests give stand-ins).
+	openDB, openTarget dbOpener
+}
+
+// dbOpener opens a database of a source or a target with at most
+// maxConns connections.
+type dbOpener func(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error)
+
+// dialDB opens a source's database, or a target's for reading.
+func (n *control) dialDB(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
+	if n.openDB != nil {
+		return n.openDB(ctx, c, maxConns)
+	}
+	return actors.OpenDB(ctx, c, maxConns)
+}
+
+// dialTarget opens a task's target as the actors write it.
+func (n *control) dialTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
+	if n.openTarget != nil {
+		return n.openTarget(ctx, c, maxConns)
+	}
+	return actors.OpenTarget(ctx, c, maxConns)
 }
 
 // catalogView reads the catalog: an immutable snapshot per call.

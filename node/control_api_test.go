@@ -217,7 +217,7 @@ func TestControlStatus(t *testing.T) {
 	p.progress("load", "t", "s2", actors.LoadProgress{RowsLoaded: 250, Rate: 50})
 	p.progress("apply", "t", "s1", actors.ApplyProgress{Applied: dmnode.Position{File: "bin.000002", Pos: 100}, RowsInsert: 7, RowsUpdate: 2, RowsDelete: 1,
 		EventTime: uint32(now.Add(-time.Minute).Unix())})
-	p.progress("tail", "", "s1", actors.TailProgress{Upstream: dmnode.Position{File: "bin.000002", Pos: 400}, Published: dmnode.Position{File: "bin.000002", Pos: 400}})
+	p.progress("tail", "", "s1", jetstream.TailProgress{Upstream: dmnode.Position{File: "bin.000002", Pos: 400}, Published: dmnode.Position{File: "bin.000002", Pos: 400}})
 	p.put(jetstream.ErrorKey(catalog.KindLoad, "t", "s2"), ActorError{Actor: "load/t/s2", Error: "old", Time: now.Add(-time.Hour)})
 	p.put(jetstream.ErrorKey(catalog.KindDump, "t", "s2"), ActorError{Actor: "dump/t/s2", Error: "access denied", Permanent: true, Time: now})
 

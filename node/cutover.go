@@ -160,7 +160,7 @@ func (n *control) newCutover(ctx context.Context, name string, opt Cutover) (*cu
 		rep: &CutoverReport{Task: name, DryRun: opt.DryRun, Freeze: opt.Freeze}, log: n.log.With("task", name, "component", "cutover")}
 	for _, src := range c.task.SortedSources() {
 		cfg := in.Sources[src].Config
-		db, err := actors.OpenDB(ctx, cfg.From, 2)
+		db, err := n.dialDB(ctx, cfg.From, 2)
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("source %s: %w", src, err)
@@ -404,7 +404,7 @@ func (c *cutover) waitApplied(ctx context.Context, frozenAt time.Time) error {
 			c.rep.Sources[i].Final, c.finals[s.Source] = pos.String(), pos
 		}
 	}
-	tdb, err := actors.OpenDB(ctx, c.in.Task.TargetDatabase, 1)
+	tdb, err := c.n.dialDB(ctx, c.in.Task.TargetDatabase, 1)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
@@ -490,7 +490,7 @@ func deadlineOr(ctx context.Context, d time.Time) time.Time {
 // application's first insert does not collide with a migrated id; a dry
 // run only computes it.
 func (c *cutover) raiseAutoIncrement(ctx context.Context) error {
-	tdb, err := actors.OpenDB(ctx, c.in.Task.TargetDatabase, 1)
+	tdb, err := c.n.dialDB(ctx, c.in.Task.TargetDatabase, 1)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}

@@ -88,11 +88,11 @@ func TestFSMFencesPlacementByLogTerm(t *testing.T) {
 // each, in Raft entries as the appliers propose them.
 func shardScript() []catalog.Command {
 	target := schema.TableRef{Schema: "tgt", Name: "t"}
-	table := func(cols ...string) *shardddl.Table {
-		t := &shardddl.Table{Indexes: []shardddl.Index{{Name: "PRIMARY", Kind: "primary", Columns: []shardddl.IndexCol{{Column: "id"}}}}}
-		t.Columns = append(t.Columns, shardddl.Column{Name: "id", Type: "int"})
+	table := func(cols ...string) *schema.Definition {
+		t := &schema.Definition{Indexes: []schema.Index{{Name: "PRIMARY", Kind: "primary", Columns: []schema.IndexCol{{Column: "id"}}}}}
+		t.Columns = append(t.Columns, schema.ColumnDef{Name: "id", Type: "int"})
 		for _, c := range cols {
-			t.Columns = append(t.Columns, shardddl.Column{Name: c, Type: "int", Nullable: true})
+			t.Columns = append(t.Columns, schema.ColumnDef{Name: c, Type: "int", Nullable: true})
 		}
 		return t
 	}

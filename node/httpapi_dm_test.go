@@ -115,7 +115,7 @@ func TestHTTPDMTasks(t *testing.T) {
 	h := newTestHTTP(seeded(t))
 	h.exec(catalog.Command{Op: catalog.OpAssign, Assign: map[string]string{"apply/t/s1": "n2", "load/t/s2": "n1"}})
 	h.progress.put(jetstream.ErrorKey(catalog.KindLoad, "t", "s2"), ActorError{Actor: "load/t/s2", Error: "disk full", Permanent: true, Time: time.Now()})
-	h.progress.progress("tail", "", "s1", actors.TailProgress{})
+	h.progress.progress("tail", "", "s1", jetstream.TailProgress{})
 
 	var list DMList[DMTask]
 	if code, body := h.do(t, http.MethodGet, "/api/v1/tasks?with_status=true", "", "", &list); code != http.StatusOK || list.Total != 1 {

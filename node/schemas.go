@@ -10,7 +10,7 @@ import (
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
-	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -245,11 +245,14 @@ func (n *control) schemaFrom(ctx context.Context, r *SchemaRequest, source, task
 		return tbl, nil
 	case "source":
 		s := n.fsm.State().Sources[source]
-		src, err := config.DecodeSource(s.File, []byte(s.YAML))
+		if s == nil {
+			return nil, fmt.Errorf("source %q is not in the catalog", source)
+		}
+		src, err := plan.SourceOf(s)
 		if err != nil {
 			return nil, err
 		}
-		db, err := actors.OpenDB(ctx, src.From, 1)
+		db, err := n.dialDB(ctx, src.From, 1)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", source, err)
 		}

@@ -108,7 +108,7 @@ func lockID(task, s string) string {
 	if strings.HasPrefix(s, task+"-") {
 		return s
 	}
-	db, tbl, ok := strings.Cut(s, ".")
+	db, tbl, ok := cutQualified(s)
 	if !ok {
 		return s
 	}
@@ -118,11 +118,26 @@ func lockID(task, s string) string {
 // parseMember reads source:schema.table (names may be backquoted).
 func parseMember(s string) (shardddl.Member, error) {
 	src, rest, ok := strings.Cut(s, ":")
-	db, tbl, ok2 := strings.Cut(rest, ".")
+	db, tbl, ok2 := cutQualified(rest)
 	if !ok || !ok2 || src == "" || db == "" || tbl == "" {
 		return shardddl.Member{}, fmt.Errorf("shard %q: write it as source:schema.table", s)
 	}
 	return shardddl.Member{Source: src, Schema: unquote(db), Table: unquote(tbl)}, nil
+}
+
+// cutQualified splits schema.table at the first dot outside backquotes,
+// so a backquoted name may hold dots: `+"`a.b`.`c`"+` is schema a.b, table c.
+func cutQualified(s string) (db, tbl string, ok bool) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '`':
+			quoted = !quoted // a doubled backquote inside a name toggles twice
+		case s[i] == '.' && !quoted:
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
 }
 
 func unquote(s string) string {
@@ -159,7 +174,7 @@ func (n *control) decide(ctx context.Context, req *Request, action string) (*Res
 	}
 	table := ""
 	if sr.Table != "" {
-		db, tbl, ok := strings.Cut(sr.Table, ".")
+		db, tbl, ok := cutQualified(sr.Table)
 		if !ok {
 			return nil, fmt.Errorf("table %q: write it as schema.table", sr.Table)
 		}

@@ -170,7 +170,7 @@ const heartbeatSlack = 3 * time.Second
 // most heartbeatSlack old). An idle source so reads as current (its
 // heartbeats keep arriving), and a stuck tailer or applier as lagging more
 // every second.
-func figures(ss *SourceStatus, dump actors.DumpProgress, load actors.LoadProgress, apply actors.ApplyProgress, tail actors.TailProgress, now time.Time) {
+func figures(ss *SourceStatus, dump actors.DumpProgress, load actors.LoadProgress, apply actors.ApplyProgress, tail jetstream.TailProgress, now time.Time) {
 	ss.RowsEstimated = dump.RowsTotal
 	ss.ETASeconds, ss.GapBytes = -1, -1
 	switch ss.Stage {
@@ -265,7 +265,7 @@ func (n *control) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[st
 		var dump actors.DumpProgress
 		var load actors.LoadProgress
 		var apply actors.ApplyProgress
-		var tail actors.TailProgress
+		var tail jetstream.TailProgress
 		var relay actors.RelayProgress
 		loads := []struct {
 			key string
@@ -274,7 +274,7 @@ func (n *control) taskStatusWith(ctx context.Context, t *catalog.Task, hs map[st
 			{jetstream.ProgressKey("dump", t.Name, src), &dump},
 			{jetstream.ProgressKey("load", t.Name, src), &load},
 			{jetstream.ProgressKey("apply", t.Name, src), &apply},
-			{jetstream.ProgressKey("tail", "", src), &tail},
+			{jetstream.TailProgressKey(src), &tail},
 			{jetstream.ProgressKey("relay", "", src), &relay},
 		}
 		ss.RelayUnavailable = relayUnavailable(st, t.Name, src, n.id, hs)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/actors"
+	"github.com/dmnode/dmnode/jetstream"
 )
 
 func TestFigures(t *testing.T) {
@@ -20,7 +21,7 @@ func TestFigures(t *testing.T) {
 		dump          actors.DumpProgress
 		load          actors.LoadProgress
 		apply         actors.ApplyProgress
-		tail          actors.TailProgress
+		tail          jetstream.TailProgress
 		percent, rate float64
 		eta, lag, gap int64
 	}{
@@ -32,19 +33,19 @@ func TestFigures(t *testing.T) {
 			eta: -1, gap: -1},
 		{name: "applier behind the stream: age of the last applied commit", stage: "sync",
 			apply: actors.ApplyProgress{Applied: at("b.1", 500), EventTime: 9_990, Rate: 40},
-			tail:  actors.TailProgress{Published: at("b.1", 900), Upstream: at("b.1", 900), CaughtUp: now.Add(-time.Second)},
+			tail:  jetstream.TailProgress{Published: at("b.1", 900), Upstream: at("b.1", 900), CaughtUp: now.Add(-time.Second)},
 			rate:  40, eta: -1, lag: 10, gap: 400},
 		{name: "idle source, all applied: heartbeats keep it current", stage: "sync",
 			apply: actors.ApplyProgress{Applied: at("b.1", 900), EventTime: 5_000},
-			tail:  actors.TailProgress{Published: at("b.1", 900), Upstream: at("b.1", 900), CaughtUp: now.Add(-time.Second)},
+			tail:  jetstream.TailProgress{Published: at("b.1", 900), Upstream: at("b.1", 900), CaughtUp: now.Add(-time.Second)},
 			eta:   -1, lag: 0, gap: 0},
 		{name: "stuck tailer: its last heartbeat ages", stage: "sync",
 			apply: actors.ApplyProgress{Applied: at("b.1", 900), EventTime: 5_000},
-			tail:  actors.TailProgress{Published: at("b.1", 900), Upstream: at("b.1", 900), CaughtUp: now.Add(-2 * time.Minute)},
+			tail:  jetstream.TailProgress{Published: at("b.1", 900), Upstream: at("b.1", 900), CaughtUp: now.Add(-2 * time.Minute)},
 			eta:   -1, lag: 120, gap: 0},
 		{name: "applied in an older file: gap unknown", stage: "sync",
 			apply: actors.ApplyProgress{Applied: at("b.1", 900), EventTime: 9_999},
-			tail:  actors.TailProgress{Published: at("b.2", 100), Upstream: at("b.2", 100)},
+			tail:  jetstream.TailProgress{Published: at("b.2", 100), Upstream: at("b.2", 100)},
 			eta:   -1, lag: 1, gap: -1},
 	}
 	for _, tc := range cases {

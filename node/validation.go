@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dmnode/dmnode/actors"
 	"github.com/dmnode/dmnode/core/catalog"
-	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/plan"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -55,34 +52,15 @@ type ValidationStatus struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// validatorModes caches, per task file, the validator mode of each source
-// that has one (fast or full): placement asks every second.
-var (
-	validatorModes  sync.Map // task YAML → map[source]mode
-	validatorModesN atomic.Int64
-)
-
 // taskValidators returns the sources of a task with a validator and their
-// mode. A file that no longer decodes has none.
+// mode (the plan computes it once per task version; placement asks every
+// second). A file that no longer decodes has none.
 func taskValidators(t *catalog.Task) map[string]string {
-	if m, ok := validatorModes.Load(t.YAML); ok {
-		return m.(map[string]string)
+	p, err := plan.Of(t)
+	if err != nil {
+		return nil
 	}
-	out := map[string]string{}
-	if p, err := plan.Of(t); err == nil {
-		for _, inst := range p.Task.MySQLInstances {
-			if m := inst.Validate.Mode; m == config.ValidateFast || m == config.ValidateFull {
-				out[inst.SourceID] = m
-			}
-		}
-	}
-	if validatorModesN.Add(1) > 1024 {
-		// Every task update adds a file: start afresh now and then.
-		validatorModes.Clear()
-		validatorModesN.Store(1)
-	}
-	validatorModes.Store(t.YAML, out)
-	return out
+	return p.Validators()
 }
 
 // withValidators adds to the desired actors a validator beside every
@@ -144,7 +122,7 @@ func (n *control) validatorStatus(ctx context.Context, st *catalog.State, task, 
 	spec := catalog.ActorSpec{Kind: actors.KindValidate, Task: task, Source: src}
 	_, s.Running = st.Assign[spec.ID()]
 	var ae ActorError
-	if _, err := n.progress.Load(ctx, jetstream.Key("error", spec.Kind, task, src), &ae); err == nil && ae.Error != "" {
+	if _, err := n.progress.Load(ctx, jetstream.ErrorKey(spec.Kind, task, src), &ae); err == nil && ae.Error != "" {
 		s.LastError = ae.Error
 	}
 	if withErrors != nil {

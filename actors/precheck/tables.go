@@ -16,7 +16,14 @@ import (
 )
 
 // tableInfo is what the table checks need of a table, read from
-// information_schema.
+// information_schema: a view of the state of a server (a source now, or
+// the target), not a model of a table's definition, which is
+// schema.Table. loadTables reads it for every table of a task's schemas
+// in two queries, where schema.Table would take one SHOW CREATE TABLE
+// round trip and one parse per table, thousands in an estate; and the
+// checks quote the server's own COLUMN_TYPE back in the statements they
+// suggest. Where a check needs a table's schema at a position in the
+// past, it takes the schema.Table of the schema history (pastStart).
 type tableInfo struct {
 	schema, name string
 	columns      []columnInfo

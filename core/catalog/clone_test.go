@@ -10,11 +10,11 @@ import (
 	"github.com/dmnode/dmnode/core/shardddl"
 )
 
-func shardTable(cols ...string) *shardddl.Table {
-	t := &shardddl.Table{Indexes: []shardddl.Index{{Name: "PRIMARY", Kind: "primary", Columns: []shardddl.IndexCol{{Column: "id"}}}}}
-	t.Columns = append(t.Columns, shardddl.Column{Name: "id", Type: "int"})
+func shardTable(cols ...string) *schema.Definition {
+	t := &schema.Definition{Indexes: []schema.Index{{Name: "PRIMARY", Kind: "primary", Columns: []schema.IndexCol{{Column: "id"}}}}}
+	t.Columns = append(t.Columns, schema.ColumnDef{Name: "id", Type: "int"})
 	for _, c := range cols {
-		t.Columns = append(t.Columns, shardddl.Column{Name: c, Type: "int", Nullable: true})
+		t.Columns = append(t.Columns, schema.ColumnDef{Name: c, Type: "int", Nullable: true})
 	}
 	return t
 }
@@ -34,7 +34,7 @@ func cloneScript() []struct {
 			Tables:    []shardddl.Registration{{Member: m, Target: target, Schema: shardTable()}},
 			CreateSQL: map[string]string{m.String(): "CREATE TABLE t1 (id int primary key)"}})
 	}
-	arrive := func(m shardddl.Member, p uint32, after *shardddl.Table, ch *shardddl.Change, ddls ...string) Command {
+	arrive := func(m shardddl.Member, p uint32, after *schema.Definition, ch *shardddl.Change, ddls ...string) Command {
 		return shardCmd(ShardOp{Kind: ShardArrive, Task: "t", Member: m, Arrival: &shardddl.Arrival{Pos: at(p), DDLs: ddls, After: after, Change: ch},
 			CreateSQL: map[string]string{m.String(): "CREATE TABLE t1 (...)"}})
 	}

@@ -89,6 +89,14 @@ type TaskRejections struct {
 }
 
 // MemberSchema is a member's table definition as of a position.
+//
+// It stays CREATE TABLE text, not a schema.Table: the applier's only use
+// of it is to apply the member's next DDL to it (actors' schemaAfter),
+// and the schema tracker alters a table from its CreateSQL text anyway,
+// so a typed table would save one parse per shard DDL while making every
+// arrival's Raft entry carry the definition a second time (the arrival's
+// After already holds it typed, for the locks). The catalog itself never
+// parses it.
 type MemberSchema struct {
 	Pos       shardddl.Position `json:"pos"`
 	CreateSQL string            `json:"create_sql"`

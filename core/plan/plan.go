@@ -19,6 +19,9 @@ type Plan struct {
 
 	mu      sync.Mutex
 	sources map[string]*Source // by source id, the newest source version compiled
+
+	validatorsOnce sync.Once
+	validators     map[string]string
 }
 
 // Source is a task compiled for one of its sources at one version of the
@@ -97,6 +100,20 @@ func (p *Plan) Instance(source string) *config.Instance {
 	return nil
 }
 
+// Validators returns the sources whose validator mode is fast or full,
+// with the mode. The map is computed once and shared: do not modify it.
+func (p *Plan) Validators() map[string]string {
+	p.validatorsOnce.Do(func() {
+		p.validators = map[string]string{}
+		for _, inst := range p.Task.MySQLInstances {
+			if m := inst.Validate.Mode; m == config.ValidateFast || m == config.ValidateFull {
+				p.validators[inst.SourceID] = m
+			}
+		}
+	})
+	return p.validators
+}
+
 // Source returns the task compiled for the source whose catalog entry is
 // src: its instance, decoded file and rules, built once per version of
 // src's file and shared. An error is a *SourceError.
@@ -106,7 +123,7 @@ func (p *Plan) Source(src *catalog.Source) (*Source, error) {
 	if s := p.sources[src.ID]; s != nil && s.file == src.File && s.yaml == src.YAML {
 		return s, nil
 	}
-	cfg, err := config.DecodeSource(src.File, []byte(src.YAML))
+	cfg, err := SourceOf(src)
 	if err != nil {
 		return nil, &SourceError{Task: p.Task.Name, Source: src.ID, Op: OpDecode, Err: err}
 	}

@@ -238,3 +238,30 @@ func TestCacheConcurrentReaders(t *testing.T) {
 		}
 	}
 }
+
+// The validator modes come from the decoded file: a source without a
+// validator-config-name has none; a new version of the file its own.
+func TestPlanValidators(t *testing.T) {
+	c := NewCache()
+	p, err := c.Get(catTask(taskYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Validators(); len(got) != 1 || got["s2"] != config.ValidateFull {
+		t.Errorf("validators = %v, want s2: full", got)
+	}
+	q, err := c.Get(catTask(strings.Replace(taskYAML, "mode: full", "mode: fast", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Validators(); len(got) != 1 || got["s2"] != config.ValidateFast {
+		t.Errorf("validators of the new version = %v, want s2: fast", got)
+	}
+	off, err := c.Get(catTask(strings.Replace(taskYAML, "mode: full", "mode: none", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := off.Validators(); len(got) != 0 {
+		t.Errorf("validators with mode none = %v, want none", got)
+	}
+}

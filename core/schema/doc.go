@@ -1,6 +1,17 @@
 // Package schema tracks the schemas of upstream tables through the DDL of a
 // binlog, and derives the CREATE TABLE statements of target tables.
 //
+// Table is dmnode's one model of a table. One parse of a CREATE TABLE
+// (ParseCreateTable, or the Tracker applying DDL) fills all of it: the
+// columns as row events need them (Columns, Key), the full definition as
+// a comparison of two tables needs it (Def: declared types, lengths,
+// charsets and collations, defaults, indexes; see Definition), and an
+// equivalent statement (CreateSQL). core/shardddl's locks work on
+// Definition, the schema history and the dump plans store Table without
+// Def (it would double each record). A Table in memory carries the
+// definition of the parse that made it; one decoded from a record reads
+// it from CreateSQL once (Table.Definition).
+//
 // A Tracker starts from the tables' CREATE TABLE statements (ParseCreateTable
 // on the output of SHOW CREATE TABLE, or a restored snapshot) and applies the
 // text of every QUERY event with Apply, which says what the statement was

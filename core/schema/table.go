@@ -85,6 +85,11 @@ func buildTable(db, name string, ct *ast.CreateTableStmt) (*Table, error) {
 		t.Columns[i] = columnOf(cd, tableCS)
 	}
 	t.Key = keyOf(ct, t.Columns)
+	def, err := definitionOf(ct)
+	if err != nil {
+		return nil, fmt.Errorf("table %s.%s: %w", db, name, err)
+	}
+	t.Def = def
 	sql, err := restoreCreate(ct, "", name, false)
 	if err != nil {
 		return nil, fmt.Errorf("table %s.%s: %w", db, name, err)

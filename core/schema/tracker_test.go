@@ -474,7 +474,13 @@ func TestSnapshot(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(back.Tables(), tr.Tables()) || !reflect.DeepEqual(back.charsets, tr.charsets) || back.flavor != "mariadb" {
+	var want []*Table
+	for _, tbl := range tr.Tables() {
+		w := *tbl
+		w.Def = nil // not stored: parsed again when asked for
+		want = append(want, &w)
+	}
+	if !reflect.DeepEqual(back.Tables(), want) || !reflect.DeepEqual(back.charsets, tr.charsets) || back.flavor != "mariadb" {
 		t.Errorf("snapshot does not round-trip: %s", b)
 	}
 	if _, err := back.Apply("db", "ALTER TABLE a DROP s"); err != nil {

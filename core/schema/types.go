@@ -19,7 +19,11 @@ type Column struct {
 	Generated bool `json:"generated,omitempty"`
 }
 
-// Table is the tracked schema of one upstream table at some binlog position.
+// Table is the tracked schema of one upstream table at some binlog
+// position: dmnode's one model of a table. Columns and Key are what row
+// events need; Def is the full definition; CreateSQL is the same table as
+// a statement. All three are filled from one parse of a CREATE TABLE
+// (ParseCreateTable, the Tracker).
 type Table struct {
 	Schema  string   `json:"schema"`
 	Name    string   `json:"name"`
@@ -30,6 +34,13 @@ type Table struct {
 	Key []int `json:"key,omitempty"`
 	// CreateSQL is a CREATE TABLE statement equivalent to the current schema.
 	CreateSQL string `json:"create_sql"`
+	// Def is the table's full definition (columns with their declared
+	// types, defaults, charsets and collations; indexes), filled where
+	// CreateSQL was parsed and never modified. It is not stored: a table
+	// read back from a record has none, and Definition parses CreateSQL
+	// once then. Storing it would double every stored table version
+	// (a 4,096-column table would pass a megabyte, one NATS message).
+	Def *Definition `json:"-"`
 }
 
 // ColumnNames returns the names of the table's columns in order.

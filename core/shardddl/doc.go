@@ -39,7 +39,8 @@
 //  1. Registration. When an applier (task, source) starts replicating, it
 //     calls Register with every upstream table of its source the task
 //     routes to a merged target table, and, in optimistic mode, each
-//     table's current schema from its schema tracker (FromSchema). No DDL
+//     table's current definition from its schema tracker
+//     (schema.Table.Definition). No DDL
 //     is coordinated until every source given to NewManager has
 //     registered: a lock must know its whole group. On CREATE TABLE of a
 //     routed table the applier calls Join; on DROP TABLE (not executed on
@@ -49,7 +50,7 @@
 //  2. Arrive. When the applier meets a DDL on a member at a transaction
 //     boundary, it routes each statement (schema.RouteDDL), normalises it
 //     (Normalize) and calls Arrive with the event's position (and, in
-//     optimistic mode, the member's schema after the DDL from its
+//     optimistic mode, the member's definition after the DDL from its
 //     tracker). The outcome says:
 //
 //     Wait: hold the member's changes to the target table at this DDL.
@@ -85,6 +86,15 @@
 //     members arrived, missing, conflicting) for `dmnode task ddl-locks`;
 //     Unlock resolves a lock by hand for `dmnode task ddl-lock unlock`
 //     (exec or skip, see Unlock).
+//
+// # Tables
+//
+// The locks keep and compare table definitions as core/schema models
+// them (schema.Definition, the Def of a schema.Table, filled when the
+// tracker parses the table's CREATE TABLE): this package has no table
+// model of its own and parses no CREATE TABLE. model.go compares
+// definitions and prints them as the clauses of the ALTER TABLE
+// statements it hands out.
 //
 // Errors are permanent (errors.Is with ErrInvalid, ErrNotMember, ErrNoLock,
 // ErrOutOfOrder, ErrMismatch, ErrNotOwner): the applier stops with them.

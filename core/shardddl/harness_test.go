@@ -73,13 +73,13 @@ func newEnv(t *testing.T, mode Mode, create string) *env {
 	return e
 }
 
-func (e *env) schemaOf(mem Member) *Table {
+func (e *env) schemaOf(mem Member) *schema.Definition {
 	e.t.Helper()
 	tbl, ok := e.trackers[mem.Source].Get(mem.Schema, mem.Table)
 	if !ok {
 		e.t.Fatalf("no table %s", mem)
 	}
-	s, err := FromSchema(tbl)
+	s, err := tbl.Definition()
 	if err != nil {
 		e.t.Fatal(err)
 	}

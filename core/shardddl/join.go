@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
@@ -59,13 +60,13 @@ var textRank = map[string]int{"tinytext": 1, "text": 2, "mediumtext": 3, "longte
 var blobRank = map[string]int{"tinyblob": 1, "blob": 2, "mediumblob": 3, "longblob": 4}
 
 // joinColumn joins two definitions of one column.
-func joinColumn(a, b Column) (Column, *clash) {
-	bad := func(format string, args ...any) (Column, *clash) {
-		return Column{}, &clash{column: a.Name, reason: fmt.Sprintf(format, args...)}
+func joinColumn(a, b schema.ColumnDef) (schema.ColumnDef, *clash) {
+	bad := func(format string, args ...any) (schema.ColumnDef, *clash) {
+		return schema.ColumnDef{}, &clash{column: a.Name, reason: fmt.Sprintf(format, args...)}
 	}
 	j, err := joinType(a, b)
 	if err != "" {
-		return bad("%s and %s do not join: %s", a.typeSQL(), b.typeSQL(), err)
+		return bad("%s and %s do not join: %s", typeSQL(a), typeSQL(b), err)
 	}
 	j.Name = a.Name
 	j.Nullable = a.Nullable || b.Nullable
@@ -97,8 +98,8 @@ func joinColumn(a, b Column) (Column, *clash) {
 }
 
 // joinType joins the types of a and b; the reason is empty on success.
-func joinType(a, b Column) (Column, string) {
-	j := Column{Type: a.Type, Unsigned: a.Unsigned, Zerofill: a.Zerofill}
+func joinType(a, b schema.ColumnDef) (schema.ColumnDef, string) {
+	j := schema.ColumnDef{Type: a.Type, Unsigned: a.Unsigned, Zerofill: a.Zerofill}
 	cs, co, why := joinCharset(a, b)
 	if why != "" {
 		return j, why
@@ -174,7 +175,7 @@ func isBinary(t string) bool { return t == "binary" || t == "varbinary" }
 
 func isUTF8(cs string) bool { return cs == "utf8" || cs == "utf8mb3" }
 
-func joinCharset(a, b Column) (cs, co, why string) {
+func joinCharset(a, b schema.ColumnDef) (cs, co, why string) {
 	switch {
 	case a.Charset == b.Charset:
 		cs = a.Charset
@@ -203,7 +204,7 @@ func joinCharset(a, b Column) (cs, co, why string) {
 // widens reports whether after accepts every value before does: the type
 // of after is the join of both types. Nullability and defaults are left
 // out: the join takes care of them.
-func widens(before, after Column) bool {
+func widens(before, after schema.ColumnDef) bool {
 	j, why := joinType(before, after)
 	j.Name, j.Nullable, j.Default, j.OnUpdate = after.Name, after.Nullable, after.Default, after.OnUpdate
 	j.AutoIncrement, j.Generated, j.Stored = after.AutoIncrement, after.Generated, after.Stored
@@ -214,7 +215,7 @@ func widens(before, after Column) bool {
 // shard is one member's schema in a join.
 type shard struct {
 	key    string
-	schema *Table
+	schema *schema.Definition
 }
 
 // joinError is a clash between members.
@@ -232,9 +233,9 @@ func (e *joinError) Error() string {
 // of base (the previous join), then come new columns in order of first
 // appearance. Index clashes are errors unless dropClashingIndexes, when the
 // index is left out of the join.
-func joinTables(base *Table, shards []shard, dropClashingIndexes bool) (*Table, *joinError) {
+func joinTables(base *schema.Definition, shards []shard, dropClashingIndexes bool) (*schema.Definition, *joinError) {
 	type colState struct {
-		col     Column
+		col     schema.ColumnDef
 		holders int
 	}
 	cols := map[string]*colState{}
@@ -262,7 +263,7 @@ func joinTables(base *Table, shards []shard, dropClashingIndexes bool) (*Table, 
 			st.col, st.holders = j, st.holders+1
 		}
 	}
-	out := &Table{}
+	out := &schema.Definition{}
 	for _, k := range order {
 		st, ok := cols[k]
 		if !ok {
@@ -284,11 +285,11 @@ func joinTables(base *Table, shards []shard, dropClashingIndexes bool) (*Table, 
 // joinIndexes keeps the indexes every shard has, in the first shard's
 // order. Two shards with an index of one name but different definitions
 // clash, even when the index is not in the join.
-func joinIndexes(shards []shard, dropClashing bool) ([]Index, *joinError) {
+func joinIndexes(shards []shard, dropClashing bool) ([]schema.Index, *joinError) {
 	if len(shards) == 0 {
 		return nil, nil
 	}
-	first := map[string]Index{}
+	first := map[string]schema.Index{}
 	clashing := map[string]bool{}
 	for _, s := range shards {
 		for _, ix := range s.schema.Indexes {
@@ -299,13 +300,13 @@ func joinIndexes(shards []shard, dropClashing bool) ([]Index, *joinError) {
 				first[ln] = ix
 			case !equalIndexes(f, ix) && !dropClashing:
 				return nil, clashWith(shards, s.key, ix.Name, &clash{column: ix.Name, index: true,
-					reason: fmt.Sprintf("%s differs from %s", ix.definition(nil), f.definition(nil))}, true)
+					reason: fmt.Sprintf("%s differs from %s", indexSQL(ix, nil), indexSQL(f, nil))}, true)
 			case !equalIndexes(f, ix):
 				clashing[ln] = true
 			}
 		}
 	}
-	var out []Index
+	var out []schema.Index
 next:
 	for _, ix := range shards[0].schema.Indexes {
 		if clashing[strings.ToLower(ix.Name)] {
@@ -344,15 +345,15 @@ func clashWith(shards []shard, key, name string, cl *clash, index bool) *joinErr
 
 // definitionOf returns a comparable rendering of a column or index, nil
 // when the table has none of that name.
-func definitionOf(t *Table, name string, index bool) any {
+func definitionOf(t *schema.Definition, name string, index bool) any {
 	if index {
 		if ix, ok := t.Index(name); ok {
-			return ix.definition(nil)
+			return indexSQL(ix, nil)
 		}
 		return nil
 	}
 	if c, ok := t.Column(name); ok {
-		return c.definition()
+		return columnSQL(c)
 	}
 	return nil
 }
@@ -362,7 +363,7 @@ func definitionOf(t *Table, name string, index bool) any {
 // (the applier takes "duplicate column", "duplicate key" and "can't drop"
 // as already done): indexes are dropped first, then columns added and
 // modified, then dropped, and indexes added last.
-func diff(target string, old, new *Table, extra []string) []string {
+func diff(target string, old, new *schema.Definition, extra []string) []string {
 	alter := "ALTER TABLE " + target + " "
 	var out []string
 	for _, ix := range old.Indexes {
@@ -378,9 +379,9 @@ func diff(target string, old, new *Table, extra []string) []string {
 		o, ok := old.Column(c.Name)
 		switch {
 		case !ok:
-			out = append(out, alter+"ADD COLUMN "+c.definition())
+			out = append(out, alter+"ADD COLUMN "+columnSQL(c))
 		case !equalColumns(o, c):
-			out = append(out, alter+"MODIFY COLUMN "+c.definition())
+			out = append(out, alter+"MODIFY COLUMN "+columnSQL(c))
 		}
 	}
 	for _, c := range old.Columns {
@@ -390,7 +391,7 @@ func diff(target string, old, new *Table, extra []string) []string {
 	}
 	for _, ix := range new.Indexes {
 		if o, ok := old.Index(ix.Name); !ok || !equalIndexes(ix, o) {
-			out = append(out, alter+"ADD "+ix.definition(extra))
+			out = append(out, alter+"ADD "+indexSQL(ix, extra))
 		}
 	}
 	return out

@@ -3,12 +3,14 @@ package shardddl
 import (
 	"strings"
 	"testing"
+
+	"github.com/dmnode/dmnode/core/schema"
 )
 
 // col reads one column definition.
-func col(t *testing.T, def string) Column {
+func col(t *testing.T, def string) schema.ColumnDef {
 	t.Helper()
-	tbl, err := FromCreateSQL("CREATE TABLE x (" + def + ") DEFAULT CHARSET=utf8mb4")
+	tbl, err := fromCreateSQL("CREATE TABLE x (" + def + ") DEFAULT CHARSET=utf8mb4")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestJoinColumn(t *testing.T) {
 		if cl != nil {
 			got = "error: " + cl.Error()
 		} else {
-			got = j.definition()
+			got = columnSQL(j)
 		}
 		if want, ok := strings.CutPrefix(tc.want, "error: "); ok {
 			if cl == nil || !strings.Contains(cl.Error(), want) {
@@ -63,8 +65,8 @@ func TestJoinColumn(t *testing.T) {
 			t.Errorf("join(%s, %s) = %s, want %s", tc.a, tc.b, got, tc.want)
 		}
 		// The join is symmetric and at least as wide as both sides.
-		if j2, cl := joinColumn(b, a); cl != nil || j2.definition() != got {
-			t.Errorf("join(%s, %s) = %v %v, not symmetric", tc.b, tc.a, j2.definition(), cl)
+		if j2, cl := joinColumn(b, a); cl != nil || columnSQL(j2) != got {
+			t.Errorf("join(%s, %s) = %v %v, not symmetric", tc.b, tc.a, columnSQL(j2), cl)
 		}
 		if !widens(a, j) || !widens(b, j) {
 			t.Errorf("join(%s, %s) = %s does not widen both", tc.a, tc.b, got)
@@ -95,8 +97,8 @@ func TestWidens(t *testing.T) {
 }
 
 func TestJoinTables(t *testing.T) {
-	read := func(sql string) *Table {
-		tbl, err := FromCreateSQL(sql)
+	read := func(sql string) *schema.Definition {
+		tbl, err := fromCreateSQL(sql)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ type lock struct {
 	// Optimistic: Joined is the target table's schema as the lock knows
 	// it (nil until the first DDL); Dropped the columns some members
 	// dropped while others still have them.
-	Joined  *Table               `json:"joined,omitempty"`
+	Joined  *schema.Definition   `json:"joined,omitempty"`
 	Dropped map[string]*dropInfo `json:"dropped,omitempty"`
 }
 
@@ -56,8 +56,8 @@ type memberState struct {
 
 	// Optimistic. Schema is the member's schema as joined; Parked is the
 	// conflicting DDL holding it.
-	Schema *Table  `json:"schema,omitempty"`
-	Parked *parked `json:"parked,omitempty"`
+	Schema *schema.Definition `json:"schema,omitempty"`
+	Parked *parked            `json:"parked,omitempty"`
 }
 
 // dropInfo is a column dropped by some members only.
@@ -87,7 +87,7 @@ func (l *lock) keys() []string {
 }
 
 // join adds a member; a member already there keeps its state.
-func (l *lock) join(m Member, current *Table) {
+func (l *lock) join(m Member, current *schema.Definition) {
 	k := m.String()
 	if _, ok := l.Members[k]; ok {
 		return
@@ -95,7 +95,7 @@ func (l *lock) join(m Member, current *Table) {
 	ms := &memberState{Member: m, Since: l.Round}
 	switch {
 	case l.Mode == Optimistic:
-		ms.Schema = current.clone()
+		ms.Schema = current.Clone()
 	case l.leader() != nil:
 		ms.Since = l.Round + 1 // not waited for in the round under way
 	}

@@ -235,9 +235,9 @@ func (m *Manager) Locks() []LockStatus {
 
 // Joined returns the schema the optimistic lock of a target table takes
 // the target to have, nil if none is known yet.
-func (m *Manager) Joined(target schema.TableRef) *Table {
+func (m *Manager) Joined(target schema.TableRef) *schema.Definition {
 	if l := m.locks[LockID(m.task, target)]; l != nil {
-		return l.Joined.clone()
+		return l.Joined.Clone()
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/sqlgen"
 )
 
@@ -58,7 +59,7 @@ func (l *lock) arriveOptimistic(ms *memberState, a Arrival, ready bool) (Outcome
 	rn := a.Change.Renames
 	l.Seq++
 	a.Seq = l.Seq
-	a.After = a.After.clone()
+	a.After = a.After.Clone()
 	if l.Joined == nil {
 		joined, jerr := joinTables(nil, l.shards(nil), false)
 		if jerr != nil {
@@ -71,7 +72,7 @@ func (l *lock) arriveOptimistic(ms *memberState, a Arrival, ready bool) (Outcome
 		return l.park(ms, a, p)
 	}
 	old := l.Joined
-	after := map[string]*Table{k: a.After}
+	after := map[string]*schema.Definition{k: a.After}
 	joined, _ := joinTables(old, l.shards(after), false) // check joined them
 	l.recordDrops(ms, a, joined)
 	ms.Schema, ms.Last = a.After, a.Pos
@@ -121,7 +122,7 @@ func conflictOutcome(id string, c *ConflictInfo) Outcome {
 
 // shards returns every member's schema in key order, with the schemas of
 // replace in place of theirs. Members without a schema are left out.
-func (l *lock) shards(replace map[string]*Table) []shard {
+func (l *lock) shards(replace map[string]*schema.Definition) []shard {
 	var out []shard
 	for _, k := range l.keys() {
 		s := l.Members[k].Schema
@@ -139,7 +140,7 @@ func (l *lock) shards(replace map[string]*Table) []shard {
 func (l *lock) check(ms *memberState, a Arrival, rn []Rename) *parked {
 	k, before, after := ms.Member.String(), ms.Schema, a.After
 	if before == nil {
-		before = &Table{}
+		before = &schema.Definition{}
 	}
 	if len(rn) > 0 {
 		p := &parked{Renames: rn}
@@ -163,7 +164,7 @@ func (l *lock) check(ms *memberState, a Arrival, rn []Rename) *parked {
 			continue
 		}
 		return &parked{Columns: []string{ac.Name}, Conflict: l.conflictOf(ms, a,
-			fmt.Sprintf("changes column %s from %s to %s, which does not take every value of the old type", ac.Name, bc.typeSQL(), ac.typeSQL()), nil)}
+			fmt.Sprintf("changes column %s from %s to %s, which does not take every value of the old type", ac.Name, typeSQL(bc), typeSQL(ac)), nil)}
 	}
 	for _, ac := range after.Columns {
 		if _, ok := before.Column(ac.Name); ok {
@@ -179,7 +180,7 @@ func (l *lock) check(ms *memberState, a Arrival, rn []Rename) *parked {
 		return &parked{Indexes: []string{primaryName}, Conflict: l.conflictOf(ms, a,
 			"changes the primary key, which identifies the rows of every shard in the target table", nil)}
 	}
-	if _, err := joinTables(l.Joined, l.shards(map[string]*Table{k: after}), false); err != nil {
+	if _, err := joinTables(l.Joined, l.shards(map[string]*schema.Definition{k: after}), false); err != nil {
 		p := &parked{Conflict: l.conflictOf(ms, a, err.Error(), err)}
 		if err.clash.index {
 			p.Indexes = []string{err.clash.column}
@@ -192,7 +193,7 @@ func (l *lock) check(ms *memberState, a Arrival, rn []Rename) *parked {
 }
 
 // checkAdded checks a column the arrival adds.
-func (l *lock) checkAdded(ms *memberState, a Arrival, ac Column) *parked {
+func (l *lock) checkAdded(ms *memberState, a Arrival, ac schema.ColumnDef) *parked {
 	k := ms.Member.String()
 	if d := l.Dropped[strings.ToLower(ac.Name)]; d != nil && slices.Contains(d.Members, k) {
 		return &parked{Manual: true, Columns: []string{ac.Name}, Conflict: l.conflictOf(ms, a,
@@ -210,7 +211,7 @@ func (l *lock) checkAdded(ms *memberState, a Arrival, ac Column) *parked {
 		case !sameType(oc, ac):
 			e := &joinError{member: k, against: []string{ok}}
 			return &parked{Columns: []string{ac.Name}, Conflict: l.conflictOf(ms, a,
-				fmt.Sprintf("adds column %s as %s, but %s has it as %s", ac.Name, ac.typeSQL(), ok, oc.typeSQL()), e)}
+				fmt.Sprintf("adds column %s as %s, but %s has it as %s", ac.Name, typeSQL(ac), ok, typeSQL(oc)), e)}
 		}
 	}
 	if len(lacking) > 0 && !ac.Nullable && ac.Default == nil && ac.Generated == "" {
@@ -234,7 +235,7 @@ func (l *lock) conflictOf(ms *memberState, a Arrival, reason string, je *joinErr
 }
 
 // recordDrops notes the columns the arrival drops that stay in the join.
-func (l *lock) recordDrops(ms *memberState, a Arrival, joined *Table) {
+func (l *lock) recordDrops(ms *memberState, a Arrival, joined *schema.Definition) {
 	if ms.Schema == nil {
 		return
 	}
@@ -276,7 +277,7 @@ func (l *lock) cleanDropped() {
 }
 
 // final returns a member's schema once its held DDL is applied.
-func final(ms *memberState) *Table {
+func final(ms *memberState) *schema.Definition {
 	if ms.Parked != nil {
 		return ms.Parked.Arrival.After
 	}
@@ -311,9 +312,9 @@ func (l *lock) agreed(p *parked) bool {
 	return true
 }
 
-func orEmpty(t *Table) *Table {
+func orEmpty(t *schema.Definition) *schema.Definition {
 	if t == nil {
-		return &Table{}
+		return &schema.Definition{}
 	}
 	return t
 }
@@ -336,7 +337,7 @@ func (l *lock) resolveParked() ([]string, []*memberState) {
 		return nil, nil
 	}
 	slices.SortFunc(held, func(a, b *memberState) int { return cmp.Compare(a.Parked.Arrival.Seq, b.Parked.Arrival.Seq) })
-	after := map[string]*Table{}
+	after := map[string]*schema.Definition{}
 	for _, ms := range held {
 		after[ms.Member.String()] = ms.Parked.Arrival.After
 	}
@@ -344,7 +345,7 @@ func (l *lock) resolveParked() ([]string, []*memberState) {
 	if err != nil {
 		return nil, nil // some other clash remains
 	}
-	old := l.Joined.clone()
+	old := l.Joined.Clone()
 	var stmts []string
 	seen := map[Rename]bool{}
 	for _, ms := range held {
@@ -372,7 +373,7 @@ func (l *lock) resolveParked() ([]string, []*memberState) {
 
 // applyRename renames a column or index of t in place, as the statement it
 // returns does on the target; the column takes its definition in joined.
-func applyRename(target string, t, joined *Table, r Rename) string {
+func applyRename(target string, t, joined *schema.Definition, r Rename) string {
 	alter := "ALTER TABLE " + target + " "
 	if r.Index {
 		for i := range t.Indexes {
@@ -399,7 +400,7 @@ func applyRename(target string, t, joined *Table, r Rename) string {
 				}
 			}
 		}
-		return alter + "CHANGE COLUMN " + sqlgen.QuoteIdent(r.From) + " " + nc.definition()
+		return alter + "CHANGE COLUMN " + sqlgen.QuoteIdent(r.From) + " " + columnSQL(nc)
 	}
 	return ""
 }
@@ -430,13 +431,13 @@ func (l *lock) unlockOptimistic(opts UnlockOptions) error {
 		return fmt.Errorf("lock %s: %s is executing a DDL; wait for it, or unlock with --action skip and no shard to give it up: %w",
 			l.ID, l.Pending.Member, ErrInvalid)
 	}
-	after := map[string]*Table{}
+	after := map[string]*schema.Definition{}
 	for _, ms := range held {
 		after[ms.Member.String()] = ms.Parked.Arrival.After
 	}
 	base := l.Joined
 	if base == nil {
-		base = &Table{}
+		base = &schema.Definition{}
 	}
 	joined, err := joinTables(base, l.shards(after), true)
 	if err != nil {
@@ -546,7 +547,7 @@ func (l *lock) pendingIndexes(keys []string) []LockStatus {
 		return nil
 	}
 	var names []string
-	defs := map[string]Index{}
+	defs := map[string]schema.Index{}
 	for _, k := range keys {
 		for _, ix := range orEmpty(l.Members[k].Schema).Indexes {
 			ln := strings.ToLower(ix.Name)
@@ -564,7 +565,7 @@ func (l *lock) pendingIndexes(keys []string) []LockStatus {
 	for _, ln := range names {
 		ix := defs[ln]
 		st := LockStatus{ID: l.ID, Task: l.Task, Target: l.Target, Mode: l.Mode, State: "pending",
-			DDLs: []string{"ALTER TABLE " + l.targetName() + " ADD " + ix.definition(l.Extra)}}
+			DDLs: []string{"ALTER TABLE " + l.targetName() + " ADD " + indexSQL(ix, l.Extra)}}
 		for _, k := range keys {
 			if _, has := orEmpty(l.Members[k].Schema).Index(ix.Name); has {
 				st.Arrived = append(st.Arrived, ShardStatus{Member: k})

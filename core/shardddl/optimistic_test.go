@@ -237,8 +237,8 @@ func TestOptimisticLocksListing(t *testing.T) {
 // extracted columns, as the target table was created with them.
 func TestOptimisticExtraColumns(t *testing.T) {
 	m, _ := NewManager("task", Optimistic, []string{"s1"})
-	before, _ := FromCreateSQL("CREATE TABLE t (id int NOT NULL, b int, PRIMARY KEY (id))")
-	after, _ := FromCreateSQL("CREATE TABLE t (id int NOT NULL, b int, PRIMARY KEY (id), UNIQUE KEY ub (b))")
+	before, _ := fromCreateSQL("CREATE TABLE t (id int NOT NULL, b int, PRIMARY KEY (id))")
+	after, _ := fromCreateSQL("CREATE TABLE t (id int NOT NULL, b int, PRIMARY KEY (id), UNIQUE KEY ub (b))")
 	mem := Member{Source: "s1", Schema: "db", Table: "t"}
 	must(t, m.Register("s1", []Registration{{Member: mem, Target: target, Schema: before}}, []string{"c_source"}))
 	out := expect(t, m, mem, Arrival{Pos: pos(10), DDLs: []string{"ALTER TABLE `tgt`.`t` ADD UNIQUE `ub`(`b`)"}, After: after, Change: &Change{}}, Execute)
@@ -253,7 +253,7 @@ func TestOptimisticNeedsSchemas(t *testing.T) {
 	if err := m.Register("s1", []Registration{{Member: mem, Target: target}}, nil); !isErr(err, ErrInvalid) {
 		t.Errorf("register without schema: %v", err)
 	}
-	s, _ := FromCreateSQL("CREATE TABLE t (id int)")
+	s, _ := fromCreateSQL("CREATE TABLE t (id int)")
 	must(t, m.Register("s1", []Registration{{Member: mem, Target: target, Schema: s}}, nil))
 	if _, err := m.Arrive(mem, Arrival{Pos: pos(1), DDLs: []string{routedAddC}}); !isErr(err, ErrInvalid) {
 		t.Errorf("arrive without schema: %v", err)

@@ -99,10 +99,10 @@ type Arrival struct {
 	// (schema.RouteDDL) and in Normalize's form, in order. Pessimistic
 	// locks compare them as text; optimistic locks read renames from them.
 	DDLs []string `json:"ddls"`
-	// After is the member's table schema after the statements (from the
-	// applier's schema tracker, see FromCreateSQL). Required in optimistic
-	// mode, ignored in pessimistic mode.
-	After *Table `json:"after,omitempty"`
+	// After is the member's table definition after the statements (the
+	// Def of the table the applier's schema tracker holds after them).
+	// Required in optimistic mode, ignored in pessimistic mode.
+	After *schema.Definition `json:"after,omitempty"`
 	// Change is what the statements change, read from them once by the
 	// caller (ChangeOf), so that the lock, applied on every replica of the
 	// catalog, never parses SQL. Required in optimistic mode.
@@ -128,9 +128,9 @@ type Rename struct {
 // Registration names one upstream table, the target table it is routed
 // to and, in optimistic mode, its current schema.
 type Registration struct {
-	Member Member          `json:"member"`
-	Target schema.TableRef `json:"target"`
-	Schema *Table          `json:"schema,omitempty"`
+	Member Member             `json:"member"`
+	Target schema.TableRef    `json:"target"`
+	Schema *schema.Definition `json:"schema,omitempty"`
 }
 
 // Action says what the applier does with an arrived DDL.
@@ -228,7 +228,7 @@ type execution struct {
 	Stmts  []string `json:"stmts"`
 	// Before is the joined schema before the statements (optimistic): if
 	// the member leaves before Done, the lock forgets the statements ran.
-	Before *Table `json:"before,omitempty"`
+	Before *schema.Definition `json:"before,omitempty"`
 }
 
 func sameStrings(a, b []string) bool {
