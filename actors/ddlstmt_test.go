@@ -10,6 +10,7 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/filter"
 	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/core/tidb"
@@ -244,5 +245,90 @@ func TestFilteredDDLForgotten(t *testing.T) {
 		if _, ok := r.upSchemas.Get(db, table); ok != c.remembered {
 			t.Errorf("after %q: %s remembered %v, want %v", c.q, c.table, ok, c.remembered)
 		}
+	}
+}
+
+// The applier's whole DDL path (ddl, through a fake TiDB target) parses
+// each DDL of the end-to-end DDL tests once, relayed with its typed form
+// or not; the record of upstream schemas' own reading of stored
+// definitions is measured apart on a copy.
+func TestApplyDDLParsesOnce(t *testing.T) {
+	ctx := t.Context()
+	for _, typed := range []bool{true, false} {
+		f := newFakeTarget(t)
+		r := ddlRun(t, f, ddlCatalog(), loopAt(0))
+		r.target = tidbFake{f}
+		for i, q := range ddlKinds {
+			txn := ddlTxn(i+1, "t", q)
+			if typed {
+				txn.Changes[0].DDLInfo = relayedDDL(schema.ParseDDL("db", q))
+			}
+			st := schema.ParseDDL("db", q)
+			mark := schema.Parses()
+			copyTracker(t, r.upSchemas).ApplyStmt(st)
+			stored := schema.Parses() - mark
+
+			mark = schema.Parses()
+			if err := feed(ctx, r, [][]dmnode.Txn{{txn}}); err != nil {
+				t.Fatalf("%q: %v", q, err)
+			}
+			if n := schema.Parses() - mark - stored; n != 1 {
+				t.Errorf("typed %v: %q: %d parses of the DDL, want 1", typed, q, n)
+			}
+		}
+		// Every DDL but the six CREATE TABLEs (created with their plans).
+		if len(f.ddls) != len(ddlKinds)-6 {
+			t.Errorf("the target ran %d DDL statements: %q", len(f.ddls), f.ddls)
+		}
+	}
+}
+
+// Through the whole DDL path, a DDL the event filter skips is not parsed,
+// and the others once.
+func TestApplyFilteredDDLNotParsed(t *testing.T) {
+	ctx := t.Context()
+	task := &config.Task{Name: "t", Filters: map[string]*config.FilterRule{
+		"keep-rows": {SchemaPattern: "db", Events: []string{"truncate table", "drop table", "drop table partition",
+			"truncate table partition"}, Action: "Ignore"},
+	}, MySQLInstances: []config.Instance{{SourceID: "s", FilterRules: []string{"keep-rows"}}}}
+	rl, err := rules.Compile(task, &task.MySQLInstances[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeTarget(t)
+	f.rules = rl
+	r := ddlRun(t, f, ddlCatalog(), loopAt(0))
+	r.te.rules = rl
+	r.target = tidbFake{f}
+	skipped := 0
+	for i, q := range ddlKinds {
+		txn := ddlTxn(i+1, "t", q)
+		txn.Changes[0].DDLInfo = relayedDDL(schema.ParseDDL("db", q))
+		parts, _ := filter.RelayedEvents(txn.Changes[0].DDLInfo)
+		skip, _ := rl.FilterDDLEvents(q, parts)
+		var stored uint64
+		if !skip {
+			st := schema.ParseDDL("db", q)
+			mark := schema.Parses()
+			copyTracker(t, r.upSchemas).ApplyStmt(st)
+			stored = schema.Parses() - mark
+		}
+		mark := schema.Parses()
+		if err := feed(ctx, r, [][]dmnode.Txn{{txn}}); err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		n := schema.Parses() - mark - stored
+		switch {
+		case skip && n != 0:
+			t.Errorf("filtered %q: %d parses, want 0", q, n)
+		case !skip && n != 1:
+			t.Errorf("%q: %d parses of the DDL, want 1", q, n)
+		}
+		if skip {
+			skipped++
+		}
+	}
+	if skipped < 4 {
+		t.Errorf("only %d DDLs filtered", skipped)
 	}
 }
