@@ -555,12 +555,15 @@ func (ld *loadRun) apply(ctx context.Context, data []byte) (int, error) {
 	}
 	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, ld.l.task, ld.l.source, ld.l.env.Epoch) }
 	if ld.loadData.Load() {
-		file, n, ok, err := loadDataFile(make([]byte, 0, len(data)+len(data)/8), plan, rr)
+		buf := getLoadFile(len(data) + len(data)/8)
+		file, n, ok, err := loadDataFile((*buf)[:0], plan, rr)
 		if err != nil {
 			return 0, Permanent(err)
 		}
 		if ok {
 			done, err := ld.applyLoadData(ctx, plan, file, fence, start)
+			*buf = file
+			putLoadFile(buf) // the statement has read it
 			if err != nil {
 				return 0, fmt.Errorf("load %s chunk %d: %w", head.Table, head.Chunk, err)
 			}
@@ -613,6 +616,30 @@ func (ld *loadRun) apply(ctx context.Context, data []byte) (int, error) {
 // loadDataFiles numbers the in-memory files LOAD DATA reads, whose names
 // the driver keeps in a process-wide registry.
 var loadDataFiles atomic.Uint64
+
+// loadFiles holds the buffers of LOAD DATA files for the next message: a
+// file is about a message's size (up to 1 MiB), and one made per message
+// had the collector and the scavenger clear and return a megabyte each
+// time.
+var loadFiles sync.Pool
+
+// getLoadFile returns an empty buffer of at least size bytes.
+func getLoadFile(size int) *[]byte {
+	if b, ok := loadFiles.Get().(*[]byte); ok && cap(*b) >= size {
+		return b
+	}
+	b := make([]byte, 0, size)
+	return &b
+}
+
+// putLoadFile keeps b for getLoadFile, unless it grew past a few messages
+// (a message of very large rows).
+func putLoadFile(b *[]byte) {
+	if cap(*b) <= 4<<20 {
+		*b = (*b)[:0]
+		loadFiles.Put(b)
+	}
+}
 
 // loadDataFile appends to dst the rows rr reads, as plan.Apply and
 // WriteRow and then sqlgen.AppendTSVRow would write them, without a Go
