@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // The full copy reads sbtest.sbtest1 of every source; the merged copies go
@@ -159,13 +161,12 @@ func (e *env) dmnodeFullWith(t *testing.T, bin, loader string, n int, name strin
 func (e *env) serverCPU(t testing.TB, n int) [2]float64 {
 	t.Helper()
 	var out [2]float64
-	_, out[0], _ = procStats(e.target.Pid())
-	for _, s := range e.sources[:n] {
+	for i, s := range append([]*harness.Server{e.target}, e.sources[:n]...) {
 		_, c, err := procStats(s.Pid())
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[1] += c
+		out[min(i, 1)] += c
 	}
 	return out
 }
