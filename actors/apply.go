@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,13 +29,17 @@ import (
 // The statements and their grouping into target transactions are planned
 // by core/apply (pure); the applier reads the stream, compiles table plans
 // and commits the planned target transactions through a Target
-// (target.go), which its unit tests replace with a fake.
+// (target.go), from its start (targetstart.go: the fence, the checkpoint,
+// the apply window) to its end; its unit tests replace it with a fake.
 type Applier struct {
 	env    Env
 	task   string
 	source string
 	// hook is a test's crash points (nil in production).
 	hook ApplyHook
+	// open opens the target: openMariaTarget when nil (a test gives a
+	// fake).
+	open targetOpener
 }
 
 // ApplyHook lets a test stop the apply path at its crash points, as a
@@ -68,11 +71,13 @@ const (
 )
 
 // crashAt consults the test hook at point.
-func (r *applyRun) crashAt(point string) error {
-	if r.a.hook == nil {
+func (r *applyRun) crashAt(point string) error { return r.a.crashAt(point) }
+
+func (a *Applier) crashAt(point string) error {
+	if a.hook == nil {
 		return nil
 	}
-	if err := r.a.hook.At(point); err != nil {
+	if err := a.hook.At(point); err != nil {
 		return fmt.Errorf("stopped at crash point %s: %w", point, err)
 	}
 	return nil
@@ -125,31 +130,26 @@ func (a *Applier) Run(ctx context.Context) error {
 	if te.task.ShardMode != "" {
 		workers = 1
 	}
-	db, err := OpenTarget(ctx, te.task.TargetDatabase, workers+1)
+	open := a.open
+	if open == nil {
+		open = openMariaTarget
+	}
+	target, err := open(ctx, targetSpec{DB: te.task.TargetDatabase, Conns: workers + 1, Task: a.task, Source: a.source,
+		Epoch: a.env.Epoch, Rules: te.rules, CrashAt: a.crashAt, Log: a.env.Log})
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
-	defer db.Close()
-	if err := prepareMeta(ctx, db); err != nil {
-		return err
-	}
-	// Claimed before the checkpoint is read: from here on no older
-	// incarnation (of this applier or of the loader) can write.
-	if err := claimFence(ctx, db, a.task, a.source, a.env.Epoch); err != nil {
-		return err
-	}
-	applied, err := a.readCheckpoint(ctx, db)
+	defer target.Close()
+	// The fence is claimed before the checkpoint is read: from there on
+	// no older incarnation (of this applier or of the loader) can write.
+	// Rows up to the last window handed to parallel workers may be on the
+	// target already: replayed in safe mode.
+	applied, window, err := startOn(ctx, target)
 	if err != nil {
 		return err
 	}
 	if applied.IsZero() {
 		applied = te.state.Start
-	}
-	// Rows up to the last window handed to parallel workers may be on the
-	// target already: replayed in safe mode.
-	window, err := a.readApplyWindow(ctx, db)
-	if err != nil {
-		return err
 	}
 	safeUntil := te.state.SafeUntil
 	if window.Compare(safeUntil) > 0 {
@@ -175,12 +175,10 @@ func (a *Applier) Run(ctx context.Context) error {
 	}
 	prog.Applied = applied
 	r := &applyRun{
-		a: a, te: te, log: a.env.Log, tables: newTargetTables(db, te.rules, a.env.Log),
+		a: a, te: te, log: a.env.Log, target: target,
 		applied: applied, started: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
 		limit: applyLimit(workers),
 	}
-	r.target = &mariaTarget{db: db, task: a.task, source: a.source, epoch: a.env.Epoch,
-		tables: func() *targetTables { return r.tables }, crashAt: r.crashAt, log: a.env.Log}
 	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
 	defer r.hold.stop()
 	if window.Compare(applied) > 0 {
@@ -204,7 +202,7 @@ func (a *Applier) Run(ctx context.Context) error {
 			// Read again from the checkpoint: the released shard tables
 			// re-sync, what was applied before is passed over.
 			r.shard.rewind()
-			r.tables = newTargetTables(db, te.rules, a.env.Log)
+			target.Rewind()
 			r.lastEnd = r.applied
 			if !r.shard.Reached.IsZero() && r.shard.Reached.Compare(r.safeUntil) > 0 {
 				r.safeUntil = r.shard.Reached
@@ -231,22 +229,6 @@ func (r *applyRun) consume(ctx context.Context, relay jetstream.Relay, seq uint6
 	}
 	defer r.abandonBig()
 	return r.run(ctx, relay, seq, cur)
-}
-
-// readCheckpoint reads the applied position from the target.
-func (a *Applier) readCheckpoint(ctx context.Context, db *sql.DB) (dmnode.Position, error) {
-	var p dmnode.Position
-	var gtid sql.NullString
-	err := db.QueryRowContext(ctx, `SELECT binlog_file, binlog_pos, binlog_gtid FROM `+MetaSchema+
-		`.checkpoint WHERE task = ? AND source = ?`, a.task, a.source).Scan(&p.File, &p.Pos, &gtid)
-	if errors.Is(err, sql.ErrNoRows) {
-		return dmnode.Position{}, nil
-	}
-	if err != nil {
-		return dmnode.Position{}, fmt.Errorf("read checkpoint from target: %w", err)
-	}
-	p.GTID = gtid.String
-	return p, nil
 }
 
 // firstAfter finds the sequence of the first stream message that holds a
@@ -326,10 +308,9 @@ func msgEnd(ctx context.Context, relay jetstream.Relay, seq uint64) (dmnode.Posi
 }
 
 type applyRun struct {
-	a      *Applier
-	te     *taskEnv
-	log    *slog.Logger
-	tables *targetTables
+	a   *Applier
+	te  *taskEnv
+	log *slog.Logger
 	// target is the target database: the applier reaches it through
 	// Target alone.
 	target    Target

@@ -42,6 +42,9 @@ type fakeTarget struct {
 	failExec  int // the exec that the target refuses (1-based; 0: none)
 	crashExec int // the exec stopped after its statements, before the checkpoint
 	lostExec  int // the exec that commits, then the process stops
+	// afterCommit, when set, is told the checkpoint of each committed
+	// target transaction (with mu held).
+	afterCommit func(pos dmnode.Position)
 }
 
 var errCrash = errors.New("killed")
@@ -87,6 +90,9 @@ func (f *fakeTarget) exec(txn targetTxn) error {
 	}
 	f.commits = append(f.commits, c)
 	f.committed(txn)
+	if f.afterCommit != nil {
+		f.afterCommit(txn.Pos)
+	}
 	if n == f.lostExec {
 		return fmt.Errorf("after the commit: %w", errCrash)
 	}

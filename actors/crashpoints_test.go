@@ -291,7 +291,7 @@ func runUntil(t testing.TB, a *Applier, db *sql.DB, end dmnode.Position) error {
 			return fmt.Errorf("the checkpoint did not reach %s within 2 minutes", end)
 		case <-tick.C:
 		}
-		cp, err := a.readCheckpoint(ctx, db)
+		cp, err := readCheckpoint(ctx, db, a.task, a.source)
 		if err != nil && !strings.Contains(err.Error(), "doesn't exist") {
 			cancel()
 			<-done

@@ -121,6 +121,9 @@ func (d *Dumper) Run(ctx context.Context) error {
 		if rev, err = d.replacePlan(ctx, &cp, rev, plan, tables); err != nil {
 			return err
 		}
+		if err := recordDumpSchemas(ctx, d.env, d.task, d.source, snap.pos); err != nil {
+			return err
+		}
 		w = newDumpWriter(d, &cp, rev)
 		w.planned(plan, tables)
 		d.env.Log.Info("dump planned", "why", why, "tables", len(tables), "took", time.Since(start).Round(time.Millisecond))
@@ -839,14 +842,4 @@ func (w *dumpWriter) report(ctx context.Context) {
 	if err := w.d.env.Store.Put(ctx, dumpProgKey(w.d.task, w.d.source), p); err != nil && ctx.Err() == nil {
 		w.d.env.Log.Debug("report dump progress", "err", err)
 	}
-}
-
-// dumpSchema returns the upstream schema of a table as the dumper
-// recorded it, nil when it has no record of the table.
-func dumpSchema(ctx context.Context, env Env, task, source string, id dmnode.TableID) (*schema.Table, error) {
-	var t DumpTable
-	if _, err := env.Store.Load(ctx, dumpTableKey(task, source, id), &t); err != nil {
-		return nil, err
-	}
-	return t.Schema, nil
 }

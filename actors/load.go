@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -537,20 +538,44 @@ func (f *fragments) drop(ctx context.Context) error {
 // a chunk, nearly always, pays no more than a plain INSERT.
 func (ld *loadRun) apply(ctx context.Context, data []byte) (int, error) {
 	start := time.Now()
-	rb, err := jetstream.DecodeRowBatch(data)
+	head, rr, err := jetstream.DecodeRowBatchHead(data)
 	if err != nil {
 		return 0, Permanent(err)
 	}
 	var upErr error // a failed read of the schema is retried, not a missing schema
-	plan, err := ld.tables.plan(ctx, rb.Table, rb.Columns, func() (up *schema.Table) {
-		up, upErr = dumpSchema(ctx, ld.l.env, ld.l.task, ld.l.source, rb.Table)
+	plan, err := ld.tables.plan(ctx, head.Table, head.Columns, func() (up *schema.Table) {
+		up, upErr = dumpSchema(ctx, ld.l.env, ld.l.task, ld.l.source, head.Table)
 		return up
 	})
 	if upErr != nil {
-		return 0, fmt.Errorf("read the dumped schema of %s: %w", rb.Table, upErr)
+		return 0, fmt.Errorf("read the dumped schema of %s: %w", head.Table, upErr)
 	}
 	if err != nil {
 		return 0, err
+	}
+	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, ld.l.task, ld.l.source, ld.l.env.Epoch) }
+	if ld.loadData.Load() {
+		buf := getLoadFile(len(data) + len(data)/8)
+		file, n, ok, err := loadDataFile((*buf)[:0], plan, rr)
+		if err != nil {
+			return 0, Permanent(err)
+		}
+		if ok {
+			done, err := ld.applyLoadData(ctx, plan, file, fence, start)
+			*buf = file
+			putLoadFile(buf) // the statement has read it
+			if err != nil {
+				return 0, fmt.Errorf("load %s chunk %d: %w", head.Table, head.Chunk, err)
+			}
+			if done {
+				return n, nil
+			}
+		}
+		start = time.Now()
+	}
+	rb, err := jetstream.DecodeRowBatch(data)
+	if err != nil {
+		return 0, Permanent(err)
 	}
 	rows := make([][]any, len(rb.Rows))
 	for i, r := range rb.Rows {
@@ -558,17 +583,6 @@ func (ld *loadRun) apply(ctx context.Context, data []byte) (int, error) {
 			return 0, Permanent(err)
 		}
 		rows[i] = plan.WriteRow(rows[i]) // generated columns are the target's to compute
-	}
-	fence := func(tx *sql.Tx) error { return checkFence(ctx, tx, ld.l.task, ld.l.source, ld.l.env.Epoch) }
-	if ld.loadData.Load() {
-		done, err := ld.applyLoadData(ctx, plan, rows, fence, start)
-		if err != nil {
-			return 0, fmt.Errorf("load %s chunk %d: %w", rb.Table, rb.Chunk, err)
-		}
-		if done {
-			return len(rows), nil
-		}
-		start = time.Now()
 	}
 	stmtBytes := loadStmtBytes
 	if ld.stmtBytes > 0 {
@@ -603,27 +617,125 @@ func (ld *loadRun) apply(ctx context.Context, data []byte) (int, error) {
 // the driver keeps in a process-wide registry.
 var loadDataFiles atomic.Uint64
 
-// applyLoadData writes rows with one LOAD DATA LOCAL ... REPLACE from
-// memory, in a transaction with the fence check, and reports whether it
-// did. It declines (false, nil), leaving the rows to the INSERT path, when
-// a value has no LOAD DATA form, when the target refuses the statement
-// (then for the rest of the run), and when the target rejects or warns
-// about a row: LOAD DATA LOCAL turns errors such as a too-long value into
-// warnings, so the transaction is rolled back on any warning and INSERT,
-// which fails loudly in strict mode, gets the rows. Connection errors,
-// deadlocks and lock wait timeouts are returned.
+// loadFiles holds the buffers of LOAD DATA files for the next message: a
+// file is about a message's size (up to 1 MiB), and one made per message
+// had the collector and the scavenger clear and return a megabyte each
+// time.
+var loadFiles sync.Pool
+
+// getLoadFile returns an empty buffer of at least size bytes.
+func getLoadFile(size int) *[]byte {
+	if b, ok := loadFiles.Get().(*[]byte); ok && cap(*b) >= size {
+		return b
+	}
+	b := make([]byte, 0, size)
+	return &b
+}
+
+// putLoadFile keeps b for getLoadFile, unless it grew past a few messages
+// (a message of very large rows).
+func putLoadFile(b *[]byte) {
+	if cap(*b) <= 4<<20 {
+		*b = (*b)[:0]
+		loadFiles.Put(b)
+	}
+}
+
+// loadDataFile appends to dst the rows rr reads, as plan.Apply and
+// WriteRow and then sqlgen.AppendTSVRow would write them, without a Go
+// value per row or field (the message's text goes into the file as it
+// is), and returns the file and its rows. It declines (ok false) where only
+// Apply gives the rows (a column mapping) and for a value with no LOAD
+// DATA form; a corrupt message or a row of the wrong length is an error,
+// as for Apply.
+//
+// Measured on the 2-core bench host (3 x 300k sbtest rows): the loader's
+// decoding into values, Apply and AppendTSVRow with its growing buffer
+// took a third of the loader's CPU and most of its allocations.
+func loadDataFile(dst []byte, plan *rules.TablePlan, rr *jetstream.RowReader) (file []byte, rows int, ok bool, err error) {
+	if plan.Maps() {
+		return nil, 0, false, nil
+	}
+	upstream := len(plan.Columns) - len(plan.ExtraValues)
+	// The extracted columns' fields, and which columns are written.
+	var extra []byte
+	for i, v := range plan.ExtraValues {
+		if !plan.Written(upstream + i) {
+			continue
+		}
+		var ok bool
+		if extra, ok = sqlgen.AppendTSVValue(append(extra, '\t'), v); !ok {
+			return nil, 0, false, nil
+		}
+	}
+	written := make([]bool, upstream)
+	first := -1 // the first written upstream column
+	for i := range written {
+		if written[i] = plan.Written(i); written[i] && first < 0 {
+			first = i
+		}
+	}
+	if first < 0 {
+		// No upstream column is written: leave the rare case to Apply.
+		return nil, 0, false, nil
+	}
+	for {
+		n, more := rr.Next()
+		if !more {
+			break
+		}
+		if n != upstream {
+			return nil, 0, false, fmt.Errorf("apply plan of source %q table %s.%s: row has %d values, the table has %d columns",
+				plan.Source, plan.Schema, plan.Table, n, upstream)
+		}
+		for i := range n {
+			v := rr.Value()
+			if !written[i] {
+				continue
+			}
+			if i != first {
+				dst = append(dst, '\t')
+			}
+			switch v.Kind {
+			case jetstream.KindString:
+				dst = sqlgen.AppendTSVString(dst, v.Bytes)
+			case jetstream.KindInt:
+				dst = strconv.AppendInt(dst, v.Int, 10)
+			case jetstream.KindUint:
+				dst = strconv.AppendUint(dst, v.Uint, 10)
+			case jetstream.KindNil:
+				dst = append(dst, `\N`...)
+			case jetstream.KindFloat64:
+				dst = strconv.AppendFloat(dst, v.Float, 'g', -1, 64)
+			case jetstream.KindFloat32:
+				dst = strconv.AppendFloat(dst, v.Float, 'g', -1, 32)
+			default:
+				return nil, 0, false, rr.Err()
+			}
+		}
+		dst = append(append(dst, extra...), '\n')
+		rows++
+	}
+	if err := rr.Err(); err != nil {
+		return nil, 0, false, err
+	}
+	return dst, rows, true, nil
+}
+
+// applyLoadData writes the rows of file (loadDataFile) with one LOAD DATA
+// LOCAL ... REPLACE from memory, in a transaction with the fence check,
+// and reports whether it did. It declines (false, nil), leaving the rows
+// to the INSERT path, when the target refuses the statement (then for the
+// rest of the run), and when the target rejects or warns about a row: LOAD
+// DATA LOCAL turns errors such as a too-long value into warnings, so the
+// transaction is rolled back on any warning and INSERT, which fails loudly
+// in strict mode, gets the rows. Connection errors, deadlocks and lock
+// wait timeouts are returned.
 //
 // Measured on this repo's 2-core bench host (300k sbtest rows merged by
 // 6 connections): LOAD DATA 176-188k rows/s, prepared 500-row INSERTs
 // 168k, interpolated ones 149-159k.
-func (ld *loadRun) applyLoadData(ctx context.Context, plan *rules.TablePlan, rows [][]any, fence func(*sql.Tx) error, start time.Time) (bool, error) {
-	var data []byte
-	for _, r := range rows {
-		var ok bool
-		if data, ok = sqlgen.AppendTSVRow(data, r); !ok {
-			return false, nil
-		}
-	}
+func (ld *loadRun) applyLoadData(ctx context.Context, plan *rules.TablePlan, data []byte, fence func(*sql.Tx) error, start time.Time) (bool, error) {
 	name := fmt.Sprintf("dmnode-load-%d", loadDataFiles.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
 	defer mysql.DeregisterReaderHandler(name)

@@ -2,8 +2,6 @@ package actors
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -194,20 +192,4 @@ func (r *applyRun) commitParallel(ctx context.Context, workers int, pos dmnode.P
 		return fmt.Errorf("apply up to %s: %w", txns[n].Pos, err)
 	}
 	return nil
-}
-
-// readApplyWindow reads the end of the batch last handed to the workers.
-func (a *Applier) readApplyWindow(ctx context.Context, db *sql.DB) (dmnode.Position, error) {
-	var p dmnode.Position
-	var gtid sql.NullString
-	err := db.QueryRowContext(ctx, `SELECT binlog_file, binlog_pos, binlog_gtid FROM `+MetaSchema+
-		`.apply_window WHERE task = ? AND source = ?`, a.task, a.source).Scan(&p.File, &p.Pos, &gtid)
-	if errors.Is(err, sql.ErrNoRows) {
-		return dmnode.Position{}, nil
-	}
-	if err != nil {
-		return dmnode.Position{}, fmt.Errorf("read apply window from target: %w", err)
-	}
-	p.GTID = gtid.String
-	return p, nil
 }

@@ -40,7 +40,8 @@ func TargetCheckpoints(ctx context.Context, target config.DBConfig, name string)
 }
 
 // PurgeTask removes everything a task keeps: its checkpoints (the dump's
-// table keys included) and progress in the KV bucket, its snapshot stream, and its rows in the target's
+// table keys included), the records its dumpers left for its loaders and
+// progress in the KV bucket, its snapshot stream, and its rows in the target's
 // dmnode_meta tables. The source binlog streams are shared by tasks and
 // stay. The task must not run.
 func PurgeTask(ctx context.Context, store interface {
@@ -49,8 +50,8 @@ func PurgeTask(ctx context.Context, store interface {
 }, target config.DBConfig, name string, sources []string) error {
 	var keys []string
 	for _, src := range sources {
-		keys = append(keys, dumpKey(name, src), dumpProgKey(name, src), loadProgKey(name, src), applyProgKey(name, src),
-			holdKey(name, src), heldKey(name, src))
+		keys = append(keys, dumpKey(name, src), jetstream.DumpSchemasKey(name, src), dumpProgKey(name, src), loadProgKey(name, src),
+			applyProgKey(name, src), holdKey(name, src), heldKey(name, src))
 		for _, kind := range []string{"dump", "load", "apply"} {
 			keys = append(keys, jetstream.ErrorKey(kind, name, src))
 		}

@@ -453,7 +453,7 @@ func (k *retention) targetCheckpoint(ctx context.Context, t *catalog.Task) (dmno
 	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	p, err := (&Applier{task: t.Name, source: k.source}).readCheckpoint(qctx, c.db)
+	p, err := readCheckpoint(qctx, c.db, t.Name, k.source)
 	if isMissingTable(err) {
 		return dmnode.Position{}, nil // no applier has run on this target yet
 	}

@@ -291,7 +291,7 @@ func TestPurgeTask(t *testing.T) {
 	standIns(t, map[int][]*sql.DB{4000: {tgt}})
 	target := config.DBConfig{Host: "127.0.0.1", Port: 4000}
 	for _, task := range []string{"t", "other"} {
-		for _, k := range []string{dumpKey(task, "s"), loadProgKey(task, "s"), ValidatorKey(task, "s"),
+		for _, k := range []string{dumpKey(task, "s"), jetstream.DumpSchemasKey(task, "s"), loadProgKey(task, "s"), ValidatorKey(task, "s"),
 			dumpTableKey(task, "s", dmnode.TableID{Schema: "db", Table: "t"}), loadIndexKey(task, "s", "db", "t")} {
 			if err := st.Put(ctx, k, 1); err != nil {
 				t.Fatal(err)
@@ -315,7 +315,7 @@ func TestPurgeTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, task := range []string{"t", "other"} {
-		for _, k := range []string{dumpKey(task, "s"), loadProgKey(task, "s"), ValidatorKey(task, "s"),
+		for _, k := range []string{dumpKey(task, "s"), jetstream.DumpSchemasKey(task, "s"), loadProgKey(task, "s"), ValidatorKey(task, "s"),
 			dumpTableKey(task, "s", dmnode.TableID{Schema: "db", Table: "t"}), loadIndexKey(task, "s", "db", "t")} {
 			if _, ok, _ := st.Get(ctx, k); ok != (task == "other") {
 				t.Errorf("key %s there after the purge of t: %v", k, ok)

@@ -563,12 +563,13 @@ func abbreviate(q string) string {
 // unique keys of target tables and the target transactions of row changes
 // it commits (RowTarget), the schema changes it runs (DDLTarget), the
 // transactions sent in parts (PartsTarget) and its resync state
-// (ResyncTarget). Applier.Run opens the connection, creates dmnode's
-// tables, claims the fence and reads the checkpoint; from there on the
-// applier reaches the target through Target alone: no code of the applier
-// outside mariaTarget and its helpers holds a connection. mariaTarget is
-// the implementation on a MySQL-protocol server (MariaDB, MySQL, TiDB);
-// the applier's unit tests run on a fake.
+// (ResyncTarget). Applier.Run opens it as a TargetSession, which also
+// creates dmnode's tables, claims the fence and reads the checkpoint
+// (StartTarget, targetstart.go): the applier reaches the target through
+// the session alone, no code of the applier outside mariaTarget and its
+// helpers holds a connection. mariaTarget is the implementation on a
+// MySQL-protocol server (MariaDB, MySQL, TiDB); the applier's unit tests
+// run on a fake.
 type Target interface {
 	RowTarget
 	DDLTarget
@@ -625,8 +626,10 @@ type mariaTarget struct {
 	db           *sql.DB
 	task, source string
 	epoch        uint64
-	// tables returns the applier's target tables (replaced on a rewind).
-	tables func() *targetTables
+	// tables are the applier's target tables, made again on a rewind
+	// from rules.
+	tables *targetTables
+	rules  *rules.Rules
 	// crashAt consults a test's crash points (applyRun.crashAt).
 	crashAt func(point string) error
 	// dialect is the target's kind, read before the first DDL.
@@ -635,15 +638,15 @@ type mariaTarget struct {
 }
 
 func (m *mariaTarget) Plan(ctx context.Context, id dmnode.TableID, columns []string, upstream func() *schema.Table) (*rules.TablePlan, error) {
-	return m.tables().plan(ctx, id, columns, upstream)
+	return m.tables.plan(ctx, id, columns, upstream)
 }
 
 func (m *mariaTarget) Uniques(ctx context.Context, changes []apply.Change) (apply.Uniques, error) {
-	return m.tables().uniquesFor(ctx, changes)
+	return m.tables.uniquesFor(ctx, changes)
 }
 
-func (m *mariaTarget) Forget(schemaName, table string) { m.tables().forget(schemaName, table) }
-func (m *mariaTarget) ForgetAll()                      { m.tables().forgetAll() }
+func (m *mariaTarget) Forget(schemaName, table string) { m.tables.forget(schemaName, table) }
+func (m *mariaTarget) ForgetAll()                      { m.tables.forgetAll() }
 
 // checkpoint checks the fence and writes the checkpoint of txn, then its
 // state, in tx.

@@ -363,7 +363,7 @@ func (r *valRun) advance() {
 // check compares the pending rows the applier has applied and that are
 // due, at most batch-query-size per worker.
 func (r *valRun) check(ctx context.Context) error {
-	applied, err := (&Applier{task: r.v.task, source: r.v.source}).readCheckpoint(ctx, r.tdb)
+	applied, err := readCheckpoint(ctx, r.tdb, r.v.task, r.v.source)
 	if err != nil || applied.IsZero() {
 		return nil // no checkpoint yet: the applier has applied nothing
 	}

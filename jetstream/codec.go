@@ -119,6 +119,120 @@ func DecodeRowBatch(data []byte) (*RowBatch, error) {
 	return r, nil
 }
 
+// RowReader reads the rows of a RowBatch message one value at a time,
+// without a Go value per row or field, for a consumer that turns them into
+// another encoding (the loader's LOAD DATA file). Not safe for concurrent
+// use.
+type RowReader struct {
+	d    decoder
+	left int // rows not yet begun
+	vals int // values of the current row not yet read
+}
+
+// DecodeRowBatchHead decodes a message written by EncodeRowBatch but its
+// rows (Rows stays nil), and returns a reader of them. The reader's values
+// alias data.
+func DecodeRowBatchHead(data []byte) (*RowBatch, *RowReader, error) {
+	d := decoder{buf: data}
+	if v := d.byte(); v != codecVersion {
+		return nil, nil, fmt.Errorf("decode row batch: unknown format version %d", v)
+	}
+	r := &RowBatch{Source: d.string()}
+	r.Table = dmnode.TableID{Schema: d.string(), Table: d.string()}
+	r.Columns = d.strings()
+	r.Key = d.ints()
+	r.Chunk = int(d.uvarint())
+	r.Part = int(d.uvarint())
+	r.Last = d.bool()
+	n := d.count()
+	if d.err != nil {
+		return nil, nil, fmt.Errorf("decode row batch: %w", d.err)
+	}
+	return r, &RowReader{d: d, left: n}, nil
+}
+
+// Rows returns how many rows are left to read, the current one included
+// once it is begun.
+func (r *RowReader) Rows() int { return r.left }
+
+// Next begins the next row and returns its number of values, to be read
+// with Value; false after the last row or at an error (Err). The values of
+// the previous row must all have been read.
+func (r *RowReader) Next() (int, bool) {
+	if r.left == 0 || r.d.err != nil {
+		return 0, false
+	}
+	if r.vals != 0 {
+		r.d.err = errors.New("row read before the previous one was finished")
+		return 0, false
+	}
+	r.left--
+	r.vals = r.d.count()
+	return r.vals, r.d.err == nil
+}
+
+// Value reads the next value of the current row.
+func (r *RowReader) Value() RawValue {
+	if r.vals == 0 {
+		r.d.fail()
+		return RawValue{}
+	}
+	r.vals--
+	var v RawValue
+	switch v.Kind = ValueKind(r.d.byte()); v.Kind {
+	case KindNil:
+	case KindInt:
+		v.Int = r.d.varint()
+	case KindUint:
+		v.Uint = r.d.uvarint()
+	case KindFloat32:
+		if b := r.d.raw(4); b != nil {
+			v.Float = float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
+		}
+	case KindFloat64:
+		if b := r.d.raw(8); b != nil {
+			v.Float = math.Float64frombits(binary.LittleEndian.Uint64(b))
+		}
+	case KindString, KindBytes:
+		v.Bytes = r.d.raw(r.d.count())
+	default:
+		r.d.fail()
+	}
+	return v
+}
+
+// Err returns the error that ended the reading, nil when none did.
+func (r *RowReader) Err() error {
+	if r.d.err != nil {
+		return fmt.Errorf("decode row batch: %w", r.d.err)
+	}
+	return nil
+}
+
+// ValueKind is the type of a RawValue.
+type ValueKind byte
+
+// The kinds of RawValue, with the Go type DecodeRowBatch gives each.
+const (
+	KindNil     = ValueKind(tagNil)     // nil
+	KindInt     = ValueKind(tagInt)     // int64
+	KindUint    = ValueKind(tagUint)    // uint64
+	KindFloat32 = ValueKind(tagFloat32) // float32
+	KindFloat64 = ValueKind(tagFloat64) // float64
+	KindString  = ValueKind(tagString)  // string
+	KindBytes   = ValueKind(tagBytes)   // []byte
+)
+
+// RawValue is one value of a row as RowReader reads it: Int, Uint, Float
+// (a float32 widened) or Bytes by its Kind. Bytes alias the message.
+type RawValue struct {
+	Kind  ValueKind
+	Int   int64
+	Uint  uint64
+	Float float64
+	Bytes []byte
+}
+
 // RowBatchEncoder builds the messages of one chunk row by row, in
 // EncodeRowBatch's format, for a producer that reads rows one at a time:
 // it keeps only their encoding, not the rows as values, and knows the

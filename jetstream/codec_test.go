@@ -66,6 +66,66 @@ func TestRowBatchRoundTrip(t *testing.T) {
 	}
 }
 
+// RowReader reads what DecodeRowBatch decodes, value by value, and stops
+// at a truncated message with ErrCorrupt.
+func TestRowReader(t *testing.T) {
+	rb := &RowBatch{Source: "mysql-replica-01", Table: dmnode.TableID{Schema: "s", Table: "t"},
+		Columns: []string{"a", "b", "c", "d", "e", "f"}, Key: []int{0}, Chunk: 7, Part: 2, Last: true,
+		Rows: [][]any{{int64(-1), uint64(1 << 63), float32(0.5), 1.25, "x", []byte{0, 1}}, {nil, nil, nil, nil, nil, nil}}}
+	data, err := EncodeRowBatch(nil, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, rr, err := DecodeRowBatchHead(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *rb
+	want.Rows = nil
+	if !reflect.DeepEqual(head, &want) || rr.Rows() != 2 {
+		t.Fatalf("head %#v, %d rows", head, rr.Rows())
+	}
+	var got [][]any
+	for n, ok := rr.Next(); ok; n, ok = rr.Next() {
+		row := make([]any, n)
+		for i := range row {
+			v := rr.Value()
+			switch v.Kind {
+			case KindInt:
+				row[i] = v.Int
+			case KindUint:
+				row[i] = v.Uint
+			case KindFloat32:
+				row[i] = float32(v.Float)
+			case KindFloat64:
+				row[i] = v.Float
+			case KindString:
+				row[i] = string(v.Bytes)
+			case KindBytes:
+				row[i] = v.Bytes
+			}
+		}
+		got = append(got, row)
+	}
+	if rr.Err() != nil || !reflect.DeepEqual(got, rb.Rows) {
+		t.Fatalf("rows %#v, %v", got, rr.Err())
+	}
+	for cut := len(data) - 20; cut < len(data); cut++ {
+		_, rr, err := DecodeRowBatchHead(data[:cut])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, ok := rr.Next(); ok; n, ok = rr.Next() {
+			for range n {
+				rr.Value()
+			}
+		}
+		if !errors.Is(rr.Err(), ErrCorrupt) {
+			t.Fatalf("cut at %d: %v", cut, rr.Err())
+		}
+	}
+}
+
 func TestDecodeRejectsCorruptInput(t *testing.T) {
 	data, err := EncodeBatch(nil, sampleBatch())
 	if err != nil {

@@ -22,8 +22,13 @@
 // that lost its assignment gets ErrFenced instead of overwriting progress.
 // Every key of the bucket is built in keys.go, which tables the key space.
 // An actor's checkpoint is its own; what crosses from one actor to another
-// (where a source's relay starts, how far it reaches) is a record of
-// records.go, kept readable across versions.
+// is a record of records.go, kept readable across versions:
+//
+//	start.<source>               SourceStart   dumper → tailer: where the source's relay starts
+//	progress.tail.<source>       TailProgress  tailer → appliers, status: how far the relay reaches
+//	relaystart.<source>          Position      retention → appliers: the relay's first transaction
+//	dumpschemas.<task>.<source>  DumpSchemas   dumper → loader: where the schemas of the dump's
+//	                                           tables are (versions of the schema history)
 //
 // The actors see none of this: they use the interfaces of boundary.go
 // (Relay, SnapshotQueue, CheckpointStore, SchemaStore, together Stores),

@@ -19,6 +19,8 @@ import (
 //	start.<source>                             where the source's relay starts, the dumper's hand-over
 //	                                             to the tailer (SourceStartKey, records.go: SourceStart)
 //	relaystart.<source>                        end of the last transaction purged from the relay (RelayStartKey)
+//	dumpschemas.<task>.<source>                where the schemas of a dump's tables are, the dumper's hand-over
+//	                                             to the loader (DumpSchemasKey, records.go: DumpSchemas)
 //	hold.<task>.<source>                       a verifier's request to hold the applier (HoldKey)
 //	held.<task>.<source>                       the applier's answer: where it holds (HeldKey)
 //	progress.dump.<task>.<source>              progress records, written by the actors for
@@ -84,6 +86,9 @@ func SourceStartKey(source string) string { return Key("start", source) }
 
 // TailProgressKey holds the TailProgress a source's tailer publishes.
 func TailProgressKey(source string) string { return ProgressKey("tail", "", source) }
+
+// DumpSchemasKey holds the DumpSchemas of a task's dump of a source.
+func DumpSchemasKey(task, source string) string { return Key("dumpschemas", task, source) }
 
 // RelayStartKey holds the end position of the last message purged from a
 // source's relay.

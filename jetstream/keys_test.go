@@ -16,6 +16,7 @@ func TestKeySpace(t *testing.T) {
 		{DumpKey("t1", "s.1"), "dump.t1.s_2e1"},
 		{DumpTablesPrefix("t1", "s1"), "dumptable.t1.s1"},
 		{DumpTableKey("t1", "s1", "db", "a.b"), "dumptable.t1.s1.db.a_2eb"},
+		{DumpSchemasKey("t1", "s.1"), "dumpschemas.t1.s_2e1"},
 		{TailKey("s1"), "tail.s1"},
 		{SourceStartKey("s1"), "start.s1"},
 		{TailProgressKey("s1"), "progress.tail.s1"},

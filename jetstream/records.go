@@ -19,6 +19,8 @@ import (
 //	progress.tail.<source>    TailProgress: how far the relay reaches (TailProgressKey)
 //	relaystart.<source>       a dmnode.Position: the end of the last transaction purged
 //	                          from the relay, zero or missing when nothing was (RelayStartKey)
+//	dumpschemas.<task>.<source>  DumpSchemas: where the schemas of a dump's tables are, for
+//	                          its loader (DumpSchemasKey)
 
 // SourceStart is where a source's tailer reads its first binlog event: the
 // consistent snapshot position of the first dump of the source, or, when
@@ -110,4 +112,59 @@ func LoadRelayStart(ctx context.Context, store CheckpointStore, source string) (
 		return dmnode.Position{}, err
 	}
 	return p, nil
+}
+
+// DumpSchemas says where the schemas of the tables of a task's dump of a
+// source are: the SchemaStore's versions at Pos, the consistent snapshot
+// the dump's plan was made from. A dumper writes every table's schema at
+// its snapshot position into the SchemaStore first, then, when it makes a
+// new plan, this record, before any chunk of the plan is published; the
+// loader reads there the upstream schema of a target table it has to
+// create. A dumper that resumes a plan leaves the record as it is: the
+// plan's schemas are still those at Pos.
+//
+// Buckets written before the record existed lack it: their loader reads
+// the schema from the dump's table keys instead (see the actors' loader).
+type DumpSchemas struct {
+	Pos dmnode.Position `json:"pos"`
+	// Epoch is the assignment epoch of the dumper that wrote the record:
+	// an older incarnation cannot replace a newer one's record.
+	Epoch uint64 `json:"epoch"`
+}
+
+// RecordDumpSchemas records d as where the schemas of the dump of task's
+// source are, replacing the record of an incarnation of the same or an
+// older epoch; it fails with ErrFenced when a newer incarnation wrote the
+// record.
+func RecordDumpSchemas(ctx context.Context, store CheckpointStore, task, source string, d DumpSchemas) error {
+	key := DumpSchemasKey(task, source)
+	for range 3 {
+		var cur DumpSchemas
+		rev, err := store.Load(ctx, key, &cur)
+		if err != nil {
+			return fmt.Errorf("record the schemas of the dump of %s: %w", source, err)
+		}
+		if rev != 0 && cur.Epoch > d.Epoch {
+			return fmt.Errorf("record the schemas of the dump of %s: written by epoch %d, this is %d: %w", source, cur.Epoch, d.Epoch, ErrFenced)
+		}
+		_, err = store.Save(ctx, key, d, rev)
+		if !errors.Is(err, ErrFenced) {
+			if err != nil {
+				return fmt.Errorf("record the schemas of the dump of %s: %w", source, err)
+			}
+			return nil
+		}
+		// written meanwhile: read it again
+	}
+	return fmt.Errorf("record the schemas of the dump of %s: the record keeps changing: %w", source, ErrFenced)
+}
+
+// LoadDumpSchemas returns where the schemas of the dump of task's source
+// are; ok is false when no dumper recorded it.
+func LoadDumpSchemas(ctx context.Context, store CheckpointStore, task, source string) (d DumpSchemas, ok bool, err error) {
+	rev, err := store.Load(ctx, DumpSchemasKey(task, source), &d)
+	if err != nil {
+		return DumpSchemas{}, false, err
+	}
+	return d, rev != 0, nil
 }

@@ -67,3 +67,34 @@ func TestPublishedRecords(t *testing.T) {
 		t.Fatalf("purged to %v, %v", p, err)
 	}
 }
+
+// A dump's schemas record: missing until written; a newer or the same
+// epoch replaces it, an older one is fenced and leaves it; the record
+// of one task and source is not another's.
+func TestDumpSchemasRecord(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	if _, ok, err := jetstream.LoadDumpSchemas(ctx, st, "t", "s"); ok || err != nil {
+		t.Fatalf("a record before any dump: %v, %v", ok, err)
+	}
+	first := jetstream.DumpSchemas{Pos: dmnode.Position{File: "b.1", Pos: 4}, Epoch: 2}
+	again := jetstream.DumpSchemas{Pos: dmnode.Position{File: "b.1", Pos: 90}, Epoch: 2}
+	newer := jetstream.DumpSchemas{Pos: dmnode.Position{File: "b.2", Pos: 4}, Epoch: 3}
+	for _, d := range []jetstream.DumpSchemas{first, again, newer} {
+		if err := jetstream.RecordDumpSchemas(ctx, st, "t", "s", d); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok, err := jetstream.LoadDumpSchemas(ctx, st, "t", "s"); err != nil || !ok || got != d {
+			t.Fatalf("after recording %+v: %+v, %v, %v", d, got, ok, err)
+		}
+	}
+	if err := jetstream.RecordDumpSchemas(ctx, st, "t", "s", first); !errors.Is(err, jetstream.ErrFenced) {
+		t.Fatalf("an older epoch's record: %v, want ErrFenced", err)
+	}
+	if got, _, _ := jetstream.LoadDumpSchemas(ctx, st, "t", "s"); got != newer {
+		t.Fatalf("after the older epoch's attempt: %+v, want %+v", got, newer)
+	}
+	if _, ok, _ := jetstream.LoadDumpSchemas(ctx, st, "t", "s2"); ok {
+		t.Fatal("another source's record")
+	}
+}

@@ -317,6 +317,10 @@ func (p *TablePlan) Written(i int) bool {
 	return ok
 }
 
+// Maps reports whether a column mapping changes a column's values: then
+// only Apply gives a row as the target gets it.
+func (p *TablePlan) Maps() bool { return p.mapping != nil }
+
 // WriteRow returns the values of row (a row of Columns) that WriteColumns
 // names; row itself when every column is written.
 func (p *TablePlan) WriteRow(row []any) []any {

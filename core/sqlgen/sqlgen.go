@@ -341,27 +341,39 @@ func AppendTSVRow(dst []byte, row []any) ([]byte, bool) {
 		if i > 0 {
 			dst = append(dst, '\t')
 		}
-		switch x := v.(type) {
-		case nil:
-			dst = append(dst, `\N`...)
-		case int64:
-			dst = strconv.AppendInt(dst, x, 10)
-		case uint64:
-			dst = strconv.AppendUint(dst, x, 10)
-		case float64:
-			dst = strconv.AppendFloat(dst, x, 'g', -1, 64)
-		case float32:
-			dst = strconv.AppendFloat(dst, float64(x), 'g', -1, 32)
-		case string:
-			dst = appendTSVString(dst, x)
-		default:
+		var ok bool
+		if dst, ok = AppendTSVValue(dst, v); !ok {
 			return dst, false
 		}
 	}
 	return append(dst, '\n'), true
 }
 
-func appendTSVString(dst []byte, s string) []byte {
+// AppendTSVValue appends one field of AppendTSVRow's format, without a
+// separator; false for a value of a type it has no form for.
+func AppendTSVValue(dst []byte, v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case nil:
+		dst = append(dst, `\N`...)
+	case int64:
+		dst = strconv.AppendInt(dst, x, 10)
+	case uint64:
+		dst = strconv.AppendUint(dst, x, 10)
+	case float64:
+		dst = strconv.AppendFloat(dst, x, 'g', -1, 64)
+	case float32:
+		dst = strconv.AppendFloat(dst, float64(x), 'g', -1, 32)
+	case string:
+		dst = AppendTSVString(dst, x)
+	default:
+		return dst, false
+	}
+	return dst, true
+}
+
+// AppendTSVString appends the text s (a string, or its bytes) as one field
+// of AppendTSVRow's format.
+func AppendTSVString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		var esc byte

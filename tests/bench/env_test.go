@@ -123,6 +123,14 @@ type dmnodeProc struct {
 	httpPort int
 }
 
+// pprofSecs is the length of a CPU profile: BENCH_PPROF_SECS, else def.
+func pprofSecs(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_PPROF_SECS")); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
 // profileCPU starts a CPU profile of the node for secs seconds and returns
 // a function that waits for it and writes it to BENCH_PPROF/name.pprof.
 // Without BENCH_PPROF it does nothing.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // The full copy reads sbtest.sbtest1 of every source; the merged copies go
@@ -135,8 +137,9 @@ func (e *env) dmnodeFullWith(t *testing.T, bin, loader string, n int, name strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv0 := e.serverCPU(t, n)
 	start := time.Now()
-	profiled := d.profileCPU(t, name, 4)
+	profiled := d.profileCPU(t, name, pprofSecs(4))
 	d.cli(t, "task", "submit", task)
 	d.waitStage(t, name, "done", 30*time.Minute)
 	wall := time.Since(start).Seconds()
@@ -145,8 +148,27 @@ func (e *env) dmnodeFullWith(t *testing.T, bin, loader string, n int, name strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv1 := e.serverCPU(t, n)
+	per := float64(n*e.cfg.Rows) / 1e5
+	t.Logf("CPU-s per 100k rows: dmnode %.3f, target mariadbd %.3f, source mariadbds %.3f",
+		(cpu1-cpu0)/per, (srv1[0]-srv0[0])/per, (srv1[1]-srv0[1])/per)
 	e.verifyMerged(t, n)
 	return copyStats{wall: wall, rows: float64(n * e.cfg.Rows), bytes: float64(e.bytesOf(n)), peakMiB: peak, cpuSec: cpu1 - cpu0}
+}
+
+// serverCPU returns the CPU seconds (user and system) the target's
+// mariadbd and the first n sources' together have used so far.
+func (e *env) serverCPU(t testing.TB, n int) [2]float64 {
+	t.Helper()
+	var out [2]float64
+	for i, s := range append([]*harness.Server{e.target}, e.sources[:n]...) {
+		_, c, err := procStats(s.Pid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[min(i, 1)] += c
+	}
+	return out
 }
 
 // bytesOf is the CSV size of the first n sources' tables.
@@ -190,6 +212,7 @@ func (e *env) mydumperFull(t *testing.T) copyStats {
 	}
 	dir := t.TempDir()
 	threads := strconv.Itoa(e.cfg.Threads)
+	srv0 := e.serverCPU(t, len(e.sources))
 	start := time.Now()
 	runAll(t, len(e.sources), func(i int) []string {
 		return []string{"mydumper", "--host", "127.0.0.1", "--port", strconv.Itoa(e.sources[i].Port), "--user", "root",
@@ -203,7 +226,9 @@ func (e *env) mydumperFull(t *testing.T) copyStats {
 			"--enable-binlog", "--overwrite-tables", "--verbose", "1"}
 	})
 	wall := time.Since(start).Seconds()
-	t.Logf("mydumper %.1fs, myloader %.1fs", dumped.Seconds(), wall-dumped.Seconds())
+	srv1 := e.serverCPU(t, len(e.sources))
+	t.Logf("mydumper %.1fs, myloader %.1fs; server CPU-s per 100k rows: target %.3f, sources %.3f", dumped.Seconds(), wall-dumped.Seconds(),
+		(srv1[0]-srv0[0])/float64(3*e.cfg.Rows)*1e5, (srv1[1]-srv0[1])/float64(3*e.cfg.Rows)*1e5)
 	for i := range e.sources {
 		diff, err := sameTable(e.srcDB[i], "sbtest.sbtest1", e.tgtDB, mydumperDB(i)+".sbtest1", "", sbtestCols)
 		if err != nil {
@@ -274,6 +299,7 @@ func (e *env) insertCeiling(t *testing.T) copyStats {
 		}
 		cs = append(cs, c)
 	}
+	srv0 := e.serverCPU(t, 0)
 	start := time.Now()
 	var mu sync.Mutex
 	var firstErr error
@@ -292,6 +318,8 @@ func (e *env) insertCeiling(t *testing.T) copyStats {
 	}
 	wg.Wait()
 	wall := time.Since(start).Seconds()
+	srv1 := e.serverCPU(t, 0)
+	t.Logf("INSERT ceiling: target CPU-s per 100k rows %.3f", (srv1[0]-srv0[0])/float64(3*e.cfg.Rows)*1e5)
 	for _, c := range cs {
 		_ = c.Close()
 	}

@@ -209,6 +209,10 @@ func (s *Server) start() error {
 	return nil
 }
 
+// Pid returns the server's process id, e.g. to read its CPU time from
+// /proc/PID/stat.
+func (s *Server) Pid() int { return s.c.cmd.Process.Pid }
+
 // waitReady polls until root can log in, the server exits or startTimeout
 // passes.
 func (s *Server) waitReady(c *child) error {
