@@ -376,6 +376,10 @@ type applyRun struct {
 	dialect targetDialect
 	// hold stops the applier at a position for verification (hold.go).
 	hold *applyHold
+	// noLoadData is set once the target refused LOAD DATA LOCAL or is
+	// TiDB; loadBuf is the buffer LOAD DATA reads (bigtxn.go).
+	noLoadData bool
+	loadBuf    []byte
 }
 
 // Reading the stream: the ordered consumer is iterated (not fetched, which

@@ -320,10 +320,25 @@ func SplitRows(rows [][]any, maxRows, maxBytes int) []int {
 // so the statement holds no escape of its own and means the same under
 // any sql_mode. The file's bytes are read as utf8mb4.
 func LoadData(file, schema, table string, columns []string) string {
+	return loadData(file, schema, table, columns, true)
+}
+
+// LoadDataInto is LoadData without REPLACE: with LOCAL, a row whose key
+// exists, like any row the target rejects, is skipped with a warning
+// instead of failing the statement.
+func LoadDataInto(file, schema, table string, columns []string) string {
+	return loadData(file, schema, table, columns, false)
+}
+
+func loadData(file, schema, table string, columns []string, replace bool) string {
 	var b strings.Builder
 	b.WriteString("LOAD DATA LOCAL INFILE '")
 	b.WriteString(strings.ReplaceAll(file, "'", "''"))
-	b.WriteString("' REPLACE INTO TABLE ")
+	b.WriteString("' ")
+	if replace {
+		b.WriteString("REPLACE ")
+	}
+	b.WriteString("INTO TABLE ")
 	b.WriteString(QuoteTable(schema, table))
 	b.WriteString(" CHARACTER SET utf8mb4 (")
 	writeColumns(&b, columns)

@@ -289,6 +289,11 @@ func TestLoadData(t *testing.T) {
 	if got != want {
 		t.Errorf("LoadData = %s\nwant %s", got, want)
 	}
+	got = LoadDataInto("Reader::x", "db", "t", []string{"a"})
+	want = "LOAD DATA LOCAL INFILE 'Reader::x' INTO TABLE `db`.`t` CHARACTER SET utf8mb4 (`a`)"
+	if got != want {
+		t.Errorf("LoadDataInto = %s\nwant %s", got, want)
+	}
 }
 
 func TestUpdateColumnsSkipsUnset(t *testing.T) {
