@@ -12,6 +12,7 @@ import (
 	"github.com/dmnode/dmnode/core/adaptive"
 	"github.com/dmnode/dmnode/core/apply"
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 )
@@ -112,7 +113,7 @@ func applyProgKey(task, source string) string {
 // (the bench's incr shapes) 8,000 rather than 2,000 took 17 % less CPU on
 // the target, and was faster in 3 of 3 interleaved pairs; 20,000 was no
 // better than 8,000.
-const applyMaxRows = 8000
+const applyMaxRows = config.ApplyMaxRows
 
 func (a *Applier) Run(ctx context.Context) error {
 	te, err := loadTask(a.env, a.task, a.source)
