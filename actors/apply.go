@@ -109,10 +109,11 @@ func applyProgKey(task, source string) string {
 }
 
 // Bounds of one target transaction: it commits after this many row
-// changes, or when no more changes are waiting. In BenchmarkApplySysbench
-// (the bench's incr shapes) 8,000 rather than 2,000 took 17 % less CPU on
-// the target, and was faster in 3 of 3 interleaved pairs; 20,000 was no
-// better than 8,000.
+// changes, or when no more changes are waiting. 8,000 took less of the
+// target's CPU in BenchmarkApplySysbench (the bench's incr shapes applied
+// alone), but in the whole catch-up (BENCH=incr) it was faster in 1 of 3
+// interleaved rounds, took more of dmnode's CPU in 3 of 3 and once more
+// than 300 MiB of memory.
 const applyMaxRows = config.ApplyMaxRows
 
 func (a *Applier) Run(ctx context.Context) error {

@@ -31,7 +31,7 @@ import (
 // max_binlog_cache_size, error 1197). Then, for that transaction only, the
 // applier records the transaction's first position as its apply window,
 // reads the sequence again from its start and writes it in pieces of
-// pieceRows changes, each its own target transaction, in safe mode
+// applyMaxRows changes, each its own target transaction, in safe mode
 // (INSERT as REPLACE, UPDATE as DELETE plus REPLACE), and moves the
 // checkpoint with the last piece. Until then the target may show the
 // transaction in part; a crash in the middle replays it from its start, in
@@ -49,20 +49,6 @@ type bigTxn struct {
 	replay bool // shard: read before
 	tx     *sql.Tx
 	counts [3]int64 // r.counts when it began, restored on a fallback
-}
-
-// pieceRows is the size of a piece of a transaction written in pieces:
-// small enough for a target that refused the whole (the tests' 1 MiB
-// binlog cache takes 2,000 of their rows).
-const pieceRows = 2000
-
-// bigRows is how many row changes the sequence's applier prepares before
-// it writes them.
-func bigRows(b *bigTxn) int {
-	if b.pieces {
-		return pieceRows
-	}
-	return applyMaxRows
 }
 
 // errPieces makes the applier read its stream again from the checkpoint,
@@ -164,7 +150,7 @@ func (r *applyRun) part(ctx context.Context, t *dmnode.Txn, last bool) error {
 			if err := r.change(ctx, c, b.safe); err != nil {
 				return err
 			}
-			if r.rows >= bigRows(b) {
+			if r.rows >= applyMaxRows {
 				if err := r.writeBig(ctx); err != nil {
 					return err
 				}

@@ -82,11 +82,10 @@ func crashScript(seed uint64, big bool) ([]crashTxn, map[int32]string) {
 	for i := range 200 {
 		if big && i == 100 {
 			var txn crashTxn
-			// 16,000 rows, 2.6 MB: several parts, two writes of
-			// applyMaxRows rows into the sequence's transaction, or
-			// eight pieces of pieceRows rows, each under the 1 MiB
-			// binlog cache of a target that refuses the whole.
-			for range 80 {
+			// 8,000 rows, 1.3 MB: several parts, four pieces of
+			// applyMaxRows rows, each under the 1 MiB binlog cache of
+			// a target that refuses the whole.
+			for range 40 {
 				e := crashEvent{typ: replication.WRITE_ROWS_EVENTv1}
 				for j := range 200 {
 					v := fmt.Sprintf("big %d", next)

@@ -140,7 +140,7 @@ func checkSyncer(r *report, p string, c *SyncerConfig) {
 
 // ApplyMaxRows is the most row changes the applier puts in one target
 // transaction.
-const ApplyMaxRows = 8000
+const ApplyMaxRows = 2000
 
 // checkValidator checks a continuous validator configuration as DM does.
 func checkValidator(r *report, p string, c *ValidatorConfig) {
