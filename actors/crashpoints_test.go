@@ -306,3 +306,42 @@ func runUntil(t testing.TB, a *Applier, db *sql.DB, end dmnode.Position) error {
 		}
 	}
 }
+
+// A transaction sent in parts whose insert the target rejects fails as
+// its INSERT did before LOAD DATA wrote such transactions: LOAD DATA
+// LOCAL only warns about the duplicate key, so the applier rolls back to
+// its savepoint and sends INSERT statements, which fail; nothing of the
+// transaction is committed and the checkpoint stays before it.
+func TestApplyBigTxnRejectedRow(t *testing.T) {
+	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100})
+	db := tgt.DB(t)
+	txns, _ := crashScript(7, true)
+	// The first row of the transaction in parts, already on the target
+	// with another value.
+	var dup int32
+	for _, txn := range txns {
+		if len(txn) > 1 && len(txn[0].rows) == 200 {
+			dup = txn[0].rows[0][0].(int32)
+		}
+	}
+	tgt.Exec(t, "CREATE DATABASE db", "CREATE TABLE db.t (id int NOT NULL PRIMARY KEY, v longtext)",
+		fmt.Sprintf("INSERT INTO db.t VALUES (%d, 'there before')", dup))
+	st := startJetStream(t)
+	end := publishCrashScript(t, st, "src", txns, 2)
+	env := crashEnv(t, st, tgt.Port, 8)
+	env.Epoch = 1
+	err := runUntil(t, &Applier{env: env, task: "crash", source: "src"}, db, end)
+	var ae *ApplyError
+	if !errors.As(err, &ae) && (err == nil || !strings.Contains(err.Error(), "Duplicate entry")) {
+		t.Fatalf("the applier: %v, want a duplicate key error", err)
+	}
+	var v string
+	if err := db.QueryRow("SELECT v FROM db.t WHERE id = ?", dup).Scan(&v); err != nil || v != "there before" {
+		t.Fatalf("row %d: %q, %v; want the target's own", dup, v, err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM db.t WHERE v LIKE 'big %'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows of the rejected transaction on the target (%v), want none", n, err)
+	}
+	t.Logf("rejected: %v", err)
+}

@@ -108,23 +108,53 @@ type Uniques map[*rules.TablePlan][][]int
 func Statements(changes []Change, uniques Uniques, perStmt int) []Stmt {
 	perStmt = max(perStmt, 1)
 	var plans []*rules.TablePlan
-	byPlan := map[*rules.TablePlan][]Change{}
-	for _, c := range changes {
-		if _, ok := byPlan[c.Plan]; !ok {
-			plans = append(plans, c.Plan)
+	var byPlan map[*rules.TablePlan][]Change
+	if len(changes) > 0 && onePlan(changes) {
+		plans = []*rules.TablePlan{changes[0].Plan}
+		byPlan = map[*rules.TablePlan][]Change{changes[0].Plan: changes}
+	} else {
+		byPlan = map[*rules.TablePlan][]Change{}
+		for _, c := range changes {
+			if _, ok := byPlan[c.Plan]; !ok {
+				plans = append(plans, c.Plan)
+			}
+			byPlan[c.Plan] = append(byPlan[c.Plan], c)
 		}
-		byPlan[c.Plan] = append(byPlan[c.Plan], c)
 	}
 	var out []Stmt
 	for _, p := range plans {
 		pcs := byPlan[p]
-		if final, ok := Compact(pcs, uniques[p]); ok {
+		if onlyInserts(pcs) {
+			// Compacting inserts alone leaves them as they are, or
+			// declines (an insert of a key inserted before): in order.
+			out = append(out, ordered(pcs, perStmt)...)
+		} else if final, ok := Compact(pcs, uniques[p]); ok {
 			out = append(out, grouped(final, perStmt)...)
 		} else {
 			out = append(out, ordered(pcs, perStmt)...)
 		}
 	}
 	return out
+}
+
+// onePlan reports whether changes all have the plan of the first.
+func onePlan(changes []Change) bool {
+	for i := range changes {
+		if changes[i].Plan != changes[0].Plan {
+			return false
+		}
+	}
+	return true
+}
+
+// onlyInserts reports whether changes are all inserts.
+func onlyInserts(changes []Change) bool {
+	for i := range changes {
+		if changes[i].Kind != dmnode.Insert {
+			return false
+		}
+	}
+	return true
 }
 
 // Compact folds the changes of one table into one change per row (kind
@@ -141,15 +171,24 @@ func Compact(changes []Change, uniques [][]int) ([]Change, bool) {
 	if len(uniques) != 1 || !sameSet(uniques[0], changes[0].Key) {
 		return nil, false
 	}
-	var order []string
-	last := map[string]*Change{}
+	// out holds one change per row, in the order rows first appear; at
+	// is a row's index there by its exact key, and gone marks the rows
+	// inserted and then deleted (never on the target).
+	out := make([]Change, 0, len(changes))
+	gone := make([]bool, 0, len(changes))
+	at := make(map[string]int, len(changes))
 	// Two exact keys the target may hold equal (case, accents, trailing
 	// spaces under its collation) are one row to it but two here: such a
-	// batch is sent as it came.
-	exactOf := map[string]string{}
+	// batch is sent as it came. Keys without text render the same both
+	// ways.
+	var exactOf map[string]string
+	if textKey(changes) {
+		exactOf = make(map[string]string, len(changes))
+	}
 	fold := changes[0].Plan.Fold
+	var kb, bb, fb []byte
 	for i := range changes {
-		c := changes[i]
+		c := &changes[i]
 		if c.Safe {
 			return nil, false
 		}
@@ -157,39 +196,44 @@ func Compact(changes []Change, uniques [][]int) ([]Change, bool) {
 		if c.Kind == dmnode.Delete {
 			row = c.Before
 		}
-		k, ok := rowKey(row, c.Key, nil, false)
-		if !ok {
+		var ok bool
+		if kb, ok = appendRowKey(kb[:0], row, c.Key, nil, false); !ok {
 			return nil, false
 		}
 		if c.Kind == dmnode.Update {
-			if bk, ok := rowKey(c.Before, c.Key, nil, false); !ok || bk != k {
+			if bb, ok = appendRowKey(bb[:0], c.Before, c.Key, nil, false); !ok || string(bb) != string(kb) {
 				return nil, false
 			}
 		}
-		fk, _ := rowKey(row, c.Key, fold, true)
-		if e, seen := exactOf[fk]; seen && e != k {
-			return nil, false
+		if exactOf != nil {
+			fb, _ = appendRowKey(fb[:0], row, c.Key, fold, true)
+			if e, seen := exactOf[string(fb)]; seen && e != string(kb) {
+				return nil, false
+			} else if !seen {
+				exactOf[string(fb)] = string(kb)
+			}
 		}
-		exactOf[fk] = k
-		prev, seen := last[k]
-		if !seen || prev == nil {
-			if !seen {
-				order = append(order, k)
+		j, seen := at[string(kb)]
+		if !seen {
+			at[string(kb)] = len(out)
+			out = append(out, *c)
+			gone = append(gone, false)
+			continue
+		}
+		prev := &out[j]
+		if gone[j] {
+			// Inserted and deleted before: only an insert may follow.
+			if c.Kind != dmnode.Insert {
+				return nil, false
 			}
-			if prev == nil && seen {
-				// Inserted and deleted before: only an insert may follow.
-				if c.Kind != dmnode.Insert {
-					return nil, false
-				}
-			}
-			last[k] = &c
+			out[j], gone[j] = *c, false
 			continue
 		}
 		switch {
 		case prev.Kind == dmnode.Insert && c.Kind == dmnode.Update:
 			prev.After = c.After
 		case prev.Kind == dmnode.Insert && c.Kind == dmnode.Delete:
-			last[k] = nil // never on the target
+			gone[j] = true // never on the target
 		case prev.Kind == dmnode.Update && c.Kind == dmnode.Update:
 			prev.After = c.After
 		case prev.Kind == dmnode.Update && c.Kind == dmnode.Delete:
@@ -200,13 +244,36 @@ func Compact(changes []Change, uniques [][]int) ([]Change, bool) {
 			return nil, false // a change the target would reject: keep it as it came
 		}
 	}
-	var out []Change
-	for _, k := range order {
-		if c := last[k]; c != nil {
-			out = append(out, *c)
+	n := 0
+	for j := range out {
+		if !gone[j] {
+			out[n] = out[j]
+			n++
 		}
 	}
-	return out, true
+	if n == 0 {
+		return nil, true
+	}
+	return out[:n], true
+}
+
+// textKey reports whether a key value of any of changes is text, which
+// a collation may compare loosely.
+func textKey(changes []Change) bool {
+	for i := range changes {
+		c := &changes[i]
+		for _, row := range [][]any{c.Before, c.After} {
+			for _, k := range c.Key {
+				if row == nil {
+					continue
+				}
+				if _, ok := row[k].(string); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // grouped sends compacted changes of one table as multi-row statements.
@@ -316,19 +383,36 @@ func writtenIndexes(p *rules.TablePlan) []int {
 	return set
 }
 
-// rowKey renders the key columns of a row exactly; false when one is
-// NULL. loose renders them as the target may compare them instead
-// (writeValue), fold marking the columns it compares case-insensitively.
-func rowKey(row []any, key []int, fold []bool, loose bool) (string, bool) {
-	var b strings.Builder
+// appendRowKey appends the key columns of a row to dst, rendered
+// exactly; false when one is NULL. loose renders them as the target may
+// compare them instead (writeValue), fold marking the columns it compares
+// case-insensitively.
+func appendRowKey(dst []byte, row []any, key []int, fold []bool, loose bool) ([]byte, bool) {
 	for _, c := range key {
 		if row[c] == nil {
-			return "", false
+			return dst, false
 		}
-		b.WriteByte(0)
-		writeValue(&b, row[c], loose && foldAt(fold, c), loose)
+		dst = append(dst, 0)
+		switch x := row[c].(type) {
+		case int64:
+			dst = strconv.AppendInt(dst, x, 10)
+		case uint64:
+			dst = strconv.AppendUint(dst, x, 10)
+		case []byte:
+			dst = append(dst, x...)
+		case string:
+			if !loose {
+				dst = append(dst, x...)
+				break
+			}
+			var b strings.Builder
+			writeValue(&b, x, foldAt(fold, c), true)
+			dst = append(dst, b.String()...)
+		default:
+			dst = fmt.Append(dst, x)
+		}
 	}
-	return b.String(), true
+	return dst, true
 }
 
 func sameSet(a, b []int) bool {

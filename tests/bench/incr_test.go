@@ -118,6 +118,8 @@ func (e *env) verifyIncr(t testing.TB, db *sql.DB) {
 // incrStats is what one catch-up run measured.
 type incrStats struct {
 	wall, peakMiB, cpuSec float64
+	// targetCPU is the target server's CPU time over the run.
+	targetCPU float64
 }
 
 // incrTaskYAML is the catch-up task; tuned, it sets worker-count to the
@@ -153,6 +155,10 @@ func (e *env) dmnodeIncr(t *testing.T, bin string, bl backlog, name string, tune
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, tcpu0, err := procStats(tgt.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	d.cli(t, "task", "submit", task)
 	profiled := d.profileCPU(t, name, 20)
@@ -162,6 +168,10 @@ func (e *env) dmnodeIncr(t *testing.T, bin string, bl backlog, name string, tune
 	wall := time.Since(start).Seconds()
 	relayPeak := peakRelay()
 	peak, cpu1, err := procStats(d.proc.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tcpu1, err := procStats(tgt.Pid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +186,9 @@ func (e *env) dmnodeIncr(t *testing.T, bin string, bl backlog, name string, tune
 	}
 	t.Logf("incr: relay bytes of the %d sources: %.1f MiB at most during catch-up, %.1f MiB after; every source relayed to its end %.1fs after the submit, applied %.1fs after",
 		len(e.sources), float64(relayPeak)/(1<<20), float64(after)/(1<<20), relayedAt().Seconds(), wall)
-	return incrStats{wall: wall, peakMiB: peak, cpuSec: cpu1 - cpu0}
+	t.Logf("incr: CPU per 100k row events: dmnode %.2f s, target %.2f s (%.1f s and %.1f s in all)",
+		(cpu1-cpu0)/float64(bl.events)*1e5, (tcpu1-tcpu0)/float64(bl.events)*1e5, cpu1-cpu0, tcpu1-tcpu0)
+	return incrStats{wall: wall, peakMiB: peak, cpuSec: cpu1 - cpu0, targetCPU: tcpu1 - tcpu0}
 }
 
 // relayBytes sums the bytes the relays of a task's sources hold; -1 when
@@ -259,6 +271,8 @@ func watchRelay(d *dmnodeProc, task string, end []dmnode.Position, start time.Ti
 func (e *env) waitCheckpoints(t *testing.T, d *dmnodeProc, tdb *sql.DB, task string, end []dmnode.Position) {
 	t.Helper()
 	lastMove, lastCheck := time.Now(), time.Now()
+	began := time.Now()
+	reached := make([]time.Duration, len(end))
 	var prev []dmnode.Position
 	for {
 		got, err := checkpoints(tdb, task, len(end))
@@ -267,11 +281,19 @@ func (e *env) waitCheckpoints(t *testing.T, d *dmnodeProc, tdb *sql.DB, task str
 		}
 		done := err == nil
 		for i := range end {
+			if err == nil && reached[i] == 0 && got[i].Compare(end[i]) >= 0 {
+				reached[i] = time.Since(began)
+			}
 			if done && got[i].Compare(end[i]) < 0 {
 				done = false
 			}
 		}
 		if done {
+			var at []string
+			for i, d := range reached {
+				at = append(at, fmt.Sprintf("%s %.1fs", sourceID(i), d.Seconds()))
+			}
+			t.Logf("checkpoints reached their ends: %s", strings.Join(at, ", "))
 			return
 		}
 		if err == nil && !slices.Equal(got, prev) {

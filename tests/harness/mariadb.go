@@ -138,6 +138,10 @@ func lookPath(name string) (string, error) {
 	return "", fmt.Errorf("%s not found on PATH or in /usr/sbin", name)
 }
 
+// Pid returns the server's process id, e.g. to read its CPU time from
+// /proc/PID/stat.
+func (s *Server) Pid() int { return s.c.cmd.Process.Pid }
+
 func (s *Server) tmpDir() string { return filepath.Join(s.dir, "tmp") }
 
 func (s *Server) mariadbdArgs(mariadbd string, opt Options) []string {
@@ -208,10 +212,6 @@ func (s *Server) start() error {
 	s.c = c
 	return nil
 }
-
-// Pid returns the server's process id, e.g. to read its CPU time from
-// /proc/PID/stat.
-func (s *Server) Pid() int { return s.c.cmd.Process.Pid }
 
 // waitReady polls until root can log in, the server exits or startTimeout
 // passes.
