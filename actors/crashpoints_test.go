@@ -307,11 +307,9 @@ func runUntil(t testing.TB, a *Applier, db *sql.DB, end dmnode.Position) error {
 	}
 }
 
-// A transaction sent in parts whose insert the target rejects fails as
-// its INSERT did before LOAD DATA wrote such transactions: LOAD DATA
-// LOCAL only warns about the duplicate key, so the applier rolls back to
-// its savepoint and sends INSERT statements, which fail; nothing of the
-// transaction is committed and the checkpoint stays before it.
+// A transaction sent in parts whose insert the target rejects (a row it
+// already holds) fails on the duplicate key: nothing of the transaction
+// is committed and the checkpoint stays before it.
 func TestApplyBigTxnRejectedRow(t *testing.T) {
 	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100})
 	db := tgt.DB(t)
