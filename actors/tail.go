@@ -194,6 +194,7 @@ type tailRun struct {
 	// resume is the stream's unfinished part sequence at start, if any.
 	resume   jetstream.RelayHeaders
 	buf      []byte // encoding scratch
+	batchBuf []byte // a batch's encoding, kept for the next batch
 	upstream dmnode.Position
 	caughtUp time.Time
 	lastSave time.Time
@@ -233,14 +234,16 @@ func (r *tailRun) run(ctx context.Context) error {
 	r.lastSave = time.Now()
 	progress := time.NewTicker(time.Second)
 	defer progress.Stop()
+	var wait eventWait
+	defer wait.stop()
 	for {
-		wait := time.Second
+		var ectx context.Context
 		if len(r.pending.Txns) > 0 {
-			wait = max(time.Until(r.pendAt.Add(batchLinger)), time.Millisecond)
+			ectx = wait.until(ctx, r.pendAt.Add(batchLinger), true)
+		} else {
+			ectx = wait.until(ctx, time.Now().Add(time.Second), false)
 		}
-		ectx, cancel := context.WithTimeout(ctx, wait)
 		ev, err := streamer.GetEvent(ectx)
-		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -427,14 +430,14 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 	for _, name := range c.Columns {
 		size += len(name) + 1
 	}
+	// The event's rows are converted in place: nothing else reads them.
 	conv := func(row []any) []any {
-		out := make([]any, len(row))
 		size += 3
 		for i, v := range row {
-			out[i] = normalizeValue(tbl.Columns[i], v)
-			size += valueSize(out[i])
+			row[i] = normalizeValue(tbl.Columns[i], v)
+			size += valueSize(row[i])
 		}
-		return out
+		return row
 	}
 	switch h.EventType {
 	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2,
@@ -536,7 +539,7 @@ func (r *tailRun) maybeFlush(ctx context.Context, idle bool) error {
 // acknowledgement, so a published batch is durable.
 func (r *tailRun) flush(ctx context.Context) error {
 	for len(r.pending.Txns) > 0 {
-		n, data, err := encodeUpTo(r.pending.Txns)
+		n, data, err := encodeUpTo(r.batchBuf[:0], r.pending.Txns)
 		if err != nil {
 			return Permanent(err)
 		}
@@ -552,6 +555,9 @@ func (r *tailRun) flush(ctx context.Context) error {
 				return err
 			}
 			r.countPublished(&b, len(data))
+			if cap(data) <= 2*jetstream.MaxMessageBytes {
+				r.batchBuf = data[:0] // published: the stream has its copy
+			}
 		}
 		r.published = b.End()
 		r.pubTime = b.Txns[n-1].Time
@@ -565,16 +571,17 @@ func (r *tailRun) flush(ctx context.Context) error {
 	return nil
 }
 
-// encodeUpTo encodes as many leading transactions as fit in one message
-// (always at least one) and returns how many it took. When the first
-// transaction alone does not fit, it returns 1 and no data.
-func encodeUpTo(txns []dmnode.Txn) (int, []byte, error) {
+// encodeUpTo encodes, into dst's space, as many leading transactions as
+// fit in one message (always at least one) and returns how many it took.
+// When the first transaction alone does not fit, it returns 1 and no data.
+func encodeUpTo(dst []byte, txns []dmnode.Txn) (int, []byte, error) {
 	n := len(txns)
 	for {
-		data, err := jetstream.EncodeBatch(nil, &dmnode.Batch{Txns: txns[:n]})
+		data, err := jetstream.EncodeBatch(dst[:0], &dmnode.Batch{Txns: txns[:n]})
 		if err != nil {
 			return 0, nil, err
 		}
+		dst = data[:0]
 		if len(data) <= jetstream.MaxMessageBytes {
 			return n, data, nil
 		}
