@@ -195,6 +195,7 @@ type tailRun struct {
 	resume   jetstream.RelayHeaders
 	buf      []byte // encoding scratch
 	batchBuf []byte // a batch's encoding, kept for the next batch
+	memo     rowsMemo
 	upstream dmnode.Position
 	caughtUp time.Time
 	lastSave time.Time
@@ -392,7 +393,7 @@ func ddlSchema(d schema.DDL, db string) string {
 }
 
 func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent) error {
-	id := dmnode.TableID{Schema: string(e.Table.Schema), Table: string(e.Table.Table)}
+	id := r.memo.tableID(e.Table)
 	if rules.IsSystemSchema(id.Schema) {
 		return nil
 	}
@@ -425,7 +426,7 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 	if r.txn == nil {
 		r.begin(h)
 	}
-	c := dmnode.Change{Table: id, Columns: tbl.ColumnNames(), Key: tbl.Key}
+	c := dmnode.Change{Table: id, Columns: r.memo.columnNames(tbl), Key: tbl.Key}
 	size := 16
 	for _, name := range c.Columns {
 		size += len(name) + 1
@@ -442,15 +443,18 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 	switch h.EventType {
 	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2,
 		replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
+		c.Rows = make([]dmnode.RowChange, 0, len(e.Rows))
 		for _, row := range e.Rows {
 			c.Rows = append(c.Rows, dmnode.RowChange{Kind: dmnode.Insert, After: conv(row)})
 		}
 	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2,
 		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		c.Rows = make([]dmnode.RowChange, 0, len(e.Rows))
 		for _, row := range e.Rows {
 			c.Rows = append(c.Rows, dmnode.RowChange{Kind: dmnode.Delete, Before: conv(row)})
 		}
 	default: // update events carry before/after pairs
+		c.Rows = make([]dmnode.RowChange, 0, len(e.Rows)/2)
 		for i := 0; i+1 < len(e.Rows); i += 2 {
 			c.Rows = append(c.Rows, dmnode.RowChange{Kind: dmnode.Update, Before: conv(e.Rows[i]), After: conv(e.Rows[i+1])})
 		}
