@@ -286,6 +286,7 @@ func (r *tailRun) syncerConfig() replication.BinlogSyncerConfig {
 		Password:                r.src.From.Password,
 		UseDecimal:              true,
 		TimestampStringLocation: time.UTC,
+		RowsEventDecodeFunc:     decodeRows,
 		HeartbeatPeriod:         time.Second,
 		ReadTimeout:             30 * time.Second,
 		MaxReconnectAttempts:    1,

@@ -74,6 +74,7 @@ func benchTail(b *testing.B, bl *backlogFile, setup func(*replication.BinlogPars
 		p.SetFlavor("mariadb")
 		p.SetUseDecimal(true)
 		p.SetTimestampStringLocation(time.UTC)
+		p.SetRowsEventDecodeFunc(decodeRows)
 		on := setup(p)
 		data := bl.data[4:] // after the magic
 		for len(data) > 0 {
