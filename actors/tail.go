@@ -320,7 +320,7 @@ func (r *tailRun) handle(ctx context.Context, ev *replication.BinlogEvent) error
 	switch e := ev.Event.(type) {
 	case *replication.MariadbGTIDEvent:
 		r.begin(h)
-		r.txn.End.GTID = e.GTID.String() // the GTID itself, folded into the set at commit
+		r.txn.End.GTID = mariadbGTIDText(&e.GTID) // the GTID itself, folded into the set at commit
 	case *replication.GTIDEvent:
 		r.begin(h)
 		if next, err := e.GTIDNext(); err == nil {
@@ -495,13 +495,13 @@ func (r *tailRun) commit(ctx context.Context, h *replication.EventHeader) error 
 			r.gtids, _ = mysql.ParseGTIDSet(r.cp.Flavor, "")
 		}
 		if r.gtids != nil {
-			if err := r.gtids.Update(gtid); err != nil {
+			if err := updateGTIDSet(r.gtids, gtid); err != nil {
 				return fmt.Errorf("track gtid %s: %w", gtid, err)
 			}
 		}
 	}
 	if r.gtids != nil {
-		txn.End.GTID = r.gtids.String()
+		txn.End.GTID = gtidSetText(r.gtids)
 	}
 	r.read = txn.End
 	if txn.End.Compare(r.published) <= 0 {
