@@ -324,17 +324,21 @@ func normalizeValue(c schema.Column, v any) any {
 	case c.Type == "uuid" || c.Type == "inet4" || c.Type == "inet6":
 		return mariadbTypeText(c.Type, v)
 	}
+	// A value that stays as it came is returned as v, not boxed again.
 	switch x := v.(type) {
 	case string:
 		if isCharType(c.Type) {
+			if utf8Charset(c.Charset) {
+				return v // what DecodeText makes of its bytes
+			}
 			return textValue(c, []byte(x))
 		}
-		return x
+		return v
 	case []byte:
 		if isCharType(c.Type) {
 			return textValue(c, x)
 		}
-		return x
+		return v
 	case nil:
 		return nil
 	case int8:
@@ -344,6 +348,9 @@ func normalizeValue(c schema.Column, v any) any {
 	case int32:
 		return fixUnsigned(c, int64(x))
 	case int64:
+		if !c.Unsigned {
+			return v
+		}
 		return fixUnsigned(c, x)
 	case int:
 		return fixUnsigned(c, int64(x))
@@ -354,7 +361,7 @@ func normalizeValue(c schema.Column, v any) any {
 	case uint32:
 		return uint64(x)
 	case uint64:
-		return x
+		return v
 	case float32, float64:
 		return x
 	case fmt.Stringer: // decimal.Decimal and friends
@@ -381,6 +388,18 @@ func yearValue(v any) any {
 		return fmt.Sprintf("%04d", x)
 	}
 	return normalizeValue(schema.Column{}, v)
+}
+
+// utf8Charset reports whether DecodeText takes a value of charset cs as
+// it is: the utf8 family, and "" (the server's utf8mb4).
+func utf8Charset(cs string) bool {
+	switch cs {
+	case "", "utf8", "utf8mb3", "utf8mb4":
+		return true
+	case "UTF8", "UTF8MB3", "UTF8MB4":
+		return true
+	}
+	return false
 }
 
 // isCharType reports whether a column of base type typ holds text in a

@@ -175,6 +175,8 @@ type tailRun struct {
 	// resume is the stream's unfinished part sequence at start, if any.
 	resume   jetstream.RelayHeaders
 	buf      []byte // encoding scratch
+	batchBuf []byte // a batch's encoding, kept for the next batch
+	memo     rowsMemo
 	upstream dmnode.Position
 	caughtUp time.Time
 	lastSave time.Time
@@ -214,14 +216,16 @@ func (r *tailRun) run(ctx context.Context) error {
 	r.lastSave = time.Now()
 	progress := time.NewTicker(time.Second)
 	defer progress.Stop()
+	var wait eventWait
+	defer wait.stop()
 	for {
-		wait := time.Second
+		var ectx context.Context
 		if len(r.pending.Txns) > 0 {
-			wait = max(time.Until(r.pendAt.Add(batchLinger)), time.Millisecond)
+			ectx = wait.until(ctx, r.pendAt.Add(batchLinger), true)
+		} else {
+			ectx = wait.until(ctx, time.Now().Add(time.Second), false)
 		}
-		ectx, cancel := context.WithTimeout(ctx, wait)
 		ev, err := streamer.GetEvent(ectx)
-		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -263,6 +267,7 @@ func (r *tailRun) syncerConfig() replication.BinlogSyncerConfig {
 		Password:                r.src.From.Password,
 		UseDecimal:              true,
 		TimestampStringLocation: time.UTC,
+		RowsEventDecodeFunc:     decodeRows,
 		HeartbeatPeriod:         time.Second,
 		ReadTimeout:             30 * time.Second,
 		MaxReconnectAttempts:    1,
@@ -296,7 +301,7 @@ func (r *tailRun) handle(ctx context.Context, ev *replication.BinlogEvent) error
 	switch e := ev.Event.(type) {
 	case *replication.MariadbGTIDEvent:
 		r.begin(h)
-		r.txn.End.GTID = e.GTID.String() // the GTID itself, folded into the set at commit
+		r.txn.End.GTID = mariadbGTIDText(&e.GTID) // the GTID itself, folded into the set at commit
 	case *replication.GTIDEvent:
 		r.begin(h)
 		if next, err := e.GTIDNext(); err == nil {
@@ -370,7 +375,7 @@ func ddlSchema(d schema.DDL, db string) string {
 }
 
 func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *replication.RowsEvent) error {
-	id := dmnode.TableID{Schema: string(e.Table.Schema), Table: string(e.Table.Table)}
+	id := r.memo.tableID(e.Table)
 	if rules.IsSystemSchema(id.Schema) {
 		return nil
 	}
@@ -403,32 +408,35 @@ func (r *tailRun) rows(ctx context.Context, h *replication.EventHeader, e *repli
 	if r.txn == nil {
 		r.begin(h)
 	}
-	c := dmnode.Change{Table: id, Columns: tbl.ColumnNames(), Key: tbl.Key}
+	c := dmnode.Change{Table: id, Columns: r.memo.columnNames(tbl), Key: tbl.Key}
 	size := 16
 	for _, name := range c.Columns {
 		size += len(name) + 1
 	}
+	// The event's rows are converted in place: nothing else reads them.
 	conv := func(row []any) []any {
-		out := make([]any, len(row))
 		size += 3
 		for i, v := range row {
-			out[i] = normalizeValue(tbl.Columns[i], v)
-			size += valueSize(out[i])
+			row[i] = normalizeValue(tbl.Columns[i], v)
+			size += valueSize(row[i])
 		}
-		return out
+		return row
 	}
 	switch h.EventType {
 	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2,
 		replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
+		c.Rows = make([]dmnode.RowChange, 0, len(e.Rows))
 		for _, row := range e.Rows {
 			c.Rows = append(c.Rows, dmnode.RowChange{Kind: dmnode.Insert, After: conv(row)})
 		}
 	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2,
 		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		c.Rows = make([]dmnode.RowChange, 0, len(e.Rows))
 		for _, row := range e.Rows {
 			c.Rows = append(c.Rows, dmnode.RowChange{Kind: dmnode.Delete, Before: conv(row)})
 		}
 	default: // update events carry before/after pairs
+		c.Rows = make([]dmnode.RowChange, 0, len(e.Rows)/2)
 		for i := 0; i+1 < len(e.Rows); i += 2 {
 			c.Rows = append(c.Rows, dmnode.RowChange{Kind: dmnode.Update, Before: conv(e.Rows[i]), After: conv(e.Rows[i+1])})
 		}
@@ -468,13 +476,13 @@ func (r *tailRun) commit(ctx context.Context, h *replication.EventHeader) error 
 			r.gtids, _ = mysql.ParseGTIDSet(r.cp.Flavor, "")
 		}
 		if r.gtids != nil {
-			if err := r.gtids.Update(gtid); err != nil {
+			if err := updateGTIDSet(r.gtids, gtid); err != nil {
 				return fmt.Errorf("track gtid %s: %w", gtid, err)
 			}
 		}
 	}
 	if r.gtids != nil {
-		txn.End.GTID = r.gtids.String()
+		txn.End.GTID = gtidSetText(r.gtids)
 	}
 	r.read = txn.End
 	if txn.End.Compare(r.published) <= 0 {
@@ -517,7 +525,7 @@ func (r *tailRun) maybeFlush(ctx context.Context, idle bool) error {
 // acknowledgement, so a published batch is durable.
 func (r *tailRun) flush(ctx context.Context) error {
 	for len(r.pending.Txns) > 0 {
-		n, data, err := encodeUpTo(r.pending.Txns)
+		n, data, err := encodeUpTo(r.batchBuf[:0], r.pending.Txns)
 		if err != nil {
 			return Permanent(err)
 		}
@@ -533,6 +541,9 @@ func (r *tailRun) flush(ctx context.Context) error {
 				return err
 			}
 			r.countPublished(&b, len(data))
+			if cap(data) <= 2*jetstream.MaxMessageBytes {
+				r.batchBuf = data[:0] // published: the stream has its copy
+			}
 		}
 		r.published = b.End()
 		r.pubTime = b.Txns[n-1].Time
@@ -546,16 +557,17 @@ func (r *tailRun) flush(ctx context.Context) error {
 	return nil
 }
 
-// encodeUpTo encodes as many leading transactions as fit in one message
-// (always at least one) and returns how many it took. When the first
-// transaction alone does not fit, it returns 1 and no data.
-func encodeUpTo(txns []dmnode.Txn) (int, []byte, error) {
+// encodeUpTo encodes, into dst's space, as many leading transactions as
+// fit in one message (always at least one) and returns how many it took.
+// When the first transaction alone does not fit, it returns 1 and no data.
+func encodeUpTo(dst []byte, txns []dmnode.Txn) (int, []byte, error) {
 	n := len(txns)
 	for {
-		data, err := jetstream.EncodeBatch(nil, &dmnode.Batch{Txns: txns[:n]})
+		data, err := jetstream.EncodeBatch(dst[:0], &dmnode.Batch{Txns: txns[:n]})
 		if err != nil {
 			return 0, nil, err
 		}
+		dst = data[:0]
 		if len(data) <= jetstream.MaxMessageBytes {
 			return n, data, nil
 		}
