@@ -2,7 +2,6 @@ package actors
 
 import (
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/config"
-	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/tests/harness"
 )
@@ -224,31 +222,7 @@ func reverse(s string) string {
 func publishScript(t testing.TB, st *jetstream.Store, source, ddl string, cols int, txns []crashTxn, per int) dmnode.Position {
 	t.Helper()
 	ctx := t.Context()
-	relay, err := st.Relay(ctx, source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	published, lastSeq, resume, err := lastPublished(ctx, relay)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := schema.NewTracker()
-	if _, err := tr.Apply("db", ddl); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	r := &tailRun{
-		t: &Tailer{env: Env{Store: st, Log: log}, source: source}, log: log, tracker: tr,
-		cp: TailCheckpoint{Flavor: "mariadb"}, published: published, lastSeq: lastSeq,
-		relay: relay, resume: resume, file: "mysql-bin.000001",
-		gate: newRelayGate(1 << 40),
-	}
-	pos := uint32(4)
-	hdr := func(typ replication.EventType) *replication.EventHeader {
-		pos += 100
-		return &replication.EventHeader{EventType: typ, LogPos: pos, Timestamp: 1700000000}
-	}
-	table := &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("t"), ColumnCount: uint64(cols)}
+	r, hdr, table, at := scriptTailerFor(t, st, source, ddl, cols)
 	for i, txn := range txns {
 		r.begin(hdr(replication.MARIADB_GTID_EVENT))
 		for _, e := range txn {
@@ -268,7 +242,7 @@ func publishScript(t testing.TB, st *jetstream.Store, source, ddl string, cols i
 	if err := r.flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return dmnode.Position{File: "mysql-bin.000001", Pos: pos}
+	return dmnode.Position{File: "mysql-bin.000001", Pos: at()}
 }
 
 // selfCPU is this process's CPU time so far, user and system, in seconds.

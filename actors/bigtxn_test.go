@@ -365,6 +365,13 @@ func TestIsTxnTooLarge(t *testing.T) {
 // header made.
 func scriptTailer(t testing.TB, st jetstream.Stores, source string) (r *tailRun, hdr func(replication.EventType) *replication.EventHeader, table *replication.TableMapEvent, at func() uint32) {
 	t.Helper()
+	return scriptTailerFor(t, st, source, "CREATE TABLE t (id int NOT NULL PRIMARY KEY, v longtext)", 2)
+}
+
+// scriptTailerFor is scriptTailer for table db.t created by ddl, with cols
+// columns.
+func scriptTailerFor(t testing.TB, st jetstream.Stores, source, ddl string, cols int) (r *tailRun, hdr func(replication.EventType) *replication.EventHeader, table *replication.TableMapEvent, at func() uint32) {
+	t.Helper()
 	ctx := t.Context()
 	relay, err := st.Relay(ctx, source)
 	if err != nil {
@@ -375,7 +382,7 @@ func scriptTailer(t testing.TB, st jetstream.Stores, source string) (r *tailRun,
 		t.Fatal(err)
 	}
 	tr := schema.NewTracker()
-	if _, err := tr.Apply("db", "CREATE TABLE t (id int NOT NULL PRIMARY KEY, v longtext)"); err != nil {
+	if _, err := tr.Apply("db", ddl); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
@@ -390,6 +397,6 @@ func scriptTailer(t testing.TB, st jetstream.Stores, source string) (r *tailRun,
 		pos += 100
 		return &replication.EventHeader{EventType: typ, LogPos: pos, Timestamp: 1700000000}
 	}
-	table = &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("t"), ColumnCount: 2}
+	table = &replication.TableMapEvent{Schema: []byte("db"), Table: []byte("t"), ColumnCount: uint64(cols)}
 	return r, hdr, table, func() uint32 { return pos }
 }

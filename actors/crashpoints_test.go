@@ -136,28 +136,7 @@ func crashScript(seed uint64, big bool) ([]crashTxn, map[int32]string) {
 // batches at once), and returns the end of the last one.
 func publishCrashScript(t testing.TB, st *jetstream.Store, source string, txns []crashTxn, per int) dmnode.Position {
 	t.Helper()
-	ctx := t.Context()
-	r, hdr, table, at := scriptTailer(t, st, source)
-	for i, txn := range txns {
-		r.begin(hdr(replication.MARIADB_GTID_EVENT))
-		for _, e := range txn {
-			if err := r.rows(ctx, hdr(e.typ), &replication.RowsEvent{Table: table, ColumnCount: 2, Rows: e.rows}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := r.commit(ctx, hdr(replication.XID_EVENT)); err != nil {
-			t.Fatal(err)
-		}
-		if (i+1)%per == 0 {
-			if err := r.flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := r.flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return dmnode.Position{File: "mysql-bin.000001", Pos: at()}
+	return publishScript(t, st, source, "CREATE TABLE t (id int NOT NULL PRIMARY KEY, v longtext)", 2, txns, per)
 }
 
 // The apply path's crash points, each reached deterministically through
