@@ -97,20 +97,13 @@ func EncodeRowBatch(dst []byte, r *RowBatch) ([]byte, error) {
 
 // DecodeRowBatch decodes a message written by EncodeRowBatch.
 func DecodeRowBatch(data []byte) (*RowBatch, error) {
-	d := decoder{buf: data}
-	if v := d.byte(); v != codecVersion {
-		return nil, fmt.Errorf("decode row batch: unknown format version %d", v)
+	r, rd, err := DecodeRowBatchHead(data)
+	if err != nil {
+		return nil, err
 	}
-	r := &RowBatch{Source: d.string()}
-	r.Table = dmnode.TableID{Schema: d.string(), Table: d.string()}
-	r.Columns = d.strings()
-	r.Key = d.ints()
-	r.Chunk = int(d.uvarint())
-	r.Part = int(d.uvarint())
-	r.Last = d.bool()
-	n := d.count()
-	r.Rows = make([][]any, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
+	d := &rd.d
+	r.Rows = make([][]any, 0, rd.left)
+	for i := 0; i < rd.left && d.err == nil; i++ {
 		r.Rows = append(r.Rows, d.row())
 	}
 	if d.err != nil {
