@@ -256,6 +256,16 @@ func ddlTxn(n int, table, ddl string) dmnode.Txn {
 	return dmnode.Txn{Changes: []dmnode.Change{{DDL: ddl, DDLSchema: "db", Table: id}}, End: loopAt(n), Time: uint32(n)}
 }
 
+// alterBetweenRows is one batch: a row of db.t, an ALTER of db.t at
+// position 2, another row.
+func alterBetweenRows() [][]dmnode.Txn {
+	return [][]dmnode.Txn{{
+		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(1), "a"))}, End: loopAt(1), Time: 1},
+		ddlTxn(2, "t", "ALTER TABLE t ADD COLUMN c INT"),
+		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(2), "b"))}, End: loopAt(3), Time: 3},
+	}}
+}
+
 // A DDL commits what was read before it, runs on the target, and the
 // checkpoint after it commits: the statement routed, once. Run again
 // after a crash before its checkpoint, the target's "already there" is
@@ -264,11 +274,7 @@ func TestApplyDDLRunsOnce(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTarget(t)
 	cat := ddlCatalog()
-	batch := [][]dmnode.Txn{{
-		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(1), "a"))}, End: loopAt(1), Time: 1},
-		ddlTxn(2, "t", "ALTER TABLE t ADD COLUMN c INT"),
-		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(2), "b"))}, End: loopAt(3), Time: 3},
-	}}
+	batch := alterBetweenRows()
 	f.crashExec = 2 // the checkpoint after the DDL
 	if err := feed(ctx, ddlRun(t, f, cat, loopAt(0)), batch); !errors.Is(err, errCrash) {
 		t.Fatalf("crash after the DDL: %v", err)
@@ -311,11 +317,7 @@ func TestApplyDDLRejected(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTarget(t)
 	cat := ddlCatalog()
-	batch := [][]dmnode.Txn{{
-		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(1), "a"))}, End: loopAt(1), Time: 1},
-		ddlTxn(2, "t", "ALTER TABLE t ADD COLUMN c INT"),
-		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(2), "b"))}, End: loopAt(3), Time: 3},
-	}}
+	batch := alterBetweenRows()
 	f.answer = func(stmt string) error {
 		return classifyTargetError(&mysql.MySQLError{Number: 1118, Message: "Row size too large"})
 	}
