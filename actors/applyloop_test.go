@@ -247,29 +247,35 @@ func TestApplyLoopSafeMode(t *testing.T) {
 		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(1), "a")), loopUpd("t", loopRow(int64(2), "b"), loopRow(int64(2), "c"))}, End: loopAt(1)},
 		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(3), "d"))}, End: loopAt(2)},
 	}}
+	inserts := [][]dmnode.Txn{{
+		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(1), "a"))}, End: loopAt(1)},
+		{Changes: []dmnode.Change{loopIns("t", loopRow(int64(3), "d"))}, End: loopAt(2)},
+	}}
 	for _, tc := range []struct {
 		name      string
 		sync      config.SyncSettings
 		safeUntil dmnode.Position
 		want      string
+		txns      [][]dmnode.Txn // batch when nil
 	}{
+		// A batch with a change in safe mode is compacted as what its
+		// changes leave: each row's last state as an upsert.
 		{"until a position", config.SyncSettings{WorkerCount: 1}, loopAt(1), "" +
-			"REPLACE INTO `db`.`t` (`id`,`v`) VALUES (?,?) [1 a]\n" +
-			"DELETE FROM `db`.`t` WHERE `id` = ? LIMIT 1 [2]\n" +
-			"REPLACE INTO `db`.`t` (`id`,`v`) VALUES (?,?) [2 c]\n" +
-			"INSERT INTO `db`.`t` (`id`,`v`) VALUES (?,?) [3 d]"},
+			"INSERT INTO `db`.`t` (`id`,`v`) VALUES (?,?),(?,?),(?,?) ON DUPLICATE KEY UPDATE `v` = VALUES(`v`) [1 a 2 c 3 d]", nil},
 		{"the task's safe-mode", config.SyncSettings{WorkerCount: 1, SafeMode: true}, dmnode.Position{}, "" +
-			"REPLACE INTO `db`.`t` (`id`,`v`) VALUES (?,?) [1 a]\n" +
-			"DELETE FROM `db`.`t` WHERE `id` = ? LIMIT 1 [2]\n" +
-			"REPLACE INTO `db`.`t` (`id`,`v`) VALUES (?,?) [2 c]\n" +
-			"REPLACE INTO `db`.`t` (`id`,`v`) VALUES (?,?) [3 d]"},
+			"INSERT INTO `db`.`t` (`id`,`v`) VALUES (?,?),(?,?),(?,?) ON DUPLICATE KEY UPDATE `v` = VALUES(`v`) [1 a 2 c 3 d]", nil},
+		{"the task's safe-mode, inserts alone", config.SyncSettings{WorkerCount: 1, SafeMode: true}, dmnode.Position{}, "" +
+			"REPLACE INTO `db`.`t` (`id`,`v`) VALUES (?,?),(?,?) [1 a 3 d]", inserts},
 		{"off", config.SyncSettings{WorkerCount: 1}, dmnode.Position{}, "" +
 			"INSERT INTO `db`.`t` (`id`,`v`) VALUES (?,?) ON DUPLICATE KEY UPDATE `v` = VALUES(`v`) [2 c]\n" +
-			"INSERT INTO `db`.`t` (`id`,`v`) VALUES (?,?),(?,?) [1 a 3 d]"},
+			"INSERT INTO `db`.`t` (`id`,`v`) VALUES (?,?),(?,?) [1 a 3 d]", nil},
 	} {
 		f := newFakeTarget(t)
 		r := loopRun(t, f, tc.sync, loopAt(0), tc.safeUntil)
-		if err := feed(ctx, r, batch); err != nil {
+		if tc.txns == nil {
+			tc.txns = batch
+		}
+		if err := feed(ctx, r, tc.txns); err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.Join(f.statements(), "\n"); got != tc.want {

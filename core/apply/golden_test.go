@@ -153,15 +153,25 @@ func TestStatementsGolden(t *testing.T) {
 			"UPDATE `db`.`u` SET `id` = ?, `email` = ? WHERE `id` = ? LIMIT 1 -- 1 \"c@x\" 1\n" +
 			"DELETE FROM `db`.`u` WHERE `id` = ? LIMIT 1 -- 2\n" +
 			"INSERT INTO `db`.`u` (`id`,`email`) VALUES (?,?) -- 3 \"b@x\"\n"},
-		{name: "safe mode: INSERT as REPLACE, UPDATE as DELETE and REPLACE, DELETE as DELETE", changes: []Change{
+		{name: "safe mode on two unique keys: INSERT as REPLACE, UPDATE as DELETE and REPLACE, DELETE as DELETE", changes: []Change{
+			two.ins(true, int64(1), "a@x"), two.ins(true, int64(2), "b@x"),
+			two.upd(true, row(int64(1), "a@x"), row(int64(1), "c@x")),
+			two.del(true, int64(2), "b@x"),
+		}, want: "" +
+			"REPLACE INTO `db`.`u` (`id`,`email`) VALUES (?,?),(?,?) -- 1 \"a@x\" 2 \"b@x\"\n" +
+			"DELETE FROM `db`.`u` WHERE `id` = ? LIMIT 1 -- 1\n" +
+			"REPLACE INTO `db`.`u` (`id`,`email`) VALUES (?,?) -- 1 \"c@x\"\n" +
+			"DELETE FROM `db`.`u` WHERE `id` = ? LIMIT 1 -- 2\n"},
+		{name: "safe mode on one key: compacted, a row's last change as a DELETE or an upsert", changes: []Change{
 			pk.ins(true, int64(1), "a"), pk.ins(true, int64(2), "b"),
 			pk.upd(true, row(int64(1), "a"), row(int64(1), "c")),
 			pk.del(true, int64(2), "b"),
+			pk.upd(true, row(int64(3), "d"), row(int64(3), "e")),
+			pk.del(true, int64(4), "f"), pk.ins(true, int64(4), "g"),
+			pk.ins(false, int64(5), "h"),
 		}, want: "" +
-			"REPLACE INTO `db`.`t` (`id`,`c`) VALUES (?,?),(?,?) -- 1 \"a\" 2 \"b\"\n" +
-			"DELETE FROM `db`.`t` WHERE `id` = ? LIMIT 1 -- 1\n" +
-			"REPLACE INTO `db`.`t` (`id`,`c`) VALUES (?,?) -- 1 \"c\"\n" +
-			"DELETE FROM `db`.`t` WHERE `id` = ? LIMIT 1 -- 2\n"},
+			"DELETE FROM `db`.`t` WHERE `id` IN (?) -- 2\n" +
+			"INSERT INTO `db`.`t` (`id`,`c`) VALUES (?,?),(?,?),(?,?),(?,?) ON DUPLICATE KEY UPDATE `c` = VALUES(`c`) -- 1 \"c\" 3 \"e\" 4 \"g\" 5 \"h\"\n"},
 		{name: "safe and unsafe inserts never share a statement", changes: []Change{
 			pk.ins(true, int64(1), "a"), pk.ins(false, int64(2), "b")}, want: "" +
 			"REPLACE INTO `db`.`t` (`id`,`c`) VALUES (?,?) -- 1 \"a\"\n" +
@@ -204,8 +214,11 @@ func TestStatementsGolden(t *testing.T) {
 			"INSERT INTO `my``db`.`select` (`from`,`we``ird`,`a b`) VALUES (?,?,?) -- 1 \"x\" \"y\"\n"},
 		{name: "names that need quoting, in safe mode", changes: []Change{
 			q.upd(true, row(int64(2), "x", "y"), row(int64(2), "z", "w"))}, want: "" +
+			"INSERT INTO `my``db`.`select` (`from`,`we``ird`,`a b`) VALUES (?,?,?) ON DUPLICATE KEY UPDATE `we``ird` = VALUES(`we``ird`), `a b` = VALUES(`a b`) -- 2 \"z\" \"w\"\n"},
+		{name: "names that need quoting, in safe mode, in order", changes: []Change{
+			q.upd(true, row(int64(2), "x", "y"), row(int64(3), "z", "w"))}, want: "" +
 			"DELETE FROM `my``db`.`select` WHERE `from` = ? LIMIT 1 -- 2\n" +
-			"REPLACE INTO `my``db`.`select` (`from`,`we``ird`,`a b`) VALUES (?,?,?) -- 2 \"z\" \"w\"\n"},
+			"REPLACE INTO `my``db`.`select` (`from`,`we``ird`,`a b`) VALUES (?,?,?) -- 3 \"z\" \"w\"\n"},
 		{name: "binary and latin1 values go as arguments, byte for byte", changes: []Change{
 			bin.ins(false, []byte{0, 0xff, '\''}, []byte("caf\xe9")),
 			bin.upd(false, row([]byte{1}, []byte("a")), row([]byte{1}, []byte("\xe9t\xe9"))),

@@ -160,16 +160,32 @@ func onlyInserts(changes []Change) bool {
 // Compact folds the changes of one table into one change per row (kind
 // Update standing for "the row is now After"), in the order rows first
 // appear, or says it cannot: the table has another unique key than the
-// changes' key, a change is in safe mode, moves a row to another key,
-// has a NULL in its key, or would be refused by the target (an insert of
-// a row already there); or two keys differ but may be one to the target's
-// collation.
+// changes' key, a change moves a row to another key, has a NULL in its
+// key, or would be refused by the target (an insert of a row already
+// there); or two keys differ but may be one to the target's collation.
+//
+// When a change is in safe mode the target may hold any state of a row
+// already, so the changes are read as what they leave (safe mode's
+// REPLACE and DELETE): a row's last change decides, a delete as a delete
+// (sent even for a row inserted in the batch, which the target may hold
+// from before), an insert or update as "the row is now After", sent as an
+// upsert, which with the one unique key is REPLACE's effect. In a batch
+// that straddles the end of safe mode the changes after it are read the
+// same way, which is what they do on a target that holds the rows
+// exactly.
 func Compact(changes []Change, uniques [][]int) ([]Change, bool) {
 	if len(changes) == 0 {
 		return nil, true
 	}
 	if len(uniques) != 1 || !sameSet(uniques[0], changes[0].Key) {
 		return nil, false
+	}
+	safe := false
+	for i := range changes {
+		if changes[i].Safe {
+			safe = true
+			break
+		}
 	}
 	// out holds one change per row, in the order rows first appear; at
 	// is a row's index there by its exact key, and gone marks the rows
@@ -189,9 +205,6 @@ func Compact(changes []Change, uniques [][]int) ([]Change, bool) {
 	var kb, bb, fb []byte
 	for i := range changes {
 		c := &changes[i]
-		if c.Safe {
-			return nil, false
-		}
 		row := c.After
 		if c.Kind == dmnode.Delete {
 			row = c.Before
@@ -214,6 +227,20 @@ func Compact(changes []Change, uniques [][]int) ([]Change, bool) {
 			}
 		}
 		j, seen := at[string(kb)]
+		if safe {
+			last := *c
+			if c.Kind == dmnode.Insert {
+				last.Kind = dmnode.Update
+			}
+			if !seen {
+				at[string(kb)] = len(out)
+				out = append(out, last)
+				gone = append(gone, false)
+			} else {
+				out[j] = last
+			}
+			continue
+		}
 		if !seen {
 			at[string(kb)] = len(out)
 			out = append(out, *c)

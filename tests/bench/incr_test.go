@@ -159,6 +159,7 @@ func (e *env) dmnodeIncr(t *testing.T, bin string, bl backlog, name string, tune
 	if err != nil {
 		t.Fatal(err)
 	}
+	q0 := statusCounts(t, tdb)
 	start := time.Now()
 	d.cli(t, "task", "submit", task)
 	profiled := d.profileCPU(t, name, 20)
@@ -188,6 +189,9 @@ func (e *env) dmnodeIncr(t *testing.T, bin string, bl backlog, name string, tune
 		len(e.sources), float64(relayPeak)/(1<<20), float64(after)/(1<<20), relayedAt().Seconds(), wall)
 	t.Logf("incr: CPU per 100k row events: dmnode %.2f s, target %.2f s (%.1f s and %.1f s in all)",
 		(cpu1-cpu0)/float64(bl.events)*1e5, (tcpu1-tcpu0)/float64(bl.events)*1e5, cpu1-cpu0, tcpu1-tcpu0)
+	q1 := statusCounts(t, tdb)
+	t.Logf("incr: the target's statements and commits per 100k row events: %.0f and %.0f",
+		(q1[0]-q0[0])/float64(bl.events)*1e5, (q1[1]-q0[1])/float64(bl.events)*1e5)
 	return incrStats{wall: wall, peakMiB: peak, cpuSec: cpu1 - cpu0, targetCPU: tcpu1 - tcpu0}
 }
 
@@ -356,6 +360,10 @@ func (e *env) nativeIncr(t *testing.T, bl backlog, threads int) incrStats {
 			i+1, s.Port, bl.start[i].File, bl.start[i].Pos),
 			fmt.Sprintf("SET GLOBAL s%d.slave_parallel_mode = 'optimistic'", i+1))
 	}
+	_, cpu0, err := procStats(rep.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	execAll(t, db, "START ALL SLAVES")
 	g := errgroup.Group{}
@@ -377,9 +385,14 @@ func (e *env) nativeIncr(t *testing.T, bl backlog, threads int) incrStats {
 		t.Fatalf("%v\nSHOW ALL SLAVES STATUS: %v", err, rows)
 	}
 	wall := time.Since(start).Seconds()
+	_, cpu1, err := procStats(rep.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("incr: the replica's CPU per 100k row events: %.2f s (%.1f s in all)", (cpu1-cpu0)/float64(bl.events)*1e5, cpu1-cpu0)
 	e.verifyIncr(t, db)
 	execAll(t, db, "STOP ALL SLAVES")
-	return incrStats{wall: wall}
+	return incrStats{wall: wall, targetCPU: cpu1 - cpu0}
 }
 
 // runIncr writes the backlog once and has every contender apply it,
@@ -446,4 +459,22 @@ func (e *env) runIncr(t *testing.T) {
 	e.rep.add("incr", "MariaDB replica", "events/s", "row events/s", higherIsBetter, rate(nat)...).Note =
 		fmt.Sprintf("multi-source replica, slave_parallel_threads=%d, slave_parallel_mode=optimistic, log_slave_updates=ON", threads)
 	e.rep.add("incr", "MariaDB replica", "wall", "s", lowerIsBetter, pick(nat, func(s incrStats) float64 { return s.wall })...)
+	e.rep.add("incr", "dmnode", "target CPU per 100k events", "CPU-s", lowerIsBetter,
+		pick(dm, func(s incrStats) float64 { return s.targetCPU / float64(bl.events) * 1e5 })...)
+	e.rep.add("incr", "MariaDB replica", "CPU per 100k events", "CPU-s", lowerIsBetter,
+		pick(nat, func(s incrStats) float64 { return s.targetCPU / float64(bl.events) * 1e5 })...)
+}
+
+// statusCounts reads a server's Questions (statements run, each of a
+// multi-statement query counted) and Com_commit counters.
+func statusCounts(t testing.TB, db *sql.DB) [2]float64 {
+	t.Helper()
+	var out [2]float64
+	for i, name := range []string{"Questions", "Com_commit"} {
+		var k string
+		if err := db.QueryRow("SHOW GLOBAL STATUS LIKE '"+name+"'").Scan(&k, &out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
