@@ -218,6 +218,9 @@ func (p *fakePartsTxn) Exec(ctx context.Context, s stmt) error {
 }
 
 func (p *fakePartsTxn) Checkpoint(ctx context.Context, txn targetTxn) error {
+	if p.f.refuseCheckpoint {
+		return fmt.Errorf("write checkpoint: %w", &mysql.MySQLError{Number: 1197, Message: "Multi-statement transaction required more than 'max_binlog_cache_size' bytes of storage"})
+	}
 	p.txn = txn
 	return nil
 }

@@ -40,6 +40,9 @@ type fakeTarget struct {
 	commits   []fakeCommit
 	execs     int // Commit and CommitUnit calls
 	failExec  int // the exec that the target refuses (1-based; 0: none)
+	// refuseCheckpoint: a transaction in parts is refused for its size
+	// when its checkpoint is written.
+	refuseCheckpoint bool
 	crashExec int // the exec stopped after its statements, before the checkpoint
 	lostExec  int // the exec that commits, then the process stops
 	// afterCommit, when set, is told the checkpoint of each committed

@@ -124,6 +124,29 @@ func TestApplyPartsTooLarge(t *testing.T) {
 	}
 }
 
+// A refusal for size that comes only with the checkpoint, after every
+// row was written into the transaction, is handled as one at the rows: the
+// sequence is read again and written in pieces, every row of it (it is no
+// replay for the resync state).
+func TestApplyPartsRefusedAtCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTarget(t)
+	f.refuseCheckpoint = true
+	r := ddlRun(t, f, ddlCatalog(), loopAt(0))
+	if err := r.openShard(ctx); err != nil {
+		t.Fatal(err)
+	}
+	begin := dmnode.Position{File: "bin.000001", Pos: 50}
+	if err := feedParts(ctx, r, begin, loopAt(1), bigParts()); err != nil {
+		t.Fatal(err)
+	}
+	rows, replace := committedRows(f)
+	if r.piecesAt != begin || rows != 3000 || !replace || f.checkpoint() != loopAt(1) {
+		t.Fatalf("pieces at %s, %d commits of %d rows (replace %v), checkpoint %s; want pieces of 3000 rows in safe mode up to %s",
+			r.piecesAt, len(f.commits), rows, replace, f.checkpoint(), loopAt(1))
+	}
+}
+
 // With the task's safe mode the sequence is written idempotently, and the
 // resync state (a quarantined table here) commits with its checkpoint.
 func TestApplyPartsSafeModeAndState(t *testing.T) {

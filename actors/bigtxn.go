@@ -249,14 +249,21 @@ func (r *applyRun) bigFailed(ctx context.Context, err error) error {
 }
 
 // endBig writes the rest of the sequence and the checkpoint at its end.
-func (r *applyRun) endBig(ctx context.Context, end dmnode.Position, at uint32) error {
+func (r *applyRun) endBig(ctx context.Context, end dmnode.Position, at uint32) (err error) {
 	b := r.big
 	defer func() { r.big, r.lastEnd = nil, end }()
 	if b.skip {
 		return nil
 	}
 	if r.shard != nil {
-		defer r.shard.leave(end)
+		// Passed only once committed: a transaction the target refused
+		// whole is read again, to be written in pieces, and is no
+		// replay then.
+		defer func() {
+			if err == nil {
+				r.shard.leave(end)
+			}
+		}()
 	}
 	if err := r.writeBig(ctx); err != nil {
 		return err
