@@ -93,6 +93,9 @@ type applyHold struct {
 	since    time.Time
 	sinceReq ApplyHold
 	answered ApplyHeld // the last answer written
+	// retryAt is when a watch that ended and could not be opened again
+	// is tried again (zero: it never ended).
+	retryAt time.Time
 }
 
 // openHold watches the applier's hold key. A failure to watch is not
@@ -111,6 +114,27 @@ func openHold(ctx context.Context, env Env, task, source string, log *slog.Logge
 	h.w = w
 	return h
 }
+
+// reopen replaces a watch that ended. A failure is logged and leaves the
+// applier without holds until a later attempt (retryHold) succeeds.
+func (h *applyHold) reopen(ctx context.Context) {
+	if h.w != nil {
+		h.w.Stop()
+		h.w = nil
+	}
+	w, err := h.env.Store.Watch(ctx, holdKey(h.task, h.source))
+	if err != nil {
+		h.log.Warn("watch hold requests again; verification cannot hold this applier until it works", "err", err)
+		h.retryAt = time.Now().Add(retryHold)
+		return
+	}
+	h.log.Info("the watch of hold requests ended; watching again")
+	h.w = w
+}
+
+// retryHold is how long an applier whose hold watch could not be opened
+// again waits before it tries once more.
+const retryHold = 5 * time.Second
 
 func (h *applyHold) stop() {
 	if h.w != nil {
@@ -144,7 +168,15 @@ func (h *applyHold) poll(ctx context.Context, block <-chan time.Time) error {
 			}
 		}
 		if !ok {
-			return errors.New("hold watch ended")
+			// The watch's subscription closed (its consumer could not
+			// be reset on a loaded server, say): watch again, which
+			// delivers the key's current value, rather than stop
+			// replication for it.
+			h.reopen(ctx)
+			if h.w == nil {
+				return nil
+			}
+			continue
 		}
 		if e.Initial {
 			continue // the initial values have been delivered
@@ -188,6 +220,9 @@ func (r *applyRun) holdBefore(ctx context.Context, end dmnode.Position) error {
 // HoldReached).
 func (r *applyRun) holdIdle(ctx context.Context) error {
 	h := r.hold
+	if h != nil && h.w == nil && !h.retryAt.IsZero() && time.Now().After(h.retryAt) {
+		h.reopen(ctx)
+	}
 	if h == nil || h.w == nil {
 		return nil
 	}

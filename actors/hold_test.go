@@ -2,8 +2,10 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,4 +156,121 @@ func testStore(t *testing.T) *jetstream.Store {
 		t.Fatal(err)
 	}
 	return store
+}
+
+// endingWatches is a store whose hold watches can be ended, as a watch's
+// subscription closes when its consumer cannot be reset on a loaded
+// server; fail makes opening a watch fail.
+type endingWatches struct {
+	jetstream.Stores
+	mu      sync.Mutex
+	watches []*endingWatch
+	fail    bool
+}
+
+type endingWatch struct {
+	jetstream.KeyWatch
+	out   chan jetstream.KeyUpdate
+	ended chan struct{}
+	once  sync.Once
+}
+
+func (w *endingWatch) Updates() <-chan jetstream.KeyUpdate { return w.out }
+func (w *endingWatch) end()                                { w.once.Do(func() { close(w.ended) }) }
+
+func (s *endingWatches) Watch(ctx context.Context, key string) (jetstream.KeyWatch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return nil, errors.New("no responders")
+	}
+	inner, err := s.Stores.Watch(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	w := &endingWatch{KeyWatch: inner, out: make(chan jetstream.KeyUpdate), ended: make(chan struct{})}
+	go func() {
+		defer close(w.out)
+		for {
+			select {
+			case u := <-inner.Updates():
+				select {
+				case w.out <- u:
+				case <-w.ended:
+					return
+				}
+			case <-w.ended:
+				return
+			}
+		}
+	}()
+	s.watches = append(s.watches, w)
+	return w, nil
+}
+
+func (s *endingWatches) endAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.watches {
+		w.end()
+	}
+}
+
+// A hold watch that ends does not stop the applier: it watches again
+// (at once, or after retryHold when that fails) and obeys the hold
+// requests put in the meantime.
+func TestHoldWatchEnds(t *testing.T) {
+	ctx := t.Context()
+	store := &endingWatches{Stores: memstore.New()}
+	env := Env{Store: store, Log: slog.New(slog.DiscardHandler)}
+	r := &applyRun{applied: dmnode.Position{File: "bin.000001", Pos: 100}}
+	r.hold = openHold(ctx, env, "t", "s1", env.Log)
+	defer r.hold.stop()
+	ask := func(id string) {
+		if err := store.Put(ctx, holdKey("t", "s1"), ApplyHold{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	first := r.hold.w
+	store.endAll()
+	for deadline := time.Now().Add(10 * time.Second); r.hold.w == first; {
+		if time.Now().After(deadline) {
+			t.Fatal("the end of the hold watch went unnoticed")
+		}
+		if err := r.holdIdle(ctx); err != nil {
+			t.Fatalf("a hold watch that ended stopped the applier: %v", err)
+		}
+	}
+	if r.hold.w == nil {
+		t.Fatal("the hold watch was not opened again")
+	}
+	ask("h1")
+	seen(t, r.hold, "h1")
+
+	ask("") // lifted
+	for r.hold.cur != nil {
+		if err := r.hold.poll(ctx, time.After(10*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Opening it again fails: no holds until a later attempt works.
+	store.fail = true
+	store.endAll()
+	for deadline := time.Now().Add(10 * time.Second); r.hold.w != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the end of the hold watch went unnoticed")
+		}
+		if err := r.holdIdle(ctx); err != nil {
+			t.Fatalf("a hold watch that ended and could not be opened again stopped the applier: %v", err)
+		}
+	}
+	store.fail = false
+	r.hold.retryAt = time.Now().Add(-time.Millisecond)
+	if err := r.holdIdle(ctx); err != nil || r.hold.w == nil {
+		t.Fatalf("watch %v, err %v: the hold watch was not opened again after retryHold", r.hold.w, err)
+	}
+	ask("h2")
+	seen(t, r.hold, "h2")
 }
