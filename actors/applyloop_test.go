@@ -35,16 +35,16 @@ type fakeTarget struct {
 	rules   *rules.Rules
 	uniques map[string][][]int // by target table
 
-	mu        sync.Mutex
-	plans     map[string]*rules.TablePlan
-	commits   []fakeCommit
-	execs     int // Commit and CommitUnit calls
-	failExec  int // the exec that the target refuses (1-based; 0: none)
+	mu       sync.Mutex
+	plans    map[string]*rules.TablePlan
+	commits  []fakeCommit
+	execs    int // Commit and CommitUnit calls
+	failExec int // the exec that the target refuses (1-based; 0: none)
 	// refuseCheckpoint: a transaction in parts is refused for its size
 	// when its checkpoint is written.
 	refuseCheckpoint bool
-	crashExec int // the exec stopped after its statements, before the checkpoint
-	lostExec  int // the exec that commits, then the process stops
+	crashExec        int // the exec stopped after its statements, before the checkpoint
+	lostExec         int // the exec that commits, then the process stops
 	// afterCommit, when set, is told the checkpoint of each committed
 	// target transaction (with mu held).
 	afterCommit func(pos dmnode.Position)
