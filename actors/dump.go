@@ -635,6 +635,17 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 	t := ref.table.Schema
 	q, args := chunkQuery(ref.table, ref.table.Chunk(ref.n), w.where)
 	rows, err := conn.QueryContext(ctx, q, args...)
+	if isMissingTable(err) {
+		// Only a dump resumed on a new snapshot reads a table its plan
+		// holds and the source no longer has: dropped or renamed since
+		// the dump began. Skipping the rest of it could lose rows (a
+		// renamed table lives on under its new name), and reading again
+		// fails again: the task stops here, saying how to go on.
+		return Permanent(fmt.Errorf("read %s.%s chunk %d: the table was dropped or renamed on the source after the dump began, "+
+			"and a resumed dump cannot read the rest of it: start the task's copy again with "+
+			"dmnode task stop %s && dmnode task start --remove-meta TASK.yaml (rows copied already are replaced), "+
+			"or leave the table out with block-allow-list: %w", t.Schema, t.Name, ref.n, w.d.task, err))
+	}
 	if err != nil {
 		return fmt.Errorf("read %s.%s chunk %d: %w", t.Schema, t.Name, ref.n, err)
 	}

@@ -9,11 +9,13 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/dmnode/dmnode"
 	"github.com/dmnode/dmnode/core/catalog"
@@ -375,6 +377,28 @@ func TestDumperResumes(t *testing.T) {
 	}
 	if dt := storedTable(t, st, "t"); dt.ChunksDone() != 3 || dt.Rows != 25 || dt.Epoch != 2 {
 		t.Errorf("db.t checkpoint %+v", dt)
+	}
+}
+
+// A resumed dump whose plan holds a table the source no longer has
+// (dropped or renamed since the dump began) stops the task, saying so and
+// how to go on, instead of reading it again for ever.
+func TestDumperResumesOnDroppedTable(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	storeDumpPlan(t, st)
+	db, mock := newSourceMock(t)
+	expectSnapshot(mock, "mysql-bin.000004", 99)
+	mock.ExpectQuery(q("SELECT `id`, `v` FROM `db`.`t`")).WillReturnError(&mysql.MySQLError{Number: 1146, Message: "Table 'db.t' doesn't exist"})
+	mock.MatchExpectationsInOrder(false)
+	expectUChunk(mock)
+	var proposed []catalog.Command
+	d := &Dumper{env: dumpEnv(st, 2, &proposed), task: "t", source: "s",
+		openSource: func(context.Context, config.DBConfig, int) (*sql.DB, error) { return db, nil }}
+	err := d.Run(ctx)
+	if !IsPermanent(err) || !strings.Contains(err.Error(), "db.t chunk 2: the table was dropped or renamed on the source") ||
+		!strings.Contains(err.Error(), "dmnode task stop t && dmnode task start --remove-meta") {
+		t.Fatalf("run: %v; want a permanent error naming db.t and the way out", err)
 	}
 }
 
