@@ -339,6 +339,14 @@ func execTx(ctx context.Context, db *sql.DB, stmts []stmt, fn func(*sql.Tx) erro
 		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 		}
 	}
+	if isRetryable(err) {
+		// Still conflicting with other writers (appliers of other
+		// sources into the same tables, readers, the target's own
+		// work): nothing of the transaction is written, and the
+		// actor's restart runs it again from the checkpoint. Never a
+		// reason to stop the task.
+		return fmt.Errorf("the target still reports a lock conflict after %d attempts; the applier runs the transaction again from its checkpoint: %w", txAttempts, err)
+	}
 	var se *stmtError
 	if err == nil || !errors.As(err, &se) {
 		return err
