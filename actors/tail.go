@@ -271,9 +271,18 @@ func (r *tailRun) syncerConfig() replication.BinlogSyncerConfig {
 		HeartbeatPeriod:         time.Second,
 		ReadTimeout:             30 * time.Second,
 		MaxReconnectAttempts:    1,
-		Logger:                  slog.New(slog.DiscardHandler),
+		// Events read ahead of the tailer: go-mysql's default of 10,240
+		// holds up to tens of megabytes of decoded rows per source
+		// while the tailer waits on the relay, which the memory limit
+		// then pays for in collections.
+		EventCacheCount: tailReadAhead,
+		Logger:          slog.New(slog.DiscardHandler),
 	}
 }
+
+// tailReadAhead is how many binlog events the syncer reads ahead of the
+// tailer.
+const tailReadAhead = 512
 
 // handle folds one binlog event into the transaction being read.
 func (r *tailRun) handle(ctx context.Context, ev *replication.BinlogEvent) error {
