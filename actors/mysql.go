@@ -58,6 +58,66 @@ func OpenTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, 
 	return openDB(ctx, c, maxConns, sqlLog, extra)
 }
 
+// openApplyTarget is OpenTarget for an applier. On MySQL and MariaDB its
+// sessions read committed: the applier finds every row it changes by a
+// unique key and needs none of REPEATABLE READ's gap locks, which made
+// the appliers of several sources merging into one table deadlock each
+// other (a DELETE of a row not there locks the gap another source's
+// INSERT goes into). Not when the task's session sets the isolation, nor
+// when the target logs statements (binlog_format STATEMENT refuses
+// writes read committed), nor on TiDB, which has no gap locks.
+func openApplyTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
+	db, err := OpenTarget(ctx, c, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := readCommitted(ctx, db, c.Session)
+	if err != nil || extra == nil {
+		if err != nil {
+			db.Close()
+		}
+		return db, err
+	}
+	db.Close()
+	return openDB(ctx, c, maxConns, sqlLog, extra)
+}
+
+// readCommitted returns the session setting that makes a MySQL or
+// MariaDB target's sessions read committed, or nil when they are to stay
+// as they are (see openApplyTarget).
+func readCommitted(ctx context.Context, db *sql.DB, userSet map[string]string) (map[string]string, error) {
+	for k := range userSet {
+		if k := strings.ToLower(k); k == "transaction_isolation" || k == "tx_isolation" {
+			return nil, nil
+		}
+	}
+	if _, isTiDB, err := TargetTiDB(ctx, db); err != nil || isTiDB {
+		return nil, err
+	}
+	var logBin int
+	var format string
+	if err := db.QueryRowContext(ctx, "SELECT @@log_bin, @@binlog_format").Scan(&logBin, &format); err != nil {
+		return nil, fmt.Errorf("read the target's binlog format: %w", err)
+	}
+	if logBin == 1 && strings.EqualFold(format, "STATEMENT") {
+		return nil, nil
+	}
+	// MySQL 8 knows transaction_isolation only, MariaDB before 11.1
+	// tx_isolation only.
+	for _, name := range []string{"transaction_isolation", "tx_isolation"} {
+		var n, v string
+		err := db.QueryRowContext(ctx, "SHOW VARIABLES LIKE ?", name).Scan(&n, &v)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the target's %s: %w", name, err)
+		}
+		return map[string]string{name: "'READ-COMMITTED'"}, nil
+	}
+	return nil, nil
+}
+
 func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statementLog, extra map[string]string) (*sql.DB, error) {
 	var err error
 	cfg := mysql.NewConfig()

@@ -13,6 +13,7 @@ import (
 	"github.com/dmnode/dmnode/core/config"
 	"github.com/dmnode/dmnode/core/schema"
 	"github.com/dmnode/dmnode/jetstream/memstore"
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // freePort is a loopback port nothing listens on.
@@ -196,3 +197,40 @@ func typeName(v any) string { return fmt.Sprintf("%T", v) }
 type stringer string
 
 func (s stringer) String() string { return string(s) }
+
+// An applier's sessions on MariaDB read committed, unless the task's
+// session sets the isolation or the target logs statements, where they
+// keep the server's.
+func TestApplyTargetReadCommitted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a MariaDB server: skipped under -short")
+	}
+	ctx := t.Context()
+	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100})
+	cfg := config.DBConfig{Host: "127.0.0.1", Port: tgt.Port, User: "root"}
+	isolation := func(c config.DBConfig) string {
+		t.Helper()
+		db, err := openApplyTarget(ctx, c, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var v string
+		if err := db.QueryRowContext(ctx, "SELECT @@tx_isolation").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := isolation(cfg); got != "READ-COMMITTED" {
+		t.Errorf("binlog in ROW format: %s, want READ-COMMITTED", got)
+	}
+	user := cfg
+	user.Session = map[string]string{"tx_isolation": "'SERIALIZABLE'"}
+	if got := isolation(user); got != "SERIALIZABLE" {
+		t.Errorf("the task's session sets it: %s, want SERIALIZABLE", got)
+	}
+	tgt.Exec(t, "SET GLOBAL binlog_format = 'STATEMENT'")
+	if got := isolation(cfg); got != "REPEATABLE-READ" {
+		t.Errorf("binlog in STATEMENT format: %s, want the server's REPEATABLE-READ", got)
+	}
+}
