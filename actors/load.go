@@ -81,7 +81,7 @@ func (l *Loader) Run(ctx context.Context) error {
 		return nil
 	}
 	pool := max(te.inst.Load.PoolSize, 1)
-	db, err := OpenTarget(ctx, te.task.TargetDatabase, pool)
+	db, err := openWriteTarget(ctx, te.task.TargetDatabase, pool)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
 	}

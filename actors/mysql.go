@@ -58,15 +58,16 @@ func OpenTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, 
 	return openDB(ctx, c, maxConns, sqlLog, extra)
 }
 
-// openApplyTarget is OpenTarget for an applier. On MySQL and MariaDB its
-// sessions read committed: the applier finds every row it changes by a
-// unique key and needs none of REPEATABLE READ's gap locks, which made
-// the appliers of several sources merging into one table deadlock each
-// other (a DELETE of a row not there locks the gap another source's
-// INSERT goes into). Not when the task's session sets the isolation, nor
+// openWriteTarget is OpenTarget for the writers of rows, appliers and
+// loaders. On MySQL and MariaDB their sessions read committed: they find
+// every row they change by a unique key and need none of REPEATABLE
+// READ's gap locks, which made the appliers of several sources merging
+// into one table deadlock each other (a DELETE of a row not there locks
+// the gap another source's INSERT goes into), and cost the loaders of a
+// merged table time. Not when the task's session sets the isolation, nor
 // when the target logs statements (binlog_format STATEMENT refuses
 // writes read committed), nor on TiDB, which has no gap locks.
-func openApplyTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
+func openWriteTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
 	db, err := OpenTarget(ctx, c, maxConns)
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ func openApplyTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql
 
 // readCommitted returns the session setting that makes a MySQL or
 // MariaDB target's sessions read committed, or nil when they are to stay
-// as they are (see openApplyTarget).
+// as they are (see openWriteTarget).
 func readCommitted(ctx context.Context, db *sql.DB, userSet map[string]string) (map[string]string, error) {
 	for k := range userSet {
 		if k := strings.ToLower(k); k == "transaction_isolation" || k == "tx_isolation" {

@@ -198,10 +198,10 @@ type stringer string
 
 func (s stringer) String() string { return string(s) }
 
-// An applier's sessions on MariaDB read committed, unless the task's
+// A writer's sessions on MariaDB read committed, unless the task's
 // session sets the isolation or the target logs statements, where they
 // keep the server's.
-func TestApplyTargetReadCommitted(t *testing.T) {
+func TestWriteTargetReadCommitted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a MariaDB server: skipped under -short")
 	}
@@ -210,7 +210,7 @@ func TestApplyTargetReadCommitted(t *testing.T) {
 	cfg := config.DBConfig{Host: "127.0.0.1", Port: tgt.Port, User: "root"}
 	isolation := func(c config.DBConfig) string {
 		t.Helper()
-		db, err := openApplyTarget(ctx, c, 2)
+		db, err := openWriteTarget(ctx, c, 2)
 		if err != nil {
 			t.Fatal(err)
 		}

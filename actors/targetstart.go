@@ -85,7 +85,7 @@ type targetOpener func(ctx context.Context, spec targetSpec) (TargetSession, err
 // openMariaTarget opens a session on a MySQL-protocol server (MariaDB,
 // MySQL, TiDB).
 func openMariaTarget(ctx context.Context, spec targetSpec) (TargetSession, error) {
-	db, err := openApplyTarget(ctx, spec.DB, spec.Conns)
+	db, err := openWriteTarget(ctx, spec.DB, spec.Conns)
 	if err != nil {
 		return nil, err
 	}
