@@ -81,7 +81,10 @@ type CutoverSource struct {
 // CutoverTable is one target table's part: the rows and checksum the
 // verification found, and its AUTO_INCREMENT.
 type CutoverTable struct {
-	Target   string `json:"target"`
+	Target string `json:"target"`
+	// Schema and Table name the target table exactly.
+	Schema   string `json:"schema,omitempty"`
+	Table    string `json:"table,omitempty"`
 	Upstream int    `json:"upstream"`
 	Rows     int64  `json:"rows"`
 	Checksum uint64 `json:"checksum"`
@@ -460,7 +463,8 @@ func (c *cutover) verify(ctx context.Context) error {
 	rep := st.Report()
 	c.rep.Verify = rep
 	for _, t := range rep.Tables {
-		c.rep.Tables = append(c.rep.Tables, CutoverTable{Target: t.Target, Upstream: len(t.Upstream), Rows: t.RowsCompared, Checksum: t.Checksum})
+		c.rep.Tables = append(c.rep.Tables, CutoverTable{Target: t.Target, Schema: t.Schema, Table: t.Table,
+			Upstream: len(t.Upstream), Rows: t.RowsCompared, Checksum: t.Checksum})
 	}
 	if !rep.Equal {
 		var bad []string
@@ -497,7 +501,12 @@ func (c *cutover) raiseAutoIncrement(ctx context.Context) error {
 	defer tdb.Close()
 	for i := range c.rep.Tables {
 		t := &c.rep.Tables[i]
-		schemaName, table, _ := strings.Cut(t.Target, ".")
+		schemaName, table := t.Schema, t.Table
+		if schemaName == "" {
+			// A verification stored before reports named their table
+			// exactly.
+			schemaName, table, _ = strings.Cut(t.Target, ".")
+		}
 		var col string
 		err := tdb.QueryRowContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
 			WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND EXTRA LIKE '%auto_increment%'`, schemaName, table).Scan(&col)

@@ -283,7 +283,9 @@ func TestCutoverWaitAppliedUnfrozen(t *testing.T) {
 // Every target table with an AUTO_INCREMENT column gets an AUTO_INCREMENT
 // above its largest value (or the larger one the target keeps); a dry run
 // computes it without changing the table; a value that is not a number
-// names table and column.
+// names table and column. A table is found by its exact schema and name
+// (a dot in a database name is no separator); a report stored before
+// they were recorded is read by its display name.
 func TestCutoverRaiseAutoIncrement(t *testing.T) {
 	const (
 		findCol  = "SELECT COLUMN_NAME FROM information_schema.COLUMNS\n\t\t\tWHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND EXTRA LIKE '%auto_increment%'"
@@ -293,12 +295,12 @@ func TestCutoverRaiseAutoIncrement(t *testing.T) {
 		tgt, mt := newMock(t)
 		tc := syncTask(t, tgt)
 		c := cutoverOf(tc, Cutover{DryRun: dry}, nil)
-		c.rep.Tables = []CutoverTable{{Target: "db.a"}, {Target: "db.b"}, {Target: "db.e"}}
-		mt.ExpectQuery(findCol).WithArgs("db", "a").WillReturnRows(sqlmock.NewRows([]string{"c"}).AddRow("id"))
-		mt.ExpectQuery("SELECT CAST(MAX(`id`) AS CHAR) FROM `db`.`a`").WillReturnRows(sqlmock.NewRows([]string{"m"}).AddRow("41"))
+		c.rep.Tables = []CutoverTable{{Target: "shop.eu.a", Schema: "shop.eu", Table: "a"}, {Target: "db.b"}, {Target: "db.e", Schema: "db", Table: "e"}}
+		mt.ExpectQuery(findCol).WithArgs("shop.eu", "a").WillReturnRows(sqlmock.NewRows([]string{"c"}).AddRow("id"))
+		mt.ExpectQuery("SELECT CAST(MAX(`id`) AS CHAR) FROM `shop.eu`.`a`").WillReturnRows(sqlmock.NewRows([]string{"m"}).AddRow("41"))
 		if !dry {
-			expectExec(mt, "ALTER TABLE `db`.`a` AUTO_INCREMENT = 42")
-			mt.ExpectQuery(readBack).WithArgs("db", "a").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(50))
+			expectExec(mt, "ALTER TABLE `shop.eu`.`a` AUTO_INCREMENT = 42")
+			mt.ExpectQuery(readBack).WithArgs("shop.eu", "a").WillReturnRows(sqlmock.NewRows([]string{"n"}).AddRow(50))
 		}
 		mt.ExpectQuery(findCol).WithArgs("db", "b").WillReturnRows(sqlmock.NewRows([]string{"c"}))
 		mt.ExpectQuery(findCol).WithArgs("db", "e").WillReturnRows(sqlmock.NewRows([]string{"c"}).AddRow("n"))
@@ -312,9 +314,9 @@ func TestCutoverRaiseAutoIncrement(t *testing.T) {
 		}
 		met(t, "target", mt)
 		want := []CutoverTable{
-			{Target: "db.a", AutoIncColumn: "id", MaxID: 41, AutoIncrement: 42},
+			{Target: "shop.eu.a", Schema: "shop.eu", Table: "a", AutoIncColumn: "id", MaxID: 41, AutoIncrement: 42},
 			{Target: "db.b"},
-			{Target: "db.e", AutoIncColumn: "n", AutoIncrement: 1},
+			{Target: "db.e", Schema: "db", Table: "e", AutoIncColumn: "n", AutoIncrement: 1},
 		}
 		if !dry {
 			want[0].AutoIncrement = 50

@@ -79,6 +79,10 @@ const (
 // TableReport is the verification of one target table.
 type TableReport struct {
 	Target string `json:"target"` // schema.table
+	// Schema and Table name the target table exactly (Target cannot
+	// tell a dot in a name from the one between them).
+	Schema string `json:"schema,omitempty"`
+	Table  string `json:"table,omitempty"`
 	// Upstream lists the upstream tables routed to it, as
 	// source:schema.table.
 	Upstream []string `json:"upstream"`

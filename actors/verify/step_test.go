@@ -190,8 +190,11 @@ func expectTables(t *testing.T, r *Report, want map[string]TableReport) {
 			t.Errorf("unexpected table %s", got.Target)
 			continue
 		}
+		if got.Schema+"."+got.Table != got.Target {
+			t.Errorf("%s: named %q.%q", got.Target, got.Schema, got.Table)
+		}
 		g := got
-		g.Target, g.Upstream, g.Notes = "", nil, nil
+		g.Target, g.Schema, g.Table, g.Upstream, g.Notes = "", "", "", nil, nil
 		g.Checksum = 0
 		for _, keys := range [][][]string{g.MissingKeys, g.ExtraKeys, g.DifferentKeys} {
 			slices.SortFunc(keys, func(a, b []string) int { return strings.Compare(strings.Join(a, "\x00"), strings.Join(b, "\x00")) })

@@ -144,11 +144,13 @@ func specDigest(spec string) string {
 type upstream struct {
 	id     string // source:schema.table
 	source string
-	db     actors.Queryer // the source's snapshot
-	rules  *rules.Rules
-	table  *schema.Table
-	plan   *rules.TablePlan
-	err    error // why no plan could be built
+	// the target table it is routed to, as named on the target
+	targetSchema, targetTable string
+	db                        actors.Queryer // the source's snapshot
+	rules                     *rules.Rules
+	table                     *schema.Table
+	plan                      *rules.TablePlan
+	err                       error // why no plan could be built
 }
 
 // sources opens each source once per step.
@@ -203,6 +205,7 @@ func (s *sources) enumerate(ctx context.Context, need func(target string) bool) 
 			if err != nil {
 				return nil, err
 			}
+			u.targetSchema, u.targetTable = ts, tt
 			out[target] = append(out[target], u)
 		}
 	}
@@ -233,6 +236,9 @@ func newState(task, spec string, ups map[string][]*upstream) *State {
 	slices.Sort(targets)
 	for _, target := range targets {
 		ts := &TableState{Report: TableReport{Target: target, Status: StatusPending}}
+		if u := ups[target]; len(u) > 0 {
+			ts.Report.Schema, ts.Report.Table = u[0].targetSchema, u[0].targetTable
+		}
 		for _, u := range ups[target] {
 			ts.Report.Upstream = append(ts.Report.Upstream, u.id)
 			ts.Upstream = append(ts.Upstream, &Cursor{Table: u.id})
