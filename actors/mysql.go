@@ -34,28 +34,7 @@ func OpenDB(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, erro
 // target-database.session sets them. The statements sent on it are
 // recorded when sqltext.LogEnv asks for it (see sqllog.go).
 func OpenTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
-	db, err := openDB(ctx, c, maxConns, sqlLog, nil)
-	if err != nil {
-		return nil, err
-	}
-	v, isTiDB, err := TargetTiDB(ctx, db)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	if !isTiDB {
-		return db, nil
-	}
-	extra, err := tidbSession(ctx, db, v, c.Session)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	if len(extra) == 0 {
-		return db, nil
-	}
-	db.Close()
-	return openDB(ctx, c, maxConns, sqlLog, extra)
+	return openTarget(ctx, c, maxConns, false)
 }
 
 // openWriteTarget is OpenTarget for the writers of rows, appliers and
@@ -68,16 +47,31 @@ func OpenTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, 
 // when the target logs statements (binlog_format STATEMENT refuses
 // writes read committed), nor on TiDB, which has no gap locks.
 func openWriteTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql.DB, error) {
-	db, err := OpenTarget(ctx, c, maxConns)
+	return openTarget(ctx, c, maxConns, true)
+}
+
+// openTarget opens the target, reads what kind of server it is, and opens
+// it again with the session settings that kind gets, if any.
+func openTarget(ctx context.Context, c config.DBConfig, maxConns int, writer bool) (*sql.DB, error) {
+	db, err := openDB(ctx, c, maxConns, sqlLog, nil)
 	if err != nil {
 		return nil, err
 	}
-	extra, err := readCommitted(ctx, db, c.Session)
-	if err != nil || extra == nil {
-		if err != nil {
-			db.Close()
-		}
-		return db, err
+	v, isTiDB, err := TargetTiDB(ctx, db)
+	var extra map[string]string
+	switch {
+	case err != nil:
+	case isTiDB:
+		extra, err = tidbSession(ctx, db, v, c.Session)
+	case writer:
+		extra = readCommitted(ctx, db, c.Session)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(extra) == 0 {
+		return db, nil
 	}
 	db.Close()
 	return openDB(ctx, c, maxConns, sqlLog, extra)
@@ -86,14 +80,11 @@ func openWriteTarget(ctx context.Context, c config.DBConfig, maxConns int) (*sql
 // readCommitted returns the session setting that makes a MySQL or
 // MariaDB target's sessions read committed, or nil when they are to stay
 // as they are (see openWriteTarget).
-func readCommitted(ctx context.Context, db *sql.DB, userSet map[string]string) (map[string]string, error) {
+func readCommitted(ctx context.Context, db *sql.DB, userSet map[string]string) map[string]string {
 	for k := range userSet {
 		if k := strings.ToLower(k); k == "transaction_isolation" || k == "tx_isolation" {
-			return nil, nil
+			return nil
 		}
-	}
-	if _, isTiDB, err := TargetTiDB(ctx, db); err != nil || isTiDB {
-		return nil, err
 	}
 	// A MySQL-protocol server that does not answer these the way MySQL
 	// and MariaDB do keeps its own isolation.
@@ -101,17 +92,17 @@ func readCommitted(ctx context.Context, db *sql.DB, userSet map[string]string) (
 	var format string
 	if err := db.QueryRowContext(ctx, "SELECT @@log_bin, @@binlog_format").Scan(&logBin, &format); err != nil ||
 		logBin == 1 && strings.EqualFold(format, "STATEMENT") {
-		return nil, nil
+		return nil
 	}
 	// MySQL 8 knows transaction_isolation only, MariaDB before 11.1
 	// tx_isolation only.
 	for _, name := range []string{"transaction_isolation", "tx_isolation"} {
 		var n, v string
 		if err := db.QueryRowContext(ctx, "SHOW VARIABLES LIKE ?", name).Scan(&n, &v); err == nil {
-			return map[string]string{name: "'READ-COMMITTED'"}, nil
+			return map[string]string{name: "'READ-COMMITTED'"}
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statementLog, extra map[string]string) (*sql.DB, error) {
