@@ -177,15 +177,7 @@ func TestApplierParsesDDLAtMostOnce(t *testing.T) {
 	skipped := 0
 	for _, q := range ddlKinds {
 		n, skip := readDDLAsApplier(t, r, relayed("k", q), false)
-		switch {
-		case skip && n != 0:
-			t.Errorf("filtered %q: %d parses, want 0", q, n)
-		case !skip && n != 1:
-			t.Errorf("%q: %d parses, want 1", q, n)
-		}
-		if skip {
-			skipped++
-		}
+		skipped += checkParses(t, q, int(n), skip)
 	}
 	if skipped < 5 {
 		t.Errorf("only %d DDLs filtered", skipped)
@@ -317,18 +309,25 @@ func TestApplyFilteredDDLNotParsed(t *testing.T) {
 		if err := feed(ctx, r, [][]dmnode.Txn{{txn}}); err != nil {
 			t.Fatalf("%q: %v", q, err)
 		}
-		n := schema.Parses() - mark - stored
-		switch {
-		case skip && n != 0:
-			t.Errorf("filtered %q: %d parses, want 0", q, n)
-		case !skip && n != 1:
-			t.Errorf("%q: %d parses of the DDL, want 1", q, n)
-		}
-		if skip {
-			skipped++
-		}
+		skipped += checkParses(t, q, int(schema.Parses()-mark-stored), skip)
 	}
 	if skipped < 4 {
 		t.Errorf("only %d DDLs filtered", skipped)
 	}
+}
+
+// checkParses checks that DDL q was parsed n times by the applier: none
+// when the filter skips it, once otherwise. It returns 1 when skipped.
+func checkParses(t *testing.T, q string, n int, skip bool) int {
+	t.Helper()
+	switch {
+	case skip && n != 0:
+		t.Errorf("filtered %q: %d parses, want 0", q, n)
+	case !skip && n != 1:
+		t.Errorf("%q: %d parses of the DDL, want 1", q, n)
+	}
+	if skip {
+		return 1
+	}
+	return 0
 }
