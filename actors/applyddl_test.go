@@ -217,6 +217,11 @@ func (p *fakePartsTxn) Exec(ctx context.Context, s stmt) error {
 	return nil
 }
 
+// Load declines: the fake takes the rows as INSERT statements.
+func (p *fakePartsTxn) Load(context.Context, *rules.TablePlan, []byte, int, bool) (bool, error) {
+	return false, nil
+}
+
 func (p *fakePartsTxn) Checkpoint(ctx context.Context, txn targetTxn) error {
 	if p.f.refuseCheckpoint {
 		return fmt.Errorf("write checkpoint: %w", &mysql.MySQLError{Number: 1197, Message: "Multi-statement transaction required more than 'max_binlog_cache_size' bytes of storage"})

@@ -44,24 +44,33 @@ func TestClassifyTargetError(t *testing.T) {
 }
 
 // Target columns' traits come from information_schema.COLUMNS as MySQL,
-// MariaDB and TiDB print EXTRA and COLLATION_NAME.
+// MariaDB and TiDB print EXTRA, COLLATION_NAME and DATA_TYPE.
 func TestColumnTraits(t *testing.T) {
 	for _, tc := range []struct {
-		extra, collation string
-		gen, fold        bool
+		extra, collation, dataType string
+		gen, fold, text            bool
 	}{
-		{"VIRTUAL GENERATED", "", true, false},
-		{"STORED GENERATED", "utf8mb4_general_ci", true, true},
-		{"ROW START INVISIBLE", "", true, false},
-		{"INVISIBLE", "latin1_swedish_ci", false, true},
-		{"auto_increment", "", false, false},
-		{"", "utf8mb4_bin", false, false},
-		{"", "utf8mb4_0900_as_cs", false, false},
-		{"", "utf8mb4_0900_ai_ci", false, true},
+		{"VIRTUAL GENERATED", "", "int", true, false, true},
+		{"STORED GENERATED", "utf8mb4_general_ci", "varchar", true, true, true},
+		{"ROW START INVISIBLE", "", "timestamp", true, false, true},
+		{"INVISIBLE", "latin1_swedish_ci", "text", false, true, true},
+		{"auto_increment", "", "bigint", false, false, true},
+		{"", "utf8mb4_bin", "longtext", false, false, true},
+		{"", "utf8mb4_0900_as_cs", "char", false, false, true},
+		{"", "utf8mb4_0900_ai_ci", "VARCHAR", false, true, true},
+		{"", "", "decimal", false, false, true},
+		{"", "", "json", false, false, true},
+		{"", "utf8mb4_general_ci", "enum", false, true, false},
+		{"", "utf8mb4_general_ci", "set", false, true, false},
+		{"", "", "bit", false, false, false},
+		{"", "", "varbinary", false, false, false},
+		{"", "", "blob", false, false, false},
+		{"", "binary", "char", false, false, false},
+		{"", "", "geometry", false, false, false},
 	} {
-		got := columnTraits(tc.extra, tc.collation)
-		if got.Generated != tc.gen || got.FoldCase != tc.fold {
-			t.Errorf("columnTraits(%q, %q) = %+v, want generated %v, fold %v", tc.extra, tc.collation, got, tc.gen, tc.fold)
+		got := columnTraits(tc.extra, tc.collation, tc.dataType)
+		if got.Generated != tc.gen || got.FoldCase != tc.fold || got.Text != tc.text {
+			t.Errorf("columnTraits(%q, %q, %q) = %+v, want generated %v, fold %v, text %v", tc.extra, tc.collation, tc.dataType, got, tc.gen, tc.fold, tc.text)
 		}
 	}
 }

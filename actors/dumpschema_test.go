@@ -124,8 +124,7 @@ func TestLoaderCreatesTableFromOldBucket(t *testing.T) {
 	oldDumpTable(t, st, "t", "s", old)
 	db, mock := newSourceMock(t)
 	ld := newLoadRun(t, st, db, catalog.StageLoad, new([]catalog.Command))
-	cols := q("SELECT COLUMN_NAME, COALESCE(EXTRA, ''), COALESCE(COLLATION_NAME, '') FROM information_schema.COLUMNS")
-	mock.ExpectQuery(cols).WithArgs("db", "t").WillReturnRows(sqlmock.NewRows([]string{"c", "e", "k"}))
+	mock.ExpectQuery(q(targetColumnsQuery)).WithArgs("db", "t").WillReturnRows(sqlmock.NewRows([]string{"c", "e", "k", "d"}))
 	mock.ExpectExec(q("CREATE DATABASE IF NOT EXISTS `db`")).WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectQuery(q("SELECT VERSION()")).WillReturnRows(sqlmock.NewRows([]string{"v"}).AddRow("10.11.6-MariaDB"))
 	// The table as the old table key gives it.

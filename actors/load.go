@@ -768,7 +768,7 @@ func (ld *loadRun) applyLoadData(ctx context.Context, plan *rules.TablePlan, dat
 		return true, nil
 	case !errors.As(err, &me) || me.Number == 1205 || me.Number == 1213:
 		return false, fmt.Errorf("target: load data: %w", err)
-	case me.Number == 1148 || me.Number == 3948 || me.Number == 2068 || me.Number == 1235:
+	case loadRefused(me):
 		if ld.loadData.CompareAndSwap(true, false) {
 			ld.l.env.Log.Info("the target refuses LOAD DATA LOCAL; loading with multi-row INSERT", "err", err)
 		}
@@ -777,6 +777,17 @@ func (ld *loadRun) applyLoadData(ctx context.Context, plan *rules.TablePlan, dat
 		ld.l.env.Log.Debug("LOAD DATA rejected rows; loading them with INSERT", "table", plan.Schema+"."+plan.Table, "err", err)
 		return false, nil
 	}
+}
+
+// loadRefused reports whether the target refuses LOAD DATA LOCAL itself:
+// local_infile off on either side (1148, 3948, 2068) or the statement not
+// supported (1235).
+func loadRefused(me *mysql.MySQLError) bool {
+	switch me.Number {
+	case 1148, 3948, 2068, 1235:
+		return true
+	}
+	return false
 }
 
 // isDuplicateKey reports whether the target rejected a row for a

@@ -55,9 +55,9 @@ func tRows(t *testing.T, chunk, n int) []byte {
 
 // expectTargetColumns answers the read of db.t's columns on the target.
 func expectTargetColumns(mock sqlmock.Sqlmock) {
-	mock.ExpectQuery(q("SELECT COLUMN_NAME, COALESCE(EXTRA, ''), COALESCE(COLLATION_NAME, '') FROM information_schema.COLUMNS")).
-		WithArgs("db", "t").WillReturnRows(sqlmock.NewRows([]string{"c", "e", "k"}).
-		AddRow("id", "", "").AddRow("v", "", "utf8mb4_general_ci"))
+	mock.ExpectQuery(q(targetColumnsQuery)).
+		WithArgs("db", "t").WillReturnRows(sqlmock.NewRows([]string{"c", "e", "k", "d"}).
+		AddRow("id", "", "", "int").AddRow("v", "", "utf8mb4_general_ci", "varchar"))
 }
 
 // expectFence opens a target transaction whose fence holds epoch.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -277,35 +278,58 @@ func (tt *targetTables) prepare(ctx context.Context, p *rules.TablePlan, upstrea
 // generated (EXTRA "INVISIBLE") is written like any other: it holds data,
 // and naming it in the column list writes it on MySQL and MariaDB alike.
 func targetColumns(ctx context.Context, db *sql.DB, schemaName, table string) (map[string]rules.ColumnTraits, error) {
-	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, COALESCE(EXTRA, ''), COALESCE(COLLATION_NAME, '') FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, schemaName, table)
+	rows, err := db.QueryContext(ctx, targetColumnsQuery, schemaName, table)
 	if err != nil {
 		return nil, fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
 	}
 	defer rows.Close()
 	var cols map[string]rules.ColumnTraits
 	for rows.Next() {
-		var c, extra, collation string
-		if err := rows.Scan(&c, &extra, &collation); err != nil {
+		var c, extra, collation, dataType string
+		if err := rows.Scan(&c, &extra, &collation, &dataType); err != nil {
 			return nil, fmt.Errorf("read columns of target %s.%s: %w", schemaName, table, err)
 		}
 		if cols == nil {
 			cols = map[string]rules.ColumnTraits{}
 		}
-		cols[strings.ToLower(c)] = columnTraits(extra, collation)
+		cols[strings.ToLower(c)] = columnTraits(extra, collation, dataType)
 	}
 	return cols, rows.Err()
 }
 
+const targetColumnsQuery = `SELECT COLUMN_NAME, COALESCE(EXTRA, ''), COALESCE(COLLATION_NAME, ''), COALESCE(DATA_TYPE, '')
+	FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`
+
 // columnTraits derives a target column's traits from information_schema's
-// EXTRA and COLLATION_NAME.
-func columnTraits(extra, collation string) rules.ColumnTraits {
+// EXTRA, COLLATION_NAME and DATA_TYPE.
+func columnTraits(extra, collation, dataType string) rules.ColumnTraits {
 	extra = strings.ToUpper(extra)
+	collation = strings.ToLower(collation)
+	text := textTypes[strings.ToLower(dataType)]
+	if characterTypes[strings.ToLower(dataType)] {
+		text = collation != "" && collation != "binary"
+	}
 	return rules.ColumnTraits{
 		Generated: strings.Contains(extra, "GENERATED") || strings.Contains(extra, "ROW START") || strings.Contains(extra, "ROW END"),
-		FoldCase:  strings.HasSuffix(strings.ToLower(collation), "_ci"),
+		FoldCase:  strings.HasSuffix(collation, "_ci"),
+		Text:      text,
 	}
 }
+
+// textTypes are the DATA_TYPEs whose values LOAD DATA reads from text as
+// an INSERT reads their literals (rules.ColumnTraits.Text); characterTypes
+// are so only with a collation that compares characters.
+var (
+	textTypes = map[string]bool{
+		"tinyint": true, "smallint": true, "mediumint": true, "int": true, "bigint": true,
+		"decimal": true, "float": true, "double": true,
+		"date": true, "time": true, "datetime": true, "timestamp": true, "year": true,
+		"json": true,
+	}
+	characterTypes = map[string]bool{
+		"char": true, "varchar": true, "tinytext": true, "text": true, "mediumtext": true, "longtext": true,
+	}
+)
 
 // TargetKey returns the indexes of the target row that identify a row
 // (apply.TargetKey).
@@ -642,7 +666,9 @@ type mariaTarget struct {
 	crashAt func(point string) error
 	// dialect is the target's kind, read before the first DDL.
 	dialect targetDialect
-	log     *slog.Logger
+	// noLoad is set once the target refused LOAD DATA LOCAL.
+	noLoad atomic.Bool
+	log    *slog.Logger
 }
 
 func (m *mariaTarget) Plan(ctx context.Context, id dmnode.TableID, columns []string, upstream func() *schema.Table) (*rules.TablePlan, error) {

@@ -1,17 +1,20 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/rules"
 	"github.com/dmnode/dmnode/core/sqlgen"
 	"github.com/dmnode/dmnode/core/tidb"
 )
@@ -126,6 +129,12 @@ type PartsTarget interface {
 type PartsTxn interface {
 	// Exec runs one statement in the transaction.
 	Exec(ctx context.Context, s stmt) error
+	// Load writes rows inserts of plan p, given as LOAD DATA's rows
+	// (apply.LoadFile), in the transaction, and reports whether it did.
+	// It declines (false, nil), having written nothing, when the target
+	// cannot take them so: then the INSERT statements of the same rows
+	// (REPLACE in safe mode) are to be run instead, and fail as they do.
+	Load(ctx context.Context, p *rules.TablePlan, file []byte, rows int, safe bool) (bool, error)
 	// Checkpoint checks the fence and writes the checkpoint at txn.Pos,
 	// then txn.State, in the transaction.
 	Checkpoint(ctx context.Context, txn targetTxn) error
@@ -377,6 +386,53 @@ func (p *mariaPartsTxn) Exec(ctx context.Context, s stmt) error {
 		return fmt.Errorf("target: %s: %w", abbreviate(s.query), err)
 	}
 	return nil
+}
+
+// Load runs one LOAD DATA LOCAL ... REPLACE of file inside a savepoint.
+// REPLACE is what safe mode writes; outside it the rows are to be new, as
+// an INSERT's, so the statement counts only when it affected exactly rows
+// rows (a replaced row counts twice). A warning (LOAD DATA LOCAL turns a
+// value the target rejects into one), a row already there, or a target
+// that refuses the statement undoes it to the savepoint and declines;
+// TiDB is not asked. Lock conflicts, a transaction grown past the
+// target's limit and connection errors are returned, as Exec returns
+// them.
+func (p *mariaPartsTxn) Load(ctx context.Context, plan *rules.TablePlan, file []byte, rows int, safe bool) (bool, error) {
+	if p.m.noLoad.Load() {
+		return false, nil
+	}
+	if _, tidb, err := p.m.dialect.target(ctx, p.m.db, p.m.log); err != nil || tidb {
+		return false, err
+	}
+	if _, err := p.tx.ExecContext(ctx, "SAVEPOINT dmnode_load"); err != nil {
+		return false, fmt.Errorf("target: savepoint: %w", err)
+	}
+	name := fmt.Sprintf("dmnode-apply-%d", loadDataFiles.Add(1))
+	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(file) })
+	defer mysql.DeregisterReaderHandler(name)
+	q := sqlgen.LoadData("Reader::"+name, plan.TargetSchema, plan.TargetTable, plan.WriteColumns())
+	res, err := p.tx.ExecContext(ctx, q)
+	var affected, warnings int64
+	if err == nil {
+		if affected, err = res.RowsAffected(); err == nil {
+			err = p.tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings)
+		}
+	}
+	var me *mysql.MySQLError
+	switch {
+	case err == nil && warnings == 0 && (safe || affected == int64(rows)):
+		return true, nil
+	case err != nil && (!errors.As(err, &me) || isRetryable(err) || isTxnTooLarge(err)):
+		return false, fmt.Errorf("target: %s: %w", abbreviate(q), err)
+	case me != nil && loadRefused(me):
+		if p.m.noLoad.CompareAndSwap(false, true) {
+			p.m.log.Info("the target refuses LOAD DATA LOCAL; large transactions are written with multi-row INSERT", "err", err)
+		}
+	}
+	if _, err := p.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT dmnode_load"); err != nil {
+		return false, fmt.Errorf("target: rollback to savepoint: %w", err)
+	}
+	return false, nil
 }
 
 func (p *mariaPartsTxn) Checkpoint(ctx context.Context, txn targetTxn) error {

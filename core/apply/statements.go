@@ -571,3 +571,27 @@ func PlanBatch(changes []Change, ends []int, uniques Uniques, workers, maxRows, 
 	}
 	return out
 }
+
+// LoadFile appends to dst the rows of changes in the format of
+// sqlgen.AppendTSVRow, for one LOAD DATA ... REPLACE that writes what
+// their INSERT (or safe mode's REPLACE) would, and reports whether it can:
+// changes are all inserts of one plan whose written columns are all Text
+// (rules.TablePlan.Text), in one mode, and every value has a text form.
+// When it cannot, dst may hold part of the rows.
+func LoadFile(dst []byte, changes []Change) ([]byte, bool) {
+	if len(changes) == 0 || !changes[0].Plan.Text() || !onePlan(changes) {
+		return dst, false
+	}
+	p, safe := changes[0].Plan, changes[0].Safe
+	for i := range changes {
+		c := &changes[i]
+		if c.Kind != dmnode.Insert || c.Safe != safe {
+			return dst, false
+		}
+		var ok bool
+		if dst, ok = sqlgen.AppendTSVRow(dst, p.WriteRow(c.After)); !ok {
+			return dst, false
+		}
+	}
+	return dst, true
+}

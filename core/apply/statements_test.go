@@ -261,3 +261,44 @@ func TestStatementsSkipGenerated(t *testing.T) {
 	safe.Safe = true
 	check("safe mode", Statements([]Change{safe}, nil, 500))
 }
+
+// LoadFile writes a batch of inserts as LOAD DATA's rows only when every
+// written column takes text as an INSERT takes a literal, every change is
+// an insert of the one plan in one mode, and every value has a text form;
+// generated columns are left out as the INSERT leaves them out.
+func TestLoadFile(t *testing.T) {
+	text := rules.ColumnTraits{Text: true}
+	plain := planWith(t, []string{"id", "v"}, map[string]rules.ColumnTraits{"id": text, "v": text})
+	gen := planWith(t, []string{"id", "g", "v"}, map[string]rules.ColumnTraits{"id": text, "g": {Generated: true}, "v": text})
+	enum := planWith(t, []string{"id", "e"}, map[string]rules.ColumnTraits{"id": text, "e": {}})
+	other := planWith(t, []string{"id", "v"}, map[string]rules.ColumnTraits{"id": text, "v": text})
+	unknown := planWith(t, []string{"id", "v"}, map[string]rules.ColumnTraits{"id": text})
+	ins := func(p *rules.TablePlan, safe bool, row ...any) Change {
+		return Change{Plan: p, Key: []int{0}, Kind: dmnode.Insert, After: row, Safe: safe}
+	}
+	for _, tc := range []struct {
+		name    string
+		changes []Change
+		want    string
+		ok      bool
+	}{
+		{"inserts", []Change{ins(plain, false, int64(1), "a\tb"), ins(plain, false, int64(2), nil)}, "1\ta\\tb\n2\t\\N\n", true},
+		{"safe mode", []Change{ins(plain, true, uint64(3), 1.5)}, "3\t1.5\n", true},
+		{"generated column left out", []Change{ins(gen, false, int64(1), int64(9), "x")}, "1\tx\n", true},
+		{"empty", nil, "", false},
+		{"enum column", []Change{ins(enum, false, int64(1), int64(2))}, "", false},
+		{"column of unknown type", []Change{ins(unknown, false, int64(1), "x")}, "", false},
+		{"two plans", []Change{ins(plain, false, int64(1), "a"), ins(other, false, int64(2), "b")}, "", false},
+		{"two modes", []Change{ins(plain, false, int64(1), "a"), ins(plain, true, int64(2), "b")}, "", false},
+		{"a delete", []Change{ins(plain, false, int64(1), "a"), {Plan: plain, Key: []int{0}, Kind: dmnode.Delete, Before: []any{int64(1), "a"}}}, "", false},
+		{"bytes", []Change{ins(plain, false, int64(1), []byte{0xff})}, "", false},
+	} {
+		got, ok := LoadFile(nil, tc.changes)
+		if ok != tc.ok || ok && string(got) != tc.want {
+			t.Errorf("%s: LoadFile = %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	if (&rules.TablePlan{Columns: []string{"id"}}).Text() {
+		t.Error("a plan before WithTarget says its columns take text")
+	}
+}

@@ -38,6 +38,7 @@ type TablePlan struct {
 	extra      []any        // private copy of ExtraValues, used by Apply
 	mapping    *mappingStep // nil without column mapping
 	rowFilters []rowFilter  // expression filters of the table, used by DropRow
+	text       bool         // every written column is Text (WithTarget)
 }
 
 // mappingStep is a column mapping bound to one table: the column position
@@ -271,6 +272,12 @@ type ColumnTraits struct {
 	// collation): two values that differ only in case, accents or
 	// trailing spaces may be one key to the target.
 	FoldCase bool
+	// Text is set for a column whose value LOAD DATA reads from its text
+	// exactly as an INSERT reads the value's literal: numbers, character
+	// strings of a non-binary collation, dates and times, JSON. Not for
+	// ENUM, SET and BIT (a number means an index or bits in an INSERT, a
+	// name or characters in a file), binary strings and spatial types.
+	Text bool
 }
 
 // WithTarget returns a copy of p that writes only the columns the target
@@ -282,13 +289,15 @@ func (p *TablePlan) WithTarget(traits map[string]ColumnTraits) *TablePlan {
 	q.write, q.writeCols, q.Fold = nil, nil, nil
 	skip := false
 	fold := make([]bool, len(p.Columns))
+	q.text = len(traits) > 0
 	for i, c := range p.Columns {
-		t := traits[strings.ToLower(c)]
+		t, ok := traits[strings.ToLower(c)]
 		fold[i] = t.FoldCase
 		if t.Generated {
 			skip = true
 			continue
 		}
+		q.text = q.text && ok && t.Text
 		q.write = append(q.write, i)
 		q.writeCols = append(q.writeCols, c)
 	}
@@ -307,6 +316,12 @@ func (p *TablePlan) WriteColumns() []string {
 	}
 	return p.writeCols
 }
+
+// Text reports whether every column WriteColumns names is known to take
+// its value from text as from an INSERT's literal (ColumnTraits.Text), so
+// that LOAD DATA may write the rows an INSERT would; false until
+// WithTarget.
+func (p *TablePlan) Text() bool { return p.text }
 
 // Written reports whether the column at index i of Columns is written.
 func (p *TablePlan) Written(i int) bool {

@@ -1,0 +1,133 @@
+package actors
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/dmnode/dmnode"
+	"github.com/dmnode/dmnode/core/apply"
+	"github.com/dmnode/dmnode/core/config"
+	"github.com/dmnode/dmnode/core/rules"
+	"github.com/dmnode/dmnode/tests/harness"
+)
+
+// A transaction in parts writes its runs of inserts with LOAD DATA on
+// MariaDB, and gets what its INSERT statements would have given: rows
+// already on the target are an INSERT's duplicate key outside safe mode
+// (the load is undone and declined, the transaction goes on) and replaced
+// in safe mode; a value the target rejects is declined, not warned about
+// and cut; a table with an ENUM column is never loaded so.
+func TestPartsLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a MariaDB server: skipped under -short")
+	}
+	ctx := t.Context()
+	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100})
+	db, err := openWriteTarget(ctx, config.DBConfig{Host: "127.0.0.1", Port: tgt.Port, User: "root"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tgt.Exec(t, "CREATE DATABASE d")
+	tgt.Exec(t, "CREATE TABLE d.t (id int PRIMARY KEY, v varchar(5), e enum('0','1') DEFAULT NULL)")
+	tgt.Exec(t, "INSERT INTO d.t (id, v) VALUES (1, 'old')")
+	traits, err := targetColumns(ctx, db, "d", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := (&rules.TablePlan{TargetSchema: "d", TargetTable: "t", Columns: []string{"id", "v"}}).WithTarget(traits)
+	enumPlan := (&rules.TablePlan{TargetSchema: "d", TargetTable: "t", Columns: []string{"id", "e"}}).WithTarget(traits)
+	if !plan.Text() || enumPlan.Text() {
+		t.Fatalf("Text: int and varchar %v, with an enum %v; want true, false", plan.Text(), enumPlan.Text())
+	}
+	if _, ok := apply.LoadFile(nil, []apply.Change{{Plan: enumPlan, Kind: dmnode.Insert, After: []any{int64(9), int64(2)}}}); ok {
+		t.Fatal("LoadFile wrote an ENUM's index as text")
+	}
+
+	m := &mariaTarget{db: db, task: "t", source: "s", log: slog.Default()}
+	// load runs one Load of rows in a transaction, then the INSERT of
+	// after in it, and commits.
+	load := func(safe bool, after string, rows ...[]any) bool {
+		t.Helper()
+		var changes []apply.Change
+		for _, r := range rows {
+			changes = append(changes, apply.Change{Plan: plan, Key: []int{0}, Kind: dmnode.Insert, After: r, Safe: safe})
+		}
+		file, ok := apply.LoadFile(nil, changes)
+		if !ok {
+			t.Fatalf("LoadFile declined %v", rows)
+		}
+		ptx, err := m.BeginParts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ptx.Rollback()
+		done, err := ptx.Load(ctx, plan, file, len(rows), safe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ptx.Exec(ctx, stmt{query: "INSERT INTO d.t (id, v) VALUES " + after}); err != nil {
+			t.Fatalf("the transaction after Load: %v", err)
+		}
+		if err := ptx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return done
+	}
+	if !load(false, "(4, 'd')", []any{int64(2), "b\tc"}, []any{int64(3), nil}) {
+		t.Error("new rows declined")
+	}
+	if load(false, "(6, 'f')", []any{int64(5), "e"}, []any{int64(1), "new"}) {
+		t.Error("a row already on the target loaded outside safe mode")
+	}
+	if !load(true, "(7, 'g')", []any{int64(5), "e"}, []any{int64(1), "new"}) {
+		t.Error("safe mode declined rows already on the target")
+	}
+	if load(false, "(9, 'i')", []any{int64(8), "toolong"}) {
+		t.Error("a value longer than its column loaded")
+	}
+	m.noLoad.Store(true)
+	if load(false, "(11, 'k')", []any{int64(10), "j"}) {
+		t.Error("loaded on a target that refused LOAD DATA")
+	}
+
+	got, err := harness.QueryRows(db, "SELECT id, COALESCE(v, 'NULL') FROM d.t ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"1", "new"}, {"2", "b\tc"}, {"3", "NULL"}, {"4", "d"}, {"5", "e"}, {"6", "f"}, {"7", "g"}, {"9", "i"}, {"11", "k"}}
+	if len(got) != len(want) {
+		t.Fatalf("target rows %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i][0] != want[i][0] || got[i][1] != want[i][1] {
+			t.Fatalf("target rows %q, want %q", got, want)
+		}
+	}
+
+	// Where the session's sql_mode is not strict, the target cuts the
+	// value with a warning: declined, and nothing of the load stays.
+	m.noLoad.Store(false)
+	ptx, err := m.BeginParts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptx.Rollback()
+	if err := ptx.Exec(ctx, stmt{query: "SET SESSION sql_mode = ''"}); err != nil {
+		t.Fatal(err)
+	}
+	file, _ := apply.LoadFile(nil, []apply.Change{{Plan: plan, Kind: dmnode.Insert, After: []any{int64(12), "toolong"}}})
+	if done, err := ptx.Load(ctx, plan, file, 1, false); err != nil || done {
+		t.Errorf("a value cut with a warning: Load = %v, %v; want false, nil", done, err)
+	}
+	if err := ptx.Exec(ctx, stmt{query: "SET SESSION sql_mode = DEFAULT"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ptx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM d.t WHERE id = 12").Scan(&n); err != nil || n != 0 {
+		t.Errorf("rows of the declined load: %d, %v", n, err)
+	}
+}
