@@ -52,6 +52,9 @@ type config struct {
 	// set, its row events per second instead of half the measured ceiling.
 	SteadyFor  time.Duration `json:"steady_duration_ns"`
 	SteadyRate int           `json:"steady_rate,omitempty"`
+	// SteadyPeer has a MariaDB replica follow the steady writes too, at
+	// each rate dmnode follows them.
+	SteadyPeer bool `json:"steady_peer"`
 	// FailoverRate is the failover workload's write rate in row events/s.
 	FailoverRate int `json:"failover_rate"`
 	// Heartbeat is the cluster nodes' --heartbeat-timeout.
@@ -93,6 +96,7 @@ BENCH_RUNS=3         runs of full, fanin and incr; BENCH_SLOW_RUNS=1 of steady a
 BENCH_WARMUP=1       one untimed full-copy round first (0: none)
 BENCH_THREADS=2      dump threads and target connections per source, every contender
 BENCH_STEADY=60s     steady write duration per rate; BENCH_STEADY_RATE=N fixes its rate (row events/s)
+BENCH_STEADY_PEER=1  a MariaDB replica follows the steady writes too, at every rate (0: dmnode alone)
 BENCH_FAILOVER_RATE=1500  row events/s during failover; BENCH_HEARTBEAT=5s node heartbeat timeout
 BENCH_CONTENDERS=dmnode,tuned,mydumper,ceiling  full copy contenders (default all)
 BENCH_DMNODE_CREATES=1  dmnode creates the merged target table (default: created first)
@@ -168,6 +172,7 @@ func loadConfig() (config, error) {
 	c.Warmup = os.Getenv("BENCH_WARMUP") != "0"
 	c.SteadyFor = dur("BENCH_STEADY", c.SteadyFor)
 	c.SteadyRate = num("BENCH_STEADY_RATE", 0)
+	c.SteadyPeer = os.Getenv("BENCH_STEADY_PEER") != "0"
 	c.FailoverRate = num("BENCH_FAILOVER_RATE", c.FailoverRate)
 	c.Heartbeat = dur("BENCH_HEARTBEAT", c.Heartbeat)
 	c.Contenders = fullContenders

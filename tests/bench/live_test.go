@@ -74,13 +74,19 @@ type live struct {
 }
 
 // startLive starts writing rate row events per second over all sources
-// into schema, and measuring lag on dst.marker.
+// into schema, and measuring lag on dst.marker of the target.
 func (e *env) startLive(t *testing.T, schema, dst string, rate float64) *live {
+	return e.startLiveOn(t, schema, rate, e.tgtDB, dst+".marker")
+}
+
+// startLiveOn is startLive measuring lag on db's markers: a table or a
+// derived table with the columns c_source (tagIndex's "01".."03") and id.
+func (e *env) startLiveOn(t *testing.T, schema string, rate float64, db *sql.DB, markers string) *live {
 	l := &live{lag: newLagMeter(len(e.sources)), start: time.Now()}
 	wctx, stopWrites := context.WithCancel(context.Background())
 	pctx, stopPoll := context.WithCancel(context.Background())
 	l.stopWrites, l.stopPoll = stopWrites, stopPoll
-	l.poller.Go(func() error { return l.lag.poll(pctx, e.tgtDB, dst+".marker", tagIndex) })
+	l.poller.Go(func() error { return l.lag.poll(pctx, db, markers, tagIndex) })
 	for i := range e.sources {
 		db := e.srcDB[i]
 		m := newMixer(schema+".sbtest1", i+1, e.cfg.BaseRows, uint64(time.Now().UnixNano()))

@@ -81,10 +81,15 @@ func (r *report) find(workload, contender, metric string) *result {
 }
 
 // ratios fills in every result's ratio to dmnode's figure for the same
-// workload and metric.
+// workload and metric: a contender named "<peer> @<point>" is compared
+// with "dmnode @<point>".
 func (r *report) ratios() {
 	for _, res := range r.Results {
-		d := r.find(res.Workload, "dmnode", res.Metric)
+		ref := "dmnode"
+		if i := strings.Index(res.Contender, " @"); i >= 0 {
+			ref += res.Contender[i:]
+		}
+		d := r.find(res.Workload, ref, res.Metric)
 		if d == nil || res.Median == 0 || d.Median == 0 {
 			continue
 		}
