@@ -90,7 +90,7 @@ func (r *report) ratios() {
 			ref += res.Contender[i:]
 		}
 		d := r.find(res.Workload, ref, res.Metric)
-		if d == nil || res.Median == 0 || d.Median == 0 {
+		if d == nil || d == res || res.Median == 0 || d.Median == 0 {
 			continue
 		}
 		if res.Better == higherIsBetter {
