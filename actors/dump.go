@@ -643,8 +643,8 @@ func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef
 		// fails again: the task stops here, saying how to go on.
 		return Permanent(fmt.Errorf("read %s.%s chunk %d: the table was dropped or renamed on the source after the dump began, "+
 			"and a resumed dump cannot read the rest of it: start the task's copy again with "+
-			"dmnode task stop %s && dmnode task start --remove-meta TASK.yaml (rows copied already are replaced), "+
-			"or leave the table out with block-allow-list: %w", t.Schema, t.Name, ref.n, w.d.task, err))
+			"dmnode task stop %[4]s && dmnode task delete %[4]s && dmnode task start --remove-meta TASK.yaml (rows copied already are replaced; "+
+			"to leave the table out, exclude it in the file's block-allow-list first): %[5]w", t.Schema, t.Name, ref.n, w.d.task, err))
 	}
 	if err != nil {
 		return fmt.Errorf("read %s.%s chunk %d: %w", t.Schema, t.Name, ref.n, err)

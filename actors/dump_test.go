@@ -397,7 +397,7 @@ func TestDumperResumesOnDroppedTable(t *testing.T) {
 		openSource: func(context.Context, config.DBConfig, int) (*sql.DB, error) { return db, nil }}
 	err := d.Run(ctx)
 	if !IsPermanent(err) || !strings.Contains(err.Error(), "db.t chunk 2: the table was dropped or renamed on the source") ||
-		!strings.Contains(err.Error(), "dmnode task stop t && dmnode task start --remove-meta") {
+		!strings.Contains(err.Error(), "dmnode task stop t && dmnode task delete t && dmnode task start --remove-meta") {
 		t.Fatalf("run: %v; want a permanent error naming db.t and the way out", err)
 	}
 }
