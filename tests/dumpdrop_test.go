@@ -20,31 +20,13 @@ import (
 func TestKillDumpThenDropTable(t *testing.T) {
 	c := newCluster(t, 1)
 	src := c.sources[0]
-	src.Exec(t, "CREATE DATABASE dmtest",
-		"CREATE TABLE dmtest.small (id int NOT NULL PRIMARY KEY, v varchar(32))",
-		"INSERT INTO dmtest.small SELECT seq, MD5(seq) FROM dmtest.seq_1_to_1000",
-		"CREATE TABLE dmtest.big (id bigint NOT NULL PRIMARY KEY, c char(32), n int)",
-		"INSERT INTO dmtest.big SELECT seq, MD5(seq), seq % 97 FROM dmtest.seq_1_to_300000")
+	src.Exec(t, "CREATE DATABASE dmc",
+		"CREATE TABLE dmc.small (id int NOT NULL PRIMARY KEY, v varchar(32))",
+		"INSERT INTO dmc.small SELECT seq, MD5(seq) FROM dmc.seq_1_to_1000",
+		"CREATE TABLE dmc.big (id bigint NOT NULL PRIMARY KEY, c char(32), n int)",
+		"INSERT INTO dmc.big SELECT seq, MD5(seq), seq % 97 FROM dmc.seq_1_to_300000")
 	c.addSources()
-	task := c.writeFile("drop.yaml", fmt.Sprintf(`name: drop
-task-mode: all
-target-database:
-  host: 127.0.0.1
-  port: %d
-  user: root
-  password: ""
-mysql-instances:
-  - source-id: %q
-    block-allow-list: only
-    mydumper-config-name: slow
-block-allow-list:
-  only:
-    do-dbs: [dmtest]
-mydumpers:
-  slow:
-    threads: 1
-    rows: 10000
-`, c.target.Port, sourceID(0)))
+	task := c.dmcompatTask("drop", "all", "    mydumper-config-name: slow\n", "mydumpers:\n  slow: {threads: 1, rows: 10000}\n")
 	c.dmnode("task", "submit", task)
 
 	// Killed once the dump is under way and not finished: small is one
@@ -60,14 +42,14 @@ mydumpers:
 	if !killed {
 		t.Fatal("the dump finished before it could be interrupted; make the table larger")
 	}
-	src.Exec(t, "DROP TABLE dmtest.big")
+	src.Exec(t, "DROP TABLE dmc.big")
 	c.startNode()
 
 	var last string
 	err := harness.Within(2*time.Minute, func() error {
 		s := c.dropSourceStatus("drop")
 		last = s.LastError
-		if !strings.Contains(s.LastError, "dmtest.big") {
+		if !strings.Contains(s.LastError, "dmc.big") {
 			return fmt.Errorf("stage %s, last error %q", s.Stage, s.LastError)
 		}
 		return nil
@@ -82,7 +64,7 @@ mydumpers:
 	}
 	// It stays stopped on it: no retries that could copy a part of it.
 	time.Sleep(3 * time.Second)
-	if s := c.dropSourceStatus("drop"); s.Stage == "sync" || !strings.Contains(s.LastError, "dmtest.big") {
+	if s := c.dropSourceStatus("drop"); s.Stage == "sync" || !strings.Contains(s.LastError, "dmc.big") {
 		t.Fatalf("after the error: stage %s, last error %q", s.Stage, s.LastError)
 	}
 
@@ -91,8 +73,8 @@ mydumpers:
 	c.dmnode("task", "delete", "drop")
 	c.dmnode("task", "start", "--remove-meta", task)
 	c.dmnode("task", "wait", "drop", "--stage", "sync", "--timeout", "3m")
-	src.Exec(t, "INSERT INTO dmtest.small VALUES (1001, 'after')", "UPDATE dmtest.small SET v = NULL WHERE id = 7")
-	c.expectEqual("dmtest.small", func(int) string { return "SELECT id, v FROM dmtest.small" }, "SELECT id, v FROM dmtest.small")
+	src.Exec(t, "INSERT INTO dmc.small VALUES (1001, 'after')", "UPDATE dmc.small SET v = NULL WHERE id = 7")
+	c.expectEqual("dmc.small", func(int) string { return "SELECT id, v FROM dmc.small" }, "SELECT id, v FROM dmc.small")
 }
 
 type dropSource struct {
