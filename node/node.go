@@ -279,7 +279,7 @@ func (n *Node) open(ctx context.Context) error {
 		// The catalog, status and logs show the URL without its password.
 		n.self.Control, n.self.Route = RedactURL(natsURL), ""
 	}
-	opts := append([]nats.Option{nats.Name("dmnode-" + n.id), nats.MaxReconnects(-1)}, connOpts...)
+	opts := append([]nats.Option{nats.Name("dmnode-" + n.id), nats.MaxReconnects(-1), nats.ErrorHandler(n.natsError)}, connOpts...)
 	if n.ns != nil {
 		// The node's own server is reached in-process, without loopback
 		// sockets: the snapshot and relay messages it moves cost a
@@ -318,6 +318,18 @@ func (n *Node) open(ctx context.Context) error {
 		}
 	}
 	return markMember(cfg.DataDir)
+}
+
+// natsError logs an asynchronous error of the node's NATS connection
+// (nats.go would print it on stderr), such as a subscription that fell
+// behind and lost messages: a relay reader then reads again from where it
+// was, a request times out and is retried.
+func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	subject := ""
+	if sub != nil {
+		subject = sub.Subject
+	}
+	n.log.Warn("nats connection: asynchronous error", "subject", subject, "err", err)
 }
 
 // The member file marks a data dir whose node founded or joined a cluster;

@@ -1,14 +1,19 @@
 package node
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/tests/harness"
+	"github.com/nats-io/nats.go"
 )
 
 // A data dir keeps the identity it was created with.
@@ -120,4 +125,63 @@ func TestLiveMembers(t *testing.T) {
 	if got := n.liveMembers(st); strings.Join(got, ",") != "n2" {
 		t.Fatalf("a node without JetStream placed actors on itself: %v", got)
 	}
+}
+
+// An asynchronous error of the node's NATS connection, such as a
+// subscription that fell behind and lost messages, goes to the node's log
+// with the subscription's subject.
+func TestNATSErrorsAreLogged(t *testing.T) {
+	var buf syncBuffer
+	n := &Node{id: "n1", log: slog.New(slog.NewTextHandler(&buf, nil))}
+	srv, _ := harness.StartNATS(t, "")
+	nc, err := nats.Connect(srv.ClientURL(), nats.ErrorHandler(n.natsError))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	release := make(chan struct{})
+	sub, err := nc.Subscribe("slow.sub", func(*nats.Msg) { <-release })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer close(release)
+	if err := sub.SetPendingLimits(1, -1); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := nc.Publish("slow.sub", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "slow consumer") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no slow consumer in the node's log: %q", buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if log := buf.String(); !strings.Contains(log, "subject=slow.sub") || !strings.Contains(log, "level=WARN") {
+		t.Errorf("log line: %q", log)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
