@@ -540,7 +540,7 @@ func (r *applyRun) commit(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		txn := targetTxn{Stmts: append(statements(r.ops, uniques, r.rowsPerStmt()), r.stmts...), State: state, Pos: pos, At: at}
+		txn := targetTxn{Stmts: append(r.withLoad(ctx, r.ops, statements(r.ops, uniques, r.rowsPerStmt())), r.stmts...), State: state, Pos: pos, At: at}
 		if err := r.target.Commit(ctx, txn); err != nil {
 			return fmt.Errorf("apply up to %s: %w", pos, err)
 		}

@@ -93,14 +93,19 @@ func BenchmarkApplySysbench(b *testing.B) {
 	for _, bc := range []struct {
 		name         string
 		rounds, bulk int
+		// perTxn is the bulk's rows per transaction.
+		perTxn int
 		// safe replays the whole script in safe mode, as an incremental
 		// task started from a position does its backlog (BENCH=incr).
 		safe bool
-	}{{"mix", 3000, 0, false}, {"mix-safe", 3000, 0, true}, {"bulk", 0, 100_000, false}} {
+	}{{"mix", 3000, 0, 0, false}, {"mix-safe", 3000, 0, 0, true}, {"bulk", 0, 100_000, 100_000, false},
+		// Batched inserts: transactions of 1,000 rows, each within one
+		// relay message.
+		{"batches", 0, 100_000, 1000, false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			tgt := harness.StartMariaDB(b, harness.Options{ServerID: 100, ExtraArgs: []string{"--innodb-buffer-pool-size=512M", "--innodb-log-file-size=512M"}})
 			db := tgt.DB(b)
-			script, events := sysbenchScript(base, bc.rounds, bc.bulk)
+			script, events := sysbenchScript(base, bc.rounds, bc.bulk, bc.perTxn)
 			var wall time.Duration
 			var self, target float64
 			for range b.N {
@@ -138,9 +143,11 @@ func BenchmarkApplySysbench(b *testing.B) {
 const sbtestCols = "(id int NOT NULL, k int NOT NULL DEFAULT 0, c char(120) NOT NULL DEFAULT '', pad char(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_1 (k))"
 
 // sysbenchScript scripts rounds of the bench's five transaction shapes
-// on ids 1..base, then, when bulk is set, one transaction inserting bulk
-// rows in events of 40; it returns them and their row events.
-func sysbenchScript(base, rounds, bulk int) ([]crashTxn, int) {
+// on ids 1..base, then, when bulk is set, transactions of perTxn rows
+// (the last one fewer) inserting bulk rows in events of 40; it returns them
+// and their row events.
+func sysbenchScript(base, rounds, bulk, perTxn int) ([]crashTxn, int) {
+	perTxn = max(perTxn, 1)
 	rng := rand.New(rand.NewPCG(7, 1))
 	vals := map[int32][]any{}
 	get := func(id int32) []any {
@@ -206,15 +213,14 @@ func sysbenchScript(base, rounds, bulk int) ([]crashTxn, int) {
 		txns = append(txns, five)
 		events += 33
 	}
-	if bulk > 0 {
+	for left := bulk; left > 0; left -= perTxn {
 		var txn crashTxn
-		for left := bulk; left > 0; left -= 40 {
-			txn = append(txn, ins(min(40, left)))
+		for n := min(perTxn, left); n > 0; n -= 40 {
+			txn = append(txn, ins(min(40, n)))
 		}
 		txns = append(txns, txn)
-		events += bulk
 	}
-	return txns, events
+	return txns, events + bulk
 }
 
 func reverse(s string) string {

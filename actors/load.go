@@ -594,7 +594,7 @@ func (ld *loadRun) apply(ctx context.Context, data []byte) (int, error) {
 		from := 0
 		for _, end := range ends {
 			q, args := sqlgen.Insert(plan.TargetSchema, plan.TargetTable, plan.WriteColumns(), rows[from:end], replace)
-			stmts = append(stmts, stmt{q, args})
+			stmts = append(stmts, stmt{query: q, args: args})
 			from = end
 		}
 		built := time.Now()

@@ -62,6 +62,29 @@ func statements(changes []apply.Change, uniques apply.Uniques, perStmt int) []st
 	return stmtsOf(apply.Statements(changes, uniques, perStmt))
 }
 
+// loadTarget is a target that takes a unit's inserts as LOAD DATA.
+type loadTarget interface {
+	loads(ctx context.Context) bool
+	loadRefused(err error)
+}
+
+// withLoad returns the statements of a target transaction of ops: one
+// LOAD DATA of them, falling back to stmts, when ops are at least
+// bigLoadMinRows inserts of one table the target can load
+// (apply.LoadFile); stmts otherwise.
+func (r *applyRun) withLoad(ctx context.Context, ops []apply.Change, stmts []stmt) []stmt {
+	lt, ok := r.target.(loadTarget)
+	if !ok || len(ops) < bigLoadMinRows || !lt.loads(ctx) {
+		return stmts
+	}
+	file, ok := apply.LoadFile(nil, ops)
+	if !ok {
+		return stmts
+	}
+	return []stmt{{load: &loadStmt{plan: ops[0].Plan, file: file, rows: len(ops), safe: ops[0].Safe,
+		fallback: stmts, refused: lt.loadRefused}}}
+}
+
 // stmtsOf converts planned statements to the ones the target runs.
 func stmtsOf(in []apply.Stmt) []stmt {
 	out := make([]stmt, len(in))
@@ -179,7 +202,12 @@ func (r *applyRun) commitParallel(ctx context.Context, workers int, pos dmnode.P
 	txns := make([]targetTxn, len(planned))
 	for i, u := range planned {
 		last := marks[u.End-1]
-		units[i], txns[i] = u.Unit, targetTxn{Stmts: stmtsOf(u.Stmts), Pos: last.pos, At: last.at}
+		from := 0
+		if u.First > 0 {
+			from = ends[u.First-1]
+		}
+		stmts := r.withLoad(ctx, r.ops[from:ends[u.End-1]], stmtsOf(u.Stmts))
+		units[i], txns[i] = u.Unit, targetTxn{Stmts: stmts, Pos: last.pos, At: last.at}
 	}
 	txns[len(txns)-1].Pos, txns[len(txns)-1].At = pos, at
 	n, err := apply.Execute(ctx, units, workers, func(ctx context.Context, i int, turn *apply.Turn) error {

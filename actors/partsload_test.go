@@ -1,7 +1,10 @@
 package actors
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/dmnode/dmnode"
@@ -129,5 +132,85 @@ func TestPartsLoad(t *testing.T) {
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM d.t WHERE id = 12").Scan(&n); err != nil || n != 0 {
 		t.Errorf("rows of the declined load: %d, %v", n, err)
+	}
+}
+
+// A unit of at least bigLoadMinRows inserts into one table commits as one
+// LOAD DATA with its checkpoint; outside safe mode a row already on the
+// target makes it fall back to its INSERTs, which fail as they would have
+// (a permanent error naming the INSERT, nothing of the unit written); in
+// safe mode the row is replaced; fewer rows go as INSERTs.
+func TestCommitLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a MariaDB server: skipped under -short")
+	}
+	ctx := t.Context()
+	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100})
+	db, err := openWriteTarget(ctx, config.DBConfig{Host: "127.0.0.1", Port: tgt.Port, User: "root"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tgt.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id int PRIMARY KEY, v varchar(8))", "INSERT INTO d.t VALUES (1, 'old')")
+	if err := prepareMeta(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := claimFence(ctx, db, "t", "s", 1); err != nil {
+		t.Fatal(err)
+	}
+	traits, err := targetColumns(ctx, db, "d", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := (&rules.TablePlan{TargetSchema: "d", TargetTable: "t", Columns: []string{"id", "v"}}).WithTarget(traits)
+	m := &mariaTarget{db: db, task: "t", source: "s", epoch: 1, log: slog.Default(), crashAt: func(string) error { return nil }}
+	r := &applyRun{target: m}
+	ops := func(safe bool, ids ...int) []apply.Change {
+		var out []apply.Change
+		for _, id := range ids {
+			out = append(out, apply.Change{Plan: plan, Key: []int{0}, Kind: dmnode.Insert, After: []any{int64(id), fmt.Sprintf("r%d", id)}, Safe: safe})
+		}
+		return out
+	}
+	span := func(from, to int) []int {
+		var ids []int
+		for id := from; id <= to; id++ {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	commit := func(ops []apply.Change, pos uint32) ([]stmt, error) {
+		stmts := r.withLoad(ctx, ops, statements(ops, nil, loadRowsPerStmt))
+		return stmts, m.Commit(ctx, targetTxn{Stmts: stmts, Pos: dmnode.Position{File: "mysql-bin.000001", Pos: pos}})
+	}
+	if stmts, err := commit(ops(false, span(2, 201)...), 100); err != nil || len(stmts) != 1 || stmts[0].load == nil {
+		t.Fatalf("200 new rows: %d statements, load %v, %v", len(stmts), len(stmts) == 1 && stmts[0].load != nil, err)
+	}
+	_, err = commit(ops(false, append(span(202, 351), 1)...), 200)
+	var ae *ApplyError
+	if !IsPermanent(err) || !errors.As(err, &ae) || !strings.HasPrefix(ae.Statement, "INSERT INTO `d`.`t`") || !strings.Contains(err.Error(), "Duplicate entry '1'") {
+		t.Fatalf("a row already there outside safe mode: %v", err)
+	}
+	if _, err := commit(ops(true, append(span(202, 351), 1)...), 300); err != nil {
+		t.Fatalf("the same in safe mode: %v", err)
+	}
+	if stmts, err := commit(ops(false, span(352, 450)...), 400); err != nil || len(stmts) == 0 || stmts[0].load != nil {
+		t.Fatalf("99 rows: a load %v, %v", len(stmts) > 0 && stmts[0].load != nil, err)
+	}
+
+	want := [][]string{}
+	for id := 1; id <= 450; id++ {
+		want = append(want, []string{fmt.Sprint(id), fmt.Sprintf("r%d", id)})
+	}
+	got, err := harness.QueryRows(db, "SELECT id, v FROM d.t ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := harness.SameRows(want, got); diff != "" {
+		t.Fatalf("target rows: %s", diff)
+	}
+	var pos uint32
+	if err := db.QueryRowContext(ctx, "SELECT binlog_pos FROM "+MetaSchema+".checkpoint WHERE task = 't' AND source = 's'").Scan(&pos); err != nil || pos != 400 {
+		t.Fatalf("checkpoint at %d, %v; want 400", pos, err)
 	}
 }

@@ -341,6 +341,67 @@ func TargetKey(p *rules.TablePlan, upstreamKey []int, upstreamCols int) []int {
 type stmt struct {
 	query string
 	args  []any
+	// load, when set, is what the statement runs instead of query.
+	load *loadStmt
+}
+
+// loadStmt is a LOAD DATA of a unit's inserts (apply.LoadFile) that a stmt
+// carries; fallback are the statements of the same rows, run when the
+// target declines the load (loadInTx).
+type loadStmt struct {
+	plan     *rules.TablePlan
+	file     []byte
+	rows     int
+	safe     bool
+	fallback []stmt
+	// refused is called when the target refuses LOAD DATA LOCAL itself.
+	refused func(error)
+}
+
+// withFallbacks returns stmts with every load replaced by its fallback.
+func withFallbacks(stmts []stmt) []stmt {
+	for i := range stmts {
+		if stmts[i].load != nil {
+			var out []stmt
+			for _, s := range stmts {
+				if s.load != nil {
+					out = append(out, s.load.fallback...)
+				} else {
+					out = append(out, s)
+				}
+			}
+			return out
+		}
+	}
+	return stmts
+}
+
+// execGroup runs one group of groupStmts in tx: its query, or its load,
+// and the load's fallback when the target declined it.
+func execGroup(ctx context.Context, tx *sql.Tx, g stmt) error {
+	l := g.load
+	if l == nil {
+		if _, err := tx.ExecContext(ctx, g.query, g.args...); err != nil {
+			return &stmtError{query: g.query, err: err}
+		}
+		return nil
+	}
+	done, refused, err := loadInTx(ctx, tx, l.plan, l.file, l.rows, l.safe)
+	if err != nil {
+		return &stmtError{query: "LOAD DATA LOCAL INFILE INTO TABLE " + sqlgen.QuoteTable(l.plan.TargetSchema, l.plan.TargetTable), err: err}
+	}
+	if refused != nil && l.refused != nil {
+		l.refused(refused)
+	}
+	if done {
+		return nil
+	}
+	for _, f := range groupStmts(l.fallback, groupBytes) {
+		if err := execGroup(ctx, tx, f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // execTx runs statements in one target transaction, then fn inside the
@@ -376,7 +437,7 @@ func execTx(ctx context.Context, db *sql.DB, stmts []stmt, fn func(*sql.Tx) erro
 		return err
 	}
 	culprit := se.query
-	if !oneTable(stmts) {
+	if stmts = withFallbacks(stmts); !oneTable(stmts) {
 		culprit = findCulprit(ctx, db, stmts)
 	}
 	return Permanent(&ApplyError{Table: stmtTable(culprit), Statement: abbreviate(culprit), Err: se.err})
@@ -397,8 +458,8 @@ func execTxOnce(ctx context.Context, db *sql.DB, groups []stmt, fn func(*sql.Tx)
 		}
 	}
 	for _, g := range groups {
-		if _, err := tx.ExecContext(ctx, g.query, g.args...); err != nil {
-			return classifyTargetError(&stmtError{query: g.query, err: err})
+		if err := execGroup(ctx, tx, g); err != nil {
+			return classifyTargetError(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -519,11 +580,17 @@ func groupStmts(stmts []stmt, limit int) []stmt {
 		if n == 0 {
 			return
 		}
-		out = append(out, stmt{b.String(), args})
+		out = append(out, stmt{query: b.String(), args: args})
 		b.Reset()
 		args, size, n = nil, 0, 0
 	}
 	for _, s := range stmts {
+		if s.load != nil {
+			// A load is a statement of its own.
+			flush()
+			out = append(out, s)
+			continue
+		}
 		est := stmtSize(s)
 		if n > 0 && size+est > limit {
 			flush()
@@ -543,6 +610,9 @@ func groupStmts(stmts []stmt, limit int) []stmt {
 // stmtSize estimates a statement's size once its parameters are
 // interpolated.
 func stmtSize(s stmt) int {
+	if s.load != nil {
+		return len(s.load.file)
+	}
 	n := len(s.query)
 	for _, a := range s.args {
 		switch v := a.(type) {
@@ -729,7 +799,7 @@ func (m *mariaTarget) CommitUnit(ctx context.Context, txn targetTxn, turn *apply
 		return err
 	}
 	for _, g := range groupStmts(txn.Stmts, groupBytes) {
-		if _, err := tx.ExecContext(ctx, g.query, g.args...); err != nil {
+		if err := execGroup(ctx, tx, g); err != nil {
 			return apply.ErrYield
 		}
 	}
@@ -749,6 +819,23 @@ func (m *mariaTarget) CommitUnit(ctx context.Context, txn targetTxn, turn *apply
 		return fmt.Errorf("commit target transaction: %w", err)
 	}
 	return m.crashAt(CrashCommitted)
+}
+
+// loads reports whether the applier may send its units' inserts as LOAD
+// DATA (loadStmt): the target is MySQL or MariaDB and has not refused it.
+func (m *mariaTarget) loads(ctx context.Context) bool {
+	if m.noLoad.Load() {
+		return false
+	}
+	_, tidb, err := m.dialect.target(ctx, m.db, m.log)
+	return err == nil && !tidb
+}
+
+// loadRefused records that the target refuses LOAD DATA LOCAL.
+func (m *mariaTarget) loadRefused(err error) {
+	if m.noLoad.CompareAndSwap(false, true) {
+		m.log.Info("the target refuses LOAD DATA LOCAL; inserts are written with multi-row INSERT", "err", err)
+	}
 }
 
 // writeCheckpoint writes the applied position of a task and source in tx.

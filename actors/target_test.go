@@ -10,9 +10,10 @@ import (
 )
 
 func TestGroupStmts(t *testing.T) {
-	a := stmt{"DELETE FROM t WHERE id = ?", []any{int64(1)}}
-	b := stmt{"UPDATE t SET c = ? WHERE id = ?", []any{"x", int64(2)}}
-	c := stmt{"INSERT INTO t VALUES (?)", []any{[]byte("yy")}}
+	a := stmt{query: "DELETE FROM t WHERE id = ?", args: []any{int64(1)}}
+	b := stmt{query: "UPDATE t SET c = ? WHERE id = ?", args: []any{"x", int64(2)}}
+	c := stmt{query: "INSERT INTO t VALUES (?)", args: []any{[]byte("yy")}}
+	l := stmt{load: &loadStmt{file: []byte("1\n"), rows: 1, fallback: []stmt{c}}}
 	cases := []struct {
 		name  string
 		stmts []stmt
@@ -22,13 +23,14 @@ func TestGroupStmts(t *testing.T) {
 		{"none", nil, 100, nil},
 		{"one", []stmt{a}, 100, []stmt{a}},
 		{"all in one query, parameters in order", []stmt{a, b, c}, 1000, []stmt{{
-			"DELETE FROM t WHERE id = ?;\nUPDATE t SET c = ? WHERE id = ?;\nINSERT INTO t VALUES (?)",
-			[]any{int64(1), "x", int64(2), []byte("yy")},
+			query: "DELETE FROM t WHERE id = ?;\nUPDATE t SET c = ? WHERE id = ?;\nINSERT INTO t VALUES (?)",
+			args:  []any{int64(1), "x", int64(2), []byte("yy")},
 		}}},
 		{"split at the limit", []stmt{a, b, c}, stmtSize(a) + stmtSize(b), []stmt{{
-			"DELETE FROM t WHERE id = ?;\nUPDATE t SET c = ? WHERE id = ?",
-			[]any{int64(1), "x", int64(2)},
+			query: "DELETE FROM t WHERE id = ?;\nUPDATE t SET c = ? WHERE id = ?",
+			args:  []any{int64(1), "x", int64(2)},
 		}, c}},
+		{"a load goes alone", []stmt{a, l, b}, 1000, []stmt{a, l, b}},
 		{"a statement over the limit goes alone", []stmt{a, b}, 1, []stmt{a, b}},
 	}
 	for _, tc := range cases {

@@ -398,41 +398,48 @@ func (p *mariaPartsTxn) Exec(ctx context.Context, s stmt) error {
 // target's limit and connection errors are returned, as Exec returns
 // them.
 func (p *mariaPartsTxn) Load(ctx context.Context, plan *rules.TablePlan, file []byte, rows int, safe bool) (bool, error) {
-	if p.m.noLoad.Load() {
+	if !p.m.loads(ctx) {
 		return false, nil
 	}
-	if _, tidb, err := p.m.dialect.target(ctx, p.m.db, p.m.log); err != nil || tidb {
-		return false, err
+	done, refused, err := loadInTx(ctx, p.tx, plan, file, rows, safe)
+	if refused != nil {
+		p.m.loadRefused(refused)
 	}
-	if _, err := p.tx.ExecContext(ctx, "SAVEPOINT dmnode_load"); err != nil {
-		return false, fmt.Errorf("target: savepoint: %w", err)
+	return done, err
+}
+
+// loadInTx runs one LOAD DATA LOCAL ... REPLACE of file into plan's
+// target table inside a savepoint of tx, and reports whether it wrote the
+// rows (PartsTxn.Load says when it declines); refused is the target's
+// error when it refuses LOAD DATA LOCAL itself.
+func loadInTx(ctx context.Context, tx *sql.Tx, plan *rules.TablePlan, file []byte, rows int, safe bool) (done bool, refused, err error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT dmnode_load"); err != nil {
+		return false, nil, fmt.Errorf("target: savepoint: %w", err)
 	}
 	name := fmt.Sprintf("dmnode-apply-%d", loadDataFiles.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(file) })
 	defer mysql.DeregisterReaderHandler(name)
 	q := sqlgen.LoadData("Reader::"+name, plan.TargetSchema, plan.TargetTable, plan.WriteColumns())
-	res, err := p.tx.ExecContext(ctx, q)
+	res, err := tx.ExecContext(ctx, q)
 	var affected, warnings int64
 	if err == nil {
 		if affected, err = res.RowsAffected(); err == nil {
-			err = p.tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings)
+			err = tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings)
 		}
 	}
 	var me *mysql.MySQLError
 	switch {
 	case err == nil && warnings == 0 && (safe || affected == int64(rows)):
-		return true, nil
+		return true, nil, nil
 	case err != nil && (!errors.As(err, &me) || isRetryable(err) || isTxnTooLarge(err)):
-		return false, fmt.Errorf("target: %s: %w", abbreviate(q), err)
+		return false, nil, fmt.Errorf("target: %s: %w", abbreviate(q), err)
 	case me != nil && loadRefused(me):
-		if p.m.noLoad.CompareAndSwap(false, true) {
-			p.m.log.Info("the target refuses LOAD DATA LOCAL; large transactions are written with multi-row INSERT", "err", err)
-		}
+		refused = err
 	}
-	if _, err := p.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT dmnode_load"); err != nil {
-		return false, fmt.Errorf("target: rollback to savepoint: %w", err)
+	if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT dmnode_load"); err != nil {
+		return false, refused, fmt.Errorf("target: rollback to savepoint: %w", err)
 	}
-	return false, nil
+	return false, refused, nil
 }
 
 func (p *mariaPartsTxn) Checkpoint(ctx context.Context, txn targetTxn) error {
