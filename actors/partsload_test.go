@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,19 +22,8 @@ import (
 // in safe mode; a value the target rejects is declined, not warned about
 // and cut; a table with an ENUM column is never loaded so.
 func TestPartsLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a MariaDB server: skipped under -short")
-	}
 	ctx := t.Context()
-	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100})
-	db, err := openWriteTarget(ctx, config.DBConfig{Host: "127.0.0.1", Port: tgt.Port, User: "root"}, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	tgt.Exec(t, "CREATE DATABASE d")
-	tgt.Exec(t, "CREATE TABLE d.t (id int PRIMARY KEY, v varchar(5), e enum('0','1') DEFAULT NULL)")
-	tgt.Exec(t, "INSERT INTO d.t (id, v) VALUES (1, 'old')")
+	db := loadTestTarget(t, "CREATE TABLE d.t (id int PRIMARY KEY, v varchar(5), e enum('0','1') DEFAULT NULL)")
 	traits, err := targetColumns(ctx, db, "d", "t")
 	if err != nil {
 		t.Fatal(err)
@@ -141,17 +131,8 @@ func TestPartsLoad(t *testing.T) {
 // (a permanent error naming the INSERT, nothing of the unit written); in
 // safe mode the row is replaced; fewer rows go as INSERTs.
 func TestCommitLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a MariaDB server: skipped under -short")
-	}
 	ctx := t.Context()
-	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100})
-	db, err := openWriteTarget(ctx, config.DBConfig{Host: "127.0.0.1", Port: tgt.Port, User: "root"}, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	tgt.Exec(t, "CREATE DATABASE d", "CREATE TABLE d.t (id int PRIMARY KEY, v varchar(8))", "INSERT INTO d.t VALUES (1, 'old')")
+	db := loadTestTarget(t, "CREATE TABLE d.t (id int PRIMARY KEY, v varchar(8))")
 	if err := prepareMeta(ctx, db); err != nil {
 		t.Fatal(err)
 	}
@@ -213,4 +194,21 @@ func TestCommitLoad(t *testing.T) {
 	if err := db.QueryRowContext(ctx, "SELECT binlog_pos FROM "+MetaSchema+".checkpoint WHERE task = 't' AND source = 's'").Scan(&pos); err != nil || pos != 400 {
 		t.Fatalf("checkpoint at %d, %v; want 400", pos, err)
 	}
+}
+
+// loadTestTarget starts a MariaDB target with database d holding the table
+// ddl creates and its row (1, 'old'), and opens it as the appliers do.
+func loadTestTarget(t *testing.T, ddl string) *sql.DB {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a MariaDB server: skipped under -short")
+	}
+	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100})
+	db, err := openWriteTarget(t.Context(), config.DBConfig{Host: "127.0.0.1", Port: tgt.Port, User: "root"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	tgt.Exec(t, "CREATE DATABASE d", ddl, "INSERT INTO d.t (id, v) VALUES (1, 'old')")
+	return db
 }
