@@ -231,7 +231,7 @@ func (r *applyRun) writeBig(ctx context.Context) error {
 	if len(r.ops) == 0 {
 		return nil
 	}
-	if !b.pieces && len(r.ops) >= bigLoadMinRows {
+	if !b.pieces && len(r.ops) >= bigLoadMinRows && r.loads(ctx) {
 		file, ok := apply.LoadFile(b.files[b.flip][:0], r.ops)
 		b.files[b.flip] = file
 		if ok {

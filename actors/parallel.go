@@ -73,8 +73,7 @@ type loadTarget interface {
 // bigLoadMinRows inserts of one table the target can load
 // (apply.LoadFile); stmts otherwise.
 func (r *applyRun) withLoad(ctx context.Context, ops []apply.Change, stmts []stmt) []stmt {
-	lt, ok := r.target.(loadTarget)
-	if !ok || len(ops) < bigLoadMinRows || !lt.loads(ctx) {
+	if len(ops) < bigLoadMinRows || !r.loads(ctx) {
 		return stmts
 	}
 	file, ok := apply.LoadFile(nil, ops)
@@ -82,7 +81,14 @@ func (r *applyRun) withLoad(ctx context.Context, ops []apply.Change, stmts []stm
 		return stmts
 	}
 	return []stmt{{load: &loadStmt{plan: ops[0].Plan, file: file, rows: len(ops), safe: ops[0].Safe,
-		fallback: stmts, refused: lt.loadRefused}}}
+		fallback: stmts, refused: r.target.(loadTarget).loadRefused}}}
+}
+
+// loads reports whether the target takes inserts as LOAD DATA now
+// (loadTarget), before any is built.
+func (r *applyRun) loads(ctx context.Context) bool {
+	lt, ok := r.target.(loadTarget)
+	return ok && lt.loads(ctx)
 }
 
 // stmtsOf converts planned statements to the ones the target runs.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,20 +361,18 @@ type loadStmt struct {
 
 // withFallbacks returns stmts with every load replaced by its fallback.
 func withFallbacks(stmts []stmt) []stmt {
-	for i := range stmts {
-		if stmts[i].load != nil {
-			var out []stmt
-			for _, s := range stmts {
-				if s.load != nil {
-					out = append(out, s.load.fallback...)
-				} else {
-					out = append(out, s)
-				}
-			}
-			return out
+	if !slices.ContainsFunc(stmts, func(s stmt) bool { return s.load != nil }) {
+		return stmts
+	}
+	var out []stmt
+	for _, s := range stmts {
+		if s.load != nil {
+			out = append(out, s.load.fallback...)
+		} else {
+			out = append(out, s)
 		}
 	}
-	return stmts
+	return out
 }
 
 // execGroup runs one group of groupStmts in tx: its query, or its load,
