@@ -123,6 +123,42 @@ func TestPartsLoad(t *testing.T) {
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM d.t WHERE id = 12").Scan(&n); err != nil || n != 0 {
 		t.Errorf("rows of the declined load: %d, %v", n, err)
 	}
+
+	// A latin1 column gets its characters, converted from the file's
+	// utf8mb4 as an INSERT's literal is from the connection's; one latin1
+	// has no form for is declined (a warning), not stored as '?'.
+	if _, err := db.ExecContext(ctx, "CREATE TABLE d.l (id int PRIMARY KEY, v varchar(8) CHARACTER SET latin1)"); err != nil {
+		t.Fatal(err)
+	}
+	ltraits, err := targetColumns(ctx, db, "d", "l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lplan := (&rules.TablePlan{TargetSchema: "d", TargetTable: "l", Columns: []string{"id", "v"}}).WithTarget(ltraits)
+	for _, tc := range []struct {
+		v    string
+		done bool
+	}{{"café", true}, {"日本", false}} {
+		ptx, err := m.BeginParts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, ok := apply.LoadFile(nil, []apply.Change{{Plan: lplan, Kind: dmnode.Insert, After: []any{int64(len(tc.v)), tc.v}}})
+		if !ok {
+			t.Fatalf("LoadFile declined a latin1 column")
+		}
+		done, err := ptx.Load(ctx, lplan, file, 1, false)
+		if err != nil || done != tc.done {
+			t.Errorf("latin1 %q: Load = %v, %v; want %v", tc.v, done, err, tc.done)
+		}
+		if err := ptx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var hexed string
+	if err := db.QueryRowContext(ctx, "SELECT GROUP_CONCAT(HEX(v)) FROM d.l").Scan(&hexed); err != nil || hexed != "636166E9" {
+		t.Errorf("latin1 column holds %q, %v; want 636166E9 (café)", hexed, err)
+	}
 }
 
 // A unit of at least bigLoadMinRows inserts into one table commits as one
