@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -170,11 +171,17 @@ func StartProcess(t testing.TB, bin string, args []string, extraEnv ...string) *
 	}
 	p := &Process{name: filepath.Base(bin), logPath: logFile.Name(), c: c}
 	t.Cleanup(func() {
+		if t.Failed() && !c.exited() {
+			// A failed test's processes show where each of their
+			// goroutines waits: a stall then names its call.
+			_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+			_ = waitDone(c.done, 5*time.Second)
+		}
 		if err := c.stop(stopTimeout); err != nil {
 			t.Errorf("%s did not exit within %v of SIGTERM; killed", p.name, stopTimeout)
 		}
 		if t.Failed() {
-			t.Logf("output of %s %v:\n%s", p.name, args, p.Log())
+			t.Logf("output of %s %v:\n%s", p.name, args, ownStacks(p.Log()))
 		}
 	})
 	return p
@@ -249,4 +256,32 @@ func (p *Process) Signal(t testing.TB, sig os.Signal) {
 	if err := p.c.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("signal %s: %v", p.name, err)
 	}
+}
+
+// ownModule prefixes the functions of dmnode's own packages in a stack.
+const ownModule = "github.com/dmnode/dmnode/"
+
+// ownStacks shortens the goroutine dump a Go process prints on SIGQUIT to
+// the goroutines that run dmnode's own code: the embedded NATS server's
+// hundreds of idle goroutines would bury them. Output before the dump is
+// kept as it is.
+func ownStacks(log string) string {
+	at := strings.Index(log, "SIGQUIT: quit")
+	if at < 0 {
+		return log
+	}
+	var b strings.Builder
+	b.WriteString(log[:at])
+	blocks := strings.Split(log[at:], "\n\n")
+	left := 0
+	for i, g := range blocks {
+		if i == 0 || strings.Contains(g, ownModule) {
+			b.WriteString(g)
+			b.WriteString("\n\n")
+			continue
+		}
+		left++
+	}
+	fmt.Fprintf(&b, "(%d goroutines without dmnode's code left out)\n", left)
+	return b.String()
 }
