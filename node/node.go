@@ -537,7 +537,16 @@ type proposeReply struct {
 	Result   catalog.Result `json:"result"`
 }
 
+// forwardTimeout bounds one forwarded command: the leader's own Apply
+// gives up after 10 s, and a leader that dies after it received the
+// request never answers. The caller then sees an error and retries as
+// after any other failed request; whether the command was applied is
+// unknown, as with any lost reply.
+var forwardTimeout = 15 * time.Second
+
 func (n *Node) forward(ctx context.Context, op, leader string, data []byte) (catalog.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
 	msg, err := n.nc.RequestWithContext(ctx, proposeSubject(leader), data)
 	if err != nil {
 		return catalog.Result{}, fmt.Errorf("forward %s to leader %s: %w", op, leader, err)

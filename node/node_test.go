@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -184,4 +186,45 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// A command forwarded to a leader that received it and died before it
+// answered fails after forwardTimeout, whatever the caller's context: an
+// actor whose context has no deadline then retries instead of waiting for
+// a reply that never comes.
+func TestForwardToSilentLeader(t *testing.T) {
+	srv, _ := harness.StartNATS(t, "")
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	got := make(chan struct{}, 1)
+	if _, err := nc.Subscribe(proposeSubject("gone"), func(*nats.Msg) { got <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { forwardTimeout = d }(forwardTimeout)
+	forwardTimeout = 200 * time.Millisecond
+	n := &Node{id: "n1", nc: nc}
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.forward(context.Background(), catalog.OpShardDDL, "gone", []byte("{}"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "leader gone") {
+			t.Fatalf("forward to a silent leader: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("forward to a leader that never answers did not return")
+	}
+	select {
+	case <-got:
+	default:
+		t.Fatal("the leader never received the command")
+	}
 }
