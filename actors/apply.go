@@ -121,6 +121,16 @@ func applyProgKey(task, source string) string {
 // than 300 MiB of memory.
 const applyMaxRows = config.ApplyMaxRows
 
+// applyStartTimeout bounds an applier's start, from opening the target
+// to its first read of the relay: a few round trips to the target, to
+// JetStream and, for a sharded task, to the leader. A call that never
+// answers (a peer that died while it held the request) then fails the
+// start, naming the step, and the host starts the applier again, instead
+// of an applier that runs and applies nothing.
+var applyStartTimeout = time.Minute
+
+var errStartSlow = errors.New("the start took too long")
+
 func (a *Applier) Run(ctx context.Context) error {
 	te, err := loadTask(a.env, a.task, a.source)
 	if err != nil {
@@ -129,73 +139,26 @@ func (a *Applier) Run(ctx context.Context) error {
 	if te.state.Stage != catalog.StageSync {
 		return nil
 	}
-	// Transactions run on the syncer's worker-count connections; a
-	// sharded task's re-sync after a DDL lock needs them in one.
-	workers := max(1, te.inst.Sync.WorkerCount)
-	if te.task.ShardMode != "" {
-		workers = 1
-	}
-	open := a.open
-	if open == nil {
-		open = openMariaTarget
-	}
-	target, err := open(ctx, targetSpec{DB: te.task.TargetDatabase, Conns: workers + 1, Task: a.task, Source: a.source,
-		Epoch: a.env.Epoch, Rules: te.rules, CrashAt: a.crashAt, Log: a.env.Log})
+	// Cancelled, not given a deadline: a JetStream call under a context
+	// without one gets its own few seconds, and one with a deadline would
+	// wait for all of it.
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	slow := time.AfterFunc(applyStartTimeout, func() { cancel(errStartSlow) })
+	var step string
+	st, err := a.start(sctx, te, &step)
+	slow.Stop()
 	if err != nil {
-		return fmt.Errorf("target: %w", err)
+		if ctx.Err() == nil && errors.Is(context.Cause(sctx), errStartSlow) {
+			err = fmt.Errorf("applier start: %s did not finish within %v: %w", step, applyStartTimeout, err)
+		}
+		return err
 	}
+	cancel(nil)
+	r, target, relay, seq := st.run, st.target, st.relay, st.seq
 	defer target.Close()
-	// The fence is claimed before the checkpoint is read: from there on
-	// no older incarnation (of this applier or of the loader) can write.
-	// Rows up to the last window handed to parallel workers may be on the
-	// target already: replayed in safe mode.
-	applied, window, err := startOn(ctx, target)
-	if err != nil {
-		return err
-	}
-	if applied.IsZero() {
-		applied = te.state.Start
-	}
-	safeUntil := te.state.SafeUntil
-	if window.Compare(safeUntil) > 0 {
-		safeUntil = window
-	}
-	if applied.IsZero() {
-		return Permanent(fmt.Errorf("no start position for task %s source %s", a.task, a.source))
-	}
-	relay, err := a.env.Store.Relay(ctx, a.source)
-	if err != nil {
-		return err
-	}
-	if err := checkRelayHolds(ctx, a.env.Store, a.task, a.source, applied); err != nil {
-		return err
-	}
-	seq, err := firstAfter(ctx, relay, applied)
-	if err != nil {
-		return err
-	}
-	var prog ApplyProgress
-	if _, err := a.env.Store.Load(ctx, applyProgKey(a.task, a.source), &prog); err != nil {
-		return err
-	}
-	prog.Applied = applied
-	r := &applyRun{
-		a: a, te: te, log: a.env.Log, target: target,
-		applied: applied, started: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
-		limit: applyLimit(workers),
-	}
 	r.hold = openHold(ctx, a.env, a.task, a.source, a.env.Log)
 	defer r.hold.stop()
-	if window.Compare(applied) > 0 {
-		// A window past the checkpoint that names a transaction's first
-		// event was recorded to write that transaction in pieces.
-		r.piecesAt = window
-	}
-	// The resync state: shard DDL coordination, and the tables a
-	// rejected DDL quarantined (quarantine.go), for every task.
-	if err := r.openShard(ctx); err != nil {
-		return err
-	}
 	for {
 		err := r.consume(ctx, relay, seq)
 		switch {
@@ -219,6 +182,102 @@ func (a *Applier) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// applyStart is what an applier's start prepared: the run, its open
+// target, the relay, and the sequence to read it from.
+type applyStart struct {
+	run    *applyRun
+	target TargetSession
+	relay  jetstream.Relay
+	seq    uint64
+}
+
+// start opens the target, claims its fence, reads where to resume and
+// finds that place in the relay. *step names what it is doing, for the
+// error of a start that takes too long. On an error the target is closed.
+func (a *Applier) start(ctx context.Context, te *taskEnv, step *string) (*applyStart, error) {
+	// Transactions run on the syncer's worker-count connections; a
+	// sharded task's re-sync after a DDL lock needs them in one.
+	workers := max(1, te.inst.Sync.WorkerCount)
+	if te.task.ShardMode != "" {
+		workers = 1
+	}
+	open := a.open
+	if open == nil {
+		open = openMariaTarget
+	}
+	*step = "opening the target"
+	target, err := open(ctx, targetSpec{DB: te.task.TargetDatabase, Conns: workers + 1, Task: a.task, Source: a.source,
+		Epoch: a.env.Epoch, Rules: te.rules, CrashAt: a.crashAt, Log: a.env.Log})
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	st, err := a.resume(ctx, te, target, workers, step)
+	if err != nil {
+		target.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// resume is start once the target is open.
+func (a *Applier) resume(ctx context.Context, te *taskEnv, target TargetSession, workers int, step *string) (*applyStart, error) {
+	// The fence is claimed before the checkpoint is read: from there on
+	// no older incarnation (of this applier or of the loader) can write.
+	// Rows up to the last window handed to parallel workers may be on the
+	// target already: replayed in safe mode.
+	*step = "claiming the target's fence and reading its checkpoint"
+	applied, window, err := startOn(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	if applied.IsZero() {
+		applied = te.state.Start
+	}
+	safeUntil := te.state.SafeUntil
+	if window.Compare(safeUntil) > 0 {
+		safeUntil = window
+	}
+	if applied.IsZero() {
+		return nil, Permanent(fmt.Errorf("no start position for task %s source %s", a.task, a.source))
+	}
+	*step = "opening the relay"
+	relay, err := a.env.Store.Relay(ctx, a.source)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRelayHolds(ctx, a.env.Store, a.task, a.source, applied); err != nil {
+		return nil, err
+	}
+	*step = "finding " + applied.String() + " in the relay"
+	seq, err := firstAfter(ctx, relay, applied)
+	if err != nil {
+		return nil, err
+	}
+	*step = "reading the applier's progress"
+	var prog ApplyProgress
+	if _, err := a.env.Store.Load(ctx, applyProgKey(a.task, a.source), &prog); err != nil {
+		return nil, err
+	}
+	prog.Applied = applied
+	r := &applyRun{
+		a: a, te: te, log: a.env.Log, target: target,
+		applied: applied, started: applied, safeUntil: safeUntil, prog: prog, lastEnd: applied,
+		limit: applyLimit(workers),
+	}
+	if window.Compare(applied) > 0 {
+		// A window past the checkpoint that names a transaction's first
+		// event was recorded to write that transaction in pieces.
+		r.piecesAt = window
+	}
+	// The resync state: shard DDL coordination, and the tables a
+	// rejected DDL quarantined (quarantine.go), for every task.
+	*step = "reading the shard state and registering with the leader"
+	if err := r.openShard(ctx); err != nil {
+		return nil, err
+	}
+	return &applyStart{run: r, target: target, relay: relay, seq: seq}, nil
 }
 
 // consume reads the stream from seq.

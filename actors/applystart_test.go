@@ -29,6 +29,11 @@ type fakeStarts struct {
 	// calls are the StartTarget calls of every session, in order.
 	calls  []string
 	closed int
+	// hang makes the next ClaimFence wait until its context ends, as a
+	// call to a server that never answers would.
+	hang bool
+	// deadline is the shortest time left to a ClaimFence's deadline.
+	deadline time.Duration
 }
 
 func (s *fakeStarts) open(ctx context.Context, spec targetSpec) (TargetSession, error) {
@@ -50,6 +55,14 @@ func (s *fakeSession) Prepare(ctx context.Context) error {
 
 func (s *fakeSession) ClaimFence(ctx context.Context) error {
 	s.starts.calls = append(s.starts.calls, "fence")
+	if dl, ok := ctx.Deadline(); ok && (s.starts.deadline == 0 || time.Until(dl) < s.starts.deadline) {
+		s.starts.deadline = time.Until(dl)
+	}
+	if s.starts.hang {
+		s.starts.hang = false
+		<-ctx.Done()
+		return fmt.Errorf("claim target fence: %w", ctx.Err())
+	}
 	if s.starts.fence > s.epoch {
 		return fmt.Errorf("target fence held by epoch %d, this incarnation has %d: %w", s.starts.fence, s.epoch, jetstream.ErrFenced)
 	}
@@ -265,5 +278,36 @@ func TestApplyStartWindowInPieces(t *testing.T) {
 	}
 	if all := strings.Join(s.f.statements(), "\n"); strings.Contains(all, "before") {
 		t.Fatalf("the transaction before the checkpoint was written again:\n%s", all)
+	}
+}
+
+// A start whose call never returns fails after applyStartTimeout, naming
+// the step it waited in, with its session closed; the next start (the
+// host's retry) applies.
+func TestApplyStartHangs(t *testing.T) {
+	defer func(d time.Duration) { applyStartTimeout = d }(applyStartTimeout)
+	applyStartTimeout = 100 * time.Millisecond
+	st := memstore.New()
+	relayBatch(t, st, rowTxn(1, 1, "v1"))
+	s := &fakeStarts{f: newFakeTarget(t), hang: true}
+	err := runApplier(t, st, s, 3, loopAt(1))
+	if err == nil || !strings.Contains(err.Error(), "applier start: claiming the target's fence and reading its checkpoint did not finish within 100ms") {
+		t.Fatalf("Run whose fence claim hangs: %v", err)
+	}
+	if want := []string{"prepare", "fence"}; !slices.Equal(s.calls, want) || len(s.f.commits) != 0 || s.closed != 1 {
+		t.Fatalf("calls %v, %d commits, closed %d; want %v, none, closed once", s.calls, len(s.f.commits), s.closed, want)
+	}
+	// The start's bound is a cancellation, not a deadline: a JetStream
+	// call under a context with a deadline waits for all of it instead of
+	// its own few seconds. (runApplier's own minute is the only one.)
+	if s.deadline != 0 && s.deadline < 30*time.Second {
+		t.Fatalf("the start's calls had a deadline %v away", s.deadline)
+	}
+	applyStartTimeout = time.Minute
+	if err := runApplier(t, st, s, 3, loopAt(1)); err != nil {
+		t.Fatalf("the start after the hang: %v", err)
+	}
+	if stmts := strings.Join(s.f.statements(), "\n"); !strings.Contains(stmts, "v1") || s.f.checkpoint() != loopAt(1) || s.closed != 2 {
+		t.Fatalf("after the retried start: checkpoint %s, closed %d:\n%s", s.f.checkpoint(), s.closed, stmts)
 	}
 }
