@@ -187,7 +187,7 @@ func (e *env) failoverRun(t *testing.T, name string) failoverStats {
 			peak = max(peak, p.lag)
 		}
 	}
-	t.Logf("lag ≥ 1s after the kill: %s", lagSpells(l.lag.series, killed))
+	t.Logf("lag ≥ 1s after the kill: %s", lagSpells(l.lag.series, killed, time.Second))
 	l.lag.mu.Unlock()
 	events, rate := l.finish(t, 5*time.Minute)
 	e.verifyLive(t, e.tgtDB, "fo", "bench_fo")
@@ -218,8 +218,8 @@ func recoveredAt(s []lagPoint, killed time.Time) time.Time {
 }
 
 // lagSpells describes the stretches of polls after killed whose lag was at
-// least a second, in seconds since killed, with each one's peak.
-func lagSpells(s []lagPoint, killed time.Time) string {
+// least above, in seconds since killed, with each one's peak.
+func lagSpells(s []lagPoint, killed time.Time, above time.Duration) string {
 	var b strings.Builder
 	var from time.Time
 	var peak time.Duration
@@ -231,7 +231,7 @@ func lagSpells(s []lagPoint, killed time.Time) string {
 		if !p.at.After(killed) {
 			continue
 		}
-		if p.lag >= time.Second {
+		if p.lag >= above {
 			if from.IsZero() {
 				from = p.at
 			}

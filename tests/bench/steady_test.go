@@ -127,6 +127,8 @@ func (e *env) measureSteady(t *testing.T, l *live, run int, who string) steadyRu
 	events, got := l.finish(t, 10*time.Minute)
 	p50, p99, pmax, n := l.lag.percentiles()
 	t.Logf("%s: %d row events at %.0f/s; lag over %d markers: p50 %.3fs p99 %.3fs max %.3fs", who, events, got, n, p50, p99, pmax)
+	// When the lag rose, to match with the follower's log.
+	t.Logf("%s: lag ≥ 0.5s, seconds after the start at %s: %s", who, l.start.Format("15:04:05.000"), lagSpells(l.lag.series, l.start, 500*time.Millisecond))
 	return steadyRun{p50: p50, p99: p99, max: pmax, rate: got, note: note}
 }
 
