@@ -153,7 +153,9 @@ type Process struct {
 
 // StartProcess starts bin with args. The child inherits the environment plus
 // extraEnv ("KEY=value"). At cleanup it is stopped (SIGTERM, then SIGKILL
-// after 30s) and waited for, and its output is logged if the test failed.
+// after 30s) and waited for, and its output is logged if the test failed;
+// a failed test's child still running is first sent SIGQUIT, so that a Go
+// program's log ends with its goroutines (those running dmnode's code).
 func StartProcess(t testing.TB, bin string, args []string, extraEnv ...string) *Process {
 	t.Helper()
 	logFile, err := os.CreateTemp(t.TempDir(), filepath.Base(bin)+"-*.log")
