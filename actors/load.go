@@ -1,13 +1,11 @@
 package actors
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -736,10 +734,6 @@ func loadDataFile(dst []byte, plan *rules.TablePlan, rr *jetstream.RowReader) (f
 // 6 connections): LOAD DATA 176-188k rows/s, prepared 500-row INSERTs
 // 168k, interpolated ones 149-159k.
 func (ld *loadRun) applyLoadData(ctx context.Context, plan *rules.TablePlan, data []byte, fence func(*sql.Tx) error, start time.Time) (bool, error) {
-	name := fmt.Sprintf("dmnode-load-%d", loadDataFiles.Add(1))
-	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
-	defer mysql.DeregisterReaderHandler(name)
-	q := sqlgen.LoadData("Reader::"+name, plan.TargetSchema, plan.TargetTable, plan.WriteColumns())
 	built := time.Now()
 	ld.buildNs.Add(int64(built.Sub(start)))
 	defer func() { ld.execNs.Add(int64(time.Since(built))) }()
@@ -752,10 +746,7 @@ func (ld *loadRun) applyLoadData(ctx context.Context, plan *rules.TablePlan, dat
 	if err := fence(tx); err != nil {
 		return false, err
 	}
-	var warnings int
-	if _, err = tx.ExecContext(ctx, q); err == nil {
-		err = tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings)
-	}
+	_, _, warnings, err := execLoadData(ctx, tx, "dmnode-load", plan, data)
 	var me *mysql.MySQLError
 	switch {
 	case err == nil && warnings > 0:

@@ -416,17 +416,7 @@ func loadInTx(ctx context.Context, tx *sql.Tx, plan *rules.TablePlan, file []byt
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT dmnode_load"); err != nil {
 		return false, nil, fmt.Errorf("target: savepoint: %w", err)
 	}
-	name := fmt.Sprintf("dmnode-apply-%d", loadDataFiles.Add(1))
-	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(file) })
-	defer mysql.DeregisterReaderHandler(name)
-	q := sqlgen.LoadData("Reader::"+name, plan.TargetSchema, plan.TargetTable, plan.WriteColumns())
-	res, err := tx.ExecContext(ctx, q)
-	var affected, warnings int64
-	if err == nil {
-		if affected, err = res.RowsAffected(); err == nil {
-			err = tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings)
-		}
-	}
+	q, affected, warnings, err := execLoadData(ctx, tx, "dmnode-apply", plan, file)
 	var me *mysql.MySQLError
 	switch {
 	case err == nil && warnings == 0 && (safe || affected == int64(rows)):
@@ -440,6 +430,27 @@ func loadInTx(ctx context.Context, tx *sql.Tx, plan *rules.TablePlan, file []byt
 		return false, refused, fmt.Errorf("target: rollback to savepoint: %w", err)
 	}
 	return false, refused, nil
+}
+
+// execLoadData loads file into plan's target table with one LOAD DATA
+// LOCAL on tx, and returns the statement, the rows it affected and the
+// warnings it raised. The file is served under a reader name made from
+// prefix, registered for the statement's time. The loader and the
+// applier share it; each judges the outcome its own way.
+func execLoadData(ctx context.Context, tx *sql.Tx, prefix string, plan *rules.TablePlan, file []byte) (q string, affected, warnings int64, err error) {
+	name := fmt.Sprintf("%s-%d", prefix, loadDataFiles.Add(1))
+	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(file) })
+	defer mysql.DeregisterReaderHandler(name)
+	q = sqlgen.LoadData("Reader::"+name, plan.TargetSchema, plan.TargetTable, plan.WriteColumns())
+	res, err := tx.ExecContext(ctx, q)
+	if err != nil {
+		return q, 0, 0, err
+	}
+	if affected, err = res.RowsAffected(); err != nil {
+		return q, 0, 0, err
+	}
+	err = tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings)
+	return q, affected, warnings, err
 }
 
 func (p *mariaPartsTxn) Checkpoint(ctx context.Context, txn targetTxn) error {
