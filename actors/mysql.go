@@ -112,6 +112,7 @@ func openDB(ctx context.Context, c config.DBConfig, maxConns int, log *statement
 	cfg.Passwd = c.Password
 	cfg.Net = "tcp"
 	cfg.Addr = net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	cfg.DialFunc = dialBuffered
 	cfg.InterpolateParams = true
 	// Row changes are sent several statements to a query (groupStmts);
 	// every parameter is interpolated by the driver with its escaping.
