@@ -293,7 +293,11 @@ func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- lo
 			return err
 		}
 		now := time.Now()
-		ld.track(ld.limit.Done(now, int64(n), now.Sub(began)))
+		// One message, one connection: the time it took is the time it
+		// held the connection, so the limit sees when the workers wait
+		// on the dump rather than on the target.
+		took := now.Sub(began)
+		ld.track(ld.limit.DoneOn(now, int64(n), took, took))
 		ld.firstLoaded.CompareAndSwap(0, now.UnixNano())
 		select {
 		case acks <- loaded{m, n}:

@@ -4,8 +4,11 @@
 // up brings no gain, or latency grows while throughput does not, it steps
 // back and holds, probing again later (a hill climb on measured throughput,
 // with a multiplicative decrease on congestion, in the manner of TCP
-// Vegas and Netflix's gradient limiter). A Budget shares one limit among
-// the writers into one target. Pure: time is passed in.
+// Vegas and Netflix's gradient limiter). It climbs only while its
+// connections are busy: a writer that waits on its input is limited by
+// that, not by the target (TCP's rule for an application-limited sender,
+// RFC 7661). A Budget shares one limit among the writers into one target.
+// Pure: time is passed in.
 package adaptive
 
 import (
@@ -37,7 +40,10 @@ type Config struct {
 // load ended): the limit climbs again at once. hold is how many windows
 // the limit stays after a step back before it probes again; bestDecay is
 // how much the best latency is allowed to grow a window, so that a best
-// seen at a quiet moment long ago fades.
+// seen at a quiet moment long ago fades. A window whose connections were
+// busy less than busyShare of the time on average (the work's
+// connection-time over the window's, against the limit) was limited by
+// the writer's input: it says nothing of what more connections would do.
 const (
 	gain       = 0.05
 	congested  = 2.0
@@ -45,6 +51,7 @@ const (
 	hold       = 5
 	bestDecay  = 1.02
 	opsPerConn = 2
+	busyShare  = 0.75
 )
 
 // Limit is one writer's concurrency limit, moved one connection at a
@@ -65,6 +72,8 @@ type Limit struct {
 	units   int64
 	ops     int64
 	latency time.Duration
+	busy    time.Duration // connection-time spent on the window's work
+	busyOps int64         // units that reported it (DoneOn)
 
 	// what the previous window measured, at prevLimit
 	prevRate  float64
@@ -107,6 +116,18 @@ func (l *Limit) Current() (int, string) {
 // at now. At the end of a window it judges the window and may change the
 // limit; it returns the limit in force after.
 func (l *Limit) Done(now time.Time, units int64, latency time.Duration) int {
+	return l.done(now, units, latency, -1)
+}
+
+// DoneOn is Done from a writer that knows how long its work held
+// connections: busy is that time, summed over the connections a unit
+// used. A window in which they were mostly idle then holds the limit (see
+// busyShare); with Done alone every window is judged on its throughput.
+func (l *Limit) DoneOn(now time.Time, units int64, latency, busy time.Duration) int {
+	return l.done(now, units, latency, busy)
+}
+
+func (l *Limit) done(now time.Time, units int64, latency, busy time.Duration) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.start.IsZero() {
@@ -117,6 +138,10 @@ func (l *Limit) Done(now time.Time, units int64, latency time.Duration) int {
 	l.units += units
 	l.ops++
 	l.latency += latency
+	if busy >= 0 {
+		l.busy += busy
+		l.busyOps++
+	}
 	if now.Sub(l.start) >= l.cfg.Window && l.ops >= int64(opsPerConn*l.cur) {
 		l.judge(now)
 	}
@@ -130,7 +155,11 @@ func (l *Limit) judge(now time.Time) {
 	// Latency per unit of work, so that a window of small statements (a
 	// chunk's last) does not look faster than one of large ones.
 	lat := l.latency.Seconds() / float64(max(l.units, l.ops, 1))
-	l.start, l.units, l.ops, l.latency = now, 0, 0, 0
+	// Connections in use on average (Little's law): under busyShare of
+	// the limit, the writer waited on its input, not on the target.
+	inUse := l.busy.Seconds() / secs
+	idle := l.busyOps == l.ops && inUse < busyShare*float64(l.cur)
+	l.start, l.units, l.ops, l.latency, l.busy, l.busyOps = now, 0, 0, 0, 0, 0
 	if l.bestLat == 0 || lat < l.bestLat {
 		l.bestLat = lat
 	} else {
@@ -139,6 +168,16 @@ func (l *Limit) judge(now time.Time) {
 	prev, prevLimit, stepped := l.prevRate, l.prevLimit, l.stepped
 	l.prevRate, l.prevLimit, l.stepped = rate, l.cur, 0
 	switch {
+	case idle && stepped > 0:
+		// The step up was not used: whatever the throughput did, the
+		// input set it. Fewer connections do the same.
+		l.set(prevLimit, fmt.Sprintf("%.1f of %d connections busy on average: the work waits on its input, not on the target", inUse, l.cur))
+		l.holdLeft, l.probeDown = hold, false
+	case idle:
+		// Nothing to learn of more connections or of fewer: the limit
+		// holds until its connections are busy again.
+		l.reason = fmt.Sprintf("%.1f of %d connections busy on average: the work waits on its input, not on the target", inUse, l.cur)
+		l.holdLeft = max(0, l.holdLeft-1)
 	case prevLimit == 0:
 		// The first window: nothing to compare with yet.
 		l.up(fmt.Sprintf("probing: %.0f/s at %d", rate, l.cur))

@@ -11,13 +11,12 @@ import (
 )
 
 // target models a server whose throughput grows with connections up to
-// knee, then stays flat (or falls by drop per extra connection), while each
-// statement's latency grows once connections exceed the knee.
+// knee, then stays flat (or falls by drop per extra connection); a
+// statement's latency follows from it (connections over throughput).
 type target struct {
 	knee    int
 	perConn float64 // rows/s one connection moves
 	drop    float64 // fraction of throughput lost per connection past the knee
-	base    time.Duration
 }
 
 func (t target) rate(n int) float64 {
@@ -28,23 +27,26 @@ func (t target) rate(n int) float64 {
 	return r
 }
 
-func (t target) latency(n int) time.Duration {
-	if n <= t.knee {
-		return t.base
+// tick advances now by 100 ms in which the limit's n connections, busy
+// the whole tick, move t's rows at n connections (times noise): one unit
+// of work each. Latency per row is then the target's (Little's law).
+func tick(l *Limit, now time.Time, t target, noise float64) time.Time {
+	n, _ := l.Current()
+	now = now.Add(100 * time.Millisecond)
+	for range n {
+		l.DoneOn(now, int64(t.rate(n)*noise/10/float64(n)), 100*time.Millisecond, 100*time.Millisecond)
 	}
-	return t.base * time.Duration(n) / time.Duration(t.knee)
+	return now
 }
 
-// run drives a Limit against t for windows seconds of virtual time, ten
-// operations a window, and returns the limits it chose, one a window.
+// run drives a Limit against t for windows seconds of virtual time and
+// returns the limits it chose, one a window.
 func run(l *Limit, t target, windows int) []int {
 	now := time.Unix(0, 0)
 	var seen []int
 	for range windows {
 		for range 10 {
-			n, _ := l.Current()
-			now = now.Add(100 * time.Millisecond)
-			l.Done(now, int64(t.rate(n)/10), t.latency(n))
+			now = tick(l, now, t, 1)
 		}
 		n, _ := l.Current()
 		seen = append(seen, n)
@@ -59,10 +61,10 @@ func TestLimitFindsTheKnee(t *testing.T) {
 		max    int
 		lo, hi int // where the limit must settle, the last 20 windows
 	}{
-		{"knee at 4", target{knee: 4, perConn: 10000, base: 5 * time.Millisecond}, 16, 3, 5},
-		{"knee at 1: no gain from more", target{knee: 1, perConn: 30000, base: 5 * time.Millisecond}, 16, 1, 2},
-		{"throughput falls past the knee", target{knee: 3, perConn: 10000, drop: 0.2, base: 5 * time.Millisecond}, 16, 2, 4},
-		{"bounded by the task's setting", target{knee: 12, perConn: 10000, base: 5 * time.Millisecond}, 6, 6, 6},
+		{"knee at 4", target{knee: 4, perConn: 10000}, 16, 3, 5},
+		{"knee at 1: no gain from more", target{knee: 1, perConn: 30000}, 16, 1, 2},
+		{"throughput falls past the knee", target{knee: 3, perConn: 10000, drop: 0.2}, 16, 2, 4},
+		{"bounded by the task's setting", target{knee: 12, perConn: 10000}, 6, 6, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := New(Config{Min: 1, Max: tc.max, Start: 2})
@@ -81,14 +83,12 @@ func TestLimitFindsTheKnee(t *testing.T) {
 
 func TestLimitReasons(t *testing.T) {
 	l := New(Config{Min: 1, Max: 8, Start: 1})
-	tg := target{knee: 2, perConn: 10000, base: 5 * time.Millisecond}
+	tg := target{knee: 2, perConn: 10000}
 	var reasons []string
 	now := time.Unix(0, 0)
 	for range 8 {
 		for range 10 {
-			n, _ := l.Current()
-			now = now.Add(100 * time.Millisecond)
-			l.Done(now, int64(tg.rate(n)/10), tg.latency(n))
+			now = tick(l, now, tg, 1)
 		}
 		n, r := l.Current()
 		reasons = append(reasons, fmt.Sprintf("%d: %s", n, r))
@@ -152,16 +152,13 @@ func TestBudget(t *testing.T) {
 // limit stays near the knee instead of wandering off.
 func TestLimitUnderNoise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	tg := target{knee: 4, perConn: 10000, base: 5 * time.Millisecond}
+	tg := target{knee: 4, perConn: 10000}
 	l := New(Config{Min: 1, Max: 16, Start: 2})
 	now := time.Unix(0, 0)
 	var seen []int
 	for range 200 {
 		for range 10 {
-			n, _ := l.Current()
-			noise := 1 + (rng.Float64()*2-1)*0.08
-			now = now.Add(100 * time.Millisecond)
-			l.Done(now, int64(tg.rate(n)*noise/10), tg.latency(n))
+			now = tick(l, now, tg, 1+(rng.Float64()*2-1)*0.08)
 		}
 		n, _ := l.Current()
 		seen = append(seen, n)
@@ -275,7 +272,7 @@ func simulate(s server, start, maxConns int, rows []float64, windows int) ([]int
 				// Each of the n connections finished a statement of
 				// its share of the rows in the tick.
 				for range n {
-					b.Limit().Done(now, int64(moved)/int64(n), 100*time.Millisecond)
+					b.Limit().DoneOn(now, int64(moved)/int64(n), 100*time.Millisecond, 100*time.Millisecond)
 				}
 				if w.rows < 1 {
 					w.finished = win
@@ -384,5 +381,46 @@ func TestLimitWindowWaitsForWork(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if n, why := l.Done(now, 5000, 8*time.Second), l.reason; n == 4 {
 		t.Fatalf("after 8 statements the window was not judged: %d, %q", n, why)
+	}
+}
+
+// A writer whose input is slower than the target (a loader waiting on the
+// dump while it ramps up) moves more rows at the same limit as its input
+// grows: that rise is the input's, and it must not raise the limit. Once
+// the input outruns the target the connections are busy and the limit
+// climbs to the knee as usual.
+func TestLimitWaitsOnInput(t *testing.T) {
+	tg := target{knee: 8, perConn: 10000}
+	l := New(Config{Min: 1, Max: 16, Start: 4})
+	now := time.Unix(0, 0)
+	var seen []int
+	for win := range 40 {
+		// The input: 5k rows/s rising by 1k a window to 25k (under the
+		// 40k that 4 connections move), then unbounded from window 20.
+		supply := 5000 + 1000*float64(min(win, 20))
+		if win >= 20 {
+			supply = 1e12
+		}
+		for range 10 {
+			n, _ := l.Current()
+			moved := min(supply, tg.rate(n))
+			used := moved / tg.rate(n) // share of the tick each connection is busy
+			now = now.Add(100 * time.Millisecond)
+			for range n {
+				busy := time.Duration(used * float64(100*time.Millisecond))
+				l.DoneOn(now, int64(moved/10/float64(n)), busy, busy)
+			}
+		}
+		n, why := l.Current()
+		seen = append(seen, n)
+		if win < 20 && n > 4 {
+			t.Fatalf("window %d: the limit rose to %d (%s) while the input, not the target, set the pace; limits %v", win, n, why, seen)
+		}
+		if win == 19 && !strings.Contains(why, "waits on its input") {
+			t.Errorf("window %d: reason %q does not say the work waits on its input", win, why)
+		}
+	}
+	if got := windowsTo(seen, 20, tg.knee); got < 0 || got > 6 {
+		t.Fatalf("%d windows to reach the knee %d once the input outran the target, want at most 6; limits %v", got, tg.knee, seen)
 	}
 }
