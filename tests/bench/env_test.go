@@ -132,8 +132,9 @@ func pprofSecs(def int) int {
 }
 
 // profileCPU starts a CPU profile of the node for secs seconds and returns
-// a function that waits for it and writes it to BENCH_PPROF/name.pprof.
-// Without BENCH_PPROF it does nothing.
+// a function that waits for it and writes it to BENCH_PPROF/name.pprof,
+// with a heap profile taken as it ended in name.heap.pprof. Without
+// BENCH_PPROF it does nothing.
 func (d *dmnodeProc) profileCPU(t testing.TB, name string, secs int) (wait func()) {
 	dir := os.Getenv("BENCH_PPROF")
 	if dir == "" || d.httpPort == 0 {
@@ -154,14 +155,22 @@ func (d *dmnodeProc) profileCPU(t testing.TB, name string, secs int) (wait func(
 			t.Logf("cpu profile: %v", err)
 			return
 		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, name+".pprof"), b, 0o644)
+		save := func(resp *http.Response, file string) {
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, file), b, 0o644)
+			}
+			if err != nil {
+				t.Logf("profile %s: %v", file, err)
+			}
 		}
-		if err != nil {
-			t.Logf("cpu profile: %v", err)
+		save(resp, name+".pprof")
+		if resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", d.httpPort)); err != nil {
+			t.Logf("heap profile: %v", err)
+			return
 		}
+		save(resp, name+".heap.pprof")
 	}()
 	return func() { <-done }
 }
