@@ -308,6 +308,14 @@ func (ld *loadRun) work(ctx context.Context, msgs <-chan snapMsg, acks chan<- lo
 	}
 }
 
+// loadAckAttempt is how long one attempt at an acknowledgement waits
+// for its confirmation. A confirmation can be lost (the consumer's
+// leader killed holding it): an attempt that timed out is made again, up
+// to loadAckWait in all, so a lost one costs an attempt, not the whole
+// wait. Acknowledging again is harmless: the server confirms an
+// acknowledged message again.
+var loadAckAttempt = 10 * time.Second
+
 // ack acknowledges a committed message, confirmed by the server so that
 // the drain check counts it, and records its rows.
 func (ld *loadRun) ack(ctx context.Context, a loaded) error {
@@ -317,7 +325,7 @@ func (ld *loadRun) ack(ctx context.Context, a loaded) error {
 	ctx, cancel := context.WithTimeout(ctx, loadAckWait)
 	defer cancel()
 	for _, m := range a.m.ms {
-		if err := m.Ack(ctx); err != nil {
+		if err := ackAttempts(ctx, m); err != nil {
 			return err
 		}
 		ld.acked.Add(1)
@@ -328,6 +336,18 @@ func (ld *loadRun) ack(ctx context.Context, a loaded) error {
 	met.Bytes(PhaseLoad, int64(len(a.m.data)))
 	met.Pending(jetstream.SnapshotStream(ld.l.task), a.m.ms[len(a.m.ms)-1].Pending())
 	return nil
+}
+
+// ackAttempts acknowledges m in attempts of loadAckAttempt until ctx ends.
+func ackAttempts(ctx context.Context, m jetstream.SnapshotMsg) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, loadAckAttempt)
+		err := m.Ack(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
 }
 
 // firstLoadedAfter is how long after the start the first message was

@@ -1,11 +1,15 @@
 package actors
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/DATA-DOG/go-sqlmock"
 	"github.com/go-sql-driver/mysql"
@@ -421,5 +425,50 @@ func TestLoaderApplyBytesInsert(t *testing.T) {
 	}
 	if !ld.loadData.Load() {
 		t.Error("LOAD DATA given up for a row it declined")
+	}
+}
+
+// slowAck is a snapshot message whose first acknowledgements get no
+// confirmation (they wait until their context ends), as when the
+// consumer's leader dies holding one.
+type slowAck struct {
+	lost  int // attempts that get no confirmation
+	err   error
+	calls int
+}
+
+func (m *slowAck) Data() []byte    { return nil }
+func (m *slowAck) Pending() uint64 { return 0 }
+func (m *slowAck) Ack(ctx context.Context) error {
+	m.calls++
+	if m.calls <= m.lost {
+		<-ctx.Done()
+		return fmt.Errorf("acknowledge dumped rows: %w", ctx.Err())
+	}
+	return m.err
+}
+
+// An acknowledgement whose confirmation is lost is made again after one
+// attempt's wait, not after the whole minute; an error that is not a
+// timeout ends it at once.
+func TestLoaderAckAttempts(t *testing.T) {
+	defer func(d time.Duration) { loadAckAttempt = d }(loadAckAttempt)
+	loadAckAttempt = 50 * time.Millisecond
+	var done atomic.Bool
+	ld := loaderOn(memstore.New(), &done)
+	m := &slowAck{lost: 2}
+	began := time.Now()
+	if err := ld.ack(t.Context(), loaded{m: snapMsg{ms: []jetstream.SnapshotMsg{m}}, rows: 5}); err != nil {
+		t.Fatalf("ack after two lost confirmations: %v", err)
+	}
+	if m.calls != 3 || ld.acked.Load() != 1 || ld.rows != 5 {
+		t.Fatalf("%d attempts, %d acknowledged, %d rows; want 3, 1, 5", m.calls, ld.acked.Load(), ld.rows)
+	}
+	if took := time.Since(began); took > loadAckWait/2 {
+		t.Fatalf("took %v: the lost confirmations were waited for to the end", took)
+	}
+	refused := &slowAck{err: errors.New("nats: no responders available for request")}
+	if err := ld.ack(t.Context(), loaded{m: snapMsg{ms: []jetstream.SnapshotMsg{refused}}, rows: 5}); err == nil || refused.calls != 1 {
+		t.Fatalf("an ack refused outright: err %v after %d attempts, want the error after 1", err, refused.calls)
 	}
 }
