@@ -66,17 +66,39 @@ func (e *env) resetMerged(t testing.TB, db *sql.DB, schema string, tables ...str
 	}
 }
 
+// copyMode is how a dmnode full copy runs.
+type copyMode int
+
+const (
+	// atDefaults: the task file sets no threads, rows or pool-size.
+	atDefaults copyMode = iota
+	// tuned: the peers' dump threads, chunk rows and pool-size.
+	tuned
+	// split: at the defaults, each source into a table of its own
+	// (splitTable), as myloader's copies go: no merge.
+	split
+)
+
+// splitTable is where split copies source i (from 0).
+func splitTable(i int) string { return fmt.Sprintf("%s.sbtest1_%d", fullDB, i+1) }
+
 // fullTaskYAML is the full copy task for the first n sources: every
 // sbtest.sbtest1 merged into bench_full.sbtest1, the source id extracted
-// into c_source. Tuned, it sets the dump threads, chunk rows and load
-// pool-size to the peers' settings; otherwise it sets none, as most users'
-// files do, and dmnode runs with its defaults.
-func (e *env) fullTaskYAML(name string, n int, tuned bool, loader string) string {
+// into c_source (split: each into splitTable, as it is). Tuned, it sets
+// the dump threads, chunk rows and load pool-size to the peers' settings;
+// otherwise it sets none, as most users' files do, and dmnode runs with
+// its defaults.
+func (e *env) fullTaskYAML(name string, n int, mode copyMode, loader string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: %s\ntask-mode: full\nis-sharding: true\ntarget-database:\n  host: 127.0.0.1\n  port: %d\n  user: root\n  password: \"\"\nmysql-instances:\n",
 		name, e.target.Port)
+	tuned := mode == tuned
 	for i := range n {
-		fmt.Fprintf(&b, "  - source-id: %q\n    block-allow-list: bench\n    route-rules: [merge]\n", sourceID(i))
+		route := "merge"
+		if mode == split {
+			route = fmt.Sprintf("split%d", i+1)
+		}
+		fmt.Fprintf(&b, "  - source-id: %q\n    block-allow-list: bench\n    route-rules: [%s]\n", sourceID(i), route)
 		if tuned {
 			b.WriteString("    mydumper-config-name: dump\n")
 		}
@@ -84,13 +106,20 @@ func (e *env) fullTaskYAML(name string, n int, tuned bool, loader string) string
 			b.WriteString("    loader-config-name: load\n")
 		}
 	}
-	fmt.Fprintf(&b, `block-allow-list:
+	b.WriteString(`block-allow-list:
   bench:
     do-tables:
       - db-name: sbtest
         tbl-name: sbtest1
 routes:
-  merge:
+`)
+	if mode == split {
+		for i := range n {
+			fmt.Fprintf(&b, "  split%d:\n    schema-pattern: sbtest\n    table-pattern: sbtest1\n    target-schema: %s\n    target-table: sbtest1_%d\n",
+				i+1, fullDB, i+1)
+		}
+	} else {
+		fmt.Fprintf(&b, `  merge:
     schema-pattern: sbtest
     table-pattern: sbtest1
     target-schema: %s
@@ -99,6 +128,7 @@ routes:
       source-regexp: "mysql-replica-(.*)"
       target-column: c_source
 `, fullDB)
+	}
 	if tuned {
 		fmt.Fprintf(&b, "mydumpers:\n  dump:\n    threads: %d\n    rows: %d\n", e.cfg.Threads, e.cfg.ChunkRows)
 	}
@@ -118,21 +148,27 @@ routes:
 
 // dmnodeFull copies the first n sources with a fresh `dmnode dev` and a
 // full-mode task (fullTaskYAML), from submit until every source is done.
-func (e *env) dmnodeFull(t *testing.T, n int, name string, tuned bool) copyStats {
-	return e.dmnodeFullWith(t, e.bin, e.cfg.Loader, n, name, tuned)
+func (e *env) dmnodeFull(t *testing.T, n int, name string, mode copyMode) copyStats {
+	return e.dmnodeFullWith(t, e.bin, e.cfg.Loader, n, name, mode)
 }
 
 // dmnodeFullWith is dmnodeFull with the dmnode binary bin and the loader
 // settings loader.
-func (e *env) dmnodeFullWith(t *testing.T, bin, loader string, n int, name string, tuned bool) copyStats {
-	if e.cfg.DmnodeCreates {
+func (e *env) dmnodeFullWith(t *testing.T, bin, loader string, n int, name string, mode copyMode) copyStats {
+	switch {
+	case e.cfg.DmnodeCreates:
 		e.resetMerged(t, e.tgtDB, fullDB)
-	} else {
+	case mode == split:
+		e.resetMerged(t, e.tgtDB, fullDB)
+		for i := range n {
+			execAll(t, e.tgtDB, fmt.Sprintf(sbtestDDL, splitTable(i)))
+		}
+	default:
 		e.resetMerged(t, e.tgtDB, fullDB, "sbtest1")
 	}
 	d := startDev(t, bin)
 	d.cli(t, append([]string{"source", "add"}, e.srcYAML[:n]...)...)
-	task := writeFile(t, t.TempDir(), "task.yaml", e.fullTaskYAML(name, n, tuned, loader))
+	task := writeFile(t, t.TempDir(), "task.yaml", e.fullTaskYAML(name, n, mode, loader))
 	_, cpu0, err := procStats(d.proc.Pid())
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +188,11 @@ func (e *env) dmnodeFullWith(t *testing.T, bin, loader string, n int, name strin
 	per := float64(n*e.cfg.Rows) / 1e5
 	t.Logf("CPU-s per 100k rows: dmnode %.3f, target mariadbd %.3f, source mariadbds %.3f",
 		(cpu1-cpu0)/per, (srv1[0]-srv0[0])/per, (srv1[1]-srv0[1])/per)
-	e.verifyMerged(t, n)
+	if mode == split {
+		e.verifySplit(t, n)
+	} else {
+		e.verifyMerged(t, n)
+	}
 	return copyStats{wall: wall, rows: float64(n * e.cfg.Rows), bytes: float64(e.bytesOf(n)), peakMiB: peak, cpuSec: cpu1 - cpu0}
 }
 
@@ -199,6 +239,21 @@ func (e *env) verifyMerged(t testing.TB, n int) {
 	}
 	if total != n*e.cfg.Rows {
 		t.Fatalf("%s holds %d rows, want %d", fullTable, total, n*e.cfg.Rows)
+	}
+}
+
+// verifySplit compares every one of the first n sources with its own
+// table of a split copy, rows and count.
+func (e *env) verifySplit(t testing.TB, n int) {
+	t.Helper()
+	for i := range n {
+		diff, err := sameTable(e.srcDB[i], "sbtest.sbtest1", e.tgtDB, splitTable(i), "", sbtestCols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff != "" {
+			t.Fatalf("rows differ: %s", diff)
+		}
 	}
 }
 
@@ -338,7 +393,7 @@ func (e *env) runFull(t *testing.T) []copyStats {
 		// One round whose figures are dropped: the target's and the
 		// sources' first runs pay for cold caches and file growth.
 		t.Run("warmup", func(t *testing.T) {
-			e.dmnodeFull(t, 3, "full-warmup", false)
+			e.dmnodeFull(t, 3, "full-warmup", atDefaults)
 			if e.contends("mydumper") {
 				e.mydumperFull(t)
 			}
@@ -350,11 +405,11 @@ func (e *env) runFull(t *testing.T) []copyStats {
 			t.FailNow()
 		}
 	}
-	var dm, dmB, tuned, my, ceil []copyStats
+	var dm, dmB, tunedRuns, splitRuns, my, ceil []copyStats
 	for r := range e.cfg.Runs {
 		if e.contends("dmnode") {
 			t.Run(fmt.Sprintf("dmnode/%d", r+1), func(t *testing.T) {
-				s := e.dmnodeFull(t, 3, fmt.Sprintf("full-%d", r+1), false)
+				s := e.dmnodeFull(t, 3, fmt.Sprintf("full-%d", r+1), atDefaults)
 				t.Logf("dmnode, the task's defaults: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
 				dm = append(dm, s)
 			})
@@ -368,16 +423,23 @@ func (e *env) runFull(t *testing.T) []copyStats {
 				if e.cfg.LoaderB != "" {
 					loader = e.cfg.LoaderB
 				}
-				s := e.dmnodeFullWith(t, bin, loader, 3, fmt.Sprintf("full-b-%d", r+1), false)
+				s := e.dmnodeFullWith(t, bin, loader, 3, fmt.Sprintf("full-b-%d", r+1), atDefaults)
 				t.Logf("dmnode B (%s, loader %q), the task's defaults: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", bin, loader, s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
 				dmB = append(dmB, s)
 			})
 		}
 		if e.contends("tuned") {
 			t.Run(fmt.Sprintf("dmnode-tuned/%d", r+1), func(t *testing.T) {
-				s := e.dmnodeFull(t, 3, fmt.Sprintf("full-tuned-%d", r+1), true)
+				s := e.dmnodeFull(t, 3, fmt.Sprintf("full-tuned-%d", r+1), tuned)
 				t.Logf("dmnode, the peers' threads: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
-				tuned = append(tuned, s)
+				tunedRuns = append(tunedRuns, s)
+			})
+		}
+		if e.contends("split") {
+			t.Run(fmt.Sprintf("dmnode-split/%d", r+1), func(t *testing.T) {
+				s := e.dmnodeFull(t, 3, fmt.Sprintf("full-split-%d", r+1), split)
+				t.Logf("dmnode, each source into its own table: %.1fs, %.0f rows/s, peak RSS %.0f MiB, %.1f CPU-s", s.wall, s.rowsPerSec(), s.peakMiB, s.cpuSec)
+				splitRuns = append(splitRuns, s)
 			})
 		}
 		if e.contends("mydumper") {
@@ -407,8 +469,11 @@ func (e *env) runFull(t *testing.T) []copyStats {
 	if len(dmB) > 0 {
 		e.addCopy("full", "dmnode B", dmB, true).Note = fmt.Sprintf("BENCH_BIN_B=%q BENCH_LOADER_B=%q, otherwise the task's defaults", e.cfg.BinB, e.cfg.LoaderB)
 	}
-	if len(tuned) > 0 {
-		e.addCopy("full", "dmnode tuned", tuned, true).Note =
+	if len(splitRuns) > 0 {
+		e.addCopy("full", "dmnode split", splitRuns, true).Note = "the task's defaults, each source into a table of its own as myloader's copies go: no merge"
+	}
+	if len(tunedRuns) > 0 {
+		e.addCopy("full", "dmnode tuned", tunedRuns, true).Note =
 			fmt.Sprintf("threads %d, rows %d, pool-size %d per source: the peers' settings", e.cfg.Threads, e.cfg.ChunkRows, e.cfg.Threads)
 	}
 	if len(my) > 0 {
@@ -455,7 +520,7 @@ func (e *env) runFanIn(t *testing.T, three []copyStats) {
 			runs = nil
 			for r := range e.cfg.Runs {
 				t.Run(fmt.Sprintf("%d-sources/%d", n, r+1), func(t *testing.T) {
-					s := e.dmnodeFull(t, n, fmt.Sprintf("fanin-%d-%d", n, r+1), false)
+					s := e.dmnodeFull(t, n, fmt.Sprintf("fanin-%d-%d", n, r+1), atDefaults)
 					t.Logf("dmnode, %d sources: %.1fs, %.0f rows/s", n, s.wall, s.rowsPerSec())
 					runs = append(runs, s)
 				})
