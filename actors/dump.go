@@ -2,10 +2,12 @@ package actors
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -459,6 +461,11 @@ type dumpWriter struct {
 	readNs, publishNs, recordNs atomic.Int64
 	published                   atomic.Int64
 	firstPublished              atomic.Int64 // unix ns
+	// Every message this writer publishes has an id of its own, runID
+	// and a number (msgSeq), so that publishing it again after a lost
+	// reply stores it once (publish).
+	runID  string
+	msgSeq atomic.Int64
 }
 
 // dumpTableState is one table's checkpoint as this incarnation last
@@ -474,7 +481,7 @@ type dumpTableState struct {
 }
 
 func newDumpWriter(d *Dumper, cp *DumpCheckpoint, sumRev uint64) *dumpWriter {
-	return &dumpWriter{d: d, cp: cp, sumRev: sumRev}
+	return &dumpWriter{d: d, cp: cp, sumRev: sumRev, runID: rand.Text()}
 }
 
 // resume takes the tables of a complete stored plan.
@@ -620,7 +627,12 @@ const (
 // dumpPublishWait bounds the wait for the stream to store a message. (A
 // reader that published without waiting, up to two messages ahead, made
 // the dump slower, not faster: 3 of 3 interleaved runs on the bench host.)
+// Within it, each attempt waits dumpPublishAttempt for the stream's
+// reply: a reply can be lost (the stream's leader killed holding it), and
+// the message, published again under its id, is stored once.
 const dumpPublishWait = time.Minute
+
+var dumpPublishAttempt = 10 * time.Second
 
 func (w *dumpWriter) dumpChunk(ctx context.Context, conn *sql.Conn, ref chunkRef) error {
 	began := time.Now()
@@ -787,8 +799,17 @@ func (w *dumpWriter) publish(ctx context.Context, t *schema.Table, data []byte, 
 	defer cancel()
 	began := time.Now()
 	for _, f := range frags {
-		if err := w.d.queue.Publish(ctx, w.d.source, f); err != nil {
-			return fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err)
+		id := w.runID + "." + strconv.FormatInt(w.msgSeq.Add(1), 10)
+		for {
+			actx, cancel := context.WithTimeout(ctx, dumpPublishAttempt)
+			err := w.d.queue.Publish(actx, w.d.source, id, f)
+			cancel()
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err)
+			}
 		}
 	}
 	now := time.Now()

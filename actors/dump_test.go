@@ -338,7 +338,7 @@ func storeDumpPlan(t *testing.T, st *memstore.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := sq.Publish(ctx, "s", data); err != nil {
+		if err := sq.Publish(ctx, "s", "", data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -488,4 +488,46 @@ func storedTable2(t *testing.T, st *memstore.Store, key string) DumpTable {
 		t.Fatal(err)
 	}
 	return dt
+}
+
+// A publish whose reply is lost (the stream's leader killed holding it)
+// is made again under the message's id: the dump goes on, and the queue
+// holds every row once, as it does when the client itself sends a publish
+// twice.
+func TestDumperPublishReplyLost(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	st.Inject(memstore.Fault{Op: memstore.QueuePublish, Nth: 2, Drop: true})
+	st.Inject(memstore.Fault{Op: memstore.QueuePublish, Nth: 4, Duplicate: true})
+	db, mock := newSourceMock(t)
+	expectSnapshot(mock, "mysql-bin.000003", 1234)
+	mock.ExpectQuery(q("SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES")).WillReturnRows(
+		sqlmock.NewRows([]string{"TABLE_SCHEMA", "TABLE_NAME", "TABLE_ROWS"}).AddRow("db", "t", "24").AddRow("db", "u", "2"))
+	mock.ExpectQuery(q("SELECT MIN(`id`), MAX(`id`) FROM `db`.`t`")).WillReturnRows(
+		sqlmock.NewRows([]string{"lo", "hi"}).AddRow("1", "25"))
+	for n := range 3 {
+		expectTChunk(mock, n)
+	}
+	expectUChunk(mock)
+	var proposed []catalog.Command
+	d := &Dumper{env: dumpEnv(st, 1, &proposed), task: "t", source: "s",
+		openSource: func(context.Context, config.DBConfig, int) (*sql.DB, error) { return db, nil }}
+	if err := d.Run(ctx); err != nil {
+		t.Fatalf("dump with a lost publish reply: %v", err)
+	}
+	rows, last := queuedRows(t, st)
+	if len(rows["db.t"]) != 25 || len(rows["db.u"]) != 2 {
+		t.Fatalf("queued %d rows of db.t and %d of db.u, want 25 and 2", len(rows["db.t"]), len(rows["db.u"]))
+	}
+	for i, r := range rows["db.t"] {
+		if r[0] != int64(i+1) {
+			t.Fatalf("db.t row %d: %v", i, r)
+		}
+	}
+	if !slices.Equal(last, []string{"db.t#0", "db.t#1", "db.t#2", "db.u#0"}) {
+		t.Errorf("last messages %v", last)
+	}
+	if n := st.Calls(memstore.QueuePublish); n != 5 {
+		t.Errorf("%d publish calls, want 5: four messages and the one made again", n)
+	}
 }

@@ -178,7 +178,7 @@ func TestLoaderRun(t *testing.T) {
 	st := memstore.New()
 	sq, _ := st.SnapshotQueue(ctx, "t")
 	for chunk := range 2 {
-		if err := sq.Publish(ctx, "s", tRows(t, chunk, 3)); err != nil {
+		if err := sq.Publish(ctx, "s", "", tRows(t, chunk, 3)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -239,7 +239,7 @@ func TestLoaderRunFails(t *testing.T) {
 	ctx := t.Context()
 	st := memstore.New()
 	sq, _ := st.SnapshotQueue(ctx, "t")
-	if err := sq.Publish(ctx, "s", tRows(t, 0, 2)); err != nil {
+	if err := sq.Publish(ctx, "s", "", tRows(t, 0, 2)); err != nil {
 		t.Fatal(err)
 	}
 	db, mock := newSourceMock(t)

@@ -298,7 +298,7 @@ func TestPurgeTask(t *testing.T) {
 			}
 		}
 		q, _ := st.SnapshotQueue(ctx, task)
-		q.Publish(ctx, "s", []byte("rows"))
+		q.Publish(ctx, "s", "", []byte("rows"))
 	}
 	for _, tbl := range metaTables {
 		e := mock.ExpectExec(q("DELETE FROM dmnode_meta." + tbl + " WHERE task = ?")).WithArgs("t")

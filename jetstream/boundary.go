@@ -123,8 +123,11 @@ type SnapshotQueues interface {
 // chunk again after a crash has it loaded twice); no order between
 // sources.
 type SnapshotQueue interface {
-	// Publish appends a message to the source's part of the queue.
-	Publish(ctx context.Context, source string, data []byte) error
+	// Publish appends a message to the source's part of the queue. A
+	// message with an id (not empty) is stored once: a publish of the
+	// same id again within two minutes, a retry after a lost reply, is
+	// confirmed without storing it a second time.
+	Publish(ctx context.Context, source, id string, data []byte) error
 	// Consume opens the consumer of the source's messages for the loader
 	// incarnation epoch. Consumers of earlier incarnations of the source
 	// are removed first: what they received and did not acknowledge is

@@ -163,8 +163,12 @@ type jsQueue struct {
 	task string
 }
 
-func (q *jsQueue) Publish(ctx context.Context, source string, data []byte) error {
-	if _, err := q.js.PublishMsg(ctx, &nats.Msg{Subject: SnapshotSubject(q.task, source), Data: data}); err != nil {
+func (q *jsQueue) Publish(ctx context.Context, source, id string, data []byte) error {
+	var opts []jetstream.PublishOpt
+	if id != "" {
+		opts = append(opts, jetstream.WithMsgID(id))
+	}
+	if _, err := q.js.PublishMsg(ctx, &nats.Msg{Subject: SnapshotSubject(q.task, source), Data: data}, opts...); err != nil {
 		return fmt.Errorf("publish to the snapshot stream of task %s source %s: %w", q.task, source, err)
 	}
 	return nil

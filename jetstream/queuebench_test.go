@@ -80,7 +80,7 @@ func benchQueue(b *testing.B, inproc bool) {
 					}
 					left--
 					next.Unlock()
-					if err := q.Publish(gctx, src, data); err != nil {
+					if err := q.Publish(gctx, src, "", data); err != nil {
 						return err
 					}
 				}

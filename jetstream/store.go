@@ -434,6 +434,7 @@ func (s *Store) SnapshotStream(ctx context.Context, task string) (jetstream.Stre
 		Subjects:    []string{Subject("dmnode.snapshot." + Token(task) + ".*")},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
+		Duplicates:  2 * time.Minute,
 		MaxMsgSize:  1 << 20,
 	})
 	if err != nil {

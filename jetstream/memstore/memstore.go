@@ -55,9 +55,9 @@ type Fault struct {
 	// missed.
 	Drop bool
 	// Duplicate: the call takes effect twice. A publish is stored twice
-	// (the relay's duplicate window still applies, as it does on the
-	// server to a client that re-sends); a delivery is delivered again
-	// right after.
+	// (the duplicate window of a message with an id still applies, as it
+	// does on the server to a client that re-sends); a delivery is
+	// delivered again right after.
 	Duplicate bool
 	// Delay: the call waits this long first.
 	Delay time.Duration

@@ -65,7 +65,7 @@ func TestFaults(t *testing.T) {
 	t.Run("a duplicated delivery and a lost ack", func(t *testing.T) {
 		s := New()
 		q, _ := s.SnapshotQueue(ctx, "t")
-		_ = q.Publish(ctx, "a", []byte("m1"))
+		_ = q.Publish(ctx, "a", "", []byte("m1"))
 		s.Inject(Fault{Op: QueueDeliver, Nth: 1, Duplicate: true})
 		s.Inject(Fault{Op: QueueAck, Nth: 2, Drop: true})
 		c, _ := q.Consume(ctx, "a", 1, 4, 1)
@@ -80,8 +80,8 @@ func TestFaults(t *testing.T) {
 		if err := m2.Ack(ctx); !errors.Is(err, ErrLostReply) {
 			t.Fatalf("ack of the duplicate, its reply lost: %v", err)
 		}
-		_ = q.Publish(ctx, "a", []byte("m2"))
-		_ = q.Publish(ctx, "a", []byte("m3"))
+		_ = q.Publish(ctx, "a", "", []byte("m2"))
+		_ = q.Publish(ctx, "a", "", []byte("m3"))
 		m, _, _ := c.Next(time.Second)
 		if err := m.Ack(ctx); err != nil {
 			t.Fatal(err)

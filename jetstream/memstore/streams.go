@@ -10,9 +10,9 @@ import (
 )
 
 // ErrLostReply is what a call whose reply a Drop fault lost returns: the
-// call took effect, the caller cannot know it (a timeout, to a NATS
-// client).
-var ErrLostReply = errors.New("reply lost (injected)")
+// call took effect, the caller cannot know it. To a NATS client that is a
+// timeout, and so it is here.
+var ErrLostReply = fmt.Errorf("reply lost (injected): %w", context.DeadlineExceeded)
 
 // dupWindow is the relay's duplicate window (store.go: Duplicates).
 const dupWindow = 2 * time.Minute
@@ -256,6 +256,8 @@ type queue struct {
 	msgs []*qmsg
 	// cons is each source's current consumer.
 	cons map[string]*consumer
+	// ids are the message ids published within dupWindow.
+	ids map[string]time.Time
 }
 
 type qmsg struct {
@@ -271,7 +273,7 @@ func (s *Store) SnapshotQueue(_ context.Context, task string) (jetstream.Snapsho
 	defer s.mu.Unlock()
 	q := s.queues[task]
 	if q == nil {
-		q = &queue{s: s, task: task, cons: map[string]*consumer{}}
+		q = &queue{s: s, task: task, cons: map[string]*consumer{}, ids: map[string]time.Time{}}
 		s.queues[task] = q
 	}
 	return q, nil
@@ -308,13 +310,20 @@ func (s *Store) Queued(task, source string) [][]byte {
 	return out
 }
 
-func (q *queue) Publish(ctx context.Context, source string, data []byte) error {
+func (q *queue) Publish(ctx context.Context, source, id string, data []byte) error {
 	f, err := q.s.enter(ctx, QueuePublish)
 	defer q.s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("publish to the snapshot stream of task %s source %s: %w", q.task, source, err)
 	}
 	for range 1 + btoi(f.Duplicate) {
+		now := q.s.Now()
+		if at, ok := q.ids[id]; ok && id != "" && now.Sub(at) < dupWindow {
+			continue
+		}
+		if id != "" {
+			q.ids[id] = now
+		}
 		q.seq++
 		q.msgs = append(q.msgs, &qmsg{seq: q.seq, source: source, data: append([]byte(nil), data...)})
 	}

@@ -323,11 +323,16 @@ func snapshotQueue(t *testing.T, s jetstream.Stores) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{"a1", "a2", "a3"} {
-		if err := q.Publish(ctx, "a", []byte(d)); err != nil {
+		if err := q.Publish(ctx, "a", "id-"+d, []byte(d)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := q.Publish(ctx, "b", []byte("b1")); err != nil {
+	// A message published again under its id (a retry after a lost
+	// reply) is confirmed and not stored twice: source a holds a1-a3.
+	if err := q.Publish(ctx, "a", "id-a2", []byte("a2 again")); err != nil {
+		t.Fatalf("publishing a message again under its id: %v", err)
+	}
+	if err := q.Publish(ctx, "b", "", []byte("b1")); err != nil {
 		t.Fatal(err)
 	}
 	c1, err := q.Consume(ctx, "a", 1, 2, 2)
