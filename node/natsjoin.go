@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,7 +33,10 @@ func (n *Node) foundOrJoin(ctx context.Context, started bool) (join bool, err er
 		switch {
 		case err == nil:
 			return true, nil
-		case errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, nats.ErrNoResponders), errors.Is(err, context.DeadlineExceeded),
+			strings.Contains(err.Error(), notReadyError):
+			// Nobody answers yet, or the founder does before its Raft
+			// has elected it (nodes started together): not up yet.
 			return false, nil
 		}
 		return false, err

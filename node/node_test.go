@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dmnode/dmnode/core/catalog"
+	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/tests/harness"
 	"github.com/nats-io/nats.go"
 )
@@ -226,5 +228,50 @@ func TestForwardToSilentLeader(t *testing.T) {
 	case <-got:
 	default:
 		t.Fatal("the leader never received the command")
+	}
+}
+
+// Nodes started together on an external NATS: the one that claimed the
+// founding answers "still loading its catalog" until its Raft elects it.
+// A node that asks meanwhile waits for it and joins, rather than stopping
+// with that answer as its error.
+func TestFoundOrJoinWaitsForTheFounder(t *testing.T) {
+	srv, _ := harness.StartNATS(t, "")
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx := t.Context()
+	store, err := jetstream.Open(ctx, nc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Save(ctx, founderKey, "nc1", 0); err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	if _, err := nc.Subscribe(apiPrefix()+"cluster.status", func(m *nats.Msg) {
+		asked++
+		resp := Response{Error: notReadyError}
+		if asked > 3 {
+			resp = Response{Members: []MemberStatus{{Member: catalog.Member{ID: "nc1"}, Leader: true}}}
+		}
+		data, _ := json.Marshal(resp)
+		_ = m.Respond(data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{id: "nc2", nc: nc, store: store, log: slog.New(slog.DiscardHandler), cfg: Config{NATSURL: srv.ClientURL()}}
+	n.storeReady.Store(true)
+	join, err := n.foundOrJoin(ctx, false)
+	if err != nil || !join {
+		t.Fatalf("foundOrJoin while the founder loads its catalog: join %v, %v", join, err)
+	}
+	if asked < 4 {
+		t.Fatalf("the founder was asked %d times, want it asked until it answered", asked)
 	}
 }
