@@ -500,15 +500,7 @@ func TestDumperPublishReplyLost(t *testing.T) {
 	st.Inject(memstore.Fault{Op: memstore.QueuePublish, Nth: 2, Drop: true})
 	st.Inject(memstore.Fault{Op: memstore.QueuePublish, Nth: 4, Duplicate: true})
 	db, mock := newSourceMock(t)
-	expectSnapshot(mock, "mysql-bin.000003", 1234)
-	mock.ExpectQuery(q("SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES")).WillReturnRows(
-		sqlmock.NewRows([]string{"TABLE_SCHEMA", "TABLE_NAME", "TABLE_ROWS"}).AddRow("db", "t", "24").AddRow("db", "u", "2"))
-	mock.ExpectQuery(q("SELECT MIN(`id`), MAX(`id`) FROM `db`.`t`")).WillReturnRows(
-		sqlmock.NewRows([]string{"lo", "hi"}).AddRow("1", "25"))
-	for n := range 3 {
-		expectTChunk(mock, n)
-	}
-	expectUChunk(mock)
+	expectDumpTU(mock)
 	var proposed []catalog.Command
 	d := &Dumper{env: dumpEnv(st, 1, &proposed), task: "t", source: "s",
 		openSource: func(context.Context, config.DBConfig, int) (*sql.DB, error) { return db, nil }}
@@ -530,4 +522,18 @@ func TestDumperPublishReplyLost(t *testing.T) {
 	if n := st.Calls(memstore.QueuePublish); n != 5 {
 		t.Errorf("%d publish calls, want 5: four messages and the one made again", n)
 	}
+}
+
+// expectDumpTU expects a whole dump of db.t (25 rows in 3 chunks) and
+// db.u (2 rows, no key), from the snapshot on.
+func expectDumpTU(mock sqlmock.Sqlmock) {
+	expectSnapshot(mock, "mysql-bin.000003", 1234)
+	mock.ExpectQuery(q("SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES")).WillReturnRows(
+		sqlmock.NewRows([]string{"TABLE_SCHEMA", "TABLE_NAME", "TABLE_ROWS"}).AddRow("db", "t", "24").AddRow("db", "u", "2"))
+	mock.ExpectQuery(q("SELECT MIN(`id`), MAX(`id`) FROM `db`.`t`")).WillReturnRows(
+		sqlmock.NewRows([]string{"lo", "hi"}).AddRow("1", "25"))
+	for n := range 3 {
+		expectTChunk(mock, n)
+	}
+	expectUChunk(mock)
 }

@@ -26,15 +26,7 @@ func TestDumpSchemasRecorded(t *testing.T) {
 	ctx := t.Context()
 	st := memstore.New()
 	db, mock := newSourceMock(t)
-	expectSnapshot(mock, "mysql-bin.000003", 1234)
-	mock.ExpectQuery(q("SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES")).WillReturnRows(
-		sqlmock.NewRows([]string{"TABLE_SCHEMA", "TABLE_NAME", "TABLE_ROWS"}).AddRow("db", "t", "24").AddRow("db", "u", "2"))
-	mock.ExpectQuery(q("SELECT MIN(`id`), MAX(`id`) FROM `db`.`t`")).WillReturnRows(
-		sqlmock.NewRows([]string{"lo", "hi"}).AddRow("1", "25"))
-	for n := range 3 {
-		expectTChunk(mock, n)
-	}
-	expectUChunk(mock)
+	expectDumpTU(mock)
 	d := &Dumper{env: dumpEnv(st, 4, new([]catalog.Command)), task: "t", source: "s",
 		openSource: func(context.Context, config.DBConfig, int) (*sql.DB, error) { return db, nil }}
 	if err := d.Run(ctx); err != nil {
