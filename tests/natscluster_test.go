@@ -408,6 +408,58 @@ func get(t *testing.T, port int, path string) (int, string) {
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
+// TestNATSNodesStartTogether starts three nodes at once on one external
+// NATS server, none told of another (there is no --join there): one claims
+// the founding, the others wait until it answers, its Raft elected, and
+// join. A task then copies and replicates two sources under writes, and
+// the target equals them row by row.
+func TestNATSNodesStartTogether(t *testing.T) {
+	port := harness.FreePort(t)
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"),
+		SyncAlways: true, NoSigs: true, ServerName: "together",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server did not start")
+	}
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	var sources []*harness.Server
+	for i := range 2 {
+		sources = append(sources, harness.StartMariaDB(t, harness.Options{ServerID: i + 1}))
+	}
+	c := &cluster{t: t, bin: harness.BuildDmnode(t), dir: t.TempDir(), sources: sources,
+		target: harness.StartMariaDB(t, harness.Options{ServerID: 100}), natsPort: port}
+	for _, name := range []string{"nt1", "nt2", "nt3"} {
+		harness.StartProcess(t, c.bin, []string{"start", "--name", name, "--data-dir", filepath.Join(c.dir, name),
+			"--nats-url", natsURL, "--raft-port", fmt.Sprint(harness.FreePort(t)), "--http-port", "0",
+			"--heartbeat-timeout", "3s", "--log-format", "text"})
+	}
+	m := &multi{cluster: c}
+	harness.Eventually(t, time.Minute, func() error {
+		ms, err := m.statusAt(&clusterNode{natsPort: port})
+		if err != nil {
+			return err
+		}
+		if len(ms) != 3 {
+			return fmt.Errorf("%d members", len(ms))
+		}
+		return nil
+	})
+	c.seed(200)
+	c.addSources()
+	c.dmnode("task", "submit", c.partitionIDTask("together", "    threads: 2\n    rows: 100\n"))
+	c.dmnode("task", "wait", "together", "--stage", "sync", "--timeout", "3m")
+	w := startWriters(t, c.sources, 5)
+	waitForOps(t, w, 200)
+	w.stop(t)
+	c.expectEqual("dmtest.t", partitionIDQuery, "SELECT id, c, port FROM dmtest.t")
+}
+
 // TestNATSDeployments runs two dmnode deployments on one NATS server,
 // told apart by --deployment: each founds its own cluster and sees only its
 // own nodes; without a deployment name no dmnode answers. Both replicate
