@@ -414,19 +414,7 @@ func get(t *testing.T, port int, path string) (int, string) {
 // join. A task then copies and replicates two sources under writes, and
 // the target equals them row by row.
 func TestNATSNodesStartTogether(t *testing.T) {
-	port := harness.FreePort(t)
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"),
-		SyncAlways: true, NoSigs: true, ServerName: "together",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server did not start")
-	}
+	port := startExternalNATS(t, "together")
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	var sources []*harness.Server
 	for i := range 2 {
@@ -467,19 +455,7 @@ func TestNATSNodesStartTogether(t *testing.T) {
 // stream names but for the prefix), each to its own target, under writes;
 // both targets equal the source row by row.
 func TestNATSDeployments(t *testing.T) {
-	port := harness.FreePort(t)
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"),
-		SyncAlways: true, NoSigs: true, ServerName: "shared",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server did not start")
-	}
+	port := startExternalNATS(t, "shared")
 	bin := harness.BuildDmnode(t)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	source := harness.StartMariaDB(t, harness.Options{ServerID: 1})

@@ -11,14 +11,15 @@ import (
 	"github.com/dmnode/dmnode/tests/harness"
 )
 
-// Three nodes on an existing NATS server (--nats-url) instead of embedded
-// ones: they form a cluster through it, keep their streams on it, and
-// carry a merge through the loss of the node running a tailer.
-func TestExternalNATS(t *testing.T) {
+// startExternalNATS starts a NATS server named name with JetStream
+// (fsyncing every write) on a free loopback port, as an existing NATS a
+// deployment is pointed at, and returns the port. It stops at the end of t.
+func startExternalNATS(t *testing.T, name string) int {
+	t.Helper()
 	port := harness.FreePort(t)
 	ns, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"),
-		SyncAlways: true, NoSigs: true, ServerName: "external",
+		SyncAlways: true, NoSigs: true, ServerName: name,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -26,8 +27,16 @@ func TestExternalNATS(t *testing.T) {
 	ns.Start()
 	t.Cleanup(ns.Shutdown)
 	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("external NATS server did not start")
+		t.Fatalf("NATS server %s did not start", name)
 	}
+	return port
+}
+
+// Three nodes on an existing NATS server (--nats-url) instead of embedded
+// ones: they form a cluster through it, keep their streams on it, and
+// carry a merge through the loss of the node running a tailer.
+func TestExternalNATS(t *testing.T) {
+	port := startExternalNATS(t, "external")
 
 	var sources []*harness.Server
 	for i := range 2 {
