@@ -212,16 +212,7 @@ func TestNATSClusterOutage(t *testing.T) {
 	start("nc2")
 	start("nc3")
 	m := &multi{cluster: c}
-	harness.Eventually(t, time.Minute, func() error {
-		ms, err := m.statusAt(&clusterNode{natsPort: c.natsPort})
-		if err != nil {
-			return err
-		}
-		if len(ms) != 3 {
-			return fmt.Errorf("%d members", len(ms))
-		}
-		return nil
-	})
+	m.waitMembers(c.natsPort, 3)
 	c.diagnose = func() string {
 		out, _ := harness.Run(t, c.bin, "--server", c.server(), "cluster", "status")
 		st, _ := harness.Run(t, c.bin, "--server", c.server(), "task", "status")
@@ -428,16 +419,7 @@ func TestNATSNodesStartTogether(t *testing.T) {
 			"--heartbeat-timeout", "3s", "--log-format", "text"})
 	}
 	m := &multi{cluster: c}
-	harness.Eventually(t, time.Minute, func() error {
-		ms, err := m.statusAt(&clusterNode{natsPort: port})
-		if err != nil {
-			return err
-		}
-		if len(ms) != 3 {
-			return fmt.Errorf("%d members", len(ms))
-		}
-		return nil
-	})
+	m.waitMembers(port, 3)
 	c.seed(200)
 	c.addSources()
 	c.dmnode("task", "submit", c.partitionIDTask("together", "    threads: 2\n    rows: 100\n"))

@@ -32,6 +32,22 @@ func startExternalNATS(t *testing.T, name string) int {
 	return port
 }
 
+// waitMembers waits up to a minute until the cluster behind the NATS
+// server at port lists n members.
+func (m *multi) waitMembers(port, n int) {
+	m.t.Helper()
+	harness.Eventually(m.t, time.Minute, func() error {
+		ms, err := m.statusAt(&clusterNode{natsPort: port})
+		if err != nil {
+			return err
+		}
+		if len(ms) != n {
+			return fmt.Errorf("%d members", len(ms))
+		}
+		return nil
+	})
+}
+
 // Three nodes on an existing NATS server (--nats-url) instead of embedded
 // ones: they form a cluster through it, keep their streams on it, and
 // carry a merge through the loss of the node running a tailer.
@@ -59,16 +75,7 @@ func TestExternalNATS(t *testing.T) {
 	start("ext2")
 	start("ext3")
 	m := &multi{cluster: c}
-	harness.Eventually(t, time.Minute, func() error {
-		ms, err := m.statusAt(&clusterNode{natsPort: port})
-		if err != nil {
-			return err
-		}
-		if len(ms) != 3 {
-			return fmt.Errorf("%d members", len(ms))
-		}
-		return nil
-	})
+	m.waitMembers(port, 3)
 
 	c.seed(500)
 	c.addSources()
