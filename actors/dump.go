@@ -800,16 +800,10 @@ func (w *dumpWriter) publish(ctx context.Context, t *schema.Table, data []byte, 
 	began := time.Now()
 	for _, f := range frags {
 		id := w.runID + "." + strconv.FormatInt(w.msgSeq.Add(1), 10)
-		for {
-			actx, cancel := context.WithTimeout(ctx, dumpPublishAttempt)
-			err := w.d.queue.Publish(actx, w.d.source, id, f)
-			cancel()
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-				return fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err)
-			}
+		if err := inAttempts(ctx, dumpPublishAttempt, func(ctx context.Context) error {
+			return w.d.queue.Publish(ctx, w.d.source, id, f)
+		}); err != nil {
+			return fmt.Errorf("publish chunk of %s.%s: %w", t.Schema, t.Name, err)
 		}
 	}
 	now := time.Now()

@@ -340,9 +340,17 @@ func (ld *loadRun) ack(ctx context.Context, a loaded) error {
 
 // ackAttempts acknowledges m in attempts of loadAckAttempt until ctx ends.
 func ackAttempts(ctx context.Context, m jetstream.SnapshotMsg) error {
+	return inAttempts(ctx, loadAckAttempt, m.Ack)
+}
+
+// inAttempts calls fn with a context of attempt's deadline within ctx,
+// again while it times out (a reply lost with a stream's or consumer's
+// leader), until it succeeds, fails otherwise, or ctx ends. fn must be
+// safe to repeat.
+func inAttempts(ctx context.Context, attempt time.Duration, fn func(context.Context) error) error {
 	for {
-		actx, cancel := context.WithTimeout(ctx, loadAckAttempt)
-		err := m.Ack(actx)
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := fn(actx)
 		cancel()
 		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 			return err
