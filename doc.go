@@ -10,8 +10,8 @@
 // their desired state and the placement of every actor. The leader turns
 // tasks into actors (package actors):
 //
-//	dumper(task,source)  consistent snapshot, rows in primary-key chunks ──▶ stream SNAPSHOT_<task>
-//	loader(task,source)  SNAPSHOT_<task> ──▶ target, idempotent REPLACE, chunk by chunk
+//	dumper(task,source)  consistent snapshot, rows in primary-key chunks ──▶ stream SNAPSHOT_<task>__<source>
+//	loader(task,source)  SNAPSHOT_<task>__<source> ──▶ target, idempotent REPLACE, chunk by chunk
 //	tailer(source)       binlog ──▶ stream BINLOG_<source>, the relay log shared by tasks
 //	applier(task,source) BINLOG_<source> ──▶ target, stream position committed with the rows
 //

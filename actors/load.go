@@ -334,7 +334,7 @@ func (ld *loadRun) ack(ctx context.Context, a loaded) error {
 	met := ld.l.env.metrics()
 	met.Rows(PhaseLoad, dmnode.Insert.String(), int64(a.rows))
 	met.Bytes(PhaseLoad, int64(len(a.m.data)))
-	met.Pending(jetstream.SnapshotStream(ld.l.task), a.m.ms[len(a.m.ms)-1].Pending())
+	met.Pending(jetstream.SnapshotStream(ld.l.task, ld.l.source), a.m.ms[len(a.m.ms)-1].Pending())
 	return nil
 }
 

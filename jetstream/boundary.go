@@ -108,8 +108,8 @@ type SnapshotQueues interface {
 	DeleteSnapshotQueue(ctx context.Context, task string) error
 }
 
-// SnapshotQueue is the work queue of one task's dumped row batches (the
-// stream SNAPSHOT_<task>): the dumper of each source publishes, the loader
+// SnapshotQueue is the work queue of one task's dumped row batches (a
+// stream SNAPSHOT_<task>__<source> per source): the dumper of each source publishes, the loader
 // of that source consumes and acknowledges.
 //
 // Promised: a message stays in the queue until acknowledged; a consumer

@@ -2,8 +2,11 @@ package jetstream_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	js "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dmnode/dmnode/jetstream"
 	"github.com/dmnode/dmnode/jetstream/memstore"
@@ -28,4 +31,60 @@ func TestConformance(t *testing.T) {
 	t.Run("memory", func(t *testing.T) {
 		storetest.Run(t, memstore.New())
 	})
+}
+
+// A copy begun by an earlier release, whose chunks sit in one stream for
+// the whole task (subjects dmnode.snapshot.<task>.*), goes on in that
+// stream: its loaders read what it holds, its dumpers write into it, and
+// deleting the task's queue removes it.
+func TestSnapshotQueueOfAnEarlierRelease(t *testing.T) {
+	_, nc := harness.StartNATS(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := jetstream.Open(ctx, nc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := st.JS.CreateStream(ctx, js.StreamConfig{
+		Name:      jetstream.TaskSnapshotStream("t-old"),
+		Subjects:  []string{jetstream.SnapshotSubjects("t-old")},
+		Retention: js.WorkQueuePolicy,
+		Storage:   js.FileStorage,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.JS.Publish(ctx, jetstream.SnapshotSubject("t-old", "s1"), []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	q, err := st.SnapshotQueue(ctx, "t-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Publish(ctx, "s1", "", []byte("after")); err != nil {
+		t.Fatalf("publish into the task's stream of an earlier release: %v", err)
+	}
+	c, err := q.Consume(ctx, "s1", 1, 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	for _, want := range []string{"before", "after"} {
+		m, ok, err := c.Next(10 * time.Second)
+		if err != nil || !ok || string(m.Data()) != want {
+			t.Fatalf("Next = %v, %v; want %q", ok, err, want)
+		}
+		if err := m.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.JS.Stream(ctx, jetstream.SnapshotStream("t-old", "s1")); !errors.Is(err, js.ErrStreamNotFound) {
+		t.Fatalf("a stream of the source's own was made beside the task's: %v", err)
+	}
+	if err := st.DeleteSnapshotQueue(ctx, "t-old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Info(ctx); !errors.Is(err, js.ErrStreamNotFound) {
+		t.Fatalf("the task's stream of an earlier release after DeleteSnapshotQueue: %v", err)
+	}
 }

@@ -7,7 +7,10 @@
 //	BINLOG_<source>   subject dmnode.binlog.<source>          the relay log of one source:
 //	                                                          batches of whole transactions,
 //	                                                          or one transaction's parts
-//	SNAPSHOT_<task>   subject dmnode.snapshot.<task>.<source> a work queue of dumped row chunks
+//	SNAPSHOT_<task>__<source>  subject dmnode.snapshot.<task>.<source>
+//	                  a work queue of one source's dumped row chunks (a copy
+//	                  begun by an earlier release goes on in its stream
+//	                  SNAPSHOT_<task>, subjects dmnode.snapshot.<task>.*)
 //
 // With a deployment name (SetDeployment, the CLI's --deployment) every
 // stream and the bucket are named NAME_…, every subject NAME.…, so that

@@ -139,36 +139,76 @@ func (c *jsCursor) Next(wait time.Duration) (RelayMsg, uint64, bool, error) {
 
 func (c *jsCursor) Stop() { c.it.Stop() }
 
-// SnapshotQueue opens (creating it when needed) the snapshot stream of
-// task.
+// SnapshotQueue opens the snapshot queue of task: a stream per source
+// (SnapshotStream), each created when first used. A task whose chunks an
+// earlier release began to copy into one stream for the whole task
+// (TaskSnapshotStream) goes on in that stream, so that nothing it holds
+// is left behind.
 func (s *Store) SnapshotQueue(ctx context.Context, task string) (SnapshotQueue, error) {
-	st, err := s.SnapshotStream(ctx, task)
-	if err != nil {
-		return nil, err
+	q := &jsQueue{s: s, task: task}
+	st, err := s.JS.Stream(ctx, TaskSnapshotStream(task))
+	switch {
+	case err == nil:
+		q.whole = st
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil, fmt.Errorf("open the snapshot stream of task %s: %w", task, err)
 	}
-	return &jsQueue{js: s.JS, st: st, task: task}, nil
+	return q, nil
 }
 
-// DeleteSnapshotQueue removes the snapshot stream of task.
+// DeleteSnapshotQueue removes every snapshot stream of task.
 func (s *Store) DeleteSnapshotQueue(ctx context.Context, task string) error {
-	if err := s.JS.DeleteStream(ctx, SnapshotStream(task)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("delete snapshot stream of task %s: %w", task, err)
+	names := s.JS.StreamNames(ctx, jetstream.WithStreamListSubject(SnapshotSubjects(task)))
+	var found []string
+	for name := range names.Name() {
+		found = append(found, name)
+	}
+	if err := names.Err(); err != nil {
+		return fmt.Errorf("list the snapshot streams of task %s: %w", task, err)
+	}
+	for _, name := range found {
+		if err := s.JS.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("delete snapshot stream %s of task %s: %w", name, task, err)
+		}
 	}
 	return nil
 }
 
 type jsQueue struct {
-	js   jetstream.JetStream
-	st   jetstream.Stream
+	s    *Store
 	task string
+	// whole is the task's one stream of an earlier release, if it has
+	// one; nil, each source has its own.
+	whole   jetstream.Stream
+	streams sync.Map // source → jetstream.Stream, those opened so far
+}
+
+// stream returns the stream that holds source's chunks, creating it when
+// needed.
+func (q *jsQueue) stream(ctx context.Context, source string) (jetstream.Stream, error) {
+	if q.whole != nil {
+		return q.whole, nil
+	}
+	if st, ok := q.streams.Load(source); ok {
+		return st.(jetstream.Stream), nil
+	}
+	st, err := q.s.SnapshotStream(ctx, q.task, source)
+	if err != nil {
+		return nil, err
+	}
+	q.streams.Store(source, st)
+	return st, nil
 }
 
 func (q *jsQueue) Publish(ctx context.Context, source, id string, data []byte) error {
+	if _, err := q.stream(ctx, source); err != nil {
+		return err
+	}
 	var opts []jetstream.PublishOpt
 	if id != "" {
 		opts = append(opts, jetstream.WithMsgID(id))
 	}
-	if _, err := q.js.PublishMsg(ctx, &nats.Msg{Subject: SnapshotSubject(q.task, source), Data: data}, opts...); err != nil {
+	if _, err := q.s.JS.PublishMsg(ctx, &nats.Msg{Subject: SnapshotSubject(q.task, source), Data: data}, opts...); err != nil {
 		return fmt.Errorf("publish to the snapshot stream of task %s source %s: %w", q.task, source, err)
 	}
 	return nil
@@ -189,11 +229,15 @@ func (q *jsQueue) Publish(ctx context.Context, source, id string, data []byte) e
 // before they were delivered again. The subscription's inbox lives as long
 // as the consumer, so a late delivery still arrives.
 func (q *jsQueue) Consume(ctx context.Context, source string, epoch uint64, maxAckPending, prefetch int) (SnapshotConsumer, error) {
-	prefix := "load_" + Token(source)
-	if err := deleteConsumers(ctx, q.st, prefix); err != nil {
+	st, err := q.stream(ctx, source)
+	if err != nil {
 		return nil, err
 	}
-	cons, err := q.st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	prefix := "load_" + Token(source)
+	if err := deleteConsumers(ctx, st, prefix); err != nil {
+		return nil, err
+	}
+	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       fmt.Sprintf("%s_%d", prefix, epoch),
 		FilterSubject: SnapshotSubject(q.task, source),
 		AckPolicy:     jetstream.AckExplicitPolicy,

@@ -7,10 +7,10 @@ import "testing"
 func TestDeploymentNames(t *testing.T) {
 	t.Cleanup(func() { _ = SetDeployment("") })
 	names := func() []string {
-		return []string{BinlogStream("s1"), BinlogSubject("s1"), SnapshotStream("t1"), SnapshotSubject("t1", "s1"), BucketName(), Subject("dmnode.api.")}
+		return []string{BinlogStream("s1"), BinlogSubject("s1"), SnapshotStream("t1", "s1"), TaskSnapshotStream("t1"), SnapshotSubject("t1", "s1"), SnapshotSubjects("t1"), BucketName(), Subject("dmnode.api.")}
 	}
 	plain := names()
-	want := []string{"BINLOG_s1", "dmnode.binlog.s1", "SNAPSHOT_t1", "dmnode.snapshot.t1.s1", "dmnode_checkpoints", "dmnode.api."}
+	want := []string{"BINLOG_s1", "dmnode.binlog.s1", "SNAPSHOT_t1__s1", "SNAPSHOT_t1", "dmnode.snapshot.t1.s1", "dmnode.snapshot.t1.*", "dmnode_checkpoints", "dmnode.api."}
 	for i := range want {
 		if plain[i] != want[i] {
 			t.Errorf("without a deployment: %q, want %q", plain[i], want[i])
@@ -23,7 +23,7 @@ func TestDeploymentNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	prod := names()
-	want = []string{"prod-eu_BINLOG_s1", "prod-eu.dmnode.binlog.s1", "prod-eu_SNAPSHOT_t1", "prod-eu.dmnode.snapshot.t1.s1", "prod-eu_dmnode_checkpoints", "prod-eu.dmnode.api."}
+	want = []string{"prod-eu_BINLOG_s1", "prod-eu.dmnode.binlog.s1", "prod-eu_SNAPSHOT_t1__s1", "prod-eu_SNAPSHOT_t1", "prod-eu.dmnode.snapshot.t1.s1", "prod-eu.dmnode.snapshot.t1.*", "prod-eu_dmnode_checkpoints", "prod-eu.dmnode.api."}
 	for i := range want {
 		if prod[i] != want[i] {
 			t.Errorf("deployment prod-eu: %q, want %q", prod[i], want[i])

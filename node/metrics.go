@@ -70,7 +70,7 @@ func newMetrics(n *Node) *metrics {
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dmnode_jetstream_pending_messages",
 			Help: "Messages in a JetStream stream that a loader or applier on this node has not read yet: " +
-				"the relay's backlog for sync (stream BINLOG_<source>), the dump's for load (stream SNAPSHOT_<task>).",
+				"the relay's backlog for sync (stream BINLOG_<source>), the dump's for load (stream SNAPSHOT_<task>__<source>).",
 		}, []string{"task", "source", "stream"}),
 	}
 	for _, kind := range []string{catalog.KindDump, catalog.KindLoad, catalog.KindApply, catalog.KindTail} {

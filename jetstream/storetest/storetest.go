@@ -402,11 +402,50 @@ func snapshotQueue(t *testing.T, s jetstream.Stores) {
 	if err := get(cb, "b1").Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Deleting the queue removes what it still holds, of every source,
+	// and nothing of another task whose name begins the same.
+	if err := q.Publish(ctx, "b", "", []byte("b2")); err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.SnapshotQueue(ctx, "conf-task2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Publish(ctx, "b", "", []byte("other b1")); err != nil {
+		t.Fatal(err)
+	}
+	cb.Stop()
 	if err := s.DeleteSnapshotQueue(ctx, "conf-task"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteSnapshotQueue(ctx, "conf-task"); err != nil {
 		t.Fatalf("DeleteSnapshotQueue of a missing queue: %v", err)
+	}
+	if q, err = s.SnapshotQueue(ctx, "conf-task"); err != nil {
+		t.Fatal(err)
+	}
+	for _, source := range []string{"a", "b"} {
+		c, err := q.Consume(ctx, source, 3, 10, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, ok, err := c.Next(300 * time.Millisecond); ok || err != nil {
+			t.Fatalf("Next of source %s in a deleted queue = %v, %v, %v", source, m, ok, err)
+		}
+		c.Stop()
+	}
+	co, err := other.Consume(ctx, "b", 1, 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Stop()
+	if err := get(co, "other b1").Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{"conf-task", "conf-task2"} {
+		if err := s.DeleteSnapshotQueue(ctx, task); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
