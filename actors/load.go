@@ -112,7 +112,7 @@ func (l *Loader) Run(ctx context.Context) error {
 	if _, err := l.env.Store.Load(ctx, loadProgKey(l.task, l.source), &prog); err != nil {
 		return err
 	}
-	ld := &loadRun{l: l, tables: newTargetTables(db, te.rules, l.env.Log), rows: prog.RowsLoaded,
+	ld := &loadRun{l: l, queue: queue, tables: newTargetTables(db, te.rules, l.env.Log), rows: prog.RowsLoaded,
 		stmtBytes: te.inst.Load.StatementSize, maxAck: loadMaxAckPending(pool) + jetstream.MaxFragments}
 	// A task's statement-size asks for INSERT statements of that size.
 	ld.loadData.Store(ld.stmtBytes == 0)
@@ -124,8 +124,9 @@ func (l *Loader) Run(ctx context.Context) error {
 }
 
 type loadRun struct {
-	rate rate
-	l    *Loader
+	rate  rate
+	l     *Loader
+	queue jetstream.SnapshotQueue
 	// limit (the budget's, shared with the task's other loaders into
 	// the target), budget and gate decide how many workers write at
 	// once (adaptive.go).
@@ -254,6 +255,9 @@ func (ld *loadRun) run(ctx context.Context, cons jetstream.SnapshotConsumer, poo
 		}
 		if err := ld.l.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: ld.l.task, Src: ld.l.source, Stage: catalog.StageLoad}); err != nil {
 			return fmt.Errorf("record load done: %w", err)
+		}
+		if err := ld.queue.Drop(ctx, ld.l.source); err != nil {
+			ld.l.env.Log.Warn("the source's snapshot stream stays until the task is deleted", "err", err)
 		}
 		ld.l.env.Log.Info("load finished", "rows", atomic.LoadInt64(&ld.rows), "took", time.Since(start).Round(time.Millisecond),
 			"workers", pool, "in_target", time.Duration(ld.execNs.Load()).Round(time.Millisecond),

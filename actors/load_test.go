@@ -37,7 +37,11 @@ func newLoadRun(t *testing.T, st *memstore.Store, db *sql.DB, stage string, prop
 	if err != nil {
 		t.Fatal(err)
 	}
-	ld := &loadRun{l: &Loader{env: env, task: "t", source: "s"}, tables: newTargetTables(db, te.rules, env.Log)}
+	queue, err := st.SnapshotQueue(t.Context(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld := &loadRun{l: &Loader{env: env, task: "t", source: "s"}, queue: queue, tables: newTargetTables(db, te.rules, env.Log)}
 	ld.loadData.Store(true)
 	return ld
 }
@@ -224,6 +228,10 @@ func TestLoaderRun(t *testing.T) {
 	}
 	if q := st.Queued("t", "s"); len(q) != 0 {
 		t.Errorf("%d messages left in the queue", len(q))
+	}
+	// The source's part of the queue is dropped, its consumer with it.
+	if _, _, err := cons.Next(10 * time.Millisecond); err == nil {
+		t.Error("the source's consumer is left after the load")
 	}
 	if e, ok, _ := st.Get(ctx, loadIndexKey("t", "s", "db", "t")); ok {
 		t.Errorf("the index record is left after the indexes were added: %s", e.Value)

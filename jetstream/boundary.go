@@ -135,6 +135,12 @@ type SnapshotQueue interface {
 	// At most maxAckPending messages are delivered and not yet
 	// acknowledged; prefetch messages at most wait in the client.
 	Consume(ctx context.Context, source string, epoch uint64, maxAckPending, prefetch int) (SnapshotConsumer, error)
+	// Drop removes the source's part of the queue, with what it holds and
+	// its consumer, once the source's load is finished; a later Publish
+	// or Consume begins it afresh. A queue kept the way an earlier
+	// release kept it, one stream for the whole task, keeps everything
+	// until DeleteSnapshotQueue.
+	Drop(ctx context.Context, source string) error
 }
 
 // SnapshotConsumer delivers a source's snapshot messages to one loader

@@ -35,8 +35,8 @@ func TestConformance(t *testing.T) {
 
 // A copy begun by an earlier release, whose chunks sit in one stream for
 // the whole task (subjects dmnode.snapshot.<task>.*), goes on in that
-// stream: its loaders read what it holds, its dumpers write into it, and
-// deleting the task's queue removes it.
+// stream: its loaders read what it holds, its dumpers write into it, a
+// source's Drop keeps it, and deleting the task's queue removes it.
 func TestSnapshotQueueOfAnEarlierRelease(t *testing.T) {
 	_, nc := harness.StartNATS(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -63,6 +63,10 @@ func TestSnapshotQueueOfAnEarlierRelease(t *testing.T) {
 	}
 	if err := q.Publish(ctx, "s1", "", []byte("after")); err != nil {
 		t.Fatalf("publish into the task's stream of an earlier release: %v", err)
+	}
+	// The stream is the whole task's: a source's Drop leaves it alone.
+	if err := q.Drop(ctx, "s1"); err != nil {
+		t.Fatal(err)
 	}
 	c, err := q.Consume(ctx, "s1", 1, 10, 2)
 	if err != nil {

@@ -214,6 +214,19 @@ func (q *jsQueue) Publish(ctx context.Context, source, id string, data []byte) e
 	return nil
 }
 
+// Drop deletes the source's stream: an idle stream is still a Raft group
+// on every replica for as long as the task runs.
+func (q *jsQueue) Drop(ctx context.Context, source string) error {
+	if q.whole != nil {
+		return nil
+	}
+	q.streams.Delete(source)
+	if err := q.s.JS.DeleteStream(ctx, SnapshotStream(q.task, source)); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("delete the snapshot stream of task %s source %s: %w", q.task, source, err)
+	}
+	return nil
+}
+
 // Consume creates a durable consumer of its own per incarnation, named
 // load_<source>_<epoch>, after deleting those of earlier incarnations
 // (named load_<source> or load_<source>_<epoch>): messages a dead

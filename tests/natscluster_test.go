@@ -424,10 +424,43 @@ func TestNATSNodesStartTogether(t *testing.T) {
 	c.addSources()
 	c.dmnode("task", "submit", c.partitionIDTask("together", "    threads: 2\n    rows: 100\n"))
 	c.dmnode("task", "wait", "together", "--stage", "sync", "--timeout", "3m")
+	// Each source's snapshot stream is deleted once its load is done.
+	harness.Eventually(t, time.Minute, func() error {
+		if left := snapshotStreams(t, port, "together"); len(left) > 0 {
+			return fmt.Errorf("snapshot streams left after the load: %v", left)
+		}
+		return nil
+	})
 	w := startWriters(t, c.sources, 5)
 	waitForOps(t, w, 200)
 	w.stop(t)
 	c.expectEqual("dmtest.t", partitionIDQuery, "SELECT id, c, port FROM dmtest.t")
+}
+
+// snapshotStreams lists the streams on the NATS server at port that hold
+// the dumped chunks of task.
+func snapshotStreams(t *testing.T, port int, task string) []string {
+	t.Helper()
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx, jetstream.WithStreamListSubject("dmnode.snapshot."+task+".*"))
+	var out []string
+	for name := range names.Name() {
+		out = append(out, name)
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestNATSDeployments runs two dmnode deployments on one NATS server,

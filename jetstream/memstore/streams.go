@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dmnode/dmnode/jetstream"
@@ -352,6 +353,21 @@ func (q *queue) Consume(ctx context.Context, source string, epoch uint64, maxAck
 	q.cons[source] = c
 	q.s.changed()
 	return c, nil
+}
+
+func (q *queue) Drop(ctx context.Context, source string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.s.mu.Lock()
+	defer q.s.mu.Unlock()
+	if c := q.cons[source]; c != nil {
+		c.gone = true
+		delete(q.cons, source)
+	}
+	q.msgs = slices.DeleteFunc(q.msgs, func(m *qmsg) bool { return m.source == source })
+	q.s.changed()
+	return nil
 }
 
 type consumer struct {

@@ -26,6 +26,7 @@ func Run(t *testing.T, s jetstream.Stores) {
 	t.Run("relay-read", func(t *testing.T) { relayRead(t, s) })
 	t.Run("relay-reader", func(t *testing.T) { relayReader(t, s) })
 	t.Run("snapshot-queue", func(t *testing.T) { snapshotQueue(t, s) })
+	t.Run("snapshot-drop", func(t *testing.T) { snapshotDrop(t, s) })
 }
 
 func ctxOf(t *testing.T) context.Context {
@@ -447,6 +448,65 @@ func snapshotQueue(t *testing.T, s jetstream.Stores) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Dropping a source's part of a queue removes what it holds and nothing of
+// the other sources'; the source can then be published to and consumed
+// again.
+func snapshotDrop(t *testing.T, s jetstream.Stores) {
+	ctx := ctxOf(t)
+	q, err := s.SnapshotQueue(ctx, "drop-task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.DeleteSnapshotQueue(ctx, "drop-task"); err != nil {
+			t.Error(err)
+		}
+	}()
+	for _, m := range [][2]string{{"a", "a1"}, {"b", "b1"}} {
+		if err := q.Publish(ctx, m[0], "", []byte(m[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca, err := q.Consume(ctx, "a", 1, 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Stop()
+	if err := q.Drop(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Drop(ctx, "a"); err != nil {
+		t.Fatalf("Drop of a source already dropped: %v", err)
+	}
+	next := func(source string, want string) {
+		t.Helper()
+		c, err := q.Consume(ctx, source, 2, 10, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Stop()
+		m, ok, err := c.Next(time.Second)
+		switch {
+		case err != nil:
+			t.Fatalf("Next of source %s: %v", source, err)
+		case want == "" && ok:
+			t.Fatalf("Next of dropped source %s = %q", source, m.Data())
+		case want != "" && (!ok || string(m.Data()) != want):
+			t.Fatalf("Next of source %s = %v, %v; want %q", source, m, ok, want)
+		case ok:
+			if err := m.Ack(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	next("a", "")
+	next("b", "b1")
+	if err := q.Publish(ctx, "a", "", []byte("a2")); err != nil {
+		t.Fatalf("publish to a dropped source: %v", err)
+	}
+	next("a", "a2")
 }
 
 // The validator's reader parses each message's position and counts what
