@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: build test unit e2e chaos quickstart bench bench-deps deps clean
+.PHONY: build test unit e2e chaos upgrade-check quickstart bench bench-deps deps clean
 
 build:
 	$(GO) build -o bin/dmnode ./cmd/dmnode
@@ -37,6 +37,18 @@ chaos:
 	$(GO) test -count=3 -timeout 30m -v -run 'TestCluster' ./tests/
 	DMNODE_CHAOS=1 $(GO) test -count=1 -timeout 20m -v -run '^TestNATSClusterOutage$$' ./tests/
 	DMNODE_CHAOS=1 DMNODE_SEEDS=20 DMNODE_OPS=250 $(GO) test -count=1 -timeout 60m -v -run '^TestRandomLoad$$' ./tests/
+
+# An earlier build (FROM, any git revision) dumps a merged copy and is
+# SIGKILLed with every chunk still queued; this build finishes the copy on
+# the same data directory and replicates (TestUpgradeMidCopy).
+UPGRADEDIR := $(or $(TMPDIR),/tmp)/dmnode-upgrade-from
+upgrade-check:
+	@test -n "$(FROM)" || { echo "usage: make upgrade-check FROM=<git revision>"; exit 2; }
+	rm -rf $(UPGRADEDIR) && git worktree prune
+	git worktree add --detach $(UPGRADEDIR) $(FROM)
+	cd $(UPGRADEDIR) && $(GO) build -o $(UPGRADEDIR).bin ./cmd/dmnode
+	git worktree remove --force $(UPGRADEDIR)
+	DMNODE_UPGRADE_FROM=$(UPGRADEDIR).bin $(GO) test -count=1 -timeout 10m -v -run '^TestUpgradeMidCopy$$' ./tests/
 
 deps:
 	bash deploy/quickstart/install-deps.sh
