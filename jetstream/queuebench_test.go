@@ -16,23 +16,27 @@ import (
 )
 
 // BenchmarkSnapshotQueue moves a full copy's messages through the
-// snapshot queue as a node does: three sources, two publishers and one
-// acknowledging consumer each, 1 MiB messages, the server fsyncing every
-// write, client and server in one process. It reports MB/s and the
-// process's CPU per 100 MB (what the node spends on the queue alone),
-// with the client connected over loopback TCP and in-process.
+// snapshot queue as a node does: three sources (eight in-process too), two
+// publishers and one acknowledging consumer each, 1 MiB messages, the
+// server fsyncing every write, client and server in one process. It
+// reports MB/s and the process's CPU per 100 MB (what the node spends on
+// the queue alone), with the client connected over loopback TCP and
+// in-process.
 func BenchmarkSnapshotQueue(b *testing.B) {
-	for _, inproc := range []bool{false, true} {
+	for _, bc := range []struct {
+		inproc  bool
+		sources int
+	}{{false, 3}, {true, 3}, {true, 8}} {
 		name := "tcp"
-		if inproc {
+		if bc.inproc {
 			name = "inproc"
 		}
-		b.Run(name, func(b *testing.B) { benchQueue(b, inproc) })
+		b.Run(fmt.Sprintf("%s/sources=%d", name, bc.sources), func(b *testing.B) { benchQueue(b, bc.inproc, bc.sources) })
 	}
 }
 
-func benchQueue(b *testing.B, inproc bool) {
-	const sources, publishers, size = 3, 2, 1<<20 - 4096
+func benchQueue(b *testing.B, inproc bool, sources int) {
+	const publishers, size = 2, 1<<20 - 4096
 	srv, _ := harness.StartNATS(b, "", func(o *server.Options) {
 		o.MaxPayload = 1 << 20
 		o.SyncAlways = true
