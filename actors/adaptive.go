@@ -18,8 +18,11 @@ import (
 // of one task into one target on this node share one limit, judged on
 // their throughput together, each using an equal share of it: they load
 // the same server, and when one finishes the others take its connections
-// at once. An applier's limit is its own: while it keeps up with its
-// source, a step up brings no gain and it settles low.
+// at once. Their throughput rises on its own while the dump starts and
+// when it ends, so a step up is kept only once a window back at the lower
+// limit confirms it (adaptive.Config.Verify). An applier's limit is its
+// own: while it keeps up with its source, a step up brings no gain and it
+// settles low.
 
 // Where the limits start: the loaders of a task into one target with four
 // connections between them, an applier with four (it runs a batch's
@@ -56,7 +59,7 @@ func joinBudget(task string, target config.DBConfig, pool int, source string) *a
 	defer budgets.Unlock()
 	b, ok := budgets.m[key]
 	if !ok {
-		b = adaptive.NewBudget(adaptive.Config{Min: 1, Max: pool, Start: min(loadStartConns, pool)})
+		b = adaptive.NewBudget(adaptive.Config{Min: 1, Max: pool, Start: min(loadStartConns, pool), Verify: true})
 		budgets.m[key] = b
 	}
 	b.Join(source)

@@ -7,7 +7,9 @@
 // Vegas and Netflix's gradient limiter). It climbs only while its
 // connections are busy: a writer that waits on its input is limited by
 // that, not by the target (TCP's rule for an application-limited sender,
-// RFC 7661). A Budget shares one limit among the writers into one target.
+// RFC 7661). A writer whose throughput moves on its own can have each step
+// up confirmed by a window back at the lower limit (Config.Verify). A
+// Budget shares one limit among the writers into one target.
 // Pure: time is passed in.
 package adaptive
 
@@ -24,6 +26,12 @@ type Config struct {
 	// Min and Max bound the limit; Max is the task's own setting when the
 	// user gave one. Start is where it begins (Min when zero).
 	Min, Max, Start int
+	// Verify keeps a step up only once a window back at the lower limit
+	// confirms it: the step's throughput must beat the mean of the windows
+	// before and after it (A/B/A), which cancels a throughput that rises
+	// or falls on its own, as a loader's does while its dump starts and
+	// ends. A step then takes three windows instead of one.
+	Verify bool
 	// Window is how long each limit is measured before it is judged
 	// (one second when zero). A window also lasts until each connection
 	// of the limit finished opsPerConn units of work on average: a window
@@ -82,6 +90,13 @@ type Limit struct {
 	probeDown bool    // the next probe goes down: the last one up did not pay
 	holdLeft  int     // windows to stay before probing again
 	bestLat   float64 // lowest latency per unit seen (decaying), in seconds
+
+	// a step up being verified (Config.Verify): the window back at the
+	// lower limit is under way; upRate was measured at upLimit, baseRate
+	// at the lower limit before the step
+	verifying        bool
+	upRate, baseRate float64
+	upLimit          int
 }
 
 // New returns a Limit at cfg.Start.
@@ -167,6 +182,18 @@ func (l *Limit) judge(now time.Time) {
 	}
 	prev, prevLimit, stepped := l.prevRate, l.prevLimit, l.stepped
 	l.prevRate, l.prevLimit, l.stepped = rate, l.cur, 0
+	if l.verifying {
+		l.verifying = false
+		if base := (l.baseRate + rate) / 2; !idle && l.upRate >= base*(1+gain) {
+			l.set(l.upLimit, fmt.Sprintf("throughput rose %.0f%% from %d to %d connections, against the windows before and after at %d",
+				100*(l.upRate/base-1), l.cur, l.upLimit, l.cur))
+		} else {
+			l.reason = fmt.Sprintf("no gain from %d to %d connections once the window back at %d is counted (%.0f/s vs %.0f/s)",
+				l.cur, l.upLimit, l.cur, l.upRate, (l.baseRate+rate)/2)
+			l.holdLeft, l.probeDown = hold, true
+		}
+		return
+	}
 	switch {
 	case idle && stepped > 0:
 		// The step up was not used: whatever the throughput did, the
@@ -181,6 +208,10 @@ func (l *Limit) judge(now time.Time) {
 	case prevLimit == 0:
 		// The first window: nothing to compare with yet.
 		l.up(fmt.Sprintf("probing: %.0f/s at %d", rate, l.cur))
+	case stepped > 0 && rate >= prev*(1+gain) && l.cfg.Verify:
+		l.verifying, l.upRate, l.baseRate, l.upLimit = true, rate, prev, l.cur
+		l.set(prevLimit, fmt.Sprintf("throughput rose %.0f%% from %d to %d: back at %d for a window to confirm it",
+			100*(rate/prev-1), prevLimit, l.upLimit, prevLimit))
 	case stepped > 0 && rate >= prev*(1+gain):
 		l.up(fmt.Sprintf("throughput rose %.0f%% from %d to %d", 100*(rate/prev-1), prevLimit, l.cur))
 	case stepped > 0:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +56,12 @@ func run(l *Limit, t target, windows int) []int {
 }
 
 func TestLimitFindsTheKnee(t *testing.T) {
+	for _, verify := range []bool{false, true} {
+		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) { findsTheKnee(t, verify) })
+	}
+}
+
+func findsTheKnee(t *testing.T, verify bool) {
 	for _, tc := range []struct {
 		name   string
 		target target
@@ -67,7 +74,7 @@ func TestLimitFindsTheKnee(t *testing.T) {
 		{"bounded by the task's setting", target{knee: 12, perConn: 10000}, 6, 6, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := New(Config{Min: 1, Max: tc.max, Start: 2})
+			l := New(Config{Min: 1, Max: tc.max, Start: 2, Verify: verify})
 			seen := run(l, tc.target, 60)
 			for i, n := range seen[40:] {
 				if n < tc.lo || n > tc.hi {
@@ -233,11 +240,12 @@ type simWriter struct {
 
 // simulate runs writers (one per entry of rows) into s for at most
 // windows windows of ten 100 ms ticks, sharing a Budget as the loaders of
-// a task do (a limit between 1 and maxConns, starting at start). It
+// a task do (a limit between 1 and maxConns, starting at start, its steps
+// up verified). It
 // returns the connections in use at the end of every window, summed over
 // the writers still running, and the writers.
 func simulate(s server, start, maxConns int, rows []float64, windows int) ([]int, []*simWriter) {
-	b := NewBudget(Config{Min: 1, Max: maxConns, Start: start})
+	b := NewBudget(Config{Min: 1, Max: maxConns, Start: start, Verify: true})
 	var ws []*simWriter
 	for i, r := range rows {
 		w := &simWriter{id: fmt.Sprintf("w%d", i+1), rows: r, finished: -1}
@@ -313,7 +321,9 @@ func windowsTo(inUse []int, from, want int) int {
 // from the start to a knee at 12, 10 windows. With the shared limit: 0
 // windows after every finish but one (1), and 3, 7, 0 and 7 from the
 // start (one connection a window from 4; from 2 for each of three own
-// limits the start needed 1, 2 and 0).
+// limits the start needed 1, 2 and 0). The loaders' steps up are verified
+// (Config.Verify, a window back at the lower limit), one connection every
+// two windows: 9, 21, 0 and 21 from the start, the finishes unchanged.
 func TestLimitSharedTargetClimbsBack(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -323,10 +333,10 @@ func TestLimitSharedTargetClimbsBack(t *testing.T) {
 		// after each loader but the last finished
 		start, after int
 	}{
-		{"knee at 8, loaders of 3 sizes", server{knee: 8, perConn: 10000, drop: 0.03}, []float64{300e3, 600e3, 1500e3}, 4, 1},
-		{"knee at 12, steep fall past it", server{knee: 12, perConn: 8000, drop: 0.08}, []float64{400e3, 800e3, 2400e3}, 8, 2},
+		{"knee at 8, loaders of 3 sizes", server{knee: 8, perConn: 10000, drop: 0.03}, []float64{300e3, 600e3, 1500e3}, 10, 1},
+		{"knee at 12, steep fall past it", server{knee: 12, perConn: 8000, drop: 0.08}, []float64{400e3, 800e3, 2400e3}, 22, 2},
 		{"knee at 4, two loaders", server{knee: 4, perConn: 20000, drop: 0.05}, []float64{300e3, 1500e3}, 1, 1},
-		{"knee at 12, one loader", server{knee: 12, perConn: 8000, drop: 0.03}, []float64{2000e3}, 8, 0},
+		{"knee at 12, one loader", server{knee: 12, perConn: 8000, drop: 0.03}, []float64{2000e3}, 22, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inUse, ws := simulate(tc.server, 4, 16, tc.rows, 400)
@@ -423,4 +433,35 @@ func TestLimitWaitsOnInput(t *testing.T) {
 	if got := windowsTo(seen, 20, tg.knee); got < 0 || got > 6 {
 		t.Fatalf("%d windows to reach the knee %d once the input outran the target, want at most 6; limits %v", got, tg.knee, seen)
 	}
+}
+
+// A writer's throughput that rises on its own (a loader's, while its dump
+// starts and ends and the host's CPU moves between them) makes every step
+// up look like a gain. Verified steps (A/B/A) cancel the rise: against a
+// target that takes no more than 3 connections, the limit stays at most
+// one above where it started; unverified, it climbs with the rise.
+func TestLimitVerifiesStepsUnderARise(t *testing.T) {
+	climb := func(verify bool) []int {
+		tg := target{knee: 3, perConn: 10000}
+		l := New(Config{Min: 1, Max: 16, Start: 4, Verify: verify})
+		now := time.Unix(0, 0)
+		var seen []int
+		for win := range 12 {
+			rise := 1 + 0.25*float64(min(win, 8)) // a quarter more each window, for 8 windows
+			for range 10 {
+				now = tick(l, now, tg, rise)
+			}
+			n, _ := l.Current()
+			seen = append(seen, n)
+		}
+		return seen
+	}
+	plain, verified := climb(false), climb(true)
+	if slices.Max(plain) <= 5 {
+		t.Errorf("unverified, the limit stayed at most %d under the rise: the test shows nothing; limits %v", slices.Max(plain), plain)
+	}
+	if got := slices.Max(verified); got > 5 {
+		t.Errorf("verified, the limit climbed to %d under a rise of the throughput's own; limits %v (unverified %v)", got, verified, plain)
+	}
+	t.Logf("limits under the rise: unverified %v, verified %v", plain, verified)
 }
