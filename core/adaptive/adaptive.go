@@ -74,6 +74,10 @@ type Limit struct {
 
 	cur    int
 	reason string
+	// floor is the lowest limit that means anything: a Budget's writers
+	// get a connection each however low the limit, so it is their count
+	// (at most Max); 0 when not set, and Min applies.
+	floor int
 
 	// the window being measured
 	start   time.Time
@@ -228,18 +232,33 @@ func (l *Limit) judge(now time.Time) {
 	case prevLimit == l.cur && prev > 0 && rate >= prev*(1+freed) && l.cur < l.cfg.Max:
 		l.holdLeft, l.probeDown = 0, false
 		l.up(fmt.Sprintf("throughput rose %.0f%% at %d connections: probing above", 100*(rate/prev-1), l.cur))
-	case lat > congested*l.bestLat && rate < prev*(1+gain) && l.cur > l.cfg.Min:
-		l.set(max(l.cfg.Min, l.cur*3/4), fmt.Sprintf("latency %v per unit is over %.0f× its best %v without more throughput",
+	case lat > congested*l.bestLat && rate < prev*(1+gain) && l.cur > l.lowest():
+		l.set(max(l.lowest(), l.cur*3/4), fmt.Sprintf("latency %v per unit is over %.0f× its best %v without more throughput",
 			seconds(lat), congested, seconds(l.bestLat)))
 		l.holdLeft = hold
 	case l.holdLeft > 0:
 		l.holdLeft--
-	case l.probeDown && l.cur > l.cfg.Min:
+	case l.probeDown && l.cur > l.lowest():
 		l.set(l.cur-1, fmt.Sprintf("probing below %d", l.cur))
 		l.stepped = -1
 	default:
 		l.probeDown = false
 		l.up(fmt.Sprintf("probing above %d", l.cur))
+	}
+}
+
+// lowest is the lowest the limit goes: Min, or the floor a Budget set.
+func (l *Limit) lowest() int { return max(l.cfg.Min, l.floor) }
+
+// setFloor raises (or lowers back) the lowest limit to n, at most Max, and
+// the limit to it if it is lower.
+func (l *Limit) setFloor(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.floor = min(n, l.cfg.Max)
+	if l.cur < l.lowest() {
+		l.cur = l.lowest()
+		l.reason = fmt.Sprintf("one connection for each of %d writers", l.floor)
 	}
 }
 
@@ -254,7 +273,7 @@ func (l *Limit) up(reason string) {
 }
 
 func (l *Limit) set(n int, reason string) {
-	l.cur = min(max(n, l.cfg.Min), l.cfg.Max)
+	l.cur = min(max(n, l.lowest()), l.cfg.Max)
 	l.reason = reason
 }
 
@@ -270,7 +289,10 @@ func seconds(s float64) time.Duration {
 // Budget is one Limit for several writers into one target (the loaders of
 // a task's sources on one node). They load the same server, so the limit
 // is judged on their throughput together, and each writer still running
-// may use an equal share of it. A limit of each writer's own, judged on
+// may use an equal share of it, and at least one connection: the limit
+// does not go below their count, where a step would change nothing (with
+// eight writers and a limit of 4, steps from 4 to 8 were judged on noise
+// alone). A limit of each writer's own, judged on
 // its part alone, measured a fraction of the statements (a window of one
 // or two on a loaded host), counted as gain what it took from the others,
 // and needed many windows to take back the connections of a writer that
@@ -303,6 +325,7 @@ func (b *Budget) Join(id string) {
 		b.writers = append(b.writers, id)
 	}
 	b.joined[id]++
+	b.limit.setFloor(len(b.writers))
 }
 
 // Leave removes writer id; the others' shares grow at once. It reports
@@ -318,6 +341,7 @@ func (b *Budget) Leave(id string) bool {
 	if i := slices.Index(b.writers, id); i >= 0 {
 		b.writers = slices.Delete(b.writers, i, i+1)
 	}
+	b.limit.setFloor(len(b.writers))
 	return len(b.writers) == 0
 }
 

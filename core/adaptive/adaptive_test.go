@@ -155,6 +155,43 @@ func TestBudget(t *testing.T) {
 	}
 }
 
+// A budget's limit does not go under its writers' count, where each gets
+// one connection whatever the limit says: steps there would be judged on
+// noise. It stays where it is when writers leave.
+func TestBudgetFloor(t *testing.T) {
+	b := NewBudget(Config{Min: 1, Max: 16, Start: 4})
+	for i := range 8 {
+		b.Join(fmt.Sprintf("w%d", i))
+	}
+	if n, why := b.Limit().Current(); n != 8 || !strings.Contains(why, "8 writers") {
+		t.Fatalf("8 writers on a limit started at 4: %d (%s), want 8", n, why)
+	}
+	// A target at its knee with 2 connections: the limit steps down but
+	// not under the writers.
+	l, now := b.Limit(), time.Unix(0, 0)
+	for range 30 {
+		for range 10 {
+			now = tick(l, now, target{knee: 2, perConn: 10000, drop: 0.1}, 1)
+		}
+		if n, _ := l.Current(); n < 8 {
+			t.Fatalf("the limit went to %d under 8 writers", n)
+		}
+	}
+	for i := range 5 {
+		b.Leave(fmt.Sprintf("w%d", i))
+	}
+	if n, _ := b.Limit().Current(); n < 8 {
+		t.Fatalf("the limit fell to %d when writers left; the others take their connections", n)
+	}
+	capped := NewBudget(Config{Min: 1, Max: 2, Start: 1})
+	for i := range 3 {
+		capped.Join(fmt.Sprintf("w%d", i))
+	}
+	if n, _ := capped.Limit().Current(); n != 2 {
+		t.Fatalf("3 writers under a maximum of 2: limit %d, want the maximum", n)
+	}
+}
+
 // On a noisy machine (each window's throughput off by up to 8%, seeded) the
 // limit stays near the knee instead of wandering off.
 func TestLimitUnderNoise(t *testing.T) {
