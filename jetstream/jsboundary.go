@@ -228,8 +228,9 @@ func (q *jsQueue) Drop(ctx context.Context, source string) error {
 }
 
 // Consume creates a durable consumer of its own per incarnation, named
-// load_<source>_<epoch>, after deleting those of earlier incarnations
-// (named load_<source> or load_<source>_<epoch>): messages a dead
+// load_<epoch> (load_<source>_<epoch> in a task's one stream of an
+// earlier release), after deleting those of earlier incarnations (named
+// load_<epoch>, or load_<source> and load_<source>_<epoch>): messages a dead
 // incarnation fetched but never acknowledged are delivered again at once
 // instead of after AckWait, and a stale incarnation still running
 // elsewhere can neither fetch (and sit on) this one's messages nor
@@ -246,7 +247,12 @@ func (q *jsQueue) Consume(ctx context.Context, source string, epoch uint64, maxA
 	if err != nil {
 		return nil, err
 	}
-	prefix := "load_" + Token(source)
+	// In a stream of the source's own the consumers need no source in
+	// their name (which would make it too long for a long one).
+	prefix := "load"
+	if q.whole != nil {
+		prefix = "load_" + Token(source)
+	}
 	if err := deleteConsumers(ctx, st, prefix); err != nil {
 		return nil, err
 	}

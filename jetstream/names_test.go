@@ -1,6 +1,9 @@
 package jetstream
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // A deployment name prefixes every subject, stream and the bucket, and
 // none of one deployment's names is another's.
@@ -36,5 +39,18 @@ func TestDeploymentNames(t *testing.T) {
 		if err := SetDeployment(bad); err == nil {
 			t.Errorf("deployment name %q accepted", bad)
 		}
+	}
+}
+
+// A task and source whose names together are longer than a stream name
+// get a stream name of a hash, still one per pair.
+func TestSnapshotStreamOfLongNames(t *testing.T) {
+	task, source := strings.Repeat("t.", 60), strings.Repeat("s", 100)
+	a, b := SnapshotStream(task, source), SnapshotStream(task, source+"x")
+	if len(a) > maxStreamName || len(b) > maxStreamName || a == b || !isOurs(a) {
+		t.Fatalf("long names: %q (%d) and %q (%d)", a, len(a), b, len(b))
+	}
+	if short := SnapshotStream("t", "s"); short != "SNAPSHOT_t__s" {
+		t.Fatalf("short names: %q", short)
 	}
 }

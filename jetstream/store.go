@@ -2,6 +2,8 @@ package jetstream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,8 +43,8 @@ const (
 var ErrFenced = errors.New("checkpoint fenced: written by a newer incarnation")
 
 // Token turns a source id or task name into a string that is safe in a
-// subject, stream name and KV key: letters, digits, '-' and '_' are kept,
-// every other byte becomes '_' followed by two hex digits. The mapping is
+// subject, stream name and KV key: letters, digits and '-' are kept,
+// every other byte ('_' too) becomes '_' followed by two hex digits. The mapping is
 // one-to-one, so two names never share a stream.
 func Token(name string) string {
 	var b strings.Builder
@@ -140,10 +142,20 @@ func BinlogSubject(source string) string { return Subject("dmnode.binlog." + Tok
 
 // SnapshotStream is the stream name of one source's dumped chunks within a
 // task. Token never writes "__" (its escapes are '_' and two hex digits),
-// so the pair separates the task from the source unambiguously.
+// so the pair separates the task from the source unambiguously. A name
+// longer than JetStream takes (255 bytes) is SNAPSHOT__x and a hash of the
+// two instead, which no other name of the scheme can be ("_x" is no
+// escape).
 func SnapshotStream(task, source string) string {
-	return Name("SNAPSHOT_" + Token(task) + "__" + Token(source))
+	if name := Name("SNAPSHOT_" + Token(task) + "__" + Token(source)); len(name) <= maxStreamName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(task + "\x00" + source))
+	return Name("SNAPSHOT__x" + hex.EncodeToString(sum[:16]))
 }
+
+// maxStreamName is the longest stream name JetStream accepts.
+const maxStreamName = 255
 
 // TaskSnapshotStream is the stream name of all of a task's dumped chunks
 // as earlier releases kept them, one stream per task; a copy such a

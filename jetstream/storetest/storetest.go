@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ func Run(t *testing.T, s jetstream.Stores) {
 	t.Run("relay-reader", func(t *testing.T) { relayReader(t, s) })
 	t.Run("snapshot-queue", func(t *testing.T) { snapshotQueue(t, s) })
 	t.Run("snapshot-drop", func(t *testing.T) { snapshotDrop(t, s) })
+	t.Run("snapshot-long-names", func(t *testing.T) { snapshotLongNames(t, s) })
 }
 
 func ctxOf(t *testing.T) context.Context {
@@ -507,6 +509,38 @@ func snapshotDrop(t *testing.T, s jetstream.Stores) {
 		t.Fatalf("publish to a dropped source: %v", err)
 	}
 	next("a", "a2")
+}
+
+// A task and a source whose names are long (here 200 and 250 bytes, the
+// dots escaped to three each) have their queue like any other.
+func snapshotLongNames(t *testing.T, s jetstream.Stores) {
+	ctx := ctxOf(t)
+	task, source := strings.Repeat("t.", 100), strings.Repeat("s.", 125)
+	q, err := s.SnapshotQueue(ctx, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Publish(ctx, source, "id-1", []byte("long")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := q.Consume(ctx, source, 1, 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	m, ok, err := c.Next(10 * time.Second)
+	if err != nil || !ok || string(m.Data()) != "long" {
+		t.Fatalf("Next = %v, %v", ok, err)
+	}
+	if err := m.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Drop(ctx, source); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSnapshotQueue(ctx, task); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // The validator's reader parses each message's position and counts what
