@@ -19,13 +19,7 @@ import (
 // unit tests use: the fake is held to what the real thing does.
 func TestConformance(t *testing.T) {
 	t.Run("jetstream", func(t *testing.T) {
-		_, nc := harness.StartNATS(t, "")
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		st, err := jetstream.Open(ctx, nc, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, _ := openStore(t)
 		storetest.Run(t, st)
 	})
 	t.Run("memory", func(t *testing.T) {
@@ -33,18 +27,26 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// openStore opens the stores on an embedded NATS server of the test's own,
+// with a context that ends a minute on or with the test.
+func openStore(t *testing.T) (*jetstream.Store, context.Context) {
+	t.Helper()
+	_, nc := harness.StartNATS(t, "")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	st, err := jetstream.Open(ctx, nc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, ctx
+}
+
 // A copy begun by an earlier release, whose chunks sit in one stream for
 // the whole task (subjects dmnode.snapshot.<task>.*), goes on in that
 // stream: its loaders read what it holds, its dumpers write into it, a
 // source's Drop keeps it, and deleting the task's queue removes it.
 func TestSnapshotQueueOfAnEarlierRelease(t *testing.T) {
-	_, nc := harness.StartNATS(t, "")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := jetstream.Open(ctx, nc, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ctx := openStore(t)
 	old, err := st.JS.CreateStream(ctx, js.StreamConfig{
 		Name:      jetstream.TaskSnapshotStream("t-old"),
 		Subjects:  []string{jetstream.SnapshotSubjects("t-old")},

@@ -344,15 +344,7 @@ func (mk *markers) flow() time.Duration {
 // are configured with want replicas and have them.
 func checkReplicas(t *testing.T, u string, want int) {
 	t.Helper()
-	nc, err := nats.Connect(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, u)
 	harness.Eventually(t, time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -437,19 +429,27 @@ func TestNATSNodesStartTogether(t *testing.T) {
 	c.expectEqual("dmtest.t", partitionIDQuery, "SELECT id, c, port FROM dmtest.t")
 }
 
-// snapshotStreams lists the streams on the NATS server at port that hold
-// the dumped chunks of task.
-func snapshotStreams(t *testing.T, port int, task string) []string {
+// jetStreamAt connects to the NATS server at u for a test's checks; the
+// connection closes when the test ends.
+func jetStreamAt(t *testing.T, u string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
+	nc, err := nats.Connect(u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// snapshotStreams lists the streams on the NATS server at port that hold
+// the dumped chunks of task.
+func snapshotStreams(t *testing.T, port int, task string) []string {
+	t.Helper()
+	js := jetStreamAt(t, fmt.Sprintf("nats://127.0.0.1:%d", port))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	names := js.StreamNames(ctx, jetstream.WithStreamListSubject("dmnode.snapshot."+task+".*"))
@@ -537,15 +537,7 @@ func TestNATSDeployments(t *testing.T) {
 	}
 
 	// Each has its own relay and bucket.
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, natsURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, d := range deployments {
