@@ -30,7 +30,9 @@ type Config struct {
 	// confirms it: the step's throughput must beat the mean of the windows
 	// before and after it (A/B/A), which cancels a throughput that rises
 	// or falls on its own, as a loader's does while its dump starts and
-	// ends. A step then takes three windows instead of one.
+	// ends. A climb then takes three windows a step instead of one: the
+	// step, the window back, and one at the kept limit, the next step's
+	// baseline.
 	Verify bool
 	// Window is how long each limit is measured before it is judged
 	// (one second when zero). A window also lasts until each connection

@@ -360,7 +360,8 @@ func windowsTo(inUse []int, from, want int) int {
 // start (one connection a window from 4; from 2 for each of three own
 // limits the start needed 1, 2 and 0). The loaders' steps up are verified
 // (Config.Verify, a window back at the lower limit), one connection every
-// two windows: 9, 21, 0 and 21 from the start, the finishes unchanged.
+// three windows after the first: 9, 21, 0 and 21 from the start, the
+// finishes unchanged.
 func TestLimitSharedTargetClimbsBack(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
