@@ -46,7 +46,13 @@ func newCluster(t *testing.T, nSources int) *cluster {
 // the caller.
 func newClusterOn(t *testing.T, sources []*harness.Server, target *harness.Server) *cluster {
 	t.Helper()
-	c := &cluster{t: t, bin: harness.BuildDmnode(t), dir: t.TempDir(), sources: sources, target: target}
+	return newClusterOf(t, harness.BuildDmnode(t), sources, target)
+}
+
+// newClusterOf is newClusterOn with the dmnode binary bin.
+func newClusterOf(t *testing.T, bin string, sources []*harness.Server, target *harness.Server) *cluster {
+	t.Helper()
+	c := &cluster{t: t, bin: bin, dir: t.TempDir(), sources: sources, target: target}
 	c.natsPort = harness.FreePort(t)
 	c.httpPort = harness.FreePort(t)
 	c.dataDir = filepath.Join(c.dir, "dmnode-data")

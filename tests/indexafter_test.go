@@ -30,19 +30,7 @@ func TestIndexAfterLoad(t *testing.T) {
 	c.addSources()
 	task := c.writeFile("ia.yaml", c.taskYAML("ia", func(int) string {
 		return "    block-allow-list: \"only\"\n    route-rules: [\"merge\"]\n    mydumper-config-name: \"d\"\n    loader-config-name: \"l\"\n"
-	}, `block-allow-list:
-  only:
-    do-dbs: ["ia"]
-routes:
-  merge:
-    schema-pattern: ia
-    table-pattern: t
-    target-schema: ia
-    target-table: t
-    extract-source:
-      source-regexp: "mysql-replica-(.*)"
-      target-column: c_source
-mydumpers:
+	}, mergeRulesYAML("ia")+`mydumpers:
   d:
     threads: 2
     rows: 1000

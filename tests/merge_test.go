@@ -8,6 +8,25 @@ import (
 	"time"
 )
 
+// mergeRulesYAML is the rules section of a task that merges db.t of every
+// source into db.t on the target, the source id extracted into c_source:
+// the block-allow-list "only" and the route "merge".
+func mergeRulesYAML(db string) string {
+	return fmt.Sprintf(`block-allow-list:
+  only:
+    do-dbs: [%q]
+routes:
+  merge:
+    schema-pattern: %s
+    table-pattern: t
+    target-schema: %s
+    target-table: t
+    extract-source:
+      source-regexp: "mysql-replica-(.*)"
+      target-column: c_source
+`, db, db, db)
+}
+
 // taskYAML renders the example's TiDB DM task file for n sources and the
 // target, with the given routes and per-instance rule lines.
 func (c *cluster) taskYAML(name string, instanceRules func(i int) string, rules string) string {

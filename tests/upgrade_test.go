@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/dmnode/dmnode/tests/harness"
@@ -44,26 +43,11 @@ func TestUpgradeMidCopy(t *testing.T) {
 	if _, err := holder.ExecContext(ctx, "LOCK TABLES up.t WRITE"); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, bin: from, dir: t.TempDir(), sources: sources, target: target,
-		natsPort: harness.FreePort(t), httpPort: harness.FreePort(t)}
-	c.dataDir = filepath.Join(c.dir, "dmnode-data")
-	c.startNode()
+	c := newClusterOf(t, from, sources, target)
 	c.addSources()
 	task := c.writeFile("up.yaml", c.taskYAML("up", func(int) string {
 		return "    block-allow-list: \"only\"\n    route-rules: [\"merge\"]\n    mydumper-config-name: \"d\"\n"
-	}, `block-allow-list:
-  only:
-    do-dbs: ["up"]
-routes:
-  merge:
-    schema-pattern: up
-    table-pattern: t
-    target-schema: up
-    target-table: t
-    extract-source:
-      source-regexp: "mysql-replica-(.*)"
-      target-column: c_source
-mydumpers:
+	}, mergeRulesYAML("up")+`mydumpers:
   d:
     threads: 2
     rows: 5000

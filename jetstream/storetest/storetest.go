@@ -342,20 +342,8 @@ func snapshotQueue(t *testing.T, s jetstream.Stores) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(c jetstream.SnapshotConsumer, want string) jetstream.SnapshotMsg {
-		t.Helper()
-		m, ok, err := c.Next(10 * time.Second)
-		if err != nil || !ok || string(m.Data()) != want {
-			var got string
-			if m != nil {
-				got = string(m.Data())
-			}
-			t.Fatalf("Next = %q, %v, %v; want %q", got, ok, err, want)
-		}
-		return m
-	}
-	m1 := get(c1, "a1")
-	m2 := get(c1, "a2")
+	m1 := nextMsg(t, c1, "a1")
+	m2 := nextMsg(t, c1, "a2")
 	// maxAckPending 2: nothing more until one is acknowledged.
 	if m, ok, err := c1.Next(300 * time.Millisecond); ok || err != nil {
 		t.Fatalf("Next beyond maxAckPending = %v, %v, %v", m, ok, err)
@@ -371,7 +359,7 @@ func snapshotQueue(t *testing.T, s jetstream.Stores) {
 	if p, a, err := c1.Pending(ctx); err != nil || p+a != 2 || a < 1 {
 		t.Fatalf("Pending after an ack = %d, %d, %v; want 2 in all, 1 or 2 delivered", p, a, err)
 	}
-	_ = get(c1, "a3")
+	_ = nextMsg(t, c1, "a3")
 	c1.Stop()
 	// The next incarnation gets what the first did not acknowledge, in
 	// order, and the first can no longer acknowledge.
@@ -383,8 +371,8 @@ func snapshotQueue(t *testing.T, s jetstream.Stores) {
 	if err := m2.Ack(ctx); err == nil {
 		t.Fatal("an earlier incarnation acknowledged a message")
 	}
-	n2 := get(c2, "a2")
-	n3 := get(c2, "a3")
+	n2 := nextMsg(t, c2, "a2")
+	n3 := nextMsg(t, c2, "a3")
 	for _, m := range []jetstream.SnapshotMsg{n2, n3} {
 		if err := m.Ack(ctx); err != nil {
 			t.Fatal(err)
@@ -402,7 +390,7 @@ func snapshotQueue(t *testing.T, s jetstream.Stores) {
 		t.Fatal(err)
 	}
 	defer cb.Stop()
-	if err := get(cb, "b1").Ack(ctx); err != nil {
+	if err := nextMsg(t, cb, "b1").Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Deleting the queue removes what it still holds, of every source,
@@ -442,7 +430,7 @@ func snapshotQueue(t *testing.T, s jetstream.Stores) {
 		t.Fatal(err)
 	}
 	defer co.Stop()
-	if err := get(co, "other b1").Ack(ctx); err != nil {
+	if err := nextMsg(t, co, "other b1").Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, task := range []string{"conf-task", "conf-task2"} {
@@ -450,6 +438,20 @@ func snapshotQueue(t *testing.T, s jetstream.Stores) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// nextMsg is c's next message, which must hold want.
+func nextMsg(t *testing.T, c jetstream.SnapshotConsumer, want string) jetstream.SnapshotMsg {
+	t.Helper()
+	m, ok, err := c.Next(10 * time.Second)
+	if err != nil || !ok || string(m.Data()) != want {
+		var got string
+		if m != nil {
+			got = string(m.Data())
+		}
+		t.Fatalf("Next = %q, %v, %v; want %q", got, ok, err, want)
+	}
+	return m
 }
 
 // Dropping a source's part of a queue removes what it holds and nothing of
@@ -489,18 +491,14 @@ func snapshotDrop(t *testing.T, s jetstream.Stores) {
 			t.Fatal(err)
 		}
 		defer c.Stop()
-		m, ok, err := c.Next(time.Second)
-		switch {
-		case err != nil:
-			t.Fatalf("Next of source %s: %v", source, err)
-		case want == "" && ok:
-			t.Fatalf("Next of dropped source %s = %q", source, m.Data())
-		case want != "" && (!ok || string(m.Data()) != want):
-			t.Fatalf("Next of source %s = %v, %v; want %q", source, m, ok, want)
-		case ok:
-			if err := m.Ack(ctx); err != nil {
+		if want != "" {
+			if err := nextMsg(t, c, want).Ack(ctx); err != nil {
 				t.Fatal(err)
 			}
+			return
+		}
+		if m, ok, err := c.Next(time.Second); ok || err != nil {
+			t.Fatalf("Next of dropped source %s = %v, %v, %v", source, m, ok, err)
 		}
 	}
 	next("a", "")
@@ -528,11 +526,7 @@ func snapshotLongNames(t *testing.T, s jetstream.Stores) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	m, ok, err := c.Next(10 * time.Second)
-	if err != nil || !ok || string(m.Data()) != "long" {
-		t.Fatalf("Next = %v, %v", ok, err)
-	}
-	if err := m.Ack(ctx); err != nil {
+	if err := nextMsg(t, c, "long").Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.Drop(ctx, source); err != nil {
