@@ -248,3 +248,30 @@ func loadTestTarget(t *testing.T, ddl string) *sql.DB {
 	tgt.Exec(t, "CREATE DATABASE d", ddl, "INSERT INTO d.t (id, v) VALUES (1, 'old')")
 	return db
 }
+
+// dmnode_meta is created binary, whatever the server's default collation:
+// rows of task names that differ only in case, or of names in any script,
+// stay apart.
+func TestMetaSchemaBinary(t *testing.T) {
+	ctx := t.Context()
+	db := loadTestTarget(t, "CREATE TABLE d.t (id int PRIMARY KEY, v varchar(8))")
+	if err := prepareMeta(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"orders", "Orders", "迁移", "复制", "café", "cafe"}
+	for i, name := range names {
+		if err := claimFence(ctx, db, name, "s", uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, name := range names {
+		var epoch uint64
+		if err := db.QueryRowContext(ctx, "SELECT epoch FROM "+MetaSchema+".fence WHERE task = ? AND source = 's'", name).Scan(&epoch); err != nil || epoch != uint64(i+1) {
+			t.Errorf("fence of %q: epoch %d, %v; want %d", name, epoch, err, i+1)
+		}
+	}
+	var collation string
+	if err := db.QueryRowContext(ctx, "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", MetaSchema).Scan(&collation); err != nil || collation != "utf8mb4_bin" {
+		t.Errorf("%s collation %q, %v", MetaSchema, collation, err)
+	}
+}

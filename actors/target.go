@@ -63,9 +63,17 @@ const ddlInflightDDL = `CREATE TABLE IF NOT EXISTS ` + MetaSchema + `.ddl_inflig
 	PRIMARY KEY (task, source)
 )`
 
+// metaSchemaDDL creates MetaSchema binary: its tables key rows by task
+// name and source id, which must compare as they are written, not folded
+// to one case as the server's default collation may compare them. (A
+// binary collation still ignores trailing spaces; names cannot have them.)
+// Tables created before keep their collation, and task submit refuses
+// names that differ only in case from another task's or source's.
+const metaSchemaDDL = "CREATE DATABASE IF NOT EXISTS " + MetaSchema + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+
 // prepareMeta creates dmnode's tables on the target.
 func prepareMeta(ctx context.Context, db *sql.DB) error {
-	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + MetaSchema, checkpointDDL, onlineDDLTable, fenceDDL, applyWindowDDL, ddlInflightDDL} {
+	for _, q := range []string{metaSchemaDDL, checkpointDDL, onlineDDLTable, fenceDDL, applyWindowDDL, ddlInflightDDL} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return classifyTargetError(fmt.Errorf("create %s tables on the target: %w", MetaSchema, err))
 		}

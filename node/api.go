@@ -326,6 +326,10 @@ func (n *control) apiSourceAdd(ctx context.Context, req *Request) (*Response, er
 			continue
 		}
 		resp.Warnings = append(resp.Warnings, src.Warnings...)
+		if twin := caseTwin(n.fsm.State().SourceIDs(), src.SourceID); twin != "" {
+			errs = append(errs, fmt.Errorf("%s: source-id: %q: source %q exists, and source ids that differ only in case share their rows in the dmnode_meta tables of a target whose collation ignores case: choose another id", f.Name, src.SourceID, twin))
+			continue
+		}
 		if err := n.checkSourceReachable(ctx, src); err != nil {
 			errs = append(errs, fmt.Errorf("%s: source %s: %w", f.Name, src.SourceID, err))
 			continue

@@ -58,6 +58,9 @@ func (n *control) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 	task := p.Task
 	st := n.fsm.State()
 	_, ranBefore := st.Tasks[task.Name]
+	if twin := caseTwin(st.TaskNames(), task.Name); !ranBefore && twin != "" {
+		return nil, fmt.Errorf("%s: name: %q: task %q exists, and names that differ only in case share their rows in the dmnode_meta tables of a target whose collation ignores case: choose another name", f.Name, task.Name, twin)
+	}
 	ct := &checkedTask{task: task, sources: map[string]*catalog.TaskSource{}}
 	pt := &precheck.Task{Config: task, Fresh: !ranBefore}
 	var errs []error
@@ -107,6 +110,19 @@ func (n *control) checkTask(ctx context.Context, f File) (*checkedTask, error) {
 		ct.sources[s.ID] = ts
 	}
 	return ct, errors.Join(errs...)
+}
+
+// caseTwin returns the name among names that differs from name in case
+// only, or "". Such names collide in the target's dmnode_meta tables where
+// they were created with a collation that ignores case (the server's
+// default collation, before dmnode created them binary).
+func caseTwin(names []string, name string) string {
+	for _, n := range names {
+		if n != name && strings.EqualFold(n, name) {
+			return n
+		}
+	}
+	return ""
 }
 
 // checkInstance compiles the rules of one instance and plans every table

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -199,6 +200,34 @@ func TestControlSourceErrors(t *testing.T) {
 	if !errors.Is(err, catalog.ErrInUse) {
 		t.Errorf("removing a source in use: %v", err)
 	}
+}
+
+// A task name or source id that differs from an existing one only in case
+// is refused before anything is opened or proposed: on a target whose
+// dmnode_meta tables compare without case the two would share their
+// checkpoint and fence rows. The same name again is the task itself.
+func TestControlCaseTwins(t *testing.T) {
+	tc := seeded(t)
+	ctx := context.Background()
+	opened := 0
+	tc.openDB = func(context.Context, config.DBConfig, int) (*sql.DB, error) {
+		opened++
+		return nil, errors.New("connection refused")
+	}
+	tc.openTarget = tc.openDB
+	before := len(tc.cmd.ops())
+	_, err := tc.apiSourceAdd(ctx, &Request{Files: []File{{Name: "S1.yaml", Data: strings.Replace(ctlSourceYAML, "SRC", "S1", 1)}}})
+	wantErr(t, "a source id differing in case", err, `S1.yaml: source-id: "S1": source "s1" exists`)
+	task := strings.Replace(checkTaskYAML, "name: c", "name: T", 1)
+	for _, h := range []handler{tc.apiTaskCheck, tc.apiTaskSubmit} {
+		_, err = h(ctx, &Request{Files: []File{{Name: "T.yaml", Data: task}}})
+		wantErr(t, "a task name differing in case", err, `T.yaml: name: "T": task "t" exists`)
+	}
+	if opened != 0 || len(tc.cmd.ops()) != before {
+		t.Errorf("opened %d servers and proposed %v", opened, tc.cmd.ops()[before:])
+	}
+	_, err = tc.apiTaskCheck(ctx, &Request{Files: []File{{Name: "t.yaml", Data: strings.Replace(checkTaskYAML, "name: c", "name: t", 1)}}})
+	wantErr(t, "the task's own name", err, "connection refused")
 }
 
 func (p *fakeProgress) progress(kind, task, src string, v any) {

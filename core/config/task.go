@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Task modes and shard modes, as in DM.
@@ -18,6 +20,10 @@ const (
 
 // MaxSourceIDLength is DM's limit on the length of a source-id.
 const MaxSourceIDLength = 32
+
+// MaxTaskNameLength is the longest task name, in characters: the target's
+// dmnode_meta tables key their rows by it in a VARCHAR(128).
+const MaxTaskNameLength = 128
 
 // checkTask validates a decoded task and fills in what DM derives: the
 // shard mode implied by is-sharding, online DDL and its default rules, the
@@ -44,8 +50,9 @@ func checkTask(r *report, t *Task) {
 
 // checkHeader checks name, task-mode, shard-mode and is-sharding.
 func checkHeader(r *report, t *Task) {
-	if t.Name == "" {
-		r.errorf("name", "required")
+	checkName(r, "name", t.Name)
+	if n := utf8.RuneCountInString(t.Name); n > MaxTaskNameLength {
+		r.errorf("name", "%d characters, longer than %d (the target's dmnode_meta tables key their rows by it)", n, MaxTaskNameLength)
 	}
 	switch t.TaskMode {
 	case ModeFull, ModeIncremental, ModeAll:
@@ -114,11 +121,26 @@ func checkDB(r *report, db *DBConfig, p string) {
 }
 
 func checkSourceID(r *report, p, id string) {
-	switch {
-	case id == "":
-		r.errorf(p, "required")
-	case len(id) > MaxSourceIDLength:
+	checkName(r, p, id)
+	if len(id) > MaxSourceIDLength {
 		r.errorf(p, "longer than %d characters", MaxSourceIDLength)
+	}
+}
+
+// checkName checks a task name or source id, which name rows on the
+// target (dmnode_meta), streams, subjects and keys: required, and without
+// control characters or spaces at either end, which the target's
+// comparisons of strings ignore or a terminal hides.
+func checkName(r *report, p, name string) {
+	switch {
+	case name == "":
+		r.errorf(p, "required")
+	case strings.TrimSpace(name) != name:
+		r.errorf(p, "%q: begins or ends with a space", name)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		r.errorf(p, "%q: contains a control character", name)
+	case !utf8.ValidString(name):
+		r.errorf(p, "%q: not valid UTF-8", name)
 	}
 }
 

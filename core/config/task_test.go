@@ -106,6 +106,19 @@ var taskErrorCases = []fileCase{
 	{"source-id too long", task("  - source-id: " + strings.Repeat("x", 33) + "\n"), []string{
 		"task.yaml:8:5: mysql-instances[1].source-id: longer than 32 characters",
 	}},
+	{"name too long", strings.Replace(baseTask, "name: t", "name: "+strings.Repeat("é", 129), 1), []string{
+		"task.yaml:1:1: name: 129 characters, longer than 128 (the target's dmnode_meta tables key their rows by it)",
+	}},
+	{"name of 128 characters", strings.Replace(baseTask, "name: t", "name: "+strings.Repeat("é", 128), 1), nil},
+	{"name ends with a space", strings.Replace(baseTask, "name: t", `name: "t "`, 1), []string{
+		`task.yaml:1:1: name: "t ": begins or ends with a space`,
+	}},
+	{"name with a control character", strings.Replace(baseTask, "name: t", `name: "a\tb"`, 1), []string{
+		`task.yaml:1:1: name: "a\tb": contains a control character`,
+	}},
+	{"source-id begins with a space", task("  - source-id: \" s2\"\n"), []string{
+		`task.yaml:8:5: mysql-instances[1].source-id: " s2": begins or ends with a space`,
+	}},
 	{"source-id duplicate", task("  - source-id: s2\n  - source-id: s1\n"), []string{
 		`task.yaml:9:5: mysql-instances[2].source-id: duplicate source-id "s1": mysql-instances[0].source-id at line 7 has it too`,
 	}},
