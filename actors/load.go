@@ -253,11 +253,14 @@ func (ld *loadRun) run(ctx context.Context, cons jetstream.SnapshotConsumer, poo
 		if err := ld.finishIndexes(ctx); err != nil {
 			return err
 		}
-		if err := ld.l.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: ld.l.task, Src: ld.l.source, Stage: catalog.StageLoad}); err != nil {
-			return fmt.Errorf("record load done: %w", err)
-		}
+		// The stream goes before the stage is recorded: once the stage is
+		// past load no loader runs again to drop it, while a loader that
+		// runs again on a dropped stream finds it empty and done.
 		if err := ld.queue.Drop(ctx, ld.l.source); err != nil {
 			ld.l.env.Log.Warn("the source's snapshot stream stays until the task is deleted", "err", err)
+		}
+		if err := ld.l.env.Propose(ctx, catalog.Command{Op: catalog.OpStageDone, Name: ld.l.task, Src: ld.l.source, Stage: catalog.StageLoad}); err != nil {
+			return fmt.Errorf("record load done: %w", err)
 		}
 		ld.l.env.Log.Info("load finished", "rows", atomic.LoadInt64(&ld.rows), "took", time.Since(start).Round(time.Millisecond),
 			"workers", pool, "in_target", time.Duration(ld.execNs.Load()).Round(time.Millisecond),

@@ -241,6 +241,59 @@ func TestLoaderRun(t *testing.T) {
 	}
 }
 
+// A loader that dropped its source's stream but could not record its load
+// done (its node died, or the leader was lost) leaves no stream behind; the
+// next incarnation finds the stream empty, loads nothing and records the
+// load done.
+func TestLoaderRunAfterDrop(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	sq, _ := st.SnapshotQueue(ctx, "t")
+	if err := sq.Publish(ctx, "s", "", tRows(t, 0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	db, mock := newSourceMock(t)
+	expectTargetColumns(mock)
+	expectFence(mock, 1)
+	mock.ExpectExec(q(loadDataStmt)).WillReturnResult(sqlmock.NewResult(0, 3))
+	mock.ExpectQuery(q("SELECT @@warning_count")).WillReturnRows(sqlmock.NewRows([]string{"w"}).AddRow(0))
+	mock.ExpectCommit()
+
+	var proposed []catalog.Command
+	for epoch, lost := range []bool{true, false} {
+		ld := newLoadRun(t, st, db, catalog.StageLoad, &proposed)
+		defer ld.adapt(fmt.Sprintf("t-drop-%d", epoch), config.DBConfig{Host: "127.0.0.1", Port: 4000}, 1)()
+		if lost {
+			ld.l.env.Propose = func(context.Context, catalog.Command) error { return errors.New("leadership lost") }
+		}
+		cons, err := sq.Consume(ctx, "s", uint64(epoch+1), loadMaxAckPending(1)+jetstream.MaxFragments, loadPrefetch(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = ld.run(ctx, cons, 1)
+		if lost && (err == nil || !strings.Contains(err.Error(), "record load done")) {
+			t.Fatalf("run with the record lost: %v", err)
+		}
+		if !lost && err != nil {
+			t.Fatal(err)
+		}
+		// Dropped: the source's messages and its consumer are gone.
+		if _, _, err := cons.Next(10 * time.Millisecond); err == nil {
+			t.Errorf("epoch %d: the source's consumer is left", epoch+1)
+		}
+		cons.Stop()
+		if q := st.Queued("t", "s"); len(q) != 0 {
+			t.Errorf("epoch %d: %d messages left", epoch+1, len(q))
+		}
+	}
+	if err := mock.ExpectationsWereMet(); err != nil {
+		t.Fatal(err)
+	}
+	if len(proposed) != 1 || proposed[0].Op != catalog.OpStageDone || proposed[0].Stage != catalog.StageLoad {
+		t.Fatalf("proposed %+v", proposed)
+	}
+}
+
 // A load whose target rejects a message stops with the error and records
 // nothing done; the message stays in the queue for the next incarnation.
 func TestLoaderRunFails(t *testing.T) {

@@ -108,7 +108,7 @@ BENCH_LOADER="k: v;k2: v2"  extra keys of dmnode's loader config in the full cop
 BENCH_BIN_B=PATH     a second dmnode build, run after dmnode in every full-copy and incr round (A/B; in incr in place of the tuned run)
 BENCH_LOADER_B="k: v"  BENCH_LOADER of that second copy instead (A/B of an option; the same build unless BENCH_BIN_B)
 BENCH_VERBOSE=1      dmnode logs at info level, printed after every run
-BENCH_PPROF=DIR      a 4 s CPU profile of dmnode from each full-copy submit (20 s in incr, from when its HTTP port answers), written to DIR/<task>.pprof
+BENCH_PPROF=DIR      a 4 s CPU profile of dmnode from each full-copy submit (20 s in incr, from when its HTTP port answers; 20 s in steady, from when the writes start), written to DIR/<task>.pprof
 BENCH_PPROF_SECS=N  the full copy's profile length instead of 4 s`
 
 func loadConfig() (config, error) {

@@ -144,7 +144,9 @@ func (e *env) steadyAt(t *testing.T, pt steadyPoint) {
 			d.waitStage(t, name, "sync", 5*time.Minute)
 			t.Logf("writing %.0f row events/s for %v (%s)", pt.rate, e.cfg.SteadyFor, pt.why)
 			l := e.startLive(t, "steady", "bench_steady", pt.rate)
+			profiled := d.profileCPU(t, name, pprofSecs(20))
 			run := e.measureSteady(t, l, r+1, "dmnode")
+			profiled()
 			peak, _, err := procStats(d.proc.Pid())
 			if err != nil {
 				t.Fatal(err)
