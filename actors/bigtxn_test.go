@@ -2,9 +2,11 @@ package actors
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -18,6 +20,17 @@ import (
 	"github.com/dmnode/dmnode/jetstream/memstore"
 	"github.com/dmnode/dmnode/tests/harness"
 )
+
+// noise is n characters that S2 cannot compress (base64 of pseudo-random
+// bytes): a value that stays as large in a relay message as it is.
+func noise(n int) string {
+	rng := rand.New(rand.NewPCG(uint64(n), 42))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.UintN(256))
+	}
+	return base64.StdEncoding.EncodeToString(b)[:n]
+}
 
 // startJetStream starts an embedded NATS server with JetStream, as a node
 // does, and opens a store on it.
@@ -196,7 +209,7 @@ func TestTailerOversizedWholeTxn(t *testing.T) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	r := &tailRun{t: &Tailer{env: Env{Store: st, Log: log}, source: "ddl"}, log: log, relay: relay, gate: newRelayGate(1 << 40)}
-	ddl := "CREATE TABLE t (id int) COMMENT '" + strings.Repeat("c", 2<<20) + "'"
+	ddl := "CREATE TABLE t (id int) COMMENT '" + noise(2<<20) + "'"
 	txn := dmnode.Txn{End: dmnode.Position{File: "mysql-bin.000001", Pos: 5000}, Time: 7,
 		Changes: []dmnode.Change{{Table: dmnode.TableID{Schema: "db", Table: "t"}, DDL: ddl, DDLSchema: "db"}}}
 	r.pending.Txns = []dmnode.Txn{txn}

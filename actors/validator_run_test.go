@@ -67,7 +67,7 @@ func TestValidatorReadsMessages(t *testing.T) {
 	begin := dmnode.Position{File: "mysql-bin.000001", Pos: 300}
 	end2 := dmnode.Position{File: "mysql-bin.000001", Pos: 900}
 	p0, _ := jetstream.EncodeTxnPart(nil, &dmnode.Txn{Changes: []dmnode.Change{insertT(2, "b")}})
-	p1, _ := jetstream.EncodeTxnPart(nil, &dmnode.Txn{End: end2, Changes: []dmnode.Change{insertT(3, strings.Repeat("c", 3000))}})
+	p1, _ := jetstream.EncodeTxnPart(nil, &dmnode.Txn{End: end2, Changes: []dmnode.Change{insertT(3, noise(3000))}})
 	if err := r.message(ctx, jetstream.RelayHeaders{Part: true, Begin: begin, N: 0}, p0); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,8 @@ const (
 // malformed.
 var ErrCorrupt = errors.New("corrupt message")
 
-// EncodeBatch appends the encoding of b to dst.
+// EncodeBatch returns the encoding of b, compressed where that pays (see
+// compress): appended to dst, or in a buffer of its own when compressed.
 func EncodeBatch(dst []byte, b *dmnode.Batch) ([]byte, error) {
 	e := encoder{buf: append(dst, codecVersion)}
 	e.uvarint(uint64(len(b.Txns)))
@@ -41,11 +42,15 @@ func EncodeBatch(dst []byte, b *dmnode.Batch) ([]byte, error) {
 		}
 	}
 	e.ddlTrailer(b.Txns)
-	return e.buf, nil
+	return compress(e.buf), nil
 }
 
 // DecodeBatch decodes a message written by EncodeBatch.
 func DecodeBatch(data []byte) (*dmnode.Batch, error) {
+	data, err := inflate(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode batch: %w", err)
+	}
 	d := decoder{buf: data}
 	if v := d.byte(); v != codecVersion {
 		return nil, fmt.Errorf("decode batch: unknown format version %d", v)

@@ -36,6 +36,7 @@ const (
 	formatBatch    = codecVersion // whole transactions, or a dumped row batch
 	formatTxnPart  = 2            // a part of a transaction (EncodeTxnPart)
 	formatFragment = 3            // a fragment of a larger message (Fragment)
+	// formatS2 (compress.go) = 4: a compressed message of format 1 or 2
 )
 
 // MaxFragmentedBytes bounds a message put together from fragments: 1 GiB,
@@ -53,19 +54,25 @@ const (
 	HeaderLast = "Dmnode-Last" // "1" on the transaction's last message
 )
 
-// EncodeTxnPart appends the encoding of a part of a transaction: its
-// changes, and its end and commit time when it is the last part.
+// EncodeTxnPart returns the encoding of a part of a transaction (its
+// changes, and its end and commit time when it is the last part),
+// compressed where that pays (see compress): appended to dst, or in a
+// buffer of its own when compressed.
 func EncodeTxnPart(dst []byte, t *dmnode.Txn) ([]byte, error) {
 	e := encoder{buf: append(dst, formatTxnPart)}
 	if err := e.txn(t); err != nil {
 		return nil, err
 	}
 	e.ddlTrailer([]dmnode.Txn{*t})
-	return e.buf, nil
+	return compress(e.buf), nil
 }
 
 // DecodeTxnPart decodes a message written by EncodeTxnPart.
 func DecodeTxnPart(data []byte) (*dmnode.Txn, error) {
+	data, err := inflate(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode transaction part: %w", err)
+	}
 	d := decoder{buf: data}
 	if v := d.byte(); v != formatTxnPart {
 		return nil, fmt.Errorf("decode transaction part: unknown format version %d", v)

@@ -228,16 +228,18 @@ func TestBigTxnTargetRefusesSize(t *testing.T) {
 // both travel as fragments of messages.
 func TestBigRows(t *testing.T) {
 	sizes := []int{16 << 20, 48 << 20}
-	packet := []string{"--max-allowed-packet=256M"}
+	packet := []string{"--max-allowed-packet=256M", "--group-concat-max-len=256M"}
 	src := harness.StartMariaDB(t, harness.Options{ServerID: 1, ExtraArgs: packet})
 	tgt := harness.StartMariaDB(t, harness.Options{ServerID: 100, ExtraArgs: packet})
 	c := newClusterOn(t, []*harness.Server{src}, tgt)
 	src.Exec(t, "CREATE DATABASE dmtest",
 		"CREATE TABLE dmtest.blobs (id int NOT NULL PRIMARY KEY, b longblob, t longtext)",
 		"INSERT INTO dmtest.blobs VALUES (100, 'small', 'small')")
-	// REPEAT of an MD5 gives a value of exactly size bytes.
+	// b: size/32 different MD5 digests in hex, exactly size bytes that the
+	// relay's compression cannot shorten; t: size/64 'é', which it can.
 	row := func(id, size int) string {
-		return fmt.Sprintf("INSERT INTO dmtest.blobs SELECT %d, REPEAT(MD5(%d), %d), REPEAT('é', %d)", id, id, size/32, size/64)
+		return fmt.Sprintf("INSERT INTO dmtest.blobs SELECT %d, (SELECT GROUP_CONCAT(MD5(seq * 1000 + %[1]d) SEPARATOR '') FROM dmtest.seq_1_to_%[2]d), REPEAT('é', %[3]d)",
+			id, size/32, size/64)
 	}
 	for i, size := range sizes {
 		src.Exec(t, row(i+1, size))
