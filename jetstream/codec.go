@@ -80,7 +80,8 @@ type RowBatch struct {
 	Rows    [][]any
 }
 
-// EncodeRowBatch appends the encoding of r to dst.
+// EncodeRowBatch returns the encoding of r, compressed where that pays (see
+// compress): appended to dst, or in a buffer of its own when compressed.
 func EncodeRowBatch(dst []byte, r *RowBatch) ([]byte, error) {
 	e := encoder{buf: append(dst, codecVersion)}
 	e.string(r.Source)
@@ -97,7 +98,7 @@ func EncodeRowBatch(dst []byte, r *RowBatch) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return e.buf, nil
+	return compress(e.buf), nil
 }
 
 // DecodeRowBatch decodes a message written by EncodeRowBatch.
@@ -131,6 +132,10 @@ type RowReader struct {
 // rows (Rows stays nil), and returns a reader of them. The reader's values
 // alias data.
 func DecodeRowBatchHead(data []byte) (*RowBatch, *RowReader, error) {
+	data, err := inflate(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decode row batch: %w", err)
+	}
 	d := decoder{buf: data}
 	if v := d.byte(); v != codecVersion {
 		return nil, nil, fmt.Errorf("decode row batch: unknown format version %d", v)
@@ -282,11 +287,14 @@ func (w *RowBatchEncoder) StringBytes(b []byte) {
 // Rows is the number of rows added since the last Reset.
 func (w *RowBatchEncoder) Rows() int { return w.rows }
 
-// Size is an upper bound of the size of Message's result, within 21 bytes.
+// Size is an upper bound of the size of Message's result, within 21 bytes
+// (before compression, which only shortens it).
 func (w *RowBatchEncoder) Size() int { return len(w.head) + 21 + len(w.body.buf) }
 
-// Message appends to dst the message of the rows added since the last
-// Reset, or of all but the last of them when withoutLast is set.
+// Message returns the message of the rows added since the last Reset, or
+// of all but the last of them when withoutLast is set, compressed where
+// that pays (see compress): appended to dst, or in a buffer of its own
+// when compressed.
 func (w *RowBatchEncoder) Message(dst []byte, part int, last, withoutLast bool) []byte {
 	rows, end := w.rows, len(w.body.buf)
 	if withoutLast && rows > 0 {
@@ -296,7 +304,7 @@ func (w *RowBatchEncoder) Message(dst []byte, part int, last, withoutLast bool) 
 	e.uvarint(uint64(part))
 	e.bool(last)
 	e.uvarint(uint64(rows))
-	return append(e.buf, w.body.buf[:end]...)
+	return compress(append(e.buf, w.body.buf[:end]...))
 }
 
 // Reset drops the rows added, or all but the last when keepLast is set.

@@ -55,6 +55,9 @@ type config struct {
 	// SteadyPeer has a MariaDB replica follow the steady writes too, at
 	// each rate dmnode follows them.
 	SteadyPeer bool `json:"steady_peer"`
+	// TextRows: c and pad hold words and numbers (BENCH_DATA=text), not
+	// hex digests.
+	TextRows bool `json:"text_rows,omitempty"`
 	// FailoverRate is the failover workload's write rate in row events/s.
 	FailoverRate int `json:"failover_rate"`
 	// Heartbeat is the cluster nodes' --heartbeat-timeout.
@@ -108,6 +111,7 @@ BENCH_LOADER="k: v;k2: v2"  extra keys of dmnode's loader config in the full cop
 BENCH_BIN_B=PATH     a second dmnode build, run after dmnode in every full-copy and incr round (A/B; in incr in place of the tuned run)
 BENCH_LOADER_B="k: v"  BENCH_LOADER of that second copy instead (A/B of an option; the same build unless BENCH_BIN_B)
 BENCH_VERBOSE=1      dmnode logs at info level, printed after every run
+BENCH_DATA=text      c and pad hold words and numbers, which compress, instead of hex digests (default hex), in every workload
 BENCH_PPROF=DIR      a 4 s CPU profile of dmnode from each full-copy submit (20 s in incr, from when its HTTP port answers; 20 s in steady, from when the writes start), written to DIR/<task>.pprof
 BENCH_PPROF_SECS=N  the full copy's profile length instead of 4 s`
 
@@ -191,6 +195,14 @@ func loadConfig() (config, error) {
 			c.Contenders = append(c.Contenders, w)
 		}
 	}
+	switch v := os.Getenv("BENCH_DATA"); v {
+	case "", "hex":
+	case "text":
+		c.TextRows = true
+	default:
+		errs = append(errs, fmt.Sprintf("BENCH_DATA: %q, want hex or text", v))
+	}
+	textRows = c.TextRows
 	c.DmnodeCreates = os.Getenv("BENCH_DMNODE_CREATES") == "1"
 	c.Loader = os.Getenv("BENCH_LOADER")
 	c.BinB = os.Getenv("BENCH_BIN_B")
@@ -204,7 +216,11 @@ func loadConfig() (config, error) {
 func (c config) has(w string) bool { return slices.Contains(c.Workloads, w) }
 
 func (c config) String() string {
-	return fmt.Sprintf("workloads=%s scale=%g rows/source=%d chunk=%d threads/source=%d backlog=%d row events base rows/source=%d runs=%d slow runs=%d warmup=%v steady=%s failover rate=%d/s heartbeat=%s",
-		strings.Join(c.Workloads, ","), c.Scale, c.Rows, c.ChunkRows, c.Threads, c.Events, c.BaseRows, c.Runs, c.SlowRuns, c.Warmup,
+	rows := "hex"
+	if c.TextRows {
+		rows = "text"
+	}
+	return fmt.Sprintf("workloads=%s scale=%g rows/source=%d (%s) chunk=%d threads/source=%d backlog=%d row events base rows/source=%d runs=%d slow runs=%d warmup=%v steady=%s failover rate=%d/s heartbeat=%s",
+		strings.Join(c.Workloads, ","), c.Scale, c.Rows, rows, c.ChunkRows, c.Threads, c.Events, c.BaseRows, c.Runs, c.SlowRuns, c.Warmup,
 		c.SteadyFor, c.FailoverRate, c.Heartbeat)
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"testing"
+
+	"github.com/dmnode/dmnode/tests/harness"
 )
 
 // sbtestDDL is sysbench's table, the shape of TiDB DM's published
@@ -48,18 +51,45 @@ func md5s(n int) string {
 	return hex.EncodeToString(s[:])
 }
 
+// textRows selects the text shape of c and pad (BENCH_DATA=text): words
+// and numbers, as real columns hold, which compress, instead of hex
+// digests, which do not. The sizes are the same.
+var textRows bool
+
 func cOf(src, id int) string {
+	if textRows {
+		return rpad(fmt.Sprintf("order %07d for customer %05d shipped by ground from warehouse %02d; status delivered, paid by card",
+			id, (id*7919+src)%100000, id%20), 119)
+	}
 	return md5s(id) + "-" + md5s(id+src) + "-" + md5s(id*2+src) + "-" + md5s(id*3 + src)[:20]
 }
 
-func padOf(src, id int) string { return md5s(id+7*src) + "-" + md5s(id*5 + src)[:26] }
+func padOf(src, id int) string {
+	if textRows {
+		return rpad(fmt.Sprintf("gift wrap no, priority normal, region %02d, source %d", id%50, src), 59)
+	}
+	return md5s(id+7*src) + "-" + md5s(id*5 + src)[:26]
+}
+
+// rpad fills s with dots to n bytes, or cuts it there, as SQL's RPAD does.
+func rpad(s string, n int) string {
+	if len(s) >= n {
+		return s[:n]
+	}
+	return s + strings.Repeat(".", n-len(s))
+}
 
 // seedSQL inserts ids from..to of source src into table (db.table) on the
 // server, computing the same values as kOf, cOf and padOf.
 func seedSQL(table string, src, from, to int) string {
-	return fmt.Sprintf(`INSERT INTO %s (id, k, c, pad) SELECT seq, (seq*7919 + %[2]d*104729) %% 1000003,
-	CONCAT_WS('-', MD5(seq), MD5(seq+%[2]d), MD5(seq*2+%[2]d), LEFT(MD5(seq*3+%[2]d), 20)),
-	CONCAT_WS('-', MD5(seq+7*%[2]d), LEFT(MD5(seq*5+%[2]d), 26))
+	c := `CONCAT_WS('-', MD5(seq), MD5(seq+%[2]d), MD5(seq*2+%[2]d), LEFT(MD5(seq*3+%[2]d), 20))`
+	pad := `CONCAT_WS('-', MD5(seq+7*%[2]d), LEFT(MD5(seq*5+%[2]d), 26))`
+	if textRows {
+		c = `RPAD(CONCAT('order ', LPAD(seq, 7, '0'), ' for customer ', LPAD((seq*7919 + %[2]d) %% 100000, 5, '0'),
+		' shipped by ground from warehouse ', LPAD(seq %% 20, 2, '0'), '; status delivered, paid by card'), 119, '.')`
+		pad = `RPAD(CONCAT('gift wrap no, priority normal, region ', LPAD(seq %% 50, 2, '0'), ', source %[2]d'), 59, '.')`
+	}
+	return fmt.Sprintf(`INSERT INTO %s (id, k, c, pad) SELECT seq, (seq*7919 + %[2]d*104729) %% 1000003, `+c+`, `+pad+`
 	FROM seq_%[3]d_to_%[4]d`, table, src, from, to)
 }
 
@@ -137,4 +167,37 @@ func sameTable(src *sql.DB, srcTable string, dst *sql.DB, dstTable, where string
 		return fmt.Sprintf("%s (source) %v, %s %s (target) %v", srcTable, want, dstTable, where, got), nil
 	}
 	return "", nil
+}
+
+// The server (seedSQL) and the Go client (cOf, padOf: the INSERT ceiling,
+// the writers) make the same rows of either shape, of the sizes sysbench
+// gives c and pad.
+func TestRowShapes(t *testing.T) {
+	srv := harness.StartMariaDB(t, harness.Options{ServerID: 1})
+	execAll(t, openDB(t, srv, ""), "CREATE DATABASE shapes")
+	db := openDB(t, srv, "shapes")
+	defer func() { textRows = false }()
+	for _, text := range []bool{false, true} {
+		textRows = text
+		execAll(t, db, "DROP TABLE IF EXISTS t", fmt.Sprintf(sbtestDDL, "t"), seedSQL("t", 2, 1, 50))
+		rows, err := db.Query("SELECT id, k, c, pad FROM t ORDER BY id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			var id, k int
+			var c, pad string
+			if err := rows.Scan(&id, &k, &c, &pad); err != nil {
+				t.Fatal(err)
+			}
+			if k != kOf(2, id) || c != cOf(2, id) || pad != padOf(2, id) || len(c) != 119 || len(pad) != 59 {
+				t.Fatalf("text %v, id %d: server (%d, %q, %q), client (%d, %q, %q)", text, id, k, c, pad, kOf(2, id), cOf(2, id), padOf(2, id))
+			}
+			n++
+		}
+		if err := rows.Err(); err != nil || n != 50 {
+			t.Fatalf("text %v: %d rows, %v", text, n, err)
+		}
+	}
 }
