@@ -31,8 +31,8 @@ const (
 // malformed.
 var ErrCorrupt = errors.New("corrupt message")
 
-// EncodeBatch returns the encoding of b, compressed where that pays (see
-// compress): appended to dst, or in a buffer of its own when compressed.
+// EncodeBatch appends the encoding of b to dst, compressed where that pays
+// (see compress).
 func EncodeBatch(dst []byte, b *dmnode.Batch) ([]byte, error) {
 	e := encoder{buf: append(dst, codecVersion)}
 	e.uvarint(uint64(len(b.Txns)))
@@ -42,7 +42,7 @@ func EncodeBatch(dst []byte, b *dmnode.Batch) ([]byte, error) {
 		}
 	}
 	e.ddlTrailer(b.Txns)
-	return compress(e.buf), nil
+	return compress(e.buf, len(dst)), nil
 }
 
 // DecodeBatch decodes a message written by EncodeBatch.
@@ -80,8 +80,8 @@ type RowBatch struct {
 	Rows    [][]any
 }
 
-// EncodeRowBatch returns the encoding of r, compressed where that pays (see
-// compress): appended to dst, or in a buffer of its own when compressed.
+// EncodeRowBatch appends the encoding of r to dst, compressed where that
+// pays (see compress).
 func EncodeRowBatch(dst []byte, r *RowBatch) ([]byte, error) {
 	e := encoder{buf: append(dst, codecVersion)}
 	e.string(r.Source)
@@ -98,7 +98,7 @@ func EncodeRowBatch(dst []byte, r *RowBatch) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return compress(e.buf), nil
+	return compress(e.buf, len(dst)), nil
 }
 
 // DecodeRowBatch decodes a message written by EncodeRowBatch.
@@ -291,10 +291,9 @@ func (w *RowBatchEncoder) Rows() int { return w.rows }
 // (before compression, which only shortens it).
 func (w *RowBatchEncoder) Size() int { return len(w.head) + 21 + len(w.body.buf) }
 
-// Message returns the message of the rows added since the last Reset, or
-// of all but the last of them when withoutLast is set, compressed where
-// that pays (see compress): appended to dst, or in a buffer of its own
-// when compressed.
+// Message appends to dst the message of the rows added since the last
+// Reset, or of all but the last of them when withoutLast is set,
+// compressed where that pays (see compress).
 func (w *RowBatchEncoder) Message(dst []byte, part int, last, withoutLast bool) []byte {
 	rows, end := w.rows, len(w.body.buf)
 	if withoutLast && rows > 0 {
@@ -304,7 +303,7 @@ func (w *RowBatchEncoder) Message(dst []byte, part int, last, withoutLast bool) 
 	e.uvarint(uint64(part))
 	e.bool(last)
 	e.uvarint(uint64(rows))
-	return compress(append(e.buf, w.body.buf[:end]...))
+	return compress(append(e.buf, w.body.buf[:end]...), len(dst))
 }
 
 // Reset drops the rows added, or all but the last when keepLast is set.

@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -29,20 +30,38 @@ const formatS2 = 4
 // compressMinBytes is the smallest message worth compressing.
 const compressMinBytes = 512
 
-// compress returns msg as a formatS2 message when that makes it at least
-// an eighth smaller, and msg itself otherwise.
-func compress(msg []byte) []byte {
+// compress turns the message buf[start:] (what an encoder appended to its
+// caller's dst) into a formatS2 message when that makes it at least an
+// eighth smaller, and returns buf as it is otherwise. The compressed
+// message takes the encoding's place in buf, so a caller that reuses its
+// buffer goes on doing so, and nothing is allocated.
+func compress(buf []byte, start int) []byte {
+	msg := buf[start:]
 	if len(msg) < compressMinBytes {
-		return msg
+		return buf
 	}
-	out := make([]byte, 1+s2.MaxEncodedLen(len(msg)))
-	out[0] = formatS2
-	out = out[:1+len(s2.Encode(out[1:], msg))]
-	if len(out) > len(msg)-len(msg)/8 {
-		return msg
+	scratch := compressScratch.Get().(*[]byte)
+	defer compressScratch.Put(scratch)
+	if n := s2.MaxEncodedLen(len(msg)); cap(*scratch) < n {
+		*scratch = make([]byte, n)
 	}
-	return out
+	enc := s2.Encode((*scratch)[:cap(*scratch)], msg)
+	if cap(*scratch) > compressScratchMax {
+		*scratch = nil // a huge message's room is not kept
+	}
+	if 1+len(enc) > len(msg)-len(msg)/8 {
+		return buf
+	}
+	msg[0] = formatS2
+	return buf[:start+1+copy(msg[1:], enc)]
 }
+
+// compressScratch holds the buffers compress encodes into.
+var compressScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// compressScratchMax is the largest scratch buffer kept for the next
+// message: room for a whole relay or snapshot message.
+const compressScratchMax = 2 << 20
 
 // inflate returns the message data holds: data itself when it is not
 // compressed, or the message its S2 block decodes to, which must be of

@@ -220,3 +220,24 @@ func TestCompressedRowBatch(t *testing.T) {
 		t.Fatalf("read %d rows, %v", n, rr.Err())
 	}
 }
+
+// A compressed encoding takes its place after what dst held, in dst's
+// buffer when it has room: the prefix stays, the message after it
+// decodes.
+func TestCompressAppends(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	b := &dmnode.Batch{Txns: []dmnode.Txn{updates(rng, 100, 80)}}
+	dst := make([]byte, 3, 1<<20)
+	copy(dst, "abc")
+	data, err := EncodeBatch(dst, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data[:3]) != "abc" || data[3] != formatS2 || &data[0] != &dst[0] {
+		t.Fatalf("prefix %q, format %d, same buffer %v", data[:3], data[3], &data[0] == &dst[0])
+	}
+	got, err := DecodeBatch(data[3:])
+	if err != nil || !reflect.DeepEqual(got, b) {
+		t.Fatalf("decode after a prefix: %v", err)
+	}
+}

@@ -54,17 +54,16 @@ const (
 	HeaderLast = "Dmnode-Last" // "1" on the transaction's last message
 )
 
-// EncodeTxnPart returns the encoding of a part of a transaction (its
-// changes, and its end and commit time when it is the last part),
-// compressed where that pays (see compress): appended to dst, or in a
-// buffer of its own when compressed.
+// EncodeTxnPart appends the encoding of a part of a transaction (its
+// changes, and its end and commit time when it is the last part) to dst,
+// compressed where that pays (see compress).
 func EncodeTxnPart(dst []byte, t *dmnode.Txn) ([]byte, error) {
 	e := encoder{buf: append(dst, formatTxnPart)}
 	if err := e.txn(t); err != nil {
 		return nil, err
 	}
 	e.ddlTrailer([]dmnode.Txn{*t})
-	return compress(e.buf), nil
+	return compress(e.buf, len(dst)), nil
 }
 
 // DecodeTxnPart decodes a message written by EncodeTxnPart.
