@@ -87,8 +87,12 @@ type valRun struct {
 
 	// counts since the last flush, and errors found
 	checked, skipped int64
-	found            []ValidationError
-	dirty            bool
+	// gaps counts the stretches of binlog purged from the relay before
+	// they were read, gapEnd where the last one ended.
+	gaps   int64
+	gapEnd dmnode.Position
+	found  []ValidationError
+	dirty  bool
 
 	asm   jetstream.Assembler
 	parts []dmnode.Change // changes of the part sequence being read
@@ -136,6 +140,18 @@ func (v *Validator) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The relay's retention follows the appliers, not the validator: what
+	// it purged since the validator's position is not compared, and the
+	// state says so (validation status).
+	start, err := jetstream.LoadRelayStart(ctx, v.env.Store, v.source)
+	if err != nil {
+		return err
+	}
+	if relayGap(r.pos, start) {
+		v.env.Log.Warn("binlog purged from the relay before the validator read it: its rows are not compared",
+			"from", r.pos.String(), "relay_starts_after", start.String())
+		r.gap(start)
+	}
 	seq, err := firstAfter(ctx, relay, r.pos)
 	if err != nil {
 		return err
@@ -166,9 +182,15 @@ func (v *Validator) Run(ctx context.Context) error {
 			case ok:
 				if skipped > 0 {
 					// The relay's retention follows the appliers, not
-					// the validator: what it purged is not compared.
+					// the validator: what it purged is not compared,
+					// and the state counts it (validation status).
+					start, err := jetstream.LoadRelayStart(ctx, v.env.Store, v.source)
+					if err != nil {
+						return err
+					}
 					v.env.Log.Warn("binlog purged from the relay before the validator read it: its rows are not compared",
-						"messages", skipped)
+						"messages", skipped, "relay_starts_after", start.String())
+					r.gap(start)
 				}
 				if err := r.message(ctx, h, data); err != nil {
 					return err
@@ -551,10 +573,17 @@ func (r *valRun) upTable(ctx context.Context, id dmnode.TableID) (*schema.Table,
 }
 
 // flush saves the position, the counts and the errors found.
+// gap records binlog purged from the relay before the validator read it:
+// the relay holds what follows start.
+func (r *valRun) gap(start dmnode.Position) {
+	r.gaps++
+	r.gapEnd = start
+}
+
 func (r *valRun) flush(ctx context.Context) error {
-	checked, skipped, found := r.checked, r.skipped, r.found
+	checked, skipped, gaps, found := r.checked, r.skipped, r.gaps, r.found
 	var stopped bool
-	if !r.dirty && len(found) == 0 && checked == 0 && skipped == 0 {
+	if !r.dirty && len(found) == 0 && checked == 0 && skipped == 0 && gaps == 0 {
 		// Nothing new to save: only look whether validation stop or
 		// start was asked.
 		var s ValidatorState
@@ -569,6 +598,10 @@ func (r *valRun) flush(ctx context.Context) error {
 		s.Position, s.Read = r.pos, r.read
 		s.Checked += checked
 		s.Skipped += skipped
+		if gaps > 0 {
+			s.Gaps += gaps
+			s.GapEnd = r.gapEnd
+		}
 		s.Pending = int64(len(r.pending))
 		s.addErrors(found)
 		stopped = s.Stopped
@@ -578,7 +611,7 @@ func (r *valRun) flush(ctx context.Context) error {
 		return err
 	}
 	r.setStopped(stopped)
-	r.checked, r.skipped, r.found, r.dirty = 0, 0, nil, false
+	r.checked, r.skipped, r.gaps, r.found, r.dirty = 0, 0, 0, nil, false
 	_ = st
 	return nil
 }

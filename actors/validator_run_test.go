@@ -347,3 +347,77 @@ func TestValidatorRun(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Binlog the relay purged before the validator read it (the retention
+// follows the appliers) is counted in its state with where it ended, and
+// validation status shows it: its rows were not compared. The rest is
+// compared as usual.
+func TestValidatorCountsGaps(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	st := memstore.New()
+	env := taskEnvAt(st, 1, catalog.StageSync, new([]catalog.Command))
+	env.Catalog().Tasks["t"] = &catalog.Task{Name: "t", File: "t.yaml", YAML: valTaskYAML, Mode: "all",
+		Sources: map[string]*catalog.TaskSource{"s": {Stage: catalog.StageSync, Start: dmnode.Position{File: "mysql-bin.000001", Pos: 4}}}}
+	r, _ := st.Relay(ctx, "s")
+	var last uint64
+	var end dmnode.Position
+	for i, id := range []int64{1, 2} {
+		end = dmnode.Position{File: "mysql-bin.000001", Pos: uint32(200 + 100*i)}
+		b := dmnode.Batch{Txns: []dmnode.Txn{{End: end, Time: 1, Changes: []dmnode.Change{insertT(id, "v")}}}}
+		data, err := jetstream.EncodeBatch(nil, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last, err = r.Publish(ctx, data, jetstream.BatchHeaders(&b), last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The retention purges the first batch and records where the relay
+	// now starts, as it does for the appliers.
+	purgedTo := dmnode.Position{File: "mysql-bin.000001", Pos: 200}
+	if err := st.Put(ctx, relayStartKey("s"), purgedTo); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PurgeBelow(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+
+	sdb, smock := newSourceMock(t)
+	tdb, tmock := newSourceMock(t)
+	smock.MatchExpectationsInOrder(false)
+	tmock.MatchExpectationsInOrder(false)
+	tbl, _ := schema.ParseCreateTable("db", dumpCreates["t"])
+	sel := q("SELECT " + RowDigestExpr(tbl.Columns) + " FROM `db`.`t` WHERE `id` = ? LIMIT 1")
+	smock.ExpectQuery(q("SHOW CREATE TABLE `db`.`t`")).WillReturnRows(sqlmock.NewRows([]string{"Table", "Create Table"}).AddRow("t", dumpCreates["t"]))
+	smock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(sqlmock.NewRows([]string{"d"}).AddRow("d2"))
+	tmock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(sqlmock.NewRows([]string{"d"}).AddRow("d2"))
+	for range 50 {
+		tmock.ExpectQuery(q("SELECT binlog_file, binlog_pos, binlog_gtid FROM dmnode_meta.checkpoint WHERE task = ? AND source = ?")).
+			WithArgs("t", "s").WillReturnRows(sqlmock.NewRows([]string{"f", "p", "g"}).AddRow(end.File, end.Pos, nil))
+	}
+	oldS, oldT := valOpenSource, valOpenTarget
+	valOpenSource = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return sdb, nil }
+	valOpenTarget = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return tdb, nil }
+	defer func() { valOpenSource, valOpenTarget = oldS, oldT }()
+
+	done := make(chan error, 1)
+	go func() { done <- (&Validator{env: env, task: "t", source: "s"}).Run(ctx) }()
+	var s ValidatorState
+	for {
+		if _, err := st.Load(ctx, ValidatorKey("t", "s"), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Position == end || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s.Position != end || s.Checked != 1 || s.Gaps != 1 || s.GapEnd != purgedTo || len(s.Errors) != 0 {
+		t.Fatalf("state %+v", s)
+	}
+}

@@ -53,6 +53,12 @@ type ValidatorState struct {
 	Checked int64 `json:"rows_checked"`
 	Pending int64 `json:"rows_pending"`
 	Skipped int64 `json:"rows_skipped"`
+	// Gaps counts the stretches of binlog purged from the relay before the
+	// validator read them (the relay's retention follows the appliers, not
+	// the validator): their row changes were not compared. GapEnd is where
+	// the last one ended.
+	Gaps   int64           `json:"relay_gaps,omitempty"`
+	GapEnd dmnode.Position `json:"relay_gap_end,omitzero"`
 	// ErrorsTotal counts every error ever found; Errors holds the last
 	// ValidationErrorsKept, Dropped counts those dropped.
 	ErrorsTotal int64             `json:"errors_total"`

@@ -52,6 +52,9 @@ func printValidation(out io.Writer, vs []node.ValidationStatus) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Source, s.Mode, state, s.Checked, s.Pending, s.Skipped,
 			s.Errors, s.ErrorsTotal, s.Position)
+		if s.Gaps > 0 {
+			fmt.Fprintf(w, "  not compared: binlog purged from the relay before the validator read it (%s, the last up to %s)\n", plural(int(s.Gaps), "time"), s.GapEnd)
+		}
 		if s.LastError != "" {
 			fmt.Fprintf(w, "  last error: %s\n", s.LastError)
 		}
@@ -165,6 +168,9 @@ func printValidatorLine(out io.Writer, s node.SourceStatus) {
 		fmt.Fprintf(out, " (dmnode validation show-error)")
 	}
 	fmt.Fprintln(out)
+	if v.Gaps > 0 {
+		fmt.Fprintf(out, "  %s validator: binlog purged from the relay before it read it, not compared (%s, the last up to %s)\n", s.Source, plural(int(v.Gaps), "time"), v.GapEnd)
+	}
 	if v.LastError != "" {
 		fmt.Fprintf(out, "  %s validator last error: %s\n", s.Source, v.LastError)
 	}

@@ -41,6 +41,11 @@ type ValidationStatus struct {
 	Checked  int64  `json:"rows_checked"`
 	Pending  int64  `json:"rows_pending"`
 	Skipped  int64  `json:"rows_skipped"`
+	// Gaps counts the stretches of binlog purged from the relay before the
+	// validator read them, whose rows were not compared; GapEnd is where
+	// the last one ended.
+	Gaps   int64  `json:"relay_gaps,omitempty"`
+	GapEnd string `json:"relay_gap_end,omitempty"`
 	// Errors counts the errors kept and not settled; ErrorsTotal every
 	// error ever found.
 	Errors      int64 `json:"errors"`
@@ -109,7 +114,10 @@ func (n *control) validatorStatus(ctx context.Context, st *catalog.State, task, 
 		return nil, err
 	}
 	s := &ValidationStatus{Source: src, Mode: mode, Checked: vs.Checked, Pending: vs.Pending, Skipped: vs.Skipped,
-		Errors: vs.Unresolved(), ErrorsTotal: vs.ErrorsTotal, Stopped: vs.Stopped}
+		Gaps: vs.Gaps, Errors: vs.Unresolved(), ErrorsTotal: vs.ErrorsTotal, Stopped: vs.Stopped}
+	if vs.Gaps > 0 {
+		s.GapEnd = vs.GapEnd.String()
+	}
 	if !vs.Position.IsZero() {
 		s.Position = vs.Position.String()
 	}
