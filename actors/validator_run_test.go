@@ -312,31 +312,7 @@ func TestValidatorRun(t *testing.T) {
 		smock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(digest("d2"))
 		tmock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(digest(""))
 	}
-	for range 50 {
-		tmock.ExpectQuery(q("SELECT binlog_file, binlog_pos, binlog_gtid FROM dmnode_meta.checkpoint WHERE task = ? AND source = ?")).
-			WithArgs("t", "s").WillReturnRows(sqlmock.NewRows([]string{"f", "p", "g"}).AddRow(end.File, end.Pos, nil))
-	}
-	oldS, oldT := valOpenSource, valOpenTarget
-	valOpenSource = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return sdb, nil }
-	valOpenTarget = func(context.Context, config.DBConfig, int) (*sql.DB, error) { return tdb, nil }
-	defer func() { valOpenSource, valOpenTarget = oldS, oldT }()
-
-	done := make(chan error, 1)
-	go func() { done <- (&Validator{env: env, task: "t", source: "s"}).Run(ctx) }()
-	var s ValidatorState
-	for {
-		if _, err := st.Load(ctx, ValidatorKey("t", "s"), &s); err != nil {
-			t.Fatal(err)
-		}
-		if s.Position == end || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	s := runValidatorTo(ctx, t, env, st, sdb, tdb, tmock, end)
 	if s.Position != end || s.Read != end || s.Checked != 1 || s.Pending != 0 || s.Mode != config.ValidateFull {
 		t.Fatalf("state %+v", s)
 	}
@@ -392,6 +368,19 @@ func TestValidatorCountsGaps(t *testing.T) {
 	smock.ExpectQuery(q("SHOW CREATE TABLE `db`.`t`")).WillReturnRows(sqlmock.NewRows([]string{"Table", "Create Table"}).AddRow("t", dumpCreates["t"]))
 	smock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(sqlmock.NewRows([]string{"d"}).AddRow("d2"))
 	tmock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(sqlmock.NewRows([]string{"d"}).AddRow("d2"))
+	s := runValidatorTo(ctx, t, env, st, sdb, tdb, tmock, end)
+	if s.Position != end || s.Checked != 1 || s.Gaps != 1 || s.GapEnd != purgedTo || len(s.Errors) != 0 {
+		t.Fatalf("state %+v", s)
+	}
+}
+
+// runValidatorTo runs the validator of task t and source s on sdb and tdb,
+// with the applier's checkpoint on the target at end, until its saved
+// position reaches end (or ctx ends); then stops it and returns its state.
+func runValidatorTo(ctx context.Context, t *testing.T, env Env, st *memstore.Store, sdb, tdb *sql.DB, tmock sqlmock.Sqlmock, end dmnode.Position) ValidatorState {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for range 50 {
 		tmock.ExpectQuery(q("SELECT binlog_file, binlog_pos, binlog_gtid FROM dmnode_meta.checkpoint WHERE task = ? AND source = ?")).
 			WithArgs("t", "s").WillReturnRows(sqlmock.NewRows([]string{"f", "p", "g"}).AddRow(end.File, end.Pos, nil))
@@ -417,7 +406,5 @@ func TestValidatorCountsGaps(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if s.Position != end || s.Checked != 1 || s.Gaps != 1 || s.GapEnd != purgedTo || len(s.Errors) != 0 {
-		t.Fatalf("state %+v", s)
-	}
+	return s
 }
