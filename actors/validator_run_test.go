@@ -290,13 +290,7 @@ func TestValidatorRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sdb, smock := newSourceMock(t)
-	tdb, tmock := newSourceMock(t)
-	smock.MatchExpectationsInOrder(false)
-	tmock.MatchExpectationsInOrder(false)
-	tbl, _ := schema.ParseCreateTable("db", dumpCreates["t"])
-	sel := q("SELECT " + RowDigestExpr(tbl.Columns) + " FROM `db`.`t` WHERE `id` = ? LIMIT 1")
-	smock.ExpectQuery(q("SHOW CREATE TABLE `db`.`t`")).WillReturnRows(sqlmock.NewRows([]string{"Table", "Create Table"}).AddRow("t", dumpCreates["t"]))
+	sdb, smock, tdb, tmock, sel := valMocks(t)
 	digest := func(v string) *sqlmock.Rows {
 		rs := sqlmock.NewRows([]string{"d"})
 		if v != "" {
@@ -359,13 +353,7 @@ func TestValidatorCountsGaps(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sdb, smock := newSourceMock(t)
-	tdb, tmock := newSourceMock(t)
-	smock.MatchExpectationsInOrder(false)
-	tmock.MatchExpectationsInOrder(false)
-	tbl, _ := schema.ParseCreateTable("db", dumpCreates["t"])
-	sel := q("SELECT " + RowDigestExpr(tbl.Columns) + " FROM `db`.`t` WHERE `id` = ? LIMIT 1")
-	smock.ExpectQuery(q("SHOW CREATE TABLE `db`.`t`")).WillReturnRows(sqlmock.NewRows([]string{"Table", "Create Table"}).AddRow("t", dumpCreates["t"]))
+	sdb, smock, tdb, tmock, sel := valMocks(t)
 	smock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(sqlmock.NewRows([]string{"d"}).AddRow("d2"))
 	tmock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(sqlmock.NewRows([]string{"d"}).AddRow("d2"))
 	s := runValidatorTo(ctx, t, env, st, sdb, tdb, tmock, end)
@@ -407,4 +395,19 @@ func runValidatorTo(ctx context.Context, t *testing.T, env Env, st *memstore.Sto
 		t.Fatal(err)
 	}
 	return s
+}
+
+// valMocks are a source and a target for a validator's run over db.t: the
+// source answers db.t's definition; sel is the query of one row's digest,
+// on either side.
+func valMocks(t *testing.T) (sdb *sql.DB, smock sqlmock.Sqlmock, tdb *sql.DB, tmock sqlmock.Sqlmock, sel string) {
+	t.Helper()
+	sdb, smock = newSourceMock(t)
+	tdb, tmock = newSourceMock(t)
+	smock.MatchExpectationsInOrder(false)
+	tmock.MatchExpectationsInOrder(false)
+	tbl, _ := schema.ParseCreateTable("db", dumpCreates["t"])
+	sel = q("SELECT " + RowDigestExpr(tbl.Columns) + " FROM `db`.`t` WHERE `id` = ? LIMIT 1")
+	smock.ExpectQuery(q("SHOW CREATE TABLE `db`.`t`")).WillReturnRows(sqlmock.NewRows([]string{"Table", "Create Table"}).AddRow("t", dumpCreates["t"]))
+	return sdb, smock, tdb, tmock, sel
 }
