@@ -140,17 +140,8 @@ func (v *Validator) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The relay's retention follows the appliers, not the validator: what
-	// it purged since the validator's position is not compared, and the
-	// state says so (validation status).
-	start, err := jetstream.LoadRelayStart(ctx, v.env.Store, v.source)
-	if err != nil {
+	if err := r.checkPurged(ctx); err != nil {
 		return err
-	}
-	if relayGap(r.pos, start) {
-		v.env.Log.Warn("binlog purged from the relay before the validator read it: its rows are not compared",
-			"from", r.pos.String(), "relay_starts_after", start.String())
-		r.gap(start)
 	}
 	seq, err := firstAfter(ctx, relay, r.pos)
 	if err != nil {
@@ -181,16 +172,9 @@ func (v *Validator) Run(ctx context.Context) error {
 				return err
 			case ok:
 				if skipped > 0 {
-					// The relay's retention follows the appliers, not
-					// the validator: what it purged is not compared,
-					// and the state counts it (validation status).
-					start, err := jetstream.LoadRelayStart(ctx, v.env.Store, v.source)
-					if err != nil {
+					if err := r.checkPurged(ctx, "messages", skipped); err != nil {
 						return err
 					}
-					v.env.Log.Warn("binlog purged from the relay before the validator read it: its rows are not compared",
-						"messages", skipped, "relay_starts_after", start.String())
-					r.gap(start)
 				}
 				if err := r.message(ctx, h, data); err != nil {
 					return err
@@ -572,14 +556,23 @@ func (r *valRun) upTable(ctx context.Context, id dmnode.TableID) (*schema.Table,
 	return t, nil
 }
 
-// flush saves the position, the counts and the errors found.
-// gap records binlog purged from the relay before the validator read it:
-// the relay holds what follows start.
-func (r *valRun) gap(start dmnode.Position) {
+// checkPurged records binlog the relay purged after what the validator
+// read (its retention follows the appliers, not the validator, and records
+// where the relay starts before it purges): those rows are not compared,
+// and the state counts the gap with where it ended (validation status).
+func (r *valRun) checkPurged(ctx context.Context, attrs ...any) error {
+	start, err := jetstream.LoadRelayStart(ctx, r.v.env.Store, r.v.source)
+	if err != nil || !relayGap(r.read, start) {
+		return err
+	}
+	r.v.env.Log.Warn("binlog purged from the relay before the validator read it: its rows are not compared",
+		append([]any{"read", r.read.String(), "relay_starts_after", start.String()}, attrs...)...)
 	r.gaps++
 	r.gapEnd = start
+	return nil
 }
 
+// flush saves the position, the counts and the errors found.
 func (r *valRun) flush(ctx context.Context) error {
 	checked, skipped, gaps, found := r.checked, r.skipped, r.gaps, r.found
 	var stopped bool
