@@ -306,7 +306,7 @@ func TestRowsGolden(t *testing.T) {
 	}
 	stmts := Statements(changes, uniques, 500)
 	want := "" +
-		"DELETE FROM `db`.`t` WHERE (`id`,`c_source`) IN ((?,?)) -- 3 \"replica01\"\n" +
+		"DELETE FROM `db`.`t` WHERE `id` = ? AND `c_source` = ? -- 3 \"replica01\"\n" +
 		"INSERT INTO `db`.`t` (`id`,`v`,`c_source`) VALUES (?,?,?),(?,?,?) -- 1 \"c\" \"replica01\" 2 \"b\" \"replica01\"\n" +
 		"INSERT INTO `db`.`n` (`a`,`b`,`c_source`) VALUES (?,?,?) -- 1 NULL \"replica01\"\n" +
 		"UPDATE `db`.`n` SET `a` = ?, `b` = ?, `c_source` = ? WHERE `a` = ? AND `b` IS NULL AND `c_source` = ? LIMIT 1 -- 1 \"x\" \"replica01\" 1 \"replica01\"\n"

@@ -161,9 +161,13 @@ func UpdateColumns(schema, table string, columns []string, set, key []int, befor
 }
 
 // DeleteMany builds one DELETE of all rows by key: k IN (?,?) for a
-// one-column key, (k1,k2) IN ((?,?),(?,?)) otherwise. Every key value must
-// be non-NULL, since NULL never matches IN; use Delete for the other rows.
-// It panics on a NULL key value, and returns "" and nil with no rows.
+// one-column key, (k1,k2) IN ((?,?),(?,?)) otherwise, and k1 = ? AND
+// k2 = ? for one row of a composite key: MariaDB (10.11) plans a row
+// constructor IN of one element as a scan of the whole table, which then
+// locks every row it passes (several elements get a range on the key).
+// Every key value must be non-NULL, since NULL never matches IN; use
+// Delete for the other rows. It panics on a NULL key value, and returns ""
+// and nil with no rows.
 func DeleteMany(schema, table string, columns []string, key []int, rows [][]any) (string, []any) {
 	if len(rows) == 0 {
 		return "", nil
@@ -172,6 +176,16 @@ func DeleteMany(schema, table string, columns []string, key []int, rows [][]any)
 	var b strings.Builder
 	b.WriteString("DELETE FROM ")
 	b.WriteString(QuoteTable(schema, table))
+	if len(rows) == 1 && len(key) > 1 {
+		checkWidth(columns, rows[0])
+		for _, k := range key {
+			if IsNull(rows[0][k]) {
+				panic(fmt.Sprintf("sqlgen: DeleteMany: NULL in key column %s of row 0", columns[k]))
+			}
+		}
+		args := writeWhere(&b, columns, key, rows[0], make([]any, 0, len(key)))
+		return b.String(), args
+	}
 	b.WriteString(" WHERE ")
 	group := placeholders(len(key))
 	if len(key) == 1 {

@@ -153,8 +153,12 @@ func TestDeleteMany(t *testing.T) {
 			call{"DELETE FROM `db`.`t` WHERE `a` IN (?)", []any{1}}},
 		{"composite key", []int{2, 0}, [][]any{{1, "x", 3}, {4, "y", 6}},
 			call{"DELETE FROM `db`.`t` WHERE (`c`,`a`) IN ((?,?),(?,?))", []any{3, 1, 6, 4}}},
-		{"all columns", nil, [][]any{{1, "x", 3}},
-			call{"DELETE FROM `db`.`t` WHERE (`a`,`b`,`c`) IN ((?,?,?))", []any{1, "x", 3}}},
+		{"composite key, one row", []int{2, 0}, [][]any{{1, "x", 3}},
+			call{"DELETE FROM `db`.`t` WHERE `c` = ? AND `a` = ?", []any{3, 1}}},
+		{"all columns", nil, [][]any{{1, "x", 3}, {4, "y", 6}},
+			call{"DELETE FROM `db`.`t` WHERE (`a`,`b`,`c`) IN ((?,?,?),(?,?,?))", []any{1, "x", 3, 4, "y", 6}}},
+		{"all columns, one row", nil, [][]any{{1, "x", 3}},
+			call{"DELETE FROM `db`.`t` WHERE `a` = ? AND `b` = ? AND `c` = ?", []any{1, "x", 3}}},
 		{"no rows", []int{0}, nil, call{"", nil}},
 	}
 	for _, tt := range tests {
@@ -171,6 +175,8 @@ func TestPanics(t *testing.T) {
 	}{
 		{"DeleteMany NULL key", "NULL in key column b of row 1",
 			func() { DeleteMany("db", "t", cols, []int{1}, [][]any{{1, 2}, {3, nil}}) }},
+		{"DeleteMany NULL in a one-row composite key", "NULL in key column b of row 0",
+			func() { DeleteMany("db", "t", cols, nil, [][]any{{1, nil}}) }},
 		{"Insert short row", "row has 1 values for 2 columns",
 			func() { Insert("db", "t", cols, [][]any{{1, 2}, {3}}, false) }},
 		{"Update long row", "row has 3 values for 2 columns",
