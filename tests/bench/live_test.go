@@ -35,13 +35,13 @@ func (e *env) prepareLive(t *testing.T, schema, dst string) {
 }
 
 // liveTaskYAML merges schema.sbtest1 and schema.marker of every source into
-// dst, extracting the source id into c_source.
+// dst, extracting the source id into c_source, with the applier's defaults.
 func (e *env) liveTaskYAML(name, schema, dst string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: %s\ntask-mode: all\nis-sharding: true\ntarget-database:\n  host: 127.0.0.1\n  port: %d\n  user: root\n  password: \"\"\nmysql-instances:\n",
 		name, e.target.Port)
 	for i := range e.sources {
-		fmt.Fprintf(&b, "  - source-id: %q\n    block-allow-list: live\n    route-rules: [rows, markers]\n    syncer-config-name: sync\n", sourceID(i))
+		fmt.Fprintf(&b, "  - source-id: %q\n    block-allow-list: live\n    route-rules: [rows, markers]\n", sourceID(i))
 	}
 	fmt.Fprintf(&b, "block-allow-list:\n  live:\n    do-dbs: [%s]\nroutes:\n", schema)
 	for _, r := range []struct{ name, table string }{{"rows", "sbtest1"}, {"markers", "marker"}} {
@@ -55,7 +55,6 @@ func (e *env) liveTaskYAML(name, schema, dst string) string {
       target-column: c_source
 `, r.name, schema, r.table, dst, r.table)
 	}
-	fmt.Fprintf(&b, "syncers:\n  sync:\n    worker-count: %d\n", e.cfg.Threads)
 	return b.String()
 }
 
