@@ -278,9 +278,10 @@ func eachOn(ctx context.Context, conns []*sql.Conn, n int, fn func(ctx context.C
 	return g.Wait()
 }
 
-// plan lists the task's tables with their chunks. Tables with a one-column
-// integer key are split into key ranges of about rows-per-chunk rows;
-// others are one chunk.
+// plan lists the task's tables with their chunks. Tables whose key (of
+// one column or several) starts with an integer column are split into
+// ranges of that column of about rows-per-chunk rows; others are one
+// chunk.
 func (d *Dumper) plan(ctx context.Context, snap *snapshot, te *taskEnv) ([]*DumpTable, error) {
 	estimates, err := estimateRows(ctx, snap.conns[0])
 	if err != nil {
@@ -292,7 +293,7 @@ func (d *Dumper) plan(ctx context.Context, snap *snapshot, te *taskEnv) ([]*Dump
 			continue
 		}
 		dt := &DumpTable{Schema: t, KeyCol: -1, Chunks: 1, Epoch: d.env.Epoch}
-		if len(t.Key) == 1 && isIntType(t.Columns[t.Key[0]].Type) {
+		if len(t.Key) > 0 && isIntType(t.Columns[t.Key[0]].Type) {
 			dt.KeyCol = t.Key[0]
 		}
 		dt.Estimate = estimates[dt.ID()]
@@ -355,10 +356,16 @@ func planChunks(ctx context.Context, c *sql.Conn, dt *DumpTable, perChunk int64)
 	if !lo.Valid {
 		return nil
 	}
-	// Split on the value range; keys are assumed dense enough that a range
-	// of perChunk values holds about perChunk rows.
+	// Split on the value range; a one-column key is assumed dense enough
+	// that a range of perChunk values holds about perChunk rows. The first
+	// column of a longer key may repeat a value on many rows: the
+	// estimate of the table's rows says how many share one.
+	var rows int64
+	if len(dt.Schema.Key) > 1 {
+		rows = dt.Estimate
+	}
 	var err error
-	dt.Min, dt.Step, dt.Chunks, err = splitKeyRange(lo.String, hi.String, dt.Schema.Columns[dt.KeyCol].Unsigned, perChunk)
+	dt.Min, dt.Step, dt.Chunks, err = splitKeyRange(lo.String, hi.String, dt.Schema.Columns[dt.KeyCol].Unsigned, perChunk, rows)
 	if err != nil {
 		return Permanent(fmt.Errorf("key range of %s.%s: %w", dt.Schema.Schema, dt.Schema.Name, err))
 	}

@@ -35,13 +35,14 @@ type DumpCheckpoint struct {
 
 // DumpTable is one table's schema, chunk plan and chunks done.
 //
-// A table with an integer key is split on the key's values: chunk 0 is
-// [, Min+Step), chunk i is [Min+i*Step, Min+(i+1)*Step), and the last one
-// has no upper bound. Others are one chunk.
+// A table whose key starts with an integer column is split on that
+// column's values: chunk 0 is [, Min+Step), chunk i is [Min+i*Step,
+// Min+(i+1)*Step), and the last one has no upper bound. Others are one
+// chunk.
 type DumpTable struct {
 	Schema *schema.Table `json:"schema"`
-	// KeyCol is the integer key column the table is split on; -1 when the
-	// table is read as one chunk.
+	// KeyCol is the integer key column the table is split on (the first
+	// of its key); -1 when the table is read as one chunk.
 	KeyCol int    `json:"key_col"`
 	Min    string `json:"min,omitempty"`
 	Step   uint64 `json:"step,omitempty"`
@@ -88,8 +89,12 @@ func (t *DumpTable) ID() dmnode.TableID {
 
 // splitKeyRange plans the chunks of a table whose key runs from lo to hi
 // (decimal, as the server returns MIN and MAX): bounds every perChunk
-// values from lo, at most dumpMaxChunks chunks.
-func splitKeyRange(lo, hi string, unsigned bool, perChunk int64) (min string, step uint64, chunks int, err error) {
+// values from lo, at most dumpMaxChunks chunks. rows, when the column
+// split on is the first of a key of several, is the table's estimated
+// rows: where it is more than the values of the range, several rows share
+// a value, and the step narrows to hold about perChunk rows (at least one
+// value a chunk).
+func splitKeyRange(lo, hi string, unsigned bool, perChunk, rows int64) (min string, step uint64, chunks int, err error) {
 	var l, h uint64 // signed values as their two's complement, so h-l is the distance
 	if unsigned {
 		if l, err = strconv.ParseUint(lo, 10, 64); err == nil {
@@ -113,6 +118,9 @@ func splitKeyRange(lo, hi string, unsigned bool, perChunk int64) (min string, st
 	}
 	step = uint64(max(perChunk, 1))
 	diff := h - l
+	if values := float64(diff) + 1; rows > 0 && float64(rows) > values {
+		step = uint64(max(1, float64(step)*values/float64(rows)))
+	}
 	if diff/step >= dumpMaxChunks {
 		step = diff/(dumpMaxChunks-1) + 1
 	}

@@ -66,7 +66,7 @@ func TestSplitKeyRange(t *testing.T) {
 	} {
 		dt := &DumpTable{Schema: intTable(tc.unsigned), KeyCol: 0}
 		var err error
-		dt.Min, dt.Step, dt.Chunks, err = splitKeyRange(tc.lo, tc.hi, tc.unsigned, tc.per)
+		dt.Min, dt.Step, dt.Chunks, err = splitKeyRange(tc.lo, tc.hi, tc.unsigned, tc.per, 0)
 		if err != nil {
 			t.Fatalf("%s..%s: %v", tc.lo, tc.hi, err)
 		}
@@ -79,7 +79,7 @@ func TestSplitKeyRange(t *testing.T) {
 		}
 	}
 	for _, bad := range [][2]string{{"10", "1"}, {"x", "1"}, {"1", "99999999999999999999"}} {
-		if _, _, _, err := splitKeyRange(bad[0], bad[1], false, 10); err == nil {
+		if _, _, _, err := splitKeyRange(bad[0], bad[1], false, 10, 0); err == nil {
 			t.Errorf("%s..%s: no error", bad[0], bad[1])
 		}
 	}
@@ -91,7 +91,7 @@ func TestSplitKeyRangeSparse(t *testing.T) {
 	lo, hi := int64(-5), int64(math.MaxInt64)
 	dt := &DumpTable{Schema: intTable(false), KeyCol: 0}
 	var err error
-	dt.Min, dt.Step, dt.Chunks, err = splitKeyRange(strconv.FormatInt(lo, 10), strconv.FormatInt(hi, 10), false, 1000)
+	dt.Min, dt.Step, dt.Chunks, err = splitKeyRange(strconv.FormatInt(lo, 10), strconv.FormatInt(hi, 10), false, 1000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +246,33 @@ func TestDumpPlanCorrupt(t *testing.T) {
 		err := newDumpPlan().add("dumptable.a.b.db.t", 1, []byte(v))
 		if err == nil || !strings.Contains(err.Error(), "dumptable.a.b.db.t") {
 			t.Errorf("%s: %v", v, err)
+		}
+	}
+}
+
+// The first column of a key of several repeats its values: with the
+// table's estimated rows above the range's values, the step narrows so
+// that a chunk holds about the rows asked for, never below one value;
+// an estimate at or below the range's values (a one-column key, or none)
+// leaves the step at the rows asked for.
+func TestSplitKeyRangeRowsPerValue(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi     string
+		per, rows  int64
+		step       uint64
+		wantChunks int
+	}{
+		{"1", "1000", 100, 3000, 33, 31}, // three rows a value
+		{"1", "1000", 100, 0, 100, 10},   // no estimate
+		{"1", "1000", 100, 800, 100, 10}, // fewer rows than values
+		{"1", "3", 100, 1_000_000, 1, 3}, // a value a chunk at least
+		{"-5", "4", 10, 100, 1, 10},      // ten rows a value
+		{"1", "1000000", 1000, 4_000_000, 250, 4000},
+	} {
+		_, step, chunks, err := splitKeyRange(tc.lo, tc.hi, false, tc.per, tc.rows)
+		if err != nil || step != tc.step || chunks != tc.wantChunks {
+			t.Errorf("%s..%s, %d rows a chunk, %d rows: step %d, %d chunks, %v; want step %d, %d chunks",
+				tc.lo, tc.hi, tc.per, tc.rows, step, chunks, err, tc.step, tc.wantChunks)
 		}
 	}
 }
