@@ -14,8 +14,8 @@ import (
 // The statements that apply one source's row changes to a merged table
 // touch that source's rows only: each finds its row by the key, so another
 // source's applier holding a lock on its own rows never makes it wait (a
-// statement that scans the table waits for, and locks, every row it
-// passes). Run on MariaDB with another transaction holding a row of
+// statement that scans the table waits for every row it passes that
+// another transaction holds). Run on MariaDB with another transaction holding a row of
 // source 02 and a lock wait of one second, every shape an applier of
 // source 01 sends, in and out of safe mode, one row and several, must
 // commit.
