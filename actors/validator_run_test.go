@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -360,6 +361,92 @@ func TestValidatorCountsGaps(t *testing.T) {
 	if s.Position != end || s.Checked != 1 || s.Gaps != 1 || s.GapEnd != purgedTo || len(s.Errors) != 0 {
 		t.Fatalf("state %+v", s)
 	}
+}
+
+// A purge that overtakes the validator while it reads is counted too: its
+// reader finds the next message past a gap, and the relay's recorded start
+// says where the gap ended. (The retention records the start before it
+// purges; here the cursor drops the first message as such a purge would,
+// recording the start as it does, after the validator's own start-time
+// check found nothing missing.)
+func TestValidatorCountsGapWhileReading(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	st := memstore.New()
+	r, _ := st.Relay(ctx, "s")
+	var last uint64
+	var ends []dmnode.Position
+	for i, id := range []int64{1, 2} {
+		end := dmnode.Position{File: "mysql-bin.000001", Pos: uint32(200 + 100*i)}
+		b := dmnode.Batch{Txns: []dmnode.Txn{{End: end, Time: 1, Changes: []dmnode.Change{insertT(id, "v")}}}}
+		data, err := jetstream.EncodeBatch(nil, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last, err = r.Publish(ctx, data, jetstream.BatchHeaders(&b), last); err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, end)
+	}
+	purging := &purgingStore{Store: st, drop: 1, start: ends[0]}
+	env := taskEnvAt(st, 1, catalog.StageSync, new([]catalog.Command))
+	env.Store = purging
+	env.Catalog().Tasks["t"] = &catalog.Task{Name: "t", File: "t.yaml", YAML: valTaskYAML, Mode: "all",
+		Sources: map[string]*catalog.TaskSource{"s": {Stage: catalog.StageSync, Start: dmnode.Position{File: "mysql-bin.000001", Pos: 4}}}}
+
+	sdb, smock, tdb, tmock, sel := valMocks(t)
+	smock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(sqlmock.NewRows([]string{"d"}).AddRow("d2"))
+	tmock.ExpectQuery(sel).WithArgs(int64(2)).WillReturnRows(sqlmock.NewRows([]string{"d"}).AddRow("d2"))
+	s := runValidatorTo(ctx, t, env, st, sdb, tdb, tmock, ends[1])
+	if !purging.dropped.Load() {
+		t.Fatal("the validator never read past the purged message")
+	}
+	if s.Position != ends[1] || s.Checked != 1 || s.Gaps != 1 || s.GapEnd != ends[0] || len(s.Errors) != 0 {
+		t.Fatalf("state %+v", s)
+	}
+}
+
+// purgingStore is a store whose relay readers never see message drop: the
+// first reader to pass it records start as the relay's start first, as
+// the retention does before it purges.
+type purgingStore struct {
+	*memstore.Store
+	drop    uint64
+	start   dmnode.Position
+	dropped atomic.Bool
+}
+
+func (p *purgingStore) Relay(ctx context.Context, source string) (jetstream.Relay, error) {
+	r, err := p.Store.Relay(ctx, source)
+	return purgingRelay{Relay: r, p: p}, err
+}
+
+type purgingRelay struct {
+	jetstream.Relay
+	p *purgingStore
+}
+
+func (r purgingRelay) Read(ctx context.Context, from uint64) (jetstream.RelayCursor, error) {
+	cur, err := r.Relay.Read(ctx, from)
+	return &purgingCursor{RelayCursor: cur, p: r.p, source: r.Source()}, err
+}
+
+type purgingCursor struct {
+	jetstream.RelayCursor
+	p      *purgingStore
+	source string
+}
+
+func (c *purgingCursor) Next(wait time.Duration) (jetstream.RelayMsg, uint64, bool, error) {
+	m, pending, ok, err := c.RelayCursor.Next(wait)
+	if ok && m.Seq == c.p.drop {
+		if err := c.p.Put(context.Background(), relayStartKey(c.source), c.p.start); err != nil {
+			return m, pending, false, err
+		}
+		c.p.dropped.Store(true)
+		return c.RelayCursor.Next(wait)
+	}
+	return m, pending, ok, err
 }
 
 // runValidatorTo runs the validator of task t and source s on sdb and tdb,
