@@ -163,8 +163,9 @@ func UpdateColumns(schema, table string, columns []string, set, key []int, befor
 // DeleteMany builds one DELETE of all rows by key: k IN (?,?) for a
 // one-column key, (k1,k2) IN ((?,?),(?,?)) otherwise, and k1 = ? AND
 // k2 = ? for one row of a composite key: MariaDB (10.11) plans a row
-// constructor IN of one element as a scan of the whole table, which then
-// locks every row it passes (several elements get a range on the key).
+// constructor IN of one element as a scan of the whole table, which waits
+// for every row it passes that another transaction holds (several
+// elements get a range on the key).
 // Every key value must be non-NULL, since NULL never matches IN; use
 // Delete for the other rows. It panics on a NULL key value, and returns ""
 // and nil with no rows.
