@@ -104,6 +104,10 @@ func (c *Config) advertise() string {
 // (schedule.go), the host of this node's actors (host.go) and the
 // membership (membership.go, cluster.go).
 type Node struct {
+	// readerDrops paces the warnings of stream readers' full buffers
+	// (natsError).
+	readerDrops everyMinute
+
 	id    string
 	cfg   Config
 	log   *slog.Logger
@@ -324,12 +328,59 @@ func (n *Node) open(ctx context.Context) error {
 // (nats.go would print it on stderr), such as a subscription that fell
 // behind and lost messages: a relay reader then reads again from where it
 // was, a request times out and is retried.
-func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
+//
+// A stream reader's inbox falls behind whenever its reader is busy with a
+// full buffer (an applier behind its source) and the server sends a status
+// message or a heartbeat into it; the reader recovers by itself (a gap in
+// the data is read again). Those are logged as a warning at most once a
+// minute, with how many there were since, and each at debug level.
+func (n *Node) natsError(nc *nats.Conn, sub *nats.Subscription, err error) {
 	subject := ""
 	if sub != nil {
 		subject = sub.Subject
 	}
+	if errors.Is(err, nats.ErrSlowConsumer) && isInbox(nc, subject) {
+		since, warn := n.readerDrops.note(time.Now())
+		if !warn {
+			n.log.Debug("nats connection: a stream reader's buffer was full", "subject", subject, "err", err)
+			return
+		}
+		n.log.Warn("nats connection: a stream reader's buffer was full and the server's message to it was dropped; the reader recovers by itself (data is read again)",
+			"subject", subject, "err", err, "since_last_warning", since)
+		return
+	}
 	n.log.Warn("nats connection: asynchronous error", "subject", subject, "err", err)
+}
+
+// isInbox reports whether subject is one of nc's inboxes: the replies to
+// its requests and the deliveries of its stream readers.
+func isInbox(nc *nats.Conn, subject string) bool {
+	prefix := nats.InboxPrefix
+	if nc != nil && nc.Opts.InboxPrefix != "" {
+		prefix = nc.Opts.InboxPrefix + "."
+	}
+	return strings.HasPrefix(subject, prefix)
+}
+
+// everyMinute lets an event through at most once a minute and counts the
+// ones it held back.
+type everyMinute struct {
+	mu   sync.Mutex
+	last time.Time
+	held int
+}
+
+// note records an event at now: it returns whether to report it, and the
+// events since the last one reported (this one included).
+func (e *everyMinute) note(now time.Time) (since int, report bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.held++
+	if !e.last.IsZero() && now.Sub(e.last) < time.Minute {
+		return e.held, false
+	}
+	since, e.last, e.held = e.held, now, 0
+	return since, true
 }
 
 // The member file marks a data dir whose node founded or joined a cluster;

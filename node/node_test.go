@@ -172,6 +172,64 @@ func TestNATSErrorsAreLogged(t *testing.T) {
 	}
 }
 
+// A stream reader whose buffer is full when the server sends it a status
+// message or a heartbeat recovers by itself: its inbox's slow-consumer
+// errors are one warning a minute, counting the ones between, each at
+// debug level; any other subscription's stay a warning each.
+func TestNATSReaderDropsPaced(t *testing.T) {
+	var buf syncBuffer
+	n := &Node{id: "n1", log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	srv, _ := harness.StartNATS(t, "")
+	nc, err := nats.Connect(srv.ClientURL(), nats.CustomInboxPrefix("_DMNODE_n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	inbox, err := nc.SubscribeSync(nc.NewInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := nc.SubscribeSync("_INBOX.not.this.conn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		n.natsError(nc, inbox, nats.ErrSlowConsumer)
+		n.natsError(nc, other, nats.ErrSlowConsumer)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var warnInbox, debugInbox, warnOther int
+	for _, l := range lines {
+		switch {
+		case strings.Contains(l, "subject="+inbox.Subject) && strings.Contains(l, "level=WARN"):
+			warnInbox++
+			if !strings.Contains(l, "since_last_warning=1") || !strings.Contains(l, "recovers by itself") {
+				t.Errorf("warning: %q", l)
+			}
+		case strings.Contains(l, "subject="+inbox.Subject) && strings.Contains(l, "level=DEBUG"):
+			debugInbox++
+		case strings.Contains(l, "subject=_INBOX.not.this.conn") && strings.Contains(l, "level=WARN"):
+			warnOther++
+		}
+	}
+	if warnInbox != 1 || debugInbox != 2 || warnOther != 3 {
+		t.Fatalf("inbox: %d warnings, %d debug lines (want 1, 2); another subject: %d warnings (want 3):\n%s", warnInbox, debugInbox, warnOther, buf.String())
+	}
+
+	var e everyMinute
+	at := time.Unix(1000, 0)
+	for i, tc := range []struct {
+		after  time.Duration
+		since  int
+		report bool
+	}{{0, 1, true}, {10 * time.Second, 1, false}, {50 * time.Second, 2, false}, {61 * time.Second, 3, true}, {62 * time.Second, 1, false}, {121 * time.Second, 2, true}} {
+		since, report := e.note(at.Add(tc.after))
+		if report != tc.report || (report && since != tc.since) {
+			t.Errorf("event %d at +%v: report %v with %d, want %v with %d", i, tc.after, report, since, tc.report, tc.since)
+		}
+	}
+}
+
 // syncBuffer is a bytes.Buffer for a logger written from another goroutine.
 type syncBuffer struct {
 	mu sync.Mutex
