@@ -332,8 +332,10 @@ func (n *Node) open(ctx context.Context) error {
 // A stream reader's inbox falls behind whenever its reader is busy with a
 // full buffer (an applier behind its source) and the server sends a status
 // message or a heartbeat into it; the reader recovers by itself (a gap in
-// the data is read again). Those are logged as a warning at most once a
-// minute, with how many there were since, and each at debug level.
+// the data is read again), as a request whose reply is dropped is retried.
+// Slow-consumer errors of the connection's inboxes are logged as a warning
+// at most once a minute, with how many there were since, and each at
+// debug level.
 func (n *Node) natsError(nc *nats.Conn, sub *nats.Subscription, err error) {
 	subject := ""
 	if sub != nil {
@@ -342,10 +344,10 @@ func (n *Node) natsError(nc *nats.Conn, sub *nats.Subscription, err error) {
 	if errors.Is(err, nats.ErrSlowConsumer) && isInbox(nc, subject) {
 		since, warn := n.readerDrops.note(time.Now())
 		if !warn {
-			n.log.Debug("nats connection: a stream reader's buffer was full", "subject", subject, "err", err)
+			n.log.Debug("nats connection: an inbox's buffer was full", "subject", subject, "err", err)
 			return
 		}
-		n.log.Warn("nats connection: a stream reader's buffer was full and the server's message to it was dropped; the reader recovers by itself (data is read again)",
+		n.log.Warn("nats connection: an inbox's buffer was full and a message to it was dropped; the stream reader or request it serves recovers by itself (reads again, or retries)",
 			"subject", subject, "err", err, "since_last_warning", since)
 		return
 	}
