@@ -104,8 +104,8 @@ func (c *Config) advertise() string {
 // (schedule.go), the host of this node's actors (host.go) and the
 // membership (membership.go, cluster.go).
 type Node struct {
-	// readerDrops paces the warnings of stream readers' full buffers
-	// (natsError).
+	// readerDrops paces the warnings of the connection's inboxes' full
+	// buffers (natsError).
 	readerDrops everyMinute
 
 	id    string
