@@ -331,19 +331,8 @@ func TestValidatorCountsGaps(t *testing.T) {
 	env.Catalog().Tasks["t"] = &catalog.Task{Name: "t", File: "t.yaml", YAML: valTaskYAML, Mode: "all",
 		Sources: map[string]*catalog.TaskSource{"s": {Stage: catalog.StageSync, Start: dmnode.Position{File: "mysql-bin.000001", Pos: 4}}}}
 	r, _ := st.Relay(ctx, "s")
-	var last uint64
-	var end dmnode.Position
-	for i, id := range []int64{1, 2} {
-		end = dmnode.Position{File: "mysql-bin.000001", Pos: uint32(200 + 100*i)}
-		b := dmnode.Batch{Txns: []dmnode.Txn{{End: end, Time: 1, Changes: []dmnode.Change{insertT(id, "v")}}}}
-		data, err := jetstream.EncodeBatch(nil, &b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if last, err = r.Publish(ctx, data, jetstream.BatchHeaders(&b), last); err != nil {
-			t.Fatal(err)
-		}
-	}
+	last, ends := publishInserts(ctx, t, r, 1, 2)
+	end := ends[1]
 	// The retention purges the first batch and records where the relay
 	// now starts, as it does for the appliers.
 	purgedTo := dmnode.Position{File: "mysql-bin.000001", Pos: 200}
@@ -374,20 +363,7 @@ func TestValidatorCountsGapWhileReading(t *testing.T) {
 	defer cancel()
 	st := memstore.New()
 	r, _ := st.Relay(ctx, "s")
-	var last uint64
-	var ends []dmnode.Position
-	for i, id := range []int64{1, 2} {
-		end := dmnode.Position{File: "mysql-bin.000001", Pos: uint32(200 + 100*i)}
-		b := dmnode.Batch{Txns: []dmnode.Txn{{End: end, Time: 1, Changes: []dmnode.Change{insertT(id, "v")}}}}
-		data, err := jetstream.EncodeBatch(nil, &b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if last, err = r.Publish(ctx, data, jetstream.BatchHeaders(&b), last); err != nil {
-			t.Fatal(err)
-		}
-		ends = append(ends, end)
-	}
+	_, ends := publishInserts(ctx, t, r, 1, 2)
 	purging := &purgingStore{Store: st, drop: 1, start: ends[0]}
 	env := taskEnvAt(st, 1, catalog.StageSync, new([]catalog.Command))
 	env.Store = purging
@@ -404,6 +380,26 @@ func TestValidatorCountsGapWhileReading(t *testing.T) {
 	if s.Position != ends[1] || s.Checked != 1 || s.Gaps != 1 || s.GapEnd != ends[0] || len(s.Errors) != 0 {
 		t.Fatalf("state %+v", s)
 	}
+}
+
+// publishInserts publishes to r one batch per id, each a transaction
+// inserting that id into db.t and ending 100 bytes after the one before
+// (the first at 200); it returns the last sequence and the ends.
+func publishInserts(ctx context.Context, t *testing.T, r jetstream.Relay, ids ...int64) (last uint64, ends []dmnode.Position) {
+	t.Helper()
+	for i, id := range ids {
+		end := dmnode.Position{File: "mysql-bin.000001", Pos: uint32(200 + 100*i)}
+		b := dmnode.Batch{Txns: []dmnode.Txn{{End: end, Time: 1, Changes: []dmnode.Change{insertT(id, "v")}}}}
+		data, err := jetstream.EncodeBatch(nil, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last, err = r.Publish(ctx, data, jetstream.BatchHeaders(&b), last); err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, end)
+	}
+	return last, ends
 }
 
 // purgingStore is a store whose relay readers never see message drop: the
