@@ -165,25 +165,26 @@ func UpdateColumns(schema, table string, columns []string, set, key []int, befor
 // k2 = ? for one row of a composite key: MariaDB (10.11) plans a row
 // constructor IN of one element as a scan of the whole table, which waits
 // for every row it passes that another transaction holds (several
-// elements get a range on the key).
-// Every key value must be non-NULL, since NULL never matches IN; use
-// Delete for the other rows. It panics on a NULL key value, and returns ""
-// and nil with no rows.
+// elements get a range on the key). Every key value must be non-NULL,
+// since NULL never matches IN; use Delete for the other rows. It panics on
+// a NULL key value, and returns "" and nil with no rows.
 func DeleteMany(schema, table string, columns []string, key []int, rows [][]any) (string, []any) {
 	if len(rows) == 0 {
 		return "", nil
 	}
 	key = keyOrAll(key, len(columns))
+	for i, row := range rows {
+		checkWidth(columns, row)
+		for _, k := range key {
+			if IsNull(row[k]) {
+				panic(fmt.Sprintf("sqlgen: DeleteMany: NULL in key column %s of row %d", columns[k], i))
+			}
+		}
+	}
 	var b strings.Builder
 	b.WriteString("DELETE FROM ")
 	b.WriteString(QuoteTable(schema, table))
 	if len(rows) == 1 && len(key) > 1 {
-		checkWidth(columns, rows[0])
-		for _, k := range key {
-			if IsNull(rows[0][k]) {
-				panic(fmt.Sprintf("sqlgen: DeleteMany: NULL in key column %s of row 0", columns[k]))
-			}
-		}
 		args := writeWhere(&b, columns, key, rows[0], make([]any, 0, len(key)))
 		return b.String(), args
 	}
@@ -200,15 +201,11 @@ func DeleteMany(schema, table string, columns []string, key []int, rows [][]any)
 	b.WriteString(" IN (")
 	args := make([]any, 0, len(rows)*len(key))
 	for i, row := range rows {
-		checkWidth(columns, row)
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(group)
 		for _, k := range key {
-			if IsNull(row[k]) {
-				panic(fmt.Sprintf("sqlgen: DeleteMany: NULL in key column %s of row %d", columns[k], i))
-			}
 			args = append(args, row[k])
 		}
 	}
