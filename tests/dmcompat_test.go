@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dmnode/dmnode/tests/harness"
 )
@@ -156,31 +157,46 @@ func TestDMCompatExtraArgs(t *testing.T) {
 // A table whose key has several columns is split on the first when it is
 // an integer: the copy of an order-lines table runs in chunks (in
 // parallel, each resumable), not as one read of the whole table. Rows
-// that share the first column's value stay in one chunk.
+// that share the first column's value stay in one chunk. A node killed in
+// the middle of the copy goes on with the chunks not done.
 func TestDumpSplitsOnCompositeKeys(t *testing.T) {
 	c := newCluster(t, 1)
 	src := c.sources[0]
 	src.Exec(t, "CREATE DATABASE dmc",
-		"CREATE TABLE dmc.lines (order_id int NOT NULL, line smallint NOT NULL, v varchar(20), PRIMARY KEY (order_id, line))",
-		"INSERT INTO dmc.lines SELECT o.seq, l.seq, CONCAT('o', o.seq, '-', l.seq) FROM dmc.seq_1_to_1000 o, dmc.seq_1_to_3 l",
+		"CREATE TABLE dmc.lines (order_id int NOT NULL, line smallint NOT NULL, v varchar(64), PRIMARY KEY (order_id, line))",
+		"INSERT INTO dmc.lines SELECT o.seq, l.seq, CONCAT('o', o.seq, '-', l.seq, '-', MD5(o.seq)) FROM dmc.seq_1_to_75000 o, dmc.seq_1_to_4 l",
 		"CREATE TABLE dmc.named (k varchar(10) NOT NULL PRIMARY KEY, n int)",
 		"INSERT INTO dmc.named SELECT CONCAT('k', seq), seq FROM dmc.seq_1_to_50",
 		"ANALYZE TABLE dmc.lines, dmc.named")
 	c.addSources()
-	task := c.dmcompatTask("split", "all", "    mydumper-config-name: small\n", "mydumpers:\n  small: {threads: 2, rows: 100}\n")
+	task := c.dmcompatTask("split", "all", "    mydumper-config-name: small\n", "mydumpers:\n  small: {threads: 1, rows: 5000}\n")
 	c.dmnode("task", "submit", task)
-	c.dmnode("task", "wait", "split", "--stage", "sync", "--timeout", "3m")
-	// 3,000 rows of 1,000 orders, 100 rows a chunk: about 30 chunks of
-	// dmc.lines (10 if the server's estimate of its rows was missing),
-	// and dmc.named in one.
-	if st := c.dropSourceStatus("split"); st.ChunksAll < 11 {
-		t.Fatalf("the copy ran in %d chunks; dmc.lines alone splits into at least 10: %+v", st.ChunksAll, st)
+	// 300,000 rows of 75,000 orders, 5,000 rows a chunk: about 60 chunks
+	// of dmc.lines (15 if the server's estimate of its rows was missing),
+	// and dmc.named in one. The node is killed once some are done.
+	var st dropSource
+	harness.Eventually(t, 2*time.Minute, func() error {
+		st = c.dropSourceStatus("split")
+		if st.Stage != "dump" || st.ChunksDone == 0 {
+			return fmt.Errorf("no chunk dumped yet: %+v", st)
+		}
+		return nil
+	})
+	if st.ChunksDone >= st.ChunksAll {
+		t.Fatalf("the dump finished before it could be interrupted: %+v", st)
+	}
+	c.node.Kill(t)
+	t.Logf("killed the node with %d of %d chunks dumped", st.ChunksDone, st.ChunksAll)
+	c.startNode()
+	c.dmnode("task", "wait", "split", "--stage", "sync", "--timeout", "5m")
+	if st := c.dropSourceStatus("split"); st.ChunksAll < 16 {
+		t.Fatalf("the copy ran in %d chunks; dmc.lines alone splits into at least 15: %+v", st.ChunksAll, st)
 	}
 	for _, tbl := range []string{"dmc.lines", "dmc.named"} {
 		q := "SELECT * FROM " + tbl
 		c.expectEqual(tbl+" after the copy", func(int) string { return q }, q)
 	}
-	src.Exec(t, "INSERT INTO dmc.lines VALUES (1001, 1, 'late'), (500, 4, 'added')",
+	src.Exec(t, "INSERT INTO dmc.lines VALUES (75001, 1, 'late'), (500, 5, 'added')",
 		"UPDATE dmc.lines SET v = 'changed' WHERE order_id BETWEEN 10 AND 20",
 		"DELETE FROM dmc.lines WHERE order_id = 7")
 	c.expectEqual("dmc.lines after the binlog", func(int) string { return "SELECT * FROM dmc.lines" }, "SELECT * FROM dmc.lines")
